@@ -1,0 +1,1 @@
+"""Reusable widgets of the main window: video view, performance plot, model manager, source bar."""
