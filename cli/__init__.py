@@ -1,0 +1,39 @@
+"""The headless command line: one module per subcommand.
+
+Each module listed in SUBCOMMANDS has ``register(subparsers)`` (adds its parser and
+``set_defaults(func=run)``) and ``run(args) -> int``. Modules are imported when the
+parser is built; a feature that is not installed is left out of the list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+SUBCOMMANDS = ("models", "detect", "faces", "stylize", "inspect_cmd")
+
+
+class CliError(Exception):
+    """Bad input on the command line; printed as one `error: ...` line, exit code 2."""
+
+
+def fail(message: str) -> int:
+    """Print a one-line error for the user and return the exit code for bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def add_subcommands(parser: argparse.ArgumentParser) -> None:
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands (no command opens the GUI)")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cli.{name}":
+                continue
+            raise
+        module.register(subparsers)

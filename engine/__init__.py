@@ -1,0 +1,1 @@
+"""CNN Studio's engine: everything that computes. Never imports Qt (see docs/ARCHITECTURE.md)."""

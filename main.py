@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""CNN Studio: `python main.py` opens the GUI; `python main.py COMMAND ...` runs headless.
+
+Run `python main.py --help` for the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Make `python /path/to/main.py` work from any folder, not only the repository root.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cli import add_subcommands
+
+    parser = argparse.ArgumentParser(
+        prog="cnn-studio",
+        description="See convolutional networks work on a live camera: YOLO detection, faces, style transfer, feature maps.",
+        epilog="Without a command the GUI opens. User data lives under $CNN_STUDIO_HOME when it is set.",
+    )
+    parser.add_argument("--source", metavar="SRC", help="GUI: open on 'demo', a camera index (0) or device path, a video, an image or a folder")
+    parser.add_argument("--device", metavar="DEV", help="compute device: auto (default), cpu, cuda, cuda:N, mps")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    add_subcommands(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.device:
+        from engine.device import DeviceError, choose_device
+
+        try:
+            choose_device(args.device)
+        except DeviceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        os.environ["CNN_STUDIO_DEVICE"] = args.device
+    if getattr(args, "func", None) is None:
+        try:
+            from gui.app import run as run_gui
+        except ImportError as exc:
+            print(f"error: the GUI cannot start ({exc}); reinstall with `bash scripts/setup`", file=sys.stderr)
+            return 1
+        return run_gui(source=args.source, device=args.device)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
