@@ -1,0 +1,198 @@
+"""The inference worker: newest frame only, survives failing frames, swaps tasks live."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+
+from engine.runtime import InferenceWorker, Runtime, Task, TaskResult, WorkerEvent, running_worker
+from engine.sources import DemoSource, Frame
+
+
+def make_frame(i: int, value: int = 0) -> Frame:
+    return Frame(np.full((8, 8, 3), value, np.uint8), i, time.monotonic(), "test")
+
+
+class MeanTask(Task):
+    """A tiny real model: the mean brightness of the frame, computed with torch."""
+
+    name = "mean"
+
+    def __init__(self, delay: float = 0.0, fail_on: set[int] | None = None, scale: float = 1.0) -> None:
+        self.delay = delay
+        self.fail_on = fail_on or set()
+        self.scale = scale
+        self.loaded_on: torch.device | None = None
+        self.load_thread: str | None = None
+        self.closed = threading.Event()
+        self.grad_enabled: list[bool] = []
+
+    def load(self, device: torch.device) -> None:
+        self.loaded_on = device
+        self.load_thread = threading.current_thread().name
+        self.weight = torch.tensor(self.scale, device=device)
+
+    def preprocess(self, frame: Frame) -> torch.Tensor:
+        if frame.index in self.fail_on:
+            raise ValueError(f"cannot handle frame {frame.index}")
+        return torch.from_numpy(frame.image).float()
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        self.grad_enabled.append(torch.is_grad_enabled())
+        if self.delay:
+            time.sleep(self.delay)
+        return x.mean() * self.weight
+
+    def postprocess(self, y: torch.Tensor, frame: Frame) -> float:
+        return float(y)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.results: list[TaskResult] = []
+        self.events: list[WorkerEvent] = []
+        self.cond = threading.Condition()
+
+    def on_result(self, result: TaskResult) -> None:
+        with self.cond:
+            self.results.append(result)
+            self.cond.notify_all()
+
+    def on_event(self, event: WorkerEvent) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout: float = 10.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self), timeout)
+
+
+def test_task_loads_in_the_worker_thread_and_runs_in_inference_mode():
+    c = Collector()
+    task = MeanTask()
+    with running_worker(c.on_result, task, device="cpu", on_event=c.on_event) as worker:
+        worker.submit(make_frame(0, 10))
+        assert c.wait(lambda c: c.results)
+    assert task.load_thread and task.load_thread.startswith("inference:")
+    assert task.grad_enabled == [False]
+    assert c.results[0].result == 10.0
+    timings = c.results[0].timings
+    assert timings.total_ms >= timings.inference_ms >= 0
+    assert timings.latency_ms >= timings.total_ms
+    assert [e.kind for e in c.events][:2] == ["loading", "ready"]
+    assert task.closed.is_set()
+
+
+def test_worker_survives_a_failing_frame():
+    c = Collector()
+    with running_worker(c.on_result, MeanTask(fail_on={1}), device="cpu", on_event=c.on_event) as worker:
+        for i in range(3):
+            worker.submit(make_frame(i, i))
+            assert c.wait(lambda c, i=i: any(r.frame.index == i for r in c.results) or any(e.kind == "frame_error" and str(i) in e.message for e in c.events))
+        stats = worker.stats
+    assert [r.frame.index for r in c.results] == [0, 2]
+    errors = [e for e in c.events if e.kind == "frame_error"]
+    assert len(errors) == 1 and "frame 1" in errors[0].message and isinstance(errors[0].error, ValueError)
+    assert stats.errors == 1 and stats.processed == 2
+
+
+def test_a_task_that_fails_to_load_is_reported_and_the_worker_goes_on():
+    class Broken(MeanTask):
+        name = "broken"
+
+        def load(self, device):
+            raise FileNotFoundError("weights.pt")
+
+    c = Collector()
+    worker = InferenceWorker(c.on_result, c.on_event, device="cpu")
+    worker.start()
+    try:
+        worker.set_task(Broken())
+        assert c.wait(lambda c: any(e.kind == "load_error" for e in c.events))
+        worker.set_task(MeanTask())
+        worker.submit(make_frame(0, 5))
+        assert c.wait(lambda c: c.results)
+    finally:
+        worker.stop()
+    assert "weights.pt" in next(e.message for e in c.events if e.kind == "load_error")
+
+
+def test_slow_task_takes_only_the_newest_frame():
+    """Frames at ~200 Hz into a 40 ms model: most are dropped, latency stays bounded."""
+    c = Collector()
+    with running_worker(c.on_result, MeanTask(delay=0.04), device="cpu") as worker:
+        for i in range(100):
+            worker.submit(make_frame(i))
+            time.sleep(0.005)
+        c.wait(lambda c: c.results and c.results[-1].frame.index == 99, timeout=5)
+        stats = worker.stats
+    processed = [r.frame.index for r in c.results]
+    assert processed == sorted(processed)
+    assert 5 <= len(processed) < 40
+    assert stats.dropped >= 100 - len(processed) - 1
+    # Each result was computed from a frame at most about one model-step old.
+    assert max(r.timings.capture_age_ms for r in c.results) < 1000
+
+
+def test_task_swap_while_running_needs_no_restart():
+    c = Collector()
+    first, second = MeanTask(scale=1.0), MeanTask(scale=2.0)
+    second.name = "double"
+    source = DemoSource(width=32, height=24, fps=100)
+    with running_worker(c.on_result, first, device="cpu") as worker:
+        source.subscribe(worker.submit)
+        source.start()
+        try:
+            assert c.wait(lambda c: len(c.results) >= 3)
+            thread_before = worker._thread
+            worker.set_task(second)
+            assert c.wait(lambda c: sum(r.task == "double" for r in c.results) >= 3)
+            assert worker._thread is thread_before and worker.running
+        finally:
+            source.stop()
+    assert first.closed.is_set()
+    tasks = [r.task for r in c.results]
+    switch = tasks.index("double")
+    assert set(tasks[:switch]) == {"mean"} and set(tasks[switch:]) == {"double"}
+
+
+def test_grad_tasks_run_with_gradients():
+    class GradTask(MeanTask):
+        needs_grad = True
+
+    c = Collector()
+    task = GradTask()
+    with running_worker(c.on_result, task, device="cpu") as worker:
+        worker.submit(make_frame(0))
+        assert c.wait(lambda c: c.results)
+    assert task.grad_enabled == [True]
+
+
+def test_runtime_fans_one_source_out_to_several_workers():
+    got: dict[str, list[int]] = {"a": [], "b": []}
+    done = threading.Event()
+
+    def on_result(slot: str, result: TaskResult) -> None:
+        got[slot].append(result.frame.index)
+        if len(got["a"]) >= 3 and len(got["b"]) >= 3:
+            done.set()
+
+    runtime = Runtime(on_result, device="cpu")
+    source = DemoSource(width=32, height=24, fps=100)
+    runtime.set_task("a", MeanTask())
+    runtime.set_task("b", MeanTask(scale=3))
+    runtime.attach(source)
+    source.start()
+    try:
+        assert done.wait(10)
+    finally:
+        source.stop()
+        runtime.stop()
+    assert runtime.workers == {}
