@@ -369,16 +369,20 @@ class DemoSource(FrameSource):
         super().__init__("demo", fps=fps, pace=True)
         self.width, self.height = int(width), int(height)
         rng = np.random.default_rng(seed)
-        self._shapes = [
-            {
-                "kind": kind,
-                "pos": rng.uniform([60, 60], [self.width - 60, self.height - 60]),
-                "vel": rng.uniform(-4, 4, size=2) + np.sign(rng.uniform(-1, 1, size=2)) * 2,
-                "size": float(rng.uniform(28, 70)),
-                "color": tuple(int(c) for c in rng.integers(40, 255, size=3)),
-            }
-            for kind in ("circle", "square", "triangle", "circle", "stripes")
-        ]
+        short = min(self.width, self.height)
+        speed = short / 120.0  # about 4 px per frame at 480 p, whatever the size
+        self._shapes = []
+        for kind in ("circle", "square", "triangle", "circle", "stripes"):
+            size = float(rng.uniform(0.06, 0.15) * short)
+            self._shapes.append(
+                {
+                    "kind": kind,
+                    "pos": rng.uniform([size, size], [self.width - size, self.height - size]),
+                    "vel": (rng.uniform(-1, 1, size=2) + np.sign(rng.uniform(-1, 1, size=2))) * speed,
+                    "size": size,
+                    "color": tuple(int(c) for c in rng.integers(40, 255, size=3)),
+                }
+            )
         yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
         self._xx, self._yy = xx / max(self.width, 1), yy / max(self.height, 1)
         self._t0 = 0.0
