@@ -1,0 +1,103 @@
+"""Start the GUI: ``run(source, device)`` is what ``python main.py`` calls without a command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "CNN Studio"
+ORG_NAME = "CNN Studio"
+
+
+def display_problem() -> str | None:
+    """Why Qt could not open a window here, or None if it probably can.
+
+    Qt aborts the whole process when its platform plugin cannot connect to a display, so
+    the common case (a Linux box without DISPLAY/WAYLAND_DISPLAY, e.g. over ssh) is
+    checked first to print a useful message instead.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). Run CNN Studio from a desktop "
+            "session, use `ssh -X`, or run headless with QT_QPA_PLATFORM=offscreen (or use the CLI commands).")
+
+
+def apply_dark_theme(app) -> None:
+    """Fusion with a dark palette: the video is the star, the chrome should recede."""
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    palette = QPalette()
+    colors = {
+        QPalette.ColorRole.Window: QColor(37, 38, 43),
+        QPalette.ColorRole.WindowText: QColor(225, 225, 230),
+        QPalette.ColorRole.Base: QColor(27, 28, 32),
+        QPalette.ColorRole.AlternateBase: QColor(44, 45, 51),
+        QPalette.ColorRole.ToolTipBase: QColor(50, 50, 56),
+        QPalette.ColorRole.ToolTipText: QColor(230, 230, 235),
+        QPalette.ColorRole.Text: QColor(225, 225, 230),
+        QPalette.ColorRole.Button: QColor(48, 49, 56),
+        QPalette.ColorRole.ButtonText: QColor(225, 225, 230),
+        QPalette.ColorRole.BrightText: QColor(255, 90, 90),
+        QPalette.ColorRole.Highlight: QColor(64, 128, 220),
+        QPalette.ColorRole.HighlightedText: QColor(255, 255, 255),
+        QPalette.ColorRole.Link: QColor(110, 170, 255),
+        QPalette.ColorRole.PlaceholderText: QColor(140, 140, 150),
+    }
+    for role, color in colors.items():
+        palette.setColor(role, color)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 128))
+    app.setPalette(palette)
+
+
+def _install_excepthook() -> None:
+    """Log exceptions that escape a Qt slot instead of letting them end the app."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        log.error("unhandled error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+
+    sys.excepthook = hook
+
+
+def run(source: str | None = None, device: str | None = None) -> int:
+    """Open the main window on ``source`` (None: last source / first camera / demo) and run.
+
+    ``device``: "auto"/None, "cpu", "cuda", "cuda:N", "mps". Returns the exit code.
+    """
+    problem = display_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from engine.device import DeviceError, choose_device
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    apply_dark_theme(app)
+    _install_excepthook()
+    try:
+        torch_device = choose_device(device)
+    except DeviceError as exc:
+        QMessageBox.warning(None, APP_NAME, f"{exc}\n\nUsing the CPU instead.")
+        torch_device = choose_device("cpu")
+    window = MainWindow(open_settings(), torch_device, source=source)
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    return int(code)

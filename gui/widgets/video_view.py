@@ -1,0 +1,216 @@
+"""The live video view: newest frame, letterboxed, with overlays painted from result data.
+
+Coordinates: *frame* coordinates are pixels of the image being shown, origin top-left,
+x right, y down (the engine's box convention). *Widget* coordinates are this widget's
+logical pixels. The picture is scaled uniformly to fit and centred (letterbox), so
+``widget = offset + scale * frame``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QTransform
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+log = logging.getLogger(__name__)
+
+#: ``painter`` already in frame pixel coordinates, then frame width and height.
+OverlayPainter = Callable[[QPainter, int, int], None]
+
+BACKGROUND = QColor(18, 18, 22)
+MESSAGE_COLOR = QColor(200, 200, 210)
+
+
+def bgr_to_qimage(image: np.ndarray) -> QImage:
+    """Wrap a uint8 BGR (H, W, 3) array in a QImage without copying.
+
+    The QImage points into ``image``'s buffer: the caller must keep the array alive (and
+    unchanged) for as long as the QImage is used. Non-contiguous arrays are copied first.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 BGR image of shape (H, W, 3), got {image.dtype} {image.shape}")
+    if not image.flags["C_CONTIGUOUS"]:
+        image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_BGR888)
+
+
+def qimage_to_bgr(image: QImage) -> np.ndarray:
+    """Copy a QImage into a new uint8 BGR (H, W, 3) array."""
+    converted = image.convertToFormat(QImage.Format.Format_BGR888)
+    height, width = converted.height(), converted.width()
+    buffer = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())
+    rows = buffer.reshape(height, converted.bytesPerLine())
+    return rows[:, : width * 3].reshape(height, width, 3).copy()
+
+
+def letterbox_transform(frame_width: int, frame_height: int, area_width: float, area_height: float) -> QTransform:
+    """The frame -> area transform that fits the frame uniformly and centres it."""
+    if frame_width <= 0 or frame_height <= 0 or area_width <= 0 or area_height <= 0:
+        return QTransform()
+    scale = min(area_width / frame_width, area_height / frame_height)
+    dx = (area_width - frame_width * scale) / 2.0
+    dy = (area_height - frame_height * scale) / 2.0
+    return QTransform(scale, 0.0, 0.0, scale, dx, dy)
+
+
+class VideoView(QWidget):
+    """Paints the newest frame at whatever rate frames arrive; never queues frames.
+
+    Signals:
+        frame_clicked(float x, float y): left click on the picture, in frame pixels.
+        frame_hovered(float x, float y): mouse moved over the picture (buttons held or
+            not), in frame pixels; only while mouse tracking is on.
+    """
+
+    frame_clicked = Signal(float, float)
+    frame_hovered = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("videoView")
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # we fill every pixel ourselves
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 240)
+        self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
+        self._qimage: QImage | None = None
+        self._overlay: OverlayPainter | None = None
+        self._message = "No video source.\nPick a camera, open a file or press Demo."
+        self.frames_received = 0
+        self.frames_painted = 0
+        self.overlay_errors = 0
+
+    # -- content ---------------------------------------------------------------------
+    def show_image(self, image: np.ndarray) -> None:
+        """Show ``image`` (uint8 BGR, (H, W, 3)); keeps a reference, no pixel copy.
+
+        The array must not be modified afterwards (frames from the engine never are).
+        """
+        qimage = bgr_to_qimage(image)
+        self._array = image
+        self._qimage = qimage
+        self.frames_received += 1
+        self.update()
+
+    def clear(self, message: str | None = None) -> None:
+        """Drop the picture and show ``message`` (or the default hint) centred."""
+        self._array = None
+        self._qimage = None
+        if message is not None:
+            self._message = message
+        self.update()
+
+    def set_message(self, message: str) -> None:
+        """The text shown while there is no picture."""
+        self._message = message
+        self.update()
+
+    def message(self) -> str:
+        return self._message
+
+    def set_overlay_painter(self, overlay: OverlayPainter | None) -> None:
+        """``overlay(painter, frame_width, frame_height)`` is called after the picture."""
+        self._overlay = overlay
+        self.update()
+
+    def current_image(self) -> np.ndarray | None:
+        """The array being shown (not a copy), or None."""
+        return self._array
+
+    def frame_size(self) -> QSize:
+        """Size of the picture in frame pixels (empty when none)."""
+        return QSize() if self._qimage is None else self._qimage.size()
+
+    # -- geometry ----------------------------------------------------------------------
+    def frame_to_widget(self) -> QTransform:
+        """Transform from frame pixels to widget coordinates (identity with no picture)."""
+        if self._qimage is None:
+            return QTransform()
+        return letterbox_transform(self._qimage.width(), self._qimage.height(), self.width(), self.height())
+
+    def widget_to_frame(self, point: QPointF) -> QPointF | None:
+        """Map a widget position to frame pixels; None outside the picture or with none."""
+        if self._qimage is None:
+            return None
+        inverse, invertible = self.frame_to_widget().inverted()
+        if not invertible:
+            return None
+        mapped = inverse.map(QPointF(point))
+        if 0.0 <= mapped.x() < self._qimage.width() and 0.0 <= mapped.y() < self._qimage.height():
+            return mapped
+        return None
+
+    # -- painting ----------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), BACKGROUND)
+        if self._qimage is None:
+            self._paint_message(painter)
+            painter.end()
+            return
+        transform = self.frame_to_widget()
+        # Smooth scaling only when shrinking: enlarging a webcam frame looks fine without it
+        # and it is the most expensive thing this widget does.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, transform.m11() < 1.0)
+        painter.setTransform(transform)
+        painter.drawImage(QPointF(0.0, 0.0), self._qimage)
+        self._paint_overlay(painter, self._qimage.width(), self._qimage.height())
+        painter.end()
+        self.frames_painted += 1
+
+    def _paint_overlay(self, painter: QPainter, width: int, height: int) -> None:
+        if self._overlay is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        try:
+            self._overlay(painter, width, height)
+        except Exception:  # a buggy overlay must not take the video down with it
+            self.overlay_errors += 1
+            if self.overlay_errors == 1 or self.overlay_errors % 100 == 0:
+                log.exception("overlay painter failed (%d times)", self.overlay_errors)
+        finally:
+            painter.restore()
+
+    def _paint_message(self, painter: QPainter) -> None:
+        painter.setPen(MESSAGE_COLOR)
+        font = painter.font()
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.3)
+        painter.setFont(font)
+        painter.drawText(QRectF(self.rect()).adjusted(16, 16, -16, -16),
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+
+    def render_composited(self) -> np.ndarray | None:
+        """What is shown, at frame resolution: the picture plus overlays, uint8 BGR (H, W, 3).
+
+        None when there is no picture. Used for snapshots and recordings.
+        """
+        if self._qimage is None or self._array is None:
+            return None
+        canvas = self._qimage.copy()  # detached: painting must not write into the frame's buffer
+        if self._overlay is not None:
+            painter = QPainter(canvas)
+            self._paint_overlay(painter, canvas.width(), canvas.height())
+            painter.end()
+        return qimage_to_bgr(canvas)
+
+    # -- mouse -------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton:
+            point = self.widget_to_frame(event.position())
+            if point is not None:
+                self.frame_clicked.emit(point.x(), point.y())
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        point = self.widget_to_frame(event.position())
+        if point is not None:
+            self.frame_hovered.emit(point.x(), point.y())
+        super().mouseMoveEvent(event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(960, 540)
