@@ -1,0 +1,126 @@
+"""Face detectors: OpenCV's Haar cascade (offline default) and YuNet (ONNX, landmarks).
+
+Both take a uint8 BGR image (H, W, 3) and return ``list[FaceDetection]`` with boxes in
+x1 y1 x2 y2 pixels of that image, largest face first.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.faces.types import FaceDetection
+
+log = logging.getLogger(__name__)
+
+HAAR_NAME = "haar"
+YUNET_NAME = "yunet"
+DETECTOR_NAMES = (HAAR_NAME, YUNET_NAME)
+
+
+class FaceModelError(RuntimeError):
+    """A face model file is missing, corrupt or unusable; the message says what to do."""
+
+
+def _largest_first(faces: list[FaceDetection]) -> list[FaceDetection]:
+    return sorted(faces, key=lambda f: f.width * f.height, reverse=True)
+
+
+class FaceDetector:
+    """Interface: ``detect(image) -> list[FaceDetection]``."""
+
+    name: str = "detector"
+    gives_landmarks: bool = False
+
+    def detect(self, image: np.ndarray) -> list[FaceDetection]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class HaarDetector(FaceDetector):
+    """Viola-Jones frontal-face cascade shipped with opencv-python (works offline).
+
+    min_size: smallest face side in pixels; smaller faces are ignored because nothing
+    useful can be recognised from them anyway.
+    """
+
+    name = HAAR_NAME
+    gives_landmarks = False
+
+    def __init__(self, min_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5) -> None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise FaceModelError(f"OpenCV's Haar cascade could not be loaded from {path}; reinstall opencv-python")
+        self.min_size = min_size
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+
+    def detect(self, image: np.ndarray) -> list[FaceDetection]:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        # Equalising first makes the cascade much less sensitive to dim webcams.
+        gray = cv2.equalizeHist(gray)
+        rects = self._cascade.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        faces = [
+            FaceDetection(box=np.array([x, y, x + w, y + h], dtype=np.float32), score=1.0)
+            for (x, y, w, h) in (rects if len(rects) else [])
+        ]
+        return _largest_first(faces)
+
+
+class YuNetDetector(FaceDetector):
+    """OpenCV's YuNet (cv2.FaceDetectorYN) from an ONNX file; gives five landmarks.
+
+    The network input size follows each image, so any frame size works.
+    """
+
+    name = YUNET_NAME
+    gives_landmarks = True
+
+    def __init__(self, model_path: Path, score_threshold: float = 0.7, nms_threshold: float = 0.3) -> None:
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise FaceModelError(
+                f"YuNet model file not found: {model_path}; run 'python main.py models fetch yunet' "
+                "or 'python main.py models import yunet FILE.onnx'"
+            )
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, nms_threshold, 5000)
+        except cv2.error as exc:
+            raise FaceModelError(
+                f"YuNet model file {model_path} could not be read by OpenCV (corrupt or not an ONNX file: "
+                f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}); fetch or import it again"
+            ) from exc
+        self._size: tuple[int, int] | None = None
+
+    def detect(self, image: np.ndarray) -> list[FaceDetection]:
+        h, w = image.shape[:2]
+        if self._size != (w, h):
+            self._net.setInputSize((w, h))
+            self._size = (w, h)
+        _, raw = self._net.detect(image)
+        faces: list[FaceDetection] = []
+        for row in raw if raw is not None else []:
+            x, y, bw, bh = (float(v) for v in row[:4])
+            landmarks = np.asarray(row[4:14], dtype=np.float32).reshape(5, 2)
+            faces.append(FaceDetection(np.array([x, y, x + bw, y + bh], np.float32), float(row[14]), landmarks))
+        return _largest_first(faces)
+
+
+def make_detector(name: str = HAAR_NAME, cache=None) -> FaceDetector:
+    """Build a detector by name ("haar" or "yunet"); YuNet's file comes from the weights cache.
+
+    Raises ValueError for an unknown name, FaceModelError when YuNet is not installed.
+    """
+    if name == HAAR_NAME:
+        return HaarDetector()
+    if name == YUNET_NAME:
+        from engine.faces.models import model_path
+
+        return YuNetDetector(model_path(YUNET_NAME, cache))
+    raise ValueError(f"unknown face detector '{name}': choose one of {', '.join(DETECTOR_NAMES)}")

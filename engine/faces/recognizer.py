@@ -1,0 +1,180 @@
+"""Detect, align, embed and match faces against the gallery (no threads, no Qt).
+
+``FaceRecognizer`` is the synchronous pipeline shared by the CLI, the live task and
+the benchmark. ``GalleryMatcher`` keeps a VectorIndex of one embedder's gallery
+vectors and follows gallery changes incrementally.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from engine.faces.align import align_face
+from engine.faces.detectors import FaceDetector
+from engine.faces.embedders import Embedder
+from engine.faces.gallery import Gallery, Person
+from engine.faces.quality import EnrolmentError, single_face
+from engine.faces.search import VectorIndex
+from engine.faces.types import UNKNOWN, FaceDetection, Match
+
+log = logging.getLogger(__name__)
+
+
+def reembed(gallery: Gallery, embedder: Embedder, batch: int = 16) -> Iterator[tuple[int, int]]:
+    """Compute missing vectors of ``embedder`` from the stored thumbnails.
+
+    A generator yielding (done, total) after each batch, so callers can show progress
+    and cancel between batches; each batch is committed on its own.
+    """
+    missing = gallery.missing_embeddings(embedder.name)
+    total = len(missing)
+    for start in range(0, total, batch):
+        ids = missing[start:start + batch]
+        chips = gallery.chips_of_shots(ids)
+        vectors = embedder.embed(chips)
+        gallery.add_embeddings(embedder.name, dict(zip(ids, vectors)))
+        yield min(start + batch, total), total
+    if total:
+        log.info("re-embedded %d shots with %s", total, embedder.name)
+
+
+class GalleryMatcher:
+    """Nearest-person search for one embedder, kept in step with a gallery.
+
+    Rows are keyed by embedding id and labelled by person id; ``sync`` adds and removes
+    only the rows that changed since the last call.
+    """
+
+    def __init__(self, embedder: Embedder, device: torch.device | str = "cpu") -> None:
+        self.embedder = embedder
+        self.index = VectorIndex(embedder.dim, embedder.metric, device)
+        self.names: dict[int, str] = {}
+        self._token: object = None
+
+    def sync(self, gallery: Gallery, force: bool = False) -> bool:
+        """Bring the index up to date with ``gallery``; True when anything was checked."""
+        token = gallery.change_token()
+        if not force and token == self._token:
+            return False
+        ids, people, vectors = gallery.vectors(self.embedder.name)
+        current = {int(i): int(p) for i, p in zip(ids, people)}
+        self.index.remove([k for k in self.index.keys() if k not in current])
+        known = self.index.labels_by_key()
+        # New rows, and rows whose person changed (a merge moves shots between people).
+        todo = [n for n, i in enumerate(ids) if known.get(int(i)) != int(people[n])]
+        if todo:
+            self.index.add([int(ids[n]) for n in todo], vectors[todo], [int(people[n]) for n in todo])
+        self.names = gallery.names_by_id()
+        self._token = token
+        return True
+
+    def match(self, vectors: np.ndarray, threshold: float) -> list[Match]:
+        """Best person for each (N, D) vector; "Unknown" beyond ``threshold``."""
+        out = []
+        for hits in self.index.search(vectors, k=1):
+            if not hits:
+                out.append(Match(UNKNOWN, float("nan")))
+                continue
+            hit = hits[0]
+            name = self.names.get(hit.label, "?")
+            if hit.distance <= threshold:
+                out.append(Match(name, hit.distance, hit.label, name))
+            else:
+                out.append(Match(UNKNOWN, hit.distance, None, name))
+        return out
+
+    def distance_to(self, vectors: np.ndarray, person_id: int) -> np.ndarray:
+        """Distance of each (N, D) vector to the closest shot of one person -> (N,) (inf if none)."""
+        out = np.full(len(vectors), np.inf, np.float32)
+        for qi, hits in enumerate(self.index.search(vectors, k=max(len(self.names), 1), per_label=True)):
+            for hit in hits:
+                if hit.label == person_id:
+                    out[qi] = hit.distance
+        return out
+
+
+class FaceRecognizer:
+    """detector + embedder (+ gallery): the synchronous faces pipeline.
+
+    Images are uint8 BGR (H, W, 3); boxes are frame pixels x1 y1 x2 y2.
+    """
+
+    def __init__(self, detector: FaceDetector, embedder: Embedder, gallery: Gallery | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.gallery = gallery
+        self.device = torch.device(device)
+        self.matcher = GalleryMatcher(embedder, self.device)
+
+    def faces(self, image: np.ndarray) -> tuple[list[FaceDetection], list[np.ndarray]]:
+        """Detections (largest first) and their aligned chips."""
+        faces = self.detector.detect(image)
+        return faces, [align_face(image, f) for f in faces]
+
+    def embed_single(self, image: np.ndarray, what: str) -> tuple[FaceDetection, np.ndarray, np.ndarray]:
+        """The one face of a photo: (detection, chip, vector); EnrolmentError when not exactly one."""
+        face = single_face(self.detector.detect(image), what)
+        chip = align_face(image, face)
+        return face, chip, self.embedder.embed([chip])[0]
+
+    def prepare_gallery(self) -> None:
+        """Re-embed shots that lack this embedder's vectors, then load the search index."""
+        if self.gallery is None:
+            return
+        if not self.gallery.read_only:
+            for _ in reembed(self.gallery, self.embedder):
+                pass
+        self.matcher.sync(self.gallery, force=True)
+
+    def identify(self, image: np.ndarray, threshold: float | None = None) -> list[tuple[FaceDetection, Match]]:
+        """Every face in ``image`` with its best gallery match."""
+        faces, chips = self.faces(image)
+        if not faces:
+            return []
+        if self.gallery is not None:
+            self.matcher.sync(self.gallery)
+        vectors = self.embedder.embed(chips)
+        limit = self.embedder.default_threshold if threshold is None else threshold
+        return list(zip(faces, self.matcher.match(vectors, limit)))
+
+    def enrol(self, name: str, images: Sequence[tuple[str, np.ndarray]], add_to_existing: bool = False) -> Person:
+        """Enrol ``name`` from photos [(label for messages, image)], one face each.
+
+        Every photo is checked before anything is written; EnrolmentError names the
+        photo with no face or several faces. PersonExistsError when the name exists and
+        ``add_to_existing`` is False.
+        """
+        if self.gallery is None:
+            raise ValueError("no gallery to enrol into")
+        if not images:
+            raise EnrolmentError("no photos given")
+        chips = []
+        for label, image in images:
+            face = single_face(self.detector.detect(image), label)
+            chips.append(align_face(image, face))
+        return self.enrol_chips(name, chips, add_to_existing)
+
+    def enrol_chips(self, name: str, chips: Sequence[np.ndarray], add_to_existing: bool = False) -> Person:
+        """Enrol already aligned chips (guided capture)."""
+        if self.gallery is None:
+            raise ValueError("no gallery to enrol into")
+        vectors = self.embedder.embed(list(chips))
+        person = self.gallery.enrol(name, zip(chips, vectors), self.embedder.name, add_to_existing)
+        self.matcher.sync(self.gallery)
+        return person
+
+    def verify_pair(self, image_a: np.ndarray, image_b: np.ndarray, what_a: str = "the first photo",
+                    what_b: str = "the second photo", threshold: float | None = None) -> tuple[bool, float]:
+        """1:1 check of two photos (one face each): (same person?, distance)."""
+        _, _, a = self.embed_single(image_a, what_a)
+        _, _, b = self.embed_single(image_b, what_b)
+        from engine.faces.embedders import distances
+
+        distance = float(distances(a, b[None, :], self.embedder.metric)[0])
+        limit = self.embedder.default_threshold if threshold is None else threshold
+        return distance <= limit, distance
