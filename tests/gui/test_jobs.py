@@ -1,0 +1,129 @@
+"""JobRunner: progress, results, failures, cancel, and "a new job cancels the stale one"."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gui.jobs import JobControl, JobRunner
+
+
+@pytest.fixture
+def runner(qtbot):
+    job_runner = JobRunner(name="test")
+    yield job_runner
+    job_runner.shutdown()
+
+
+def counting(n: int):
+    for i in range(n):
+        yield i
+    return "counted"
+
+
+def test_generator_progress_and_result(qtbot, runner):
+    seen = []
+    runner.progress.connect(seen.append)
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start(counting(5))
+    assert blocker.args == ["counted"]
+    qtbot.waitUntil(lambda: len(seen) == 5, timeout=2000)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_callable_job_reports_through_control(qtbot, runner):
+    seen = []
+    runner.progress.connect(seen.append)
+
+    def job(control: JobControl) -> int:
+        control.report(1, 10, "file.bin")
+        return 42
+
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start(job)
+    assert blocker.args == [42]
+    qtbot.waitUntil(lambda: seen == [(1, 10, "file.bin")], timeout=2000)
+
+
+def test_failure_becomes_a_message(qtbot, runner):
+    def broken():
+        yield 1
+        raise OSError("disk full while writing /tmp/x")
+
+    with qtbot.waitSignal(runner.failed, timeout=5000) as blocker:
+        runner.start(broken())
+    assert "disk full" in blocker.args[0]
+
+
+def test_cancel_stops_a_generator_between_steps_and_runs_its_cleanup(qtbot, runner):
+    cleaned = threading.Event()
+    steps = []
+    started = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                steps.append(1)
+                started.set()
+                threading.Event().wait(0.01)
+                yield len(steps)
+        finally:
+            cleaned.set()
+
+    finished = []
+    runner.finished.connect(finished.append)
+    runner.start(endless())
+    assert started.wait(5)
+    with qtbot.waitSignal(runner.cancelled, timeout=5000):
+        runner.cancel()
+    assert cleaned.is_set()
+    assert runner.wait(2)
+    count = len(steps)
+    qtbot.wait(50)
+    assert len(steps) == count  # nothing runs after cancel
+    assert finished == []
+
+
+def test_cancel_reaches_callable_jobs_through_the_event(qtbot, runner):
+    started = threading.Event()
+
+    def job(control: JobControl):
+        started.set()
+        while True:  # like WeightsCache.fetch: checks the event between chunks
+            control.check()
+            control.cancel_event.wait(0.01)
+
+    runner.start(job)
+    assert started.wait(5)
+    with qtbot.waitSignal(runner.cancelled, timeout=5000):
+        runner.cancel()
+
+
+def test_new_job_cancels_the_stale_one_and_only_the_new_one_reports(qtbot, runner):
+    first_stopped = threading.Event()
+    first_started = threading.Event()
+
+    def slow():
+        try:
+            while True:
+                first_started.set()
+                threading.Event().wait(0.01)
+                yield "stale"
+        finally:
+            first_stopped.set()
+
+    results, progress, cancelled = [], [], []
+    runner.finished.connect(results.append)
+    runner.progress.connect(progress.append)
+    runner.cancelled.connect(lambda: cancelled.append(True))
+    runner.start(slow())
+    assert first_started.wait(5)
+    qtbot.waitUntil(lambda: "stale" in progress, timeout=2000)
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.start(counting(2))
+    assert first_stopped.wait(5)
+    assert results == ["counted"]
+    qtbot.wait(50)
+    assert cancelled == []  # the stale job's cancellation is not reported as the new job's
+    assert progress[-2:] == [0, 1]

@@ -1,0 +1,95 @@
+"""VideoView: letterbox mapping between widget and frame pixels, overlays, composites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor
+
+from gui.widgets.video_view import BACKGROUND, VideoView, bgr_to_qimage, qimage_to_bgr
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = VideoView()
+    qtbot.addWidget(widget)
+    widget.resize(400, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_wide_frame_is_letterboxed_top_and_bottom(view):
+    view.show_image(np.zeros((100, 200, 3), np.uint8))  # 2:1 in a square: scale 2, bars of 100 px
+    assert view.widget_to_frame(QPointF(200, 200)) == QPointF(100, 50)
+    assert view.widget_to_frame(QPointF(0, 100)) == QPointF(0, 0)
+    assert view.widget_to_frame(QPointF(399, 299)) == QPointF(199.5, 99.5)
+    assert view.widget_to_frame(QPointF(200, 50)) is None  # in the top bar
+    assert view.widget_to_frame(QPointF(200, 350)) is None  # in the bottom bar
+    assert view.frame_to_widget().map(QPointF(100, 50)) == QPointF(200, 200)
+
+
+def test_tall_frame_is_pillarboxed_left_and_right(view):
+    view.show_image(np.zeros((200, 100, 3), np.uint8))
+    assert view.widget_to_frame(QPointF(200, 200)) == QPointF(50, 100)
+    assert view.widget_to_frame(QPointF(50, 200)) is None
+    assert view.widget_to_frame(QPointF(100, 0)) == QPointF(0, 0)
+
+
+def test_no_picture_maps_nothing_and_shows_message(view):
+    assert view.widget_to_frame(QPointF(10, 10)) is None
+    assert view.render_composited() is None
+    assert "source" in view.message().lower()
+
+
+def test_click_reports_frame_coordinates(qtbot, view):
+    view.show_image(np.zeros((100, 200, 3), np.uint8))
+    with qtbot.waitSignal(view.frame_clicked, timeout=1000) as blocker:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(300, 150))
+    assert blocker.args == [pytest.approx(150.0), pytest.approx(25.0)]
+
+
+def test_painted_picture_keeps_aspect_and_overlay_is_in_frame_pixels(qtbot, view):
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[:, :] = (255, 0, 0)  # BGR blue
+    view.show_image(image)
+
+    def overlay(painter, width, height):
+        assert (width, height) == (200, 100)
+        painter.fillRect(150, 50, 50, 50, QColor(0, 255, 0))  # bottom-right quarter of the frame
+
+    view.set_overlay_painter(overlay)
+    shot = view.grab().toImage()
+    assert shot.pixelColor(200, 20).getRgb()[:3] == BACKGROUND.getRgb()[:3]  # letterbox bar
+    assert shot.pixelColor(100, 150).getRgb()[:3] == (0, 0, 255)  # picture (RGB)
+    assert shot.pixelColor(350, 250).getRgb()[:3] == (0, 255, 0)  # overlay, scaled x2 and offset
+    assert view.frames_painted >= 1
+
+
+def test_render_composited_is_frame_sized_with_overlay_and_leaves_frame_untouched(view):
+    image = np.full((60, 80, 3), 40, np.uint8)
+    view.show_image(image)
+    view.set_overlay_painter(lambda p, w, h: p.fillRect(0, 0, 10, 10, QColor(255, 255, 255)))
+    out = view.render_composited()
+    assert out.shape == (60, 80, 3)
+    assert out[5, 5].tolist() == [255, 255, 255]
+    assert out[30, 40].tolist() == [40, 40, 40]
+    assert image[5, 5].tolist() == [40, 40, 40]  # the engine's frame was not drawn on
+
+
+def test_failing_overlay_does_not_break_painting(view):
+    view.show_image(np.zeros((10, 10, 3), np.uint8))
+    view.set_overlay_painter(lambda p, w, h: 1 / 0)
+    view.grab()
+    assert view.overlay_errors == 1
+    assert view.render_composited().shape == (10, 10, 3)
+
+
+def test_qimage_round_trip_and_rejects_wrong_arrays():
+    image = np.random.default_rng(0).integers(0, 255, (7, 13, 3), dtype=np.uint8)
+    assert np.array_equal(qimage_to_bgr(bgr_to_qimage(image)), image)
+    view_slice = image[:, 2:9]  # not contiguous: must still convert correctly
+    assert np.array_equal(qimage_to_bgr(bgr_to_qimage(view_slice)), view_slice)
+    with pytest.raises(ValueError, match="uint8 BGR"):
+        bgr_to_qimage(np.zeros((4, 4), np.uint8))
