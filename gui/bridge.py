@@ -146,7 +146,11 @@ class LivePipeline(QObject):
         self.stop_source()
         # Videos loop in the GUI: a live view that freezes on the last frame looks broken.
         options = {"loop": True} if classify(spec) == "video" else {}
-        source = open_source(spec, **options)
+        return self.attach(open_source(spec, **options))
+
+    def attach(self, source: "FrameSource") -> "FrameSource":
+        """Stop the current source and start ``source`` (already constructed) in its place."""
+        self.stop_source()
         source.mirror = self.mirror
         source.on_event(lambda event, origin=source: self._events.forward(origin, event))
         self._unsubscribe = source.subscribe(self._on_frame)

@@ -7,6 +7,7 @@ from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 WINDOW_S = 60.0
@@ -78,6 +79,9 @@ class PerfPlot(QWidget):
         self._samples.clear()
         for curve in (self.capture_curve, self.inference_curve, self.latency_curve):
             curve.setData([], [])
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override) - a strip under the video, not half the window
+        return QSize(800, 220)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)

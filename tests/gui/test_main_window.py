@@ -198,3 +198,41 @@ def test_space_stops_and_starts_the_source(qtbot, make_window, frames_waiter):
     QTest.keyClick(window.view, Qt.Key.Key_Space)
     frames_waiter(qtbot, window, 2)
     assert window.pipeline.running
+
+
+def test_lost_camera_shows_reconnecting_and_recovers(qtbot, make_window, frames_waiter):
+    from engine.sources import FrameSource
+
+    class FlakyCamera(FrameSource):
+        """A real FrameSource that loses its device after 5 frames, then refuses to reopen twice."""
+
+        kind = "camera"
+        reconnects = True
+
+        def __init__(self) -> None:
+            super().__init__("flaky camera", fps=60.0)
+            self.backoff_initial = 0.05
+            self.reads = 0
+            self.opens = 0
+
+        def _open(self) -> None:
+            self.opens += 1
+            if 2 <= self.opens <= 3:
+                raise OSError("no such device")
+
+        def _read(self):
+            self.reads += 1
+            if self.reads == 5:
+                raise OSError("device unplugged")
+            return np.full((48, 64, 3), self.reads % 250, np.uint8)
+
+    window = make_window("demo")
+    frames_waiter(qtbot, window, 1)
+    statuses = []
+    window.statusBar().messageChanged.connect(statuses.append)
+    camera = window.pipeline.attach(FlakyCamera())
+    qtbot.waitUntil(lambda: any("reconnecting" in s for s in statuses), timeout=5000)
+    qtbot.waitUntil(lambda: any("reconnected" in s for s in statuses), timeout=5000)
+    assert camera.opens == 4
+    frames_waiter(qtbot, window, 3)
+    assert window.view.current_image().shape == (48, 64, 3)

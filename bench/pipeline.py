@@ -1,0 +1,210 @@
+"""Benchmark of the live pipeline as the GUI runs it: demo source -> worker -> Qt view.
+
+Runs the real ``gui.bridge.LivePipeline`` (capture thread, latest-frame mailboxes,
+InferenceWorker, queued Qt delivery) with a task of adjustable cost, while an offscreen
+QApplication paints every delivered frame in a real ``VideoView`` and a precise QTimer
+measures how late the event loop services it (event-loop latency).
+
+    python bench/pipeline.py --cost-ms 40 --seconds 60
+
+Prints capture FPS, processed FPS, dropped frames, end-to-end latency (capture -> result,
+median and p95, overall / first 10 s / last 10 s and their ratio) and event-loop latency
+(p50 / p99). Targets: p95(last 10 s) within 10 % of p95(first 10 s); event-loop p99 < 30 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from engine.runtime import Task  # noqa: E402
+from engine.sources import Frame  # noqa: E402
+
+TIMER_INTERVAL_MS = 10
+
+
+class BusyTask(Task):
+    """Costs about ``cost_ms`` of one CPU core per frame: a calibrated matmul loop."""
+
+    name = "busy"
+
+    def __init__(self, cost_ms: float, size: int = 192) -> None:
+        self.cost_ms = cost_ms
+        self.size = size
+        self.repeats = 1
+
+    def load(self, device: torch.device) -> None:
+        self.a = torch.randn(self.size, self.size, device=device)
+        self.b = torch.randn(self.size, self.size, device=device)
+        self._step(5)  # warm up before timing
+        # Calibrate on this thread's CPU time, so other busy processes do not skew it.
+        trials = 0
+        start = time.thread_time()
+        while time.thread_time() - start < 0.3:
+            self._step(10)
+            trials += 10
+        per_step_ms = (time.thread_time() - start) * 1000.0 / trials
+        self.repeats = max(1, round(self.cost_ms / max(per_step_ms, 1e-3)))
+
+    def _step(self, repeats: int) -> torch.Tensor:
+        acc = self.a
+        for _ in range(repeats):
+            acc = torch.tanh(acc @ self.b * 0.01)
+        return acc
+
+    def preprocess(self, frame: Frame) -> torch.Tensor:
+        # Touch the pixels the way a real model would (resize + normalise a thumbnail).
+        thumb = frame.image[:: 8, :: 8]
+        return torch.from_numpy(np.ascontiguousarray(thumb)).float().div_(255.0)
+
+    def infer(self, inputs: torch.Tensor) -> float:
+        return float(self._step(self.repeats).mean()) + float(inputs.mean())
+
+    def postprocess(self, outputs: float, frame: Frame) -> float:
+        return outputs
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def window_stats(samples: list[tuple[float, float]], start: float, end: float) -> tuple[float, float, int]:
+    """(median, p95, count) of latencies whose arrival time t satisfies start <= t < end."""
+    chosen = [lat for t, lat in samples if start <= t < end]
+    return percentile(chosen, 50), percentile(chosen, 95), len(chosen)
+
+
+def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> dict[str, float]:
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.sources import DemoSource
+    from gui.bridge import LivePipeline
+    from gui.widgets.video_view import VideoView
+
+    torch.set_num_threads(1)  # the worker saturates exactly one core, as the targets assume
+    app = QApplication.instance() or QApplication([])
+    view = VideoView()
+    view.resize(960, 540)
+    view.show()
+
+    pipeline = LivePipeline(torch.device("cpu"))
+    results: list[tuple[float, float]] = []  # (arrival since start s, latency ms capture -> result)
+    shown: list[tuple[float, float]] = []  # (arrival, ms capture -> frame handed to the view)
+    lateness: list[float] = []
+    t0 = time.monotonic()
+
+    def on_frame(frame: Frame) -> None:
+        now = time.monotonic()
+        view.show_image(frame.image)
+        shown.append((now - t0, (now - frame.timestamp) * 1000.0))
+
+    def on_result(result) -> None:
+        results.append((time.monotonic() - t0, result.timings.latency_ms))
+        view.update()
+
+    pipeline.frame_ready.connect(on_frame)
+    pipeline.result_ready.connect(on_result)
+
+    clock = QElapsedTimer()
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(TIMER_INTERVAL_MS)
+    last = {"t": 0}
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        if last["t"]:
+            lateness.append(max(0.0, (now - last["t"]) / 1e6 - TIMER_INTERVAL_MS))
+        last["t"] = now
+
+    timer.timeout.connect(tick)
+
+    # The demo at the requested size, started through the same path the GUI uses.
+    task = BusyTask(cost_ms)
+    pipeline.set_task(task)
+    source = pipeline.attach(DemoSource(width=width, height=height, fps=fps))
+    clock.start()
+    timer.start()
+    QTimer.singleShot(int(seconds * 1000), app.quit)
+    app.exec()
+    timer.stop()
+    elapsed = time.monotonic() - t0
+    dropped = pipeline.worker_dropped()
+    captured = source.frames_delivered
+    pipeline.shutdown()
+
+    first_end = min(10.0, seconds / 2)
+    last_start = max(seconds - 10.0, seconds / 2)
+    overall_med, overall_p95, processed = window_stats(results, 0.0, float("inf"))
+    first_med, first_p95, _ = window_stats(results, 0.0, first_end)
+    last_med, last_p95, _ = window_stats(results, last_start, float("inf"))
+    return {
+        "seconds": elapsed,
+        "cost_ms": cost_ms,
+        "repeats": task.repeats,
+        "capture_fps": captured / elapsed,
+        "processed_fps": processed / elapsed,
+        "shown_fps": len(shown) / elapsed,
+        "dropped": float(dropped),
+        "captured": float(captured),
+        "processed": float(processed),
+        "lat_med": overall_med, "lat_p95": overall_p95,
+        "first_med": first_med, "first_p95": first_p95,
+        "last_med": last_med, "last_p95": last_p95,
+        "ratio_p95": last_p95 / first_p95 if first_p95 else float("nan"),
+        "display_med": percentile([d for _, d in shown], 50),
+        "display_p95": percentile([d for _, d in shown], 95),
+        "loop_p50": percentile(lateness, 50), "loop_p99": percentile(lateness, 99),
+        "loop_max": max(lateness) if lateness else float("nan"),
+        "painted": float(view.frames_painted),
+    }
+
+
+def report(r: dict[str, float]) -> str:
+    ok_growth = abs(r["ratio_p95"] - 1.0) <= 0.10
+    ok_loop = r["loop_p99"] < 30.0
+    return "\n".join([
+        f"pipeline benchmark: demo source -> worker ({r['cost_ms']:.0f} ms/frame, {r['repeats']:.0f} matmuls) "
+        f"-> Qt view, {r['seconds']:.1f} s",
+        f"  capture FPS           {r['capture_fps']:6.1f}   ({r['captured']:.0f} frames)",
+        f"  processed FPS         {r['processed_fps']:6.1f}   ({r['processed']:.0f} results)",
+        f"  shown FPS             {r['shown_fps']:6.1f}   ({r['painted']:.0f} paints)",
+        f"  dropped by worker     {r['dropped']:6.0f}   (latest-frame-wins: stale frames skipped)",
+        "  latency capture->result, ms     median      p95",
+        f"    overall                      {r['lat_med']:8.1f} {r['lat_p95']:8.1f}",
+        f"    first 10 s                   {r['first_med']:8.1f} {r['first_p95']:8.1f}",
+        f"    last 10 s                    {r['last_med']:8.1f} {r['last_p95']:8.1f}",
+        f"    ratio last/first p95         {r['ratio_p95']:8.3f}   target within 10 %: {'PASS' if ok_growth else 'FAIL'}",
+        f"  latency capture->view, ms      {r['display_med']:8.1f} {r['display_p95']:8.1f}",
+        f"  event-loop lateness, ms   p50 {r['loop_p50']:6.2f}   p99 {r['loop_p99']:6.2f}   max {r['loop_max']:6.1f}"
+        f"   target p99 < 30 ms: {'PASS' if ok_loop else 'FAIL'}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cost-ms", type=float, default=40.0, help="CPU time per frame of the fake model (default 40)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="run length (default 60)")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--fps", type=float, default=30.0, help="demo source frame rate (default 30)")
+    args = parser.parse_args(argv)
+    if args.seconds < 2 or args.cost_ms < 0:
+        print("error: --seconds must be >= 2 and --cost-ms >= 0", file=sys.stderr)
+        return 2
+    print(report(run(args.cost_ms, args.seconds, args.width, args.height, args.fps)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
