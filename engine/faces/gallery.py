@@ -195,7 +195,8 @@ class Gallery:
         """Check integrity and create the schema; raises sqlite3.DatabaseError when damaged."""
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if [r[0] for r in rows] != ["ok"]:
-            raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))
+            problems = [line for r in rows for line in str(r[0]).splitlines() if not line.startswith("***")]
+            raise sqlite3.DatabaseError("integrity check failed: " + "; ".join(problems[:2]))
         conn.execute("PRAGMA journal_mode = WAL")
         # Zero freed pages so removed people leave nothing behind in the file.
         conn.execute("PRAGMA secure_delete = ON")
@@ -258,7 +259,7 @@ class Gallery:
         try:
             conn = self._connect(read_only=True)
             conn.execute("SELECT COUNT(*) FROM people").fetchone()
-            conn.execute("SELECT COUNT(*) FROM shots").fetchone()
+            conn.execute("SELECT COUNT(*) FROM shots NOT INDEXED").fetchone()
         except sqlite3.DatabaseError as exc:
             raise GalleryDamagedError(
                 f"the face gallery {self.path} is damaged ({damage}) and there is no backup to restore; "
@@ -361,17 +362,22 @@ class Gallery:
                 raise
 
     # -- queries -------------------------------------------------------------------------
+    @property
+    def _shots(self) -> str:
+        # A damaged index must not hide intact rows: read-only (damaged) galleries scan the table.
+        return "shots AS s NOT INDEXED" if self.read_only else "shots AS s"
+
     def people(self) -> list[Person]:
         """Everyone, sorted by name (case-insensitive)."""
         rows = self._read(
-            "SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p LEFT JOIN shots s ON s.person_id = p.id "
+            f"SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p LEFT JOIN {self._shots} ON s.person_id = p.id "
             "GROUP BY p.id ORDER BY p.name COLLATE NOCASE"
         )
         return [Person(int(r[0]), r[1], float(r[2]), int(r[3])) for r in rows]
 
     def find(self, name: str) -> Person | None:
         rows = self._read(
-            "SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p LEFT JOIN shots s ON s.person_id = p.id "
+            f"SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p LEFT JOIN {self._shots} ON s.person_id = p.id "
             "WHERE p.name = ? COLLATE NOCASE GROUP BY p.id",
             (check_name(name),),
         )
@@ -386,7 +392,9 @@ class Gallery:
 
     def shots(self, name: str) -> list[Shot]:
         person = self.get(name)
-        rows = self._read("SELECT id, person_id, created, thumbnail FROM shots WHERE person_id = ? ORDER BY id", (person.id,))
+        rows = self._read(
+            f"SELECT id, person_id, created, thumbnail FROM {self._shots} WHERE person_id = ? ORDER BY id", (person.id,)
+        )
         return [Shot(int(r[0]), int(r[1]), float(r[2]), decode_chip(r[3])) for r in rows]
 
     def shot_count(self) -> int:
