@@ -1,0 +1,236 @@
+"""The live inspection task: one forward pass per frame gives the chosen layer's channel
+maps and the top-5 classes; saliency modes add a backward pass.
+
+Settings the user changes while frames flow (layer, mode, class, Grad-CAM layer, how
+many channels, the enlarged channel) are plain attributes read on every frame; only a
+new model or new weights needs a new task. ``needs_grad`` follows ``mode``, so the
+worker switches between inference mode and autograd frame by frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.inspect.activations import ChannelSummary, LayerTap, channel_maps, top_channels
+from engine.inspect.layer_table import LayerTable, build_layer_table
+from engine.inspect.predictions import Prediction, top_k
+from engine.inspect.preprocess import InputGeometry, frame_to_tensor
+from engine.inspect.saliency import class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
+from engine.inspect.zoo import InspectModel, load_model
+from engine.runtime import Task
+from engine.sources import Frame
+
+log = logging.getLogger(__name__)
+
+MODES = ("activations", "gradient", "smoothgrad", "gradcam")
+
+
+@dataclass(frozen=True, eq=False)
+class InspectResult:
+    """What one frame showed.
+
+    channels: the strongest channels of ``layer`` (maps in that layer's grid). pinned:
+    (h, w) float32 map of the enlarged channel ``pinned_channel``, or None.
+    predictions: top-k classes (empty for models without class scores). saliency: (S, S)
+    float32 in [0, 1] over the network input (map to the frame with ``geometry``), or
+    None in "activations" mode. table: the layer table of the loaded model (the same
+    object on every frame of one task).
+    """
+
+    model: str
+    weights_label: str
+    trained: bool
+    layer: str
+    channels: ChannelSummary | None
+    pinned_channel: int | None
+    pinned: np.ndarray | None
+    predictions: tuple[Prediction, ...]
+    mode: str
+    saliency: np.ndarray | None
+    saliency_class: Prediction | None
+    saliency_layer: str
+    geometry: InputGeometry
+    table: LayerTable | None = field(default=None, repr=False)
+
+
+def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: InputGeometry) -> tuple[float, float, float, float]:
+    """Frame-pixel box x1 y1 x2 y2 of the unit at grid (row, col) of ``layer``.
+
+    Every channel of a layer sees the same input region, so the channel is not needed.
+    The box is clipped to the network input, then mapped to frame pixels.
+    """
+    rf = table.row(layer).receptive_field
+    if rf is None:
+        raise ValueError(f"layer '{layer}' did not run, so it has no receptive field")
+    box = rf.unit_box(row, col, geometry.input_size, geometry.input_size)
+    return geometry.to_frame(box)
+
+
+class InspectTask(Task):
+    """Runs a zoo model on live frames and reports what ``layer`` sees.
+
+    mode: "activations" (no gradients), "gradient", "smoothgrad" or "gradcam".
+    target_class: class index to explain, or None for the top prediction.
+    cam_layer: Grad-CAM layer (None: the last convolution).
+    """
+
+    name = "inspect"
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        weights: str | Path | None = None,
+        untrained: bool = False,
+        layer: str | None = None,
+        mode: str = "activations",
+        channels: int = 16,
+        topk: int = 5,
+        target_class: int | None = None,
+        cam_layer: str | None = None,
+        smoothgrad_samples: int = 8,
+        cache: Any = None,
+        model: InspectModel | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+        self.model_name = model_name
+        self.weights = weights
+        self.untrained = untrained
+        self.layer = layer
+        self.mode = mode
+        self.channels = channels
+        self.topk = topk
+        self.target_class = target_class
+        self.cam_layer = cam_layer
+        self.smoothgrad_samples = smoothgrad_samples
+        self.pinned_channel: int | None = None
+        self.cache = cache
+        self.model: InspectModel | None = model
+        self.table: LayerTable | None = None
+        self.device = torch.device("cpu")
+        self._tap: LayerTap | None = None
+        self.loaded = threading.Event()
+
+    @property
+    def needs_grad(self) -> bool:  # type: ignore[override]
+        return self.mode != "activations"
+
+    # -- life cycle (worker thread) -----------------------------------------------------
+    def load(self, device: torch.device) -> None:
+        if self.model is None:
+            self.model = load_model(self.model_name, weights=self.weights, untrained=self.untrained, cache=self.cache)
+        module = self.model.module.to(device).eval()
+        module.requires_grad_(False)  # saliency differentiates w.r.t. inputs, never weights
+        self.device = device
+        pre = self.model.spec.preprocessing
+        self.table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), self.model_name)
+        if self.layer is None:
+            spatial = self.table.spatial_rows()
+            self.layer = spatial[len(spatial) // 2].name if spatial else self.table.rows[0].name
+        self._tap = LayerTap(module, self.layer, self.model_name)
+        self.loaded.set()
+
+    def close(self) -> None:
+        if self._tap is not None:
+            self._tap.close()
+            self._tap = None
+        self.model = None
+
+    # -- per frame ----------------------------------------------------------------------
+    def preprocess(self, frame: Frame) -> tuple[torch.Tensor, InputGeometry]:
+        assert self.model is not None, "load() must run first"
+        return frame_to_tensor(frame.image, self.model.spec.preprocessing, self.device)
+
+    def infer(self, inputs: tuple[torch.Tensor, InputGeometry]) -> dict[str, Any]:
+        assert self.model is not None and self._tap is not None
+        x, geometry = inputs
+        module = self.model.module
+        tap = self._tap
+        tap.layer = str(self.layer)  # re-hooks only when the layer changed
+        mode = self.mode
+        out: dict[str, Any] = {"geometry": geometry, "mode": mode, "saliency": None, "target": None, "cam_layer": ""}
+        if mode in ("activations", "smoothgrad"):
+            with torch.no_grad():
+                output = module(x)
+        else:
+            output = None
+        scores = None
+        if mode == "gradcam":
+            cam_layer = self.cam_layer or last_conv_layer(module)
+            target = self._target(module, x)
+            out["saliency"], scores = grad_cam(module, x, target, cam_layer, self.model_name)
+            out["target"], out["cam_layer"] = target, cam_layer
+        elif mode in ("gradient", "smoothgrad"):
+            if mode == "gradient":
+                x_grad = x.detach().clone().requires_grad_(True)
+                with torch.enable_grad():
+                    output = module(x_grad)
+                    scores = class_scores(output)
+                    target = self.target_class if self.target_class is not None else int(scores[0].argmax())
+                    (grad,) = torch.autograd.grad(scores[0, target], x_grad)
+                sal = grad.abs().amax(dim=1)[0]
+                sal = sal - sal.min()
+                out["saliency"] = (sal / sal.max() if sal.max() > 0 else sal).detach()
+            else:
+                scores = class_scores(output)
+                target = self.target_class if self.target_class is not None else int(scores[0].argmax())
+                out["saliency"] = smooth_grad(module, x, target, samples=self.smoothgrad_samples, seed=None)
+            out["target"] = target
+        if scores is None and output is not None:
+            try:
+                scores = class_scores(output)
+            except ValueError:
+                scores = None
+        out["scores"] = scores.detach() if scores is not None else None
+        out["activation"] = tap.output
+        return out
+
+    def _target(self, module, x: torch.Tensor) -> int:
+        if self.target_class is not None:
+            return int(self.target_class)
+        with torch.no_grad():
+            return int(class_scores(module(x))[0].argmax())
+
+    def postprocess(self, outputs: dict[str, Any], frame: Frame) -> InspectResult:
+        assert self.model is not None
+        spec = self.model.spec
+        activation = outputs["activation"]
+        summary = top_channels(activation, self.channels) if activation is not None else None
+        pinned = None
+        pinned_channel = self.pinned_channel
+        if activation is not None and pinned_channel is not None and activation.dim() == 4 and pinned_channel < activation.shape[1]:
+            pinned = channel_maps(activation, [pinned_channel])[0]
+        else:
+            pinned_channel = None
+        scores = outputs["scores"]
+        predictions = tuple(top_k(scores[0], spec.categories, self.topk)) if scores is not None else ()
+        saliency = outputs["saliency"]
+        target = outputs["target"]
+        saliency_class = None
+        if target is not None and scores is not None:
+            prob = float(torch.softmax(scores[0].float(), dim=0)[target])
+            saliency_class = Prediction(int(target), spec.categories[target] if target < len(spec.categories) else "", prob)
+        return InspectResult(
+            model=self.model_name,
+            weights_label=self.model.weights_label,
+            trained=self.model.trained,
+            layer=str(self.layer),
+            channels=summary,
+            pinned_channel=pinned_channel,
+            pinned=pinned,
+            predictions=predictions,
+            mode=outputs["mode"],
+            saliency=saliency.float().cpu().numpy() if saliency is not None else None,
+            saliency_class=saliency_class,
+            saliency_layer=outputs["cam_layer"],
+            geometry=outputs["geometry"],
+            table=self.table,
+        )
