@@ -163,7 +163,7 @@ def import_zip(gallery: Gallery, path: str | os.PathLike[str], on_conflict: str 
     existing = {p.name.casefold(): p for p in gallery.people()}
     conflicts = [p["name"] for p in manifest["people"] if check_name(p["name"]).casefold() in existing]
     if conflicts and on_conflict == "error":
-        raise PersonExistsError(", ".join(conflicts))
+        raise PersonExistsError(", ".join(conflicts))  # nothing was written
     summary = {"people": 0, "shots": 0, "skipped": [], "merged": []}
     with gallery._write() as conn:
         for person in manifest["people"]:
