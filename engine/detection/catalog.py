@@ -1,0 +1,82 @@
+"""Catalog entries of the Detect tab: Darknet YOLO models and torchvision alternatives.
+
+YOLO entries list only the .weights file; the matching official cfg ships in
+resources/darknet (``extra["cfg"]``), so ``models import yolov4-tiny FILE.weights``
+is all an offline user needs. Sizes of the .weights files are exact (they follow from
+the cfg: 20-byte header + 4 bytes per parameter) and are checked by the validator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.weights.catalog import CatalogEntry, ModelFile
+
+_DARKNET_LICENSE = "Public domain (YOLO license: \"Darknet is public domain\")"
+_DARKNET_CFG_URL = "https://raw.githubusercontent.com/AlexeyAB/darknet/master/cfg/{}.cfg"
+
+
+def _validate_darknet(cfg_name: str):
+    def validate(path: Path) -> None:
+        if path.suffix.lower() != ".weights":
+            return
+        from engine.detection.factory import check_weights_file
+        check_weights_file(cfg_name, path)
+    return validate
+
+
+def _yolo(name: str, title: str, url: str, size: int, source: str, description: str,
+          default: bool = False) -> CatalogEntry:
+    return CatalogEntry(
+        name=name, task="detect", title=title,
+        files=(ModelFile(f"{name}.weights", url, size=size),),
+        license=_DARKNET_LICENSE, source=source, description=description,
+        preprocessing={"input_size": (416, 416), "colour": "RGB", "scale": 1 / 255,
+                       "resize": "plain (letterbox when the cfg says letter_box=1)"},
+        extra={"kind": "darknet", "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name),
+               "names": "coco.names", "classes": 80},
+        default=default, validator=_validate_darknet(f"{name}.cfg"),
+    )
+
+
+_TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); trained on COCO 2017"
+
+
+def _torchvision(name: str, title: str, url: str, description: str, input_size: int) -> CatalogEntry:
+    return CatalogEntry(
+        name=name, task="detect", title=title,
+        files=(ModelFile(Path(url).name, url),),
+        license=_TORCHVISION_LICENSE, source="https://pytorch.org/vision/stable/models.html#object-detection",
+        description=description,
+        preprocessing={"input_size": (input_size, input_size), "colour": "RGB", "scale": 1 / 255,
+                       "resize": "inside the model"},
+        extra={"kind": "torchvision", "architecture": name, "classes": 91},
+    )
+
+
+ENTRIES: list[CatalogEntry] = [
+    _yolo("yolov4-tiny", "YOLOv4-tiny (Darknet, COCO)",
+          "https://github.com/AlexeyAB/darknet/releases/download/darknet_yolo_v4_pre/yolov4-tiny.weights",
+          24_251_276, "https://github.com/AlexeyAB/darknet",
+          "Fast two-head YOLO: camera rate on a laptop CPU. 80 COCO classes.", default=True),
+    _yolo("yolov3-tiny", "YOLOv3-tiny (Darknet, COCO)", "https://pjreddie.com/media/files/yolov3-tiny.weights",
+          35_434_956, "https://pjreddie.com/darknet/yolo/",
+          "The classic small YOLOv3: two heads, leaky ReLU, maxpool stride 1."),
+    _yolo("yolov7-tiny", "YOLOv7-tiny (Darknet, COCO)",
+          "https://github.com/AlexeyAB/darknet/releases/download/yolov4/yolov7-tiny.weights",
+          24_967_560, "https://github.com/AlexeyAB/darknet",
+          "Three heads with the new_coords box parametrisation; more accurate than v4-tiny."),
+    _yolo("yolov4", "YOLOv4 (Darknet, COCO)",
+          "https://github.com/AlexeyAB/darknet/releases/download/darknet_yolo_v3_optimal/yolov4.weights",
+          257_717_640, "https://github.com/AlexeyAB/darknet",
+          "Full-size YOLOv4 (64M parameters, mish, SPP): accurate, needs a GPU for camera rate."),
+    _yolo("yolov3", "YOLOv3 (Darknet, COCO)", "https://pjreddie.com/media/files/yolov3.weights",
+          248_007_048, "https://pjreddie.com/darknet/yolo/",
+          "Full-size YOLOv3 (Darknet-53 backbone, three heads)."),
+    _torchvision("ssdlite320_mobilenet_v3_large", "SSDlite320 MobileNetV3-Large (torchvision)",
+                 "https://download.pytorch.org/models/ssdlite320_mobilenet_v3_large_coco-a79551df.pth",
+                 "Single-shot detector on a mobile backbone; no anchors grid view.", 320),
+    _torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", "Faster R-CNN MobileNetV3-Large 320 FPN (torchvision)",
+                 "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
+                 "Two-stage detector (region proposals + classifier) at low resolution.", 320),
+]

@@ -1,0 +1,179 @@
+"""Darknet YOLO behind the ``Detector`` interface: cfg + .weights -> boxes in frame pixels.
+
+Per frame: preprocess (resize or letterbox, RGB, /255) -> DarknetModel -> vectorised
+decode of every head -> score = objectness x best class probability -> threshold ->
+class-wise NMS (torchvision batched_nms) -> boxes mapped back to the frame and clipped.
+Each kept box remembers its head, grid cell and anchor for the learner's grid view.
+
+Device handling: batch norm is folded into the convolutions; on CUDA the model runs in
+float16 and channels_last with cudnn.benchmark (the input size is fixed between calls);
+on the CPU it stays float32. Everything runs under torch.inference_mode().
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.detection.boxes import class_nms, cxcywh_to_xyxy
+from engine.detection.darknet.cfg import DarknetCfg, parse_cfg
+from engine.detection.darknet.model import DarknetModel
+from engine.detection.darknet.weights_file import load_darknet_weights
+from engine.detection.detector import Detector, DetectorError
+from engine.detection.names import read_names
+from engine.detection.preprocess import Preprocessor
+from engine.detection.types import Detections, HeadGrid, InputMapping
+from engine.detection.yolo_decode import YoloDecoder
+
+log = logging.getLogger(__name__)
+
+
+def check_input_size(width: int, height: int) -> None:
+    if width < 32 or height < 32 or width % 32 or height % 32:
+        raise DetectorError(f"input size {width}x{height} is not valid: width and height must be "
+                            "multiples of 32 (e.g. 320x320, 416x416, 608x352)")
+
+
+class YoloDetector(Detector):
+    """A Darknet YOLO model ready to detect.
+
+    ``input_size`` (width, height) defaults to the cfg's; any multiple of 32 works.
+    ``letterbox`` defaults to the cfg's ``letter_box``. ``half`` / ``channels_last``
+    default to True on CUDA and False on the CPU.
+    """
+
+    has_grid = True
+
+    def __init__(self, model: DarknetModel, class_names: tuple[str, ...], *, name: str = "yolo",
+                 input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
+                 half: bool | None = None, channels_last: bool | None = None, **kwargs) -> None:
+        super().__init__(class_names, **kwargs)
+        if len(class_names) != model.num_classes:
+            raise DetectorError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
+        self.name = name
+        on_gpu = self.device.type == "cuda"
+        self.half = on_gpu if half is None else bool(half and self.device.type != "cpu")
+        self.channels_last = on_gpu if channels_last is None else bool(channels_last)
+        self.dtype = torch.float16 if self.half else torch.float32
+        if not model.fused:
+            model.fuse()
+        model = model.eval().to(self.device, self.dtype)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if on_gpu:
+            torch.backends.cudnn.benchmark = True  # input size is fixed between calls
+        self.model = model
+        self.decoder = YoloDecoder(model.heads)
+        self.letterbox = model.cfg.letter_box if letterbox is None else bool(letterbox)
+        size = input_size or (model.input_width, model.input_height)
+        check_input_size(*size)
+        self._input_size = (int(size[0]), int(size[1]))
+        self._pre: Preprocessor | None = None
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, cfg_path: str | Path, weights_path: str | Path, names_path: str | Path | None = None,
+                   *, class_names: tuple[str, ...] | None = None, **kwargs) -> "YoloDetector":
+        """Build from a cfg, a .weights file and a names file (COCO names when neither
+        ``names_path`` nor ``class_names`` is given and the model has 80 classes)."""
+        cfg = parse_cfg(cfg_path)
+        model = DarknetModel(cfg)
+        load_darknet_weights(model, weights_path)
+        if class_names is None:
+            if names_path is not None:
+                class_names = read_names(names_path, expected=model.num_classes)
+            elif model.num_classes == 80:
+                from engine.detection.names import coco_names
+                class_names = coco_names()
+            else:
+                raise DetectorError(f"{cfg_path} has {model.num_classes} classes: give the names file "
+                                    "(one class per line) that goes with it")
+        kwargs.setdefault("name", Path(cfg_path).stem)
+        return cls(model, class_names, **kwargs)
+
+    @property
+    def cfg(self) -> DarknetCfg:
+        return self.model.cfg
+
+    # -- settings ----------------------------------------------------------------------
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._input_size
+
+    def set_input_size(self, width: int, height: int) -> None:
+        check_input_size(width, height)
+        if (width, height) != self._input_size:
+            self._input_size = (int(width), int(height))
+            self._pre = None
+
+    def grids(self) -> tuple[HeadGrid, ...]:
+        w, h = self._input_size
+        return tuple(HeadGrid(cols=w // hd.stride, rows=h // hd.stride, stride=hd.stride,
+                              anchors=hd.anchors.copy(), mask=hd.mask) for hd in self.model.heads)
+
+    def _preprocessor(self) -> Preprocessor:
+        if self._pre is None:
+            self._pre = Preprocessor(self._input_size, self.device, self.dtype, self.channels_last, self.letterbox)
+        return self._pre
+
+    # -- inference ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def rows(self, image_bgr: np.ndarray) -> tuple[np.ndarray, InputMapping]:
+        """Every decoded prediction before thresholds, as float32 (N, 5 + C): cx, cy, w, h
+        normalised to the network input, objectness, class probabilities — the layout of
+        OpenCV's Darknet outputs (without its multiplication by objectness)."""
+        x, mapping = self._preprocessor()(image_bgr)
+        raw = self.model(x)
+        rows = self.decoder.rows(raw, (self._input_size[1], self._input_size[0]))[0]
+        return rows.float().cpu().numpy(), mapping
+
+    # The three steps of ``detect``, separate so the live task can time each one.
+    def prepare(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, InputMapping, tuple[int, int]]:
+        """BGR frame -> (network input on the device, input->frame mapping, (frame_w, frame_h))."""
+        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+            raise DetectorError(f"expected a BGR uint8 image of shape (H, W, 3), got {image_bgr.dtype} {image_bgr.shape}")
+        x, mapping = self._preprocessor()(image_bgr)
+        return x, mapping, (image_bgr.shape[1], image_bgr.shape[0])
+
+    def forward(self, prepared: tuple[torch.Tensor, InputMapping, tuple[int, int]]) -> list[torch.Tensor]:
+        """Run the network: raw head outputs (see DarknetModel.forward)."""
+        return self.model(prepared[0])
+
+    def finish(self, raw: list[torch.Tensor], prepared: tuple[torch.Tensor, InputMapping, tuple[int, int]]) -> Detections:
+        """Decode, threshold, NMS, map to frame pixels."""
+        _, mapping, (frame_w, frame_h) = prepared
+        in_w, in_h = self._input_size
+        rows = self.decoder.rows(raw, (in_h, in_w))[0]
+        probs = rows[:, 5:] * rows[:, 4:5]
+        allowed = self.class_mask(probs.shape[1], probs.device)
+        if allowed is not None:
+            probs = probs.masked_fill(~allowed, 0)
+        scores, class_ids = probs.max(dim=1)
+        index = torch.nonzero(scores > self.conf_threshold).squeeze(1)
+        scores, class_ids = scores[index].float(), class_ids[index]
+        boxes = rows[index, :4].float()
+        # Normalised input coords -> input pixels -> frame pixels.
+        dev = boxes.device
+        boxes = cxcywh_to_xyxy(boxes) * torch.tensor([in_w, in_h, in_w, in_h], device=dev, dtype=torch.float32)
+        boxes -= torch.tensor([mapping.pad_x, mapping.pad_y] * 2, device=dev, dtype=torch.float32)
+        boxes /= torch.tensor([mapping.scale_x, mapping.scale_y] * 2, device=dev, dtype=torch.float32)
+        keep = class_nms(boxes, scores, class_ids, self.iou_threshold, self.max_detections)
+        boxes, scores, class_ids, index = boxes[keep], scores[keep], class_ids[keep], index[keep]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, frame_w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, frame_h)
+        origins = self.decoder.provenance(index, [(r.shape[2], r.shape[3]) for r in raw])
+        return Detections(
+            boxes=boxes.cpu().numpy().astype(np.float32, copy=False),
+            scores=scores.cpu().numpy().astype(np.float32, copy=False),
+            class_ids=class_ids.cpu().numpy().astype(np.int64, copy=False),
+            class_names=self.class_names, frame_size=(frame_w, frame_h), model=self.name,
+            origins=origins.cpu().numpy(), grids=self.grids(), mapping=mapping,
+        )
+
+    @torch.inference_mode()
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        prepared = self.prepare(image_bgr)
+        return self.finish(self.forward(prepared), prepared)
