@@ -18,8 +18,7 @@ _DARKNET_CFG_URL = "https://raw.githubusercontent.com/AlexeyAB/darknet/master/cf
 
 def _validate_darknet(cfg_name: str):
     def validate(path: Path) -> None:
-        if path.suffix.lower() != ".weights":
-            return
+        # ``path`` may be a temporary name (the cache validates before renaming).
         from engine.detection.factory import check_weights_file
         check_weights_file(cfg_name, path)
     return validate
