@@ -149,6 +149,21 @@ class SFaceEmbedder(Embedder):
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
+def embedder_info(name: str) -> dict:
+    """What a picker shows before the model is built: title, metric, threshold, classical, dim."""
+    if name == LBP_NAME:
+        cls = LBPEmbedder
+        return {"title": cls.title, "metric": cls.metric, "threshold": cls.default_threshold, "classical": True, "dim": cls.dim}
+    if name not in EMBEDDER_NAMES:
+        raise ValueError(f"unknown embedder '{name}': choose one of {', '.join(EMBEDDER_NAMES)}")
+    if name == "sface":
+        cls = SFaceEmbedder
+        return {"title": cls.title, "metric": cls.metric, "threshold": cls.default_threshold, "classical": False, "dim": cls.dim}
+    title = "FaceNet " + ("VGGFace2" if "vgg" in name else "CASIA-WebFace") + " (neural network)"
+    return {"title": title, "metric": FaceNetEmbedder.metric, "threshold": FaceNetEmbedder.default_threshold,
+            "classical": False, "dim": FaceNetEmbedder.dim}
+
+
 def installed_embedders(cache=None) -> list[str]:
     """Names of the embedders usable now, best first (always ends with "lbp")."""
     from engine.faces.models import is_installed

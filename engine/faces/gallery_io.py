@@ -150,6 +150,12 @@ def _read_archive(path: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, by
     return manifest, matrices, thumbs
 
 
+def archive_people(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the people in an export (the whole archive is checked; ArchiveError if broken)."""
+    manifest, _, _ = _read_archive(Path(path))
+    return [check_name(p["name"]) for p in manifest["people"]]
+
+
 def import_zip(gallery: Gallery, path: str | os.PathLike[str], on_conflict: str = "error") -> dict:
     """Add the people of an export to ``gallery`` in one transaction.
 
