@@ -1,0 +1,174 @@
+"""`detect`: YOLO / torchvision object detection on an image, a folder or a video.
+
+    python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
+        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--json] [-o OUT]
+
+--json prints one JSON object per image or frame on stdout:
+{"source", "frame", "width", "height", "detections": [{"class_id", "label", "score",
+"box": [x1, y1, x2, y2]}]} (box in pixels of the input). -o writes annotated output:
+an image file for an image, a folder for a folder, a .mp4/.avi for a video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cli import fail
+
+log = logging.getLogger(__name__)
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
+    if width < 32 or height < 32 or width % 32 or height % 32:
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 32 (e.g. 416x416, 608x352)")
+    return width, height
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detect", help="detect objects in an image, a folder or a video",
+        description="Object detection with a catalog model (default: the Detect default, yolov4-tiny) "
+                    "or your own Darknet cfg + weights.")
+    parser.add_argument("input", metavar="INPUT", help="an image, a folder of images or a video file")
+    parser.add_argument("--model", metavar="NAME", help="catalog model (see `models list --task detect`)")
+    parser.add_argument("--cfg", metavar="CFG", help="a Darknet .cfg file (with --weights)")
+    parser.add_argument("--weights", metavar="W", help="the Darknet .weights file for --cfg")
+    parser.add_argument("--names", metavar="FILE", help="class names, one per line (default: COCO for 80 classes)")
+    parser.add_argument("--conf", type=_threshold, default=0.25, help="minimum score, 0..1 (default 0.25)")
+    parser.add_argument("--iou", type=_threshold, default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
+    parser.add_argument("--size", type=_size, metavar="WxH", help="network input size, multiples of 32 (default: the cfg's)")
+    parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
+    parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
+    parser.set_defaults(func=run)
+
+
+def _build_detector(args: argparse.Namespace):
+    from engine.detection.factory import detector_from_files, load_detector
+    from engine.weights.catalog import catalog
+
+    options = {"conf_threshold": args.conf, "iou_threshold": args.iou}
+    if args.size:
+        options["input_size"] = args.size
+    if args.cfg or args.weights:
+        if args.model:
+            raise ValueError("give either --model or --cfg/--weights, not both")
+        if not (args.cfg and args.weights):
+            raise ValueError("--cfg and --weights go together (the .weights file trained with that cfg)")
+        return detector_from_files(args.cfg, args.weights, args.names, **options)
+    if args.names:
+        raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
+    name = args.model or catalog().default("detect").name
+    return load_detector(name, **options)
+
+
+def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
+    from engine.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    if not args.output:
+        return None
+    out = Path(args.output).expanduser()
+    if kind == "folder":
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"-o {out}: the input is a folder, so the output must be a folder")
+        out.mkdir(parents=True, exist_ok=True)
+    elif kind == "image":
+        if out.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"-o {out}: give an image file name (.jpg, .png, ...) for an image input")
+    elif out.suffix.lower() not in (".mp4", ".avi"):
+        raise ValueError(f"-o {out}: give a .mp4 or .avi file for a video input"
+                         + (" (other video types cannot be written)" if out.suffix.lower() in VIDEO_SUFFIXES else ""))
+    if kind != "folder" and not out.parent.is_dir():
+        raise ValueError(f"-o {out}: the folder {out.parent} does not exist")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from engine.detection.annotate import draw_detections
+    from engine.detection.export import detections_record
+    from engine.detection.factory import USER_ERRORS
+    from engine.recorder import RecorderError, VideoRecorder
+    from engine.sources import SourceError, classify, iter_frames
+    from engine.weights.cache import WeightsError
+    from engine.weights.catalog import UnknownModelError
+
+    try:
+        kind = classify(args.input)
+        if kind in ("demo", "camera"):
+            raise ValueError(f"{args.input}: give an image, a folder or a video file (live cameras are for the GUI)")
+        out = _output_plan(args, kind)
+        detector = _build_detector(args)
+        if args.classes:
+            labels = [c for c in args.classes.split(",") if c.strip()]
+            detector.class_filter = detector.class_ids_for(labels)
+    except (ValueError, SourceError, WeightsError, UnknownModelError, *USER_ERRORS) as exc:
+        return fail(str(exc))
+
+    recorder = None
+    total = frames = 0
+    try:
+        for frame in iter_frames(args.input):
+            found = detector.detect(frame.image)
+            frames += 1
+            total += len(found)
+            source = frame.source if kind != "video" else str(args.input)
+            if args.json:
+                print(json.dumps(detections_record(found, source, frame.index)), flush=True)
+            elif kind != "video":
+                summary = ", ".join(f"{label} {score:.2f}" for label, score in zip(found.labels, found.scores))
+                print(f"{frame.source}: {len(found)} object(s)" + (f": {summary}" if summary else ""))
+            if out is not None:
+                annotated = draw_detections(frame.image, found)
+                if kind == "image":
+                    _write_image(cv2, out, annotated)
+                elif kind == "folder":
+                    _write_image(cv2, out / frame.source, annotated)
+                else:
+                    if recorder is None:
+                        recorder = VideoRecorder(out, fps=_video_fps(cv2, args.input))
+                    recorder.write(annotated)
+    except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
+        return fail(str(exc))
+    finally:
+        if recorder is not None:
+            recorder.close()
+    if kind == "video" and not args.json:
+        print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
+    if recorder is not None and recorder.error:
+        return fail(f"{out}: {recorder.error}")
+    return 0
+
+
+def _write_image(cv2, path: Path, image) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
+
+
+def _video_fps(cv2, path: str) -> float:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return fps if fps and fps > 0 else 30.0
