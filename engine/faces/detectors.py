@@ -44,12 +44,15 @@ class HaarDetector(FaceDetector):
 
     min_size: smallest face side in pixels; smaller faces are ignored because nothing
     useful can be recognised from them anyway.
+    max_side: larger frames are scanned at this size (the cascade's cost grows with the
+    pixel count); boxes are scaled back to the frame's pixels.
     """
 
     name = HAAR_NAME
     gives_landmarks = False
 
-    def __init__(self, min_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5) -> None:
+    def __init__(self, min_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 max_side: int = 640) -> None:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
@@ -57,17 +60,22 @@ class HaarDetector(FaceDetector):
         self.min_size = min_size
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
+        self.max_side = max_side
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        scale = min(1.0, self.max_side / max(gray.shape[:2]))
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        min_size = max(24, int(round(self.min_size * scale)))  # 24 px is the cascade's own window
         # Equalising first makes the cascade much less sensitive to dim webcams.
         gray = cv2.equalizeHist(gray)
         rects = self._cascade.detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(self.min_size, self.min_size),
+            minSize=(min_size, min_size),
         )
         faces = [
-            FaceDetection(box=np.array([x, y, x + w, y + h], dtype=np.float32), score=1.0)
+            FaceDetection(box=np.array([x, y, x + w, y + h], dtype=np.float32) / scale, score=1.0)
             for (x, y, w, h) in (rects if len(rects) else [])
         ]
         return _largest_first(faces)
