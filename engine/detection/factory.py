@@ -38,7 +38,7 @@ def check_weights_file(cfg_name: str, path: str | Path) -> None:
     actual = path.stat().st_size
     if actual != expected:
         raise DarknetWeightsError(
-            f"{path.name} does not fit {cfg_name}: expected {expected:,} bytes, got {actual:,} bytes "
+            f"the file does not fit {cfg_name}: expected {expected:,} bytes, got {actual:,} bytes "
             "(is it the weights file of another model?)")
 
 
