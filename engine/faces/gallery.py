@@ -397,6 +397,12 @@ class Gallery:
         )
         return [Shot(int(r[0]), int(r[1]), float(r[2]), decode_chip(r[3])) for r in rows]
 
+    def thumbnail(self, name: str) -> np.ndarray | None:
+        """The first shot's chip of a person (for lists), or None when they have no shots."""
+        person = self.get(name)
+        rows = self._read(f"SELECT thumbnail FROM {self._shots} WHERE person_id = ? ORDER BY id LIMIT 1", (person.id,))
+        return decode_chip(rows[0][0]) if rows else None
+
     def shot_count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM shots")[0][0])
 

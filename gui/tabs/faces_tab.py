@@ -91,6 +91,8 @@ class FacesTab(StudioTab):
         self.detector_combo.setObjectName("facesDetector")
         self.detector_combo.addItem("Haar cascade (offline)", "haar")
         self.detector_combo.addItem("YuNet (landmarks)", "yunet")
+        if self.detector_name != "haar" and not self._detector_installed(self.detector_name):
+            self.detector_name = "haar"  # the model was removed since last time
         self.detector_combo.setCurrentIndex(max(self.detector_combo.findData(self.detector_name), 0))
         self.detector_combo.currentIndexChanged.connect(self._detector_picked)
         self.embedder_note = QLabel()
@@ -191,6 +193,14 @@ class FacesTab(StudioTab):
         layout.addWidget(self.stack)
         layout.addWidget(gallery_box, 1)
 
+    def _detector_installed(self, name: str) -> bool:
+        from engine.faces.models import is_installed
+
+        try:
+            return is_installed(name, self.context.weights_cache)
+        except Exception:  # an unknown name in old settings
+            return False
+
     def _status(self, message: str) -> None:
         self.context.status(message)
         self.status_message.emit(message)
@@ -262,7 +272,17 @@ class FacesTab(StudioTab):
         self.set_threshold(float(saved) if saved not in (None, "") else info["threshold"])
 
     def _detector_picked(self, index: int) -> None:
-        self.detector_name = self.detector_combo.itemData(index)
+        name = self.detector_combo.itemData(index)
+        if name != "haar":
+            from engine.faces.detectors import FaceModelError, make_detector
+
+            try:
+                make_detector(name, self.context.weights_cache)
+            except FaceModelError as exc:
+                self.context.error("Face detector", str(exc))
+                self.detector_combo.setCurrentIndex(self.detector_combo.findData(self.detector_name))
+                return
+        self.detector_name = name
         self._recognizer = None
         self.context.settings.setValue("Faces/detector", self.detector_name)
         self.task_changed.emit()

@@ -81,11 +81,11 @@ class GalleryManager(QWidget):
             return
         try:
             for person in self.gallery.people():
-                shots = self.gallery.shots(person.name)
+                thumb = self.gallery.thumbnail(person.name)
                 item = QListWidgetItem(f"{person.name}\n{person.shots} shot(s)")
                 item.setData(Qt.ItemDataRole.UserRole, person.name)
-                if shots:
-                    item.setIcon(chip_icon(shots[0].chip, 64))
+                if thumb is not None:
+                    item.setIcon(chip_icon(thumb, 64))
                 self.list.addItem(item)
         except GalleryError as exc:
             self._error("Face gallery", str(exc))

@@ -119,3 +119,30 @@ def test_models_import_installs_the_checkpoint_and_it_becomes_the_default(checkp
     vec = embedder.embed([chip])
     assert vec.shape == (1, 512) and vec.dtype == np.float32
     assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
+
+
+def test_switching_embedders_re_embeds_from_the_stored_thumbnails(checkpoints, tmp_path, monkeypatch, astronaut_variants):
+    from engine.faces.embedders import LBPEmbedder, make_embedder
+    from engine.faces.gallery import Gallery
+    from engine.faces.recognizer import FaceRecognizer
+    from engine.weights.cache import WeightsCache
+    from engine.weights.catalog import catalog
+
+    cache = WeightsCache(tmp_path / "models")
+    cache.import_file(catalog().get("facenet-casia"), checkpoints[0]["with_logits"], force=True)
+    with Gallery(tmp_path / "g.db") as gallery:
+        detector = HaarDetector()
+        FaceRecognizer(detector, LBPEmbedder(), gallery).enrol(
+            "Eileen", [(n, astronaut_variants[n]) for n in ("original", "brighter")]
+        )
+        assert gallery.missing_embeddings("facenet-casia") != []
+        facenet = make_embedder("facenet-casia", cache)
+        facenet.load(torch.device("cpu"))
+        rec = FaceRecognizer(detector, facenet, gallery)
+        rec.prepare_gallery()
+        ids, _, vectors = gallery.vectors("facenet-casia")
+        assert vectors.shape == (2, 512) and gallery.missing_embeddings("facenet-casia") == []
+        # The stored vectors are what the network gives for the stored thumbnails.
+        chips = [shot.chip for shot in gallery.shots("Eileen")]
+        assert np.allclose(vectors, facenet.embed(chips), atol=1e-5)
+        assert len(rec.matcher.index) == 2 and gallery.vectors("lbp")[2].shape[0] == 2

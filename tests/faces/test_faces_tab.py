@@ -65,6 +65,12 @@ def _enrol_photos(qtbot, tab, name, paths):
         assert tab.enrol_photos(paths)
 
 
+def test_picking_a_detector_that_is_not_installed_says_how_to_get_it(tab):
+    tab.detector_combo.setCurrentIndex(tab.detector_combo.findData("yunet"))
+    assert "models fetch yunet" in tab.context.last_error[1]
+    assert tab.detector_name == "haar" and tab.detector_combo.currentData() == "haar"
+
+
 def test_offline_embedder_is_labelled_and_sets_the_threshold(tab):
     assert tab.embedder_name == "lbp"
     assert "classical" in tab.embedder_combo.currentText().lower()
