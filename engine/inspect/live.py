@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from engine.inspect.layer_table import LayerTable, build_layer_table
 from engine.inspect.predictions import Prediction, top_k
 from engine.inspect.preprocess import InputGeometry, frame_to_tensor
 from engine.inspect.saliency import class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
-from engine.inspect.zoo import InspectModel, load_model
+from engine.inspect.zoo import InspectModel, Preprocessing, load_model
 from engine.runtime import Task
 from engine.sources import Frame
 
@@ -79,6 +79,9 @@ class InspectTask(Task):
     mode: "activations" (no gradients), "gradient", "smoothgrad" or "gradcam".
     target_class: class index to explain, or None for the top prediction.
     cam_layer: Grad-CAM layer (None: the last convolution).
+    input_size: side of the square network input in pixels (None: the weights' own);
+    smaller is faster, and the receptive fields in pixels stay the same.
+    model: an already built InspectModel to use instead of loading ``model_name``.
     """
 
     name = "inspect"
@@ -96,6 +99,7 @@ class InspectTask(Task):
         target_class: int | None = None,
         cam_layer: str | None = None,
         smoothgrad_samples: int = 8,
+        input_size: int | None = None,
         cache: Any = None,
         model: InspectModel | None = None,
     ) -> None:
@@ -111,6 +115,7 @@ class InspectTask(Task):
         self.target_class = target_class
         self.cam_layer = cam_layer
         self.smoothgrad_samples = smoothgrad_samples
+        self.input_size = input_size
         self.pinned_channel: int | None = None
         self.cache = cache
         self.model: InspectModel | None = model
@@ -130,7 +135,7 @@ class InspectTask(Task):
         module = self.model.module.to(device).eval()
         module.requires_grad_(False)  # saliency differentiates w.r.t. inputs, never weights
         self.device = device
-        pre = self.model.spec.preprocessing
+        pre = self._preprocessing()
         self.table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), self.model_name)
         if self.layer is None:
             spatial = self.table.spatial_rows()
@@ -147,7 +152,12 @@ class InspectTask(Task):
     # -- per frame ----------------------------------------------------------------------
     def preprocess(self, frame: Frame) -> tuple[torch.Tensor, InputGeometry]:
         assert self.model is not None, "load() must run first"
-        return frame_to_tensor(frame.image, self.model.spec.preprocessing, self.device)
+        return frame_to_tensor(frame.image, self._preprocessing(), self.device)
+
+    def _preprocessing(self) -> Preprocessing:
+        assert self.model is not None
+        pre = self.model.spec.preprocessing
+        return pre if not self.input_size else replace(pre, input_size=int(self.input_size))
 
     def infer(self, inputs: tuple[torch.Tensor, InputGeometry]) -> dict[str, Any]:
         assert self.model is not None and self._tap is not None

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 _OPTIONAL_SUFFIXES = ("num_batches_tracked",)
 
 # Old DenseNet checkpoints name layers 'norm.1' where the modules are now 'norm1'.
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
 class WeightsMismatchError(ValueError):

@@ -1,0 +1,182 @@
+"""The live task: what one frame yields, hooks that do not pile up, memory that stays flat."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from engine.inspect.activations import LayerTap, top_channels
+from engine.inspect.live import InspectResult, InspectTask, receptive_box
+from engine.inspect.zoo import load_model
+
+
+def _run(task: InspectTask, frame):
+    """One frame the way the worker runs it (grad mode chosen by the task)."""
+    mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
+    with mode:
+        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+
+
+def _hook_count(module: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) for m in module.modules())
+
+
+def test_top_channels_picks_the_strongest_by_mean():
+    act = torch.zeros(1, 5, 4, 4)
+    act[0, 3] = 2.0
+    act[0, 1, 0, 0] = 16.0  # mean 1.0
+    act[0, 4] = -1.0
+    summary = top_channels(act, k=2)
+    assert summary.channels.tolist() == [3, 1]
+    assert summary.means.tolist() == pytest.approx([2.0, 1.0])
+    assert summary.maps.shape == (2, 4, 4) and summary.shape == (5, 4, 4)
+    assert np.array_equal(summary.maps[1], act[0, 1].numpy())
+
+
+def test_tap_holds_one_hook_and_copies_before_in_place_ops():
+    model = load_model("resnet18", untrained=True).module.eval()
+    tap = LayerTap(model, "bn1")
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    # resnet's ReLU runs in place on bn1's output; the tap must still hold negatives.
+    assert tap.output is not None and tap.output.min() < 0
+    for name in ("layer1", "layer2.0.conv1", "layer1", "fc"):
+        tap.layer = name
+        assert _hook_count(model) == 1
+    with pytest.raises(KeyError, match="valid layers"):
+        tap.layer = "layer9"
+    assert tap.layer == "fc" and _hook_count(model) == 1  # a bad name keeps the old hook
+    tap.close()
+    assert _hook_count(model) == 0
+
+
+def test_one_frame_gives_maps_predictions_and_geometry(make_frame):
+    task = InspectTask("resnet18", untrained=True, layer="layer2", input_size=96, channels=8, topk=5)
+    task.load(torch.device("cpu"))
+    task.pinned_channel = 5
+    result = _run(task, make_frame())
+    assert isinstance(result, InspectResult)
+    assert result.layer == "layer2" and not result.trained and "untrained" in result.weights_label
+    assert result.channels.maps.shape == (8, 12, 12) and result.channels.shape == (128, 12, 12)
+    assert result.pinned.shape == (12, 12) and result.pinned_channel == 5
+    assert len(result.predictions) == 5
+    probs = [p.probability for p in result.predictions]
+    assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
+    assert result.predictions[0].name  # ImageNet class names from torchvision's metadata
+    assert result.geometry.frame_width == 160 and result.geometry.input_size == 96
+    assert result.table.row("layer2").output_shape == (128, 12, 12)
+    task.close()
+
+
+@pytest.mark.parametrize("mode", ["gradient", "smoothgrad", "gradcam"])
+def test_saliency_modes_switch_live(make_frame, mode):
+    task = InspectTask("resnet18", untrained=True, layer="layer1", input_size=64, smoothgrad_samples=2)
+    task.load(torch.device("cpu"))
+    task.mode = mode
+    task.target_class = 7
+    assert task.needs_grad
+    result = _run(task, make_frame())
+    assert result.mode == mode and result.saliency.shape == (64, 64)
+    assert 0.0 <= result.saliency.min() and result.saliency.max() <= 1.0
+    assert result.saliency_class.index == 7
+    if mode == "gradcam":
+        assert result.saliency_layer == "layer4.1.conv2"
+    assert result.channels.maps.shape[1:] == (16, 16)
+    assert all(p.grad is None for p in task.model.module.parameters())
+    task.close()
+
+
+def test_receptive_box_maps_a_unit_onto_the_frame(make_frame):
+    task = InspectTask("alexnet", untrained=True, layer="features.10", input_size=224)
+    task.load(torch.device("cpu"))
+    result = _run(task, make_frame())
+    rf = result.table.row("features.10").receptive_field
+    # effective padding 2 + 2*8 + 3 * (1*16) = 66, so unit (6, 6) of the 13x13 map sees
+    # input pixels [6*16 - 66, 6*16 - 66 + 162] = [30, 192]
+    assert (rf.size, rf.stride, rf.padding) == (163, 16, 66)
+    x1, y1, x2, y2 = receptive_box(result.table, "features.10", 6, 6, result.geometry)
+    assert (x1, x2) == pytest.approx((30 * 160 / 224, 193 * 160 / 224))
+    assert (y1, y2) == pytest.approx((30 * 120 / 224, 193 * 120 / 224))
+    # A corner unit is clipped to the picture.
+    assert receptive_box(result.table, "features.10", 0, 0, result.geometry)[:2] == (0.0, 0.0)
+    task.close()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors gain nothing from a second thread and lose much when the CPU is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_memory_stays_flat_over_1000_frames_with_layer_switching(make_frame, frame_image, one_thread):
+    # A small model keeps 1,000 frames quick; the code path is the same for every model.
+    task = InspectTask("lenet5", untrained=True, layer="features.0", channels=16)
+    task.load(torch.device("cpu"))
+    model = task.model.module
+    layers = ["features.0", "features.2", "features", "features.4", "classifier.1", "classifier"]
+    frames = [make_frame(np.roll(frame_image, 7 * i, axis=1), index=i) for i in range(10)]
+    for i in range(100):  # warm up allocator caches before measuring
+        task.layer = layers[i % len(layers)]
+        _run(task, frames[i % 10])
+    gc.collect()
+    tracemalloc.start()
+    rss_before = _rss_bytes()
+    python_before = tracemalloc.get_traced_memory()[0]
+    kept = None
+    for i in range(1000):
+        if i % 25 == 0:
+            task.layer = layers[(i // 25) % len(layers)]
+        if i % 100 == 50:
+            task.pinned_channel = i % 6
+        kept = _run(task, frames[i % 10])  # the GUI holds on to the newest result only
+        assert _hook_count(model) == 1
+    gc.collect()
+    python_growth = tracemalloc.get_traced_memory()[0] - python_before
+    tracemalloc.stop()
+    rss_growth = _rss_bytes() - rss_before
+    assert kept is not None and kept.channels is not None
+    assert python_growth < 512 * 1024, f"Python heap grew by {python_growth} bytes"
+    assert rss_growth < 32 * 1024 * 1024, f"resident memory grew by {rss_growth / 1e6:.1f} MB"
+    task.close()
+    assert _hook_count(model) == 0
+
+
+def test_runs_in_the_real_worker_and_reports_bad_layers(make_frame):
+    from engine.runtime import running_worker
+
+    results, events = [], []
+    got = threading.Event()
+
+    def on_result(r):
+        results.append(r)
+        got.set()
+
+    task = InspectTask("lenet5", untrained=True, layer="features.3")
+    with running_worker(on_result, task, device="cpu", on_event=events.append) as worker:
+        assert task.loaded.wait(30)
+        worker.submit(make_frame(index=1))
+        assert got.wait(30)
+        got.clear()
+        task.layer = "features.77"
+        worker.submit(make_frame(index=2))
+        for _ in range(100):
+            if any(e.kind == "frame_error" for e in events):
+                break
+            threading.Event().wait(0.05)
+    first = results[0].result
+    assert first.channels.shape == (16, 10, 10) and first.predictions[0].name in "0123456789"
+    errors = [e.message for e in events if e.kind == "frame_error"]
+    assert errors and "features.77" in errors[0] and "features.0" in errors[0]
