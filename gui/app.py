@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -70,6 +71,27 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def _quit_on_signals(app) -> None:
+    """Ctrl+C / SIGTERM close the window properly (settings saved, camera released).
+
+    Python runs signal handlers only between bytecodes, and the Qt event loop is C++;
+    a cheap periodic timer gives the interpreter a chance to notice the signal.
+    """
+    from PySide6.QtCore import QTimer
+
+    def handler(signum, frame) -> None:
+        log.info("signal %d: closing", signum)
+        app.closeAllWindows()
+        app.quit()
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
 def run(source: str | None = None, device: str | None = None) -> int:
     """Open the main window on ``source`` (None: last source / first camera / demo) and run.
 
@@ -91,6 +113,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
     app.setApplicationDisplayName(APP_NAME)
     apply_dark_theme(app)
     _install_excepthook()
+    _quit_on_signals(app)
     try:
         torch_device = choose_device(device)
     except DeviceError as exc:

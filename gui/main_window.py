@@ -20,9 +20,11 @@ from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -111,7 +113,13 @@ class MainWindow(QMainWindow):
         self.tab_widget.setDocumentMode(True)
         self.tabs: list[StudioTab] = list(tabs) if tabs is not None else load_tabs(self.context)
         for tab in self.tabs:
-            self.tab_widget.addTab(tab, tab.title)
+            # A scroll area per tab: a tall tab must not force a minimum window height.
+            scroll = QScrollArea()
+            scroll.setObjectName(f"tabScroll{self.tab_widget.count()}")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(tab)
+            self.tab_widget.addTab(scroll, tab.title)
             tab.task_changed.connect(lambda t=tab: self._on_task_changed(t))
             tab.status_message.connect(self.show_status)
         self.perf_plot = PerfPlot()
