@@ -89,12 +89,7 @@ class GalleryMatcher:
 
     def distance_to(self, vectors: np.ndarray, person_id: int) -> np.ndarray:
         """Distance of each (N, D) vector to the closest shot of one person -> (N,) (inf if none)."""
-        out = np.full(len(vectors), np.inf, np.float32)
-        for qi, hits in enumerate(self.index.search(vectors, k=max(len(self.names), 1), per_label=True)):
-            for hit in hits:
-                if hit.label == person_id:
-                    out[qi] = hit.distance
-        return out
+        return self.index.distance_to_label(vectors, person_id)
 
 
 class FaceRecognizer:

@@ -219,6 +219,17 @@ class VectorIndex:
             return [[Hit(self._keys[r], self._label_list[r], d) for r, d in zip(rows[qi], dists[qi])]
                     for qi in range(len(q))]
 
+    def distance_to_label(self, queries: np.ndarray, label: int) -> np.ndarray:
+        """Distance of each query (Q, D) to the closest row of ``label`` -> (Q,) float32 (inf: no rows)."""
+        q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            n = len(self._keys)
+            rows = torch.nonzero(self._labels[:n] == int(label)).flatten()
+            if len(rows) == 0 or len(q) == 0:
+                return np.full(len(q), np.inf, np.float32)
+            sims = torch.from_numpy(q).to(self.device) @ self._matrix[rows].T  # (Q, rows)
+            return similarity_to_distance(sims.max(dim=1).values, self.metric).cpu().numpy().astype(np.float32)
+
     def _rank(self, qt: torch.Tensor, n: int) -> torch.Tensor:
         if self._fast is not None:
             if len(qt) == 1:

@@ -62,6 +62,9 @@ def test_per_label_returns_distinct_people_with_their_best_row(half):
     index.add([1, 2, 3], data, [7, 7, 9])
     hits = index.search(base[0], k=2, per_label=True)[0]
     assert [h.label for h in hits] == [7, 9] and hits[0].key == 1 and hits[0].distance < 1e-3
+    far = float(np.linalg.norm(data[2] - base[0]))
+    assert np.allclose(index.distance_to_label(np.stack([base[0], base[0]]), 9), [far, far], atol=1e-5)
+    assert np.isinf(index.distance_to_label(base[0], 123)).all()
     index.relabel(9, 7)
     assert {h.label for h in index.search(base[0], k=3, per_label=False)[0]} == {7}
     assert index.search(np.zeros((0, 8), np.float32)) == []
