@@ -10,6 +10,10 @@ measures how late the event loop services it (event-loop latency).
 Prints capture FPS, processed FPS, dropped frames, end-to-end latency (capture -> result,
 median and p95, overall / first 10 s / last 10 s and their ratio) and event-loop latency
 (p50 / p99). Targets: p95(last 10 s) within 10 % of p95(first 10 s); event-loop p99 < 30 ms.
+
+The latency is split into the wait before the worker took the frame (the only part a
+queue could make grow; the mailbox bounds it by one frame period plus one inference) and
+the compute time (which grows only if the CPU gets slower, e.g. other busy processes).
 """
 
 from __future__ import annotations
@@ -99,6 +103,8 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
 
     pipeline = LivePipeline(torch.device("cpu"))
     results: list[tuple[float, float]] = []  # (arrival since start s, latency ms capture -> result)
+    waits: list[tuple[float, float]] = []  # (arrival, ms the frame waited before the worker took it)
+    computes: list[tuple[float, float]] = []  # (arrival, ms of preprocess + inference + postprocess)
     shown: list[tuple[float, float]] = []  # (arrival, ms capture -> frame handed to the view)
     lateness: list[float] = []
     t0 = time.monotonic()
@@ -109,7 +115,10 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
         shown.append((now - t0, (now - frame.timestamp) * 1000.0))
 
     def on_result(result) -> None:
-        results.append((time.monotonic() - t0, result.timings.latency_ms))
+        arrival = time.monotonic() - t0
+        results.append((arrival, result.timings.latency_ms))
+        waits.append((arrival, result.timings.capture_age_ms))
+        computes.append((arrival, result.timings.total_ms))
         view.update()
 
     pipeline.frame_ready.connect(on_frame)
@@ -148,7 +157,15 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
     overall_med, overall_p95, processed = window_stats(results, 0.0, float("inf"))
     first_med, first_p95, _ = window_stats(results, 0.0, first_end)
     last_med, last_p95, _ = window_stats(results, last_start, float("inf"))
+    wait_first = window_stats(waits, 0.0, first_end)
+    wait_last = window_stats(waits, last_start, float("inf"))
+    compute_first = window_stats(computes, 0.0, first_end)
+    compute_last = window_stats(computes, last_start, float("inf"))
     return {
+        "wait_first_med": wait_first[0], "wait_first_p95": wait_first[1],
+        "wait_last_med": wait_last[0], "wait_last_p95": wait_last[1],
+        "compute_first_med": compute_first[0], "compute_first_p95": compute_first[1],
+        "compute_last_med": compute_last[0], "compute_last_p95": compute_last[1],
         "seconds": elapsed,
         "cost_ms": cost_ms,
         "repeats": task.repeats,
@@ -185,6 +202,11 @@ def report(r: dict[str, float]) -> str:
         f"    first 10 s                   {r['first_med']:8.1f} {r['first_p95']:8.1f}",
         f"    last 10 s                    {r['last_med']:8.1f} {r['last_p95']:8.1f}",
         f"    ratio last/first p95         {r['ratio_p95']:8.3f}   target within 10 %: {'PASS' if ok_growth else 'FAIL'}",
+        "  of which, ms                     median      p95",
+        f"    wait for worker, first 10 s  {r['wait_first_med']:8.1f} {r['wait_first_p95']:8.1f}",
+        f"    wait for worker, last 10 s   {r['wait_last_med']:8.1f} {r['wait_last_p95']:8.1f}",
+        f"    compute, first 10 s          {r['compute_first_med']:8.1f} {r['compute_first_p95']:8.1f}",
+        f"    compute, last 10 s           {r['compute_last_med']:8.1f} {r['compute_last_p95']:8.1f}",
         f"  latency capture->view, ms      {r['display_med']:8.1f} {r['display_p95']:8.1f}",
         f"  event-loop lateness, ms   p50 {r['loop_p50']:6.2f}   p99 {r['loop_p99']:6.2f}   max {r['loop_max']:6.1f}"
         f"   target p99 < 30 ms: {'PASS' if ok_loop else 'FAIL'}",
