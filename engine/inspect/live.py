@@ -133,10 +133,10 @@ class InspectTask(Task):
         if self.model is None:
             self.model = load_model(self.model_name, weights=self.weights, untrained=self.untrained, cache=self.cache)
         module = self.model.module.to(device).eval()
-        module.requires_grad_(False)  # saliency differentiates w.r.t. inputs, never weights
         self.device = device
         pre = self._preprocessing()
         self.table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), self.model_name)
+        module.requires_grad_(False)  # saliency differentiates w.r.t. inputs, never weights
         if self.layer is None:
             spatial = self.table.spatial_rows()
             self.layer = spatial[len(spatial) // 2].name if spatial else self.table.rows[0].name
