@@ -237,3 +237,46 @@ def test_lost_camera_shows_reconnecting_and_recovers(qtbot, make_window, frames_
     assert camera.opens == 4
     frames_waiter(qtbot, window, 3)
     assert window.view.current_image().shape == (48, 64, 3)
+
+
+def test_mirror_flips_what_is_shown_and_persists(qtbot, make_window, tmp_path, settings):
+    picture = tmp_path / "half.png"
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[:, :40] = 255  # left half white
+    cv2.imwrite(str(picture), image)
+    window = make_window(str(picture))
+    qtbot.waitUntil(lambda: window.view.current_image() is not None
+                    and window.view.current_image()[20, 10].tolist() == [255, 255, 255], timeout=5000)
+    window.source_bar.mirror_check.setChecked(True)
+    qtbot.waitUntil(lambda: window.view.current_image()[20, 10].tolist() == [0, 0, 0], timeout=5000)
+    assert window.view.current_image()[20, 70].tolist() == [255, 255, 255]
+    window.close()
+    assert settings.value("source/mirror") in (True, "true")
+
+
+def test_task_changed_swaps_the_running_task(qtbot, make_window, frames_waiter, probe_tab_class, settings):
+    from gui.context import AppContext
+    import torch
+
+    context = AppContext(settings, torch.device("cpu"))
+    probes = [probe_tab_class(context, title) for title in TITLES]
+    window = make_window("demo", tabs=probes)
+    first_task = window.pipeline.task
+    assert first_task is not None
+    probes[1].task_changed.emit()  # not the active tab: nothing changes
+    assert window.pipeline.task is first_task
+    probes[0].task_changed.emit()
+    assert window.pipeline.task is not first_task and window.pipeline.task.name == "probe"
+    count = len(probes[0].results)
+    qtbot.waitUntil(lambda: len(probes[0].results) > count, timeout=15000)
+
+
+def test_models_menu_opens_the_model_manager(qtbot, make_window):
+    from gui.widgets.model_manager import ModelManagerDialog
+
+    window = make_window("demo")
+    window.open_model_manager()
+    dialog = window.findChild(ModelManagerDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.table.rowCount() == len(dialog.catalog.entries())
+    dialog.close()
