@@ -90,8 +90,8 @@ class EventForwarder(QObject):
 class PipelineStats:
     """A snapshot for the status bar and the performance plot.
 
-    capture_fps: frames/s delivered by the source. inference_fps: results/s over the last
-    ~2 s. latency_ms: median end-to-end latency (capture -> result) over the last ~2 s,
+    capture_fps: frames/s delivered by the source. inference_fps: results/s of the worker
+    over the last ~2 s. latency_ms: median end-to-end latency (capture -> result) over the last ~2 s,
     None without results. dropped: frames the worker skipped because it was busy.
     """
 
@@ -234,7 +234,9 @@ class LivePipeline(QObject):
         recent = [lat for t, lat in self._result_log if now - t <= self.STATS_WINDOW_S]
         latency = sorted(recent)[len(recent) // 2] if recent else None
         capture = self.source.measured_fps if self.source is not None and self.source.running else 0.0
-        return PipelineStats(capture, len(recent) / self.STATS_WINDOW_S, latency, self.worker_dropped())
+        # Counted at the worker: the GUI may skip results (coalescing) when it is busy.
+        inference = self._worker.stats.fps if self._worker is not None and self._task is not None and recent else 0.0
+        return PipelineStats(capture, inference, latency, self.worker_dropped())
 
     def worker_dropped(self) -> int:
         """Frames the worker skipped (latest-frame-wins) since it started."""

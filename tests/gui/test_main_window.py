@@ -129,6 +129,9 @@ def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
     assert result.result.mean == pytest.approx(expected_mean, rel=1e-4)
     assert result.timings.latency_ms >= result.timings.total_ms
     assert all(not tab.results for tab in probes if tab is not active)
+    qtbot.waitUntil(lambda: window.pipeline.stats().inference_fps > 0, timeout=5000)
+    assert window.pipeline.stats().latency_ms is not None
+    qtbot.waitUntil(lambda: window.latency_label.text().split()[1].isdigit(), timeout=5000)
 
     path = window.snapshot(tmp_path / "shot.png")
     saved = cv2.imread(str(path))
