@@ -175,6 +175,9 @@ def _identify(args) -> int:
     image = read_image(args.image)
     with _gallery(args) as gallery:
         rec = _recognizer(args, gallery)
+        if not gallery.people():
+            print("note: the gallery is empty, so every face is Unknown; enrol people with "
+                  "`python main.py faces enrol NAME IMG...`", file=sys.stderr)
         rec.prepare_gallery()
         threshold = rec.embedder.default_threshold if args.threshold is None else args.threshold
         found = rec.identify(image, threshold)
