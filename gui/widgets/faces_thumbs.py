@@ -1,4 +1,4 @@
-"""Small helpers to show face chips (uint8 BGR numpy) in Qt widgets."""
+"""Showing face chips (uint8 BGR numpy) in Qt widgets: pixmaps and icons."""
 
 from __future__ import annotations
 
