@@ -283,3 +283,15 @@ def test_models_menu_opens_the_model_manager(qtbot, make_window):
     assert dialog is not None and dialog.isVisible()
     assert dialog.table.rowCount() == len(dialog.catalog.entries())
     dialog.close()
+
+
+def test_f11_toggles_full_screen(qtbot, make_window):
+    window = make_window("demo")
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    QTest.keyClick(window.view, Qt.Key.Key_F11)
+    qtbot.waitUntil(window.isFullScreen, timeout=3000)
+    assert window.fullscreen_action.isChecked()
+    QTest.keyClick(window.view, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=3000)
+    assert not window.fullscreen_action.isChecked()
