@@ -1,0 +1,8 @@
+"""Neural style transfer: Gatys optimisation for photos, AdaIN for the live feed.
+
+Modules: ``vgg`` (VGG-19 feature extractor, torchvision layout), ``costs`` (Gram matrix,
+content/style/TV costs), ``gatys`` (the optimisation as a cancellable generator),
+``adain`` (real-time arbitrary style transfer and its live task), ``imaging`` (tensors,
+colour preservation, input checks), ``metadata`` (settings inside saved PNGs),
+``models`` (catalog lookups and weight loading), ``catalog`` (downloadable weights).
+"""
