@@ -94,10 +94,10 @@ class WeightsCache:
         """The installed path, or WeightsMissingError telling the user how to install it."""
         path = self.path(entry, filename)
         if not path.is_file():
+            amount = f" (downloads {human_size(entry.size)})" if entry.size is not None else ""
             raise WeightsMissingError(
-                f"the weights of '{entry.name}' are not installed: run `python main.py models fetch {entry.name}` "
-                f"(downloads {human_size(entry.size)}), or `python main.py models import {entry.name} FILE` "
-                "with a file you already have"
+                f"the weights of '{entry.name}' are not installed: run `python main.py models fetch {entry.name}`"
+                f"{amount}, or `python main.py models import {entry.name} FILE` with a file you already have"
             )
         return path
 
