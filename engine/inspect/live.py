@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from engine.inspect.activations import ChannelSummary, LayerTap, channel_maps, top_channels
+from engine.inspect.filters import FilterView, filter_view
 from engine.inspect.layer_table import LayerTable, build_layer_table
 from engine.inspect.predictions import Prediction, top_k
 from engine.inspect.preprocess import InputGeometry, frame_to_tensor
@@ -41,7 +42,8 @@ class InspectResult:
     predictions: top-k classes (empty for models without class scores). saliency: (S, S)
     float32 in [0, 1] over the network input (map to the frame with ``geometry``), or
     None in "activations" mode. table: the layer table of the loaded model (the same
-    object on every frame of one task).
+    object on every frame of one task). filters: kernels of ``filters_layer`` (the same
+    object until that layer changes), or None.
     """
 
     model: str
@@ -58,6 +60,7 @@ class InspectResult:
     saliency_layer: str
     geometry: InputGeometry
     table: LayerTable | None = field(default=None, repr=False)
+    filters: FilterView | None = field(default=None, repr=False)
 
 
 def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: InputGeometry) -> tuple[float, float, float, float]:
@@ -79,6 +82,9 @@ class InspectTask(Task):
     mode: "activations" (no gradients), "gradient", "smoothgrad" or "gradcam".
     target_class: class index to explain, or None for the top prediction.
     cam_layer: Grad-CAM layer (None: the last convolution).
+    filters_layer: a convolution whose kernels to report (read from the model inside the
+    worker thread, recomputed only when the name changes). frozen_image: when set (BGR
+    uint8), analysed instead of each incoming frame, for "freeze frame".
     input_size: side of the square network input in pixels (None: the weights' own);
     smaller is faster, and the receptive fields in pixels stay the same.
     model: an already built InspectModel to use instead of loading ``model_name``.
@@ -117,6 +123,9 @@ class InspectTask(Task):
         self.smoothgrad_samples = smoothgrad_samples
         self.input_size = input_size
         self.pinned_channel: int | None = None
+        self.filters_layer: str | None = None
+        self.frozen_image: np.ndarray | None = None
+        self._filters: FilterView | None = None
         self.cache = cache
         self.model: InspectModel | None = model
         self.table: LayerTable | None = None
@@ -152,7 +161,8 @@ class InspectTask(Task):
     # -- per frame ----------------------------------------------------------------------
     def preprocess(self, frame: Frame) -> tuple[torch.Tensor, InputGeometry]:
         assert self.model is not None, "load() must run first"
-        return frame_to_tensor(frame.image, self._preprocessing(), self.device)
+        image = self.frozen_image if self.frozen_image is not None else frame.image
+        return frame_to_tensor(image, self._preprocessing(), self.device)
 
     def _preprocessing(self) -> Preprocessing:
         assert self.model is not None
@@ -228,6 +238,11 @@ class InspectTask(Task):
         if target is not None and scores is not None:
             prob = float(torch.softmax(scores[0].float(), dim=0)[target])
             saliency_class = Prediction(int(target), spec.categories[target] if target < len(spec.categories) else "", prob)
+        filters = None
+        if self.filters_layer:
+            if self._filters is None or self._filters.layer != self.filters_layer:
+                self._filters = filter_view(self.model.module, self.filters_layer, self.model_name)
+            filters = self._filters
         return InspectResult(
             model=self.model_name,
             weights_label=self.model.weights_label,
@@ -243,4 +258,5 @@ class InspectTask(Task):
             saliency_layer=outputs["cam_layer"],
             geometry=outputs["geometry"],
             table=self.table,
+            filters=filters,
         )

@@ -1,0 +1,196 @@
+"""The Feature maps tab offscreen, fed by a real InspectTask (no main window)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QImage, QMouseEvent, QPainter
+from PySide6.QtWidgets import QApplication
+
+from engine.runtime import TaskResult, Timings
+from gui.context import AppContext
+from gui.tabs.features_tab import FeaturesTab
+from gui.widgets.features_conv_explainer import ConvolutionExplainer, cross_correlate, make_kernel, output_size
+
+
+@pytest.fixture
+def context(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    return AppContext(settings, torch.device("cpu"))
+
+
+@pytest.fixture
+def tab(qtbot, context):
+    widget = FeaturesTab(context)
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    return widget
+
+
+def _feed(tab, task, frame):
+    """Run one frame through the tab's task as the worker would and deliver the result."""
+    mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
+    with mode:
+        result = task.postprocess(task.infer(task.preprocess(frame)), frame)
+    tab.on_result(TaskResult(task.name, frame, result, Timings(0, 0, 0, 0, 0, 0)))
+    return result
+
+
+def _start(tab, name="resnet18", size=96):
+    tab.set_model(name, "untrained")
+    task = tab.make_task()
+    task.input_size = size
+    task.load(torch.device("cpu"))
+    return task
+
+
+def test_lists_the_zoo_and_runs_offline_with_untrained_weights(tab, make_frame):
+    names = [tab.model_combo.itemData(i) for i in range(tab.model_combo.count())]
+    assert "resnet18" in names and "lenet5" in names and "efficientnet_b0" in names
+    # Catalogued weights are not installed here: the tab says so and runs untrained.
+    tab.set_model("resnet18", "trained")
+    assert "not installed" in tab.weights_label.text()
+    task = tab.make_task()
+    assert task.untrained
+    task.input_size = 96
+    task.load(torch.device("cpu"))
+    _feed(tab, task, make_frame())
+    assert "untrained" in tab.predictions_label.text() and tab.predictions_label.text().startswith("Top-5")
+    assert tab.layer_tree.topLevelItemCount() == len([r for r in tab.result.table.rows if r.depth == 0])
+    assert "11,689,512" in tab.totals_label.text()
+
+
+def test_layer_choice_grid_click_and_receptive_field_overlay(qtbot, tab, make_frame):
+    task = _start(tab)
+    frame = make_frame()
+    _feed(tab, task, frame)
+    tab.choose_layer("layer2")
+    assert task.layer == "layer2"
+    _feed(tab, task, frame)
+    assert tab.grid.channels and len(tab.grid.channels) == 16
+    # Click the third tile: that channel is enlarged on the next frame.
+    centre = tab.grid.tile_rect(2).center().toPoint()
+    tab.pages.setCurrentIndex(0)
+    qtbot.mouseClick(tab.grid, Qt.MouseButton.LeftButton, pos=centre)
+    channel = tab.grid.channels[2]
+    assert task.pinned_channel == channel
+    _feed(tab, task, frame)
+    assert tab.result.pinned.shape == (12, 12)
+    # Hover the unit at (row 0, col 11) of the enlarged map: top-right corner of the frame.
+    rect = tab.zoom.map_rect()
+    point = QPointF(rect.left() + rect.width() * (11.5 / 12), rect.top() + rect.height() * (0.5 / 12))
+    move = QMouseEvent(QEvent.Type.MouseMove, point, tab.zoom.mapToGlobal(point), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab.zoom, move)
+    assert tab.unit == (0, 11)
+    x1, y1, x2, y2 = tab.unit_box
+    # layer2: field 99, jump 8, padding 49 (96 px input, frame 160 x 120):
+    # column 11 sees input x [11*8 - 49, ...] = [39, 96) clipped; row 0 sees y [0, 50).
+    assert (x1, x2) == pytest.approx((39 * 160 / 96, 160.0))
+    assert (y1, y2) == pytest.approx((0.0, 50 * 120 / 96))
+    image = QImage(160, 120, QImage.Format.Format_RGB888)
+    image.fill(0)
+    painter = QPainter(image)
+    tab.paint_overlay(painter, 160, 120)
+    painter.end()
+    edge = max((image.pixelColor(round(x1) + dx, int((y1 + y2) / 2)) for dx in (-1, 0, 1)), key=lambda c: c.red())
+    assert edge.red() > 200 and edge.green() < 100  # the red outline of the field
+    assert image.pixelColor(10, 60).red() == 0  # nothing painted far away from it
+    tab.clear_unit()
+    assert tab.unit_box is None
+
+
+def test_saliency_overlay_follows_the_opacity_slider(tab, make_frame):
+    task = _start(tab, size=64)
+    tab.set_mode("gradcam")
+    assert task.mode == "gradcam" and task.needs_grad
+    tab.class_combo.setCurrentIndex(tab.class_combo.findData(281))
+    assert task.target_class == 281
+    _feed(tab, task, make_frame())
+    assert "281" in tab.saliency_label.text() and "Grad-CAM" in tab.saliency_label.text()
+
+    def painted(opacity):
+        tab.opacity_slider.setValue(opacity)
+        image = QImage(160, 120, QImage.Format.Format_RGB888)
+        image.fill(0)
+        painter = QPainter(image)
+        tab.paint_overlay(painter, 160, 120)
+        painter.end()
+        return sum(image.pixelColor(x, y).blue() + image.pixelColor(x, y).red() for x in range(0, 160, 8) for y in range(0, 100, 8))
+
+    assert painted(0) == 0 < painted(40) < painted(100)
+    tab.set_mode("activations")
+    assert not task.needs_grad and painted(100) == 0
+
+
+def test_freeze_frame_keeps_analysing_the_same_picture(tab, context, make_frame, frame_image):
+    task = _start(tab, size=64)
+    live = make_frame(np.zeros_like(frame_image))
+    context._latest_frame = lambda: make_frame(frame_image)
+    tab.freeze_button.setChecked(True)
+    assert tab.frozen and task.frozen_image is not None
+    assert np.array_equal(tab.display_image(live), frame_image)
+    frozen_result = _feed(tab, task, live)
+    tab.freeze_button.setChecked(False)
+    assert tab.display_image(live) is None and task.frozen_image is None
+    live_result = _feed(tab, task, live)
+    assert not np.allclose(frozen_result.channels.means, live_result.channels.means)
+
+
+def test_filters_page_shows_first_layer_rgb_and_deeper_slices(tab, make_frame):
+    task = _start(tab, size=64)
+    _feed(tab, task, make_frame())
+    _feed(tab, task, make_frame())
+    assert tab.filters_view.count == 64 and "RGB" in tab.filters_view.caption
+    tab.choose_layer("layer1.0.conv1")
+    _feed(tab, task, make_frame())
+    assert "first input-channel slice" in tab.filters_view.caption
+    tab.kernel_spin.setValue(3)
+    assert tab.filters_view.count == 64 and "kernel 3" in tab.filters_view.caption
+
+
+def test_weights_file_mismatch_is_reported_by_the_load(tab, random_weights_file):
+    from engine.inspect.weights_io import WeightsMismatchError
+
+    path, _ = random_weights_file("lenet5")
+    tab.set_model("resnet18", "untrained")
+    tab.set_weights_file(path)
+    task = tab.make_task()
+    assert str(task.weights) == str(path)
+    with pytest.raises(WeightsMismatchError, match="missing key 'conv1.weight'"):
+        task.load(torch.device("cpu"))  # the worker turns this into a load_error dialog
+
+
+def test_convolution_explained_matches_torch(qtbot):
+    panel = ConvolutionExplainer()
+    qtbot.addWidget(panel)
+    panel.n_spin.setValue(7)
+    panel.f_spin.setValue(3)
+    panel.p_spin.setValue(1)
+    panel.s_spin.setValue(2)
+    assert panel.output.shape == (4, 4) and "= <b>4</b>" in panel.formula.text()
+    for kind in ("vertical edge", "sharpen", "box blur"):
+        patch = np.random.default_rng(0).random((9, 9)).astype(np.float32)
+        kernel = make_kernel(kind, 3)
+        ours = cross_correlate(patch, kernel, padding=2, stride=3)
+        theirs = torch.nn.functional.conv2d(torch.from_numpy(patch)[None, None], torch.from_numpy(kernel)[None, None], padding=2, stride=3)[0, 0]
+        assert np.allclose(ours, theirs.numpy(), atol=1e-5)
+    assert output_size(5, 7, 0, 1) == 0
+    panel.n_spin.setValue(3)
+    panel.f_spin.setValue(7)
+    panel.p_spin.setValue(0)
+    assert panel.output.size == 0 and "larger than the padded" in panel.formula.text()
+
+
+def test_settings_persist(qtbot, context, tab):
+    tab.set_model("lenet5", "untrained")
+    tab.colormap_combo.setCurrentText("magma")
+    tab.shutdown()
+    again = FeaturesTab(context)
+    qtbot.addWidget(again)
+    assert again.model_name == "lenet5" and again.weights_choice == "untrained"
+    assert again.colormap_combo.currentText() == "magma"
