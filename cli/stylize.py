@@ -1,0 +1,262 @@
+"""`stylize`: paint a photo, a folder of photos or a video in the style of one or more images.
+
+    python main.py stylize CONTENT STYLE [STYLE...] -o OUT [--method gatys|adain]
+        [--size 512] [--steps 300] [--optimizer lbfgs|adam] [--content-weight W]
+        [--style-weight W] [--tv-weight W] [--preserve-color [luminance|histogram]]
+        [--alpha A] [--seed N] [--style-weights 1,1] [--style-scale S] [--init content|noise]
+
+CONTENT is an image (OUT: an image file; .png carries the settings in its metadata), a
+folder (OUT: a folder, one PNG per image) or a video (OUT: .mp4 or .avi). Progress goes
+to stderr; the final losses of each image (Gatys) are printed on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from cli import fail
+
+log = logging.getLogger(__name__)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def _unit(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers (e.g. 2,1)") from None
+    if not values or any(v < 0 for v in values) or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': weights must be >= 0 and not all 0")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stylize", help="neural style transfer of an image, a folder or a video",
+        description="Paint CONTENT in the style of STYLE images: Gatys optimisation (best quality, "
+                    "needs the vgg19 weights) or AdaIN (fast, needs adain-vgg and adain-decoder).")
+    parser.add_argument("content", metavar="CONTENT", help="an image, a folder of images or a video file")
+    parser.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s); several are blended")
+    parser.add_argument("-o", "--output", metavar="OUT", required=True, help="output image / folder / video (.mp4, .avi)")
+    parser.add_argument("--method", choices=["gatys", "adain"], default="gatys", help="default gatys")
+    parser.add_argument("--size", type=int, default=512, help="long side of the output in pixels (default 512)")
+    parser.add_argument("--steps", type=int, default=300, help="Gatys: evaluations of the loss (default 300)")
+    parser.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="Gatys optimiser (default lbfgs)")
+    parser.add_argument("--content-weight", type=_positive_float, default=None, metavar="W", help="alpha (default 1)")
+    parser.add_argument("--style-weight", type=_positive_float, default=None, metavar="W", help="beta (default 1000)")
+    parser.add_argument("--tv-weight", type=_positive_float, default=None, metavar="W", help="total-variation weight (default 1)")
+    parser.add_argument("--preserve-color", nargs="?", const="luminance", choices=["luminance", "histogram"], default=None,
+                        help="keep the content's colours: luminance-only transfer (default) or histogram matching of the style")
+    parser.add_argument("--alpha", type=_unit, default=1.0, help="style amount 0..1 (AdaIN trade-off; Gatys: scales the style weight)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (noise start, reproducibility)")
+    parser.add_argument("--style-weights", type=_weights, metavar="W1,W2", help="blend weights of the STYLE images (default equal)")
+    parser.add_argument("--style-scale", type=float, default=1.0, help="Gatys: style image size relative to the output (>1: bigger strokes)")
+    parser.add_argument("--init", choices=["content", "noise"], default="content", help="Gatys: start image (default content)")
+    parser.add_argument("--levels", type=int, default=0, help="Gatys: coarse-to-fine levels (0 = automatic)")
+    parser.add_argument("--content-layer", default=None, metavar="LAYER", help="Gatys content layer (default conv4_2)")
+    parser.add_argument("--style-layers", default=None, metavar="L1,L2", help="Gatys style layers, equal weights (default conv1_1..conv5_1)")
+    parser.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace):
+    from engine.style.gatys import GatysSettings
+
+    values = dict(size=args.size, steps=args.steps, optimizer=args.optimizer, seed=args.seed, init=args.init,
+                  preserve_color=args.preserve_color or "none", style_scale=args.style_scale,
+                  style_strength=args.alpha, levels=args.levels)
+    for key in ("content_weight", "style_weight", "tv_weight", "content_layer"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.style_layers:
+        names = [n.strip() for n in args.style_layers.split(",") if n.strip()]
+        values["style_layers"] = tuple((n, 1.0 / len(names)) for n in names)
+    return GatysSettings(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.device import choose_device
+    from engine.recorder import RecorderError
+    from engine.sources import SourceError, classify
+    from engine.style.imaging import StyleInputError, load_input_image, style_size_notice
+    from engine.weights.cache import WeightsError
+
+    try:
+        settings = _settings(args)
+        kind = classify(args.content)
+        if kind in ("demo", "camera"):
+            raise ValueError(f"{args.content}: stylize needs an image, a folder or a video file (the live camera is in the GUI's Style tab)")
+        weights = args.style_weights or [1.0] * len(args.styles)
+        if len(weights) != len(args.styles):
+            raise ValueError(f"--style-weights has {len(weights)} values for {len(args.styles)} style images")
+        styles = [load_input_image(p, "style") for p in args.styles]
+        out = Path(args.output)
+        if kind == "video" and out.suffix.lower() not in (".mp4", ".avi"):
+            raise ValueError(f"{out}: for a video input, OUT must end in .mp4 or .avi")
+        if kind == "image" and out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
+            raise ValueError(f"{out}: OUT must be an image file (.png keeps the settings) for an image input")
+        if kind == "folder" and out.suffix:
+            raise ValueError(f"{out}: OUT must be a folder for a folder input")
+        device = choose_device(None)
+        for style in styles:
+            for note in style.notices:
+                print(f"note: {note}", file=sys.stderr)
+            if args.method == "gatys":
+                warning = style_size_notice(style, round(args.size * args.style_scale))
+                if warning:
+                    print(f"warning: {warning}", file=sys.stderr)
+        stylizer = _GatysRunner(settings, device) if args.method == "gatys" else _AdaINRunner(args, device)
+        stylizer.prepare([(s, w) for s, w in zip(styles, weights)])
+    except (ValueError, SourceError, StyleInputError, WeightsError) as exc:
+        return fail(str(exc))
+    try:
+        return _process(args, kind, out, stylizer)
+    except (SourceError, StyleInputError, RecorderError, OSError, ValueError, MemoryError, FloatingPointError) as exc:
+        return fail(str(exc))
+
+
+def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner") -> int:
+    import cv2
+
+    from engine.recorder import VideoRecorder
+    from engine.sources import iter_frames
+    from engine.style.imaging import image_input
+    from engine.style.metadata import save_png
+
+    count = 0
+    recorder = None
+    if kind == "folder":
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        for frame in iter_frames(args.content):
+            loaded = image_input(frame.image, frame.source)
+            for note in loaded.notices:
+                print(f"note: {note}", file=sys.stderr)
+            label = frame.source if kind != "video" else f"frame {frame.index + 1}"
+            image, info = stylizer.run(loaded.image, label)
+            info["content"] = frame.source
+            info["styles"] = [[Path(p).name, w] for p, w in zip(args.styles, args.style_weights or [1.0] * len(args.styles))]
+            if kind == "image":
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if out.suffix.lower() == ".png":
+                    save_png(out, image, info)
+                elif not cv2.imwrite(str(out), image):
+                    raise OSError(f"{out}: could not be written")
+            elif kind == "folder":
+                save_png(out / (Path(frame.source).stem + ".png"), image, info)
+            else:
+                if recorder is None:
+                    recorder = VideoRecorder(out, fps=_video_fps(args.content))
+                recorder.write(image)
+            count += 1
+    finally:
+        if recorder is not None:
+            recorder.close()
+    where = out if kind != "folder" else f"{out}/"
+    print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
+          file=sys.stderr)
+    return 0
+
+
+def _video_fps(path: str) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return fps if fps and fps > 0 else 25.0
+
+
+class _Runner:
+    def prepare(self, styles) -> None: ...
+
+    def run(self, image, label: str): ...
+
+
+class _GatysRunner(_Runner):
+    """Gatys per image: progress bar on stderr, losses on stdout."""
+
+    def __init__(self, settings, device) -> None:
+        from engine.style import models
+
+        self.settings = settings
+        self.device = device
+        self.vgg = models.load_vgg19()
+
+    def prepare(self, styles) -> None:
+        from engine.style.gatys import StyleImage
+
+        self.styles = [StyleImage(s.image, w, s.name) for s, w in styles]
+
+    def run(self, image, label: str):
+        from cli.progress import ProgressBar
+        from engine.style.gatys import stylize
+
+        bar = ProgressBar(f"stylize {label}")
+        gen = stylize(image, self.styles, self.settings, self.vgg, self.device, preview_every=0)
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if p.message:
+                print(f"note: {p.message}", file=sys.stderr)
+                continue
+            eta = f"ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
+            bar.update(p.step, p.total_steps, f"level {p.level}/{p.levels} {p.size[1]}x{p.size[0]} J={p.losses['total']:.4g} {eta}")
+        bar.close()
+        losses = result.losses
+        print(f"{label}: steps={result.steps} time={result.elapsed_s:.1f}s device={result.device} "
+              f"content={losses['content']:.6g} style={losses['style']:.6g} tv={losses['tv']:.6g} total={losses['total']:.6g}")
+        info = {"method": "gatys", "settings": result.settings.to_dict(), "losses": dict(losses),
+                "notices": list(result.notices)}
+        return result.image, info
+
+
+class _AdaINRunner(_Runner):
+    """AdaIN per image/frame: style statistics once, one pass per image."""
+
+    def __init__(self, args: argparse.Namespace, device) -> None:
+        from engine.style import models
+
+        self.args = args
+        self.model = models.load_adain(device)
+
+    def prepare(self, styles) -> None:
+        from engine.style.adain import blend_stats
+
+        self.stats = blend_stats([(self.model.style_stats(s.image, name=s.name), w) for s, w in styles])
+
+    def run(self, image, label: str):
+        from engine.style.imaging import resize_long_side
+
+        started = time.monotonic()
+        if max(image.shape[:2]) != self.args.size:
+            image = resize_long_side(image, self.args.size)
+        out = self.model.stylize(image, self.stats, self.args.alpha, self.args.preserve_color is not None)
+        print(f"{label}: adain {out.shape[1]}x{out.shape[0]} in {time.monotonic() - started:.2f}s", file=sys.stderr)
+        info = {"method": "adain", "settings": {"size": self.args.size, "alpha": self.args.alpha,
+                                                 "preserve_color": bool(self.args.preserve_color)}}
+        return out, info
