@@ -64,6 +64,7 @@ class DetectTab(StudioTab):
         self._last_result_time: float | None = None
         self._fps = 0.0
         self._grid_text = ""
+        self._installed = False
         self.runner = context.job_runner("detect-download", self)
         self.runner.progress.connect(self._on_download_progress)
         self.runner.finished.connect(self._on_download_finished)
@@ -208,6 +209,7 @@ class DetectTab(StudioTab):
         return self.entries[self.model_combo.currentIndex()] if self.entries else None
 
     def is_installed(self) -> bool:
+        """Whether the selected model's weights are in the cache (checked on the disk)."""
         entry = self.entry
         return entry is not None and self.context.weights_cache.is_installed(entry)
 
@@ -217,6 +219,7 @@ class DetectTab(StudioTab):
             self.model_state.setText("No detection models in the catalog.")
             return
         installed = self.is_installed()
+        self._installed = installed  # paint_overlay runs per frame: no disk access there
         busy = self.runner.is_running()
         self.download_button.setEnabled(not installed and not busy)
         self.import_button.setEnabled(not busy)
@@ -441,7 +444,7 @@ class DetectTab(StudioTab):
             self.detection_list.setCurrentRow(int(areas.argmin()))
 
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
-        if not self.is_installed():
+        if not self._installed:
             self._paint_banner(painter, frame_width, frame_height,
                                f"Detect: {self.entry.name if self.entry else 'no model'} is not installed — "
                                "use Download or Import file… in the Detect panel")
@@ -519,6 +522,13 @@ class DetectTab(StudioTab):
         return recorder.frames_written
 
     # -- life cycle -----------------------------------------------------------------------------------
+    def activated(self) -> None:
+        # Weights may have been installed elsewhere (model manager, CLI) meanwhile.
+        was = self._installed
+        self._refresh_model_state()
+        if self._installed != was:
+            self.task_changed.emit()
+
     def deactivated(self) -> None:
         self._task = None
 
