@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
             log.exception("opening %s failed", spec)
             return self._source_failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
         self._current_spec = spec
+        self.view.set_banner(None)
         self.settings.setValue(KEY_LAST_SOURCE, spec)
         self.source_bar.set_source_name(source.name)
         self.source_bar.set_running(True)
@@ -379,9 +380,11 @@ class MainWindow(QMainWindow):
     def _on_source_event(self, event) -> None:
         kind, message = event.kind, event.message
         if kind in ("disconnected", "reconnecting"):
-            self.show_status(f"{message or 'camera lost'} — reconnecting…")
             self.view.set_message("Camera lost — reconnecting…")
+            self.view.set_banner("Camera lost — reconnecting…  (check the cable, or pick another source)")
+            self.show_status(f"{message or 'camera lost'} — reconnecting…", 0)
         elif kind == "reconnected":
+            self.view.set_banner(None)
             self.show_status(f"{message}: reconnected")
         elif kind == "skipped":
             self.show_status(f"Skipped {message}")

@@ -80,6 +80,7 @@ class VideoView(QWidget):
         self._qimage: QImage | None = None
         self._overlay: OverlayPainter | None = None
         self._message = "No video source.\nPick a camera, open a file or press Demo."
+        self._banner: str | None = None
         self.frames_received = 0
         self.frames_painted = 0
         self.overlay_errors = 0
@@ -111,6 +112,17 @@ class VideoView(QWidget):
 
     def message(self) -> str:
         return self._message
+
+    def set_banner(self, text: str | None) -> None:
+        """A notice drawn across the top of the picture (e.g. "reconnecting…"); None hides it.
+
+        Only on screen: snapshots and recordings do not include it.
+        """
+        self._banner = text
+        self.update()
+
+    def banner(self) -> str | None:
+        return self._banner
 
     def set_overlay_painter(self, overlay: OverlayPainter | None) -> None:
         """``overlay(painter, frame_width, frame_height)`` is called after the picture."""
@@ -159,8 +171,18 @@ class VideoView(QWidget):
         painter.setTransform(transform)
         painter.drawImage(QPointF(0.0, 0.0), self._qimage)
         self._paint_overlay(painter, self._qimage.width(), self._qimage.height())
+        if self._banner:
+            painter.resetTransform()
+            self._paint_banner(painter)
         painter.end()
         self.frames_painted += 1
+
+    def _paint_banner(self, painter: QPainter) -> None:
+        metrics = painter.fontMetrics()
+        height = metrics.height() + 16
+        painter.fillRect(QRectF(0, 0, self.width(), height), QColor(0, 0, 0, 170))
+        painter.setPen(QColor(255, 210, 90))
+        painter.drawText(QRectF(0, 0, self.width(), height), Qt.AlignmentFlag.AlignCenter, self._banner or "")
 
     def _paint_overlay(self, painter: QPainter, width: int, height: int) -> None:
         if self._overlay is None:

@@ -232,11 +232,18 @@ def test_lost_camera_shows_reconnecting_and_recovers(qtbot, make_window, frames_
 
     window = make_window("demo")
     frames_waiter(qtbot, window, 1)
-    statuses = []
-    window.statusBar().messageChanged.connect(statuses.append)
+    statuses, banners = [], []
+
+    def on_status(text: str) -> None:
+        statuses.append(text)
+        banners.append(window.view.banner())
+
+    window.statusBar().messageChanged.connect(on_status)
     camera = window.pipeline.attach(FlakyCamera())
     qtbot.waitUntil(lambda: any("reconnecting" in s for s in statuses), timeout=5000)
     qtbot.waitUntil(lambda: any("reconnected" in s for s in statuses), timeout=5000)
+    assert any(b is not None and "reconnecting" in b for b in banners)  # shown over the picture
+    assert window.view.banner() is None  # and cleared once the camera is back
     assert camera.opens == 4
     frames_waiter(qtbot, window, 3)
     assert window.view.current_image().shape == (48, 64, 3)
