@@ -551,6 +551,8 @@ class MainWindow(QMainWindow):
 
         dialog = ModelManagerDialog(self.context.weights_cache, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # A tab waiting for weights can start as soon as they are installed.
+        dialog.models_changed.connect(lambda: self._apply_task(self._active))
         dialog.open()
 
     def show_about(self) -> None:
