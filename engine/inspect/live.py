@@ -174,9 +174,12 @@ class InspectTask(Task):
         x, geometry = inputs
         module = self.model.module
         tap = self._tap
-        tap.layer = str(self.layer)  # re-hooks only when the layer changed
+        # Read live settings once: the GUI may change them while this frame runs, and the
+        # result must describe what was actually computed.
+        layer = str(self.layer)
+        tap.layer = layer  # re-hooks only when the layer changed
         mode = self.mode
-        out: dict[str, Any] = {"geometry": geometry, "mode": mode, "saliency": None, "target": None, "cam_layer": ""}
+        out: dict[str, Any] = {"geometry": geometry, "mode": mode, "layer": layer, "saliency": None, "target": None, "cam_layer": ""}
         if mode in ("activations", "smoothgrad"):
             with torch.no_grad():
                 output = module(x)
@@ -247,7 +250,7 @@ class InspectTask(Task):
             model=self.model_name,
             weights_label=self.model.weights_label,
             trained=self.model.trained,
-            layer=str(self.layer),
+            layer=outputs["layer"],
             channels=summary,
             pinned_channel=pinned_channel,
             pinned=pinned,
