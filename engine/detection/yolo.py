@@ -5,9 +5,9 @@ decode of every head -> score = objectness x best class probability -> threshold
 class-wise NMS (torchvision batched_nms) -> boxes mapped back to the frame and clipped.
 Each kept box remembers its head, grid cell and anchor for the learner's grid view.
 
-Device handling: batch norm is folded into the convolutions; on CUDA the model runs in
-float16 and channels_last with cudnn.benchmark (the input size is fixed between calls);
-on the CPU it stays float32. Everything runs under torch.inference_mode().
+Device handling: batch norm is folded into the convolutions; the model runs
+channels_last; on CUDA in float16 with cudnn.benchmark (the input size is fixed between
+calls), on the CPU in float32. Everything runs under torch.inference_mode().
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ class YoloDetector(Detector):
     """A Darknet YOLO model ready to detect.
 
     ``input_size`` (width, height) defaults to the cfg's; any multiple of 32 works.
-    ``letterbox`` defaults to the cfg's ``letter_box``. ``half`` / ``channels_last``
-    default to True on CUDA and False on the CPU. ``compile=True`` runs the network
+    ``letterbox`` defaults to the cfg's ``letter_box``. ``half`` defaults to True on
+    CUDA only (float16 is slower than float32 on CPUs). ``channels_last`` defaults to
+    True everywhere: cuDNN's tensor-core kernels and oneDNN's CPU convolutions both
+    work in NHWC, so NCHW costs a layout conversion per layer (measured on a 2-core
+    CPU: 63 -> 51 ms per yolov4-tiny frame). ``compile=True`` runs the network
     through ``torch.compile`` (inductor, frozen weights): on a CPU the convolutions then
     carry their activations and prepacked weights, about 25% faster, at the price of a
     compile on first use and on every input-size change (seconds with a warm cache, up
@@ -61,7 +64,7 @@ class YoloDetector(Detector):
         self.name = name
         on_gpu = self.device.type == "cuda"
         self.half = on_gpu if half is None else bool(half and self.device.type != "cpu")
-        self.channels_last = on_gpu if channels_last is None else bool(channels_last)
+        self.channels_last = True if channels_last is None else bool(channels_last)
         self.dtype = torch.float16 if self.half else torch.float32
         if not model.fused:
             model.fuse()
