@@ -188,8 +188,9 @@ class InspectTask(Task):
         scores = None
         if mode == "gradcam":
             cam_layer = self.cam_layer or last_conv_layer(module)
-            target = self._target(module, x)
-            out["saliency"], scores = grad_cam(module, x, target, cam_layer, self.model_name)
+            wanted = self.target_class  # read once: the GUI may change it meanwhile
+            out["saliency"], scores = grad_cam(module, x, wanted, cam_layer, self.model_name)
+            target = wanted if wanted is not None else int(scores[0].argmax())
             out["target"], out["cam_layer"] = target, cam_layer
         elif mode in ("gradient", "smoothgrad"):
             if mode == "gradient":
@@ -215,12 +216,6 @@ class InspectTask(Task):
         out["scores"] = scores.detach() if scores is not None else None
         out["activation"] = tap.output
         return out
-
-    def _target(self, module, x: torch.Tensor) -> int:
-        if self.target_class is not None:
-            return int(self.target_class)
-        with torch.no_grad():
-            return int(class_scores(module(x))[0].argmax())
 
     def postprocess(self, outputs: dict[str, Any], frame: Frame) -> InspectResult:
         assert self.model is not None

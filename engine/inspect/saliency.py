@@ -88,9 +88,10 @@ def smooth_grad(model: nn.Module, x: torch.Tensor, target: int, samples: int = 1
     return _normalise(total / samples).detach()
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str, model_name: str = "the model") -> tuple[torch.Tensor, torch.Tensor]:
+def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None, layer: str, model_name: str = "the model") -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM of ``target`` at ``layer``: returns (cam (H, W) in [0, 1] at input size, scores (N, classes)).
 
+    target None explains the top class of this same forward pass (no extra pass).
     The layer must output a feature map (1, K, h, w). The hook is installed for this
     call only and always removed.
     """
@@ -111,6 +112,8 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str, model_n
         x = x.detach().clone().requires_grad_(True)  # so A is part of the graph even with frozen weights
         with torch.enable_grad():
             scores = class_scores(model(x))
+            if target is None:
+                target = int(scores[0].argmax())
             _check_class(scores, target)
             if not captured:
                 raise ValueError(f"layer '{layer}' did not run in the forward pass; choose another layer")
