@@ -1,0 +1,212 @@
+"""The Style tab, offscreen: inputs, photo mode end to end, cancel, settings in PNGs, live mode."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from engine.runtime import TaskResult, Timings
+from engine.sources import Frame
+from engine.style.adain import random_decoder_state, random_encoder_state
+from engine.style.live import AdaINTask, LiveStyleResult, PaletteTask
+from engine.style.metadata import read_info
+from engine.style.vgg import random_vgg19_state_dict
+from engine.weights.cache import WeightsCache
+from engine.weights.catalog import catalog
+from gui.context import AppContext
+from gui.settings import open_settings
+from gui.tabs.style_tab import StyleTab
+
+
+def _context(tmp_path: Path, latest=None) -> AppContext:
+    return AppContext(open_settings(tmp_path / "settings.ini"), torch.device("cpu"),
+                      weights_cache=WeightsCache(tmp_path / "models"), latest_frame=latest)
+
+
+def _install(context: AppContext, tmp_path: Path, names=("vgg19", "adain-vgg", "adain-decoder")) -> None:
+    states = {"vgg19": random_vgg19_state_dict(4), "adain-vgg": random_encoder_state(4), "adain-decoder": random_decoder_state(4)}
+    for name in names:
+        path = tmp_path / f"{name}.pth"
+        torch.save(states[name], path)
+        context.weights_cache.import_file(catalog().get(name), path, force=True)
+
+
+@pytest.fixture
+def files(tmp_path: Path, pictures) -> dict[str, Path]:
+    paths = {"content": tmp_path / "photo.png", "style": tmp_path / "painting.png", "style2": tmp_path / "other.png",
+             "gray": tmp_path / "gray.png", "text": tmp_path / "readme.txt"}
+    cv2.imwrite(str(paths["content"]), pictures.content(48, 64))
+    cv2.imwrite(str(paths["style"]), pictures.style(64, seed=1))
+    cv2.imwrite(str(paths["style2"]), pictures.style(64, seed=9))
+    cv2.imwrite(str(paths["gray"]), cv2.cvtColor(pictures.content(48, 64), cv2.COLOR_BGR2GRAY))
+    paths["text"].write_text("not an image")
+    return paths
+
+
+@pytest.fixture
+def tab(qtbot, tmp_path: Path) -> StyleTab:
+    widget = StyleTab(_context(tmp_path))
+    qtbot.addWidget(widget)
+    yield widget
+    widget.shutdown()
+
+
+def test_without_weights_the_tab_says_what_is_missing(tab: StyleTab, files) -> None:
+    assert tab.title == "Style"
+    assert tab.banner_box.isVisibleTo(tab)
+    text = tab.weights_banner.text()
+    assert "vgg19" in text and "adain-vgg" in text and "only transfers the style's colours" in text
+    assert tab.download_button.isVisibleTo(tab) and tab.import_button.isVisibleTo(tab)
+    assert tab.set_content_file(str(files["content"])) and tab.set_style_file(str(files["style"]))
+    assert not tab.start_photo()
+    assert tab.context.last_error[0] == "VGG-19 weights needed"
+    tab.modes.setCurrentIndex(1)
+    task = tab.make_task()
+    assert isinstance(task, PaletteTask)
+    assert "Colour transfer only (no network)" in tab.live_label.text()
+
+
+def test_palette_fallback_photo_is_labelled(qtbot, tab: StyleTab, files) -> None:
+    tab.set_content_file(str(files["content"]))
+    tab.set_style_file(str(files["style"]))
+    tab.method_combo.setCurrentIndex(tab.method_combo.findData("palette"))
+    tab.size_spin.setValue(64)
+    with qtbot.waitSignal(tab.photo_finished, timeout=10000):
+        assert tab.start_photo()
+    assert tab.result_image.shape == (48, 64, 3)
+    assert "colour transfer only" in tab.context.last_status
+
+
+def test_bad_and_converted_inputs(tab: StyleTab, files) -> None:
+    assert not tab.set_content_file(str(files["text"]))
+    title, message = tab.context.last_error
+    assert title == "Cannot use this content image" and "readme.txt" in message
+    assert tab.set_content_file(str(files["gray"]))
+    assert tab.content_image.shape == (48, 64, 3)
+    assert "grayscale" in tab.notice_label.text()
+    assert not tab.freeze_frame()
+    assert "No camera frame" in tab.context.last_status
+
+
+def test_drop_a_file_and_freeze_a_frame(qtbot, tmp_path: Path, files, pictures) -> None:
+    frame = Frame(pictures.content(60, 80), 7, time.monotonic(), "demo")
+    widget = StyleTab(_context(tmp_path, latest=lambda: frame))
+    qtbot.addWidget(widget)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(files["style"]))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    widget.style_well.dropEvent(event)
+    assert widget.styles and widget.styles[0].name == "painting.png"
+    assert widget.gallery.paths()[0] == str(files["style"]), "a used style goes to the front of the gallery"
+    assert widget.freeze_frame()
+    assert widget.content_image.shape == (60, 80, 3) and "frame 7" in widget.content_name
+    assert not np.shares_memory(widget.content_image, frame.image), "the frozen frame is the tab's own copy"
+    widget.shutdown()
+    # the recent styles survive a restart
+    again = StyleTab(_context(tmp_path))
+    qtbot.addWidget(again)
+    assert str(files["style"]) in again.gallery.recent
+    again.shutdown()
+
+
+def test_photo_mode_end_to_end(qtbot, tmp_path: Path, files) -> None:
+    context = _context(tmp_path)
+    _install(context, tmp_path)
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    assert not tab.banner_box.isVisibleTo(tab)
+    tab.set_content_file(str(files["content"]))
+    tab.set_style_file(str(files["style"]))
+    tab.set_style_file(str(files["style2"]), add=True)
+    tab.set_blend_weight(1, 0.5)
+    assert [s.weight for s in tab.styles] == [1.0, 0.5]
+    tab.size_spin.setValue(64)
+    tab.steps_spin.setValue(12)
+    tab.optimizer_combo.setCurrentIndex(tab.optimizer_combo.findData("adam"))
+    tab.colour_combo.setCurrentIndex(tab.colour_combo.findData("luminance"))
+    tab.seed_spin.setValue(11)
+    with qtbot.waitSignal(tab.photo_finished, timeout=120000):
+        assert tab.start_photo()
+        assert tab.cancel_button.isEnabled()
+    assert tab.context.last_error is None, tab.context.last_error
+    assert tab.progress_bar.value() == 100
+    assert len(tab.loss_plot.steps) == 12 and tab.loss_plot.steps[-1] == 12
+    assert not tab.preview_label.pixmap().isNull()
+    assert tab.result_image.shape == (48, 64, 3)
+    frame = Frame(np.zeros((10, 10, 3), np.uint8), 0, 0.0)
+    assert tab.display_image(frame) is tab.preview_image, "the main view shows the result in photo mode"
+
+    saved = tab.save_result(str(tmp_path / "result.png"))
+    info = read_info(saved)
+    assert info["method"] == "gatys" and info["settings"]["steps"] == 12 and info["settings"]["seed"] == 11
+    assert info["styles"] == [["painting.png", 1.0], ["other.png", 0.5]]
+    assert info["losses"]["total"] > 0
+
+    tab.steps_spin.setValue(300)
+    tab.seed_spin.setValue(0)
+    tab.colour_combo.setCurrentIndex(0)
+    assert tab.load_settings_from(str(saved))
+    assert tab.steps_spin.value() == 12 and tab.seed_spin.value() == 11
+    assert tab.colour_combo.currentData() == "luminance" and tab.optimizer_combo.currentData() == "adam"
+    assert not tab.load_settings_from(str(files["content"]))
+    assert "has no CNN Studio style settings" in tab.context.last_error[1]
+    tab.shutdown()
+
+
+def test_cancel_stops_the_photo_job(qtbot, tmp_path: Path, files) -> None:
+    context = _context(tmp_path)
+    _install(context, tmp_path, names=("vgg19",))
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    tab.set_content_file(str(files["content"]))
+    tab.set_style_file(str(files["style"]))
+    tab.size_spin.setValue(64)
+    tab.steps_spin.setValue(2000)
+    with qtbot.waitSignal(tab.runner.progress, timeout=60000):
+        tab.start_photo()
+    with qtbot.waitSignal(tab.runner.cancelled, timeout=30000):
+        tab.cancel_button.click()
+    assert tab.eta_label.text() == "cancelled"
+    assert len(tab.loss_plot.steps) < 2000
+    assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
+    assert tab.runner.wait(5)
+    tab.shutdown()
+
+
+def test_live_mode_alpha_and_style_switch(qtbot, tmp_path: Path, files, pictures) -> None:
+    context = _context(tmp_path)
+    _install(context, tmp_path, names=("adain-vgg", "adain-decoder"))
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    tab.set_style_file(str(files["style"]))
+    assert tab.make_task() is None, "photo mode runs nothing on the live feed"
+    with qtbot.waitSignal(tab.task_changed, timeout=2000):
+        tab.modes.setCurrentIndex(1)
+    task = tab.make_task()
+    assert isinstance(task, AdaINTask)
+    task.load(torch.device("cpu"))
+    tab.alpha_slider.setValue(40)
+    assert task.alpha == pytest.approx(0.4), "alpha changes the running task, no restart"
+    tab.live_colour_check.setChecked(True)
+    assert task.preserve_color
+
+    frame = Frame(pictures.content(48, 64), 0, time.monotonic(), "demo")
+    with torch.inference_mode():
+        out = task.postprocess(task.infer(task.preprocess(frame)), frame)
+    tab.on_result(TaskResult(task.name, frame, out, Timings(0, 0, 0, 0, 0, 0)))
+    shown = tab.display_image(frame)
+    assert shown is out.image and shown.shape == frame.image.shape
+
+    changes = []
+    tab.task_changed.connect(lambda: changes.append(1))
+    tab.set_style_file(str(files["style2"]))
+    assert changes == [], "switching styles does not restart the worker"
+    assert task.wait_for_style(10)
+    assert task.style_name == "other.png"
