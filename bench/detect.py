@@ -94,6 +94,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--compile", action="store_true", help="our network through torch.compile (inductor)")
+    parser.add_argument("--bf16", action="store_true", help="our network in bfloat16 (CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--no-opencv", action="store_true", help="skip the OpenCV side (e.g. on a GPU box)")
     parser.add_argument("--batch", type=int, default=0, help="CUDA: also measure model-only throughput at this batch size")
     parser.add_argument("--pipeline", action="store_true", help="also measure live capture-to-result latency at 30 fps")
@@ -110,7 +111,7 @@ def main() -> int:
     device = torch.device(args.device)
     channels_last = None if args.channels_last == "auto" else args.channels_last == "on"
     detector = YoloDetector.from_files(cfg, weights, device=device, input_size=(width, height),
-                                       channels_last=channels_last, compile=args.compile)
+                                       channels_last=channels_last, compile=args.compile, bf16=args.bf16)
     frames = [synthetic_image(480, 640, seed=s) for s in range(args.frames)]
     conf, iou = detector.conf_threshold, detector.iou_threshold
 
@@ -192,7 +193,7 @@ def main() -> int:
     if args.pipeline:
         def factory(dev):
             return YoloDetector.from_files(cfg, weights, device=device, input_size=(width, height),
-                                           channels_last=channels_last, compile=args.compile)
+                                           channels_last=channels_last, compile=args.compile, bf16=args.bf16)
         med, p90, count, dropped = run_pipeline(factory, frames, seconds=6.0, fps=30.0)
         print(f"  live pipeline at 30 fps: capture-to-result latency median {med:.1f} ms, p90 {p90:.1f} ms "
               f"({count} results, {dropped} frames dropped as stale; one frame at 30 fps = 33.3 ms)")

@@ -31,6 +31,14 @@ from engine.detection.yolo_decode import YoloDecoder
 log = logging.getLogger(__name__)
 
 
+def cpu_bf16_supported() -> bool:
+    """True when this CPU runs bfloat16 convolutions natively (oneDNN's own check)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def check_input_size(width: int, height: int) -> None:
     if width < 32 or height < 32 or width % 32 or height % 32:
         raise DetectorError(f"input size {width}x{height} is not valid: width and height must be "
@@ -57,7 +65,7 @@ class YoloDetector(Detector):
     def __init__(self, model: DarknetModel, class_names: tuple[str, ...], *, name: str = "yolo",
                  input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
                  half: bool | None = None, channels_last: bool | None = None, compile: bool = False,
-                 **kwargs) -> None:
+                 bf16: bool = False, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         if len(class_names) != model.num_classes:
             raise DetectorError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
@@ -65,7 +73,10 @@ class YoloDetector(Detector):
         on_gpu = self.device.type == "cuda"
         self.half = on_gpu if half is None else bool(half and self.device.type != "cpu")
         self.channels_last = True if channels_last is None else bool(channels_last)
-        self.dtype = torch.float16 if self.half else torch.float32
+        self.bf16 = bool(bf16 and self.device.type == "cpu" and cpu_bf16_supported())
+        if bf16 and not self.bf16:
+            log.warning("bfloat16 was asked for, but %s has no native support; using float32", self.device)
+        self.dtype = torch.float16 if self.half else torch.bfloat16 if self.bf16 else torch.float32
         if not model.fused:
             model.fuse()
         model = model.eval().to(self.device, self.dtype)
@@ -172,6 +183,8 @@ class YoloDetector(Detector):
         """Decode, threshold, NMS, map to frame pixels."""
         _, mapping, (frame_w, frame_h) = prepared
         in_w, in_h = self._input_size
+        if self.bf16:
+            raw = [r.float() for r in raw]  # 8-bit mantissas are too coarse for box coordinates
         rows = self.decoder.rows(raw, (in_h, in_w))[0]
         probs = rows[:, 5:] * rows[:, 4:5]
         allowed = self.class_mask(probs.shape[1], probs.device)

@@ -126,11 +126,19 @@ class DetectTab(StudioTab):
         self.grid_check.setToolTip("Each head's grid; select a detection to see the cell and anchor that produced it")
         self.grid_check.setChecked(str(settings.value(_KEY + "grid", "false")).lower() == "true")
         self.grid_check.toggled.connect(self._on_grid_toggled)
+        from engine.detection.yolo import cpu_bf16_supported
+        self.fast_check = QCheckBox("Fast CPU mode (bfloat16)")
+        self.fast_check.setToolTip("About 1.8x faster on CPUs with AVX512-BF16/AMX; scores may differ by a few "
+                                   "hundredths. Only for the CPU and YOLO models.")
+        self._fast_possible = self.context.device.type == "cpu" and cpu_bf16_supported()
+        self.fast_check.setChecked(self._fast_possible and str(settings.value(_KEY + "bf16", "false")).lower() == "true")
+        self.fast_check.toggled.connect(self._on_fast_toggled)
         form_box = QGroupBox("Settings")
         form = QFormLayout(form_box)
         form.addRow("Confidence", self._with_label(self.conf_slider, self.conf_label))
         form.addRow("NMS IoU", self._with_label(self.iou_slider, self.iou_label))
         form.addRow("Input size", self.size_combo)
+        form.addRow(self.fast_check)
         form.addRow(self.grid_check)
         self.grid_label = QLabel()
         self.grid_label.setWordWrap(True)
@@ -226,6 +234,7 @@ class DetectTab(StudioTab):
         is_yolo = entry.extra.get("kind") == "darknet"
         self.size_combo.setEnabled(is_yolo)
         self.grid_check.setEnabled(is_yolo)
+        self.fast_check.setEnabled(is_yolo and self._fast_possible)
         if installed:
             self.model_state.setText(f"{entry.description}\nLicense: {entry.license}")
         else:
@@ -342,8 +351,10 @@ class DetectTab(StudioTab):
         name = entry.name
         size = parse_size(self.size_combo.currentText()) if entry.extra.get("kind") == "darknet" else None
 
+        bf16 = self.fast_check.isChecked() and self.fast_check.isEnabled()
+
         def factory(device):
-            return load_detector(name, cache=cache, device=device)
+            return load_detector(name, cache=cache, device=device, bf16=bf16)
 
         self._task = DetectionTask(factory, name=f"detect:{name}", conf_threshold=self.conf,
                                    iou_threshold=self.iou, class_filter=self.class_filter.selected(),
@@ -382,6 +393,10 @@ class DetectTab(StudioTab):
             self._task.class_filter = selected
         if selected is not None and not selected:
             self.status_message.emit("No class is selected: nothing will be detected")
+
+    def _on_fast_toggled(self, on: bool) -> None:
+        self.context.settings.setValue(_KEY + "bf16", on)
+        self.task_changed.emit()  # a new precision means a new model on the worker
 
     def _on_grid_toggled(self, on: bool) -> None:
         self.context.settings.setValue(_KEY + "grid", on)

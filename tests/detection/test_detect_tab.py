@@ -133,6 +133,15 @@ def test_import_then_detect_count_paint_export_and_record(qtbot, tab, context, d
     assert (data["width"], data["height"]) == (320, 240) and len(data["detections"]) == len(detections)
     assert not tab.export_detections(tmp_path / "dets.txt") and context.last_error is not None
 
+    # The fast mode builds a new bfloat16 model (where the CPU supports it).
+    if tab.fast_check.isEnabled():
+        with qtbot.waitSignal(tab.task_changed):
+            tab.fast_check.setChecked(True)
+        fast_task = tab.make_task()
+        fast_task.load(torch.device("cpu"))
+        assert fast_task.detector.dtype == torch.bfloat16
+        tab.fast_check.setChecked(False)
+
     # Record annotated video from the results.
     video = tmp_path / "rec.avi"
     assert tab.start_recording(video, fps=5)

@@ -13,7 +13,8 @@ from engine.detection.detector import DetectorError
 from engine.detection.factory import load_detector
 from engine.detection.task import DetectionTask
 from engine.detection.torchvision_detectors import build_model
-from engine.detection.yolo import YoloDetector
+from engine.detection.boxes import box_iou
+from engine.detection.yolo import YoloDetector, cpu_bf16_supported
 from engine.runtime import running_worker
 from engine.sources import Frame
 from engine.weights.cache import WeightsCache, WeightsMissingError
@@ -102,6 +103,21 @@ def test_gpu_options_run_on_cpu_code_paths(darknet_weights, street_image):
     assert fast.dtype == torch.float32
     found = fast.detect(street_image)
     np.testing.assert_allclose(found.boxes, base.boxes, atol=1e-2)
+
+
+@pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU has no native bfloat16")
+def test_bf16_fast_mode_is_close_to_float32(darknet_weights, street_image):
+    cfg, weights = darknet_weights("yolov4-tiny")
+    exact = YoloDetector.from_files(cfg, weights, device="cpu").detect(street_image)
+    fast_detector = YoloDetector.from_files(cfg, weights, device="cpu", bf16=True)
+    assert fast_detector.dtype == torch.bfloat16
+    fast = fast_detector.detect(street_image)
+    assert abs(len(fast) - len(exact)) <= 0.2 * len(exact)
+    confident = exact.scores > 0.4
+    iou = box_iou(exact.boxes[confident], fast.boxes)
+    same = exact.class_ids[confident][:, None] == fast.class_ids[None, :]
+    matched = (np.where(same, iou, 0).max(axis=1) > 0.8).mean()
+    assert matched > 0.8, f"only {matched:.0%} of the confident float32 detections survive in bfloat16"
 
 
 @pytest.mark.parametrize("arch", ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"])
