@@ -32,12 +32,12 @@ _WEIGHTS = [
     ("vgg16", "VGG-16 (ImageNet)", "vgg16-397923af.pth", 527.8, 71.6, "BSD-3-Clause", 224, 256, "bilinear", "Trained by torchvision."),
     ("resnet18", "ResNet-18 (ImageNet)", "resnet18-f37072fd.pth", 44.7, 69.8, "BSD-3-Clause", 224, 256, "bilinear", "Trained by torchvision."),
     ("resnet50", "ResNet-50 (ImageNet, V2 recipe)", "resnet50-11ad3fa6.pth", 97.8, 80.9, "BSD-3-Clause", 224, 232, "bilinear", "Trained by torchvision (new recipe)."),
-    ("googlenet", "GoogLeNet / Inception v1 (ImageNet)", "googlenet-1378be20.pth", 49.7, 69.8, "Apache-2.0 (ported from TensorFlow)", 224, 256, "bilinear", "Ported from the original paper's TensorFlow weights."),
-    ("inception_v3", "Inception v3 (ImageNet)", "inception_v3_google-0cc3c7bd.pth", 103.9, 77.3, "Apache-2.0 (ported from TensorFlow)", 299, 342, "bilinear", "Ported from Google's TensorFlow weights."),
-    ("densenet121", "DenseNet-121 (ImageNet)", "densenet121-a639ec97.pth", 30.8, 74.4, "BSD-3-Clause (ported from LuaTorch)", 224, 256, "bilinear", "Ported from the authors' LuaTorch weights."),
+    ("googlenet", "GoogLeNet / Inception v1 (ImageNet)", "googlenet-1378be20.pth", 49.7, 69.8, "Apache-2.0", 224, 256, "bilinear", "Ported from the original paper's TensorFlow weights."),
+    ("inception_v3", "Inception v3 (ImageNet)", "inception_v3_google-0cc3c7bd.pth", 103.9, 77.3, "Apache-2.0", 299, 342, "bilinear", "Ported from Google's TensorFlow weights."),
+    ("densenet121", "DenseNet-121 (ImageNet)", "densenet121-a639ec97.pth", 30.8, 74.4, "BSD-3-Clause", 224, 256, "bilinear", "Ported from the authors' LuaTorch weights."),
     ("mobilenet_v2", "MobileNet v2 (ImageNet, V2 recipe)", "mobilenet_v2-7ebf99e0.pth", 13.6, 72.2, "BSD-3-Clause", 224, 232, "bilinear", "Trained by torchvision (new recipe)."),
     ("mobilenet_v3_large", "MobileNet v3 Large (ImageNet, V2 recipe)", "mobilenet_v3_large-5c1a4163.pth", 21.1, 75.3, "BSD-3-Clause", 224, 232, "bilinear", "Trained by torchvision (new recipe)."),
-    ("efficientnet_b0", "EfficientNet-B0 (ImageNet)", "efficientnet_b0_rwightman-7f5810bc.pth", 20.5, 77.7, "Apache-2.0 (ported by Ross Wightman)", 224, 256, "bicubic", "Ported from the paper's weights by Ross Wightman (timm)."),
+    ("efficientnet_b0", "EfficientNet-B0 (ImageNet)", "efficientnet_b0_rwightman-7f5810bc.pth", 20.5, 77.7, "Apache-2.0", 224, 256, "bicubic", "Ported from the paper's weights by Ross Wightman (timm)."),
 ]
 
 

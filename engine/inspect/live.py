@@ -76,6 +76,24 @@ def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: I
     return geometry.to_frame(box)
 
 
+def unit_at(table: LayerTable, layer: str, x: float, y: float, geometry: InputGeometry) -> tuple[int, int]:
+    """The (row, col) of ``layer``'s grid whose receptive field is centred nearest to frame point (x, y).
+
+    Unit u is centred on input pixel u * stride - padding + (size - 1) / 2; the result is
+    clipped to the layer's grid.
+    """
+    row_info = table.row(layer)
+    rf = row_info.receptive_field
+    if rf is None or row_info.output_shape is None or len(row_info.output_shape) != 3:
+        raise ValueError(f"layer '{layer}' has no feature map to point into")
+    _, height, width = row_info.output_shape
+    xi, yi = geometry.to_input(x, y)
+    xi, yi = xi - 0.5, yi - 0.5  # pixel centres: input pixel i spans [i, i + 1)
+    col = round((xi + rf.x.padding - (rf.x.size - 1) / 2) / rf.x.stride)
+    row = round((yi + rf.y.padding - (rf.y.size - 1) / 2) / rf.y.stride)
+    return min(max(row, 0), height - 1), min(max(col, 0), width - 1)
+
+
 class InspectTask(Task):
     """Runs a zoo model on live frames and reports what ``layer`` sees.
 

@@ -448,6 +448,26 @@ class FeaturesTab(StudioTab):
         self._update_unit_box()
         self.context.request_repaint()
 
+    def select_unit_at(self, x: float, y: float) -> None:
+        """A click on the video at frame point (x, y): enlarge the strongest channel (unless one
+        is chosen) and outline the unit of the current layer that looks there most directly."""
+        from engine.inspect.live import unit_at
+
+        r = self.result
+        if r is None or r.table is None:
+            return
+        try:
+            self.unit = unit_at(r.table, r.layer, x, y, r.geometry)
+        except (KeyError, ValueError) as exc:
+            self.status_message.emit(str(exc))
+            return
+        if self.task is not None and self.task.pinned_channel is None and r.channels is not None:
+            self.enlarge_channel(int(r.channels.channels[0]))
+        self.zoom.unit = self.unit
+        self.zoom.update()
+        self._update_unit_box()
+        self.context.request_repaint()
+
     def clear_unit(self) -> None:
         self.unit, self.unit_box = None, None
         self.context.request_repaint()
@@ -568,8 +588,19 @@ class FeaturesTab(StudioTab):
             painter.restore()
 
     # -- life cycle ----------------------------------------------------------------------------
+    def activated(self) -> None:
+        view = self.context.video_view
+        if view is not None:
+            view.frame_clicked.connect(self.select_unit_at)
+
     def deactivated(self) -> None:
         self.unit, self.unit_box = None, None
+        view = self.context.video_view
+        if view is not None:
+            try:
+                view.frame_clicked.disconnect(self.select_unit_at)
+            except (RuntimeError, TypeError):  # was not connected
+                pass
 
     def shutdown(self) -> None:
         self._save_settings()

@@ -194,3 +194,13 @@ def test_settings_persist(qtbot, context, tab):
     qtbot.addWidget(again)
     assert again.model_name == "lenet5" and again.weights_choice == "untrained"
     assert again.colormap_combo.currentText() == "magma"
+
+
+def test_clicking_the_video_outlines_the_unit_looking_there(tab, make_frame):
+    task = _start(tab)
+    tab.choose_layer("layer3")
+    _feed(tab, task, make_frame())
+    tab.select_unit_at(150.0, 110.0)  # bottom-right corner of the 160 x 120 frame
+    assert tab.unit == (5, 5) and task.pinned_channel == int(tab.result.channels.channels[0])
+    x1, y1, x2, y2 = tab.unit_box
+    assert x1 < 150 < x2 and y1 < 110 < y2

@@ -180,3 +180,20 @@ def test_runs_in_the_real_worker_and_reports_bad_layers(make_frame):
     assert first.channels.shape == (16, 10, 10) and first.predictions[0].name in "0123456789"
     errors = [e.message for e in events if e.kind == "frame_error"]
     assert errors and "features.77" in errors[0] and "features.0" in errors[0]
+
+
+def test_unit_at_inverts_receptive_box(make_frame):
+    from engine.inspect.live import unit_at
+
+    task = InspectTask("resnet18", untrained=True, layer="layer2", input_size=96)
+    task.load(torch.device("cpu"))
+    result = _run(task, make_frame())
+    for row, col in [(3, 4), (6, 6), (11, 0)]:
+        rf = result.table.row("layer2").receptive_field
+        centre_x = (col * rf.x.stride - rf.x.padding + (rf.x.size - 1) / 2 + 0.5) * result.geometry.scale_x
+        centre_y = (row * rf.y.stride - rf.y.padding + (rf.y.size - 1) / 2 + 0.5) * result.geometry.scale_y
+        assert unit_at(result.table, "layer2", centre_x, centre_y, result.geometry) == (row, col)
+    assert unit_at(result.table, "layer2", 1e6, -5, result.geometry) == (0, 11)  # clipped to the grid
+    with pytest.raises(ValueError, match="no feature map"):
+        unit_at(result.table, "fc", 10, 10, result.geometry)
+    task.close()
