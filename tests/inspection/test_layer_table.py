@@ -30,19 +30,6 @@ def _table(name: str, size: int | None = None):
     return model, build_layer_table(model.module, (pre.channels, side, side), name)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in TORCHVISION_ZOO])
-def test_parameter_counts_equal_torchvision(name):
-    expected = torchvision_weights(name).meta["num_params"]
-    model = load_model(name, untrained=True)
-    min_side = torchvision_weights(name).meta["min_size"][0]
-    table = build_layer_table(model.module, (3, max(min_side, 64), max(min_side, 64)), name)
-    assert table.total_params == expected
-    # Every parameter belongs to exactly one leaf module, so the leaf rows add up too.
-    assert sum(r.params for r in table.rows if not r.is_container) == expected
-    top_level = [r for r in table.rows if r.depth == 0]
-    assert sum(r.params for r in top_level) == expected
-
-
 def test_resnet18_total_is_the_published_number():
     _, table = _table("resnet18", 64)
     assert table.total_params == 11_689_512
@@ -112,12 +99,21 @@ def _real_shapes(module: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...
 
 
 @pytest.mark.parametrize("name", ["lenet5", *[pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in TORCHVISION_ZOO]])
-def test_output_shapes_match_a_real_forward_pass(name):
+def test_table_matches_torchvision_counts_and_a_real_forward_pass(name):
     model = load_model(name, untrained=True)
     pre = model.spec.preprocessing
     # A non-square input that is not the default size catches shapes copied from defaults.
     h, w = (32, 32) if name == "lenet5" else (96, 128)
     table = build_layer_table(model.module, (pre.channels, h, w), name)
+
+    expected = 61_706 if name == "lenet5" else torchvision_weights(name).meta["num_params"]
+    if name == "lenet5":  # 6*25+6 + 16*6*25+16 + 400*120+120 + 120*84+84 + 84*10+10
+        assert expected == 156 + 2416 + 48120 + 10164 + 850
+    assert table.total_params == expected
+    # Every parameter belongs to exactly one leaf module, so the leaf rows add up too.
+    assert sum(r.params for r in table.rows if not r.is_container) == expected
+    assert sum(r.params for r in table.rows if r.depth == 0) == expected
+
     real = _real_shapes(model.module, torch.zeros(1, pre.channels, h, w))
     ran = {r.name: r.output_shape for r in table.rows if r.output_shape is not None}
     assert ran == real
