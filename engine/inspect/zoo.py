@@ -197,7 +197,7 @@ def model_spec(name: str) -> ModelSpec:
         raise UnknownInspectModelError(f"unknown model '{name}': choose one of {', '.join(model_names())}") from None
 
 
-def _catalog_entry_for(spec: ModelSpec):
+def catalog_entry_for(spec: ModelSpec):
     """The catalog entry holding ``spec``'s trained weights, or None."""
     from engine.weights.catalog import catalog
 
@@ -237,7 +237,7 @@ def load_model(
             raise ValueError("choose either a weights file or untrained weights, not both")
         return InspectModel(spec, module, UNTRAINED_LABEL, trained=False)
     if weights is None:
-        entry = _catalog_entry_for(spec)
+        entry = catalog_entry_for(spec)
         if entry is None:
             raise FileNotFoundError(f"{name} has no catalogued weights: give a weights file or choose untrained weights")
         if cache is None:

@@ -263,10 +263,10 @@ class FeaturesTab(StudioTab):
 
     def _catalog_installed(self) -> bool | None:
         """True/False when the model has catalogued weights, None when it has none."""
-        from engine.inspect.zoo import _catalog_entry_for
+        from engine.inspect.zoo import catalog_entry_for
 
         try:
-            entry = _catalog_entry_for(self._model_spec(self.model_name))
+            entry = catalog_entry_for(self._model_spec(self.model_name))
         except Exception:  # an unreadable catalog must not break the tab
             log.debug("catalog lookup failed", exc_info=True)
             return None
