@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class _NumberGrid(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
-        painter.setPen(QColor(220, 220, 220))
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))  # readable in light and dark themes
         painter.drawText(QRectF(0, 0, self.width(), 18), Qt.AlignmentFlag.AlignLeft, self.title)
         if not self.values.size:
             painter.drawText(QRectF(0, 20, self.width(), 40), Qt.AlignmentFlag.AlignLeft, "(empty: the kernel does not fit)")

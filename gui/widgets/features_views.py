@@ -255,6 +255,7 @@ class LayerTree(QTreeWidget):
         self.setHeaderLabels(list(TABLE_COLUMNS))
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
+        self.header().setStretchLastSection(False)
         self._items: dict[str, QTreeWidgetItem] = {}
         self.table = None
         self.itemSelectionChanged.connect(self._on_selection)
