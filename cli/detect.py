@@ -78,6 +78,9 @@ def _build_detector(args: argparse.Namespace):
     if args.names:
         raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
     name = args.model or catalog().default("detect").name
+    entry = catalog().get(name)
+    if args.size and entry.extra.get("kind") != "darknet":
+        raise ValueError(f"--size only applies to YOLO models; {name} resizes its input itself")
     return load_detector(name, **options)
 
 

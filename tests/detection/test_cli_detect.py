@@ -106,6 +106,7 @@ def test_bad_input_gives_one_error_line(capsys, darknet_weights, inputs, tmp_pat
         (["--cfg", cfg, "--weights", weights, "--classes", "person,unicorn"], r"unknown class name\(s\) .*unicorn"),
         (["--cfg", cfg], r"--cfg and --weights go together"),
         (["--model", "yolov9"], r"no model called 'yolov9'"),
+        (["--model", "ssdlite320_mobilenet_v3_large", "--size", "320x320"], r"--size only applies to YOLO models"),
         (["--cfg", cfg, "--weights", weights, "-o", tmp_path / "out.txt"], r"give an image file name"),
     ]
     for extra, pattern in cases:
