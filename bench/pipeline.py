@@ -24,10 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-# Run from anywhere: the repository root replaces this script's folder on the path, so
-# sibling scripts (e.g. a bench/inspect.py) cannot shadow standard-library modules.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(_HERE)]
+# Run from anywhere: the engine and gui packages live in the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

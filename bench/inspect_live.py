@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Feature-maps benchmark: live activations and Grad-CAM per frame.
 
-    python bench/inspect.py                         # ResNet-18, layer2, 224 px, default device
-    python bench/inspect.py --device cuda --frames 200
-    python bench/inspect.py --model mobilenet_v3_large --layer features.6 --threads 2
+    python bench/inspect_live.py                         # ResNet-18, layer2, 224 px, default device
+    python bench/inspect_live.py --device cuda --frames 200
+    python bench/inspect_live.py --model mobilenet_v3_large --layer features.6 --threads 2
 
 Runs the real InspectTask (preprocess -> one forward pass with the layer tap -> top-k
 channels and top-5 classes) on synthetic 640x480 frames, as the worker does, in rounds;
@@ -18,12 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-# This file is called inspect.py, and Python puts its folder first on sys.path, which
-# would shadow the standard library's `inspect` (torch imports it). Drop that entry
-# before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 # On a shared machine OpenMP threads that spin while waiting steal the cores the other
 # threads need; passive waiting keeps the numbers stable. Must precede `import torch`.
