@@ -1,7 +1,7 @@
 """Live-feed stylisation tasks for ``engine.runtime.InferenceWorker``.
 
 ``AdaINTask`` stylises every frame with AdaIN; the style statistics are computed once per
-style, on a helper thread, so switching styles never stalls the feed (frames keep using
+style, on a background thread, so switching styles never stalls the feed (frames keep using
 the previous style until the new one is ready). ``PaletteTask`` is the honest fallback
 when no AdaIN weights are installed: it only moves the style's colour palette onto the
 frame (Reinhard colour transfer) and says so in every result.
@@ -64,7 +64,7 @@ class AdaINTask(Task):
     encoder_path / decoder_path: the published checkpoints (or a state_dict each, for
     tests). styles: the initial styles (interpolated by weight). process_side: frames
     are stylised at most this many px on the long side (speed), then scaled back.
-    on_style_ready(name) is called (on a helper thread) when a new style takes effect.
+    on_style_ready(name) is called (on a background thread) when a new style takes effect.
     """
 
     name = "style-live"
@@ -106,7 +106,7 @@ class AdaINTask(Task):
         """Switch to ``styles`` without stalling the feed (any thread).
 
         Before ``load`` they are just remembered; afterwards their statistics are computed
-        on a helper thread and swapped in when ready. A newer call supersedes older ones.
+        on a background thread and swapped in when ready. A newer call supersedes older ones.
         """
         styles = list(styles)
         if not styles:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.gatys import GatysSettings, StyleImage, StyleObjective, run_to_end, stylize
+from engine.style.gatys import GatysSettings, StyleObjective, is_out_of_memory, run_to_end, stylize
 from engine.style.imaging import chroma, resize_to
 from engine.style.vgg import VGGFeatures
 
@@ -159,3 +159,10 @@ def test_2048_px_completes_on_cpu(vgg_state, pictures) -> None:
     assert [r.size for r in reports] == [(384, 512), (768, 1024), (1536, 2048)]
     assert result.image.shape == (1536, 2048, 3)
     assert result.steps == 3 and not result.cancelled
+
+
+def test_out_of_memory_errors_are_recognised() -> None:
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    assert not is_out_of_memory(RuntimeError("size mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))  # only runtime errors come from allocators

@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent
 from engine.runtime import TaskResult, Timings
 from engine.sources import Frame
 from engine.style.adain import random_decoder_state, random_encoder_state
-from engine.style.live import AdaINTask, LiveStyleResult, PaletteTask
+from engine.style.live import AdaINTask, PaletteTask
 from engine.style.metadata import read_info
 from engine.style.vgg import random_vgg19_state_dict
 from engine.weights.cache import WeightsCache
