@@ -12,13 +12,16 @@ calls), on the CPU in float32. Everything runs under torch.inference_mode().
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from engine.detection.boxes import class_nms, cxcywh_to_xyxy
+from engine.detection.darknet import cpu_fusion
 from engine.detection.darknet.cfg import DarknetCfg, parse_cfg
 from engine.detection.darknet.model import DarknetModel
 from engine.detection.darknet.weights_file import load_darknet_weights
@@ -85,13 +88,25 @@ class YoloDetector(Detector):
         if on_gpu:
             torch.backends.cudnn.benchmark = True  # input size is fixed between calls
         self.model = model
-        self._network = self._compiled(model) if compile else model
         self.decoder = YoloDecoder(model.heads)
         self.letterbox = model.cfg.letter_box if letterbox is None else bool(letterbox)
         size = input_size or (model.input_width, model.input_height)
         check_input_size(*size)
         self._input_size = (int(size[0]), int(size[1]))
         self._pre: Preprocessor | None = None
+        self._network = self._compiled(model) if compile else self._packed(model) if self.dtype == torch.float32 else model
+
+    def _packed(self, model: DarknetModel) -> nn.Module:
+        """On the CPU: a copy with fused, pre-packed convolutions (see cpu_fusion); the
+        original stays untouched for inspection and for the grid view."""
+        if self.device.type != "cpu" or not cpu_fusion.available():
+            return model
+        network = copy.deepcopy(model)
+        example = torch.zeros(1, 3, self._input_size[1], self._input_size[0])
+        if self.channels_last:
+            example = example.contiguous(memory_format=torch.channels_last)
+        count = cpu_fusion.pack_for_cpu(network, example)
+        return network if count else model
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -174,8 +189,8 @@ class YoloDetector(Detector):
         if self._network is not self.model:
             try:
                 return self._network(prepared[0])
-            except Exception as exc:  # a compile failure surfaces on the first call
-                log.warning("compiled model failed (%s); running eagerly from now on", exc)
+            except Exception as exc:  # a compile or packing failure surfaces on the first call
+                log.warning("optimised model failed (%s); running eagerly from now on", exc)
                 self._network = self.model
         return self.model(prepared[0])
 
