@@ -4,6 +4,7 @@ tutorial's algorithm, and live AdaIN frames per second.
 
     python bench/style.py [--size 512] [--steps 300] [--live-size 640x480] [--live-frames 20]
                           [--device cpu|cuda] [--skip-photo] [--skip-live] [--threads N]
+                          [--large 2048 [--large-steps 3]] [--save DIR]
 
 Photo mode: both run the same VGG-19 weights, content/style images, output size, number
 of loss evaluations ("steps"), layers (content conv4_2; style conv1_1..conv5_1) and cost
@@ -230,6 +231,26 @@ def bench_photo(args: argparse.Namespace, device: torch.device) -> None:
         cv2.imwrite(str(Path(args.save) / "bench_reference.png"), ref_image)
 
 
+def bench_large(args: argparse.Namespace, device: torch.device) -> None:
+    """A few steps at a large size with the default layers: time and peak memory."""
+    import resource
+
+    vgg_state, weights_note = _weights(device)
+    settings = GatysSettings(size=args.large, steps=args.large_steps)
+    content = _content_image(1024)
+    style = cv2.imread(str(PRESETS / "embers.png"))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    result = run_to_end(stylize(content, [style], settings, vgg_state, device, preview_every=0))
+    elapsed = time.perf_counter() - t0
+    peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    gpu = f", GPU peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if device.type == "cuda" else ""
+    h, w = result.image.shape[:2]
+    print(f"large output: {w}x{h}, {result.steps} evaluations over levels {settings.level_sides()}, {weights_note}: "
+          f"{elapsed:.1f} s, process peak RSS {peak_rss_gib:.2f} GiB{gpu}; notices: {list(result.notices) or 'none'}")
+
+
 def bench_live(args: argparse.Namespace, device: torch.device) -> None:
     from engine.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
 
@@ -274,6 +295,8 @@ def main() -> int:
     parser.add_argument("--skip-photo", action="store_true")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--save", metavar="DIR", help="write both photo results here")
+    parser.add_argument("--large", type=int, metavar="PX", help="also run a few steps at this long side (e.g. 2048) and report peak memory")
+    parser.add_argument("--large-steps", type=int, default=3)
     args = parser.parse_args()
     from engine.device import choose_device, device_label
 
@@ -285,6 +308,8 @@ def main() -> int:
         bench_photo(args, device)
     if not args.skip_live:
         bench_live(args, device)
+    if args.large:
+        bench_large(args, device)
     return 0
 
 

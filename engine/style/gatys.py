@@ -203,7 +203,11 @@ class StyleProgress:
 
 @dataclass(frozen=True, eq=False)
 class StyleResult:
-    """What the optimisation produced. image: (H, W, 3) uint8 BGR, H/W = the output size."""
+    """What the optimisation produced. image: (H, W, 3) uint8 BGR, H/W = the output size.
+
+    image is the best (lowest J) image evaluated at the finest level reached; losses are
+    its terms. history: the terms of every evaluation in order.
+    """
 
     image: np.ndarray
     settings: GatysSettings
@@ -358,6 +362,7 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
     image: torch.Tensor | None = None
     step = 0
     last_losses: dict[str, float] = {}
+    final_losses: dict[str, float] = {}
     history: list[dict[str, float]] = []
     seconds_per_pixel_step: float | None = None
     pixels = [size_for_long_side(out_h, out_w, s) for s in sides]
@@ -384,6 +389,10 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
         image = start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         optimizer = _make_optimizer(settings, image)
         terms: dict[str, torch.Tensor] = {}
+        # Without a line search L-BFGS is not monotone: the last iterate can be worse than
+        # one a few steps earlier. The best image evaluated at this level is kept and is
+        # what the next level starts from and what is returned.
+        best: dict[str, Any] = {"total": math.inf, "image": None, "losses": {}}
 
         def closure() -> torch.Tensor:
             nonlocal terms
@@ -393,18 +402,22 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
             with torch.enable_grad():
                 terms = objective(image)
                 terms["total"].backward()
+            total = float(terms["total"].detach())
+            if total < best["total"]:
+                best["total"] = total
+                best["image"] = image.detach().clone()
+                best["losses"] = {k: float(v.detach()) for k, v in terms.items()}
             return terms["total"]
 
         level_start = time.monotonic()
         for level_step in range(level_steps):
             if cancel is not None and cancel.is_set():
                 log.info("style transfer cancelled at step %d of %d", step, total_steps)
-                with torch.no_grad():
-                    image.clamp_(0, 1)
-                result_image = finish_image(F.interpolate(image, size=(out_h, out_w), mode="bilinear", align_corners=False)
-                                            if (h, w) != (out_h, out_w) else image)
-                return StyleResult(result_image, settings, last_losses, step, time.monotonic() - started,
-                                   str(device), True, tuple(notices), tuple(history))
+                partial = best["image"] if best["image"] is not None else image.detach().clamp(0, 1)
+                if (h, w) != (out_h, out_w):
+                    partial = F.interpolate(partial, size=(out_h, out_w), mode="bilinear", align_corners=False)
+                return StyleResult(finish_image(partial), settings, best["losses"] or last_losses, step,
+                                   time.monotonic() - started, str(device), True, tuple(notices), tuple(history))
             if settings.optimizer == "lbfgs":
                 optimizer.step(closure)
             else:
@@ -428,14 +441,14 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
             yield StyleProgress(step, total_steps, level + 1, len(sides), (h, w), last_losses,
                                 time.monotonic() - started, eta, preview)
         del optimizer, objective
+        image = best["image"]
+        final_losses = best["losses"]
 
     assert image is not None
-    with torch.no_grad():
-        image.clamp_(0, 1)
     result = finish_image(image)
     elapsed = time.monotonic() - started
-    log.info("style transfer: %d steps in %.1f s on %s, final J=%.4g", step, elapsed, device, last_losses.get("total", float("nan")))
-    return StyleResult(result, settings, last_losses, step, elapsed, str(device), False, tuple(notices), tuple(history))
+    log.info("style transfer: %d steps in %.1f s on %s, final J=%.4g", step, elapsed, device, final_losses.get("total", math.nan))
+    return StyleResult(result, settings, final_losses, step, elapsed, str(device), False, tuple(notices), tuple(history))
 
 
 def _make_optimizer(settings: GatysSettings, image: torch.Tensor) -> torch.optim.Optimizer:

@@ -250,6 +250,10 @@ class StyleTab(StudioTab):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         layout.addWidget(self.load_settings_button)
+        self.show_in_view_check = QCheckBox("Show the result in the main view (untick to see the camera)")
+        self.show_in_view_check.setChecked(True)
+        self.show_in_view_check.toggled.connect(lambda _checked: self.context.request_repaint())
+        layout.addWidget(self.show_in_view_check)
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
@@ -755,6 +759,8 @@ class StyleTab(StudioTab):
     def display_image(self, frame: "Frame") -> np.ndarray | None:
         if self.live_mode():
             return self.live_image
+        if not self.show_in_view_check.isChecked():
+            return None
         return self.preview_image if self.runner.is_running() or self.result_image is not None else None
 
     # ------------------------------------------------------------------ life cycle

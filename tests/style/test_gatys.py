@@ -21,6 +21,7 @@ def test_total_loss_falls_over_first_steps(optimizer, content, style, vgg_state,
     totals = [h["total"] for h in result.history]
     assert len(totals) == 10 and result.steps == 10
     assert min(totals[-3:]) < 0.8 * totals[0], totals
+    assert result.losses["total"] == min(totals), "the best image evaluated is the one returned"
     assert result.image.shape == (48, 64, 3) and result.image.dtype == np.uint8
     assert not np.array_equal(result.image, content), "the image must have changed"
 

@@ -142,6 +142,8 @@ def test_photo_mode_end_to_end(qtbot, tmp_path: Path, files) -> None:
     assert tab.result_image.shape == (48, 64, 3)
     frame = Frame(np.zeros((10, 10, 3), np.uint8), 0, 0.0)
     assert tab.display_image(frame) is tab.preview_image, "the main view shows the result in photo mode"
+    tab.show_in_view_check.setChecked(False)
+    assert tab.display_image(frame) is None, "unticked: the camera shows, e.g. to freeze another frame"
 
     saved = tab.save_result(str(tmp_path / "result.png"))
     info = read_info(saved)
