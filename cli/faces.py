@@ -71,12 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+_NOTICES: dict[str, bool] = {}
+
+
 def _embedder(args):
     from engine.faces.embedders import make_embedder
 
     embedder = make_embedder(args.embedder)
     embedder.load(_device())
-    if embedder.classical:
+    if embedder.classical and not _NOTICES.get("classical"):
+        _NOTICES["classical"] = True  # one notice per run, however many steps load it
         print(f"embedder: {embedder.name} — {embedder.title}: a classical method, not a neural network; for better "
               "accuracy install one (python main.py models fetch facenet-vggface2)", file=sys.stderr)
     return embedder
@@ -196,7 +200,7 @@ def _identify(args) -> int:
         return 0
     for row in rows:
         box = ",".join(f"{v:g}" for v in row["box"])
-        distance = "-" if row["distance"] is None else f"{row['distance']:.3f}"
+        distance = "-" if row["distance"] is None else f"{max(row['distance'], 0.0):.3f}"
         print(f"{row['name']}\t{rec.embedder.metric} distance {distance}\tbox {box}")
     return 0
 
@@ -209,7 +213,7 @@ def _verify(args) -> int:
     threshold = rec.embedder.default_threshold if args.threshold is None else args.threshold
     same, distance = rec.verify_pair(a, b, args.image1, args.image2, threshold)
     verdict = "match" if same else "no match"
-    print(f"{verdict}: {rec.embedder.metric} distance {distance:.3f} (threshold {threshold:g}, {rec.embedder.name})")
+    print(f"{verdict}: {rec.embedder.metric} distance {max(distance, 0.0):.3f} (threshold {threshold:g}, {rec.embedder.name})")
     return 0 if same else 1
 
 
