@@ -200,7 +200,7 @@ def _identify(args) -> int:
         return 0
     for row in rows:
         box = ",".join(f"{v:g}" for v in row["box"])
-        distance = "-" if row["distance"] is None else f"{max(row['distance'], 0.0):.3f}"
+        distance = "-" if row["distance"] is None else f"{max(row['distance'], 0.0) + 0.0:.3f}"
         print(f"{row['name']}\t{rec.embedder.metric} distance {distance}\tbox {box}")
     return 0
 
@@ -213,7 +213,7 @@ def _verify(args) -> int:
     threshold = rec.embedder.default_threshold if args.threshold is None else args.threshold
     same, distance = rec.verify_pair(a, b, args.image1, args.image2, threshold)
     verdict = "match" if same else "no match"
-    print(f"{verdict}: {rec.embedder.metric} distance {max(distance, 0.0):.3f} (threshold {threshold:g}, {rec.embedder.name})")
+    print(f"{verdict}: {rec.embedder.metric} distance {max(distance, 0.0) + 0.0:.3f} (threshold {threshold:g}, {rec.embedder.name})")
     return 0 if same else 1
 
 
