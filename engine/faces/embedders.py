@@ -206,7 +206,7 @@ def distances(query: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray
     """Distances from one unit vector (D,) to each row of (N, D) unit vectors -> (N,) float32."""
     sims = vectors @ query
     if metric == "cosine":
-        return (1.0 - sims).astype(np.float32)
+        return np.maximum(1.0 - sims, 0.0).astype(np.float32)  # never negative, even after rounding
     if metric == "euclidean":
         return np.sqrt(np.maximum(2.0 - 2.0 * sims, 0.0)).astype(np.float32)
     raise ValueError(f"unknown metric '{metric}': use one of {', '.join(METRICS)}")

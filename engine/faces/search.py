@@ -39,7 +39,8 @@ class Hit:
 
 def similarity_to_distance(sim: torch.Tensor, metric: str) -> torch.Tensor:
     if metric == "cosine":
-        return 1.0 - sim
+        # Rounding can push q.v of a vector with itself just above 1; a distance is never negative.
+        return torch.clamp(1.0 - sim, min=0.0)
     if metric == "euclidean":
         return torch.sqrt(torch.clamp(2.0 - 2.0 * sim, min=0.0))
     raise ValueError(f"unknown metric '{metric}': use cosine or euclidean")
