@@ -178,11 +178,14 @@ class VideoView(QWidget):
         self.frames_painted += 1
 
     def _paint_banner(self, painter: QPainter) -> None:
-        metrics = painter.fontMetrics()
-        height = metrics.height() + 16
+        # Long messages wrap instead of being cut off in a narrow view.
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        text_width = max(self.width() - 24, 50)
+        bounds = painter.fontMetrics().boundingRect(0, 0, text_width, 10_000, int(flags), self._banner or "")
+        height = bounds.height() + 16
         painter.fillRect(QRectF(0, 0, self.width(), height), QColor(0, 0, 0, 170))
         painter.setPen(QColor(255, 210, 90))
-        painter.drawText(QRectF(0, 0, self.width(), height), Qt.AlignmentFlag.AlignCenter, self._banner or "")
+        painter.drawText(QRectF(12, 8, text_width, bounds.height()), flags, self._banner or "")
 
     def _paint_overlay(self, painter: QPainter, width: int, height: int) -> None:
         if self._overlay is None:
