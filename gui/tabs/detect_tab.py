@@ -31,6 +31,7 @@ from engine.weights.cache import human_size
 from gui.tabs.base import StudioTab
 from gui.widgets.detect_classes import ClassFilter, CountsList
 from gui.widgets.detect_overlay import paint_detections, paint_grid
+from gui.widgets.model_manager import show_download_progress
 from gui.widgets.perf_plot import PerfPlot
 
 log = logging.getLogger(__name__)
@@ -290,12 +291,7 @@ class DetectTab(StudioTab):
 
     def _on_download_progress(self, report) -> None:
         done, total, filename = report
-        if total:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * done / total))
-            self.progress.setFormat(f"{filename}: {human_size(done)} of {human_size(total)}")
-        else:
-            self.progress.setFormat(f"{filename}: {human_size(done)}")
+        show_download_progress(self.progress, done, total, filename)
 
     def _end_download(self) -> None:
         self.progress.setVisible(False)

@@ -42,6 +42,20 @@ INSTALLED = "installed"
 MISSING = "missing"
 
 
+
+def show_download_progress(bar: QProgressBar, done: int, total: int | None, filename: str) -> None:
+    """Show a WeightsCache.fetch progress report on ``bar``: per-mille when the size is
+    known, a busy bar otherwise."""
+    from engine.weights.cache import human_size
+
+    if total:
+        bar.setRange(0, 1000)
+        bar.setValue(int(1000 * done / total))
+        bar.setFormat(f"{filename}: {human_size(done)} of {human_size(total)}")
+    else:
+        bar.setRange(0, 0)
+        bar.setFormat(f"{filename}: {human_size(done)}")
+
 class ModelManagerDialog(QDialog):
     """Lists ``catalog`` (default: the built-in one) against ``cache``.
 
@@ -272,12 +286,7 @@ class ModelManagerDialog(QDialog):
         if not (isinstance(report, tuple) and len(report) == 3):
             return
         done, total, filename = report
-        if total:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * done / total))
-            self.progress.setFormat(f"{filename}: {human_size(done)} of {human_size(total)}")
-        else:
-            self.progress.setRange(0, 0)
+        show_download_progress(self.progress, done, total, filename)
         self.message.setText(f"{self._job_text} {human_size(done)}")
 
     def _on_job_finished(self, result: object) -> None:
