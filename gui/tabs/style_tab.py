@@ -302,6 +302,7 @@ class StyleTab(StudioTab):
         self.live_size_spin.valueChanged.connect(self._on_live_size_changed)
         form.addRow("Processing size", self.live_size_spin)
         layout.addLayout(form)
+        layout.addStretch(1)
         return page
 
     @staticmethod
@@ -440,7 +441,7 @@ class StyleTab(StudioTab):
             return False
         choice = StyleChoice(loaded.image, loaded.name, str(Path(path)))
         self._set_styles(self.styles + [choice] if add else [choice])
-        self.gallery.add_recent(str(Path(path)))
+        self.gallery.add_recent(path)
         self._save()
         self._report_notices(loaded.notices)
         return True

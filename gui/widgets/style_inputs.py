@@ -119,14 +119,14 @@ class StyleGallery(QListWidget):
 
     @staticmethod
     def presets() -> list[str]:
-        return sorted(str(p) for p in PRESETS_DIR.glob("*.png")) if PRESETS_DIR.is_dir() else []
+        return sorted(str(p.resolve()) for p in PRESETS_DIR.glob("*.png")) if PRESETS_DIR.is_dir() else []
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent = [p for p in paths if Path(p).is_file()][: self.MAX_RECENT]
         self._rebuild()
 
     def add_recent(self, path: str) -> None:
-        path = str(Path(path))
+        path = str(Path(path).resolve())
         if path in self.presets():
             return
         self.recent = [path] + [p for p in self.recent if p != path]

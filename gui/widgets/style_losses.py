@@ -28,6 +28,7 @@ class LossPlot(QWidget):
         self.curves = {name: plot.plot(name=name, pen=pg.mkPen(colour, width=2)) for name, colour in CURVES}
         self.steps: list[int] = []
         self.values: dict[str, list[float]] = {name: [] for name, _ in CURVES}
+        self.plot_widget.setMinimumHeight(160)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)

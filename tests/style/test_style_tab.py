@@ -104,7 +104,11 @@ def test_drop_a_file_and_freeze_a_frame(qtbot, tmp_path: Path, files, pictures) 
     event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     widget.style_well.dropEvent(event)
     assert widget.styles and widget.styles[0].name == "painting.png"
-    assert widget.gallery.paths()[0] == str(files["style"]), "a used style goes to the front of the gallery"
+    assert widget.gallery.paths()[0] == str(files["style"].resolve()), "a used style goes to the front of the gallery"
+    presets = widget.gallery.presets()
+    assert len(presets) >= 3 and set(presets) <= set(widget.gallery.paths())
+    widget.set_style_file(presets[0])
+    assert widget.gallery.recent == [str(files["style"].resolve())], "presets are always listed, never duplicated"
     assert widget.freeze_frame()
     assert widget.content_image.shape == (60, 80, 3) and "frame 7" in widget.content_name
     assert not np.shares_memory(widget.content_image, frame.image), "the frozen frame is the tab's own copy"
@@ -112,7 +116,7 @@ def test_drop_a_file_and_freeze_a_frame(qtbot, tmp_path: Path, files, pictures) 
     # the recent styles survive a restart
     again = StyleTab(_context(tmp_path))
     qtbot.addWidget(again)
-    assert str(files["style"]) in again.gallery.recent
+    assert str(files["style"].resolve()) in again.gallery.recent
     again.shutdown()
 
 
