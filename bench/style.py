@@ -4,7 +4,7 @@ tutorial's algorithm, and live AdaIN frames per second.
 
     python bench/style.py [--size 512] [--steps 300] [--live-size 640x480] [--live-frames 20]
                           [--device cpu|cuda] [--skip-photo] [--skip-live] [--threads N]
-                          [--large 2048 [--large-steps 3]] [--save DIR]
+                          [--large 2048 [--large-steps 3] [--low-memory]] [--save DIR]
 
 Photo mode: both run the same VGG-19 weights, content/style images, output size, number
 of loss evaluations ("steps"), layers (content conv4_2; style conv1_1..conv5_1) and cost
@@ -236,7 +236,7 @@ def bench_large(args: argparse.Namespace, device: torch.device) -> None:
     import resource
 
     vgg_state, weights_note = _weights(device)
-    settings = GatysSettings(size=args.large, steps=args.large_steps)
+    settings = GatysSettings(size=args.large, steps=args.large_steps, low_memory=args.low_memory)
     content = _content_image(1024)
     style = cv2.imread(str(PRESETS / "embers.png"))
     if device.type == "cuda":
@@ -247,7 +247,8 @@ def bench_large(args: argparse.Namespace, device: torch.device) -> None:
     peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     gpu = f", GPU peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if device.type == "cuda" else ""
     h, w = result.image.shape[:2]
-    print(f"large output: {w}x{h}, {result.steps} evaluations over levels {settings.level_sides()}, {weights_note}: "
+    mode = "low-memory" if settings.low_memory else "default"
+    print(f"large output ({mode}): {w}x{h}, {result.steps} evaluations over levels {settings.level_sides()}, {weights_note}: "
           f"{elapsed:.1f} s, process peak RSS {peak_rss_gib:.2f} GiB{gpu}; notices: {list(result.notices) or 'none'}")
 
 
@@ -297,6 +298,7 @@ def main() -> int:
     parser.add_argument("--save", metavar="DIR", help="write both photo results here")
     parser.add_argument("--large", type=int, metavar="PX", help="also run a few steps at this long side (e.g. 2048) and report peak memory")
     parser.add_argument("--large-steps", type=int, default=3)
+    parser.add_argument("--low-memory", action="store_true", help="--large with activation checkpointing")
     args = parser.parse_args()
     from engine.device import choose_device, device_label
 

@@ -72,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--style-weights", type=_weights, metavar="W1,W2", help="blend weights of the STYLE images (default equal)")
     parser.add_argument("--style-scale", type=float, default=1.0, help="Gatys: style image size relative to the output (>1: bigger strokes)")
     parser.add_argument("--init", choices=["content", "noise"], default="content", help="Gatys: start image (default content)")
+    parser.add_argument("--low-memory", action="store_true", help="Gatys: recompute activations instead of storing them (large outputs; slower)")
     parser.add_argument("--levels", type=int, default=0, help="Gatys: coarse-to-fine levels (0 = automatic)")
     parser.add_argument("--content-layer", default=None, metavar="LAYER", help="Gatys content layer (default conv4_2)")
     parser.add_argument("--style-layers", default=None, metavar="L1,L2", help="Gatys style layers, equal weights (default conv1_1..conv5_1)")
@@ -83,7 +84,7 @@ def _settings(args: argparse.Namespace):
 
     values = dict(size=args.size, steps=args.steps, optimizer=args.optimizer, seed=args.seed, init=args.init,
                   preserve_color=args.preserve_color or "none", style_scale=args.style_scale,
-                  style_strength=args.alpha, levels=args.levels)
+                  style_strength=args.alpha, levels=args.levels, low_memory=args.low_memory)
     for key in ("content_weight", "style_weight", "tv_weight", "content_layer"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)

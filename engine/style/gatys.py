@@ -76,7 +76,8 @@ class GatysSettings:
     preserve_color: "none", "luminance" (luminance-only transfer, content chroma kept)
     or "histogram" (style recoloured to the content's colour statistics first).
     levels: coarse-to-fine levels, 0 = automatic. learning_rate: None = 1.0 for L-BFGS,
-    0.02 for Adam (pixels are in [0, 1]).
+    0.02 for Adam (pixels are in [0, 1]). low_memory: activation checkpointing in VGG
+    (about half the memory, about a third more time).
     """
 
     size: int = 512
@@ -95,6 +96,7 @@ class GatysSettings:
     levels: int = 0
     learning_rate: float | None = None
     pool: str = "max"
+    low_memory: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -307,8 +309,9 @@ def stylize(
     vgg_state: a VGG-19 state_dict in torchvision's layout (``engine.style.vgg``).
     Cancel by setting ``cancel`` or closing the generator: either stops before the next
     evaluation; with ``cancel`` the partial image is returned (``cancelled=True``).
-    Out of memory: on a GPU the run restarts at 3/4 of the size (twice), then on the CPU
-    at the full size; on the CPU it restarts smaller. Each retry is announced in a
+    Out of memory: the run restarts in low-memory mode (activation checkpointing), then
+    on a GPU at 3/4 of the size (twice), then on the CPU at the full size; on the CPU it
+    restarts smaller. Each retry is announced in a
     progress message and kept in ``StyleResult.notices``.
     """
     style_list = [s if isinstance(s, StyleImage) else StyleImage(np.asarray(s)) for s in styles]
@@ -327,14 +330,17 @@ def stylize(
                 raise
             if dev.type == "cuda":
                 torch.cuda.empty_cache()  # give the failed attempt's blocks back before retrying
-            if dev.type != "cpu" and gpu_retries < 2 and current.size * 3 // 4 >= 256:
+            if not current.low_memory:
+                message = f"out of memory at {current.size} px on {dev.type.upper()}; retrying in low-memory mode (slower)"
+                current = dataclasses.replace(current, low_memory=True)
+            elif dev.type != "cpu" and gpu_retries < 2 and current.size * 3 // 4 >= 256:
                 gpu_retries += 1
                 smaller = dataclasses.replace(current, size=current.size * 3 // 4)
                 message = f"{dev.type.upper()} ran out of memory at {current.size} px; retrying at {smaller.size} px"
                 current = smaller
             elif dev.type != "cpu":
                 message = f"{dev.type.upper()} ran out of memory at {current.size} px; continuing on the CPU at {settings.size} px (slower)"
-                dev, current = torch.device("cpu"), settings
+                dev, current = torch.device("cpu"), dataclasses.replace(settings, low_memory=True)
             elif current.size * 3 // 4 >= 64:
                 smaller = dataclasses.replace(current, size=current.size * 3 // 4)
                 message = f"not enough memory at {current.size} px; retrying at {smaller.size} px"
@@ -352,6 +358,7 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
     started = time.monotonic()
     layers = [settings.content_layer, *(name for name, _ in settings.style_layers)]
     extractor = VGGFeatures(vgg_state, layers, pool=settings.pool).to(device)
+    extractor.checkpoint_blocks = settings.low_memory
     prepared_content, prepared_styles = prepare_colors(content, styles, settings.preserve_color)
     sides, steps_per_level = settings.level_sides(), settings.level_steps()
     total_steps = settings.steps

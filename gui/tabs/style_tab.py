@@ -232,6 +232,8 @@ class StyleTab(StudioTab):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         form.addRow("Seed", self.seed_spin)
+        self.low_memory_check = QCheckBox("Low memory (for very large results; slower)")
+        form.addRow("", self.low_memory_check)
         layout.addLayout(form)
 
         buttons = QHBoxLayout()
@@ -502,7 +504,7 @@ class StyleTab(StudioTab):
     def _update_method_widgets(self) -> None:
         gatys = self.method() == "gatys"
         for w in (self.steps_spin, self.optimizer_combo, self.content_weight_spin, self.style_weight_spin,
-                  self.tv_weight_spin, self.scale_spin, self.init_combo, self.seed_spin):
+                  self.tv_weight_spin, self.scale_spin, self.init_combo, self.seed_spin, self.low_memory_check):
             w.setEnabled(gatys)
         busy = self.runner.is_running() and self.cancel_button.isEnabled()
         self.run_button.setEnabled(not busy)
@@ -515,7 +517,8 @@ class StyleTab(StudioTab):
             content_weight=self.content_weight_spin.value(), style_weight=self.style_weight_spin.value(),
             tv_weight=self.tv_weight_spin.value(), style_strength=self.strength_spin.value(),
             style_scale=self.scale_spin.value(), preserve_color=self.colour_combo.currentData(),
-            init=self.init_combo.currentData(), seed=self.seed_spin.value())
+            init=self.init_combo.currentData(), seed=self.seed_spin.value(),
+            low_memory=self.low_memory_check.isChecked())
 
     def apply_settings(self, info: dict[str, Any]) -> None:
         """Put saved settings (``engine.style.metadata`` info) back into the widgets."""
@@ -539,6 +542,7 @@ class StyleTab(StudioTab):
             self.colour_combo.setCurrentIndex(self.colour_combo.findData(s.preserve_color))
             self.init_combo.setCurrentIndex(self.init_combo.findData(s.init))
             self.seed_spin.setValue(s.seed)
+            self.low_memory_check.setChecked(s.low_memory)
         else:
             self.size_spin.setValue(int(raw.get("size", self.size_spin.value())))
             self.strength_spin.setValue(float(raw.get("alpha", 1.0)))

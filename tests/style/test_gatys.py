@@ -167,3 +167,10 @@ def test_out_of_memory_errors_are_recognised() -> None:
     assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
     assert not is_out_of_memory(RuntimeError("size mismatch"))
     assert not is_out_of_memory(ValueError("out of memory"))  # only runtime errors come from allocators
+
+
+def test_low_memory_mode_gives_the_same_image(content, style, vgg_state, shallow_settings) -> None:
+    settings = dataclasses.replace(shallow_settings, steps=3)
+    normal = run_to_end(stylize(content, [style], settings, vgg_state)).image
+    saving = run_to_end(stylize(content, [style], dataclasses.replace(settings, low_memory=True), vgg_state)).image
+    assert np.abs(normal.astype(int) - saving.astype(int)).max() <= 1

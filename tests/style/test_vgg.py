@@ -60,3 +60,18 @@ def test_rejects_wrong_files(tmp_path: Path, vgg_state: dict) -> None:
         load_vgg19_state_dict(tmp_path / "absent.pth")
     with pytest.raises(ValueError, match="unknown VGG-19 layer"):
         VGGFeatures(vgg_state, ["conv9_9"])
+
+
+def test_checkpointed_blocks_give_the_same_values_and_gradients(vgg_state: dict) -> None:
+    layers = ["conv1_1", "conv2_1", "conv3_1", "conv3_2"]
+    plain, saving = VGGFeatures(vgg_state, layers), VGGFeatures(vgg_state, layers)
+    saving.checkpoint_blocks = True
+    x = torch.rand(1, 3, 24, 20)
+    grads = []
+    for extractor in (plain, saving):
+        image = x.clone().requires_grad_(True)
+        feats = extractor(image)
+        sum((f ** 2).mean() for f in feats.values()).backward()
+        grads.append(image.grad)
+        assert set(feats) == set(layers)
+    torch.testing.assert_close(grads[0], grads[1])
