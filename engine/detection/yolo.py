@@ -200,15 +200,16 @@ class YoloDetector(Detector):
         in_w, in_h = self._input_size
         if self.bf16:
             raw = [r.float() for r in raw]  # 8-bit mantissas are too coarse for box coordinates
-        rows = self.decoder.rows(raw, (in_h, in_w))[0]
+        rows, row_index = self.decoder.candidate_rows(raw, (in_h, in_w), self.conf_threshold)
         probs = rows[:, 5:] * rows[:, 4:5]
         allowed = self.class_mask(probs.shape[1], probs.device)
         if allowed is not None:
             probs = probs.masked_fill(~allowed, 0)
         scores, class_ids = probs.max(dim=1)
-        index = torch.nonzero(scores > self.conf_threshold).squeeze(1)
-        scores, class_ids = scores[index].float(), class_ids[index]
-        boxes = rows[index, :4].float()
+        passed = torch.nonzero(scores > self.conf_threshold).squeeze(1)
+        scores, class_ids = scores[passed].float(), class_ids[passed]
+        boxes = rows[passed, :4].float()
+        index = row_index[passed]
         # Normalised input coords -> input pixels -> frame pixels.
         dev = boxes.device
         boxes = cxcywh_to_xyxy(boxes) * torch.tensor([in_w, in_h, in_w, in_h], device=dev, dtype=torch.float32)

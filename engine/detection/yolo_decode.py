@@ -81,6 +81,51 @@ class YoloDecoder:
             rest = t[..., 4:].sigmoid()
         return torch.cat([xy, wh, rest], dim=-1).reshape(b, gh * gw * head.num_anchors, k)
 
+    def candidate_rows(self, raw_outputs: list[torch.Tensor], input_hw: tuple[int, int],
+                       min_objectness: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode only the predictions whose objectness exceeds ``min_objectness``.
+
+        A score is objectness x class probability, so it never exceeds the objectness:
+        cells below the confidence threshold can be dropped before their box and C class
+        probabilities are decoded (on a live frame that is almost all of them). Batch
+        item 0 only. Returns (rows (M, 5+C) as ``rows`` lays them out, their indices (M,)
+        into ``rows``' order, usable with ``provenance``).
+        """
+        parts: list[torch.Tensor] = []
+        indices: list[torch.Tensor] = []
+        start = 0
+        in_h, in_w = input_hw
+        for i, raw in enumerate(raw_outputs):
+            head = self.heads[i]
+            _, _, gh, gw = raw.shape
+            a_count, k = head.num_anchors, 5 + head.num_classes
+            t = raw[0].reshape(a_count, k, gh, gw)
+            objectness = t[:, 4]  # (A, gh, gw)
+            if not head.new_coords:
+                objectness = objectness.sigmoid()
+            a, gy, gx = torch.nonzero(objectness > min_objectness, as_tuple=True)
+            picked = t[a, :, gy, gx]  # (M, k) for the surviving (anchor, cell) pairs
+            anchors = torch.as_tensor(head.anchors, device=raw.device, dtype=torch.float32)[a]
+            anchors = (anchors / torch.tensor([in_w, in_h], device=raw.device, dtype=torch.float32)).to(raw.dtype)
+            cells = torch.stack([gx, gy], dim=1).to(raw.dtype)
+            sizes = torch.tensor([gw, gh], device=raw.device, dtype=raw.dtype)
+            scale = head.scale_x_y
+            if head.new_coords:
+                xy = ((picked[:, 0:2] - 0.5) * scale + 0.5 + cells) / sizes
+                wh = picked[:, 2:4].square() * 4.0 * anchors
+                rest = picked[:, 4:]
+            else:
+                xy = ((picked[:, 0:2].sigmoid() - 0.5) * scale + 0.5 + cells) / sizes
+                wh = picked[:, 2:4].exp() * anchors
+                rest = picked[:, 4:].sigmoid()
+            parts.append(torch.cat([xy, wh, rest], dim=1))
+            indices.append(start + (gy * gw + gx) * a_count + a)
+            start += gh * gw * a_count
+        rows = torch.cat(parts, dim=0)
+        index = torch.cat(indices, dim=0)
+        order = torch.argsort(index)  # rows' order, so ties in NMS resolve as before
+        return rows[order], index[order]
+
     def rows(self, raw_outputs: list[torch.Tensor], input_hw: tuple[int, int]) -> torch.Tensor:
         """All heads -> (B, N, 5+C) rows, head by head (OpenCV's layout)."""
         return torch.cat([self.head_rows(i, r, input_hw) for i, r in enumerate(raw_outputs)], dim=1)
