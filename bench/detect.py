@@ -17,11 +17,6 @@ from __future__ import annotations
 
 import os
 
-# This machine may be shared: OpenMP threads that spin while waiting steal the cores the
-# other threads need, and torch's throughput collapses under load. Letting them sleep
-# (as OpenCV's own thread pool does) keeps the comparison fair. Must precede `import torch`.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import statistics
 import sys
@@ -30,12 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-# Run as a script, Python puts bench/ first on sys.path, where a sibling benchmark's name
-# (inspect.py) would shadow the standard library module: import from the repository root.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# Run from anywhere: the engine package lives in the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -165,7 +158,8 @@ def main() -> int:
     print(f"model {cfg.stem} at {width}x{height}, frames 640x480, {args.rounds} rounds x {args.frames} frames, "
           f"device {device}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), channels_last={detector.channels_last}, "
-          f"dtype={detector.dtype}, compiled={args.compile}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+          f"dtype={detector.dtype}, compiled={args.compile}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}")
     median = {k: statistics.median(v) for k, v in times.items()}
     for name, values in times.items():
         fast = sorted(values)[len(values) // 10]

@@ -19,10 +19,6 @@ from __future__ import annotations
 import os
 import sys
 
-# On a shared machine OpenMP threads that spin while waiting steal the cores the other
-# threads need; passive waiting keeps the numbers stable. Must precede `import torch`.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import statistics
 import time
@@ -30,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -22,20 +22,15 @@ values; loss values then only compare the two implementations with each other).
 
 from __future__ import annotations
 
-import os
-
-# On a shared machine, spinning OpenMP threads steal the cores the others need.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import sys
 import time
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(_HERE.parent))  # run from anywhere: the engine lives in the repository root
 
+import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
