@@ -35,34 +35,42 @@ def test_close_wakes_a_waiting_consumer():
     assert not consumer.is_alive() and got == [None]
 
 
-def test_slow_consumer_sees_only_recent_items_and_nothing_queues():
-    """A producer at ~1 kHz and a consumer at ~50 Hz: the consumer never falls behind."""
+def test_slow_consumer_always_gets_the_newest_item_and_nothing_queues():
+    """A fast producer and a slow consumer: every take returns the newest item put so far.
+
+    The lock only makes "newest so far" observable without a race; it does not change
+    what the mailbox does.
+    """
     box: Mailbox[int] = Mailbox()
     stop = threading.Event()
-    produced = []
+    lock = threading.Lock()
+    produced: list[int] = []
 
     def produce() -> None:
         i = 0
         while not stop.is_set():
-            box.put(i)
-            produced.append(i)
+            with lock:
+                box.put(i)
+                produced.append(i)
             i += 1
-            time.sleep(0.001)
+            time.sleep(0.0005)
 
     producer = threading.Thread(target=produce)
     producer.start()
-    lags = []
     taken = []
-    for _ in range(15):
-        time.sleep(0.02)
-        item = box.take(timeout=1)
-        assert item is not None
-        taken.append(item)
-        lags.append(produced[-1] - item)
-    stop.set()
-    producer.join()
-    assert taken == sorted(taken) and len(set(taken)) == len(taken)
-    # The item handed over is (nearly) the newest one, however long the consumer took.
-    assert max(lags) <= 2
-    assert box.dropped == box.put_count - box.taken - (1 if box.full else 0)
-    assert box.dropped > 10 * len(taken)
+    try:
+        for _ in range(15):
+            time.sleep(0.02)
+            with lock:
+                item = box.take(timeout=0)
+                newest = produced[-1] if produced else None
+            if item is not None:
+                assert item == newest
+                taken.append(item)
+    finally:
+        stop.set()
+        producer.join()
+    assert len(taken) >= 10 and taken == sorted(set(taken))
+    pending = 1 if box.full else 0
+    assert box.dropped == box.put_count - box.taken - pending
+    assert box.dropped >= len(produced) - len(taken) - 1 > 0

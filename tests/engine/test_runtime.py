@@ -125,20 +125,24 @@ def test_a_task_that_fails_to_load_is_reported_and_the_worker_goes_on():
 
 
 def test_slow_task_takes_only_the_newest_frame():
-    """Frames at ~200 Hz into a 40 ms model: most are dropped, latency stays bounded."""
+    """Frames every ~5 ms into a 40 ms model: most are dropped, none waits behind another."""
     c = Collector()
-    with running_worker(c.on_result, MeanTask(delay=0.04), device="cpu") as worker:
+    delay = 0.04
+    with running_worker(c.on_result, MeanTask(delay=delay), device="cpu") as worker:
+        started = time.monotonic()
         for i in range(100):
             worker.submit(make_frame(i))
             time.sleep(0.005)
         c.wait(lambda c: c.results and c.results[-1].frame.index == 99, timeout=5)
+        elapsed = time.monotonic() - started
         stats = worker.stats
     processed = [r.frame.index for r in c.results]
-    assert processed == sorted(processed)
-    assert 5 <= len(processed) < 40
-    assert stats.dropped >= 100 - len(processed) - 1
-    # Each result was computed from a frame at most about one model-step old.
-    assert max(r.timings.capture_age_ms for r in c.results) < 1000
+    assert processed == sorted(processed) and processed[-1] == 99
+    # The model can finish at most one frame per `delay`, whatever the machine's load ...
+    assert len(processed) <= elapsed / delay + 2
+    # ... and every frame it did not process was dropped, not queued.
+    assert stats.submitted == 100 and stats.dropped == 100 - len(processed)
+    assert stats.dropped > 0
 
 
 def test_task_swap_while_running_needs_no_restart():
