@@ -87,17 +87,23 @@ class FeaturesTab(StudioTab):
         self.freeze_button.setShortcut("F")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
+        for combo in (self.model_combo, self.weights_combo):
+            # Long entries ("ImageNet weights (not installed)") must not widen the panel.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         top.addWidget(self.model_combo, 2)
         top.addWidget(self.weights_combo, 1)
         top.addWidget(self.freeze_button)
         self.predictions_label = QLabel("Top-5: waiting for frames")
         self.predictions_label.setObjectName("featuresPredictions")
         self.predictions_label.setTextFormat(Qt.TextFormat.RichText)
+        self.predictions_label.setWordWrap(True)  # long class names must not widen the panel
 
         # Layers page
         self.layer_tree = LayerTree()
         self.totals_label = QLabel()
         self.totals_label.setObjectName("featuresTotals")
+        self.totals_label.setWordWrap(True)
         layers_page = QWidget()
         lay = QVBoxLayout(layers_page)
         lay.addWidget(self.layer_tree, 1)
@@ -113,8 +119,8 @@ class FeaturesTab(StudioTab):
         self.norm_combo.addItem("Per channel", "channel")
         self.norm_combo.addItem("Shared", "shared")
         self.layer_label = QLabel()
+        self.layer_label.setWordWrap(True)
         controls = QHBoxLayout()
-        controls.addWidget(self.layer_label, 1)
         controls.addWidget(QLabel("Channels"))
         controls.addWidget(self.channels_spin)
         controls.addWidget(QLabel("Colours"))
@@ -130,6 +136,8 @@ class FeaturesTab(StudioTab):
         split.setStretchFactor(1, 2)
         channels_page = QWidget()
         cl = QVBoxLayout(channels_page)
+        cl.addWidget(self.layer_label)
+        controls.addStretch(1)
         cl.addLayout(controls)
         cl.addWidget(split, 1)
 
@@ -582,9 +590,14 @@ class FeaturesTab(StudioTab):
             font = QFont()
             font.setPixelSize(int(max(10, frame_height / 28)))
             painter.setFont(font)
+            # Top right, on a dark plate: the bottom of a frame often carries captions.
+            text = "untrained weights"
+            width = painter.fontMetrics().horizontalAdvance(text) + 12
+            height = font.pixelSize() * 1.5
+            plate = QRectF(frame_width - width - 6, 6, width, height)
+            painter.fillRect(plate, QColor(0, 0, 0, 150))
             painter.setPen(QColor(255, 210, 0))
-            painter.drawText(QRectF(6, frame_height - font.pixelSize() * 1.6, frame_width - 12, font.pixelSize() * 1.5),
-                             Qt.AlignmentFlag.AlignLeft, "untrained weights")
+            painter.drawText(plate, Qt.AlignmentFlag.AlignCenter, text)
             painter.restore()
 
     # -- life cycle ----------------------------------------------------------------------------
