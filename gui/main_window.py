@@ -154,7 +154,12 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setCollapsible(0, False)
-        self.splitter.setSizes([860, 420])
+        # The tab column is never narrower than its widest tab (plus a vertical
+        # scrollbar): tall tabs scroll, wide ones must not.
+        scrollbar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        widest = max((tab.minimumSizeHint().width() for tab in self.tabs), default=300)
+        self.tab_widget.setMinimumWidth(widest + scrollbar + 8)
+        self.splitter.setSizes([860, max(420, widest + scrollbar + 8)])
         self.setCentralWidget(self.splitter)
         self.perf_dock = QDockWidget("Performance", self)
         self.perf_dock.setObjectName("performanceDock")
