@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from engine.style.costs import content_cost, layer_style_cost_from_grams, gram_matrix, total_variation
 from engine.style.imaging import (
+    StyleImage,
     bgr_to_tensor,
     combine_luminance,
     gray_as_bgr,
@@ -170,15 +171,6 @@ class GatysSettings:
         counts = [max(1, int(self.steps * s)) for s in shares[:-1]]
         counts.append(self.steps - sum(counts))
         return counts
-
-
-@dataclass(frozen=True)
-class StyleImage:
-    """One style image (BGR uint8) and its blend weight (any positive number)."""
-
-    image: np.ndarray
-    weight: float = 1.0
-    name: str = "style"
 
 
 @dataclass(frozen=True, eq=False)

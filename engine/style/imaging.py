@@ -218,3 +218,13 @@ def style_size_notice(style: LoadedImage, wanted_long_side: int) -> str | None:
                 f"it is enlarged {wanted_long_side / have:.1f}x, so its strokes will look blurred — "
                 "use a larger style image or a smaller style scale")
     return None
+
+
+@dataclass(frozen=True)
+class StyleImage:
+    """One style image, (H, W, 3) uint8 BGR, with its blend weight (any positive number)
+    and a display name; photo mode and the live feed blend styles the same way."""
+
+    image: np.ndarray
+    weight: float = 1.0
+    name: str = "style"

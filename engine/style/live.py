@@ -25,18 +25,9 @@ import torch
 from engine.runtime import Task
 from engine.sources import Frame
 from engine.style.adain import AdaINStylizer, StyleStats, blend_stats, load_decoder_state, load_encoder_state
-from engine.style.imaging import bgr_to_tensor, combine_luminance, reinhard_transfer, resize_long_side, tensor_to_bgr
+from engine.style.imaging import StyleImage, bgr_to_tensor, combine_luminance, reinhard_transfer, resize_long_side, tensor_to_bgr
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LiveStyle:
-    """A style for the live feed: BGR uint8 image, interpolation weight, display name."""
-
-    image: np.ndarray
-    weight: float = 1.0
-    name: str = "style"
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +60,7 @@ class AdaINTask(Task):
 
     name = "style-live"
 
-    def __init__(self, encoder: Path | dict, decoder: Path | dict, styles: Sequence[LiveStyle],
+    def __init__(self, encoder: Path | dict, decoder: Path | dict, styles: Sequence[StyleImage],
                  alpha: float = 1.0, preserve_color: bool = False, process_side: int = 640,
                  on_style_ready: Callable[[str], None] | None = None) -> None:
         self.encoder_source = encoder
@@ -78,7 +69,7 @@ class AdaINTask(Task):
         self.preserve_color = preserve_color
         self.process_side = process_side
         self.on_style_ready = on_style_ready
-        self._pending: list[LiveStyle] = list(styles)
+        self._pending: list[StyleImage] = list(styles)
         self._stats: StyleStats | None = None
         self._model: AdaINStylizer | None = None
         self._generation = 0
@@ -98,11 +89,11 @@ class AdaINTask(Task):
         with torch.inference_mode():  # warm-up, so the first frame is not the slow one
             self._model.encoder(torch.zeros(1, 3, 64, 64, device=self._model.device))
 
-    def _compute(self, styles: Sequence[LiveStyle]) -> StyleStats:
+    def _compute(self, styles: Sequence[StyleImage]) -> StyleStats:
         assert self._model is not None
         return blend_stats([(self._model.style_stats(s.image, name=s.name), s.weight) for s in styles])
 
-    def set_styles(self, styles: Sequence[LiveStyle]) -> None:
+    def set_styles(self, styles: Sequence[StyleImage]) -> None:
         """Switch to ``styles`` without stalling the feed (any thread).
 
         Before ``load`` they are just remembered; afterwards their statistics are computed
@@ -180,13 +171,13 @@ class PaletteTask(Task):
 
     name = "style-palette"
 
-    def __init__(self, styles: Sequence[LiveStyle], alpha: float = 1.0, process_side: int = 480) -> None:
+    def __init__(self, styles: Sequence[StyleImage], alpha: float = 1.0, process_side: int = 480) -> None:
         self.alpha = alpha
         self.preserve_color = False
         self.process_side = process_side
         self._style = styles[0] if styles else None
 
-    def set_styles(self, styles: Sequence[LiveStyle]) -> None:
+    def set_styles(self, styles: Sequence[StyleImage]) -> None:
         if styles:
             self._style = styles[0]
 

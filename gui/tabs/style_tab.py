@@ -706,9 +706,9 @@ class StyleTab(StudioTab):
         self.task_changed.emit()
 
     def _live_styles(self):
-        from engine.style.live import LiveStyle
+        from engine.style.live import StyleImage
 
-        return [LiveStyle(s.image, s.weight, s.name) for s in self.styles if s.weight > 0]
+        return [StyleImage(s.image, s.weight, s.name) for s in self.styles if s.weight > 0]
 
     def make_task(self) -> "Task | None":
         if not self.live_mode():

@@ -23,7 +23,7 @@ from engine.style.adain import (
     load_encoder_state,
 )
 from engine.style.imaging import chroma
-from engine.style.live import AdaINTask, LiveStyle, PaletteTask
+from engine.style.live import AdaINTask, StyleImage, PaletteTask
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def _frame(image: np.ndarray, index: int = 0) -> Frame:
 def test_task_computes_style_once_and_switches_without_stall(adain_files, pictures) -> None:
     enc, dec = adain_files
     ready = []
-    task = AdaINTask(enc, dec, [LiveStyle(pictures.style(64, seed=1), name="first")], on_style_ready=ready.append)
+    task = AdaINTask(enc, dec, [StyleImage(pictures.style(64, seed=1), name="first")], on_style_ready=ready.append)
     task.load(torch.device("cpu"))
     calls = []
     task._model.encoder.register_forward_hook(lambda *_: calls.append(threading.current_thread().name))
@@ -117,7 +117,7 @@ def test_task_computes_style_once_and_switches_without_stall(adain_files, pictur
     first = result.image
 
     calls.clear()
-    task.set_styles([LiveStyle(pictures.style(64, seed=5), 1.0, "second")])
+    task.set_styles([StyleImage(pictures.style(64, seed=5), 1.0, "second")])
     with torch.inference_mode():  # frames keep flowing while the new style is prepared
         during = task.postprocess(task.infer(task.preprocess(frame)), frame)
     assert during.style in ("first", "second")
@@ -139,7 +139,7 @@ def test_task_runs_in_the_inference_worker(adain_files, pictures) -> None:
         done.set()
 
     worker = InferenceWorker(on_result, events.append, device="cpu", name="style-test")
-    task = AdaINTask(enc, dec, [LiveStyle(pictures.style(64), name="s")], alpha=0.7, process_side=48)
+    task = AdaINTask(enc, dec, [StyleImage(pictures.style(64), name="s")], alpha=0.7, process_side=48)
     worker.set_task(task)
     worker.start()
     try:
@@ -158,7 +158,7 @@ def test_task_runs_in_the_inference_worker(adain_files, pictures) -> None:
 
 def test_palette_fallback_only_moves_colours(pictures) -> None:
     frame = _frame(pictures.content(48, 64))
-    task = PaletteTask([LiveStyle(pictures.style(64), name="p")], alpha=1.0)
+    task = PaletteTask([StyleImage(pictures.style(64), name="p")], alpha=1.0)
     result = task.postprocess(task.infer(task.preprocess(frame)), frame)
     assert result.method == "palette" and result.image.shape == frame.image.shape
     # colour transfer keeps the content's structure: luminance edges stay where they were

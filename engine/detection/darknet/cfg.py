@@ -131,27 +131,22 @@ class Section:
             return default
         return value
 
-    def get_int(self, key: str, default: int | None = None) -> int:
+    def _get_number(self, key: str, default, convert, what: str):
         raw = self.options.get(key)
         if raw is None:
             if default is None:
                 raise self.error(None, f"(line {self.line}) is missing the required key '{key}'")
             return default
         try:
-            return int(raw)
+            return convert(raw)
         except ValueError:
-            raise self.error(key, f"{key}={raw!r} is not an integer") from None
+            raise self.error(key, f"{key}={raw!r} is not {what}") from None
+
+    def get_int(self, key: str, default: int | None = None) -> int:
+        return self._get_number(key, default, int, "an integer")
 
     def get_float(self, key: str, default: float | None = None) -> float:
-        raw = self.options.get(key)
-        if raw is None:
-            if default is None:
-                raise self.error(None, f"(line {self.line}) is missing the required key '{key}'")
-            return default
-        try:
-            return float(raw)
-        except ValueError:
-            raise self.error(key, f"{key}={raw!r} is not a number") from None
+        return self._get_number(key, default, float, "a number")
 
     def get_ints(self, key: str) -> list[int]:
         raw = self.get_str(key)
