@@ -35,12 +35,25 @@ class Task:
     it. The worker times ``preprocess``, ``infer`` and ``postprocess`` separately.
     ``postprocess`` returns plain data (ideally a frozen dataclass of numpy arrays).
 
-    Live settings (thresholds, a chosen layer) are plain attributes read each frame.
-    ``needs_grad``: run under torch.enable_grad() instead of inference mode.
+    Live settings (thresholds, a chosen layer, a mode) form one immutable snapshot,
+    ``settings`` (a frozen dataclass, or None for a task without any). The GUI never
+    writes to a running task: it hands a whole new snapshot to ``InferenceWorker.update``
+    and the worker calls ``configure`` with it *on the worker thread, between frames*, so a
+    frame is always computed with one snapshot from start to end. Override ``configure``
+    when a change needs model work (style statistics, a re-hooked layer); it runs where
+    the model lives.
+
+    ``needs_grad``: run under torch.enable_grad() instead of inference mode. It is read
+    once per frame, after ``configure``, so a property derived from ``settings`` is safe.
     """
 
     name: str = "task"
     needs_grad: bool = False
+    settings: Any = None
+
+    def configure(self, settings: Any) -> None:
+        """Apply a new settings snapshot (worker thread, between frames)."""
+        self.settings = settings
 
     def load(self, device: torch.device) -> None:
         """Build and warm up the model on ``device`` (worker thread)."""
@@ -72,25 +85,34 @@ class Timings:
 
 @dataclass(frozen=True, eq=False)
 class TaskResult:
-    """One processed frame: which task, the frame it saw, its plain-data result, timings."""
+    """One processed frame: which task, the frame it saw, its plain-data result, timings.
+
+    ``generation`` identifies the ``set_task`` call that installed the task (a task swap
+    always gets a new one, even when the new task has the same name); ``settings`` is the
+    snapshot the frame was computed with.
+    """
 
     task: str
     frame: Frame
     result: Any
     timings: Timings
+    generation: int = 0
+    settings: Any = None
 
 
 @dataclass(frozen=True)
 class WorkerEvent:
     """A change the user should hear about.
 
-    kind: "loading", "ready", "frame_error", "load_error" or "stopped".
+    kind: "loading", "ready", "frame_error", "load_error", "settings_error" or "stopped".
+    ``generation`` is the generation of the task concerned (0 for none).
     """
 
     kind: str
     task: str
     message: str = ""
     error: BaseException | None = None
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,7 +132,12 @@ class InferenceWorker:
 
     on_result(TaskResult) and on_event(WorkerEvent) are called on the worker thread.
     ``set_task`` swaps the task while frames keep flowing: the new task is loaded and
-    the old one closed inside the worker thread, so models never cross threads.
+    the old one closed inside the worker thread, so models never cross threads. Each
+    ``set_task`` returns a new *generation* id that every later result and event carries;
+    consumers drop whatever carries an older one.
+
+    The worker can be stopped and started again: ``start`` after ``stop`` opens fresh
+    mailboxes and a fresh thread (the task, if any, is loaded again in it).
     """
 
     def __init__(
@@ -124,43 +151,81 @@ class InferenceWorker:
         self.on_event = on_event
         self.device = device if isinstance(device, torch.device) else choose_device(device)
         self.name = name
+        self._lock = threading.Lock()
+        self._generation = 0
+        # What the next swap installs: (generation, task); the task the caller wants now.
+        self._wanted: tuple[int, Task | None] = (0, None)
         self._frames: Mailbox[Frame] = Mailbox()
-        self._pending: Mailbox[Task | None] = Mailbox()
+        self._control = threading.Event()  # a swap or a settings update is waiting
+        self._pending_task: tuple[int, Task | None] | None = None
+        self._pending_settings: tuple[int, Any] | None = None
         self._task: Task | None = None
+        self._task_generation = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._processed = 0
         self._errors = 0
+        self._submitted_before = 0
+        self._dropped_before = 0
         self._result_times: deque[float] = deque(maxlen=240)
         self._last_timings: Timings | None = None
-        self._loading = False
 
     # -- control (any thread) ----------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"inference:{self.name}", daemon=True)
-        self._thread.start()
+        """Start the thread (again, after ``stop``); the wanted task is loaded in it."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._submitted_before += self._frames.put_count
+            self._dropped_before += self._frames.dropped
+            self._frames = Mailbox()
+            self._stop = threading.Event()
+            generation, task = self._wanted
+            if task is not None and self._pending_task is None:
+                self._pending_task = (generation, task)
+                self._control.set()
+            self._thread = threading.Thread(target=self._run, args=(self._stop, self._frames),
+                                            name=f"inference:{self.name}", daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the frame in hand; the current task is closed in it."""
-        self._stop.set()
-        self._frames.close()
-        thread, self._thread = self._thread, None
+        """Stop the thread after the frame in hand; the current task is closed in it.
+
+        The task stays *wanted*: a later ``start`` loads it again.
+        """
+        with self._lock:
+            self._stop.set()
+            self._frames.close()
+            thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("%s did not stop within %.1f s", self.name, timeout)
 
-    def set_task(self, task: Task | None) -> None:
-        """Replace the running task (None: idle). Takes effect before the next frame."""
-        # The loop polls every 0.1 s, so a swap applies even when no frame arrives.
-        self._pending.put(task)
+    def set_task(self, task: Task | None) -> int:
+        """Replace the running task (None: idle) before the next frame; returns its generation."""
+        with self._lock:
+            self._generation += 1
+            self._wanted = (self._generation, task)
+            self._pending_task = self._wanted
+            self._pending_settings = None  # settings meant for the old task must not reach the new one
+            self._control.set()
+            return self._generation
+
+    def update(self, settings: Any) -> None:
+        """Hand a new settings snapshot to the current task (applied before its next frame)."""
+        with self._lock:
+            self._pending_settings = (self._generation, settings)
+            self._control.set()
 
     def submit(self, frame: Frame) -> None:
         """Offer a frame; an older one not yet started is dropped."""
         self._frames.put(frame)
+
+    @property
+    def generation(self) -> int:
+        """The generation of the task most recently asked for with ``set_task``."""
+        return self._generation
 
     @property
     def task(self) -> Task | None:
@@ -171,80 +236,96 @@ class InferenceWorker:
         return self._thread is not None and self._thread.is_alive()
 
     @property
-    def busy_loading(self) -> bool:
-        return self._loading
-
-    @property
     def stats(self) -> WorkerStats:
         times = list(self._result_times)
         now = time.monotonic()
         recent = [t for t in times if now - t <= 2.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 2 and recent[-1] > recent[0] else 0.0
         return WorkerStats(
-            submitted=self._frames.put_count,
+            submitted=self._submitted_before + self._frames.put_count,
             processed=self._processed,
-            dropped=self._frames.dropped,
+            dropped=self._dropped_before + self._frames.dropped,
             errors=self._errors,
             fps=fps,
             last_timings=self._last_timings,
         )
 
     # -- worker thread ---------------------------------------------------------------
-    def _emit(self, kind: str, task: Task | None, message: str = "", error: BaseException | None = None) -> None:
+    def _emit(self, kind: str, task: Task | None, message: str = "", error: BaseException | None = None,
+              generation: int | None = None) -> None:
         if self.on_event is None:
             return
+        gen = self._task_generation if generation is None else generation
         try:
-            self.on_event(WorkerEvent(kind, task.name if task else "", message, error))
+            self.on_event(WorkerEvent(kind, task.name if task else "", message, error, gen))
         except Exception:
             log.exception("worker event callback failed")
 
-    def _swap(self) -> None:
-        if not self._pending.full:
-            return
-        new_task = self._pending.take(timeout=0)
+    def _close_task(self) -> None:
         old, self._task = self._task, None
         if old is not None:
             try:
                 old.close()
             except Exception:
                 log.exception("closing task %s failed", old.name)
-        if new_task is None:
-            return
-        self._loading = True
-        self._emit("loading", new_task, f"loading {new_task.name} on {self.device}")
-        try:
-            new_task.load(self.device)
-        except Exception as exc:  # noqa: BLE001 - reported to the user, the worker survives
-            log.exception("loading %s failed", new_task.name)
-            self._emit("load_error", new_task, f"{new_task.name} could not be loaded: {exc}", exc)
-            self._loading = False
-            return
-        self._loading = False
-        self._task = new_task
-        self._emit("ready", new_task, f"{new_task.name} ready on {self.device}")
 
-    def _run(self) -> None:
+    def _apply_control(self) -> None:
+        """Swap the task and apply settings that were asked for (worker thread)."""
+        if not self._control.is_set():
+            return
+        with self._lock:
+            self._control.clear()
+            pending_task, self._pending_task = self._pending_task, None
+            pending_settings, self._pending_settings = self._pending_settings, None
+        if pending_task is not None:
+            generation, new_task = pending_task
+            self._close_task()
+            self._task_generation = generation
+            if new_task is not None:
+                self._load(new_task, generation)
+        if pending_settings is not None and self._task is not None:
+            generation, settings = pending_settings
+            if generation == self._task_generation:
+                try:
+                    self._task.configure(settings)
+                except Exception as exc:  # noqa: BLE001 - reported; the task keeps its old settings
+                    log.debug("configuring %s failed", self._task.name, exc_info=True)
+                    self._emit("settings_error", self._task, f"{self._task.name}: the new settings could not be applied: {type(exc).__name__}: {exc}", exc)
+
+    def _load(self, task: Task, generation: int) -> None:
+        self._emit("loading", task, f"loading {task.name} on {self.device}", generation=generation)
         try:
-            while not self._stop.is_set():
-                self._swap()
-                frame = self._frames.take(timeout=0.1)
-                if frame is None or self._stop.is_set():
+            task.load(self.device)
+        except Exception as exc:  # noqa: BLE001 - reported to the user, the worker survives
+            log.debug("loading %s failed", task.name, exc_info=True)
+            self._emit("load_error", task, f"{task.name} could not be loaded: {type(exc).__name__}: {exc}", exc, generation)
+            return
+        self._task = task
+        self._emit("ready", task, f"{task.name} ready on {self.device}", generation=generation)
+
+    def _run(self, stop: threading.Event, frames: Mailbox[Frame]) -> None:
+        try:
+            while not stop.is_set():
+                self._apply_control()
+                frame = frames.take(timeout=0.1)
+                if frame is None:
+                    if frames.closed:
+                        break
                     continue
-                self._swap()  # a swap requested while we waited applies to this frame
+                if stop.is_set():
+                    break
+                self._apply_control()  # a swap or update asked for while we waited applies to this frame
                 task = self._task
                 if task is None:
                     continue
                 self._process(task, frame)
         finally:
-            task, self._task = self._task, None
-            if task is not None:
-                try:
-                    task.close()
-                except Exception:
-                    log.exception("closing task %s failed", task.name)
+            task = self._task
+            self._close_task()
             self._emit("stopped", task)
 
     def _process(self, task: Task, frame: Frame) -> None:
+        settings = task.settings  # the snapshot of this frame: configure() runs only on this thread
         grad_mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
         started = time.monotonic()
         try:
@@ -261,7 +342,7 @@ class InferenceWorker:
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
             self._errors += 1
             log.debug("frame %d failed in %s", frame.index, task.name, exc_info=True)
-            self._emit("frame_error", task, f"{task.name} failed on frame {frame.index}: {exc}", exc)
+            self._emit("frame_error", task, f"{task.name} failed on frame {frame.index}: {type(exc).__name__}: {exc}", exc)
             return
         timings = Timings(
             capture_age_ms=(started - frame.timestamp) * 1000.0,
@@ -275,60 +356,9 @@ class InferenceWorker:
         self._result_times.append(t3)
         self._last_timings = timings
         try:
-            self.on_result(TaskResult(task.name, frame, result, timings))
+            self.on_result(TaskResult(task.name, frame, result, timings, self._task_generation, settings))
         except Exception:
             log.exception("result callback failed")
-
-
-class Runtime:
-    """Several workers fed by one source: one worker per active task slot.
-
-    ``attach(source)`` subscribes every worker to the source's frames; ``set_task(slot,
-    task)`` starts the slot's worker on first use. Used by the GUI (one slot per live
-    view) and by benchmarks.
-    """
-
-    def __init__(self, on_result: Callable[[str, TaskResult], None], on_event: Callable[[str, WorkerEvent], None] | None = None, device: str | torch.device | None = None) -> None:
-        self.device = device if isinstance(device, torch.device) else choose_device(device)
-        self._on_result = on_result
-        self._on_event = on_event
-        self.workers: dict[str, InferenceWorker] = {}
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def worker(self, slot: str) -> InferenceWorker:
-        if slot not in self.workers:
-            worker = InferenceWorker(
-                on_result=lambda r, s=slot: self._on_result(s, r),
-                on_event=(lambda e, s=slot: self._on_event(s, e)) if self._on_event else None,
-                device=self.device,
-                name=slot,
-            )
-            worker.start()
-            self.workers[slot] = worker
-        return self.workers[slot]
-
-    def set_task(self, slot: str, task: Task | None) -> None:
-        self.worker(slot).set_task(task)
-
-    def submit(self, frame: Frame) -> None:
-        for worker in self.workers.values():
-            worker.submit(frame)
-
-    def attach(self, source: Any) -> None:
-        """Feed every worker from ``source`` (a FrameSource); replaces a previous source."""
-        self.detach()
-        self._unsubscribe = source.subscribe(self.submit)
-
-    def detach(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def stop(self) -> None:
-        self.detach()
-        for worker in self.workers.values():
-            worker.stop()
-        self.workers.clear()
 
 
 @contextlib.contextmanager

@@ -132,6 +132,7 @@ class LivePipeline(QObject):
         self._events.event.connect(self._on_event)
         self._worker: InferenceWorker | None = None
         self._task: Task | None = None
+        self._generation = 0  # of the current task: the one place where stale results are dropped
         self._result_log: deque[tuple[float, float]] = deque(maxlen=600)  # (arrival, latency_ms)
 
     # -- source ----------------------------------------------------------------------
@@ -204,8 +205,13 @@ class LivePipeline(QObject):
             self._worker = worker
         self._task = task
         if self._worker is not None:
-            self._worker.set_task(task)
+            self._generation = self._worker.set_task(task)
         self._result_log.clear()
+
+    def update_settings(self, settings: Any) -> None:
+        """Hand a new settings snapshot to the running task (applied on the worker thread)."""
+        if self._worker is not None and self._task is not None:
+            self._worker.update(settings)
 
     @property
     def task(self) -> "Task | None":
@@ -213,9 +219,8 @@ class LivePipeline(QObject):
 
     @Slot(object)
     def _on_result(self, result: Any) -> None:
-        task = self._task
-        if task is None or getattr(result, "task", None) != task.name:
-            return  # a late result of a task that was swapped out (results carry the task's name)
+        if self._task is None or result.generation != self._generation:
+            return  # a late result of a task that was swapped out
         timings = getattr(result, "timings", None)
         latency = float(getattr(timings, "latency_ms", 0.0) or 0.0)
         self._result_log.append((time.monotonic(), latency))
@@ -224,6 +229,9 @@ class LivePipeline(QObject):
     @Slot(object, object)
     def _on_event(self, origin: object, event: object) -> None:
         if origin is self:
+            generation = getattr(event, "generation", 0)
+            if generation and generation != self._generation:
+                return  # about a task that was swapped out since
             self.worker_event.emit(event)
         elif origin is self.source:
             self.source_event.emit(event)

@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
             scroll.setWidget(tab)
             self.tab_widget.addTab(scroll, tab.title)
             tab.task_changed.connect(lambda t=tab: self._on_task_changed(t))
+            tab.settings_changed.connect(lambda t=tab: self._on_settings_changed(t))
             tab.status_message.connect(self.show_status)
         self.perf_plot = PerfPlot()
         self._build_layout()
@@ -432,6 +433,16 @@ class MainWindow(QMainWindow):
     def _on_task_changed(self, tab: StudioTab) -> None:
         if tab is self._active:
             self._apply_task(tab)
+
+    def _on_settings_changed(self, tab: StudioTab) -> None:
+        if tab is self._active:
+            try:
+                settings = tab.task_settings()
+            except Exception as exc:
+                log.exception("%s.task_settings failed", tab.title)
+                self.show_status(f"{tab.title}: {type(exc).__name__}: {exc}")
+                return
+            self.pipeline.update_settings(settings)
 
     def _apply_task(self, tab: StudioTab | None) -> None:
         task = None

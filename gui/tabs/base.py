@@ -32,16 +32,19 @@ class StudioTab(QWidget):
     so a tab that only shows controls is valid.
 
     Signals:
-        task_changed: emit when the task to run changed (model picked, mode switched);
-            the main window then calls ``make_task()`` again and swaps the worker's task.
-            Live settings (thresholds, alpha, layer) should instead be plain attributes of
-            the running task, read on each frame — no swap needed.
+        task_changed: emit when the model itself must be rebuilt (another model or
+            weights picked); the main window then calls ``make_task()`` again and swaps the
+            worker's task (a new generation: late results of the old one never arrive).
+        settings_changed: emit when a live setting changed (threshold, layer, mode); the
+            main window calls ``task_settings()`` and hands the snapshot to the worker,
+            which applies it between frames on its own thread.
         status_message(str): a short line for the status bar.
     """
 
     title: str = "Tab"
 
     task_changed = Signal()
+    settings_changed = Signal()
     status_message = Signal(str)
 
     def __init__(self, context: "AppContext", parent: QWidget | None = None) -> None:
@@ -55,6 +58,10 @@ class StudioTab(QWidget):
         Called on the GUI thread; heavy work (building/moving the model) belongs in
         ``Task.load``, which the worker calls on its own thread.
         """
+        return None
+
+    def task_settings(self) -> object | None:
+        """The current live settings as one frozen snapshot (None: the task has none)."""
         return None
 
     def on_result(self, result: "TaskResult") -> None:

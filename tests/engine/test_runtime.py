@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from engine.runtime import InferenceWorker, Runtime, Task, TaskResult, WorkerEvent, running_worker
+from engine.runtime import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
 from engine.sources import DemoSource, Frame
 
 
@@ -177,26 +177,3 @@ def test_grad_tasks_run_with_gradients():
         worker.submit(make_frame(0))
         assert c.wait(lambda c: c.results)
     assert task.grad_enabled == [True]
-
-
-def test_runtime_fans_one_source_out_to_several_workers():
-    got: dict[str, list[int]] = {"a": [], "b": []}
-    done = threading.Event()
-
-    def on_result(slot: str, result: TaskResult) -> None:
-        got[slot].append(result.frame.index)
-        if len(got["a"]) >= 3 and len(got["b"]) >= 3:
-            done.set()
-
-    runtime = Runtime(on_result, device="cpu")
-    source = DemoSource(width=32, height=24, fps=100)
-    runtime.set_task("a", MeanTask())
-    runtime.set_task("b", MeanTask(scale=3))
-    runtime.attach(source)
-    source.start()
-    try:
-        assert done.wait(10)
-    finally:
-        source.stop()
-        runtime.stop()
-    assert runtime.workers == {}
