@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
-TASKS = ("detect", "faces", "style", "inspect")
+TASKS = ("detect", "faces", "style", "inspect", "teach")
 _FEATURE_CATALOGS = ("engine.detection.catalog", "engine.faces.catalog", "engine.style.catalog", "engine.inspect.catalog")
 
 
@@ -42,15 +42,41 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
-class CatalogEntry:
-    """A model the app knows how to download, verify and load.
+class Transforms:
+    """How a frame (uint8 BGR, (H, W, 3)) becomes the model's input; read by the code that preprocesses.
 
-    task: "detect", "faces", "style" or "inspect". preprocessing: input size,
-    mean/std, colour order, ... as the model's loader expects them. extra: anything
-    else the feature needs (class names file, architecture name). validator: called
-    with the installed path of each file after download or import; raises ValueError
-    with a user-facing message when the file cannot be this model's (wrong size for a
-    cfg, wrong state_dict keys).
+    size: (width, height) in pixels the model takes, or None when it takes any size.
+    resize: "stretch" (ignore aspect), "letterbox" (fit and pad) or "crop" (resize the
+    short side, centre crop). colour: channel order the model expects, "RGB", "BGR" or
+    "GRAY". scale: factor applied to 0..255 values before ``mean``/``std``
+    (value = (pixel * scale - mean) / std, per channel in ``colour`` order).
+    """
+
+    size: tuple[int, int] | None = None
+    resize: str = "stretch"
+    colour: str = "RGB"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A model the app knows how to download, verify, build and load: executable data.
+
+    task: one of ``TASKS``. transforms: the preprocessing the model expects (a
+    ``Transforms``), read by the preprocessing code, never re-stated elsewhere. meta:
+    facts about the model, documented keys:
+        categories (tuple[str, ...]): class names, index = class id;
+        metric ("euclidean" | "cosine"), threshold (float, distance): for embedders;
+        embedding_dim (int); num_params (int); accuracy (dict: benchmark -> value).
+    builder: ``builder(entry, cache, device)`` returns the ready-to-run model object
+    (an nn.Module or a wrapper) from the installed files; the only place that knows how
+    to build this model, so nothing dispatches on strings. validator: called with the
+    installed path of each file after download or import; raises ValueError with a
+    user-facing message when the file cannot be this model's (wrong size for a cfg,
+    wrong state_dict keys). preprocessing/extra: older free-form fields, being replaced
+    by ``transforms``/``meta``/``builder``.
     """
 
     name: str
@@ -64,6 +90,15 @@ class CatalogEntry:
     extra: Mapping[str, Any] = field(default_factory=dict)
     default: bool = False
     validator: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
+    transforms: Transforms | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    builder: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    def build(self, cache: Any = None, device: Any = None) -> Any:
+        """The model object, built from the installed files by this entry's ``builder``."""
+        if self.builder is None:
+            raise ValueError(f"{self.name} has no builder")
+        return self.builder(self, cache, device)
 
     @property
     def size(self) -> int | None:
