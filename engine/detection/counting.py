@@ -60,11 +60,13 @@ class CountLine:
         object.__setattr__(self, "p1", p1)
         object.__setattr__(self, "p2", p2)
 
-    def side(self, points: np.ndarray) -> np.ndarray:
-        """(N,) sign of each (N, 2) point: +1 right-hand side, -1 left-hand side, 0 on the line."""
+    def side(self, points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """(N,) side of each (N, 2) point: +1 right-hand, -1 left-hand, 0 within ``margin``
+        pixels of the (infinite) line."""
         (x1, y1), (x2, y2) = self.p1, self.p2
-        cross = (x2 - x1) * (points[:, 1] - y1) - (y2 - y1) * (points[:, 0] - x1)
-        return np.sign(cross).astype(np.int8)
+        length = math.hypot(x2 - x1, y2 - y1)
+        distance = ((x2 - x1) * (points[:, 1] - y1) - (y2 - y1) * (points[:, 0] - x1)) / length
+        return np.where(np.abs(distance) <= margin, 0, np.sign(distance)).astype(np.int8)
 
     def crossed_by(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """(N,) bool: the segments start[i]->end[i] (N, 2) meet the line segment p1-p2."""
@@ -229,13 +231,17 @@ class RegionCounter:
     """Counts line crossings and zone occupancy from successive ``Tracks``.
 
     ``update(tracks, time, frame)`` returns the events of that frame. State kept per track:
-    its last point that was clearly on one side of each line (so a box jittering on the
-    line is not counted again and again) and, per zone, when it entered.
+    its last point that was clearly on one side of each line, at least ``margin`` pixels
+    away (so a box jittering on the line is not counted again and again; a crossing is
+    counted on the first frame the point is ``margin`` past the line), and, per zone,
+    when it entered.
     """
 
-    def __init__(self, regions: Regions, class_names: tuple[str, ...] = (), anchor: str = "center") -> None:
+    def __init__(self, regions: Regions, class_names: tuple[str, ...] = (), anchor: str = "center",
+                 margin: float = 4.0) -> None:
         if anchor not in ANCHORS:
             raise RegionError(f"anchor '{anchor}' is not one of {', '.join(ANCHORS)}")
+        self.margin = float(margin)
         self.regions = regions
         self.class_names = tuple(class_names)
         self.anchor = anchor
@@ -263,7 +269,7 @@ class RegionCounter:
         new: list[CountEvent] = []
         for line in self.regions.lines:
             state = self._line_state[line.name]
-            sides = line.side(points)
+            sides = line.side(points, self.margin)
             for i, tid in enumerate(ids):
                 side = int(sides[i])
                 if side == 0:
