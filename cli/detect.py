@@ -2,11 +2,15 @@
 
     python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
         [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--json] [-o OUT]
+        [--track [--line X1,Y1,X2,Y2[:NAME]]... [--zone X,Y,X,Y,X,Y,...[:NAME]]... [--events FILE]]
 
 --json prints one JSON object per image or frame on stdout:
 {"source", "frame", "width", "height", "detections": [{"class_id", "label", "score",
-"box": [x1, y1, x2, y2]}]} (box in pixels of the input). -o writes annotated output:
-an image file for an image, a folder for a folder, a .mp4/.avi for a video.
+"box": [x1, y1, x2, y2]}]} (box in pixels of the input); with --track each detection also
+has "track_id" (null when no confirmed track owns it). -o writes annotated output: an
+image file for an image, a folder for a folder, a .mp4/.avi for a video (with --track:
+ids, trails, lines and zones). --line/--zone/--events imply --track; times of events are
+frame / the video's fps, in seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 from pathlib import Path
 
 from cli import fail
+from cli.regions_args import add_region_options, counts_summary, parse_regions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
+    parser.add_argument("--track", action="store_true", help="follow objects with ids across frames (ByteTrack-style)")
+    add_region_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,7 +73,10 @@ def _build_detector(args: argparse.Namespace):
     from engine.detection.factory import detector_from_files, load_detector
     from engine.weights.catalog import catalog
 
-    options = {"conf_threshold": args.conf, "iou_threshold": args.iou}
+    # Tracking: the detector also reports the unsure detections, which keep tracks alive
+    # (ByteTrack's second stage); only those >= --conf are shown.
+    conf = min(args.conf, 0.1) if (args.track or args.line or args.zone or args.events) else args.conf
+    options = {"conf_threshold": conf, "iou_threshold": args.iou}
     if args.size:
         options["input_size"] = args.size
     if args.cfg or args.weights:
@@ -79,7 +89,7 @@ def _build_detector(args: argparse.Namespace):
         raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
     name = args.model or catalog().default("detect").name
     entry = catalog().get(name)
-    if args.size and entry.extra.get("kind") != "darknet":
+    if args.size and not entry.meta.get("resizable_input"):
         raise ValueError(f"--size only applies to YOLO models; {name} resizes its input itself")
     return load_detector(name, **options)
 
@@ -109,14 +119,18 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from engine.detection.annotate import draw_detections
+    from engine.detection.counting import save_events
     from engine.detection.export import detections_record
     from engine.detection.factory import USER_ERRORS
     from engine.recorder import RecorderError, VideoRecorder
     from engine.sources import SourceError, classify, iter_frames
     from engine.weights.cache import WeightsError
     from engine.weights.catalog import UnknownModelError
+    from engine.detection.counting import RegionError
 
+    tracking = args.track or bool(args.line or args.zone or args.events)
     try:
+        regions = parse_regions(args) if tracking else None
         kind = classify(args.input)
         if kind in ("demo", "camera"):
             raise ValueError(f"{args.input}: give an image, a folder or a video file (live cameras are for the GUI)")
@@ -125,31 +139,50 @@ def run(args: argparse.Namespace) -> int:
         if args.classes:
             labels = [c for c in args.classes.split(",") if c.strip()]
             detector.class_filter = detector.class_ids_for(labels)
-    except (ValueError, SourceError, WeightsError, UnknownModelError, *USER_ERRORS) as exc:
+    except (RegionError, ValueError, SourceError, WeightsError, UnknownModelError, *USER_ERRORS) as exc:
         return fail(str(exc))
 
+    analyzer = None
+    fps = _video_fps(cv2, args.input) if kind == "video" else 1.0
+    if tracking:
+        from engine.detection.annotate_tracks import draw_tracks
+        from engine.detection.scene_analysis import SceneAnalyzer
+        from engine.detection.tracking import config_for_confidence
+        analyzer = SceneAnalyzer(regions, tuple(detector.class_names), config_for_confidence(args.conf))
     recorder = None
     total = frames = 0
     try:
         for frame in iter_frames(args.input):
             found = detector.detect(frame.image)
+            tracked = track_ids = None
+            if analyzer is not None:
+                tracked = analyzer.step(found.boxes, found.scores, found.class_ids, frame.index / fps, frame.index)
+                shown = found.scores >= args.conf
+                found, track_ids = found.select(shown), tracked.track_ids[shown]
             frames += 1
             total += len(found)
             source = frame.source if kind != "video" else str(args.input)
             if args.json:
-                print(json.dumps(detections_record(found, source, frame.index)), flush=True)
+                record = detections_record(found, source, frame.index)
+                if track_ids is not None:
+                    for det, tid in zip(record["detections"], track_ids.tolist()):
+                        det["track_id"] = tid if tid >= 0 else None
+                print(json.dumps(record), flush=True)
             elif kind != "video":
                 summary = ", ".join(f"{label} {score:.2f}" for label, score in zip(found.labels, found.scores))
                 print(f"{frame.source}: {len(found)} object(s)" + (f": {summary}" if summary else ""))
             if out is not None:
-                annotated = draw_detections(frame.image, found)
+                if tracked is not None:
+                    annotated = draw_tracks(frame.image.copy(), tracked, regions, tuple(detector.class_names))
+                else:
+                    annotated = draw_detections(frame.image, found)
                 if kind == "image":
                     _write_image(cv2, out, annotated)
                 elif kind == "folder":
                     _write_image(cv2, out / frame.source, annotated)
                 else:
                     if recorder is None:
-                        recorder = VideoRecorder(out, fps=_video_fps(cv2, args.input))
+                        recorder = VideoRecorder(out, fps=fps)
                     recorder.write(annotated)
     except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
         return fail(str(exc))
@@ -158,6 +191,17 @@ def run(args: argparse.Namespace) -> int:
             recorder.close()
     if kind == "video" and not args.json:
         print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
+    if analyzer is not None:
+        if args.events:
+            try:
+                save_events(analyzer.counter.events, args.events)
+            except (ValueError, OSError) as exc:
+                return fail(str(exc))
+        if not args.json:
+            print(f"{analyzer.tracker.tracks_started} track(s)"
+                  + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))
+            for line in counts_summary(analyzer.counter.snapshot()):
+                print(line)
     if recorder is not None and recorder.error:
         return fail(f"{out}: {recorder.error}")
     return 0

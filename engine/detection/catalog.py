@@ -1,16 +1,47 @@
 """Catalog entries of the Detect tab: Darknet YOLO models and torchvision alternatives.
 
 YOLO entries list only the .weights file; the matching official cfg ships in
-resources/darknet (``extra["cfg"]``), so ``models import yolov4-tiny FILE.weights``
+resources/darknet (``meta["cfg"]``), so ``models import yolov4-tiny FILE.weights``
 is all an offline user needs. Sizes of the .weights files are exact (they follow from
 the cfg: 20-byte header + 4 bytes per parameter) and are checked by the validator.
+
+Each entry's ``builder(entry, cache, device, **options)`` returns a ready ``Detector``;
+options are the detector's own (conf_threshold, iou_threshold, input_size, bf16, ...).
+Detection-specific meta keys, besides ``categories``: ``cfg`` (the bundled Darknet cfg),
+``architecture`` (the torchvision constructor), ``adjustable_input`` (the network input
+size may be changed live, e.g. 320x320..608x608), ``anchor_grid`` (the "show the grid"
+view applies), ``bf16`` (a bfloat16 CPU mode exists).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.weights.catalog import CatalogEntry, ModelFile
+from engine.detection.names import bundled_path, read_names
+from engine.weights.catalog import CatalogEntry, ModelFile, Transforms
+
+_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+_COCO80 = read_names(bundled_path("coco.names"), expected=80)
+_COCO91 = read_names(_RESOURCES / "detection" / "coco91.names", expected=91)  # torchvision's list, background first
+_TORCHVISION_ONLY_OPTIONS = ("input_size", "letterbox", "bf16", "compile", "channels_last")
+
+
+def _build_darknet(entry: CatalogEntry, cache=None, device=None, **options):
+    from engine.detection.yolo import YoloDetector
+    from engine.weights.cache import default_cache
+    weights = (cache or default_cache()).require(entry)
+    options.setdefault("input_size", entry.transforms.size if entry.transforms else None)
+    return YoloDetector.from_files(bundled_path(entry.meta["cfg"]), weights, bundled_path("coco.names"),
+                                   name=entry.name, device=device, **options)
+
+
+def _build_torchvision(entry: CatalogEntry, cache=None, device=None, **options):
+    from engine.detection.torchvision_detectors import TorchvisionDetector
+    from engine.weights.cache import default_cache
+    weights = (cache or default_cache()).require(entry)
+    for yolo_only in _TORCHVISION_ONLY_OPTIONS:
+        options.pop(yolo_only, None)  # these models resize internally and run as published
+    return TorchvisionDetector.from_file(entry.meta["architecture"], weights, name=entry.name, device=device, **options)
 
 _DARKNET_LICENSE = "Public domain (YOLO license: \"Darknet is public domain\")"
 _DARKNET_CFG_URL = "https://raw.githubusercontent.com/AlexeyAB/darknet/master/cfg/{}.cfg"
@@ -30,11 +61,11 @@ def _yolo(name: str, title: str, url: str, size: int, source: str, description: 
         name=name, task="detect", title=title,
         files=(ModelFile(f"{name}.weights", url, size=size),),
         license=_DARKNET_LICENSE, source=source, description=description,
-        preprocessing={"input_size": (416, 416), "colour": "RGB", "scale": 1 / 255,
-                       "resize": "plain (letterbox when the cfg says letter_box=1)"},
-        extra={"kind": "darknet", "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name),
-               "names": "coco.names", "classes": 80},
-        default=default, validator=_validate_darknet(f"{name}.cfg"),
+        # "stretch" unless the cfg says letter_box=1 (the detector reads the cfg for that).
+        transforms=Transforms(size=(416, 416), resize="stretch", colour="RGB", scale=1 / 255),
+        meta={"categories": _COCO80, "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name),
+              "adjustable_input": True, "anchor_grid": True, "bf16": True},
+        builder=_build_darknet, default=default, validator=_validate_darknet(f"{name}.cfg"),
     )
 
 
@@ -47,9 +78,10 @@ def _torchvision(name: str, title: str, url: str, description: str, input_size: 
         files=(ModelFile(Path(url).name, url),),
         license=_TORCHVISION_LICENSE, source="https://pytorch.org/vision/stable/models.html#object-detection",
         description=description,
-        preprocessing={"input_size": (input_size, input_size), "colour": "RGB", "scale": 1 / 255,
-                       "resize": "inside the model"},
-        extra={"kind": "torchvision", "architecture": name, "classes": 91},
+        # The model resizes (to input_size) and normalises inside its forward.
+        transforms=Transforms(size=(input_size, input_size), resize="stretch", colour="RGB", scale=1 / 255),
+        meta={"categories": _COCO91, "architecture": name},
+        builder=_build_torchvision,
     )
 
 

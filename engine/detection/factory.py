@@ -42,37 +42,20 @@ def check_weights_file(cfg_name: str, path: str | Path) -> None:
             "(is it the weights file of another model?)")
 
 
-def detector_names() -> list[str]:
-    from engine.weights.catalog import catalog
-    return [e.name for e in catalog().entries("detect")]
-
-
 def load_detector(name: str, *, cache=None, device: torch.device | str | None = None, **options) -> Detector:
-    """Build the catalog model ``name`` from the weights cache.
+    """Build the catalog model ``name`` from the weights cache with its entry's builder.
 
     Raises WeightsMissingError (with the fetch/import commands) when not installed,
     UnknownModelError for an unknown name, and USER_ERRORS for files that do not fit.
     """
-    from engine.weights.cache import default_cache
     from engine.weights.catalog import catalog
 
     entry = catalog().get(name)
     if entry.task != "detect":
         raise DetectorError(f"'{name}' is a {entry.task} model, not an object detector")
-    cache = cache or default_cache()
-    weights = cache.require(entry)
-    kind = entry.extra.get("kind")
-    if kind == "darknet":
-        from engine.detection.yolo import YoloDetector
-        return YoloDetector.from_files(bundled_path(entry.extra["cfg"]), weights,
-                                       bundled_path(entry.extra.get("names", "coco.names")),
-                                       name=name, device=device, **options)
-    if kind == "torchvision":
-        from engine.detection.torchvision_detectors import TorchvisionDetector
-        for yolo_only in ("input_size", "letterbox", "bf16", "compile", "channels_last"):
-            options.pop(yolo_only, None)  # these models resize internally and run as published
-        return TorchvisionDetector.from_file(entry.extra["architecture"], weights, name=name, device=device, **options)
-    raise DetectorError(f"catalog entry '{name}' has unknown detector kind {kind!r}")
+    if entry.builder is None:
+        raise DetectorError(f"catalog entry '{name}' has no builder")
+    return entry.builder(entry, cache, device, **options)
 
 
 def detector_from_files(cfg: str | Path, weights: str | Path, names: str | Path | None = None, *,

@@ -43,9 +43,9 @@ ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
 
 
 def coco91_names() -> tuple[str, ...]:
-    """torchvision's COCO category list (91 entries, "__background__" first)."""
-    from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights
-    return tuple(SSDLite320_MobileNet_V3_Large_Weights.COCO_V1.meta["categories"])
+    """torchvision's COCO category list (91 entries, "__background__" first), from the catalog."""
+    from engine.detection.catalog import _COCO91
+    return _COCO91
 
 
 def build_model(architecture: str, num_classes: int = 91) -> nn.Module:

@@ -72,6 +72,20 @@ class TrackerConfig:
             raise ValueError("track_buffer and coast_frames must be >= 0, min_hits and trail_length >= 1")
 
 
+def config_for_confidence(conf: float, base: TrackerConfig | None = None) -> TrackerConfig:
+    """Tracker thresholds that follow a detector confidence threshold ``conf`` (0..1).
+
+    Detections at or above ``conf`` are the "high" ones; run the detector itself at
+    ``low_threshold`` (``min(conf, 0.1)``) so that ByteTrack's second stage sees the
+    unsure ones too. A track starts at ``conf + 0.1``, as ByteTrack does.
+    """
+    from dataclasses import replace
+    base = base or TrackerConfig()
+    conf = float(min(max(conf, 0.0), 1.0))
+    return replace(base, high_threshold=conf, low_threshold=min(conf, base.low_threshold),
+                   new_track_threshold=min(conf + 0.1, 1.0))
+
+
 @dataclass(frozen=True, eq=False)
 class Tracks:
     """The tracks reported for one frame (plain data).
@@ -81,8 +95,9 @@ class Tracks:
     detection matched this frame). ages: (N,) int64 frames since the track started.
     velocities: (N, 2) float32 centre pixels per frame. states: (N,) int8 (TENTATIVE,
     CONFIRMED, LOST). trail_points: (N, L, 2) float32 recent centres, newest last, of which
-    the last ``trail_lengths[i]`` are valid (``trail(i)`` slices them). frame_index: the
-    tracker's frame counter (0-based).
+    the last ``trail_lengths[i]`` are valid (``trail(i)`` slices them). detection_index:
+    (N,) int64 row of the detection each track matched in this frame's input, -1 when
+    coasting. frame_index: the tracker's frame counter (0-based).
     """
 
     ids: np.ndarray
@@ -94,10 +109,19 @@ class Tracks:
     states: np.ndarray
     trail_points: np.ndarray | None = None
     trail_lengths: np.ndarray | None = None
+    detection_index: np.ndarray | None = None
     frame_index: int = 0
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def track_ids_for_detections(self, count: int) -> np.ndarray:
+        """(count,) int64 track id of each input detection, -1 for detections no track reports."""
+        out = np.full(count, -1, np.int64)
+        if self.detection_index is not None:
+            ok = self.detection_index >= 0
+            out[self.detection_index[ok]] = self.ids[ok]
+        return out
 
     def trail(self, i: int) -> np.ndarray:
         """(K, 2) float32 centres of track row ``i``, oldest first."""
@@ -128,7 +152,7 @@ class Tracks:
 
 def empty_tracks(frame_index: int = 0) -> Tracks:
     return Tracks(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32),
-                  np.zeros(0, np.int64), np.zeros((0, 2), np.float32), np.zeros(0, np.int8), None, None, frame_index)
+                  np.zeros(0, np.int64), np.zeros((0, 2), np.float32), np.zeros(0, np.int8), None, None, None, frame_index)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -252,9 +276,10 @@ class _Store:
     last_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     trail: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 2), np.float32))  # newest last
     trail_len: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    det_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # this frame's detection, or -1
 
     _ARRAYS = ("ids", "mean", "cov", "class_ids", "scores", "states", "hits", "start", "last_seen", "trail",
-               "trail_len")
+               "trail_len", "det_row")
 
     def keep(self, mask: np.ndarray) -> None:
         for name in self._ARRAYS:
@@ -283,6 +308,11 @@ class ByteTracker:
         self.frame_index = -1
 
     @property
+    def tracks_started(self) -> int:
+        """Tracks created since the last reset (ids run 1..tracks_started)."""
+        return self._next_id - 1
+
+    @property
     def track_count(self) -> int:
         """Tracks held (tentative, confirmed and lost)."""
         return len(self._store.ids)
@@ -307,6 +337,7 @@ class ByteTracker:
                              "must have one row per detection")
         s = self._store
         s.mean, s.cov = kalman_predict(s.mean, s.cov)
+        s.det_row[:] = -1
 
         high = np.flatnonzero(scores >= cfg.high_threshold)
         low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
@@ -343,6 +374,7 @@ class ByteTracker:
             s.class_ids[rows] = np.where(cfg.per_class, s.class_ids[rows], class_ids[dets])
             s.hits[rows] += 1
             s.last_seen[rows] = frame
+            s.det_row[rows] = dets
             newly = rows[(s.states[rows] == TENTATIVE) & (s.hits[rows] >= cfg.min_hits)]
             s.states[rows[s.states[rows] == LOST]] = CONFIRMED
             s.states[newly] = CONFIRMED
@@ -367,7 +399,8 @@ class ByteTracker:
                          class_ids=class_ids[fresh].copy(), scores=scores[fresh].copy(),
                          states=np.full(n, state, np.int8), hits=np.ones(n, np.int64),
                          start=np.full(n, frame, np.int64), last_seen=np.full(n, frame, np.int64),
-                         trail=np.zeros((n, cfg.trail_length, 2), np.float32), trail_len=np.zeros(n, np.int64))
+                         trail=np.zeros((n, cfg.trail_length, 2), np.float32), trail_len=np.zeros(n, np.int64),
+                         det_row=fresh.astype(np.int64))
             self._next_id += n
             s.append(new)
             matched_track = np.concatenate((matched_track, np.ones(n, bool)))
@@ -393,5 +426,6 @@ class ByteTracker:
             states=s.states[rows].copy(),
             trail_points=s.trail[rows],
             trail_lengths=s.trail_len[rows].copy(),
+            detection_index=s.det_row[rows].copy(),
             frame_index=frame,
         )

@@ -11,7 +11,7 @@ import torch
 
 from engine.detection.detector import DetectorError
 from engine.detection.factory import load_detector
-from engine.detection.task import DetectionTask
+from engine.detection.task import DetectionTask, DetectSettings
 from engine.detection.torchvision_detectors import build_model
 from engine.detection.boxes import box_iou
 from engine.detection.yolo import YoloDetector, cpu_bf16_supported
@@ -152,13 +152,13 @@ def test_detection_task_runs_in_the_worker(darknet_weights, street_image):
             done.set()
 
     task = DetectionTask(lambda device: YoloDetector.from_files(cfg, weights, device=device),
-                         conf_threshold=0.3, input_size=(320, 320))
+                         settings=DetectSettings(conf_threshold=0.3, input_size=(320, 320)))
     with running_worker(on_result, task, device="cpu") as worker:
+        worker.update(DetectSettings(conf_threshold=0.5, input_size=(320, 320)))  # a live change
         for i in range(40):
             worker.submit(Frame(street_image, i, 0.0, "test"))
             if done.wait(0.25):
                 break
-            task.conf_threshold = 0.5  # a live change, picked up by the next frame
     assert done.is_set()
     last = results[-1]
     assert last.result.grids[0].cols == 10  # the task's input size was applied

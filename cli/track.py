@@ -1,0 +1,110 @@
+"""`track`: the tracker and counters on detections saved earlier by `detect --json`.
+
+    python main.py track DETECTIONS.jsonl [--line X1,Y1,X2,Y2[:NAME]]... [--zone X,Y,...[:NAME]]...
+        [--fps 30] [--json] [--events events.csv]
+
+Input: one JSON object per line, as `detect --json` writes them ({"frame", "detections":
+[{"class_id", "label", "score", "box"}]}); "-" reads stdin. So counting can be redone with
+other lines without running the detector again. --json prints one object per frame:
+{"frame", "time", "tracks": [{"track_id", "box", "class_id", "score"}], "counts"}.
+Times are frame / --fps seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from cli import fail
+from cli.regions_args import add_region_options, counts_summary, parse_regions
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "track", help="track and count objects in detections saved by `detect --json`",
+        description="Run the tracker, counting lines and zones on a `detect --json` file (one object per frame).")
+    parser.add_argument("input", metavar="DETECTIONS", help="a .jsonl file from `detect --json` ('-' for stdin)")
+    add_region_options(parser)
+    parser.add_argument("--fps", type=float, default=30.0, help="frames per second of the original video (default 30)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per frame with its tracks and counts")
+    parser.set_defaults(func=run)
+
+
+class InputError(ValueError):
+    pass
+
+
+def read_frames(path: str):
+    """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line."""
+    import numpy as np
+
+    name = "stdin" if path == "-" else path
+    if path != "-" and not Path(path).is_file():
+        raise InputError(f"{path}: no such file (give the output of `detect VIDEO --json > FILE.jsonl`)")
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    try:
+        for number, text in enumerate(stream, 1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+                dets = record["detections"]
+                boxes = np.array([d["box"] for d in dets], np.float32).reshape(-1, 4)
+                scores = np.array([d["score"] for d in dets], np.float32)
+                classes = np.array([d["class_id"] for d in dets], np.int64)
+                labels = {int(d["class_id"]): str(d.get("label", "")) for d in dets}
+                frame = int(record.get("frame", number - 1))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{name}:{number}: not a `detect --json` line ({type(exc).__name__}: {exc})") from None
+            yield frame, boxes, scores, classes, labels
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not a text file (give the output of `detect --json`)") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.detection.counting import RegionError, save_events
+    from engine.detection.scene_analysis import SceneAnalyzer
+
+    try:
+        regions = parse_regions(args)
+        if not args.fps > 0:
+            raise ValueError(f"--fps {args.fps}: must be positive")
+    except (RegionError, ValueError) as exc:
+        return fail(str(exc))
+    names: dict[int, str] = {}
+    analyzer = SceneAnalyzer(regions)
+    frames = 0
+    try:
+        for frame, boxes, scores, classes, labels in read_frames(args.input):
+            names.update({k: v for k, v in labels.items() if v})
+            if names and len(analyzer.class_names) <= max(names):
+                table = tuple(names.get(i, f"class {i}") for i in range(max(names) + 1))
+                analyzer.class_names = analyzer.counter.class_names = table
+            tracked = analyzer.step(boxes, scores, classes, frame / args.fps, frame)
+            frames += 1
+            if args.json:
+                tracks = [{k: r[k] for k in ("track_id", "box", "class_id", "score")}
+                          for r in tracked.tracks.to_records()]
+                print(json.dumps({"frame": frame, "time": round(frame / args.fps, 4), "tracks": tracks,
+                                  "counts": tracked.counts}), flush=True)
+    except InputError as exc:
+        return fail(str(exc))
+    if args.events:
+        try:
+            save_events(analyzer.counter.events, args.events)
+        except (ValueError, OSError) as exc:
+            return fail(str(exc))
+    if not args.json:
+        print(f"{args.input}: {frames} frame(s), {analyzer.tracker.tracks_started} track(s)"
+              + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))
+        for line in counts_summary(analyzer.counter.snapshot()):
+            print(line)
+    return 0
