@@ -148,6 +148,9 @@ def classify(spec: str) -> str:
     text = str(spec).strip()
     if text.lower() == "demo":
         return "demo"
+    kind = _network_or_screen(text)
+    if kind:
+        return kind
     if text.isdigit() or text.startswith("/dev/video"):
         return "camera"
     p = Path(text).expanduser()
@@ -636,7 +639,25 @@ def open_source(spec: str | int, **options: object) -> FrameSource:
         return VideoSource(text, **options)  # type: ignore[arg-type]
     if kind == "image":
         return ImageSource(text, **options)  # type: ignore[arg-type]
+    if kind in ("stream", "screen"):
+        return _open_network_or_screen(kind, text, **options)
     return FolderSource(text, **options)  # type: ignore[arg-type]
+
+
+def _network_or_screen(text: str) -> str:
+    """"stream" for rtsp/http(s) URLs, "screen" for screen specs, else "" (see stream_source/screen_source)."""
+    from engine.screen_source import is_screen_spec
+    from engine.stream_source import is_stream_url
+    return "stream" if is_stream_url(text) else ("screen" if is_screen_spec(text) else "")
+
+
+def _open_network_or_screen(kind: str, text: str, **options: object) -> FrameSource:
+    if kind == "stream":
+        from engine.stream_source import StreamSource
+        return StreamSource(text, **options)  # type: ignore[arg-type]
+    from engine.screen_source import ScreenSource, parse_screen_spec
+    target, fps = parse_screen_spec(text)
+    return ScreenSource(target, float(options.get("fps", fps)))  # type: ignore[arg-type]
 
 
 def iter_frames(spec: str | os.PathLike[str], *, loop: bool = False) -> Iterator[Frame]:
@@ -648,8 +669,9 @@ def iter_frames(spec: str | os.PathLike[str], *, loop: bool = False) -> Iterator
     """
     text = str(spec)
     kind = classify(text)
-    if kind in ("demo", "camera"):
-        raise SourceError(f"{text}: batch processing needs an image, a folder or a video file")
+    if kind in ("demo", "camera", "stream", "screen"):
+        raise SourceError(f"{text if kind != 'stream' else 'a stream'}: batch processing needs an image, a folder "
+                          "or a video file")
     index = 0
     if kind == "image":
         image = read_image(text)
