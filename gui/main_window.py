@@ -58,6 +58,12 @@ KEY_STATE = "window/state"
 KEY_SPLITTER = "window/splitter"
 KEY_LAST_TAB = "window/last_tab"
 KEY_LAST_SOURCE = "source/last"
+
+
+def storable_spec(spec: str) -> str:
+    """What may be written to the settings: stream URLs lose their password."""
+    from engine.stream_source import is_stream_url, strip_password
+    return strip_password(spec) if is_stream_url(spec) else spec
 KEY_MIRROR = "source/mirror"
 
 
@@ -107,7 +113,7 @@ class MainWindow(QMainWindow):
         self._display_errors = 0
         self._closing = False
 
-        self.source_bar = SourceBar()
+        self.source_bar = SourceBar(settings=settings)
         self.tab_widget = QTabWidget()
         self.tab_widget.setObjectName("featureTabs")
         self.tab_widget.setDocumentMode(True)
@@ -269,7 +275,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue(KEY_LAST_TAB, self.tab_widget.currentIndex())
         self.settings.setValue(KEY_MIRROR, self.pipeline.mirror)
         if self._current_spec is not None:
-            self.settings.setValue(KEY_LAST_SOURCE, self._current_spec)
+            self.settings.setValue(KEY_LAST_SOURCE, storable_spec(self._current_spec))
         self.settings.sync()
 
     # -- sources -------------------------------------------------------------------------
@@ -310,7 +316,7 @@ class MainWindow(QMainWindow):
             return self._source_failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
         self._current_spec = spec
         self.view.set_banner(None)
-        self.settings.setValue(KEY_LAST_SOURCE, spec)
+        self.settings.setValue(KEY_LAST_SOURCE, storable_spec(spec))
         self.source_bar.set_source_name(source.name)
         self.source_bar.set_running(True)
         self.view.set_message(f"Waiting for {source.name}…")

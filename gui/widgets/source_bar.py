@@ -30,9 +30,10 @@ class SourceBar(QWidget):
     start_stop_requested = Signal()
     mirror_toggled = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings=None) -> None:
         super().__init__(parent)
         self.setObjectName("sourceBar")
+        self.settings = settings  # remembers recent stream URLs (without passwords)
         self.camera_combo = QComboBox()
         self.camera_combo.setObjectName("cameraCombo")
         self.camera_combo.setMinimumContentsLength(18)
@@ -51,6 +52,12 @@ class SourceBar(QWidget):
         self.demo_button = QPushButton("Demo")
         self.demo_button.setToolTip("Synthetic moving pictures — no camera needed")
         self.demo_button.clicked.connect(lambda: self.source_requested.emit("demo"))
+        self.stream_button = QPushButton("Stream URL…")
+        self.stream_button.setToolTip("An IP camera or network stream: rtsp://, http(s):// (MJPEG or video)")
+        self.stream_button.clicked.connect(self.choose_stream)
+        self.screen_button = QPushButton("Screen…")
+        self.screen_button.setToolTip("Run the model on what is on your screen (a monitor or a region)")
+        self.screen_button.clicked.connect(self.choose_screen)
         self.start_button = QPushButton("Stop")
         self.start_button.setObjectName("startStopButton")
         self.start_button.setToolTip("Start or stop the video (Space)")
@@ -68,7 +75,7 @@ class SourceBar(QWidget):
         layout.addWidget(self.camera_combo)
         layout.addWidget(self.refresh_button)
         layout.addSpacing(8)
-        for widget in (self.file_button, self.folder_button, self.demo_button):
+        for widget in (self.file_button, self.folder_button, self.stream_button, self.screen_button, self.demo_button):
             layout.addWidget(widget)
         layout.addSpacing(8)
         layout.addWidget(self.start_button)
@@ -119,6 +126,18 @@ class SourceBar(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
         if path:
             self.source_requested.emit(path)
+
+    def choose_stream(self) -> None:
+        from gui.widgets.source_stream import ask_stream_url
+        url = ask_stream_url(self, self.settings)
+        if url:
+            self.source_requested.emit(url)
+
+    def choose_screen(self) -> None:
+        from gui.widgets.source_stream import ask_screen
+        spec = ask_screen(self)
+        if spec:
+            self.source_requested.emit(spec)
 
     # -- state shown -----------------------------------------------------------------
     def set_running(self, running: bool) -> None:

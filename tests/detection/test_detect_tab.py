@@ -1,5 +1,7 @@
 """The Detect tab, offscreen: no weights -> clear instructions; download with progress;
-import of generated yolov4-tiny weights -> live task, counts, overlay, grid, export, record."""
+import of generated yolov4-tiny weights -> live task and settings snapshots, counts,
+boxes painted exactly where the detections are, the grid view, export; bounded painting
+of crowded frames; lines drawn with clicks, counted and painted; plots that say what they plot."""
 
 from __future__ import annotations
 
@@ -8,21 +10,26 @@ import json
 import re
 import time
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPainter
 
 from engine.detection.darknet.random_weights import synthetic_image
-from engine.detection.task import DetectionTask
+from engine.detection.scene_analysis import SceneAnalyzer
+from engine.detection.synthetic_scenes import MovingObject, render_detections
+from engine.detection.task import DetectionTask, TrackedDetections
+from engine.detection.types import Detections
 from engine.runtime import Timings, TaskResult
 from engine.sources import Frame
 from engine.weights.cache import WeightsCache
 from engine.weights.catalog import CatalogEntry, ModelFile, catalog
 from gui.context import AppContext
 from gui.tabs.detect_tab import DetectTab, parse_size
+from gui.widgets.detect_overlay import class_qcolor
+
+TIMINGS = Timings(1.0, 2.0, 30.0, 3.0, 35.0, 40.0)
 
 
 @pytest.fixture()
@@ -39,14 +46,28 @@ def tab(qtbot, context):
     widget.shutdown()
 
 
-def run_task_once(task: DetectionTask, image: np.ndarray, index: int = 0) -> TaskResult:
-    """Drive the task through its four steps as the worker does (same thread here)."""
+@pytest.fixture()
+def installed_tab(qtbot, tab, darknet_weights):
+    _, weights = darknet_weights("yolov4-tiny")
+    with qtbot.waitSignal(tab.task_changed):
+        assert tab.import_weights(weights)
+    return tab
+
+
+def run_task_once(task: DetectionTask, image: np.ndarray, index: int = 0, source: str = "test") -> TaskResult:
+    """Drive the task through its steps as the worker does (same thread here)."""
     if task.detector is None:
         task.load(torch.device("cpu"))
-    frame = Frame(image, index, time.monotonic(), "test")
+    frame = Frame(image, index, time.monotonic(), source)
     with torch.inference_mode():
         result = task.postprocess(task.infer(task.preprocess(frame)), frame)
-    return TaskResult(task.name, frame, result, Timings(1.0, 2.0, 30.0, 3.0, 35.0, 40.0))
+    return TaskResult(task.name, frame, result, TIMINGS, settings=task.settings)
+
+
+def result_of(detections, image: np.ndarray, index: int = 0, source: str = "test", tracked=None) -> TaskResult:
+    frame = Frame(image, index, float(index), source)
+    payload = detections if tracked is None else TrackedDetections(detections, tracked)
+    return TaskResult("detect", frame, payload, TIMINGS)
 
 
 def render_overlay(tab: DetectTab, image: np.ndarray) -> np.ndarray:
@@ -59,72 +80,72 @@ def render_overlay(tab: DetectTab, image: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def bgr(class_id: int) -> list[int]:
+    c = class_qcolor(class_id)
+    return [c.blue(), c.green(), c.red()]
+
+
 def test_without_weights_the_tab_says_what_to_do(tab, context):
     assert tab.entry.name == "yolov4-tiny"  # the catalog default
     assert tab.make_task() is None
-    text = tab.model_state.text()
+    text = tab.model_box.state.text()
     assert "not installed" in text and "Download" in text and "Import" in text
-    assert tab.download_button.isEnabled() and tab.import_button.isEnabled()
-    # The video shows the same instruction.
+    assert tab.model_box.download_button.isEnabled() and tab.model_box.import_button.isEnabled()
     blank = np.zeros((240, 320, 3), np.uint8)
-    assert render_overlay(tab, blank).any()
-    # The class checklist is there already, searchable.
+    assert render_overlay(tab, blank)[:20].any()  # the video shows the same instruction, in a band at the top
     tab.class_filter.search.setText("traffic")
     visible = [tab.class_filter.list.item(i).text() for i in range(tab.class_filter.list.count())
                if not tab.class_filter.list.item(i).isHidden()]
     assert visible == ["traffic light"]
 
 
-def test_import_then_detect_count_paint_export_and_record(qtbot, tab, context, darknet_weights, tmp_path):
-    _, weights = darknet_weights("yolov4-tiny")
-    with qtbot.waitSignal(tab.task_changed):
-        assert tab.import_weights(weights)
-    assert "installed" in context.last_status and not tab.download_button.isEnabled()
-    tab.size_combo.setCurrentText("320x256")
+def test_import_then_detect_with_settings_snapshots_counts_grid_and_export(qtbot, installed_tab, context, tmp_path):
+    tab = installed_tab
+    assert "installed" in context.last_status and not tab.model_box.download_button.isEnabled()
+    tab.settings_box.size_combo.setCurrentText("320x256")
+    tab._on_size()
     task = tab.make_task()
-    assert isinstance(task, DetectionTask) and task.input_size == (320, 256)
-
+    assert isinstance(task, DetectionTask) and task.settings.input_size == (320, 256)
     image = synthetic_image(240, 320, seed=7)
-    result = run_task_once(task, image)
-    tab.on_result(result)
+    tab.on_result(run_task_once(task, image))
     detections = tab.detections
     assert detections is not None and len(detections) > 0
-    # Live per-class counts, most frequent first, and the detection list.
+    tab.refresh_views()
     counts = detections.counts()
     assert tab.counts.texts()[0] == f"{next(iter(counts))}  {next(iter(counts.values()))}"
     assert tab.detection_list.count() == len(detections)
     assert tab.perf.sample_count() == 1
 
-    # Sliders and the class filter act on the running task without a reload.
-    tab.conf_slider.setValue(60)
-    assert task.conf_threshold == pytest.approx(0.60)
+    # A live change is one new snapshot, announced with settings_changed and applied by configure.
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.settings_box.conf_slider.setValue(60)
     keep = int(detections.class_ids[0])
     tab.class_filter.set_all(False)
     item = next(tab.class_filter.list.item(i) for i in range(tab.class_filter.list.count())
                 if tab.class_filter.list.item(i).text() == detections.class_names[keep])
-    from PySide6.QtCore import Qt
     item.setCheckState(Qt.CheckState.Checked)
-    assert task.class_filter == {keep}
+    snapshot = tab.task_settings()
+    assert snapshot.conf_threshold == pytest.approx(0.60) and snapshot.class_filter == frozenset({keep})
+    task.configure(snapshot)
     filtered = run_task_once(task, image, 1).result
     assert set(filtered.class_ids.tolist()) <= {keep} and (filtered.scores > 0.6).all()
     tab.class_filter.set_all(True)
-    tab.conf_slider.setValue(25)
+    tab.settings_box.conf_slider.setValue(25)
+    task.configure(tab.task_settings())
+    tab.on_result(run_task_once(task, image, 2))
+    detections = tab.detections
 
-    # Boxes are painted in the class colour; the grid view explains the selected detection.
+    # The grid view explains the selected detection.
     painted = render_overlay(tab, image)
-    assert (painted != image).any(axis=2).sum() > 100
-    tab.grid_check.setChecked(True)
+    tab.settings_box.grid_check.setChecked(True)
     tab.detection_list.setCurrentRow(0)
-    with_grid = render_overlay(tab, image)
-    assert (with_grid != painted).any()
+    assert (render_overlay(tab, image) != painted).any()
     origin = detections.origins[0]
-    assert f"cell ({origin[1]}, {origin[2]})" in tab.grid_label.text()
-    assert f"head {origin[0] + 1}" in tab.grid_label.text()
+    assert f"cell ({origin[1]}, {origin[2]})" in tab.settings_box.grid_label.text()
     x1, y1, x2, y2 = detections.boxes[-1]
     tab.select_at(float(x1 + x2) / 2, float(y1 + y2) / 2)
     assert tab.selected is not None
 
-    # Export CSV and JSON.
     assert tab.export_detections(tmp_path / "dets.csv")
     rows = list(csv.DictReader((tmp_path / "dets.csv").open()))
     assert len(rows) == len(detections) and rows[0]["label"] == detections.labels[0]
@@ -132,26 +153,123 @@ def test_import_then_detect_count_paint_export_and_record(qtbot, tab, context, d
     data = json.loads((tmp_path / "dets.json").read_text())
     assert (data["width"], data["height"]) == (320, 240) and len(data["detections"]) == len(detections)
     assert not tab.export_detections(tmp_path / "dets.txt") and context.last_error is not None
+    assert not hasattr(tab, "start_recording")  # the main window records what the view shows
 
-    # The fast mode builds a new bfloat16 model (where the CPU supports it).
-    if tab.fast_check.isEnabled():
+    if tab.settings_box.fast_check.isEnabled():  # the fast mode builds a new bfloat16 model
         with qtbot.waitSignal(tab.task_changed):
-            tab.fast_check.setChecked(True)
+            tab.settings_box.fast_check.setChecked(True)
         fast_task = tab.make_task()
         fast_task.load(torch.device("cpu"))
         assert fast_task.detector.dtype == torch.bfloat16
-        tab.fast_check.setChecked(False)
+        tab.settings_box.fast_check.setChecked(False)
 
-    # Record annotated video from the results.
-    video = tmp_path / "rec.avi"
-    assert tab.start_recording(video, fps=5)
-    for i in range(3):
-        tab.on_result(run_task_once(task, image, 2 + i))
-    assert tab.stop_recording() == 3
-    capture = cv2.VideoCapture(str(video))
-    ok, frame = capture.read()
-    capture.release()
-    assert ok and frame.shape == (240, 320, 3)
+
+def test_a_box_is_painted_exactly_where_the_detection_is(installed_tab):
+    image = np.full((240, 320, 3), 90, np.uint8)
+    box = (60.0, 80.0, 200.0, 180.0)
+    detections = Detections(np.array([box], np.float32), np.array([0.9], np.float32), np.array([2]),
+                            tuple(catalog().get("yolov4-tiny").meta["categories"]), (320, 240), "test")
+    installed_tab.on_result(result_of(detections, image))
+    out = render_overlay(installed_tab, image)
+    colour = bgr(2)
+    x1, y1, x2, y2 = (int(v) for v in box)
+    mid_y, mid_x = (y1 + y2) // 2, (x1 + x2) // 2
+
+    def edge_hit(pixels) -> bool:
+        return any((p == colour).all() for p in pixels)
+
+    assert edge_hit(out[mid_y, x1 - 1:x1 + 2]) and edge_hit(out[mid_y, x2 - 1:x2 + 2])  # left and right edges
+    assert edge_hit(out[y2 - 1:y2 + 2, mid_x])  # bottom edge
+    assert (out[mid_y, x1 + 4] == 90).all() and (out[mid_y + 10, mid_x] == 90).all()  # inside: untouched
+    assert (out[mid_y, x1 - 6] == 90).all() and (out[y2 + 6, mid_x] == 90).all()  # outside: untouched
+    assert (out[y1 - 2, x1 + 1] == colour).all()  # the caption (its left margin) sits on top of the box
+
+
+def test_crowded_frames_draw_every_box_but_cap_the_labels(installed_tab):
+    rng = np.random.default_rng(1)
+    n = 300
+    xy = rng.uniform(0, 600, (n, 2))
+    boxes = np.concatenate((xy, xy + 20), axis=1).astype(np.float32)
+    names = tuple(catalog().get("yolov4-tiny").meta["categories"])
+    detections = Detections(boxes, rng.uniform(0.3, 1, n).astype(np.float32), rng.integers(0, 5, n), names,
+                            (640, 640), "test")
+    image = np.zeros((640, 640, 3), np.uint8)
+    installed_tab.on_result(result_of(detections, image))
+    from gui.widgets import detect_overlay
+    before = detect_overlay._LABELS.rendered
+    out = render_overlay(installed_tab, image)
+    rendered = detect_overlay._LABELS.rendered - before
+    assert rendered <= detect_overlay.MAX_LABELS  # captions beyond the cap are not even laid out
+    render_overlay(installed_tab, image)
+    assert detect_overlay._LABELS.rendered - before == rendered  # the second paint reuses every caption
+    # The note in the bottom-left corner says what was left out.
+    assert out[600:640, 0:200].max() == 255
+
+
+def tracked_results(frames, analyzer: SceneAnalyzer, names, size=(1280, 720)):
+    image = np.zeros((size[1], size[0], 3), np.uint8)
+    for truth in frames:
+        tracked = analyzer.step(truth.det_boxes, truth.det_scores, truth.det_class_ids, truth.index / 10.0, truth.index)
+        detections = Detections(truth.det_boxes, truth.det_scores, truth.det_class_ids, names, size, "test")
+        yield result_of(detections, image, truth.index, "street.mp4", tracked), image
+
+
+def test_lines_are_drawn_with_clicks_counted_painted_and_survive_a_restart(qtbot, installed_tab, context, tmp_path):
+    tab = installed_tab
+    names = tuple(catalog().get("yolov4-tiny").meta["categories"])
+    scene = [MovingObject(1, 0, 0, 79, (300.0, 205.0), (0.0, 6.0)), MovingObject(2, 2, 0, 89, (900.0, 602.0), (0.0, -5.0))]
+    frames = render_detections(scene, 90)
+    first, image = next(tracked_results(frames[:1], SceneAnalyzer(), names))
+    tab.on_result(first)  # the tab now knows the source: street.mp4
+    tab.regions_box.line_button.click()
+    assert tab.controller.tracking and tab.settings_box.track_check.isChecked()  # counting needs ids
+    tab.on_frame_clicked(100.0, 400.0)
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.on_frame_clicked(1100.0, 400.0)
+    snapshot = tab.task_settings()
+    assert [line.name for line in snapshot.regions.lines] == ["line 1"] and snapshot.tracking
+    # Both points equal: refused with a message, nothing added.
+    tab.regions_box.line_button.click()
+    tab.on_frame_clicked(50.0, 50.0)
+    tab.on_frame_clicked(50.0, 50.0)
+    assert "both points are the same" in context.last_status and len(tab.task_settings().regions.lines) == 1
+    # A self-intersecting zone: refused.
+    tab.regions_box.zone_button.click()
+    for x, y in ((0, 0), (100, 100), (100, 0), (0, 100)):
+        tab.on_frame_clicked(float(x), float(y))
+    tab.regions_box.finish_button.click()
+    assert "crosses itself" in context.last_status and not tab.task_settings().regions.zones
+
+    analyzer = SceneAnalyzer(snapshot.regions, names)
+    for result, image in tracked_results(frames, analyzer, names):
+        tab.on_result(result)
+    tab.refresh_views()
+    rows = tab.regions_box.texts()
+    assert ("line 1", "in / out", "1 / 1") in rows and ("line 1", "person", "1 / 0") in rows and ("line 1", "car", "0 / 1") in rows
+    out = render_overlay(tab, image)
+    assert (out[400, 640] == [60, 220, 255]).all()  # the line, in its colour, where it was drawn
+    assert tab.export_events(tmp_path / "events.csv")
+    assert len(list(csv.DictReader((tmp_path / "events.csv").open()))) == 2
+
+    # Saved with the source: a new tab (a restart) shows the line again for that source.
+    context.settings.sync()
+    again = DetectTab(AppContext(QSettings(context.settings.fileName(), QSettings.Format.IniFormat),
+                                 torch.device("cpu"), weights_cache=context.weights_cache))
+    qtbot.addWidget(again)
+    again.on_result(first)
+    assert [line.name for line in again.task_settings().regions.lines] == ["line 1"]
+    again.shutdown()
+
+
+def test_plots_say_what_they_plot_and_latency_never_reads_kms(installed_tab):
+    perf = installed_tab.perf
+    for i in range(5):
+        perf.add_sample(2.0, 2500.0 + i, now=float(i))
+    perf.show()
+    perf.redraw()
+    assert perf.rate_plot.getAxis("left").labelText == "results/s"
+    latency_axis = perf.latency_plot.getAxis("left")
+    assert "kms" not in latency_axis.labelString() and "(ms)" in latency_axis.labelString()
 
 
 def test_download_shows_progress_and_installs(qtbot, context, darknet_weights, tmp_path):
@@ -160,18 +278,22 @@ def test_download_shows_progress_and_installs(qtbot, context, darknet_weights, t
     base = catalog().get("yolov4-tiny")
     entry = CatalogEntry(name="yolov4-tiny-local", task="detect", title="YOLOv4-tiny (local copy)",
                          files=(ModelFile("yolov4-tiny-local.weights", weights.as_uri(), size=weights.stat().st_size),),
-                         license=base.license, source=base.source, extra=dict(base.extra), default=True,
-                         validator=base.validator)
+                         license=base.license, source=base.source, transforms=base.transforms, meta=base.meta,
+                         builder=base.builder, default=True, validator=base.validator)
     tab = DetectTab(context, entries=[entry])
     qtbot.addWidget(tab)
     reports = []
     tab.runner.progress.connect(reports.append)
     with qtbot.waitSignal(tab.runner.finished, timeout=30000):
         tab.download_selected()
-        assert not tab.progress.isHidden()  # shown while the job runs
+        assert not tab.model_box.progress.isHidden()  # shown while the job runs
     assert context.weights_cache.is_installed(entry)
     assert reports and reports[-1][0] == reports[-1][1] == weights.stat().st_size
-    assert tab.progress.isHidden() and isinstance(tab.make_task(), DetectionTask)
+    assert tab.model_box.progress.isHidden()
+    task = tab.make_task()
+    assert isinstance(task, DetectionTask)
+    task.load(torch.device("cpu"))
+    assert task.detector.name == "yolov4-tiny-local"  # built by the entry's own builder
     tab.shutdown()
 
 
@@ -181,7 +303,7 @@ def test_bad_import_and_bad_size_are_reported(tab, context, tmp_path):
     assert not tab.import_weights(junk)
     assert context.last_error is not None
     assert re.search(r"does not fit yolov4-tiny.cfg: expected 24,251,27\d bytes, got 1,000 bytes", context.last_error[1])
-    tab.size_combo.setCurrentText("300x300")
+    tab.settings_box.size_combo.setCurrentText("300x300")
     tab._on_size()
     assert "multiples of 32" in context.last_status
     assert parse_size("608x352") == (608, 352) and parse_size("416") is None
