@@ -6,7 +6,8 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton,
+                               QWidget)
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +44,22 @@ class SourceBar(QWidget):
         self.refresh_button.setToolTip("Look for cameras again")
         self.refresh_button.setFixedWidth(32)
         self.refresh_button.clicked.connect(self.refresh_cameras)
-        self.file_button = QPushButton("Open file…")
-        self.file_button.setToolTip("Play a video file or show an image")
+        # "Open…" opens a file; its menu has the other kinds of source (one narrow button
+        # keeps the bar inside small screens).
+        self.file_button = QToolButton()
+        self.file_button.setText("Open…")
+        self.file_button.setToolTip("Play a video file or show an image; the arrow: a folder, a network stream, the screen")
+        self.file_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.file_button.clicked.connect(self.choose_file)
-        self.folder_button = QPushButton("Open folder…")
-        self.folder_button.setToolTip("Show a folder of images as a slideshow")
-        self.folder_button.clicked.connect(self.choose_folder)
+        more = QMenu(self.file_button)
+        more.addAction("Video or image file…", self.choose_file)
+        self.folder_action = more.addAction("Folder of images…", self.choose_folder)
+        self.stream_action = more.addAction("Stream URL… (rtsp://, http://)", self.choose_stream)
+        self.screen_action = more.addAction("Screen capture…", self.choose_screen)
+        self.file_button.setMenu(more)
         self.demo_button = QPushButton("Demo")
         self.demo_button.setToolTip("Synthetic moving pictures — no camera needed")
         self.demo_button.clicked.connect(lambda: self.source_requested.emit("demo"))
-        self.stream_button = QPushButton("Stream URL…")
-        self.stream_button.setToolTip("An IP camera or network stream: rtsp://, http(s):// (MJPEG or video)")
-        self.stream_button.clicked.connect(self.choose_stream)
-        self.screen_button = QPushButton("Screen…")
-        self.screen_button.setToolTip("Run the model on what is on your screen (a monitor or a region)")
-        self.screen_button.clicked.connect(self.choose_screen)
         self.start_button = QPushButton("Stop")
         self.start_button.setObjectName("startStopButton")
         self.start_button.setToolTip("Start or stop the video (Space)")
@@ -75,7 +77,7 @@ class SourceBar(QWidget):
         layout.addWidget(self.camera_combo)
         layout.addWidget(self.refresh_button)
         layout.addSpacing(8)
-        for widget in (self.file_button, self.folder_button, self.stream_button, self.screen_button, self.demo_button):
+        for widget in (self.file_button, self.demo_button):
             layout.addWidget(widget)
         layout.addSpacing(8)
         layout.addWidget(self.start_button)
