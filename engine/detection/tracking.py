@@ -155,39 +155,78 @@ def empty_tracks(frame_index: int = 0) -> Tracks:
                   np.zeros(0, np.int64), np.zeros((0, 2), np.float32), np.zeros(0, np.int8), None, None, None, frame_index)
 
 
+_DENSE_IOU_MAX = 64 * 64  # above this many pairs, only boxes that overlap along x are compared
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of a[i] with b[i] for (K, 4) float32 arrays -> (K,)."""
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return np.where(union > 0, inter / np.maximum(union, np.float32(1e-12)), np.float32(0.0))
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy -> (N, M) float64."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy -> (N, M) float32.
+
+    Large problems are swept along x: ``b`` sorted by x1, each box of ``a`` is compared
+    only with the boxes whose x-range can reach it (found with searchsorted), so a crowded
+    frame costs about N x (neighbours), not N x M.
+    """
+    a = np.asarray(a, np.float32).reshape(-1, 4)  # float32: half the memory traffic, ample for pixels
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    n, m = len(a), len(b)
+    out = np.zeros((n, m), np.float32)
+    if not n or not m:
+        return out
+    if n * m <= _DENSE_IOU_MAX:
+        return _pair_iou(np.repeat(a, m, axis=0), np.tile(b, (n, 1))).reshape(n, m)
+    order = np.argsort(b[:, 0], kind="stable")
+    x1_sorted = b[order, 0]
+    widest = float((b[:, 2] - b[:, 0]).max())
+    lo = np.searchsorted(x1_sorted, a[:, 0] - widest, side="left")
+    hi = np.searchsorted(x1_sorted, a[:, 2], side="right")
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    if total == 0:
+        return out
+    rows = np.repeat(np.arange(n), counts)
+    # Positions lo[i] .. hi[i]-1 for every row, concatenated, without a Python loop.
+    starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    cols = order[np.arange(total) + starts]
+    out[rows, cols] = _pair_iou(a[rows], b[cols])
+    return out
 
 
 def match(iou: np.ndarray, min_iou: float, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Optimal one-to-one matching maximising total IoU; pairs below ``min_iou`` are refused.
 
     iou: (N, M). allowed: optional (N, M) bool mask (e.g. same class). Returns (rows, cols)
-    int arrays of the accepted pairs.
+    int arrays of the accepted pairs. A row and a column that are each other's only
+    candidate are paired directly (the usual case for objects apart from each other);
+    the assignment problem is solved only for the ambiguous rest, which keeps crowded
+    scenes cheap without changing the optimum.
     """
     if iou.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cost = 1.0 - iou
-    bad = iou < min_iou
+    ok = iou >= min_iou
     if allowed is not None:
-        bad |= ~allowed
-    cost = np.where(bad, 1e6, cost)  # a finite big cost keeps the problem feasible
+        ok &= allowed
+    row_deg = ok.sum(axis=1)
+    col_deg = ok.sum(axis=0)
+    single = ok & (row_deg[:, None] == 1) & (col_deg[None, :] == 1)
+    r1, c1 = np.nonzero(single)
+    rest_r = np.flatnonzero((row_deg > 0) & ~single.any(axis=1))
+    rest_c = np.flatnonzero((col_deg > 0) & ~single.any(axis=0))
+    if not len(rest_r) or not len(rest_c):
+        return r1.astype(np.int64), c1.astype(np.int64)
+    sub_ok = ok[np.ix_(rest_r, rest_c)]
+    cost = np.where(sub_ok, 1.0 - iou[np.ix_(rest_r, rest_c)], 1e6)  # a finite big cost keeps it feasible
     rows, cols = linear_sum_assignment(cost)
-    keep = ~bad[rows, cols]
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    keep = sub_ok[rows, cols]
+    return (np.concatenate((r1, rest_r[rows[keep]])).astype(np.int64),
+            np.concatenate((c1, rest_c[cols[keep]])).astype(np.int64))
 
 
 # ------------------------------------------------------------------------------ Kalman

@@ -147,3 +147,36 @@ def test_batched_kalman_follows_constant_velocity():
         mean, cov = kalman_update(mean, cov, truth + velocity * step)
     assert mean[:, 4:6] == pytest.approx(velocity[:, :2], abs=0.05)
     assert np.allclose(cov, np.transpose(cov, (0, 2, 1)), atol=1e-6)  # stays symmetric
+
+
+def test_matching_is_optimal_with_and_without_the_unambiguous_shortcut():
+    from scipy.optimize import linear_sum_assignment
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        iou = rng.uniform(0, 1, (12, 10)) * (rng.uniform(0, 1, (12, 10)) < 0.15)
+        rows, cols = match(iou, 0.2)
+        ok = iou >= 0.2
+        r, c = linear_sum_assignment(np.where(ok, 1 - iou, 1e6))
+        keep = ok[r, c]
+        assert len(rows) == keep.sum()
+        assert iou[rows, cols].sum() == pytest.approx(iou[r[keep], c[keep]].sum())
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+
+
+def test_swept_iou_equals_the_dense_one_on_crowded_frames():
+    rng = np.random.default_rng(9)
+    xy = rng.uniform(0, 1500, (300, 2))
+    wh = rng.uniform(5, 120, (300, 2))
+    a = np.concatenate((xy, xy + wh), axis=1)
+    b = a[rng.permutation(300)[:250]] + rng.uniform(-8, 8, (250, 4))
+    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1)
+    fast = iou_matrix(a, b)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    dense = inter / (area(a)[:, None] + area(b)[None, :] - inter)
+    assert fast.shape == (300, 250) and np.allclose(fast, dense, atol=1e-5)
+    assert (fast > 0).sum() == (dense > 0).sum()
