@@ -105,7 +105,10 @@ class StreamSource(FrameSource):
         self.url = str(url).strip()
         if not is_stream_url(self.url):
             raise SourceError(f"{mask_url(self.url)}: not a stream URL (use rtsp://, rtsps://, http:// or https://)")
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            raise SourceError(f"{mask_url(self.url)}: not a valid URL ({exc})") from None
         if not parts.hostname:
             raise SourceError(f"{mask_url(self.url)}: the URL names no host (e.g. rtsp://192.168.1.20:554/stream)")
         try:

@@ -133,6 +133,9 @@ def test_bad_urls_are_refused_before_connecting():
         StreamSource("rtsp:///live")
     with pytest.raises(SourceError, match="port is not a number"):
         StreamSource("rtsp://cam:abc/live")
+    with pytest.raises(SourceError, match="not a valid URL") as info:
+        StreamSource("rtsp://admin:hunter2@[::1/live")
+    assert "hunter2" not in str(info.value)
 
 
 def test_classify_and_open_source_know_streams():
