@@ -53,11 +53,6 @@ class Mailbox(Generic[T]):
             self.taken += 1
             return item
 
-    def peek(self) -> T | None:
-        """The held item without taking it (None when empty)."""
-        with self._cond:
-            return self._item if self._full else None
-
     def close(self) -> None:
         """Wake every waiter; later puts are ignored and takes return what is left, then None."""
         with self._cond:

@@ -41,12 +41,16 @@ class Frame:
 
     image: (H, W, 3) uint8 BGR. index: 0-based count of frames delivered by its source.
     timestamp: time.monotonic() seconds at capture. source: the source's display name.
+    scene: changes whenever the picture stops being a continuation of the previous one
+    (the next image of a folder); results computed on another scene are never drawn
+    over this frame.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     source: str = ""
+    scene: int = 0
 
     @property
     def width(self) -> int:
@@ -193,6 +197,7 @@ class FrameSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._index = 0
+        self._scene = 0  # bumped by sources whose next picture is unrelated to the last
         self._times: deque[float] = deque(maxlen=120)
         self.state = "idle"  # idle, running, reconnecting, ended, stopped
 
@@ -268,7 +273,7 @@ class FrameSource:
         if self.mirror:
             image = cv2.flip(image, 1)
         now = time.monotonic()
-        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name)
+        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name, scene=self._scene)
         self._index += 1
         self._times.append(now)
         with self._lock:
@@ -385,11 +390,10 @@ class DemoSource(FrameSource):
             )
         yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
         self._xx, self._yy = xx / max(self.width, 1), yy / max(self.height, 1)
-        self._t0 = 0.0
         self._t = 0
 
     def _open(self) -> None:
-        self._t0 = time.monotonic()
+        pass
 
     def render(self, t: int) -> np.ndarray:
         """The demo image for tick ``t`` (deterministic for a given seed and tick)."""
@@ -609,14 +613,11 @@ class FolderSource(FrameSource):
         if self._current is None or self._shown >= self.repeats:
             self._current = self._advance()
             self._shown = 0
+            self._scene += 1
             if self._current is None:
                 return None
         self._shown += 1
         return self._current
-
-    @property
-    def current_file(self) -> Path | None:
-        return self.files[self._position] if 0 <= self._position < len(self.files) else None
 
 
 def open_source(spec: str | int, **options: object) -> FrameSource:
