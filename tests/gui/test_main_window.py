@@ -148,7 +148,8 @@ def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
     assert tuple(int(c) for c in saved[25, 25]) == (255, 0, 255)  # the overlay square, frame pixels 10..40
     assert tuple(int(c) for c in saved[200, 320]) != (255, 0, 255)
 
-    # display_image replaces the camera frame in the view.
+    # display_image replaces the camera frame in the view (live mode: the newest frame).
+    window.set_view_mode("live")
     active.invert = True
     frames_waiter(qtbot, window, 2)
     shown = window.view.current_image()
