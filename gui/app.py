@@ -92,10 +92,57 @@ def _quit_on_signals(app) -> None:
     timer.start(250)
 
 
+class _EngineLoader:
+    """Imports PyTorch and the tab modules on a background thread (several seconds on a
+    laptop), then calls ``done(device, warning)`` on the GUI thread.
+
+    The window and the demo source need none of it, so they are on screen first.
+    """
+
+    def __init__(self, device: str | None, done) -> None:
+        from PySide6.QtCore import QObject, Qt, Signal
+
+        class _Relay(QObject):
+            finished = Signal(object, object)
+
+        self._relay = _Relay()
+        self._relay.finished.connect(done, Qt.ConnectionType.QueuedConnection)
+        self._device = device
+
+    def start(self) -> None:
+        import threading
+
+        threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        import importlib
+
+        warning = None
+        try:
+            from engine.device import DeviceError, choose_device
+        except Exception as exc:  # noqa: BLE001 - a broken install: say so in the window
+            self._relay.finished.emit(None, f"PyTorch could not be loaded: {type(exc).__name__}: {exc}")
+            return
+        try:
+            device = choose_device(self._device)
+        except DeviceError as exc:
+            warning = f"{exc}\n\nUsing the CPU instead."
+            device = choose_device("cpu")
+        from gui.tabs import TAB_SPECS
+
+        for module_name, _cls, _title in TAB_SPECS:
+            try:  # warm the import cache; a failure shows up again (with its message) when the tab is built
+                importlib.import_module(module_name)
+            except Exception:  # noqa: BLE001
+                log.debug("pre-importing %s failed", module_name, exc_info=True)
+        self._relay.finished.emit(device, warning)
+
+
 def run(source: str | None = None, device: str | None = None) -> int:
     """Open the main window on ``source`` (None: last source / first camera / demo) and run.
 
     ``device``: "auto"/None, "cpu", "cuda", "cuda:N", "mps". Returns the exit code.
+    The window appears before PyTorch is loaded; the tabs arrive when it is.
     """
     problem = display_problem()
     if problem is not None:
@@ -103,7 +150,6 @@ def run(source: str | None = None, device: str | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from engine.device import DeviceError, choose_device
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
@@ -114,13 +160,20 @@ def run(source: str | None = None, device: str | None = None) -> int:
     apply_dark_theme(app)
     _install_excepthook()
     _quit_on_signals(app)
-    try:
-        torch_device = choose_device(device)
-    except DeviceError as exc:
-        QMessageBox.warning(None, APP_NAME, f"{exc}\n\nUsing the CPU instead.")
-        torch_device = choose_device("cpu")
-    window = MainWindow(open_settings(), torch_device, source=source)
+    window = MainWindow(open_settings(), None, source=source, defer_tabs=True)
     window.show()
+
+    def engine_ready(torch_device, warning) -> None:
+        if warning:
+            QMessageBox.warning(window, APP_NAME, warning)
+        if torch_device is None:
+            window.status_panel.set_device("no PyTorch")
+            return
+        if not window.closing:
+            window.load_feature_tabs(torch_device)
+
+    loader = _EngineLoader(device, engine_ready)
+    loader.start()
     code = app.exec()
     window.shutdown()
     return int(code)

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QPainter
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
 
 from gui.bridge import LivePipeline
 from gui.context import AppContext
-from gui.presenter import FramePresenter, Shown
+from gui.live_display import LiveDisplay
+from gui.presenter import FramePresenter
 from gui.settings import read_bool, read_int
 from gui.status_panel import StatusPanel
 from gui.tabs.base import StudioTab
@@ -33,6 +34,7 @@ from gui.widgets.source_bar import SourceBar
 from gui.widgets.video_view import VideoView
 from gui.window_menus import SHORTCUTS, build_menus
 from gui.window_output import ViewOutput
+from gui.window_sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher
 
 if TYPE_CHECKING:
     import torch
@@ -51,8 +53,6 @@ KEY_STATE = "window/state"
 KEY_SPLITTER = "window/splitter"
 KEY_LAST_TAB = "window/last_tab"
 KEY_VIEW_MODE = "window/view_mode"
-KEY_LAST_SOURCE = "source/last"
-KEY_MIRROR = "source/mirror"
 
 
 class MainWindow(QMainWindow):
@@ -78,8 +78,6 @@ class MainWindow(QMainWindow):
         self.output = ViewOutput(self.view, self.show_status, self.context.error)
         mode = settings.value(KEY_VIEW_MODE, "synced")
         self.presenter = FramePresenter(mode if mode in ("synced", "live") else "synced")
-        self._latest: Frame | None = None
-        self._current_spec: str | None = None
         self._active: StudioTab | None = None
         self._closing = False
         self.tabs: list[StudioTab] = []
@@ -92,9 +90,11 @@ class MainWindow(QMainWindow):
         self.status_panel = StatusPanel(self.statusBar())
         self._build_layout()
         self._restore_window_state()
-        self.pipeline.frame_ready.connect(self._on_frame)
-        self.pipeline.result_ready.connect(self._on_result)
-        self.pipeline.source_event.connect(self._on_source_event)
+        self.display = LiveDisplay(self)
+        self.pipeline.frame_ready.connect(self.display.on_frame)
+        self.pipeline.result_ready.connect(self.display.on_result)
+        self.sources = SourceSwitcher(self)
+        self.pipeline.source_event.connect(self.sources.on_event)
         self.pipeline.worker_event.connect(self._on_worker_event)
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
@@ -107,7 +107,9 @@ class MainWindow(QMainWindow):
         else:
             build_menus(self)
             self.synced_action.setChecked(self.presenter.mode == "synced")
-            self.tab_widget.addTab(QWidget(), "Loading PyTorch…")
+            waiting = QLabel("Loading PyTorch…\n\nThe models start in a few seconds;\nthe video is live already.")
+            waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tab_widget.addTab(waiting, "Loading PyTorch…")
             self.status_panel.set_device("loading PyTorch…")
         self.source_bar.refresh_cameras()
         # Open the source once the event loop runs, so the window appears first.
@@ -212,83 +214,27 @@ class MainWindow(QMainWindow):
             self.settings.setValue(KEY_LAST_TAB, self.tab_widget.currentIndex())
         self.settings.setValue(KEY_MIRROR, self.pipeline.mirror)
         self.settings.setValue(KEY_VIEW_MODE, self.presenter.mode)
-        if self._current_spec is not None:
-            self.settings.setValue(KEY_LAST_SOURCE, self._current_spec)
+        if self.sources.current_spec is not None:
+            self.settings.setValue(KEY_LAST_SOURCE, self.sources.current_spec)
         self.settings.sync()
 
-    # -- sources -------------------------------------------------------------------------
+    # -- sources (gui/window_sources.py) ---------------------------------------------------
     def open_initial_source(self, requested: str | None) -> None:
-        """``--source`` if given (demo if it fails); else the last source if it still works,
-        else the first camera, else the demo."""
-        if self._closing:
-            return
-        if requested:
-            self.open_source(requested)
-            return
-        last = self.settings.value(KEY_LAST_SOURCE)
-        candidates = ([last] if isinstance(last, str) and last.strip() else []) + self.source_bar.camera_specs()[:1]
-        for spec in candidates:
-            if self.open_source(spec, report=False):
-                return
-            log.info("previous source %r is not available any more", spec)
-        self.open_source("demo")
+        if not self._closing:
+            self.sources.open_initial(requested)
 
     def open_source(self, spec: str, report: bool = True) -> bool:
-        """Start the source named by ``spec``; True on success.
-
-        On failure the user is told what went wrong (when ``report``); the source that was
-        playing keeps playing (the demo starts only when nothing plays).
-        """
-        from engine.sources import SourceError, classify, open_source
-
-        spec = str(spec).strip()
-        try:
-            options = {"loop": True} if classify(spec) == "video" else {}
-            source = open_source(spec, **options)  # validated before the playing source stops
-            self.pipeline.attach(source)
-        except SourceError as exc:
-            return self._source_failed(spec, str(exc), report)
-        except Exception as exc:  # an unexpected driver/codec failure is still just a bad source
-            log.debug("opening %s failed", spec, exc_info=True)
-            return self._source_failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
-        self.presenter.source_changed()
-        self._current_spec = spec
-        self.view.set_banner(None)
-        self.settings.setValue(KEY_LAST_SOURCE, spec)
-        self.source_bar.set_source_name(source.name)
-        self.source_bar.set_running(True)
-        self.view.set_message(f"Waiting for {source.name}…")
-        self.show_status(f"Showing {source.name}")
-        return True
-
-    def _source_failed(self, spec: str, message: str, report: bool) -> bool:
-        playing = self.pipeline.running
-        if report:
-            tail = "" if spec == "demo" else ("\n\nThe current source keeps playing." if playing else "\n\nShowing the demo source instead.")
-            self.context.error("Cannot open the video source", message + tail)
-        if not playing and spec != "demo" and report:
-            self.open_source("demo", report=True)
-        elif spec == "demo" and not playing:
-            self.view.clear(f"No video.\n{message}")
-            self.source_bar.set_running(False)
-        return False
+        """Start the source named by ``spec``; True on success (see ``SourceSwitcher.open``)."""
+        return self.sources.open(spec, report)
 
     def toggle_running(self) -> None:
-        """Space: stop the running source, or start the last one again."""
-        if self.pipeline.running:
-            self.pipeline.stop_source()
-            self.source_bar.set_running(False)
-            self.show_status("Stopped — press Space to start again")
-        else:
-            self.open_source(self._current_spec or "demo")
+        self.sources.toggle_running()
 
     def set_mirror(self, mirror: bool) -> None:
-        self.pipeline.set_mirror(mirror)
-        self.source_bar.set_mirror(mirror)
-        self.settings.setValue(KEY_MIRROR, mirror)
+        self.sources.set_mirror(mirror)
 
     def latest_frame(self) -> "Frame | None":
-        return self._latest
+        return self.display.latest
 
     # -- what the view shows (GUI thread) ------------------------------------------------
     def toggle_view_mode(self) -> None:
@@ -302,68 +248,7 @@ class MainWindow(QMainWindow):
         self.show_status("Synced: each result is shown on the frame it was computed from" if mode == "synced"
                          else "Live: the newest frame, with the newest result")
 
-    @Slot(object)
-    def _on_frame(self, frame: "Frame") -> None:
-        self._latest = frame
-        shown = self.presenter.frame(frame)
-        if shown is not None:
-            self._show(shown)
-
-    @Slot(object)
-    def _on_result(self, result) -> None:
-        tab = self._active
-        if tab is None:
-            return
-        if not self.presenter.accepts(result):
-            return  # computed on the previous source: never drawn on the new picture
-        try:
-            tab.on_result(result)
-        except Exception as exc:
-            log.exception("%s.on_result failed", tab.title)
-            self.show_status(f"{tab.title} could not show a result: {type(exc).__name__}: {exc}")
-        shown = self.presenter.result(result)
-        if shown is not None:
-            self._show(shown)
-
-    def _show(self, shown: Shown) -> None:
-        frame, tab = shown.frame, self._active
-        image = frame.image
-        if tab is not None:
-            try:
-                image = tab.display_image(frame)
-                image = frame.image if image is None else image
-            except Exception as exc:
-                log.exception("%s.display_image failed", tab.title)
-                self.show_status(f"{tab.title} could not draw its picture: {type(exc).__name__}: {exc}")
-                image = frame.image
-        try:
-            self.view.show_image(image, frame.index, overlay=shown.result is not None)
-        except ValueError as exc:  # a tab returned something that is not a BGR image
-            self.show_status(f"Cannot show the image: {exc}")
-            self.view.show_image(frame.image, frame.index, overlay=False)
-        self.output.record_shown(frame.timestamp)
-
     # -- engine events -------------------------------------------------------------------
-    @Slot(object)
-    def _on_source_event(self, event) -> None:
-        kind, message = event.kind, event.message
-        if kind in ("disconnected", "reconnecting"):
-            self.view.set_message("Camera lost — reconnecting…")
-            self.view.set_banner("Camera lost — reconnecting…  (check the cable, or pick another source)")
-            self.show_status(f"{message or 'camera lost'} — reconnecting…", 0)
-        elif kind == "reconnected":
-            self.view.set_banner(None)
-            self.show_status(f"{message}: reconnected")
-        elif kind == "skipped":
-            self.show_status(f"Skipped {message}")
-        elif kind == "ended":
-            self.source_bar.set_running(False)
-            self.show_status(f"{message} — press Space to play again")
-        elif kind == "error":
-            self.context.error("The video source failed", f"{message}\n\nShowing the demo source instead.")
-            if self._current_spec != "demo":
-                self.open_source("demo")
-
     @Slot(object)
     def _on_worker_event(self, event) -> None:
         if event.kind == "load_error":
@@ -423,6 +308,10 @@ class MainWindow(QMainWindow):
     @property
     def active_tab(self) -> StudioTab | None:
         return self._active
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     # -- status ----------------------------------------------------------------------------
     def show_status(self, message: str, timeout_ms: int = 6000) -> None:
