@@ -72,24 +72,37 @@ def _install_excepthook() -> None:
 
 
 def _quit_on_signals(app) -> None:
-    """Ctrl+C / SIGTERM close the window properly (settings saved, camera released).
+    """SIGINT (Ctrl+C) and SIGTERM (logout) close the window properly: settings saved,
+    recording finished, camera released, threads joined.
 
-    Python runs signal handlers only between bytecodes, and the Qt event loop is C++;
-    a cheap periodic timer gives the interpreter a chance to notice the signal.
+    The C-level handler only writes the signal number to a socket; Qt's event loop reads
+    it (QSocketNotifier) and closes the windows from there, so nothing runs inside a
+    signal handler while Qt or PyTorch is in the middle of something.
     """
-    from PySide6.QtCore import QTimer
+    import socket
 
-    def handler(signum, frame) -> None:
-        log.info("signal %d: closing", signum)
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda signum, frame: None)  # the wakeup fd does the work
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def on_signal() -> None:
+        try:
+            received = reader.recv(64)
+        except BlockingIOError:
+            return
+        log.info("signal %s: closing", list(received))
         app.closeAllWindows()
         app.quit()
 
-    for name in ("SIGINT", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
-    timer = QTimer(app)
-    timer.timeout.connect(lambda: None)
-    timer.start(250)
+    notifier.activated.connect(on_signal)
+    app._signal_sockets = (reader, writer, notifier)  # keep them alive with the app
 
 
 class _EngineLoader:
@@ -112,7 +125,8 @@ class _EngineLoader:
     def start(self) -> None:
         import threading
 
-        threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
+        self.thread = threading.Thread(target=self._load, name="engine-loader", daemon=True)
+        self.thread.start()
 
     def _load(self) -> None:
         import importlib
@@ -162,6 +176,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
     _quit_on_signals(app)
     window = MainWindow(open_settings(), None, source=source, defer_tabs=True)
     window.show()
+    log.info("window shown; loading PyTorch in the background")
 
     def engine_ready(torch_device, warning) -> None:
         if warning:
@@ -171,9 +186,18 @@ def run(source: str | None = None, device: str | None = None) -> int:
             return
         if not window.closing:
             window.load_feature_tabs(torch_device)
+            log.info("engine ready on %s", torch_device)
 
     loader = _EngineLoader(device, engine_ready)
     loader.start()
     code = app.exec()
     window.shutdown()
+    loader.thread.join(0.2)
+    if loader.thread.is_alive():
+        # Quit while PyTorch was still importing: everything of the user's is saved; skip
+        # the interpreter's teardown, which would race the half-imported extension modules.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
     return int(code)

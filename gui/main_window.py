@@ -14,6 +14,7 @@ engine is up (gui/app.py loads it in the background).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from gui.tabs.base import StudioTab
 from gui.widgets.perf_plot import PerfPlot
 from gui.widgets.source_bar import SourceBar
 from gui.widgets.video_view import VideoView
+from gui.wheel_guard import WheelGuard
 from gui.window_menus import SHORTCUTS, build_menus
 from gui.window_output import ViewOutput
 from gui.window_sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher
@@ -82,7 +84,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.tabs: list[StudioTab] = []
 
-        self.source_bar = SourceBar()
+        self.source_bar = SourceBar(settings=settings)
         self.tab_widget = QTabWidget()
         self.tab_widget.setObjectName("featureTabs")
         self.tab_widget.setDocumentMode(True)
@@ -96,6 +98,7 @@ class MainWindow(QMainWindow):
         self.sources = SourceSwitcher(self)
         self.pipeline.source_event.connect(self.sources.on_event)
         self.pipeline.worker_event.connect(self._on_worker_event)
+        self._wheel_guard = WheelGuard(self)
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -160,6 +163,7 @@ class MainWindow(QMainWindow):
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
             scroll.setWidget(tab)
+            self._wheel_guard.guard(tab)
             self.tab_widget.addTab(scroll, tab.title)
             tab.task_changed.connect(lambda t=tab: self._on_task_changed(t))
             tab.settings_changed.connect(lambda t=tab: self._on_settings_changed(t))
@@ -400,13 +404,16 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
+        started = time.monotonic()
         self._stats_timer.stop()
         self.save_settings()
         self.stop_recording()
         self.pipeline.shutdown()
+        log.debug("shutdown: settings, recording, source and worker done after %.2f s", time.monotonic() - started)
         for tab in self.tabs:
             try:
                 tab.shutdown()
             except Exception:
                 log.exception("%s.shutdown failed", tab.title)
         self.context.shutdown()
+        log.info("closed in %.2f s", time.monotonic() - started)
