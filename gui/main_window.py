@@ -325,8 +325,7 @@ class MainWindow(QMainWindow):
     def _update_stats(self) -> None:
         stats = self.pipeline.stats()
         self.status_panel.show_stats(stats, self.output.check())
-        if self.perf_dock.isVisible():  # a hidden plot costs nothing
-            self.perf_plot.add_sample(stats.capture_fps, stats.inference_fps, stats.latency_ms)
+        self.perf_plot.add_sample(stats.capture_fps, stats.inference_fps, stats.latency_ms)  # redraws only when shown
         if hasattr(self, "record_action") and self.record_action.isChecked() != self.output.recording:
             self.record_action.setChecked(self.output.recording)
 
