@@ -2,7 +2,7 @@
 
 Per frame: preprocess (resize or letterbox, RGB, /255) -> DarknetModel -> vectorised
 decode of every head -> score = objectness x best class probability -> threshold ->
-class-wise NMS (torchvision batched_nms) -> boxes mapped back to the frame and clipped.
+class-wise NMS (engine.detection.boxes) -> boxes mapped back to the frame and clipped.
 Each kept box remembers its head, grid cell and anchor for the learner's grid view.
 
 Device handling: batch norm is folded into the convolutions; the model runs
