@@ -58,7 +58,7 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou
     """``class_nms`` on arrays: (N, 4) xyxy boxes, (N,) scores, (N,) class ids -> (K,) int64."""
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
-    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
     limit = len(order) if max_detections is None else max(0, int(max_detections))
     kept: list[int] = []
     while order.size and len(kept) < limit:
@@ -69,7 +69,7 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou
             break
         w = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])
         h = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])
-        inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+        inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
         union = area[i] + area[rest] - inter
         with np.errstate(divide="ignore", invalid="ignore"):
             iou = np.where(union > 0, inter / union, 0.0)
