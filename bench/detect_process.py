@@ -2,7 +2,7 @@
 """Whole-process detection time: `python main.py detect clip.mp4` vs an OpenCV-only script.
 
     python bench/detect_process.py [--model yolov4-tiny] [--frames 300] [--runs 3]
-                                   [--precision fp32|bf16|int8] [--weights FILE]
+                                   [--precision fp32|bf16|int8] [--weights FILE] [--baseline DIR]
 
 Both sides are fresh processes doing everything a user waits for: start Python, import
 their libraries, read the cfg and weights, decode every frame of the same video, run the
@@ -13,7 +13,9 @@ ours, ...) so background load hits both alike; medians and per-pair ratios are p
 with the other processes' CPU use (engine.threads) before and after each pair. Without
 --weights, random weights are written in the Darknet format (speed does not depend on
 their values). The thread policy each side runs under is its own: main.py applies the
-app's (engine.threads), OpenCV its defaults.
+app's (engine.threads), OpenCV its defaults. ``--baseline DIR`` adds a third process in
+every round: main.py of another checkout of CNN Studio (e.g. the previous release), for
+before/after numbers from the same run.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300, help="frames in the clip (640x480)")
     parser.add_argument("--runs", type=int, default=3, help="pairs of runs (ours, OpenCV)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32", help="ours: detect --precision")
+    parser.add_argument("--baseline", metavar="DIR", help="also time main.py of this other checkout (fp32)")
     args = parser.parse_args()
 
     from engine.detection.darknet.random_weights import write_random_weights
@@ -114,24 +117,38 @@ def main() -> int:
     # Neither side inherits a thread policy from this shell: each applies its own.
     env = {k: v for k, v in os.environ.items() if k not in (*WAIT_VARIABLES, "OMP_NUM_THREADS")}
     env["PYTHONPATH"] = str(ROOT)
-    ours_cmd = [sys.executable, str(ROOT / "main.py"), "detect", str(clip), "--cfg", str(cfg), "--weights", str(weights),
-                "--conf", str(conf), "--iou", str(nms), "--precision", args.precision]
+    detect_args = ["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--conf", str(conf), "--iou", str(nms)]
+    ours_cmd = [sys.executable, str(ROOT / "main.py"), *detect_args]
+    if args.precision != "fp32":
+        ours_cmd += ["--precision", args.precision]
+    baseline_env = None
+    if args.baseline:
+        baseline = Path(args.baseline).resolve()
+        baseline_cmd = [sys.executable, str(baseline / "main.py"), *detect_args]
+        baseline_env = dict(env, PYTHONPATH=str(baseline))
     opencv_cmd = [sys.executable, "-c", OPENCV_SCRIPT, str(cfg), str(weights), str(clip), str(conf), str(nms),
                   str(parsed.width), str(parsed.height)]
     print(f"{args.model} at {parsed.width}x{parsed.height}, {args.frames}-frame 640x480 clip, {args.runs} pairs, "
           f"ours --precision {args.precision}, {os.cpu_count()} CPUs")
     ours_t: list[float] = []
     cv_t: list[float] = []
+    base_t: list[float] = []
     for run in range(args.runs):
         load = measure_other_load(0.5)
         order = [("ours", ours_cmd), ("OpenCV", opencv_cmd)]
         if run % 2:
             order.reverse()
+        if baseline_env is not None:
+            order.insert(run % 3, ("baseline", baseline_cmd))
         results = {}
         for name, cmd in order:
-            results[name] = timed(cmd, env)
+            results[name] = timed(cmd, baseline_env if name == "baseline" else env)
         ours_t.append(results["ours"][0])
         cv_t.append(results["OpenCV"][0])
+        if "baseline" in results:
+            base_t.append(results["baseline"][0])
+            print(f"  pair {run + 1}: baseline {results['baseline'][0]:6.2f} s ({results['baseline'][1]}), ratio to "
+                  f"OpenCV {results['baseline'][0] / results['OpenCV'][0]:.3f}")
         load_after = measure_other_load(0.5)
         loads = ", ".join("?" if v is None else f"{v:.2f}" for v in (load, load_after))
         print(f"  pair {run + 1}: ours {results['ours'][0]:6.2f} s ({results['ours'][1]}), OpenCV "
@@ -142,6 +159,10 @@ def main() -> int:
           f"frames/s overall), OpenCV {statistics.median(cv_t):.2f} s; ratio of medians "
           f"{statistics.median(ours_t) / statistics.median(cv_t):.3f}, per-pair ratios min {min(ratios):.3f} "
           f"median {statistics.median(ratios):.3f} max {max(ratios):.3f} (< 1 means ours is faster)")
+    if base_t:
+        base_ratios = [a / b for a, b in zip(base_t, cv_t)]
+        print(f"baseline {args.baseline}: median {statistics.median(base_t):.2f} s; ratio to OpenCV min "
+              f"{min(base_ratios):.3f} median {statistics.median(base_ratios):.3f} max {max(base_ratios):.3f}")
     return 0
 
 
