@@ -208,9 +208,9 @@ def main() -> int:
 
     # Label by what each really computes in: "fp32" on CUDA is YoloDetector's float16.
     short = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8"}
-    label = {v: short.get(d.precision, d.precision) for v, d in detectors.items()}
-    benches = {f"ours {label[v]} end to end": ours_e2e(d) for v, d in detectors.items()}
-    benches[f"ours {label[variants[0]]} model"] = ours_model
+    tag = {v: short.get(d.precision, d.precision) for v, d in detectors.items()}
+    benches = {f"ours {tag[v]} end to end": ours_e2e(d) for v, d in detectors.items()}
+    benches[f"ours {tag[variants[0]]} model"] = ours_model
     if net is not None:
         benches.update({"OpenCV end to end": cv_e2e, "OpenCV model": cv_model})
     for fn in benches.values():  # warm-up: allocators, oneDNN primitive caches, cudnn autotune
@@ -246,8 +246,8 @@ def main() -> int:
             print(f"  {name:<24} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s), "
                   f"p10 {fast:7.2f} ms")
         if net is not None:
-            pairs_of = [(f"ours {label[v]} end to end", "OpenCV end to end", f"{label[v]} end to end") for v in variants]
-            pairs_of.append((f"ours {label[variants[0]]} model", "OpenCV model", f"{label[variants[0]]} model"))
+            pairs_of = [(f"ours {tag[v]} end to end", "OpenCV end to end", f"{tag[v]} end to end") for v in variants]
+            pairs_of.append((f"ours {tag[variants[0]]} model", "OpenCV model", f"{tag[variants[0]]} model"))
             for ours, theirs, label in pairs_of:
                 pairs = [a / b for a, b in zip(times[ours], times[theirs])]
                 ratio = median[ours] / median[theirs]
@@ -268,7 +268,7 @@ def main() -> int:
         print(f"agreement with fp32 on {len(oracle)} oracle images (conf {conf}, NMS IoU {iou}):")
         for v in others:
             stats = agreement(ref, [detectors[v].detect(im) for im in oracle])
-            print(f"  {label[v]:<5}: recall {stats['recall']:.3f}, precision {stats['precision']:.3f} "
+            print(f"  {tag[v]:<5}: recall {stats['recall']:.3f}, precision {stats['precision']:.3f} "
                   f"({stats['other']} vs {stats['reference']} detections), matched boxes mean IoU "
                   f"{stats['mean_iou']:.3f}, score change mean {stats['mean_score_change']:.4f} "
                   f"max {stats['max_score_change']:.4f}")

@@ -52,7 +52,7 @@ SUITE = (
            ("batch throughput frames/s", r"model-only throughput, (batch \d+, [\w.]+): (\d+) frames/s"),
            ("live latency median ms", r"live pipeline at 30 fps: capture-to-result latency median ([\d.]+) ms"),
            ("agreement with fp32", r"(\w+)\s*: recall ([\d.]+), precision"))),
-    Bench("detect yolov4 608", "detect.py",
+    Bench("detect yolov4 (608; CPU 320)", "detect.py",
           ("--model", "yolov4", "--size", "608x608", "--no-opencv", "--frames", "20", "--rounds", "2", "--batch", "8"),
           ("--model", "yolov4", "--size", "320x320", "--no-opencv", "--frames", "2", "--rounds", "1"),
           (("ours end to end ms/frame", r"ours (\w+ end to end)\s+median\s+([\d.]+) ms"),
