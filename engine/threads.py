@@ -226,7 +226,13 @@ def threads_argument(argv: list[str] | None = None) -> str | None:
 
 
 def apply_thread_budget(situation: str = "cli", override: int | str | None = None, **plan_kwargs) -> ThreadPlan:
-    """Plan (see ``plan_threads``) and apply: ``torch.set_num_threads``. Imports torch."""
+    """Plan (see ``plan_threads``) and apply: ``torch.set_num_threads``. Imports torch.
+
+    Call it **on the thread that runs the model** (e.g. in a Task's ``load`` or
+    ``configure``, which run on the worker thread): with OpenMP, a thread that has
+    already computed keeps its own thread count, so a call from the GUI thread does not
+    reach a running worker (measured with torch 2.14).
+    """
     plan = plan_threads(situation, override, **plan_kwargs)
     import torch
 
@@ -234,3 +240,72 @@ def apply_thread_budget(situation: str = "cli", override: int | str | None = Non
         torch.set_num_threads(plan.threads)
     log.info("torch intra-op threads: %d (%s: %s)", plan.threads, plan.situation, plan.reason)
     return plan
+
+
+class LoadSampler:
+    """Other processes' CPU use between successive ``sample()`` calls, without sleeping.
+
+    For a live loop (e.g. every few seconds from a timer): each call returns the cores'
+    worth of CPU used by other processes since the previous call (None on the first call
+    and where /proc/stat is missing).
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[float, float], float, float] | None = None
+
+    def sample(self) -> float | None:
+        times = _cpu_times()
+        now = (times, time.process_time(), time.monotonic()) if times is not None else None
+        previous, self._last = self._last, now
+        if previous is None or now is None or now[0][1] <= previous[0][1]:
+            return None
+        busy = (now[0][0] - previous[0][0]) / (now[0][1] - previous[0][1]) * _machine_cores()
+        own = (now[1] - previous[1]) / max(now[2] - previous[2], 1e-6)
+        return max(0.0, busy - own)
+
+
+class ThreadGovernor:
+    """Adapts the intra-op thread count of a live loop to what else runs.
+
+    ``situation`` is the calm plan ("gui" or "cli"); when other processes use more than
+    ``busy_above`` cores for ``patience`` samples in a row the plan becomes "busy", and
+    back when they use less than half that for as long. ``update()`` takes one load
+    sample and returns the thread count to use now; ``changed`` says whether it moved.
+    Qt-free and torch-free: the caller applies the count (``torch.set_num_threads`` on
+    the worker thread). A user's --threads / $CNN_STUDIO_THREADS pins the count.
+    """
+
+    def __init__(self, situation: str = "gui", *, busy_above: float = 0.5, patience: int = 2,
+                 sampler: LoadSampler | None = None, cores: int | None = None) -> None:
+        self.situation, self.busy_above, self.patience = situation, busy_above, max(1, patience)
+        self.sampler = sampler or LoadSampler()
+        self.cores = available_cores() if cores is None else cores
+        self.busy = False
+        self._streak = 0
+        self._busy_load = busy_above
+        self.plan = plan_threads(situation, cores=self.cores)
+        self.changed = False
+        self.sampler.sample()  # the baseline for the first update
+
+    @property
+    def threads(self) -> int:
+        return self.plan.threads
+
+    def update(self, other_load: float | None = None) -> int:
+        """One step: ``other_load`` (cores) or a fresh sample; returns the thread count."""
+        load = self.sampler.sample() if other_load is None else other_load
+        self.changed = False
+        if load is None or self.plan.reason == "set by the user":
+            return self.plan.threads
+        flip = load < self.busy_above / 2 if self.busy else load > self.busy_above
+        self._streak = self._streak + 1 if flip else 0
+        if self._streak >= self.patience:
+            self.busy, self._streak = not self.busy, 0
+        if load > self.busy_above:
+            self._busy_load = load
+        # While busy, a calm sample keeps the last busy level until the streak says calm.
+        plan = plan_threads("busy" if self.busy else self.situation, cores=self.cores,
+                            other_load=self._busy_load if self.busy else None)
+        self.changed = plan.threads != self.plan.threads
+        self.plan = plan
+        return plan.threads

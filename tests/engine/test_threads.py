@@ -126,3 +126,29 @@ def test_threads_argument_is_found_before_argparse():
     assert threads_argument(["--frames", "3", "--threads", "2"]) == "2"
     assert threads_argument(["--threads=1"]) == "1"
     assert threads_argument(["--frames", "3"]) is None
+
+
+def test_load_sampler_needs_a_baseline_then_reports_cores():
+    sampler = threads.LoadSampler()
+    first = sampler.sample()
+    sum(i * i for i in range(200_000))  # our own CPU time is not "other load"
+    second = sampler.sample()
+    assert first is None
+    if second is not None:
+        assert 0.0 <= second <= (os.cpu_count() or 1) + 0.5
+
+
+def test_governor_goes_busy_only_after_a_streak_and_comes_back():
+    governor = threads.ThreadGovernor("gui", cores=2, patience=2, sampler=threads.LoadSampler())
+    assert governor.threads == 2
+    assert governor.update(1.0) == 2 and not governor.busy  # one busy sample is not enough
+    assert governor.update(1.0) == 1 and governor.busy and governor.changed
+    assert governor.update(1.0) == 1 and not governor.changed
+    assert governor.update(0.1) == 1  # calm needs a streak too
+    assert governor.update(0.1) == 2 and not governor.busy and governor.changed
+
+
+def test_governor_respects_the_users_count(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV, "1")
+    governor = threads.ThreadGovernor("gui", cores=8)
+    assert [governor.update(load) for load in (0.0, 6.0, 6.0, 6.0)] == [1, 1, 1, 1]
