@@ -204,7 +204,7 @@ def prepare_process(situation: str = "cli", threads: int | str | None = None, *,
         plan = plan_threads(situation, explicit, other_load=other_load)
         chosen["OMP_NUM_THREADS"] = str(plan.threads)
     if env is os.environ and "torch" in sys.modules:
-        log.warning("torch was imported before the thread policy was set; OpenMP keeps its wait policy")
+        log.info("torch was imported before the thread policy was set; OpenMP keeps its wait policy")
         if "OMP_NUM_THREADS" in chosen:
             sys.modules["torch"].set_num_threads(int(chosen["OMP_NUM_THREADS"]))
         return {}
