@@ -1,7 +1,8 @@
 """`detect`: YOLO / torchvision object detection on an image, a folder or a video.
 
     python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
-        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--json] [-o OUT]
+        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision fp32|bf16|int8]
+        [--json] [-o OUT]
 
 --json prints one JSON object per image or frame on stdout:
 {"source", "frame", "width", "height", "detections": [{"class_id", "label", "score",
@@ -57,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iou", type=_threshold, default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
     parser.add_argument("--size", type=_size, metavar="WxH", help="network input size, multiples of 32 (default: the cfg's)")
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="YOLO on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
+                             "int8 (fast mode: quantised convolutions, VNNI/AMX) move scores and boxes slightly")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
     parser.set_defaults(func=run)
@@ -69,6 +73,9 @@ def _build_detector(args: argparse.Namespace):
     options = {"conf_threshold": args.conf, "iou_threshold": args.iou}
     if args.size:
         options["input_size"] = args.size
+    precision = getattr(args, "precision", "fp32")
+    if precision != "fp32":
+        options[precision] = True
     if args.cfg or args.weights:
         if args.model:
             raise ValueError("give either --model or --cfg/--weights, not both")
@@ -81,6 +88,8 @@ def _build_detector(args: argparse.Namespace):
     entry = catalog().get(name)
     if args.size and entry.extra.get("kind") != "darknet":
         raise ValueError(f"--size only applies to YOLO models; {name} resizes its input itself")
+    if precision != "fp32" and entry.extra.get("kind") != "darknet":
+        raise ValueError(f"--precision {precision} only applies to YOLO models; {name} runs in fp32")
     return load_detector(name, **options)
 
 
