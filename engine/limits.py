@@ -17,8 +17,10 @@ cfg parameters (floats)         CNN_STUDIO_MAX_CFG_PARAMETERS  150,000,000
 network input side (pixels)     CNN_STUDIO_MAX_NETWORK_SIDE    4096
 gallery archive, unpacked       CNN_STUDIO_MAX_ARCHIVE_BYTES   1 GB
 gallery manifest.json           CNN_STUDIO_MAX_MANIFEST_BYTES  64 MB
+download without published size CNN_STUDIO_MAX_DOWNLOAD_BYTES  2 GB
 download read timeout (s)       CNN_STUDIO_DOWNLOAD_TIMEOUT    30
-download minimum rate (B/s)     CNN_STUDIO_DOWNLOAD_MIN_RATE   1024 (averaged over 30 s)
+download minimum rate (B/s)     CNN_STUDIO_DOWNLOAD_MIN_RATE   1024, averaged over
+                                CNN_STUDIO_DOWNLOAD_RATE_WINDOW  30 s
 ==============================  =============================  =========================
 
 ``current()`` reads the environment each time it is called, so a test or a user can
@@ -48,6 +50,7 @@ class Limits:
     max_network_side: int = 4096
     max_archive_bytes: int = 1024 * 1024 * 1024
     max_manifest_bytes: int = 64 * 1024 * 1024
+    max_download_bytes: int = 2 * 1024 * 1024 * 1024
     download_timeout: float = 30.0
     download_min_rate: float = 1024.0
     download_rate_window: float = 30.0
