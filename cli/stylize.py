@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out}: OUT must be an image file (.png keeps the settings) for an image input")
         if kind == "folder" and out.suffix:
             raise ValueError(f"{out}: OUT must be a folder for a folder input")
+        from cli.common import refuse_same_file
+
+        refuse_same_file([args.content, *args.styles], out)
         device = choose_device(None)
         for style in styles:
             for note in style.notices:
@@ -143,8 +146,14 @@ def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner"
     from engine.style.imaging import image_input
     from engine.style.metadata import save_png
 
+    import os
+
+    from cli.common import output_file
+    from engine.safe_files import temp_name_for
+
     count = 0
     recorder = None
+    video_tmp = None
     if kind == "folder":
         out.mkdir(parents=True, exist_ok=True)
     try:
@@ -158,20 +167,30 @@ def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner"
             info["styles"] = [[Path(p).name, w] for p, w in zip(args.styles, args.style_weights or [1.0] * len(args.styles))]
             if kind == "image":
                 out.parent.mkdir(parents=True, exist_ok=True)
-                if out.suffix.lower() == ".png":
-                    save_png(out, image, info)
-                elif not cv2.imwrite(str(out), image):
-                    raise OSError(f"{out}: could not be written")
+                with output_file(out) as tmp:  # renamed over OUT only when complete
+                    if out.suffix.lower() == ".png":
+                        save_png(tmp, image, info)
+                    elif not cv2.imwrite(str(tmp), image):
+                        raise OSError(f"{out}: could not be written")
             elif kind == "folder":
-                save_png(out / (Path(frame.source).stem + ".png"), image, info)
+                with output_file(out / (Path(frame.source).stem + ".png")) as tmp:
+                    save_png(tmp, image, info)
             else:
                 if recorder is None:
-                    recorder = VideoRecorder(out, fps=_video_fps(args.content))
+                    video_tmp = temp_name_for(out)
+                    recorder = VideoRecorder(video_tmp, fps=_video_fps(args.content))
                 recorder.write(image)
             count += 1
+        if recorder is not None:
+            recorder.close()
+            if recorder.error:
+                raise OSError(f"{out}: {recorder.error}")
+            os.replace(video_tmp, out)
     finally:
         if recorder is not None:
             recorder.close()
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     where = out if kind != "folder" else f"{out}/"
     print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
           file=sys.stderr)
