@@ -124,7 +124,7 @@ def test_download_shows_progress_and_installs(qtbot, dialog_factory, server):
 def test_download_error_is_shown(qtbot, dialog_factory, server):
     dialog = dialog_factory(make_catalog(server, None))
     dialog.select("other-net")  # its URL answers 404
-    with qtbot.waitSignal(dialog.runner.failed, timeout=15000):
+    with qtbot.waitSignal(dialog.job.failed, timeout=15000):
         dialog.download_selected()
     assert "404" in dialog.message.text()
     assert dialog.state_of("other-net") == MISSING
