@@ -113,17 +113,17 @@ def _rgb_to_gray(module: nn.Module, args: tuple) -> tuple | None:
     return (0.299 * r + 0.587 * g + 0.114 * b,) + tuple(args[1:])
 
 
-def _check_budget(s: Section, parameters: int, c: int, h: int, w: int) -> None:
+def _check_budget(s: Section, parameters: int, c: int, h: int, w: int, key: str | None = None) -> None:
     """Refuse a cfg whose parameters or a layer's output (at the cfg's size) exceed the
     limit, before the tensors are allocated (a 10-line cfg can ask for many GB)."""
     from engine import limits
 
     limit = limits.current()
     if parameters > limit.max_cfg_parameters:
-        raise s.error(None, f"(line {s.line}) the cfg needs {parameters:,} parameters by this layer, more than the "
+        raise s.error(key, f"the cfg needs {parameters:,} parameters by this layer, more than the "
                             f"limit of {limit.max_cfg_parameters:,} ({limit.hint('max_cfg_parameters')})")
     if c * h * w > limit.max_cfg_parameters:
-        raise s.error(None, f"(line {s.line}) this layer's output is {c}x{h}x{w} = {c * h * w:,} values, more than the "
+        raise s.error(key, f"this layer's output is {c}x{h}x{w} = {c * h * w:,} values, more than the "
                             f"limit of {limit.max_cfg_parameters:,} ({limit.hint('max_cfg_parameters')})")
 
 
@@ -163,7 +163,7 @@ def _build(cfg: DarknetCfg) -> tuple[list[nn.Module], list[YoloHeadSpec], list[l
                 raise s.error("groups", f"groups={groups} must divide the input channels ({c}) and filters ({filters})")
             parameters += filters * (c // groups) * size * size + filters * (4 if s.get_int("batch_normalize", 0) else 1)
             _check_budget(s, parameters, filters, (h + 2 * padding - size) // stride + 1,
-                          (w + 2 * padding - size) // stride + 1)
+                          (w + 2 * padding - size) // stride + 1, key="filters")
             layer: nn.Module = ConvBlock(c, filters, size, stride, padding, groups,
                                          s.get_int("batch_normalize", 0) == 1,
                                          s.get_str("activation", "logistic"))
