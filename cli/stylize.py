@@ -79,6 +79,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+# VGG-19 pools four times before conv5_1: a side shorter than 16 px vanishes on the way.
+MIN_SHORT_SIDE = 16
+
+
+def _check_proportions(image, long_side: int, label: str) -> None:
+    """ValueError when ``image`` resized to ``long_side`` would be too thin for the network
+    (a 2000x16 panorama at --size 512 is 512x4)."""
+    h, w = image.shape[:2]
+    short = min(h, w) * long_side / max(h, w)
+    if short < MIN_SHORT_SIDE:
+        size = (long_side, round(short)) if w >= h else (round(short), long_side)
+        raise ValueError(f"{label}: {w}x{h} becomes {size[0]}x{size[1]} at {long_side} px on the long side; the network "
+                         f"needs at least {MIN_SHORT_SIDE} px on the short side: crop it or use a larger --size")
+
+
+def _coarsest_side(args: argparse.Namespace, settings) -> int:
+    return settings.level_sides()[0] if args.method == "gatys" else args.size
+
+
 def _settings(args: argparse.Namespace):
     from engine.style.gatys import GatysSettings
 
@@ -120,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         from cli.common import refuse_same_file
 
         refuse_same_file([args.content, *args.styles], out)
+        coarsest = _coarsest_side(args, settings)
+        for path, style in zip(args.styles, styles):
+            scale = args.style_scale if args.method == "gatys" else 1.0
+            _check_proportions(style.image, max(1, round(coarsest * scale)), f"style {path}")
+        args._coarsest_side = coarsest
         device = choose_device(None)
         for style in styles:
             for note in style.notices:
@@ -159,6 +183,7 @@ def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner"
     try:
         for frame in iter_frames(args.content):
             loaded = image_input(frame.image, frame.source)
+            _check_proportions(loaded.image, getattr(args, "_coarsest_side", args.size), frame.source)
             for note in loaded.notices:
                 print(f"note: {note}", file=sys.stderr)
             label = frame.source if kind != "video" else f"frame {frame.index + 1}"
