@@ -8,7 +8,7 @@ variable (the README's Troubleshooting lists them):
 ==============================  =============================  =========================
 limit                           environment variable           default
 ==============================  =============================  =========================
-image pixels kept after reading CNN_STUDIO_MAX_IMAGE_PIXELS    40,000,000 (40 MP)
+image pixels kept after reading CNN_STUDIO_MAX_IMAGE_PIXELS    24,000,000 (24 MP)
 image pixels a file may declare CNN_STUDIO_MAX_DECODE_PIXELS   400,000,000 (JPEG only:
                                                                read downscaled)
 input file size (image, names)  CNN_STUDIO_MAX_INPUT_BYTES     512 MB
@@ -42,7 +42,7 @@ ENV_PREFIX = "CNN_STUDIO_"
 class Limits:
     """The limits in force. Units: pixels, bytes, floats, seconds, bytes per second."""
 
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 24_000_000
     max_decode_pixels: int = 400_000_000
     max_input_bytes: int = 512 * 1024 * 1024
     max_cfg_bytes: int = 8 * 1024 * 1024

@@ -147,3 +147,16 @@ def test_the_output_cannot_be_the_input(tmp_path, tiny_detector_files, cli):
         result.assert_one_error("is the input", "destroy")
     assert image.read_bytes() == original
     assert stat.S_ISLNK(os.lstat(link).st_mode)
+
+
+def test_saliency_of_a_big_photo_stays_bounded(tmp_path):
+    rng = np.random.default_rng(12)
+    photo = tmp_path / "wide.jpg"
+    cv2.imwrite(str(photo), rng.integers(0, 256, (4800, 5600, 3), dtype=np.uint8))  # 27 MP
+    out = tmp_path / "saliency.png"
+    result = run_cli("inspect", photo, "--model", "resnet18", "--untrained", "--saliency", "-o", out,
+                     env=child_env(CNN_STUDIO_HOME=str(tmp_path / "home")))
+    assert result.rc == 0, result.stderr
+    assert "read downscaled by 2" in result.stderr
+    assert cv2.imread(str(out)).shape[:2] == (2400, 2800)
+    assert result.peak_kib < TWO_GB_KIB
