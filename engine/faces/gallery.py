@@ -149,7 +149,12 @@ def decode_chip(data: bytes) -> np.ndarray:
     if declared is not None and max(declared[1:]) > MAX_CHIP_SIDE:
         raise GalleryError(f"a face thumbnail claims {declared[1]}x{declared[2]} pixels; "
                            f"thumbnails are at most {MAX_CHIP_SIDE} pixels a side")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if len(data) == 0:
+        raise GalleryError("a face thumbnail is empty")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        img = None
     if img is None:
         raise GalleryError("a stored face thumbnail is not a readable PNG image")
     return img
