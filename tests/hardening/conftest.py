@@ -149,3 +149,33 @@ def cli(capsys):
         return InProcess(rc, capsys.readouterr().err)
 
     return run
+
+
+_BATCH = r"""
+import contextlib, io, json, sys
+sys.path.insert(0, sys.argv[1])
+import main
+results = []
+for args in json.loads(sys.argv[2]):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            rc = main.main(args)
+        except SystemExit as stop:
+            rc = stop.code
+    results.append({"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
+def run_cli_many(cases: list[list], env: dict[str, str] | None = None, timeout: float = 300) -> tuple[list[Run], int]:
+    """Run several ``main.py`` command lines one after another in ONE child process (torch is
+    imported once); returns each run and the child's peak RSS in KiB over all of them."""
+    batch = json.dumps([[str(a) for a in case] for case in cases])
+    cmd = [sys.executable, "-c", _LAUNCHER, str(timeout), sys.executable, "-c", _BATCH, str(ROOT), batch]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env or child_env(), timeout=timeout + 30)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["rc"] == 0, data["stderr"]
+    runs = [Run(r["rc"], r["stdout"], r["stderr"], data["peak_kib"]) for r in json.loads(data["stdout"])]
+    return runs, data["peak_kib"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from engine import paths
-from tests.hardening.conftest import child_env, run_cli
 
 
 def test_home_pointing_at_a_file(tmp_path, monkeypatch):
@@ -25,15 +24,16 @@ def test_models_pointing_at_a_file(tmp_path, monkeypatch):
         paths.models_dir()
 
 
-def test_the_cli_says_it_in_one_line(tmp_path):
+def test_the_cli_says_it_in_one_line(tmp_path, cli, monkeypatch):
     blocker = tmp_path / "home-file"
     blocker.write_text("x")
-    result = run_cli("faces", "list", env=child_env(CNN_STUDIO_HOME=str(blocker)))
-    result.assert_one_error(str(blocker), "CNN_STUDIO_HOME")
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(blocker))
+    cli("faces", "list").assert_one_error(str(blocker), "CNN_STUDIO_HOME")
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
     models = tmp_path / "models-file"
     models.write_text("x")
-    result = run_cli("models", "fetch", "yolov4-tiny", env=child_env(CNN_STUDIO_MODELS=str(models)))
-    result.assert_one_error(str(models), "CNN_STUDIO_MODELS")
+    monkeypatch.setenv("CNN_STUDIO_MODELS", str(models))
+    cli("models", "fetch", "yolov4-tiny").assert_one_error(str(models), "CNN_STUDIO_MODELS")
 
 
 def test_a_read_only_home(tmp_path, monkeypatch):
