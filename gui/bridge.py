@@ -203,6 +203,7 @@ class LivePipeline(QObject):
                 on_event=lambda event: self._events.forward(self, event),
                 device=self.device,
                 name="live",
+                threads="gui",  # sized on the worker thread for what else runs (engine.threads)
             )
             worker.start()
             self._worker = worker
