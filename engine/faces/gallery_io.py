@@ -54,6 +54,12 @@ def export_zip(gallery: Gallery, path: str | os.PathLike[str]) -> dict:
     that name is kept.
     """
     target = Path(path)
+    from engine.safe_files import UnsafeFileError, refuse_same_file
+
+    try:  # replacing the gallery (or one of its backups) with its own export would destroy it
+        refuse_same_file([gallery.path, *gallery.backups()], target)
+    except UnsafeFileError as exc:
+        raise GalleryError(str(exc).replace("-o ", "", 1)) from None
     people_out = []
     matrices: dict[str, list[np.ndarray]] = {}
     dims: dict[str, int] = {}
