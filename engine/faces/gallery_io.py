@@ -24,6 +24,7 @@ import math
 import os
 import re
 import time
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -54,6 +55,12 @@ def export_zip(gallery: Gallery, path: str | os.PathLike[str]) -> dict:
     that name is kept.
     """
     target = Path(path)
+    from engine.safe_files import UnsafeFileError, refuse_same_file
+
+    try:  # replacing the gallery (or one of its backups) with its own export would destroy it
+        refuse_same_file([gallery.path, *gallery.backups()], target)
+    except UnsafeFileError as exc:
+        raise GalleryError(str(exc).replace("-o ", "", 1)) from None
     people_out = []
     matrices: dict[str, list[np.ndarray]] = {}
     dims: dict[str, int] = {}
@@ -173,8 +180,9 @@ def _read_matrix(archive: _Archive, member: str, dim: int) -> np.ndarray:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 raise ValueError(f"npy format version {version} is not supported")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError) as exc:
-            raise archive.error(f"{member} is not a plain .npy array ({exc})") from exc
+        except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError,
+                tokenize.TokenError) as exc:  # numpy parses the header as a Python literal
+            raise archive.error(f"{member} is not a plain .npy array ({type(exc).__name__})") from None
         if dtype.hasobject:
             raise archive.error(f"{member} is not a plain .npy array (it holds pickled objects, which are never loaded)")
         if dtype.kind != "f" or dtype.itemsize not in (4, 8) or len(shape) != 2 or shape[1] != dim:

@@ -149,3 +149,15 @@ def test_removal_includes_backups_in_progress(tmp_path):
         assert all(not p.name.endswith(".tmp") for p in leftovers)
     raw = (tmp_path / "g.db").read_bytes()
     assert "Tove".encode() not in raw
+
+
+def test_exporting_over_the_gallery_itself_is_refused(tmp_path):
+    from engine.faces.gallery_io import export_zip
+
+    with Gallery(tmp_path / "g.db") as g:
+        fill(g, names=("Uma",))
+        before = (tmp_path / "g.db").read_bytes()
+        with pytest.raises(GalleryError, match="is the input"):
+            export_zip(g, tmp_path / "g.db")
+        assert [p.name for p in g.people()] == ["Uma"]
+    assert (tmp_path / "g.db").read_bytes()[:16] == before[:16] == b"SQLite format 3\x00"
