@@ -174,7 +174,13 @@ def run(source: str | None = None, device: str | None = None) -> int:
     apply_dark_theme(app)
     _install_excepthook()
     _quit_on_signals(app)
-    window = MainWindow(open_settings(), None, source=source, defer_tabs=True)
+    try:
+        settings = open_settings()
+    except OSError as exc:  # engine.paths.PathsError: CNN_STUDIO_HOME is a file, a read-only disk, ...
+        print(f"error: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, APP_NAME, f"CNN Studio cannot start:\n\n{exc}")
+        return 1
+    window = MainWindow(settings, None, source=source, defer_tabs=True)
     window.show()
     log.info("window shown; loading PyTorch in the background")
 
