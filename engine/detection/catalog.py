@@ -10,7 +10,7 @@ options are the detector's own (conf_threshold, iou_threshold, input_size, bf16,
 Detection-specific meta keys, besides ``categories``: ``cfg`` (the bundled Darknet cfg),
 ``architecture`` (the torchvision constructor), ``adjustable_input`` (the network input
 size may be changed live, e.g. 320x320..608x608), ``anchor_grid`` (the "show the grid"
-view applies), ``bf16`` (a bfloat16 CPU mode exists).
+view applies), ``precisions`` (the CPU precisions it can run in; fp32 only when absent).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from engine.weights.catalog import CatalogEntry, ModelFile, Transforms
 _RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 _COCO80 = read_names(bundled_path("coco.names"), expected=80)
 _COCO91 = read_names(_RESOURCES / "detection" / "coco91.names", expected=91)  # torchvision's list, background first
-_TORCHVISION_ONLY_OPTIONS = ("input_size", "letterbox", "bf16", "compile", "channels_last")
+_TORCHVISION_ONLY_OPTIONS = ("input_size", "letterbox", "bf16", "int8", "compile", "channels_last")
 
 
 def _build_darknet(entry: CatalogEntry, cache=None, device=None, **options):
@@ -64,12 +64,21 @@ def _yolo(name: str, title: str, url: str, size: int, source: str, description: 
         # "stretch" unless the cfg says letter_box=1 (the detector reads the cfg for that).
         transforms=Transforms(size=(416, 416), resize="stretch", colour="RGB", scale=1 / 255),
         meta={"categories": _COCO80, "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name),
-              "adjustable_input": True, "anchor_grid": True, "bf16": True},
+              "adjustable_input": True, "anchor_grid": True, "precisions": ("fp32", "bf16", "int8")},
         builder=_build_darknet, default=default, validator=_validate_darknet(f"{name}.cfg"),
     )
 
 
 _TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); trained on COCO 2017"
+
+
+def _validate_torchvision(architecture: str):
+    def validate(path: Path) -> None:
+        # Loads with weights_only=True into the real architecture: a pickle or a state_dict
+        # of another model is refused before it is installed or its hash recorded.
+        from engine.detection.torchvision_detectors import build_model, load_state_dict_file
+        load_state_dict_file(build_model(architecture), path)
+    return validate
 
 
 def _torchvision(name: str, title: str, url: str, description: str, input_size: int) -> CatalogEntry:
@@ -82,6 +91,7 @@ def _torchvision(name: str, title: str, url: str, description: str, input_size: 
         transforms=Transforms(size=(input_size, input_size), resize="stretch", colour="RGB", scale=1 / 255),
         meta={"categories": _COCO91, "architecture": name},
         builder=_build_torchvision,
+        validator=_validate_torchvision(name),
     )
 
 

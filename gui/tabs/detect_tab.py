@@ -64,7 +64,9 @@ class DetectTab(StudioTab):
         self.installer = ModelInstaller(context, self.model_box, lambda: self.controller.entry, self)
         self.installer.state_changed.connect(self._refresh_model_state)
         self.installer.installed.connect(self._on_installed)
-        self.runner = self.installer.runner
+        self.runner, self.download = self.installer.runner, self.installer.download
+        box = self.model_box  # the buttons by their usual names, for scripts and tests
+        self.download_button, self.import_button, self.progress = box.download_button, box.import_button, box.progress
         self._refresh_model_state()
         self._show_regions()
         self.timer = QTimer(self)
@@ -177,7 +179,7 @@ class DetectTab(StudioTab):
             box.state.setText("No detection models in the catalog.")
             return
         installed = self._installed = self.is_installed()  # paint_overlay runs per frame: no disk access there
-        busy = self.installer.runner.is_running() if hasattr(self, "installer") else False
+        busy = self.installer.download.busy if hasattr(self, "installer") else False
         box.download_button.setEnabled(not installed and not busy)
         box.import_button.setEnabled(not busy)
         self.settings_box.set_model_capabilities(self.controller.adjustable, self.controller.fast_possible)

@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from gui.widgets.model_manager import show_download_progress
+from gui.widgets.download_progress import DownloadJob, show_download_progress
 
 
 class ModelInstaller(QObject):
@@ -28,13 +28,14 @@ class ModelInstaller(QObject):
         self.box = model_box
         self.entry = entry
         self.runner = context.job_runner("detect-download", self)
-        self.runner.progress.connect(self._on_progress)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(self._on_cancelled)
+        self.download = DownloadJob(self.runner, self)  # its busy flag has no end-of-thread race
+        self.download.progress.connect(self._on_progress)
+        self.download.finished.connect(self._on_finished)
+        self.download.failed.connect(self._on_failed)
+        self.download.cancelled.connect(self._on_cancelled)
         model_box.download_button.clicked.connect(self.download_selected)
         model_box.import_button.clicked.connect(self._choose_import_file)
-        model_box.cancel_button.clicked.connect(self.runner.cancel)
+        model_box.cancel_button.clicked.connect(self.download.cancel)
         self._downloading = None
 
     def download_selected(self) -> None:
@@ -44,12 +45,11 @@ class ModelInstaller(QObject):
             return
         self._downloading = entry
         self.box.set_busy(True)
-        self.runner.start(lambda control: cache.fetch(entry, progress=control.report, cancel=control.cancel_event))
+        self.download.start(lambda control: cache.fetch(entry, progress=control.report, cancel=control.cancel_event))
         self.state_changed.emit()
         self.context.status(f"Downloading {entry.name}…")
 
-    def _on_progress(self, report) -> None:
-        done, total, filename = report
+    def _on_progress(self, done: int, total, filename: str) -> None:
         show_download_progress(self.box.progress, done, total, filename)
 
     def _end(self) -> None:

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
+
+from gui import file_dialogs
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class SourceBar(QWidget):
     def __init__(self, parent: QWidget | None = None, settings=None) -> None:
         super().__init__(parent)
         self.setObjectName("sourceBar")
-        self.settings = settings  # remembers recent stream URLs (without passwords)
+        self.settings = settings  # last folder of the dialogs, recent stream URLs (without passwords)
         self.camera_combo = QComboBox()
         self.camera_combo.setObjectName("cameraCombo")
         self.camera_combo.setMinimumContentsLength(18)
@@ -120,12 +121,12 @@ class SourceBar(QWidget):
 
     # -- files -----------------------------------------------------------------------
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or an image", "", VIDEO_FILTER)
+        path = file_dialogs.open_file(self, "Open a video or an image", VIDEO_FILTER, self.settings)
         if path:
             self.source_requested.emit(path)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        path = file_dialogs.open_folder(self, "Open a folder of images", self.settings)
         if path:
             self.source_requested.emit(path)
 

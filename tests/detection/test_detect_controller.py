@@ -19,7 +19,7 @@ from engine.runtime import Timings, TaskResult
 from engine.sources import Frame
 from engine.stream_source import strip_password
 from engine.weights.catalog import catalog
-from gui.main_window import storable_spec
+from gui.window_sources import storable_spec
 from gui.widgets.source_stream import recent_streams, remember_stream
 
 NAMES = tuple(catalog().get("yolov4-tiny").meta["categories"])
