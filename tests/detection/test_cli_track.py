@@ -116,3 +116,15 @@ def test_track_rejects_files_that_are_not_detect_json(capsys, tmp_path):
     assert code == 2 and f"{bad}:2: not a `detect --json` line" in err
     code, out, err = run_cli(capsys, "track", tmp_path / "nothing.jsonl")
     assert code == 2 and "no such file" in err
+
+
+def test_catalog_yolo_models_take_size_and_tracking(capsys, darknet_weights, still_clip):
+    """--size is read from the entry's meta (adjustable input), not from a kind string."""
+    _, weights = darknet_weights("yolov3-tiny")
+    assert app_main.main(["models", "import", "yolov3-tiny", str(weights)]) == 0
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "detect", still_clip, "--model", "yolov3-tiny", "--size", "320x256", "--track",
+                             "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(records) == 6 and all("track_id" in d for r in records for d in r["detections"])
