@@ -169,7 +169,7 @@ def test_the_real_torchvision_layout_is_installed(tmp_path):
     entry = _torchvision_entry()
     good = tmp_path / Path(entry.files[0].filename).name
     torch.manual_seed(0)
-    torch.save(build_model(entry.extra["architecture"]).state_dict(), good)
+    torch.save(build_model(entry.meta["architecture"]).state_dict(), good)
     cache = WeightsCache(tmp_path / "models")
     cache.import_file(entry, good)
     assert cache.is_installed(entry)
