@@ -133,3 +133,40 @@ def test_processing_size_and_sharp_resize():
     assert big.shape == (40, 40, 3)
     edge = lambda im: np.abs(np.diff(im[:, :, 0].astype(int), axis=1)).max()  # noqa: E731
     assert edge(big) >= edge(plain)
+
+
+def test_fast_task_in_the_worker_follows_settings_snapshots(tmp_path, pictures):
+    import threading
+    import time
+
+    from engine.runtime import InferenceWorker
+    from engine.sources import Frame
+    from engine.style.live import FastStyleTask, LiveStyleSettings
+
+    path = tmp_path / "mosaic.pth"
+    torch.save(_reference_checkpoint(), path)
+    results, events = [], []
+    got = threading.Event()
+    worker = InferenceWorker(lambda r: (results.append(r), got.set()), events.append, device="cpu", name="fast-test")
+    first = LiveStyleSettings(process_side=64)
+    worker.set_task(FastStyleTask(str(path), first))
+    worker.start()
+    image = pictures.content(96, 128)
+    try:
+        for settings in (first, first.with_(process_side=160, stabilise=True, strength=0.8)):
+            worker.update(settings)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(r.settings is settings for r in results[-3:]):
+                got.clear()
+                worker.submit(Frame(image, len(results), time.monotonic(), "t"))
+                got.wait(0.5)
+    finally:
+        worker.stop()
+    assert results, [(e.kind, e.message) for e in events]
+    small = next(r for r in results if r.settings.process_side == 64).result
+    big = next(r for r in results if r.settings.process_side == 160).result
+    assert small.method == "fast" and small.style == "mosaic" and small.process_size == (64, 48)
+    assert big.process_size == (128, 96) and big.stabilised  # never upscaled before the network and big.strength == 0.8
+    for out in (small, big):
+        assert out.image.shape == image.shape
+        assert np.abs(out.image.astype(int) - image.astype(int)).mean() > 5
