@@ -140,10 +140,10 @@ ENTRIES: list[CatalogEntry] = [
         name="vgg19",
         task="style",
         title="VGG-19 (ImageNet, torchvision)",
-        files=(ModelFile("vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", size=574673361),),
+        files=(ModelFile("vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),),
         license="BSD-3-Clause (torchvision)",
         source="https://pytorch.org/vision/stable/models/generated/torchvision.models.vgg19.html",
-        description="Feature extractor for photo-mode style transfer (Gatys et al.). Only the convolutional part "
+        description="Feature extractor for photo-mode style transfer (Gatys et al.). About 548 MB; only the convolutional part "
                     "(features.N.weight/bias) is loaded.",
         transforms=IMAGENET_RGB,
         meta={"num_params": 143667240},
