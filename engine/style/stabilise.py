@@ -10,7 +10,9 @@ warp cannot be trusted:
 m (per pixel, 0..1) is 1 where the content is explained by the warp and falls to 0 where
 it is not: occlusions and disocclusions (forward-backward flow disagree by more than
 ``consistency_px``) and pixels whose warped content differs from the current content by
-more than ``content_tol`` grey levels (lighting changes, scene cuts). w is ``weight``.
+more than ``content_tol`` grey levels (lighting changes, scene cuts). The flow check only
+counts where the picture has texture (Sobel magnitude ~``texture_level``): in flat areas
+flow is ill-posed, and any warp of a flat area looks the same. w is ``weight``.
 Where the flow is below ``still_px`` the previous output is reused without resampling, so
 a static scene is not blurred by repeated bilinear interpolation.
 
@@ -48,12 +50,13 @@ class FlowStabiliser:
     """Stateful: call ``apply(content, stylised)`` per frame, ``reset()`` on a cut or a new style."""
 
     def __init__(self, weight: float = 0.8, consistency_px: float = 1.5, content_tol: float = 24.0,
-                 still_px: float = 0.25, flow_side: int = 320) -> None:
+                 still_px: float = 0.25, flow_side: int = 320, texture_level: float = 40.0) -> None:
         self.weight = weight
         self.consistency_px = consistency_px
         self.content_tol = content_tol
         self.still_px = still_px
         self.flow_side = flow_side
+        self.texture_level = texture_level
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._prev_gray: np.ndarray | None = None
         self._prev_out: np.ndarray | None = None
@@ -88,7 +91,13 @@ class FlowStabiliser:
         warped_gray = cv2.remap(prev_gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         content_err = np.abs(warped_gray.astype(np.float32) - gray.astype(np.float32))
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        trust = np.clip(1.0 - error / self.consistency_px, 0.0, 1.0) * np.clip(1.0 - content_err / self.content_tol, 0.0, 1.0)
+        # In flat areas the flow is ill-posed and the two directions disagree, but any warp
+        # of a flat area looks the same: there the content check alone decides.
+        gx_, gy_ = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+        textured = np.clip(cv2.blur(np.hypot(gx_, gy_), (5, 5)) / self.texture_level, 0.0, 1.0)
+        consistent = np.clip(1.0 - error / self.consistency_px, 0.0, 1.0)
+        consistent = 1.0 - textured * (1.0 - consistent)
+        trust = consistent * np.clip(1.0 - content_err / self.content_tol, 0.0, 1.0)
         trust *= inside
         still = np.hypot(back[..., 0], back[..., 1]) < self.still_px
 
