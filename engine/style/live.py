@@ -31,7 +31,7 @@ import torch
 
 from engine.runtime import Task
 from engine.sources import Frame
-from engine.style.adain import AdaINStylizer, StyleStats, blend_stats, load_decoder_state, load_encoder_state
+from engine.style.adain import AdaINStylizer, StyleStats, load_decoder_state, load_encoder_state
 from engine.style.imaging import StyleImage, bgr_to_tensor, combine_luminance, reinhard_transfer, resize_long_side, tensor_to_bgr
 from engine.style.stabilise import FlowStabiliser
 
@@ -196,10 +196,12 @@ class AdaINTask(_LiveStyleTask):
 
     def _compute(self, styles: Sequence[StyleImage]) -> StyleStats | None:
         assert self._model is not None
+        from engine.style.jobs import prepare_adain_stats
+
         chosen = [s for s in styles if s.weight > 0]
         if not chosen:
             return None
-        return blend_stats([(self._model.style_stats(s.image, name=s.name), s.weight) for s in chosen])
+        return prepare_adain_stats(self._model, chosen)  # the same preparation as photo mode and `stylize`
 
     def configure(self, settings: LiveStyleSettings) -> None:
         if self._model is not None and settings.styles is not self.settings.styles:
