@@ -288,20 +288,34 @@ def bench_live(args: argparse.Namespace, device: torch.device) -> None:
           f"style statistics once: {1000 * t_stats:.0f} ms")
 
 
-def _fps(fn, seconds: float, min_frames: int = 3) -> float:
+def _fps(fn, seconds: float, min_frames: int = 3) -> tuple[float, float]:
+    """(wall-clock fps, CPU-time fps): the second is what the frames cost in this process's
+    CPU time, per thread used; on a shared machine it estimates the fps on idle cores."""
     fn()  # warm-up
     fn()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while n < min_frames or time.perf_counter() - t0 < seconds:
         fn()
         n += 1
-    return n / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n / wall, n / max(cpu / torch.get_num_threads(), 1e-9)
 
 
 def _load() -> str:
     import os
 
-    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+# (frame w, h, processed long side, threads, method); the "peer" rows are how live AdaIN ran before
+# this change: full frame size, 2 threads
+_CELLS = (
+    (320, 240, 160, 1, "fast eager"), (320, 240, 160, 1, "fast channels_last"), (320, 240, 160, 1, "fast jit"),
+    (320, 240, 160, 2, "fast eager"), (320, 240, 320, 1, "fast eager"),
+    (320, 240, 320, 2, "adain (peer: before)"), (320, 240, 320, 1, "adain"), (320, 240, 160, 1, "adain"),
+    (640, 480, 320, 1, "fast eager"), (640, 480, 320, 1, "fast channels_last"), (640, 480, 640, 1, "fast eager"),
+    (640, 480, 640, 2, "adain (peer: before)"), (640, 480, 320, 1, "adain"),
+)
 
 
 def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
@@ -312,33 +326,35 @@ def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
     style = cv2.imread(str(PRESETS / "mosaic.png"))
     adain = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device)
     stats = adain.style_stats(style, name="mosaic")
-    variants = {"eager": SpeedOptions(), "channels_last": SpeedOptions(channels_last=True),
-                "jit": SpeedOptions(jit=True)}
+    variants = {"eager": SpeedOptions(), "channels_last": SpeedOptions(channels_last=True), "jit": SpeedOptions(jit=True)}
     if device.type == "cuda":
-        variants["fp16"] = SpeedOptions(half=True)
-        variants["fp16+channels_last"] = SpeedOptions(half=True, channels_last=True)
+        variants.update({"fp16": SpeedOptions(half=True), "fp16+channels_last": SpeedOptions(half=True, channels_last=True)})
     fast = {k: FastStylizer(random_state(0), device, options=v) for k, v in variants.items()}
-    threads = [torch.get_num_threads()] if device.type == "cuda" else sorted({1, 2, torch.get_num_threads()})
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    print(f"live matrix on {device} ({_load()}); {args.seconds:.0f} s per cell, BGR in -> BGR out")
-    for w, h in ((320, 240), (640, 480)):
+    cells = _CELLS
+    if device.type == "cuda":
+        cells = tuple((w, h, w, 1, f"fast {k}") for w, h in ((320, 240), (640, 480)) for k in variants) + \
+            ((320, 240, 320, 1, "adain"), (640, 480, 640, 1, "adain"))
+    print(f"live matrix on {device} ({_load()}); >= {args.seconds:.0f} s per row, BGR in -> BGR out")
+    print("  frame    processed  threads  method                  fps (wall)  fps (CPU time)")
+    for w, h, side, threads, method in cells:
+        if device.type != "cuda":
+            torch.set_num_threads(threads)
         frame = resize_to(_content_image(w), h, w)
-        for side in (w, w // 2):
-            for th in threads:
-                torch.set_num_threads(th)
-                cells = []
-                for name, model in fast.items():
-                    fps = _fps(lambda: (model.stylize(frame, side), sync()), args.seconds)
-                    cells.append(f"{name} {fps:5.2f}")
+        if method.startswith("fast"):
+            model = fast[method.split()[1]]
 
-                def adain_frame():
-                    small = frame if side >= w else cv2.resize(frame, (side, side * h // w), interpolation=cv2.INTER_AREA)
-                    out = tensor_to_bgr(adain.stylize_tensor(bgr_to_tensor(small, device), stats, 1.0))
-                    sync()
-                    return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
-
-                cells.append(f"adain {_fps(adain_frame, args.seconds):5.2f}")
-                print(f"  {w}x{h} processed at {side}px, {th} thread(s): fps " + " | ".join(cells) + f"  [{_load()}]")
+            def step():
+                model.stylize(frame, side)
+                sync()
+        else:
+            def step():
+                small = frame if side >= w else cv2.resize(frame, (side, side * h // w), interpolation=cv2.INTER_AREA)
+                out = tensor_to_bgr(adain.stylize_tensor(bgr_to_tensor(small, device), stats, 1.0))
+                sync()
+                cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+        wall, cpu = _fps(step, args.seconds)
+        print(f"  {w}x{h}  {side:4d} px   {threads}        {method:22s}  {wall:8.2f}  {cpu:12.2f}   [{_load()}]", flush=True)
 
 
 def bench_flicker(args: argparse.Namespace) -> None:

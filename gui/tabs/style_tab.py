@@ -371,7 +371,7 @@ class StyleTab(StudioTab):
             return
         self.live_image, self.live_method = out.image, out.method
         now = time.monotonic()
-        self._result_times = [t for t in self._result_times if now - t < 3.0] + [now]
+        self._result_times = [t for t in self._result_times if now - t < 10.0] + [now]  # a slow CPU feed still shows a rate
         if len(self._result_times) >= 2:
             span = self._result_times[-1] - self._result_times[0]
             self.live_page.show_fps((len(self._result_times) - 1) / span if span > 0 else 0.0, out.process_size)
