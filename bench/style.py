@@ -308,7 +308,7 @@ def _load() -> str:
 
 
 # (frame w, h, processed long side, threads, method); the "peer" rows are how live AdaIN ran before
-# this change: full frame size, 2 threads
+# this change: full frame size, 2 threads, NCHW
 _CELLS = (
     (320, 240, 160, 1, "fast eager"), (320, 240, 160, 1, "fast channels_last"), (320, 240, 160, 1, "fast jit"),
     (320, 240, 160, 2, "fast eager"), (320, 240, 320, 1, "fast eager"),
@@ -325,13 +325,14 @@ def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
 
     style = cv2.imread(str(PRESETS / "mosaic.png"))
     adain = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device)
+    adain_before = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device, channels_last=False)
     stats = adain.style_stats(style, name="mosaic")
     variants = {"eager": SpeedOptions(), "channels_last": SpeedOptions(channels_last=True), "jit": SpeedOptions(jit=True)}
     if device.type == "cuda":
         variants.update({"fp16": SpeedOptions(half=True), "fp16+channels_last": SpeedOptions(half=True, channels_last=True)})
     fast = {k: FastStylizer(random_state(0), device, options=v) for k, v in variants.items()}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    cells = _CELLS
+    cells = tuple(c for c in _CELLS if not args.rows or any(r in c[4] for r in args.rows.split(",")))
     if device.type == "cuda":
         cells = tuple((w, h, w, 1, f"fast {k}") for w, h in ((320, 240), (640, 480)) for k in variants) + \
             ((320, 240, 320, 1, "adain"), (640, 480, 640, 1, "adain"))
@@ -348,9 +349,11 @@ def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
                 model.stylize(frame, side)
                 sync()
         else:
+            net = adain_before if "peer" in method else adain
+
             def step():
                 small = frame if side >= w else cv2.resize(frame, (side, side * h // w), interpolation=cv2.INTER_AREA)
-                out = tensor_to_bgr(adain.stylize_tensor(bgr_to_tensor(small, device), stats, 1.0))
+                out = tensor_to_bgr(net.stylize_tensor(bgr_to_tensor(small, device), stats, 1.0))
                 sync()
                 cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
         wall, cpu = _fps(step, args.seconds)
@@ -405,6 +408,7 @@ def main() -> int:
     parser.add_argument("--low-memory", action="store_true", help="--large with activation checkpointing")
     parser.add_argument("--live-matrix", action="store_true", help="fps table of fast presets and AdaIN (see the docstring)")
     parser.add_argument("--seconds", type=float, default=4.0, help="--live-matrix: seconds per cell")
+    parser.add_argument("--rows", default="", help="--live-matrix: only rows whose method contains one of these words (e.g. adain)")
     parser.add_argument("--flicker", action="store_true", help="flicker with and without the stabiliser")
     args = parser.parse_args()
     from engine.device import choose_device, device_label
