@@ -117,10 +117,10 @@ def test_stylizer_returns_the_frame_size_and_strength_mixes(tmp_path, pictures):
     half = stylizer.stylize(frame, long_side=64, strength=0.5)
     assert np.abs(half.astype(int) - full.astype(int)).mean() < np.abs(frame.astype(int) - full.astype(int)).mean()
     # channels_last runs the same network
+    small = stylizer.stylize(frame, 32)
     for options in (SpeedOptions(channels_last=True), SpeedOptions(jit=True)):  # same network, other kernels
         other = FastStylizer(_reference_checkpoint(), "cpu", options=options)
-        assert np.abs(other.stylize(frame, 64).astype(int) - full.astype(int)).max() <= 2
-        assert np.abs(other.stylize(frame, 32).astype(int) - stylizer.stylize(frame, 32).astype(int)).max() <= 2
+        assert np.abs(other.stylize(frame, 32).astype(int) - small.astype(int)).max() <= 2
 
 
 def test_processing_size_and_sharp_resize():

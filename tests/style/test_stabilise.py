@@ -21,7 +21,7 @@ def _scene(width: int = 400, height: int = 160, seed: int = 0) -> np.ndarray:
     return cv2.GaussianBlur(canvas, (0, 0), 1.2)
 
 
-def _clip(moving: bool, frames: int = 14, noise: float = 3.0) -> list[np.ndarray]:
+def _clip(moving: bool, frames: int = 10, noise: float = 3.0) -> list[np.ndarray]:
     scene = _scene()
     rng = np.random.default_rng(1)
     out = []
