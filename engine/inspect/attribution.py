@@ -25,6 +25,7 @@ which we do not reimplement).
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +113,9 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: int) -> torch.Ten
     for m in relus:
         m.inplace = False
     try:
-        with torch.enable_grad():
-            grad = GuidedBackprop(model).attribute(x.detach().clone(), target=target)
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU", category=UserWarning)
+            grad = GuidedBackprop(model).attribute(x.detach().clone().requires_grad_(True), target=target)
     finally:
         for m in relus:
             m.inplace = True
