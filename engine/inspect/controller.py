@@ -256,3 +256,53 @@ class FeaturesController:
             self.unit_box = None
             return str(exc)
         return None
+
+    # -- jobs (run by the view's job runner, off the GUI thread) -----------------------------
+    def _job_model(self):
+        from engine.inspect.zoo import load_model
+
+        weights, untrained = self._running or self._resolved_weights()
+        return load_model(self.model_name, weights=weights, untrained=untrained, cache=self.weights_cache)
+
+    def visualise_job(self, kind: str, index: int, *, steps: int = 256, size: int = 224, init_image: np.ndarray | None = None):
+        """A job (generator of VisStep) maximising a channel/unit of the current layer or a class.
+
+        It builds its own copy of the model, so the live worker's model is never touched
+        from another thread.
+        """
+        from engine.inspect.feature_vis import Objective, visualise
+
+        objective = Objective(kind, int(index), layer=None if kind == "class" else (self.settings.layer or (self.result.layer if self.result else None)))
+        if kind == "class" and not self.spec.categories:
+            raise ValueError(f"{self.model_name} has no classes: visualise a channel or a unit instead")
+        pre = self.spec.preprocessing
+        if pre.channels != 3:
+            raise ValueError(f"{self.model_name} takes gray images: feature visualisation needs an RGB model")
+
+        def job():
+            model = self._job_model()
+            result = yield from visualise(model.module, objective, mean=pre.mean, std=pre.std, size=size, steps=steps,
+                                          init_image=init_image, model_name=self.model_name)
+            return result
+
+        return job(), objective
+
+    def folder_job(self, folder: str | Path):
+        """A job (generator of (done, total, name)) collecting the current layer's top patches from ``folder``;
+        it fills :attr:`collection` (a fresh one, swapped in when done by :meth:`adopt_collection`)."""
+        from engine.inspect.top_patches import collect_folder
+
+        layer = self.settings.layer or (self.result.layer if self.result else None)
+        if not layer:
+            raise ValueError("no layer chosen yet: wait for the model to load, then pick a layer")
+
+        def job():
+            model = self._job_model()
+            return (yield from collect_folder(model, layer, folder, k=self.collection.k, input_size=self.input_size))
+
+        return job()
+
+    def adopt_collection(self, collection: TopPatches) -> None:
+        self.collection = collection
+        if self.task is not None:
+            self.task.collection = collection
