@@ -120,7 +120,7 @@ class CollectAndVisualise(QObject):
             self.visualise_page.caption.setText(str(exc))
             return
         self._job_kind = "visualise"
-        self.visualise_page.set_running(True, f"Maximising {objective.describe()} of {self.model_name}…")
+        self.visualise_page.set_running(True, f"Maximising {objective.describe()} of {self.controller.model_name}…")
         self._jobs.start(job)
 
     def _on_job_progress(self, value) -> None:
