@@ -184,23 +184,24 @@ def test_a_weights_file_that_fails_keeps_the_previous_weights_running_and_says_s
 
 def test_unit_grid_fills_while_collecting_and_shows_a_units_patches(qtbot, tab, make_frame, frame_image):
     task = _start(tab, size=64)
-    tab.choose_layer("layer1")
+    _feed(tab, task, make_frame())  # the layer table arrives
+    tab.choose_layer("layer1.0.conv1")
     tab.pages.setCurrentWidget(tab.units_page)
     tab.units_page.collect_button.setChecked(True)
     assert tab.task_settings().collect
     for i in range(5):
         _feed(tab, task, make_frame(np.roll(frame_image, 30 * i, axis=1), index=i))
     grid = tab.units_page.grid
-    assert grid.count == 64 and tab.controller.collection.layer == "layer1"
+    assert grid.count == 64 and tab.controller.collection.layer == "layer1.0.conv1"
     assert "from 5 images" in tab.units_page.status.text()
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.tile_rect(7).center().toPoint())
     assert tab.task_settings().pinned_channel == 7
     _feed(tab, task, make_frame(index=9))
     patches = tab.units_page.patches
-    assert 1 <= patches.count <= 9 and "layer1[7]" in patches.caption
+    assert 1 <= patches.count <= 9 and "layer1.0.conv1[7]" in patches.caption
     live = tab.units_page.live_map
     assert live.caption == "channel 7 live" and live._shape == (16, 16)  # the unit's map on the current frame
-    assert tab.units_page.filter.count == 1 and "channel 7" in tab.units_page.filter.caption
+    assert tab.units_page.filter.count == 64 and "channel 7" in tab.units_page.filter.caption  # one slice per input channel
 
 
 def test_feature_visualisation_runs_as_a_job_with_preview(qtbot, tab):
