@@ -110,7 +110,10 @@ class TopPatches:
         self._boxes = np.zeros((channels, self.k, 4), np.float32)
         self._sources = np.full((channels, self.k), -1, np.int64)
         self._scenes = np.full((channels, self.k), -1, np.int64)
+        # Patches stay in physical slots (moving 9 x 64 x 64 x 3 bytes per insert would cost
+        # more than the rest of the bookkeeping); _phys maps a ranked slot to its patch.
         self._patches = np.zeros((channels, self.k, patch_size, patch_size, 3), np.uint8)
+        self._phys = np.tile(np.arange(self.k, dtype=np.int64), (channels, 1))
         self._source_names: list[str] = []
         self._scene_thumbs: list[tuple[int, np.ndarray]] = []
         self._next_scene = 0
@@ -147,7 +150,8 @@ class TopPatches:
             if not math.isfinite(value):
                 break
             box = tuple(float(v) for v in self._boxes[channel, slot])
-            out.append(Patch(self._source_names[int(self._sources[channel, slot])], box, value, self._patches[channel, slot].copy()))  # type: ignore[arg-type]
+            pixels = self._patches[channel, self._phys[channel, slot]].copy()
+            out.append(Patch(self._source_names[int(self._sources[channel, slot])], box, value, pixels))  # type: ignore[arg-type]
         return out
 
     # -- collecting ----------------------------------------------------------------------
@@ -183,51 +187,48 @@ class TopPatches:
         if self.channels != channels:
             size = self._patch_size or (64 if channels <= 512 else 32)
             self._allocate(channels, size)
-        flat = act.reshape(channels, -1).float()
-        best, where = flat.max(dim=1)
-        best_np = best.cpu().numpy()
-        where_np = where.cpu().numpy()
+        # numpy, not torch: a (C, h*w) reduction is too small to gain from torch's
+        # threads, and on a busy CPU waking them costs more than the work.
+        flat = act.reshape(channels, -1).float().cpu().numpy()
+        where_np = flat.argmax(axis=1)
+        best_np = flat[np.arange(channels), where_np]
         self.images_seen += 1
         # Only channels that beat their weakest slot can change: most frames touch few.
         candidates = np.nonzero(best_np > self._values[:, -1])[0]
         if candidates.size == 0:
             return 0
         scene = self._scene_of(image)
-        source_index = -1
-        crops: dict[int, tuple[tuple[float, float, float, float], np.ndarray]] = {}
-        taken = 0
-        for c in candidates.tolist():
-            value = float(best_np[c])
-            row = self._values[c]
-            held = np.nonzero(self._scenes[c] == scene)[0]
-            if held.size:
-                slot = int(held[0])
-                if value <= row[slot]:
-                    continue
-            else:
-                slot = self.k - 1  # replaces the weakest
-            position = int(where_np[c])
-            if position not in crops:
-                unit_row, unit_col = divmod(position, width)
-                box = patch_box(rf, unit_row, unit_col, geometry)
-                crops[position] = (box, crop_patch(image, box, self.patch_size))
-            if source_index < 0:
-                self._source_names.append(source)
-                source_index = len(self._source_names) - 1
-            box, pixels = crops[position]
-            # Drop the slot, then insert at the sorted position (descending).
-            keep = [i for i in range(self.k) if i != slot]
-            at = int(np.searchsorted(-row[keep], -value, side="right"))
-            order = keep[:at] + [slot] + keep[at:]
-            self._values[c] = self._values[c, order]
-            self._boxes[c] = self._boxes[c, order]
-            self._sources[c] = self._sources[c, order]
-            self._scenes[c] = self._scenes[c, order]
-            self._patches[c] = self._patches[c, order]
-            self._values[c, at], self._boxes[c, at] = value, box
-            self._sources[c, at], self._scenes[c, at] = source_index, scene
-            self._patches[c, at] = pixels
-            taken += 1
+        # The slot each candidate replaces: the one its scene already holds (only when the
+        # new value beats it), else the weakest. Then every touched row is re-sorted at once.
+        scenes = self._scenes[candidates]
+        held = scenes == scene
+        has = held.any(axis=1)
+        slots = np.where(has, held.argmax(axis=1), self.k - 1)
+        values = best_np[candidates]
+        better = values > self._values[candidates, slots]
+        rows, slots, values = candidates[better], slots[better], values[better]
+        if rows.size == 0:
+            return 0
+        self._source_names.append(source)
+        source_index = len(self._source_names) - 1
+        positions = where_np[rows]
+        boxes = np.empty((rows.size, 4), np.float32)
+        for position in np.unique(positions).tolist():
+            unit_row, unit_col = divmod(position, width)
+            box = patch_box(rf, unit_row, unit_col, geometry)
+            pixels = crop_patch(image, box, self.patch_size)
+            at = positions == position
+            boxes[at] = box
+            self._patches[rows[at], self._phys[rows[at], slots[at]]] = pixels
+        self._values[rows, slots] = values
+        self._boxes[rows, slots] = boxes
+        self._sources[rows, slots] = source_index
+        self._scenes[rows, slots] = scene
+        order = np.argsort(-self._values[rows], axis=1, kind="stable")
+        for array in (self._values, self._sources, self._scenes, self._phys):
+            array[rows] = np.take_along_axis(array[rows], order, axis=1)
+        self._boxes[rows] = np.take_along_axis(self._boxes[rows], order[:, :, None], axis=1)
+        taken = int(rows.size)
         if taken:
             self.version += 1
         return taken
@@ -246,7 +247,7 @@ class TopPatches:
         filled = int(self.filled()[channel]) if self.channels else 0
         for slot in range(filled):
             r, col = divmod(slot, side)
-            tile[r * (p + gap): r * (p + gap) + p, col * (p + gap): col * (p + gap) + p] = self._patches[channel, slot]
+            tile[r * (p + gap): r * (p + gap) + p, col * (p + gap): col * (p + gap) + p] = self._patches[channel, self._phys[channel, slot]]
         return tile
 
     def grid_image(self, channels: list[int] | None = None, columns: int | None = None) -> np.ndarray:
@@ -270,7 +271,8 @@ class TopPatches:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez_compressed(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), values=self._values,
-                                    boxes=self._boxes, sources=self._sources, patches=self._patches)
+                                    boxes=self._boxes, sources=self._sources,
+                                    patches=np.take_along_axis(self._patches, self._phys[:, :, None, None, None], axis=1))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
