@@ -189,3 +189,22 @@ def test_a_unit_at_the_border_gets_its_field_clipped_to_the_image():
     # Unit (0, 0) sees input pixels [-1, 3) on both axes: clipped to [0, 3).
     assert patch.box == (0.0, 0.0, 3.0, 3.0)
     assert np.array_equal(patch.image, cv2.resize(image[0:3, 0:3], (8, 8), interpolation=cv2.INTER_LINEAR))
+
+
+@pytest.mark.parametrize("name, layer", [("facenet", "conv2d_2b"), ("yolov3_tiny", "layers.4")])
+def test_faces_and_darknet_models_collect_top_patches_too(tmp_path, name, layer):
+    from engine.inspect.zoo import load_model
+
+    rng = np.random.default_rng(6)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), rng.integers(0, 255, (70, 90, 3), dtype=np.uint8))
+    job = collect_folder(load_model(name, untrained=True), layer, tmp_path, k=2, input_size=96 if name == "yolov3_tiny" else 160)
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        collection = stop.value
+    assert collection.layer == layer and collection.channels > 0 and (collection.filled() == 2).all()
+    for p in collection.channel(0):
+        x1, y1, x2, y2 = p.box
+        assert 0 <= x1 < x2 <= 90 and 0 <= y1 < y2 <= 70
