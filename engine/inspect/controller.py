@@ -130,8 +130,8 @@ class FeaturesController:
         fallback = self._running if self._running is not None and self._running != (weights, untrained) else None
         if fallback is not None and self.task is not None and self.task.model_name != self.model_name:
             fallback = None  # the previous weights belonged to another model
-        if fallback is None and weights is not None:
-            fallback = (None, True)  # a file that fails still leaves a running model
+        if fallback is None and (weights is not None or not untrained):
+            fallback = (None, True)  # weights that fail to load still leave a running (untrained) model
         self.task = InspectTask(self.model_name, weights=weights, untrained=untrained, settings=self.settings,
                                 input_size=self.input_size, cache=self.weights_cache, fallback=fallback, collection=self.collection)
         self._running = (weights, untrained)
