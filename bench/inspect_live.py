@@ -78,6 +78,22 @@ def time_task(task: InspectTask, frames: list[Frame], rounds: int, device: torch
     return per_round
 
 
+def collect_cost(task: InspectTask, frames: list[Frame]) -> float:
+    """Seconds per frame of TopPatches.add on this layer's real activations (a fresh collection,
+    the costliest phase: nearly every channel takes a patch from every new frame)."""
+    outputs = []
+    with torch.inference_mode():
+        for frame in frames:
+            out = task.infer(task.preprocess(frame))
+            outputs.append((out["activation"].clone(), frame.image, out["geometry"]))
+    rf = task.table.row(task.settings.layer).receptive_field
+    collection = TopPatches(k=9)
+    start = time.perf_counter()
+    for i, (activation, image, geometry) in enumerate(outputs):
+        collection.add(activation, image, geometry, rf, f"frame {i}")
+    return (time.perf_counter() - start) / len(outputs)
+
+
 def compare_backends(task: InspectTask, frames: list[Frame], device: torch.device, rounds: int) -> None:
     """Our Integrated Gradients and occlusion against Captum's, per live frame (same input, same model)."""
     from engine.inspect.attribution import integrated_gradients, occlusion
@@ -135,13 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"activations ms/frame: {1000 * median:.1f} (rounds {', '.join(f'{1000 * r:.1f}' for r in rounds)})")
     print(f"activations fps: {1 / median:.1f} (target >= 15 on a CPU)")
 
-    plain = median
-    task.configure(replace(task.settings, collect=True))
-    rounds = time_task(task, frames, args.rounds, device)
-    median = statistics.median(rounds)
-    print(f"collect fps: {1 / median:.1f} (target >= 10 on a CPU; {1000 * (median - plain):+.1f} ms/frame over activations; "
-          f"{collection.images_seen} frames offered, {int((collection.filled() > 0).sum())} of {collection.channels} channels hold patches)")
+    # Collect on and off in alternating rounds, so a change of load on the machine hits both alike.
+    on, off = [], []
+    for _ in range(args.rounds):
+        task.configure(replace(task.settings, collect=False))
+        off.extend(time_task(task, frames, 1, device))
+        task.configure(replace(task.settings, collect=True))
+        on.extend(time_task(task, frames, 1, device))
     task.configure(replace(task.settings, collect=False))
+    plain, median = statistics.median(off), statistics.median(on)
+    cost = collect_cost(task, frames)
+    print(f"collect fps: {1 / median:.1f} (target >= 10 on a CPU; activations alone {1 / plain:.1f} fps in the same rounds; "
+          f"{collection.images_seen} frames offered, {int((collection.filled() > 0).sum())} of {collection.channels} channels hold patches)")
+    print(f"collect cost ms/frame (TopPatches.add alone, fresh collection): {1000 * cost:.1f}; "
+          f"collect/activations time ratio {(plain + cost) / plain:.3f}")
 
     if not args.skip_saliency:
         for mode, target in (("gradcam", " (target >= 20 per second on a GPU)"), ("gradient", ""), ("smoothgrad", ""),
