@@ -99,9 +99,10 @@ def compare_backends(task: InspectTask, frames: list[Frame], device: torch.devic
     from engine.inspect.attribution import integrated_gradients, occlusion
 
     module = task.model.module
-    inputs = [task.preprocess(f)[0] for f in frames[:4]]
+    inputs = [task.preprocess(f)[0] for f in frames[:2]]
+    side = inputs[0].shape[-1] // 5  # the live task's grid
     for name, run in (("integrated_gradients", lambda x, b: integrated_gradients(module, x, 1, steps=16, backend=b)),
-                      ("occlusion", lambda x, b: occlusion(module, x, 1, backend=b))):
+                      ("occlusion", lambda x, b: occlusion(module, x, 1, window=side, stride=side, backend=b))):
         times = {}
         for backend in ("own", "captum"):
             run(inputs[0], backend)  # warm-up
@@ -171,10 +172,11 @@ def main(argv: list[str] | None = None) -> int:
                              ("integrated_gradients", " (16 steps)"), ("guided_backprop", ""), ("occlusion", "")):
             task.configure(replace(task.settings, mode=mode, smoothgrad_samples=8, ig_steps=16))
             time_task(task, frames[:2], 1, device)
-            rounds = time_task(task, frames[: max(5, args.frames // 3)], max(3, args.rounds - 2), device)
+            heavy = mode in ("smoothgrad", "integrated_gradients", "occlusion")
+            rounds = time_task(task, frames[: 2 if heavy else max(5, args.frames // 3)], 2 if heavy else max(3, args.rounds - 2), device)
             median = statistics.median(rounds)
             print(f"{mode} ms/frame: {1000 * median:.1f}, per second: {1 / median:.1f}{target}")
-        compare_backends(task, frames, device, max(3, args.rounds - 2))
+        compare_backends(task, frames, device, 2)
     module = task.model.module
     task.close()
 
