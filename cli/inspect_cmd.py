@@ -112,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         image = read_image(args.image)
-    except SourceError as exc:
+        if args.output:
+            from cli.common import refuse_same_file
+
+            refuse_same_file([p for p in (args.image, args.weights) if p], args.output)
+    except (SourceError, ValueError) as exc:
         return fail(str(exc))
     try:
         model = load_model(args.model, weights=args.weights, untrained=args.untrained)
@@ -213,6 +217,14 @@ def _top_patches(args: argparse.Namespace) -> int:
     folder = Path(args.image)
     if not folder.is_dir():
         return fail(f"'{folder}' is not a folder: --top-patches reads every image of a folder")
+    if args.output:
+        from engine.safe_files import refuse_same_file
+        from engine.inspect.top_patches import IMAGE_SUFFIXES
+
+        try:
+            refuse_same_file([p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], args.output)
+        except ValueError as exc:
+            return fail(str(exc))
     try:
         model = load_model(args.model, weights=args.weights, untrained=args.untrained)
         device = choose_device(None)

@@ -8,12 +8,12 @@ partial file behind.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from engine.safe_files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,6 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
         raise OSError(f"cannot save '{path}': OpenCV could not encode it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=suffix, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(encoded.tobytes())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, encoded.tobytes())
     log.info("wrote %s", target)
     return target

@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -267,16 +265,12 @@ class TopPatches:
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
         meta = {"format": FORMAT_VERSION, "model": self.model, "layer": self.layer, "k": self.k, "images_seen": self.images_seen,
                 "sources": self._source_names}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), values=self._values,
-                                    boxes=self._boxes, sources=self._sources,
-                                    patches=np.take_along_axis(self._patches, self._phys[:, :, None, None, None], axis=1))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from engine.safe_files import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), values=self._values,
+                                boxes=self._boxes, sources=self._sources,
+                                patches=np.take_along_axis(self._patches, self._phys[:, :, None, None, None], axis=1))
         return path
 
     @classmethod
