@@ -30,7 +30,7 @@ class UnitGrid(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("unitGrid")
-        self.setMinimumSize(240, 200)
+        self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._tiles: list[QImage] = []
         self.selected: int | None = None
@@ -101,15 +101,20 @@ class UnitsPage(QWidget):
         self.progress.setVisible(False)
         self.status = QLabel("Nothing collected yet")
         self.status.setWordWrap(True)
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # two short rows: one long row would widen the whole side panel
         row.addWidget(self.collect_button)
-        for button in buttons.values():
-            row.addWidget(button)
+        for name in ("Reset", "Save…", "Load…"):
+            row.addWidget(buttons[name])
         row.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.folder_button)
+        row2.addWidget(self.progress, 1)
         self.grid = UnitGrid()
         self.patches = TileStrip()
         self.live_map = ChannelZoom()
         self.filter = TileStrip()
+        for view in (self.patches, self.live_map, self.filter):
+            view.setMinimumSize(120, 90)  # the grid and the detail share a narrow side panel
         detail = QWidget()
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(0, 0, 0, 0)
@@ -123,8 +128,8 @@ class UnitsPage(QWidget):
         split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addLayout(row2)
         layout.addWidget(self.status)
-        layout.addWidget(self.progress)
         layout.addWidget(split, 1)
         self.collect_button.toggled.connect(self.collect_toggled)
         buttons["Reset"].clicked.connect(self.reset_requested)
