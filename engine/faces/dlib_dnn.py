@@ -99,6 +99,28 @@ def _read_affine(r: DlibReader) -> DnnLayer:
                     {"gamma": gamma.reshape(-1), "beta": beta.reshape(-1)})
 
 
+def _read_bn_as_affine(r: DlibReader) -> DnnLayer:
+    """A batch-norm record (bn_con2 / bn_fc2) turned into the affine layer dlib runs at
+    inference: gamma / sqrt(running_var + eps), beta - that * running_mean (float32)."""
+    tag = r.expect("bn_con2", "bn_fc2")
+    params = r.tensor("params")
+    gshape = _alias(r, "gamma")
+    bshape = _alias(r, "beta")
+    r.skip_tensor("means")
+    r.skip_tensor("invstds")
+    running_means = r.tensor("running_means").reshape(-1)
+    running_vars = r.tensor("running_variances").reshape(-1)
+    r.int("num_updates")
+    r.int("running_stats_window_size")
+    for name in ("learning_rate_multiplier", "weight_decay_multiplier", "bias_lr", "bias_wd"):
+        r.float(name)
+    eps = np.float32(r.float("eps"))
+    gamma, beta = (a.reshape(-1) for a in _split(params, [gshape, bshape], r))
+    g = (gamma / np.sqrt(running_vars + eps)).astype(np.float32)
+    b = (beta - g * running_means).astype(np.float32)
+    return DnnLayer("affine", {"mode": 1 if tag == "bn_con2" else 0, "disabled": 0}, {"gamma": g, "beta": b})
+
+
 def _read_relu(r: DlibReader) -> DnnLayer:
     tag = r.expect("relu_", "relu_2")
     disabled = r.bool("disabled") if tag == "relu_2" else False
@@ -135,7 +157,7 @@ def _read_add_prev(r: DlibReader) -> DnnLayer:
 
 
 _PEEK_KINDS = {
-    "con_": _read_con, "affine_": _read_affine, "relu_": _read_relu, "fc_": _read_fc,
+    "con_": _read_con, "affine_": _read_affine, "bn_": _read_bn_as_affine, "relu_": _read_relu, "fc_": _read_fc,
     "max_pool_": lambda r: _read_pool(r, "max_pool"), "avg_pool_": lambda r: _read_pool(r, "avg_pool"),
     "add_prev_": _read_add_prev,
 }

@@ -151,3 +151,60 @@ def test_another_dlib_network_is_refused():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(DlibFormatError, match="cannot read"):
         load_resnet(tmp_path / "gone.dat")
+
+
+# -- the MMOD detector ------------------------------------------------------------------
+
+def _iou(a, b):
+    il, it, ir, ib = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, ir - il + 1) * max(0, ib - it + 1)
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+@pytest.fixture(scope="module")
+def mmod_pair():
+    from engine.faces.dlib_mmod import load_mmod
+
+    return load_mmod(packaged_file(MMOD_FILE)), dlib.cnn_face_detection_model_v1(str(packaged_file(MMOD_FILE)))
+
+
+@pytest.fixture(scope="module")
+def detector_images():
+    """Small frames (the oracle is slow): one face, its mirror rotated, two faces side by side."""
+    crop = np.ascontiguousarray(skimage.data.astronaut()[20:276, 90:346])
+    rotated, _ = _rotate(np.ascontiguousarray(crop[:, ::-1]), 12, (78, 49, 173, 144))
+    pair = np.ascontiguousarray(np.hstack([crop, crop[:, ::-1]]))
+    return {"crop": crop, "mirrored+rotated": rotated, "two faces": pair}
+
+
+@pytest.mark.parametrize("upsample", [0, 1])
+def test_mmod_boxes_and_confidences_equal_dlibs(mmod_pair, detector_images, upsample):
+    ours_det, theirs = mmod_pair
+    names = ["crop", "two faces"] if upsample else list(detector_images)
+    for name in names:
+        img = detector_images[name]
+        ref = [((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), d.confidence) for d in theirs(img, upsample)]
+        ours = ours_det.detect(img, upsample)
+        assert len(ours) == len(ref) and len(ref) >= 1, name
+        for d in ours:
+            best = max(ref, key=lambda r: _iou(r[0], d.rect))
+            assert _iou(best[0], d.rect) > 0.98, name
+            assert abs(best[1] - d.confidence) < 1e-3, name
+    assert len(ours_det.detect(detector_images["two faces"], upsample)) == 2
+
+
+def test_mmod_batch_equals_single(mmod_pair, detector_images):
+    det, _ = mmod_pair
+    crop = detector_images["crop"]
+    dark = cv2.convertScaleAbs(crop, alpha=0.7, beta=0)
+    batch = det.detect_batch([crop, dark])
+    assert [d.rect for d in batch[0]] == [d.rect for d in det.detect(crop)]
+    assert [d.rect for d in batch[1]] == [d.rect for d in det.detect(dark)]
+
+
+def test_mmod_face_too_small_finds_nothing(mmod_pair):
+    det, _ = mmod_pair
+    tiny = cv2.resize(skimage.data.astronaut(), (64, 64), interpolation=cv2.INTER_AREA)  # a ~12 px face
+    assert det.detect(tiny) == []
+    assert det.detect(np.zeros((3, 3, 3), np.uint8)) == []
