@@ -23,7 +23,8 @@ def tab(qtbot, tmp_path, monkeypatch):
     from gui.tabs.faces_tab import FacesTab
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    context = AppContext(settings, torch.device("cpu"), weights_cache=WeightsCache(tmp_path / "models"))
+    # Nothing installed, not even dlib's bundled models: the offline pipeline (Haar + LBP).
+    context = AppContext(settings, torch.device("cpu"), weights_cache=WeightsCache(tmp_path / "models", bundled=False))
     widget = FacesTab(context)
     qtbot.addWidget(widget)
     yield widget
@@ -100,14 +101,18 @@ def test_enrol_from_photos_then_recognise_with_overlay(qtbot, tab, photo_files, 
     red = (overlay[..., 0] > 180) & (overlay[..., 1] < 120)
     assert red.sum() > 100, "strangers are marked Unknown in red"
 
-    # The slider changes the running task's threshold at once.
-    tab.threshold_slider.setValue(0)
+    # The slider hands the running task a new settings snapshot (the worker applies it between frames).
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.threshold_slider.setValue(0)
+    task.configure(tab.task_settings())
     assert task.threshold == 0.0
     assert _run_frame(task, astronaut_variants["noisy"], 2).result.faces[0].match.name == "Unknown"
     tab.reset_threshold()
+    task.configure(tab.task_settings())
     assert task.threshold == pytest.approx(0.16)
 
     tab.set_mode("verify")
+    task.configure(tab.task_settings())
     assert task.mode == "verify" and task.verify_name == "Eileen"
     tab.on_result(_run_frame(task, astronaut_variants["darker"], 3))
     assert tab.verdict_label.text().startswith("match")
@@ -131,6 +136,7 @@ def test_guided_capture_keeps_good_varied_shots_and_an_existing_name_asks(qtbot,
     assert tab.start_capture() and tab.mode == "enrol"
     task = tab.make_task()
     task.load(torch.device("cpu"))
+    assert task.mode == "enrol"  # the task starts with the tab's current snapshot
     clock = 100.0
     # A frame with two faces is never kept, and says why.
     tab.on_result(_run_frame(task, coins, 0, clock))
