@@ -165,6 +165,7 @@ class MmodNet(nn.Module):
         self.register_buffer("mean_rgb", torch.tensor([122.782, 117.001, 104.298]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN / tensor-core kernels
         for i, conv in enumerate(list(self.down) + list(self.rcon)):
             x = conv(x)
             k = x.shape[1]
@@ -215,7 +216,7 @@ class MmodDetector:
         self.net.load_dlib(net)
         self.device = torch.device(device)
         self.half = (self.device.type == "cuda") if half is None else half
-        self.net = self.net.to(self.device).eval()
+        self.net = self.net.to(self.device).eval().to(memory_format=torch.channels_last)
         if self.half:
             self.net = self.net.half()
 

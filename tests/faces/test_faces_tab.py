@@ -197,3 +197,43 @@ def test_a_damaged_gallery_is_restored_and_the_user_is_told(qtbot, tab, photo_fi
     tab.use_gallery(path)
     assert "restored from the backup" in tab.context.last_error[1]
     assert tab.manager.names() == ["Ann"]
+
+
+def test_calibrate_and_siamese_views(qtbot, tab, photo_files, astronaut_variants, lfw_faces):
+    from engine.faces.embedders import LBPEmbedder
+    from engine.faces.recognizer import FaceRecognizer
+    from engine.faces.detectors import HaarDetector
+    from gui.widgets.faces_siamese import CAMERA
+
+    _enrol_photos(qtbot, tab, "Ann", [photo_files["original"], photo_files["brighter"]])
+    tab.pages.setCurrentWidget(tab.calibrate)
+    assert not tab.run_calibration()
+    assert "impostors are needed" in tab.calibrate.summary.text() and not tab.calibrate.use_button.isEnabled()
+
+    FaceRecognizer(HaarDetector(), LBPEmbedder(), tab.gallery).enrol_chips("Bob", lfw_faces[:3])
+    tab.manager.refresh()
+    tab._fill_people()
+    assert tab.run_calibration()
+    cal = tab.calibrate.calibration
+    assert len(cal.genuine) == 1 + 3 and len(cal.impostor) == 2 * 3
+    assert "Equal error rate" in tab.calibrate.summary.text()
+    tab.calibrate.far_spin.setValue(0.0)
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.calibrate.use_button.click()
+    assert tab.threshold == pytest.approx(cal.threshold_at_far(0.0)) and tab.task_settings().threshold == tab.threshold
+
+    tab.pages.setCurrentWidget(tab.siamese)
+    tab.siamese.anchor_combo.setCurrentText("Ann")
+    tab.siamese.positive_combo.setCurrentText("Ann")
+    tab.siamese.negative_combo.setCurrentText("Bob")
+    text = tab.siamese.result_label.text()
+    assert "d(A,P)" in text and "margin" in text
+    assert not tab.siamese.chip_labels[2].pixmap().isNull()
+
+    task = tab.make_task()
+    task.load(torch.device("cpu"))
+    tab.siamese.anchor_combo.setCurrentText(CAMERA)
+    tab.on_result(_run_frame(task, astronaut_variants["noisy"]))
+    live = tab.siamese.result_label.text()
+    assert "d(A,P)" in live and live != text  # the camera face is the anchor now
+    task.close()
