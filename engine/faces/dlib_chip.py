@@ -89,11 +89,11 @@ def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, bounds: tuple[i
     top_c = np.clip(top, 0, image.shape[0] - 2)
     fx = (xs - left)[..., None]
     fy = (ys - top)[..., None]
-    img = image.astype(np.float64)
-    tl = img[top_c, left_c]
-    tr = img[top_c, left_c + 1]
-    bl = img[top_c + 1, left_c]
-    br = img[top_c + 1, left_c + 1]
+    # Gather the four neighbours first, then convert: only the chip's pixels become doubles.
+    tl = image[top_c, left_c].astype(np.float64)
+    tr = image[top_c, left_c + 1].astype(np.float64)
+    bl = image[top_c + 1, left_c].astype(np.float64)
+    br = image[top_c + 1, left_c + 1].astype(np.float64)
     value = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
     out = np.clip(value, 0, 255).astype(np.uint8)  # dlib's vector_to_pixel truncates
     out[~inside] = 0
@@ -134,9 +134,6 @@ def extract_chip(image: np.ndarray, details: ChipDetails) -> np.ndarray:
             level_rect = _rect_down(level_rect)
         source = pyramid_chain(sub, depth)
         bounds = (0, 0, source.shape[1] - 1, source.shape[0] - 1)
-        offset = (0.0, 0.0)
-    else:
-        offset = (0.0, 0.0)
     l, t, r, b = level_rect
     centre = ((l + r) / 2, (t + b) / 2)
     tl = _rotate(centre, (l, t), angle)
@@ -147,8 +144,8 @@ def extract_chip(image: np.ndarray, details: ChipDetails) -> np.ndarray:
     ax = ((tr[0] - tl[0]) / (cols - 1), (tr[1] - tl[1]) / (cols - 1))
     ay = ((bl[0] - tl[0]) / (rows - 1), (bl[1] - tl[1]) / (rows - 1))
     cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    xs = tl[0] + offset[0] + cc * ax[0] + rr * ay[0]
-    ys = tl[1] + offset[1] + cc * ax[1] + rr * ay[1]
+    xs = tl[0] + cc * ax[0] + rr * ay[0]
+    ys = tl[1] + cc * ax[1] + rr * ay[1]
     chip = _bilinear(source, xs, ys, bounds)
     return chip if image.shape[2] != 1 else chip[..., 0]
 

@@ -166,11 +166,20 @@ class MmodNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN / tensor-core kernels
-        for i, conv in enumerate(list(self.down) + list(self.rcon)):
-            x = conv(x)
-            k = x.shape[1]
-            x = F.relu(x * self.gamma[i, :k].view(1, k, 1, 1).to(x.dtype) + self.beta[i, :k].view(1, k, 1, 1).to(x.dtype))
+        for conv in list(self.down) + list(self.rcon):
+            x = F.relu(conv(x))  # each affine layer is folded into its convolution (fold_affine)
         return self.score(x)
+
+    def fold_affine(self) -> None:
+        """conv -> affine (g, b) == conv with weights * g and bias * g + b: one pass less per layer."""
+        with torch.no_grad():
+            for i, conv in enumerate(list(self.down) + list(self.rcon)):
+                k = conv.out_channels
+                g, b = self.gamma[i, :k], self.beta[i, :k]
+                conv.weight.mul_(g.view(k, 1, 1, 1))
+                conv.bias.mul_(g).add_(b)
+                self.gamma[i].fill_(1.0)
+                self.beta[i].zero_()
 
     def load_dlib(self, net: DnnFile) -> None:
         check_kinds(net, _KINDS, "dlib MMOD face detector")
@@ -214,6 +223,7 @@ class MmodDetector:
         self.outer_padding = int(net.input.get("pyramid_outer_padding", 11))
         self.net = MmodNet()
         self.net.load_dlib(net)
+        self.net.fold_affine()
         self.device = torch.device(device)
         self.half = (self.device.type == "cuda") if half is None else half
         self.net = self.net.to(self.device).eval().to(memory_format=torch.channels_last)

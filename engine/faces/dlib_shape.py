@@ -70,13 +70,6 @@ def _similarity_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.stack([similarity_transform(src, d)[0] for d in dst])
 
 
-def grey(image: np.ndarray) -> np.ndarray:
-    """dlib's intensity of an RGB/BGR pixel: the integer mean of its three channels, as float32."""
-    if image.ndim == 2:
-        return image.astype(np.float32)
-    return (image.astype(np.uint16).sum(axis=2) // 3).astype(np.float32)
-
-
 class ShapePredictor:
     """The landmark regressor; ``predict(image, boxes)`` -> (N, 5, 2) float32 integer pixels."""
 
@@ -96,9 +89,9 @@ class ShapePredictor:
         n = len(boxes)
         if n == 0:
             return np.zeros((0, self.num_points, 2), np.float32)
-        intensity = grey(image)
-        h, w = intensity.shape
-        flat = intensity.reshape(-1)
+        h, w = image.shape[:2]
+        # Only the sampled pixels are turned grey (a whole-frame conversion costs more than the trees).
+        flat = image.reshape(h * w, -1)
         origin = boxes[:, None, :2]                           # (N, 1, 2)
         extent = (boxes[:, 2:] - boxes[:, :2])[:, None, :]    # (N, 1, 2): right-left, bottom-top
         shape = np.repeat(self.initial[None], n, axis=0)      # (N, P, 2) float32
@@ -109,7 +102,9 @@ class ShapePredictor:
             pix = np.floor(local.astype(np.float64) * extent + origin + 0.5).astype(np.int64)  # (N, F, 2)
             inside = (pix[..., 0] >= 0) & (pix[..., 0] < w) & (pix[..., 1] >= 0) & (pix[..., 1] < h)
             index = np.where(inside, pix[..., 1] * w + pix[..., 0], 0)
-            feats = np.where(inside, flat[index], np.float32(0))                # (N, F)
+            values = flat[index]                                                # (N, F, C) uint8
+            grey_values = values[..., 0] if values.shape[-1] == 1 else values.astype(np.uint16).sum(-1) // 3
+            feats = np.where(inside, grey_values.astype(np.float32), np.float32(0))  # (N, F)
             trees = np.arange(level.idx1.shape[0])[None, :]
             node = np.zeros((n, level.idx1.shape[0]), np.int64)
             splits = level.idx1.shape[1]
