@@ -69,3 +69,27 @@ def test_triplet_distances_in_the_embedders_metric(ctl):
     t = ctl.triplet(np.array([1.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]))  # lbp: cosine
     assert t.d_ap == pytest.approx(0.0) and t.d_an == pytest.approx(1.0) and t.margin == pytest.approx(1.0)
     assert t.loss(0.2) == 0.0 and ctl.triplet(np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0])).loss(0.2) == pytest.approx(1.2)
+
+
+def test_a_gallery_whose_embedder_files_were_removed(tmp_path, gallery, lfw_faces, capsys):
+    """Vectors (and the remembered choice) of an embedder whose files are gone: the tab falls
+    back to an installed embedder and re-embeds from the thumbnails; the CLI says what to do."""
+    import main
+
+    rng = np.random.default_rng(1)
+    gallery.enrol("Ann", zip(lfw_faces[:2], rng.normal(size=(2, 128)).astype(np.float32)), "sface")
+    gallery.enrol("Bob", zip(lfw_faces[2:4], rng.normal(size=(2, 128)).astype(np.float32)), "sface")
+    store = DictStore()
+    store.setValue("Faces/embedder", "sface")
+    ctl = FacesController(store, WeightsCache(tmp_path / "models", bundled=False), torch.device("cpu"))
+    ctl.gallery = gallery
+    assert ctl.embedder_name == "lbp"  # sface is not installed any more
+    cal = ctl.calibration()  # re-embeds every shot with lbp from its thumbnail first
+    assert len(cal.genuine) == 2 and len(cal.impostor) == 4 and "lbp" in gallery.embedders()
+    import cv2
+
+    photo = str(tmp_path / "x.png")
+    cv2.imwrite(photo, lfw_faces[0])
+    code = main.main(["faces", "identify", photo, "--embedder", "sface", "--gallery", str(gallery.path)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("error:") == 1 and "models fetch sface" in err
