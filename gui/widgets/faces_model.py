@@ -18,6 +18,10 @@ class ModelBox(QGroupBox):
         self.embedder_combo.setObjectName("facesEmbedder")
         self.detector_combo = QComboBox()
         self.detector_combo.setObjectName("facesDetector")
+        for combo in (self.embedder_combo, self.detector_combo):
+            # Long model titles must not widen the tab column; the popup still shows them whole.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         for name in DETECTOR_NAMES:
             self.detector_combo.addItem(DETECTOR_TITLES[name], name)
         self.select_detector(detector)

@@ -27,11 +27,15 @@ class SiamesePanel(QWidget):
         self.negative_combo = QComboBox()
         self.negative_combo.setObjectName("facesNegative")
         for combo in (self.anchor_combo, self.positive_combo, self.negative_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
             combo.currentIndexChanged.connect(self.picks_changed)
         form = QFormLayout()
         form.addRow("Anchor", self.anchor_combo)
-        form.addRow("Positive (same person)", self.positive_combo)
-        form.addRow("Negative (someone else)", self.negative_combo)
+        form.addRow("Positive", self.positive_combo)
+        form.addRow("Negative", self.negative_combo)
+        self.positive_combo.setToolTip("the same person as the anchor")
+        self.negative_combo.setToolTip("someone else")
         grid = QGridLayout()
         self.chip_labels = []
         for i, title in enumerate(("A", "P", "N")):
