@@ -31,6 +31,12 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
     if width < 32 or height < 32 or width % 32 or height % 32:
         raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 32 (e.g. 416x416, 608x352)")
+    from engine import limits
+
+    bound = limits.current()
+    if max(width, height) > bound.max_network_side:
+        raise argparse.ArgumentTypeError(f"{text}: the network size limit is {bound.max_network_side} pixels a side "
+                                         f"({bound.hint('max_network_side')})")
     return width, height
 
 
@@ -111,6 +117,9 @@ def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
                          + (" (other video types cannot be written)" if out.suffix.lower() in VIDEO_SUFFIXES else ""))
     if kind != "folder" and not out.parent.is_dir():
         raise ValueError(f"-o {out}: the folder {out.parent} does not exist")
+    from cli.common import refuse_same_file
+
+    refuse_same_file([p for p in (args.input, args.cfg, args.weights, args.names) if p], out)
     return out
 
 
@@ -138,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
 
     recorder = None
+    video_tmp = None
     total = frames = 0
     try:
         for frame in iter_frames(args.input):
@@ -158,13 +168,25 @@ def run(args: argparse.Namespace) -> int:
                     _write_image(cv2, out / frame.source, annotated)
                 else:
                     if recorder is None:
-                        recorder = VideoRecorder(out, fps=_video_fps(cv2, args.input))
+                        # Written under a temporary name; renamed over -o only when complete.
+                        from engine.safe_files import temp_name_for
+
+                        video_tmp = temp_name_for(out)
+                        recorder = VideoRecorder(video_tmp, fps=_video_fps(cv2, args.input))
                     recorder.write(annotated)
+        if recorder is not None:
+            recorder.close()
+            if not recorder.error:
+                import os
+
+                os.replace(video_tmp, out)
     except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
         return fail(str(exc))
     finally:
         if recorder is not None:
             recorder.close()
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     if kind == "video" and not args.json:
         print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
     if recorder is not None and recorder.error:
@@ -173,8 +195,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_image(cv2, path: Path, image) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
+    from cli.common import output_file
+
+    with output_file(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
 
 
 def _video_fps(cv2, path: str) -> float:

@@ -79,6 +79,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+# VGG-19 pools four times before conv5_1: a side shorter than 16 px vanishes on the way.
+MIN_SHORT_SIDE = 16
+
+
+def _check_proportions(image, long_side: int, label: str) -> None:
+    """ValueError when ``image`` resized to ``long_side`` would be too thin for the network
+    (a 2000x16 panorama at --size 512 is 512x4)."""
+    h, w = image.shape[:2]
+    short = min(h, w) * long_side / max(h, w)
+    if short < MIN_SHORT_SIDE:
+        size = (long_side, round(short)) if w >= h else (round(short), long_side)
+        raise ValueError(f"{label}: {w}x{h} becomes {size[0]}x{size[1]} at {long_side} px on the long side; the network "
+                         f"needs at least {MIN_SHORT_SIDE} px on the short side: crop it or use a larger --size")
+
+
+def _coarsest_side(args: argparse.Namespace, settings) -> int:
+    return settings.level_sides()[0] if args.method == "gatys" else args.size
+
+
 def _settings(args: argparse.Namespace):
     from engine.style.gatys import GatysSettings
 
@@ -117,6 +136,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out}: OUT must be an image file (.png keeps the settings) for an image input")
         if kind == "folder" and out.suffix:
             raise ValueError(f"{out}: OUT must be a folder for a folder input")
+        from cli.common import refuse_same_file
+
+        refuse_same_file([args.content, *args.styles], out)
+        coarsest = _coarsest_side(args, settings)
+        for path, style in zip(args.styles, styles):
+            scale = args.style_scale if args.method == "gatys" else 1.0
+            _check_proportions(style.image, max(1, round(coarsest * scale)), f"style {path}")
+        args._coarsest_side = coarsest
         device = choose_device(None)
         for style in styles:
             for note in style.notices:
@@ -143,13 +170,20 @@ def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner"
     from engine.style.imaging import image_input
     from engine.style.metadata import save_png
 
+    import os
+
+    from cli.common import output_file
+    from engine.safe_files import temp_name_for
+
     count = 0
     recorder = None
+    video_tmp = None
     if kind == "folder":
         out.mkdir(parents=True, exist_ok=True)
     try:
         for frame in iter_frames(args.content):
             loaded = image_input(frame.image, frame.source)
+            _check_proportions(loaded.image, getattr(args, "_coarsest_side", args.size), frame.source)
             for note in loaded.notices:
                 print(f"note: {note}", file=sys.stderr)
             label = frame.source if kind != "video" else f"frame {frame.index + 1}"
@@ -158,20 +192,30 @@ def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner"
             info["styles"] = [[Path(p).name, w] for p, w in zip(args.styles, args.style_weights or [1.0] * len(args.styles))]
             if kind == "image":
                 out.parent.mkdir(parents=True, exist_ok=True)
-                if out.suffix.lower() == ".png":
-                    save_png(out, image, info)
-                elif not cv2.imwrite(str(out), image):
-                    raise OSError(f"{out}: could not be written")
+                with output_file(out) as tmp:  # renamed over OUT only when complete
+                    if out.suffix.lower() == ".png":
+                        save_png(tmp, image, info)
+                    elif not cv2.imwrite(str(tmp), image):
+                        raise OSError(f"{out}: could not be written")
             elif kind == "folder":
-                save_png(out / (Path(frame.source).stem + ".png"), image, info)
+                with output_file(out / (Path(frame.source).stem + ".png")) as tmp:
+                    save_png(tmp, image, info)
             else:
                 if recorder is None:
-                    recorder = VideoRecorder(out, fps=_video_fps(args.content))
+                    video_tmp = temp_name_for(out)
+                    recorder = VideoRecorder(video_tmp, fps=_video_fps(args.content))
                 recorder.write(image)
             count += 1
+        if recorder is not None:
+            recorder.close()
+            if recorder.error:
+                raise OSError(f"{out}: {recorder.error}")
+            os.replace(video_tmp, out)
     finally:
         if recorder is not None:
             recorder.close()
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     where = out if kind != "folder" else f"{out}/"
     print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
           file=sys.stderr)

@@ -25,7 +25,7 @@ from engine.detection.darknet import cpu_fusion
 from engine.detection.darknet import int8 as int8_convs
 from engine.detection.darknet.cfg import DarknetCfg, parse_cfg
 from engine.detection.darknet.model import DarknetModel
-from engine.detection.darknet.weights_file import load_darknet_weights
+from engine.detection.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.detection.detector import Detector, DetectorError
 from engine.detection.names import read_names
 from engine.detection.preprocess import Preprocessor
@@ -151,6 +151,7 @@ class YoloDetector(Detector):
         """Build from a cfg, a .weights file and a names file (COCO names when neither
         ``names_path`` nor ``class_names`` is given and the model has 80 classes)."""
         cfg = parse_cfg(cfg_path)
+        check_weights_size(cfg, weights_path)  # before any tensor memory is allocated
         model = DarknetModel(cfg)
         load_darknet_weights(model, weights_path)
         if class_names is None:
