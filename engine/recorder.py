@@ -32,12 +32,13 @@ class RecorderError(RuntimeError):
 class VideoRecorder:
     """Write BGR frames, (H, W, 3) uint8, to ``path`` at a constant ``fps``, on real time.
 
-    Each frame is written with its timestamp (``time.monotonic()`` seconds, e.g. the
-    frame's capture time): it fills the video from its slot on until the next frame's
-    slot, so a recording plays exactly as long as it lasted, whatever rate the caller
-    managed (a GUI that showed 12 pictures a second still gives a 30 fps video of the
-    right length, each picture held for as long as it was on screen). ``close`` holds the
-    last picture until the moment it is called.
+    Live recording: each picture is written with its timestamp (``time.monotonic()``
+    seconds, e.g. the frame's capture time) and fills the video from its slot on until the
+    next picture's slot, so a recording plays exactly as long as it lasted, whatever rate
+    the caller managed (a GUI that showed 12 pictures a second still gives a 30 fps video
+    of the right length, each picture held for as long as it was on screen); ``close``
+    holds the last picture until the moment it is called. File conversion (the CLI):
+    pictures written without a timestamp become consecutive video frames, one each.
 
     The size is fixed by ``frame_size`` (width, height) or by the first frame; frames of
     another size are resized to it. The codec follows the suffix (.mp4 -> mp4v, .avi ->
@@ -63,6 +64,7 @@ class VideoRecorder:
         self._queue: queue.Queue[tuple[np.ndarray | None, float]] = queue.Queue(maxsize=max(2, int(self.fps * 2)))
         self._writer: cv2.VideoWriter | None = None
         self._last: np.ndarray | None = None
+        self._timed = False  # pictures carry timestamps (live recording)
         self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
         self._closed = False
         self._thread.start()
@@ -88,10 +90,11 @@ class VideoRecorder:
         try:
             while True:
                 image, timestamp = self._queue.get()
-                if image is None:  # the end: the video covers [start, timestamp), partial slots included
-                    self._fill_until(math.ceil((timestamp - self.start) * self.fps - 1e-6))
+                if image is None:  # the end: a live video covers [start, timestamp), partial slots included
+                    if self._timed:
+                        self._fill_until(math.ceil((timestamp - self.start) * self.fps - 1e-6))
                     return
-                slot = self._slot(timestamp)
+                slot = self.frames_written if timestamp is None else self._slot(timestamp)
                 if self._writer is None:
                     if self.frame_size is None:
                         self.frame_size = (int(image.shape[1]), int(image.shape[0]))
@@ -111,15 +114,16 @@ class VideoRecorder:
                 self._writer.release()
 
     def write(self, image: np.ndarray, timestamp: float | None = None) -> bool:
-        """Queue a picture shown at ``timestamp`` (monotonic s; now when None).
+        """Queue a picture shown at ``timestamp`` (monotonic s), or as the next frame when None.
 
         Returns False if it was dropped (writer behind, failed, or closed).
         """
         if self._closed or self.error is not None:
             return False
-        when = time.monotonic() if timestamp is None else float(timestamp)
+        if timestamp is not None:
+            self._timed = True
         try:
-            self._queue.put_nowait((np.ascontiguousarray(image), when))
+            self._queue.put_nowait((np.ascontiguousarray(image), None if timestamp is None else float(timestamp)))
             return True
         except queue.Full:
             self.frames_dropped += 1
