@@ -8,9 +8,13 @@
 Runs the real InspectTask (preprocess -> one forward pass with the layer tap -> top-k
 channels and top-5 classes) on synthetic 640x480 frames, as the worker does, in rounds;
 the median round is reported. Weights are random (the speed of a network does not
-depend on its weight values). Then the same for the saliency modes (Grad-CAM, vanilla
-gradient, SmoothGrad with 8 samples) and the time to build the layer table.
-Targets from the issue: activations >= 15 fps on a CPU; Grad-CAM >= 20 per second on a GPU.
+depend on its weight values). Then: the same with "Collect" on (top-9 patches of every
+channel, frames deduplicated), the explanation modes (Grad-CAM, vanilla gradient,
+SmoothGrad with 8 samples, Integrated Gradients, guided backprop, occlusion), our own
+Integrated Gradients and occlusion against Captum's in the same live loop, the time of
+a 256-step feature visualisation at 224 px, and the time to build the layer table.
+Targets from the issues: activations >= 15 fps on a CPU; Collect >= 10 fps for ResNet-18
+layer2 on a CPU; Grad-CAM >= 20 per second on a GPU.
 Prints plain lines "name: value" so runs can be compared.
 """
 
@@ -35,7 +39,10 @@ import torch  # noqa: E402
 
 from engine.device import choose_device, device_label  # noqa: E402
 from engine.inspect.layer_table import build_layer_table  # noqa: E402
-from engine.inspect.live import InspectTask  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from engine.inspect.live import InspectSettings, InspectTask  # noqa: E402
+from engine.inspect.top_patches import TopPatches  # noqa: E402
 from engine.sources import Frame  # noqa: E402
 
 
@@ -74,6 +81,47 @@ def time_task(task: InspectTask, frames: list[Frame], rounds: int, device: torch
     return per_round
 
 
+def collect_cost(task: InspectTask, frames: list[Frame]) -> float:
+    """Seconds per frame of TopPatches.add on this layer's real activations (a fresh collection,
+    the costliest phase: nearly every channel takes a patch from every new frame)."""
+    outputs = []
+    with torch.inference_mode():
+        for frame in frames:
+            out = task.infer(task.preprocess(frame))
+            outputs.append((out["activation"].clone(), frame.image, out["geometry"]))
+    rf = task.table.row(task.settings.layer).receptive_field
+    collection = TopPatches(k=9)
+    start = time.perf_counter()
+    for i, (activation, image, geometry) in enumerate(outputs):
+        collection.add(activation, image, geometry, rf, f"frame {i}")
+    return (time.perf_counter() - start) / len(outputs)
+
+
+def compare_backends(task: InspectTask, frames: list[Frame], device: torch.device, rounds: int) -> None:
+    """Our Integrated Gradients and occlusion against Captum's, per live frame (same input, same model)."""
+    from engine.inspect.attribution import integrated_gradients, occlusion
+
+    module = task.model.module
+    inputs = [task.preprocess(f)[0] for f in frames[:2]]
+    side = inputs[0].shape[-1] // 5  # the live task's grid
+    for name, run in (("integrated_gradients", lambda x, b: integrated_gradients(module, x, 1, steps=16, backend=b)),
+                      ("occlusion", lambda x, b: occlusion(module, x, 1, window=side, stride=side, backend=b))):
+        times = {}
+        for backend in ("own", "captum"):
+            run(inputs[0], backend)  # warm-up
+            per = []
+            for _ in range(rounds):
+                _sync(device)
+                start = time.perf_counter()
+                for x in inputs:
+                    run(x, backend)
+                _sync(device)
+                per.append((time.perf_counter() - start) / len(inputs))
+            times[backend] = statistics.median(per)
+        print(f"{name} ms/frame: own {1000 * times['own']:.1f}, captum {1000 * times['captum']:.1f} "
+              f"(captum/own {times['captum'] / times['own']:.2f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18")
@@ -84,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--skip-saliency", action="store_true")
+    parser.add_argument("--vis-steps", type=int, default=256, help="feature visualisation steps (0: skip)")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -96,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {args.model} (random weights), layer {args.layer}, input {args.size}x{args.size}, frames 640x480")
 
     frames = synthetic_frames(args.frames)
-    task = InspectTask(args.model, untrained=True, layer=args.layer, input_size=args.size, channels=16)
+    collection = TopPatches(k=9)
+    task = InspectTask(args.model, untrained=True, settings=InspectSettings(layer=args.layer, channels=16), input_size=args.size,
+                       collection=collection)
     task.load(device)
     time_task(task, frames[:3], 1, device)  # warm-up (allocator, cuDNN autotune)
     rounds = time_task(task, frames, args.rounds, device)
@@ -104,20 +155,44 @@ def main(argv: list[str] | None = None) -> int:
     print(f"activations ms/frame: {1000 * median:.1f} (rounds {', '.join(f'{1000 * r:.1f}' for r in rounds)})")
     print(f"activations fps: {1 / median:.1f} (target >= 15 on a CPU)")
 
+    # Collect on and off in alternating rounds, so a change of load on the machine hits both alike.
+    on, off = [], []
+    for _ in range(args.rounds):
+        task.configure(replace(task.settings, collect=False))
+        off.extend(time_task(task, frames, 1, device))
+        task.configure(replace(task.settings, collect=True))
+        on.extend(time_task(task, frames, 1, device))
+    task.configure(replace(task.settings, collect=False))
+    plain, median = statistics.median(off), statistics.median(on)
+    cost = collect_cost(task, frames)
+    print(f"collect fps: {1 / median:.1f} (target >= 10 on a CPU; activations alone {1 / plain:.1f} fps in the same rounds; "
+          f"{collection.images_seen} frames offered, {int((collection.filled() > 0).sum())} of {collection.channels} channels hold patches)")
+    print(f"collect cost ms/frame (TopPatches.add alone, fresh collection): {1000 * cost:.1f}; "
+          f"collect/activations time ratio {(plain + cost) / plain:.3f}")
+
     if not args.skip_saliency:
-        for mode, target in (("gradcam", " (target >= 20 per second on a GPU)"), ("gradient", ""), ("smoothgrad", "")):
-            task.mode = mode
-            task.smoothgrad_samples = 8
+        for mode, target in (("gradcam", " (target >= 20 per second on a GPU)"), ("gradient", ""), ("smoothgrad", ""),
+                             ("integrated_gradients", " (16 steps)"), ("guided_backprop", ""), ("occlusion", "")):
+            task.configure(replace(task.settings, mode=mode, smoothgrad_samples=8, ig_steps=16))
             time_task(task, frames[:2], 1, device)
-            rounds = time_task(task, frames[: max(5, args.frames // 3)], max(3, args.rounds - 2), device)
+            heavy = mode in ("smoothgrad", "integrated_gradients", "occlusion")
+            rounds = time_task(task, frames[: 2 if heavy else max(5, args.frames // 3)], 2 if heavy else max(3, args.rounds - 2), device)
             median = statistics.median(rounds)
             print(f"{mode} ms/frame: {1000 * median:.1f}, per second: {1 / median:.1f}{target}")
+        compare_backends(task, frames, device, 2)
+    module = task.model.module
     task.close()
 
-    module = InspectTask(args.model, untrained=True, layer=args.layer)
-    module.load(torch.device("cpu"))
+    if args.vis_steps:
+        from engine.inspect.feature_vis import Objective, visualise
+
+        start = time.perf_counter()
+        for _ in visualise(module, Objective("channel", 0, layer=args.layer), size=224, steps=args.vis_steps, preview_every=32):
+            pass
+        print(f"feature visualisation {args.vis_steps} steps at 224 px s: {time.perf_counter() - start:.1f}")
+
     start = time.perf_counter()
-    table = build_layer_table(module.model.module, (3, args.size, args.size), args.model)
+    table = build_layer_table(module.cpu(), (3, args.size, args.size), args.model)
     print(f"layer table ({len(table.rows)} rows, receptive fields included) ms: {1000 * (time.perf_counter() - start):.0f}")
     return 0
 

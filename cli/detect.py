@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                         help="YOLO on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
-                             "int8 (fast mode: quantised convolutions, VNNI/AMX) move scores and boxes slightly")
+                             "int8 (fast mode: quantised convolutions, VNNI/AMX; the first 4 frames calibrate it and run in "
+                             "fp32) move scores and boxes slightly")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
     parser.add_argument("--track", action="store_true", help="follow objects with ids across frames (ByteTrack-style)")

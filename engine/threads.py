@@ -187,7 +187,7 @@ def prepare_process(situation: str = "cli", threads: int | str | None = None, *,
     loads) unless the user set it and gave no ``threads``/$CNN_STUDIO_THREADS. The
     other processes' load is measured (a fifth of a second) only where it decides
     something: headless situations and "busy". Returns what was set. If torch is already
-    imported in this process the wait policy can no longer change: a warning says so, and
+    imported in this process the wait policy can no longer change: a log line says so, and
     only the thread count is applied (through torch). With another ``environ`` (e.g. for
     a child process) nothing of this process changes.
     """

@@ -69,14 +69,52 @@ def crop_box(image: np.ndarray, box: np.ndarray, size: int = CHIP_SIZE, margin: 
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def dlib_to_template_matrix(size: int = CHIP_SIZE) -> np.ndarray:
+    """(2, 3) similarity from dlib's 150 px chip (padding 0.25) to our ``size`` template chip.
+
+    Fitted on the points both templates share: the two eye centres (dlib's are the means
+    of its eye corners) and the nose (dlib's point sits just below the tip, close enough
+    for framing a thumbnail).
+    """
+    from engine.faces.dlib_chip import CHIP_SIZE as DLIB_SIZE, PADDING, TEMPLATE_5
+
+    dlib_pts = (PADDING + TEMPLATE_5) / (2 * PADDING + 1) * DLIB_SIZE
+    src = np.array([(dlib_pts[2] + dlib_pts[3]) / 2, (dlib_pts[0] + dlib_pts[1]) / 2, dlib_pts[4]])
+    dst = template(size)[:3]
+    return similarity_matrix(src, dst)
+
+
+def frame_to_dlib_chip_matrix(points: np.ndarray) -> np.ndarray:
+    """(2, 3) affine map from frame pixels to dlib's chip pixels for dlib's 5 landmarks."""
+    from engine.faces.dlib_chip import face_chip_details
+
+    d = face_chip_details(points)
+    l, t, r, b = d.rect
+    cx, cy = (l + r) / 2, (t + b) / 2
+    c, s = np.cos(d.angle), np.sin(d.angle)
+    # chip (0,0) -> rotated top-left corner; one chip pixel = (r - l) / (cols - 1) frame pixels.
+    step = (r - l) / (d.cols - 1)
+    tl = np.array([c * (l - cx) - s * (t - cy) + cx, s * (l - cx) + c * (t - cy) + cy])
+    chip_to_frame = np.array([[c * step, -s * step, tl[0]], [s * step, c * step, tl[1]]])
+    full = np.vstack([chip_to_frame, [0, 0, 1]])
+    return np.linalg.inv(full)[:2].astype(np.float32)
+
+
 def align_face(image: np.ndarray, face: FaceDetection, size: int = CHIP_SIZE) -> np.ndarray:
     """The chip of one detected face: landmark warp when landmarks exist, else a box crop.
 
-    image: uint8 BGR (H, W, 3). Returns uint8 BGR (size, size, 3), C-contiguous.
+    image: uint8 BGR (H, W, 3). Returns uint8 BGR (size, size, 3), C-contiguous. dlib's
+    landmarks are mapped through dlib's own chip geometry onto the same template, so
+    every detector's thumbnails frame the face alike.
     """
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if face.landmarks is not None:
+    if face.landmarks is not None and face.scheme == "dlib5":
+        to_chip = np.vstack([frame_to_dlib_chip_matrix(face.landmarks), [0, 0, 1]])
+        to_template = np.vstack([dlib_to_template_matrix(size), [0, 0, 1]])
+        m = (to_template @ to_chip)[:2].astype(np.float32)
+        chip = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    elif face.landmarks is not None:
         m = similarity_matrix(face.landmarks, template(size))
         chip = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     else:

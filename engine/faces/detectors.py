@@ -1,7 +1,8 @@
-"""Face detectors: OpenCV's Haar cascade (offline default) and YuNet (ONNX, landmarks).
+"""Face detectors: dlib's MMOD CNN (+ its 5-point landmarks), YuNet (ONNX) and Haar (offline).
 
-Both take a uint8 BGR image (H, W, 3) and return ``list[FaceDetection]`` with boxes in
-x1 y1 x2 y2 pixels of that image, largest face first.
+All take a uint8 BGR image (H, W, 3) and return ``list[FaceDetection]`` with boxes in
+x1 y1 x2 y2 pixels of that image, largest face first. Detectors with files are built
+by their catalog entry's builder (engine/faces/catalog.py); Haar ships with OpenCV.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 
 HAAR_NAME = "haar"
 YUNET_NAME = "yunet"
-DETECTOR_NAMES = (HAAR_NAME, YUNET_NAME)
+MMOD_NAME = "dlib-mmod"
+# Best first: the default detector is the first one installed.
+DETECTOR_NAMES = (MMOD_NAME, YUNET_NAME, HAAR_NAME)
 
 
 class FaceModelError(RuntimeError):
@@ -120,15 +123,65 @@ class YuNetDetector(FaceDetector):
         return _largest_first(faces)
 
 
-def make_detector(name: str = HAAR_NAME, cache=None) -> FaceDetector:
-    """Build a detector by name ("haar" or "yunet"); YuNet's file comes from the weights cache.
+class MmodDetector(FaceDetector):
+    """dlib's MMOD CNN face detector (torch port, exact to dlib) + dlib's 5-point landmarks.
 
-    Raises ValueError for an unknown name, FaceModelError when YuNet is not installed.
+    upsample: how many times the frame is doubled first (dlib's ``upsample_num_times``);
+    MMOD's window is 80 px, so faces under ~80 px need 1 (4x the pixels, slower).
+    Landmarks are dlib's 5 points (scheme "dlib5"). Scores are dlib's confidences.
     """
+
+    name = MMOD_NAME
+    gives_landmarks = True
+
+    def __init__(self, mmod, shape_predictor, upsample: int = 0) -> None:
+        self.mmod = mmod
+        self.shape_predictor = shape_predictor
+        self.upsample = int(upsample)
+
+    def to(self, device) -> "MmodDetector":
+        self.mmod.to(device)
+        return self
+
+    def detect(self, image: np.ndarray) -> list[FaceDetection]:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        found = self.mmod.detect_bgr(image, self.upsample)
+        if not found:
+            return []
+        points = self.shape_predictor.predict(image, np.array([d.rect for d in found]))
+        faces = [FaceDetection(d.box, float(d.confidence), p, "dlib5") for d, p in zip(found, points)]
+        return _largest_first(faces)
+
+
+def default_detector_name(cache=None, embedder: str | None = None) -> str:
+    """The detector that goes with ``embedder``: dlib's own when it is dlib-resnet (or
+    unspecified) and installed, else Haar (the offline one)."""
+    from engine.faces.models import is_installed
+
+    if embedder in (None, "dlib-resnet"):
+        try:
+            if is_installed(MMOD_NAME, cache) and is_installed("dlib-5pt", cache):
+                return MMOD_NAME
+        except Exception:  # a broken catalog must not hide the offline detector
+            log.exception("could not check whether %s is installed", MMOD_NAME)
+    return HAAR_NAME
+
+
+def make_detector(name: str | None = HAAR_NAME, cache=None, device=None, upsample: int = 0) -> FaceDetector:
+    """Build a detector by name ("dlib-mmod", "yunet" or "haar"; None: the default).
+
+    Files come from the weights cache through the catalog entry's builder. Raises
+    ValueError for an unknown name, FaceModelError when the model is not installed.
+    """
+    name = name or default_detector_name(cache)
     if name == HAAR_NAME:
         return HaarDetector()
-    if name == YUNET_NAME:
-        from engine.faces.models import model_path
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"unknown face detector '{name}': choose one of {', '.join(DETECTOR_NAMES)}")
+    from engine.weights.catalog import catalog
 
-        return YuNetDetector(model_path(YUNET_NAME, cache))
-    raise ValueError(f"unknown face detector '{name}': choose one of {', '.join(DETECTOR_NAMES)}")
+    detector = catalog().get(name).build(cache, device)
+    if isinstance(detector, MmodDetector):
+        detector.upsample = int(upsample)
+    return detector

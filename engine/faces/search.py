@@ -37,13 +37,18 @@ class Hit:
     distance: float
 
 
-def similarity_to_distance(sim: torch.Tensor, metric: str) -> torch.Tensor:
+def similarity_to_distance(sim: torch.Tensor, metric: str, q_sqnorm: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Distance from a score. For "l2" (plain Euclidean distance between raw, not unit,
+    vectors such as dlib's descriptors) the score is q.v - |v|^2 / 2, so that
+    |q - v|^2 = |q|^2 - 2 * score; ``q_sqnorm`` is |q|^2 (broadcast over the scores)."""
+    if metric == "l2":
+        return torch.sqrt(torch.clamp(q_sqnorm - 2.0 * sim, min=0.0))
     if metric == "cosine":
         # Rounding can push q.v of a vector with itself just above 1; a distance is never negative.
         return torch.clamp(1.0 - sim, min=0.0)
     if metric == "euclidean":
         return torch.sqrt(torch.clamp(2.0 - 2.0 * sim, min=0.0))
-    raise ValueError(f"unknown metric '{metric}': use cosine or euclidean")
+    raise ValueError(f"unknown metric '{metric}': use cosine, euclidean or l2")
 
 
 SHORTLIST = 32  # candidates re-ranked in float32 after a float16 ranking
@@ -71,7 +76,8 @@ def cpu_half_is_faster() -> bool:
 class VectorIndex:
     """Exact top-k search over unit vectors, thread-safe.
 
-    dim: vector length D. metric: "cosine" or "euclidean". device: where the matrix lives.
+    dim: vector length D. metric: "cosine" or "euclidean" (unit vectors), or "l2" (raw
+    vectors, plain Euclidean distance). device: where the matrix lives.
     Each row has a unique integer ``key`` and an integer ``label`` (e.g. a person id);
     ``search(..., per_label=True)`` returns the best row of each label only.
     """
@@ -90,6 +96,8 @@ class VectorIndex:
         self._matrix = torch.zeros((max(capacity, 1), dim), dtype=self.dtype, device=self.device)
         self._fast = self._matrix.half() if self.half_ranking else None
         self._labels = torch.zeros(max(capacity, 1), dtype=torch.long, device=self.device)
+        # Half squared norms of the rows, subtracted from q.v for the "l2" metric (else zeros).
+        self._half_sq = torch.zeros(max(capacity, 1), dtype=self.dtype, device=self.device)
         self._keys: list[int] = []
         self._row_of: dict[int, int] = {}
         self._label_list: list[int] = []
@@ -117,10 +125,12 @@ class VectorIndex:
             capacity *= 2
         matrix = torch.zeros((capacity, self.dim), dtype=self.dtype, device=self.device)
         labels = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        half_sq = torch.zeros(capacity, dtype=self.dtype, device=self.device)
         n = len(self._keys)
         matrix[:n] = self._matrix[:n]
         labels[:n] = self._labels[:n]
-        self._matrix, self._labels = matrix, labels
+        half_sq[:n] = self._half_sq[:n]
+        self._matrix, self._labels, self._half_sq = matrix, labels, half_sq
         if self._fast is not None:
             fast = torch.zeros((capacity, self.dim), dtype=torch.float16, device=self.device)
             fast[:n] = self._fast[:n]
@@ -138,6 +148,8 @@ class VectorIndex:
             n = len(self._keys)
             self._grow(n + len(keys))
             self._matrix[n:n + len(keys)] = torch.from_numpy(vectors).to(self.device, self.dtype)
+            if self.metric == "l2":
+                self._half_sq[n:n + len(keys)] = 0.5 * (self._matrix[n:n + len(keys)] ** 2).sum(1)
             if self._fast is not None:
                 self._fast[n:n + len(keys)] = self._matrix[n:n + len(keys)].half()
             self._labels[n:n + len(keys)] = torch.as_tensor(list(labels), dtype=torch.long).to(self.device)
@@ -157,6 +169,7 @@ class VectorIndex:
                 last = len(self._keys) - 1
                 if row != last:  # fill the hole with the last row
                     self._matrix[row] = self._matrix[last]
+                    self._half_sq[row] = self._half_sq[last]
                     if self._fast is not None:
                         self._fast[row] = self._fast[last]
                     self._labels[row] = self._labels[last]
@@ -201,21 +214,22 @@ class VectorIndex:
             if n == 0 or len(q) == 0:
                 return [[] for _ in range(len(q))]
             qt = torch.from_numpy(q).to(self.device, self.dtype)
+            q_sq = (qt ** 2).sum(1, keepdim=True)
             sims = self._rank(qt, n)  # (Q, n), float32 values (float16-accurate when half_ranking)
             if per_label and k > 1:
-                return self._search_per_label(qt, sims, n, k)
+                return self._search_per_label(qt, sims, n, k, q_sq)
             kk = min(k, n)
             if self._fast is not None:
                 # Short list from the float16 ranking, then exact float32 scores.
                 shortlist = torch.topk(sims, min(n, max(kk, SHORTLIST)), dim=1).indices
-                exact = torch.einsum("qd,qsd->qs", qt, self._matrix[shortlist])
+                exact = torch.einsum("qd,qsd->qs", qt, self._matrix[shortlist]) - self._half_sq[shortlist]
                 top_sim, order = torch.topk(exact, kk, dim=1)
                 top_row = torch.gather(shortlist, 1, order)
             elif kk > 1:
                 top_sim, top_row = torch.topk(sims, kk, dim=1)
             else:
                 top_sim, top_row = sims.max(dim=1, keepdim=True)
-            dists = similarity_to_distance(top_sim.float(), self.metric).cpu().tolist()
+            dists = similarity_to_distance(top_sim.float(), self.metric, q_sq).cpu().tolist()
             rows = top_row.cpu().tolist()
             return [[Hit(self._keys[r], self._label_list[r], d) for r, d in zip(rows[qi], dists[qi])]
                     for qi in range(len(q))]
@@ -228,10 +242,15 @@ class VectorIndex:
             rows = torch.nonzero(self._labels[:n] == int(label)).flatten()
             if len(rows) == 0 or len(q) == 0:
                 return np.full(len(q), np.inf, np.float32)
-            sims = torch.from_numpy(q).to(self.device) @ self._matrix[rows].T  # (Q, rows)
-            return similarity_to_distance(sims.max(dim=1).values, self.metric).cpu().numpy().astype(np.float32)
+            qt = torch.from_numpy(q).to(self.device)
+            sims = qt @ self._matrix[rows].T - self._half_sq[rows]  # (Q, rows)
+            q_sq = (qt ** 2).sum(1)
+            return similarity_to_distance(sims.max(dim=1).values, self.metric, q_sq).cpu().numpy().astype(np.float32)
 
     def _rank(self, qt: torch.Tensor, n: int) -> torch.Tensor:
+        return self._dot(qt, n) - self._half_sq[:n]
+
+    def _dot(self, qt: torch.Tensor, n: int) -> torch.Tensor:
         if self._fast is not None:
             if len(qt) == 1:
                 return torch.mv(self._fast[:n], qt[0].half()).float()[None]
@@ -240,7 +259,7 @@ class VectorIndex:
             return torch.mv(self._matrix[:n], qt[0])[None]
         return qt @ self._matrix[:n].T
 
-    def _search_per_label(self, qt: torch.Tensor, sims: torch.Tensor, n: int, k: int) -> list[list[Hit]]:
+    def _search_per_label(self, qt: torch.Tensor, sims: torch.Tensor, n: int, k: int, q_sq: torch.Tensor) -> list[list[Hit]]:
         labels = self._labels[:n]
         uniq, inverse = torch.unique(labels, return_inverse=True)
         best = torch.full((len(qt), len(uniq)), -float("inf"), dtype=sims.dtype, device=self.device)
@@ -253,9 +272,9 @@ class VectorIndex:
             for li in top_label_idx[qi].tolist():
                 label = int(uniq[li])
                 rows = torch.nonzero(labels == label).flatten()
-                exact = self._matrix[rows] @ qt[qi]  # float32 scores of this label's rows
+                exact = self._matrix[rows] @ qt[qi] - self._half_sq[rows]  # float32 scores of this label's rows
                 j = int(torch.argmax(exact))
-                dist = float(similarity_to_distance(exact[j], self.metric))
+                dist = float(similarity_to_distance(exact[j], self.metric, q_sq[qi, 0]))
                 hits.append(Hit(self._keys[int(rows[j])], label, dist))
             results.append(sorted(hits, key=lambda h: h.distance))
         return results

@@ -1,9 +1,13 @@
 """Plain result types of the faces pipeline (frozen dataclasses, numpy inside).
 
 Coordinates follow the engine convention: boxes are x1 y1 x2 y2 in pixels of the
-original frame (float32), landmarks are (5, 2) x y pixels in the same frame, ordered
-as OpenCV's YuNet gives them: right eye, left eye, nose tip, right mouth corner, left
-mouth corner — "right" being the person's right, i.e. the left side of the image.
+original frame (float32), landmarks are (5, 2) x y pixels in the same frame. Two
+landmark schemes exist, named by ``FaceDetection.scheme``:
+  "yunet": OpenCV YuNet's order — right eye, left eye, nose tip, right mouth corner,
+           left mouth corner ("right" being the person's right, the left of the image);
+  "dlib5": dlib's 5-point model — outer and inner corner of the eye on the image's
+           right, outer and inner corner of the other eye, the point below the nose
+           (integer pixels, as dlib gives them).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ class FaceDetection:
     """One detected face.
 
     box: (4,) float32 x1 y1 x2 y2, frame pixels.
-    score: detector confidence in [0, 1] (Haar has none: 1.0).
+    score: detector confidence (YuNet: [0, 1]; Haar has none: 1.0; dlib's MMOD: the
+    network's margin, > 0, about 1 for a clear face).
     landmarks: (5, 2) float32 frame pixels, or None when the detector gives none.
+    scheme: which five points ``landmarks`` are ("yunet" or "dlib5", see the module doc).
     """
 
     box: np.ndarray
     score: float = 1.0
     landmarks: np.ndarray | None = None
+    scheme: str = "yunet"
 
     @property
     def width(self) -> float:

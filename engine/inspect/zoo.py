@@ -2,8 +2,10 @@
 
 Every model is a :class:`ModelSpec`: a builder that makes the architecture with random
 weights, the preprocessing its trained weights expect, its class names and the catalog
-entry holding those weights. Names are torchvision's builder names (``resnet18``,
-``alexnet``, ...) plus the built-in ``lenet5``; models of the other tabs join through
+entry holding those weights. The ImageNet classifiers are read from their catalog
+entries (:mod:`engine.inspect.catalog`: transforms, meta, builder), which are the only
+description of them. Names are torchvision's builder names (``resnet18``, ``alexnet``,
+...) plus the built-in ``lenet5``; models of the other tabs join through
 :mod:`engine.inspect.extra_models`.
 
 Trained weights are never downloaded here: :func:`load_model` takes them from the
@@ -14,9 +16,9 @@ weights cache (``python main.py models fetch NAME``) or from a file the user nam
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import torch
 from torch import nn
@@ -93,59 +95,51 @@ class InspectModel:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def classifier(self) -> bool:
+        """True when the outputs are class scores with names (FaceNet embeddings and
+        Darknet's detection heads are not: they get no top-5)."""
+        return bool(self.spec.categories)
 
-# name -> (title, builder keyword arguments). The keyword arguments make the random
-# architecture match the published checkpoint's layout (GoogLeNet without its training-
-# only auxiliary heads, as torchvision's pretrained builder leaves it).
-_TORCHVISION_MODELS: dict[str, tuple[str, dict]] = {
-    "alexnet": ("AlexNet", {}),
-    "vgg16": ("VGG-16", {}),
-    "resnet18": ("ResNet-18", {}),
-    "resnet50": ("ResNet-50", {}),
-    "googlenet": ("GoogLeNet (Inception v1)", {"aux_logits": False, "init_weights": True, "transform_input": True}),
-    "inception_v3": ("Inception v3", {"init_weights": True, "transform_input": True}),
-    "densenet121": ("DenseNet-121", {}),
-    "mobilenet_v2": ("MobileNet v2", {}),
-    "mobilenet_v3_large": ("MobileNet v3 (large)", {}),
-    "efficientnet_b0": ("EfficientNet-B0", {}),
-}
+    def preprocessing(self, input_size: int | None = None) -> Preprocessing:
+        """The spec's preprocessing, at another square ``input_size`` when given."""
+        pre = self.spec.preprocessing
+        return pre if not input_size else replace(pre, input_size=int(input_size))
+
+
+def _catalog_spec(entry) -> ModelSpec:
+    """A ModelSpec read from an ImageNet catalog entry (its transforms, meta and builder)."""
+    from engine.inspect.catalog import architecture, state_dict_fixups
+
+    t = entry.transforms
+    rename, ignore = state_dict_fixups(entry)
+    return ModelSpec(
+        name=entry.name,
+        title=entry.title.replace(" (ImageNet)", ""),
+        build=lambda: architecture(entry),
+        preprocessing=Preprocessing(
+            input_size=int(t.size[0]),
+            mean=tuple(t.mean),
+            std=tuple(t.std),
+            channels=1 if t.colour == "GRAY" else 3,
+            resize_size=entry.meta.get("resize_size"),
+            interpolation=str(entry.meta.get("interpolation", "bilinear")),
+        ),
+        categories=tuple(entry.meta.get("categories", ())),
+        catalog_name=entry.name,
+        ignore_prefixes=ignore,
+        rename_keys=rename,
+    )
+
+
+def _torchvision_zoo() -> tuple[str, ...]:
+    from engine.inspect.catalog import ENTRIES
+
+    return tuple(e.name for e in ENTRIES)
+
 
 #: The torchvision models that have an ImageNet catalog entry of the same name.
-TORCHVISION_ZOO: tuple[str, ...] = tuple(_TORCHVISION_MODELS)
-
-
-def torchvision_weights(name: str):
-    """torchvision's default ImageNet weights enum member for builder ``name`` (metadata only)."""
-    import torchvision.models as tvm
-
-    return tvm.get_model_weights(name).DEFAULT
-
-
-def _torchvision_spec(name: str, title: str, kwargs: Mapping, catalog_name: str | None) -> ModelSpec:
-    import torchvision.models as tvm
-
-    weights = torchvision_weights(name)
-    transform = weights.transforms()
-    interpolation = getattr(transform.interpolation, "value", str(transform.interpolation))
-    preprocessing = Preprocessing(
-        input_size=int(transform.crop_size[0]),
-        mean=tuple(float(m) for m in transform.mean),
-        std=tuple(float(s) for s in transform.std),
-        resize_size=int(transform.resize_size[0]),
-        interpolation=str(interpolation),
-    )
-    builder = tvm.get_model_builder(name)
-    ignore = ("aux1.", "aux2.") if name == "googlenet" else ()
-    return ModelSpec(
-        name=name,
-        title=title,
-        build=lambda: builder(weights=None, **kwargs),
-        preprocessing=preprocessing,
-        categories=tuple(weights.meta["categories"]),
-        catalog_name=catalog_name,
-        ignore_prefixes=ignore,
-        rename_keys=rename_densenet_keys if name.startswith("densenet") else None,
-    )
+TORCHVISION_ZOO: tuple[str, ...] = _torchvision_zoo()
 
 
 def _lenet_spec() -> ModelSpec:
@@ -160,10 +154,21 @@ def _lenet_spec() -> ModelSpec:
 
 
 def _vgg19_spec() -> ModelSpec:
-    # The Style tab's network. Its weights may be catalogued by the style package under
-    # its own name, so the entry is found by URL at load time rather than named here.
-    spec = _torchvision_spec("vgg19", "VGG-19 (Style tab)", {}, None)
-    return ModelSpec(**{**spec.__dict__, "family": "style"})
+    # The Style tab's network: its catalog entry (engine.style.catalog) holds the weights;
+    # the architecture and preprocessing are those of the other torchvision ImageNet models.
+    import torchvision.models as tvm
+
+    from engine.inspect.catalog import IMAGENET_CATEGORIES, IMAGENET_MEAN, IMAGENET_STD
+
+    return ModelSpec(
+        name="vgg19",
+        title="VGG-19 (Style tab)",
+        build=lambda: tvm.vgg19(weights=None),
+        preprocessing=Preprocessing(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, resize_size=256),
+        categories=IMAGENET_CATEGORIES,
+        catalog_name="vgg19",
+        family="style",
+    )
 
 
 _SPECS: dict[str, ModelSpec] | None = None
@@ -173,8 +178,10 @@ def _specs() -> dict[str, ModelSpec]:
     global _SPECS
     if _SPECS is None:
         specs = {"lenet5": _lenet_spec()}
-        for name, (title, kwargs) in _TORCHVISION_MODELS.items():
-            specs[name] = _torchvision_spec(name, title, kwargs, catalog_name=name)
+        from engine.inspect.catalog import ENTRIES
+
+        for entry in ENTRIES:
+            specs[entry.name] = _catalog_spec(entry)
         specs["vgg19"] = _vgg19_spec()
         from engine.inspect.extra_models import extra_specs
 
@@ -202,14 +209,17 @@ def catalog_entry_for(spec: ModelSpec):
     from engine.weights.catalog import catalog
 
     cat = catalog()
-    if spec.catalog_name is not None:
+    if spec.catalog_name is not None and spec.catalog_name in cat:
         return cat.get(spec.catalog_name)
-    if spec.family in ("torchvision", "style"):
-        url = torchvision_weights(spec.name).url
-        for entry in cat.entries():
-            if any(f.url == url for f in entry.files):
-                return entry
     return None
+
+
+def _untrained(spec: ModelSpec, seed: int) -> nn.Module:
+    # Seeded, so an untrained model's filters and top-5 are the same every time; the
+    # global random state of the caller is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spec.build()
 
 
 def load_model(
@@ -218,28 +228,35 @@ def load_model(
     weights: str | Path | None = None,
     untrained: bool = False,
     cache=None,
+    seed: int = 0,
 ) -> InspectModel:
     """Build ``name`` in eval mode on the CPU with its weights.
 
     weights: a state-dict file (``torch.save(model.state_dict())`` or a published
     checkpoint) to load instead of the catalog's. untrained: keep the random initial
-    weights. Otherwise the catalog weights must be installed in ``cache`` (default:
-    the app's cache); ``WeightsMissingError`` says how to install them.
+    weights, drawn with ``seed`` (the same weights every time). Otherwise the catalog
+    weights must be installed in ``cache`` (default: the app's cache);
+    ``WeightsMissingError`` says how to install them. Catalogued ImageNet models are
+    built by their entry's builder.
 
     Raises WeightsMismatchError (naming the first missing or unexpected key) when the
     file does not fit the architecture, UnknownInspectModelError for a bad name.
     """
     spec = model_spec(name)
-    module = spec.build()
-    module.eval()
     if untrained:
         if weights is not None:
             raise ValueError("choose either a weights file or untrained weights, not both")
-        return InspectModel(spec, module, UNTRAINED_LABEL, trained=False)
+        return InspectModel(spec, _untrained(spec, seed).eval(), UNTRAINED_LABEL, trained=False)
+    entry = catalog_entry_for(spec)
+    if weights is None and entry is None:
+        raise FileNotFoundError(f"{name} has no catalogued weights: give a weights file or choose untrained weights")
+    if entry is not None and entry.builder is not None and entry.task == "inspect":
+        module = entry.builder(entry, cache, None, weights=weights)
+        label = Path(weights).name if weights is not None else f"{entry.title} ({entry.source})"
+        log.info("loaded %s with %s", name, label)
+        return InspectModel(spec, module.eval(), label, trained=True)
+    module = spec.build().eval()
     if weights is None:
-        entry = catalog_entry_for(spec)
-        if entry is None:
-            raise FileNotFoundError(f"{name} has no catalogued weights: give a weights file or choose untrained weights")
         if cache is None:
             from engine.weights.cache import default_cache
 

@@ -93,8 +93,10 @@ def human_size(n: int | None) -> str:
 class WeightsCache:
     """Installed model files under ``root`` (default: engine.paths.models_dir())."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, bundled: bool = True) -> None:
+        """bundled: count model files shipped inside Python packages as installed (see ``path``)."""
         self._root = Path(root) if root is not None else None
+        self.bundled = bundled
         self._lock = threading.Lock()
 
     @property
@@ -108,11 +110,21 @@ class WeightsCache:
         return self.root / entry.name
 
     def path(self, entry: CatalogEntry, filename: str | None = None) -> Path:
-        """Where ``filename`` (the entry's first file when None) is or would be installed."""
-        return self.folder(entry) / entry.file(filename).filename
+        """Where ``filename`` (the entry's first file when None) is or would be installed.
+
+        A file imported into the cache wins; otherwise a copy shipped inside a Python
+        package (``entry.meta["bundled_in"] = (package, folder)``) counts as installed.
+        """
+        name = entry.file(filename).filename
+        own = self.folder(entry) / name
+        if not own.is_file() and self.bundled:
+            bundled = bundled_file(entry, name)
+            if bundled is not None:
+                return bundled
+        return own
 
     def is_installed(self, entry: CatalogEntry) -> bool:
-        return all((self.folder(entry) / f.filename).is_file() for f in entry.files)
+        return all(self.path(entry, f.filename).is_file() for f in entry.files)
 
     def require(self, entry: CatalogEntry, filename: str | None = None) -> Path:
         """The installed path, or WeightsMissingError telling the user how to install it."""
@@ -142,7 +154,7 @@ class WeightsCache:
         """Problems with the installed files (empty list when all files check out)."""
         problems = []
         for f in entry.files:
-            path = self.folder(entry) / f.filename
+            path = self.path(entry, f.filename)
             if not path.is_file():
                 problems.append(f"{f.filename}: missing")
                 continue
@@ -331,6 +343,24 @@ class WeightsCache:
 
 
 _DEFAULT: WeightsCache | None = None
+
+
+def bundled_file(entry: CatalogEntry, filename: str) -> Path | None:
+    """``filename`` inside the package named by ``entry.meta["bundled_in"]``, if installed."""
+    where = entry.meta.get("bundled_in") if entry.meta else None
+    if not where:
+        return None
+    import importlib.util
+
+    package, folder = where
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / folder / filename
+    return path if path.is_file() else None
 
 
 def default_cache() -> WeightsCache:

@@ -1,9 +1,10 @@
-"""The "convolution explained" panel: a small input patch, a kernel, padding and stride,
-and the output with its size from floor((n + 2p - f) / s) + 1.
+"""The "convolution explained" panel: a small input patch, a kernel, padding, stride and
+dilation, and the output with its size formula, for a plain, dilated, transposed or
+1 x 1 convolution and for max and average pooling.
 
-The arithmetic is plain numpy in this module (``output_size``, ``cross_correlate``) so
-the panel shows exactly what it computes; hovering an output cell outlines the input
-window that produced it.
+The arithmetic is plain numpy (``engine.inspect.conv_arith``) so the panel shows exactly
+what it computes; hovering an output cell outlines the input cells it read (for a
+transposed convolution, hovering an input cell outlines the output cells it writes).
 """
 
 from __future__ import annotations
@@ -15,18 +16,14 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from engine.inspect.conv_arith import (OPERATIONS, cross_correlate, output_size, pointwise, pool, transposed_cells,
+                                      transposed_convolve, transposed_output_size, window_cells)
+
 log = logging.getLogger(__name__)
+__all__ = ["ConvolutionExplainer", "cross_correlate", "make_kernel", "output_size"]
 
 #: Kernels a learner can pick; the larger ones are built by ``make_kernel``.
 KERNELS = ("vertical edge", "horizontal edge", "box blur", "sharpen", "identity")
-
-
-def output_size(n: int, f: int, p: int, s: int) -> int:
-    """Output side of a convolution: floor((n + 2p - f) / s) + 1 (0 when the kernel does not fit)."""
-    if s < 1:
-        raise ValueError(f"stride must be at least 1, got {s}")
-    span = n + 2 * p - f
-    return span // s + 1 if span >= 0 else 0
 
 
 def make_kernel(kind: str, f: int) -> np.ndarray:
@@ -59,22 +56,6 @@ def example_patch(n: int) -> np.ndarray:
     return patch
 
 
-def cross_correlate(patch: np.ndarray, kernel: np.ndarray, padding: int, stride: int) -> np.ndarray:
-    """What a CNN's "convolution" computes: sum of kernel * window, zero padding, no flip.
-
-    patch: (n, n); kernel: (f, f); returns (m, m) with m = output_size(n, f, p, s).
-    """
-    n, f = patch.shape[0], kernel.shape[0]
-    m = output_size(n, f, padding, stride)
-    padded = np.pad(patch, padding)
-    out = np.zeros((m, m), np.float32)
-    for i in range(m):
-        for j in range(m):
-            window = padded[i * stride : i * stride + f, j * stride : j * stride + f]
-            out[i, j] = float((window * kernel).sum())
-    return out
-
-
 class _NumberGrid(QWidget):
     """A grid of numbers shaded by value; reports the hovered cell."""
 
@@ -85,7 +66,7 @@ class _NumberGrid(QWidget):
         self.title = title
         self.values = np.zeros((0, 0), np.float32)
         self.border = 0  # cells around the edge drawn as padding
-        self.highlight: tuple[int, int, int, int] | None = None  # row, col, height, width
+        self.cells: list[tuple[int, int]] = []  # outlined cells (row, col)
         self.setMouseTracking(True)
         self.setMinimumSize(120, 140)
 
@@ -119,10 +100,9 @@ class _NumberGrid(QWidget):
                 if cell >= 22:
                     painter.setPen(QColor(255, 255, 255) if level < 140 or pad else QColor(0, 0, 0))
                     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{self.values[r, c]:.2g}")
-        if self.highlight is not None:
-            r, c, h, w = self.highlight
-            painter.setPen(QPen(QColor(255, 80, 80), 2))
-            painter.drawRect(QRectF(1 + c * cell, 20 + r * cell, w * cell, h * cell))
+        painter.setPen(QPen(QColor(255, 80, 80), 2))
+        for r, c in self.cells:
+            painter.drawRect(QRectF(1 + c * cell, 20 + r * cell, cell, cell))
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if self.values.size:
@@ -138,24 +118,30 @@ class _NumberGrid(QWidget):
 
 
 class ConvolutionExplainer(QWidget):
-    """Input patch (with its zero padding), kernel and output side by side, with controls."""
+    """Input patch (with its padding), kernel and output side by side, with controls."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("convolutionExplainer")
-        self.n_spin = self._spin(3, 12, 7)
+        self.op_combo = QComboBox()
+        self.op_combo.setObjectName("convOperation")
+        self.op_combo.addItems(OPERATIONS)
+        self.n_spin = self._spin(2, 12, 7)
         self.f_spin = self._spin(1, 7, 3)
         self.p_spin = self._spin(0, 3, 0)
         self.s_spin = self._spin(1, 4, 1)
+        self.d_spin = self._spin(1, 3, 2)
         self.kernel_combo = QComboBox()
         self.kernel_combo.addItems(KERNELS)
         form = QFormLayout()
+        form.addRow("Operation", self.op_combo)
         form.addRow("Input size n", self.n_spin)
         form.addRow("Kernel size f", self.f_spin)
         form.addRow("Padding p", self.p_spin)
         form.addRow("Stride s", self.s_spin)
+        form.addRow("Dilation d", self.d_spin)
         form.addRow("Kernel", self.kernel_combo)
-        self.input_grid = _NumberGrid("Input (blue: zero padding)")
+        self.input_grid = _NumberGrid("Input (blue: padding)")
         self.kernel_grid = _NumberGrid("Kernel")
         self.output_grid = _NumberGrid("Output")
         self.formula = QLabel()
@@ -170,10 +156,12 @@ class ConvolutionExplainer(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grids, 1)
-        for spin in (self.n_spin, self.f_spin, self.p_spin, self.s_spin):
+        for spin in (self.n_spin, self.f_spin, self.p_spin, self.s_spin, self.d_spin):
             spin.valueChanged.connect(self.recompute)
         self.kernel_combo.currentIndexChanged.connect(self.recompute)
+        self.op_combo.currentIndexChanged.connect(self.recompute)
         self.output_grid.cell_hovered.connect(self._show_window)
+        self.input_grid.cell_hovered.connect(self._show_stamp)
         self.output = np.zeros((0, 0), np.float32)
         self.recompute()
 
@@ -184,28 +172,84 @@ class ConvolutionExplainer(QWidget):
         spin.setValue(value)
         return spin
 
+    @property
+    def operation(self) -> str:
+        return self.op_combo.currentText()
+
+    def _params(self) -> tuple[int, int, int, int, int]:
+        op = self.operation
+        d = self.d_spin.value() if op in ("dilated convolution", "transposed convolution") else 1
+        f = 1 if op == "1x1 convolution" else self.f_spin.value()
+        p = 0 if op == "1x1 convolution" else self.p_spin.value()
+        s = 1 if op == "1x1 convolution" else self.s_spin.value()
+        return self.n_spin.value(), f, p, s, d
+
     def recompute(self) -> None:
-        n, f, p, s = self.n_spin.value(), self.f_spin.value(), self.p_spin.value(), self.s_spin.value()
+        op = self.operation
+        n, f, p, s, d = self._params()
         patch = example_patch(n)
         kernel = make_kernel(self.kernel_combo.currentText(), f)
-        m = output_size(n, f, p, s)
-        self.output = cross_correlate(patch, kernel, p, s) if m > 0 else np.zeros((0, 0), np.float32)
-        self.input_grid.set_values(np.pad(patch, p), border=p)
-        self.input_grid.highlight = None
+        self.d_spin.setEnabled(op in ("dilated convolution", "transposed convolution"))
+        self.kernel_combo.setEnabled("pooling" not in op and op != "1x1 convolution")
+        border = p
+        try:
+            if op == "transposed convolution":
+                m = transposed_output_size(n, f, p, s, d)
+                self.output = transposed_convolve(patch, kernel, p, s, d) if m > 0 else np.zeros((0, 0), np.float32)
+                border = 0
+                text = (f"<b>output size</b> = (n − 1)·s − 2p + d·(f − 1) + 1 = ({n} − 1)·{s} − 2·{p} + {d}·({f} − 1) + 1 = <b>{m}</b>"
+                        "<br>each input value stamps value × kernel onto the output (hover an input cell); overlaps add up")
+            elif op == "1x1 convolution":
+                channels = np.stack([patch, patch.T, 1 - patch])
+                kernel = np.array([[0.5, 0.5, 0.0], [1.0, -1.0, 0.5]], np.float32)  # (C_out, C_in) channel mixing
+                self.output = pointwise(channels, kernel)[0]
+                m = n
+                text = (f"<b>1×1 convolution</b> (network in network): each output pixel mixes the 3 input channels at the same pixel "
+                        f"with one weight row; size kept: {n}×{n} → <b>{n}×{n}</b>, channels 3 → 2 (kernel: the 2×3 mixing weights; output channel 0 shown)")
+            else:
+                m = output_size(n, f, p, s, d)
+                if "pooling" in op:
+                    kind = "max" if op == "max pooling" else "average"
+                    self.output = pool(patch, f, p, s, kind) if m > 0 else np.zeros((0, 0), np.float32)
+                    kernel = np.full((f, f), 1.0 / (f * f) if kind == "average" else 1.0, np.float32)
+                else:
+                    self.output = cross_correlate(patch, kernel, p, s, d) if m > 0 else np.zeros((0, 0), np.float32)
+                effective = d * (f - 1) + 1
+                if m <= 0:
+                    text = f"the {effective}×{effective} window is larger than the padded {n + 2 * p}×{n + 2 * p} input: no output"
+                else:
+                    what = {"max pooling": "the largest value of each window (no weights)", "average pooling": "the mean of each window (no weights)"}.get(op, "")
+                    text = (f"<b>output size</b> = ⌊(n + 2p − d·(f − 1) − 1) / s⌋ + 1 = ⌊({n} + 2·{p} − {d}·({f} − 1) − 1) / {s}⌋ + 1 = <b>{m}</b>"
+                            + (f"<br>dilation {d}: the {f}×{f} kernel spans {effective}×{effective} input cells with gaps" if d > 1 else "")
+                            + (f"<br>{op}: {what}; the same size formula" if what else ""))
+                    if (n + 2 * p - effective) % s:
+                        text += f"<br>({(n + 2 * p - effective) % s} row(s)/column(s) at the far edge are never covered: the floor drops them)"
+        except ValueError as exc:
+            self.output, text = np.zeros((0, 0), np.float32), str(exc)
+        self.input_grid.set_values(np.pad(patch, border), border=border)
+        self.input_grid.cells = []
         self.kernel_grid.set_values(kernel)
         self.output_grid.set_values(self.output)
-        text = (
-            f"<b>output size</b> = ⌊(n + 2p − f) / s⌋ + 1 = ⌊({n} + 2·{p} − {f}) / {s}⌋ + 1 = <b>{m}</b>"
-            if m > 0
-            else f"the {f}×{f} kernel is larger than the padded {n + 2 * p}×{n + 2 * p} input: no output"
-        )
-        if m > 0 and (n + 2 * p - f) % s:
-            text += f"<br>({(n + 2 * p - f) % s} row(s)/column(s) at the far edge are never covered: the floor drops them)"
+        self.output_grid.cells = []
         self.formula.setText(text)
 
     def _show_window(self, row: int, col: int) -> None:
-        s, f = self.s_spin.value(), self.f_spin.value()
-        self.input_grid.highlight = (row * s, col * s, f, f)
-        self.output_grid.highlight = (row, col, 1, 1)
+        """Hovered output cell: outline the input cells it read."""
+        op = self.operation
+        n, f, p, s, d = self._params()
+        if op == "transposed convolution":
+            return
+        self.input_grid.cells = [(row, col)] if op == "1x1 convolution" else window_cells(row, col, f, s, d)
+        self.output_grid.cells = [(row, col)]
+        self.input_grid.update()
+        self.output_grid.update()
+
+    def _show_stamp(self, row: int, col: int) -> None:
+        """Hovered input cell of a transposed convolution: outline the output cells it writes."""
+        if self.operation != "transposed convolution":
+            return
+        n, f, p, s, d = self._params()
+        self.output_grid.cells = transposed_cells(row, col, f, p, s, d, size=self.output.shape[0])
+        self.input_grid.cells = [(row, col)]
         self.input_grid.update()
         self.output_grid.update()

@@ -32,7 +32,9 @@ def cli(tmp_path, capsys):
     gallery = str(tmp_path / "gallery.db")
 
     def run(*argv: str) -> tuple[int, str, str]:
-        code = main.main(["faces", argv[0], *argv[1:], "--gallery", gallery])
+        # These tests exercise the offline pipeline (Haar + LBP); dlib's has its own tests.
+        extra = [] if "--embedder" in argv else ["--embedder", "lbp"]
+        code = main.main(["faces", argv[0], *argv[1:], "--gallery", gallery, *extra])
         out, err = capsys.readouterr()
         return code, out, err
 

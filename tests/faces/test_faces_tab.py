@@ -23,7 +23,8 @@ def tab(qtbot, tmp_path, monkeypatch):
     from gui.tabs.faces_tab import FacesTab
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    context = AppContext(settings, torch.device("cpu"), weights_cache=WeightsCache(tmp_path / "models"))
+    # Nothing installed, not even dlib's bundled models: the offline pipeline (Haar + LBP).
+    context = AppContext(settings, torch.device("cpu"), weights_cache=WeightsCache(tmp_path / "models", bundled=False))
     widget = FacesTab(context)
     qtbot.addWidget(widget)
     yield widget
@@ -100,14 +101,18 @@ def test_enrol_from_photos_then_recognise_with_overlay(qtbot, tab, photo_files, 
     red = (overlay[..., 0] > 180) & (overlay[..., 1] < 120)
     assert red.sum() > 100, "strangers are marked Unknown in red"
 
-    # The slider changes the running task's threshold at once.
-    tab.threshold_slider.setValue(0)
+    # The slider hands the running task a new settings snapshot (the worker applies it between frames).
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.threshold_slider.setValue(0)
+    task.configure(tab.task_settings())
     assert task.threshold == 0.0
     assert _run_frame(task, astronaut_variants["noisy"], 2).result.faces[0].match.name == "Unknown"
     tab.reset_threshold()
+    task.configure(tab.task_settings())
     assert task.threshold == pytest.approx(0.16)
 
     tab.set_mode("verify")
+    task.configure(tab.task_settings())
     assert task.mode == "verify" and task.verify_name == "Eileen"
     tab.on_result(_run_frame(task, astronaut_variants["darker"], 3))
     assert tab.verdict_label.text().startswith("match")
@@ -131,6 +136,7 @@ def test_guided_capture_keeps_good_varied_shots_and_an_existing_name_asks(qtbot,
     assert tab.start_capture() and tab.mode == "enrol"
     task = tab.make_task()
     task.load(torch.device("cpu"))
+    assert task.mode == "enrol"  # the task starts with the tab's current snapshot
     clock = 100.0
     # A frame with two faces is never kept, and says why.
     tab.on_result(_run_frame(task, coins, 0, clock))
@@ -191,3 +197,43 @@ def test_a_damaged_gallery_is_restored_and_the_user_is_told(qtbot, tab, photo_fi
     tab.use_gallery(path)
     assert "restored from the backup" in tab.context.last_error[1]
     assert tab.manager.names() == ["Ann"]
+
+
+def test_calibrate_and_siamese_views(qtbot, tab, photo_files, astronaut_variants, lfw_faces):
+    from engine.faces.embedders import LBPEmbedder
+    from engine.faces.recognizer import FaceRecognizer
+    from engine.faces.detectors import HaarDetector
+    from gui.widgets.faces_siamese import CAMERA
+
+    _enrol_photos(qtbot, tab, "Ann", [photo_files["original"], photo_files["brighter"]])
+    tab.pages.setCurrentWidget(tab.calibrate)
+    assert not tab.run_calibration()
+    assert "impostors are needed" in tab.calibrate.summary.text() and not tab.calibrate.use_button.isEnabled()
+
+    FaceRecognizer(HaarDetector(), LBPEmbedder(), tab.gallery).enrol_chips("Bob", lfw_faces[:3])
+    tab.manager.refresh()
+    tab._fill_people()
+    assert tab.run_calibration()
+    cal = tab.calibrate.calibration
+    assert len(cal.genuine) == 1 + 3 and len(cal.impostor) == 2 * 3
+    assert "Equal error rate" in tab.calibrate.summary.text()
+    tab.calibrate.far_spin.setValue(0.0)
+    with qtbot.waitSignal(tab.settings_changed):
+        tab.calibrate.use_button.click()
+    assert tab.threshold == pytest.approx(cal.threshold_at_far(0.0)) and tab.task_settings().threshold == tab.threshold
+
+    tab.pages.setCurrentWidget(tab.siamese)
+    tab.siamese.anchor_combo.setCurrentText("Ann")
+    tab.siamese.positive_combo.setCurrentText("Ann")
+    tab.siamese.negative_combo.setCurrentText("Bob")
+    text = tab.siamese.result_label.text()
+    assert "d(A,P)" in text and "margin" in text
+    assert not tab.siamese.chip_labels[2].pixmap().isNull()
+
+    task = tab.make_task()
+    task.load(torch.device("cpu"))
+    tab.siamese.anchor_combo.setCurrentText(CAMERA)
+    tab.on_result(_run_frame(task, astronaut_variants["noisy"]))
+    live = tab.siamese.result_label.text()
+    assert "d(A,P)" in live and live != text  # the camera face is the anchor now
+    task.close()

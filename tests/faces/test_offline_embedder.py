@@ -54,7 +54,7 @@ def test_genuine_pairs_are_within_and_impostors_beyond_the_default_threshold(emb
 def test_the_offline_embedder_is_the_default_when_nothing_is_installed(tmp_path):
     from engine.weights.cache import WeightsCache
 
-    empty = WeightsCache(tmp_path / "models")
+    empty = WeightsCache(tmp_path / "models", bundled=False)
     assert default_embedder_name(empty) == "lbp"
     emb = make_embedder(None, empty)
     assert emb.name == "lbp" and emb.classical and "classical" in emb.title.lower()

@@ -12,7 +12,7 @@ from engine.weights.catalog import catalog
 
 @pytest.fixture()
 def cache(tmp_path):
-    return WeightsCache(tmp_path / "models")
+    return WeightsCache(tmp_path / "models", bundled=False)  # nothing installed, not even dlib's models
 
 
 def test_catalog_entries_have_urls_licenses_and_metrics():
@@ -21,8 +21,8 @@ def test_catalog_entries_have_urls_licenses_and_metrics():
     assert entries["sface"].license == "Apache-2.0" and entries["yunet"].license == "MIT"
     for entry in entries.values():
         assert entry.files and all(f.url.startswith("https://") for f in entry.files)
-    assert entries["facenet-vggface2"].extra["metric"] == "euclidean"
-    assert entries["sface"].extra["threshold"] == SFaceEmbedder.default_threshold
+    # The facts live once, in each entry's meta; the embedders read them from there.
+    assert entries["facenet-vggface2"].meta["metric"] == "euclidean" and entries["sface"].meta["embedding_dim"] == 128
 
 
 def test_missing_models_name_the_commands_that_install_them(cache):
@@ -49,6 +49,6 @@ def test_corrupt_onnx_files_are_refused_at_import_and_at_load(cache, tmp_path):
     # A file that got damaged after installation is reported when it is loaded.
     with pytest.raises(FaceModelError, match="could not be read by OpenCV"):
         YuNetDetector(bad)
-    sface = SFaceEmbedder(bad)
+    sface = SFaceEmbedder(catalog().get("sface"), bad)
     with pytest.raises(FaceModelError, match="fetch or import 'sface' again"):
         sface.load()

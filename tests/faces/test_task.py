@@ -12,7 +12,9 @@ import torch
 from engine.faces.detectors import HaarDetector
 from engine.faces.embedders import LBPEmbedder
 from engine.faces.recognizer import FaceRecognizer
-from engine.faces.task import FacesTask
+from dataclasses import replace
+
+from engine.faces.task import FacesSettings, FacesTask
 from engine.faces.types import UNKNOWN
 from engine.runtime import InferenceWorker
 from engine.sources import Frame
@@ -44,17 +46,18 @@ def test_recognise_verify_and_enrol_modes(enrolled, astronaut_variants, coins):
     assert face.label == "Eileen" and face.distance <= task.threshold and result.embedder == "lbp"
     assert {f.label for f in _run(task, coins).faces} == {UNKNOWN}
 
-    task.threshold = 0.0  # the slider at zero: nobody is close enough
+    default = task.settings
+    task.configure(replace(default, threshold=0.0))  # the slider at zero: nobody is close enough
     assert _run(task, astronaut_variants["darker"]).faces[0].match.name == UNKNOWN
-    task.threshold = None
+    task.configure(default)
 
-    task.mode, task.verify_name = "verify", "Eileen"
+    task.configure(FacesSettings(threshold=default.threshold, mode="verify", verify_name="Eileen"))
     result = _run(task, astronaut_variants["smaller"])
     assert result.faces[0].verified is True and result.faces[0].label == "match"
     for face in _run(task, coins).faces:
         assert face.verified is False
 
-    task.mode = "enrol"
+    task.configure(FacesSettings(mode="enrol"))
     good = _run(task, astronaut_variants["original"])
     assert good.candidate.chip is not None and good.candidate.verdict.ok
     several = _run(task, coins)

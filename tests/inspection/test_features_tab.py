@@ -33,7 +33,9 @@ def tab(qtbot, context):
 
 
 def _feed(tab, task, frame):
-    """Run one frame through the tab's task as the worker would and deliver the result."""
+    """Run one frame through the tab's task as the worker would (newest settings snapshot
+    applied first) and deliver the result."""
+    task.configure(tab.task_settings())
     mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
     with mode:
         result = task.postprocess(task.infer(task.preprocess(frame)), frame)
@@ -70,15 +72,16 @@ def test_layer_choice_grid_click_and_receptive_field_overlay(qtbot, tab, make_fr
     frame = make_frame()
     _feed(tab, task, frame)
     tab.choose_layer("layer2")
-    assert task.layer == "layer2"
+    assert tab.task_settings().layer == "layer2"
     _feed(tab, task, frame)
+    assert task.settings.layer == "layer2" and tab.result.layer == "layer2"
     assert tab.grid.channels and len(tab.grid.channels) == 16
     # Click the third tile: that channel is enlarged on the next frame.
     centre = tab.grid.tile_rect(2).center().toPoint()
     tab.pages.setCurrentIndex(0)
     qtbot.mouseClick(tab.grid, Qt.MouseButton.LeftButton, pos=centre)
     channel = tab.grid.channels[2]
-    assert task.pinned_channel == channel
+    assert tab.task_settings().pinned_channel == channel
     _feed(tab, task, frame)
     assert tab.result.pinned.shape == (12, 12)
     # Hover the unit at (row 0, col 11) of the enlarged map: top-right corner of the frame.
@@ -107,14 +110,20 @@ def test_layer_choice_grid_click_and_receptive_field_overlay(qtbot, tab, make_fr
 def test_saliency_overlay_follows_the_opacity_slider(tab, make_frame):
     task = _start(tab, size=64)
     tab.set_mode("gradcam")
-    assert task.mode == "gradcam" and task.needs_grad
-    tab.class_combo.setCurrentIndex(tab.class_combo.findData(281))
-    assert task.target_class == 281
+    assert tab.task_settings().mode == "gradcam"
+    combo = tab.saliency_page.class_combo
+    combo.setEditText("Tabby")  # a class name, as the CLI takes it (case-insensitive)
+    combo.lineEdit().returnPressed.emit()
+    assert tab.task_settings().target_class == 281 and combo.currentData() == 281
+    combo.setEditText("no such animal")
+    combo.lineEdit().returnPressed.emit()
+    assert tab.task_settings().target_class == 281 and "unknown class" in tab.saliency_page.label.text()
     _feed(tab, task, make_frame())
-    assert "281" in tab.saliency_label.text() and "Grad-CAM" in tab.saliency_label.text()
+    assert task.needs_grad
+    assert "281" in tab.saliency_page.label.text() and "Grad-CAM" in tab.saliency_page.label.text()
 
     def painted(opacity):
-        tab.opacity_slider.setValue(opacity)
+        tab.saliency_page.opacity_slider.setValue(opacity)
         image = QImage(160, 120, QImage.Format.Format_RGB888)
         image.fill(0)
         painter = QPainter(image)
@@ -125,6 +134,7 @@ def test_saliency_overlay_follows_the_opacity_slider(tab, make_frame):
 
     assert painted(0) == 0 < painted(40) < painted(100)
     tab.set_mode("activations")
+    _feed(tab, task, make_frame())
     assert not task.needs_grad and painted(100) == 0
 
 
@@ -133,11 +143,11 @@ def test_freeze_frame_keeps_analysing_the_same_picture(tab, context, make_frame,
     live = make_frame(np.zeros_like(frame_image))
     context._latest_frame = lambda: make_frame(frame_image)
     tab.freeze_button.setChecked(True)
-    assert tab.frozen and task.frozen_image is not None
+    assert tab.frozen and tab.task_settings().frozen_image is not None
     assert np.array_equal(tab.display_image(live), frame_image)
     frozen_result = _feed(tab, task, live)
     tab.freeze_button.setChecked(False)
-    assert tab.display_image(live) is None and task.frozen_image is None
+    assert tab.display_image(live) is None and tab.task_settings().frozen_image is None
     live_result = _feed(tab, task, live)
     assert not np.allclose(frozen_result.channels.means, live_result.channels.means)
 
@@ -146,24 +156,66 @@ def test_filters_page_shows_first_layer_rgb_and_deeper_slices(tab, make_frame):
     task = _start(tab, size=64)
     _feed(tab, task, make_frame())
     _feed(tab, task, make_frame())
-    assert tab.filters_view.count == 64 and "RGB" in tab.filters_view.caption
+    tiles = tab.filters_page.tiles
+    assert tiles.count == 64 and "RGB" in tiles.caption
     tab.choose_layer("layer1.0.conv1")
     _feed(tab, task, make_frame())
-    assert "first input-channel slice" in tab.filters_view.caption
-    tab.kernel_spin.setValue(3)
-    assert tab.filters_view.count == 64 and "kernel 3" in tab.filters_view.caption
+    assert "first input-channel slice" in tiles.caption
+    tab.filters_page.kernel_spin.setValue(3)
+    assert tiles.count == 64 and "kernel 3" in tiles.caption
 
 
-def test_weights_file_mismatch_is_reported_by_the_load(tab, random_weights_file):
-    from engine.inspect.weights_io import WeightsMismatchError
-
+def test_a_weights_file_that_fails_keeps_the_previous_weights_running_and_says_so(tab, random_weights_file, make_frame):
     path, _ = random_weights_file("lenet5")
-    tab.set_model("resnet18", "untrained")
+    task = _start(tab, size=64)  # untrained resnet18 runs
+    _feed(tab, task, make_frame())
     tab.set_weights_file(path)
+    assert tab.weights_choice == "file"
     task = tab.make_task()
     assert str(task.weights) == str(path)
-    with pytest.raises(WeightsMismatchError, match="missing key 'conv1.weight'"):
-        task.load(torch.device("cpu"))  # the worker turns this into a load_error dialog
+    task.input_size = 64
+    task.load(torch.device("cpu"))  # does not raise: the previous weights are loaded instead
+    _feed(tab, task, make_frame())
+    notice = tab.notice_label.text()
+    assert "does not fit resnet18" in notice and "missing key 'conv1.weight'" in notice and "kept the previous weights" in notice
+    assert tab.weights_choice == "untrained" and tab.weights_combo.currentData() == "untrained"
+    assert tab.result is not None and not tab.result.trained and tab.result.channels is not None
+
+
+def test_unit_grid_fills_while_collecting_and_shows_a_units_patches(qtbot, tab, make_frame, frame_image):
+    task = _start(tab, size=64)
+    _feed(tab, task, make_frame())  # the layer table arrives
+    tab.choose_layer("layer1.0.conv1")
+    tab.pages.setCurrentWidget(tab.units_page)
+    tab.units_page.collect_button.setChecked(True)
+    assert tab.task_settings().collect
+    for i in range(5):
+        _feed(tab, task, make_frame(np.roll(frame_image, 30 * i, axis=1), index=i))
+    grid = tab.units_page.grid
+    assert grid.count == 64 and tab.controller.collection.layer == "layer1.0.conv1"
+    assert "from 5 images" in tab.units_page.status.text()
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.tile_rect(7).center().toPoint())
+    assert tab.task_settings().pinned_channel == 7
+    _feed(tab, task, make_frame(index=9))
+    patches = tab.units_page.patches
+    assert 1 <= patches.count <= 9 and "layer1.0.conv1[7]" in patches.caption
+    live = tab.units_page.live_map
+    assert live.caption == "channel 7 live" and live._shape == (16, 16)  # the unit's map on the current frame
+    assert tab.units_page.filter.count == 64 and "channel 7" in tab.units_page.filter.caption  # one slice per input channel
+
+
+def test_feature_visualisation_runs_as_a_job_with_preview(qtbot, tab):
+    tab.set_model("resnet18", "untrained")
+    tab.controller.settings = tab.controller.settings.__class__(layer="layer1")
+    page = tab.visualise_page
+    page.steps_spin.setValue(8)
+    page.size_spin.setValue(32)
+    page.index_spin.setValue(3)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert page.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=60000)
+    assert page.image is not None and page.image.shape == (32, 32, 3) and page.progress.value() == 8
+    assert "Done" in page.caption.text() or "step 8 of 8" in page.caption.text()
 
 
 def test_convolution_explained_matches_torch(qtbot):
@@ -189,12 +241,12 @@ def test_convolution_explained_matches_torch(qtbot):
 
 def test_settings_persist(qtbot, context, tab):
     tab.set_model("lenet5", "untrained")
-    tab.colormap_combo.setCurrentText("magma")
+    tab.channels_page.colormap_combo.setCurrentText("magma")
     tab.shutdown()
     again = FeaturesTab(context)
     qtbot.addWidget(again)
     assert again.model_name == "lenet5" and again.weights_choice == "untrained"
-    assert again.colormap_combo.currentText() == "magma"
+    assert again.channels_page.colormap_combo.currentText() == "magma"
 
 
 def test_clicking_the_video_outlines_the_unit_looking_there(tab, make_frame):
@@ -202,6 +254,6 @@ def test_clicking_the_video_outlines_the_unit_looking_there(tab, make_frame):
     tab.choose_layer("layer3")
     _feed(tab, task, make_frame())
     tab.select_unit_at(150.0, 110.0)  # bottom-right corner of the 160 x 120 frame
-    assert tab.unit == (5, 5) and task.pinned_channel == int(tab.result.channels.channels[0])
+    assert tab.unit == (5, 5) and tab.task_settings().pinned_channel == int(tab.result.channels.channels[0])
     x1, y1, x2, y2 = tab.unit_box
     assert x1 < 150 < x2 and y1 < 110 < y2

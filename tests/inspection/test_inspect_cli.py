@@ -107,3 +107,40 @@ def test_mismatched_weights_name_the_key(capsys, image_file, random_weights_file
 def test_missing_image_is_reported(capsys, tmp_path):
     code, out, err = _run(capsys, tmp_path / "none.png", "--model", "lenet5", "--untrained")
     assert code == 2 and "none.png" in err
+
+
+def test_top_patches_of_a_folder_print_one_json_object_per_channel(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    sizes = {}
+    for i in range(6):
+        h, w = int(rng.integers(60, 130)), int(rng.integers(60, 130))
+        cv2.imwrite(str(folder / f"p{i}.png"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        sizes[f"p{i}.png"] = (w, h)
+    grid = tmp_path / "grid.png"
+    code, out, err = _run(capsys, folder, "--model", "lenet5", "--untrained", "--top-patches", "features.3", "--k", "4", "--json", "-o", grid)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["channel"] for r in records] == list(range(16)) and all(r["layer"] == "features.3" for r in records)
+    for r in records:
+        acts = [p["activation"] for p in r["patches"]]
+        assert len(acts) == 4 and acts == sorted(acts, reverse=True)
+        for p in r["patches"]:
+            w, h = sizes[p["source"]]
+            x1, y1, x2, y2 = p["box"]
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h  # pixels of that source image
+    picture = cv2.imread(str(grid))
+    assert picture is not None and picture.shape[0] > 100
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--top-patches", "features.99"], "features.99"),
+    (["--top-patches", "features.3", "--k", "0"], "--k must be"),
+    (["--top-patches", "features.3", "--layer", "features.0"], "goes alone"),
+])
+def test_top_patches_bad_input_gets_one_error_line(capsys, tmp_path, argv, message):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((40, 40, 3), np.uint8))
+    code, out, err = _run(capsys, tmp_path, "--model", "lenet5", "--untrained", *argv)
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in err

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten
 
 from engine.inspect.layer_table import UnknownLayerError, build_layer_table, find_layer
-from engine.inspect.zoo import TORCHVISION_ZOO, load_model, model_names, torchvision_weights
+from engine.inspect.zoo import TORCHVISION_ZOO, load_model, model_names
 
 LIGHT = ("alexnet", "resnet18", "googlenet", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0")
 HEAVY = ("vgg16", "resnet50", "inception_v3", "densenet121")
@@ -106,7 +106,9 @@ def test_table_matches_torchvision_counts_and_a_real_forward_pass(name):
     h, w = (32, 32) if name == "lenet5" else (96, 128)
     table = build_layer_table(model.module, (pre.channels, h, w), name)
 
-    expected = 61_706 if name == "lenet5" else torchvision_weights(name).meta["num_params"]
+    from engine.weights.catalog import catalog
+
+    expected = 61_706 if name == "lenet5" else catalog().get(name).meta["num_params"]
     if name == "lenet5":  # 6*25+6 + 16*6*25+16 + 400*120+120 + 120*84+84 + 84*10+10
         assert expected == 156 + 2416 + 48120 + 10164 + 850
     assert table.total_params == expected

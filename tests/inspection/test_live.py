@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from engine.inspect.activations import LayerTap, top_channels
-from engine.inspect.live import InspectResult, InspectTask, receptive_box
+from dataclasses import replace
+
+from engine.inspect.live import InspectResult, InspectSettings, InspectTask, receptive_box
 from engine.inspect.zoo import load_model
 
 
@@ -56,9 +58,9 @@ def test_tap_holds_one_hook_and_copies_before_in_place_ops():
 
 
 def test_one_frame_gives_maps_predictions_and_geometry(make_frame):
-    task = InspectTask("resnet18", untrained=True, layer="layer2", input_size=96, channels=8, topk=5)
+    task = InspectTask("resnet18", untrained=True, settings=InspectSettings(layer="layer2", channels=8, topk=5), input_size=96)
     task.load(torch.device("cpu"))
-    task.pinned_channel = 5
+    task.configure(replace(task.settings, pinned_channel=5))
     result = _run(task, make_frame())
     assert isinstance(result, InspectResult)
     assert result.layer == "layer2" and not result.trained and "untrained" in result.weights_label
@@ -73,13 +75,12 @@ def test_one_frame_gives_maps_predictions_and_geometry(make_frame):
     task.close()
 
 
-@pytest.mark.parametrize("mode", ["gradient", "smoothgrad", "gradcam"])
+@pytest.mark.parametrize("mode", ["gradient", "smoothgrad", "gradcam", "integrated_gradients", "guided_backprop", "occlusion"])
 def test_saliency_modes_switch_live(make_frame, mode):
-    task = InspectTask("resnet18", untrained=True, layer="layer1", input_size=64, smoothgrad_samples=2)
+    task = InspectTask("resnet18", untrained=True, settings=InspectSettings(layer="layer1", smoothgrad_samples=2, ig_steps=4), input_size=64)
     task.load(torch.device("cpu"))
-    task.mode = mode
-    task.target_class = 7
-    assert task.needs_grad
+    task.configure(replace(task.settings, mode=mode, target_class=7))
+    assert task.needs_grad == (mode != "occlusion")
     result = _run(task, make_frame())
     assert result.mode == mode and result.saliency.shape == (64, 64)
     assert 0.0 <= result.saliency.min() and result.saliency.max() <= 1.0
@@ -92,7 +93,7 @@ def test_saliency_modes_switch_live(make_frame, mode):
 
 
 def test_receptive_box_maps_a_unit_onto_the_frame(make_frame):
-    task = InspectTask("alexnet", untrained=True, layer="features.10", input_size=224)
+    task = InspectTask("alexnet", untrained=True, settings=InspectSettings(layer="features.10"), input_size=224)
     task.load(torch.device("cpu"))
     result = _run(task, make_frame())
     rf = result.table.row("features.10").receptive_field
@@ -123,13 +124,13 @@ def one_thread():
 
 def test_memory_stays_flat_over_1000_frames_with_layer_switching(make_frame, frame_image, one_thread):
     # A small model keeps 1,000 frames quick; the code path is the same for every model.
-    task = InspectTask("lenet5", untrained=True, layer="features.0", channels=16)
+    task = InspectTask("lenet5", untrained=True, settings=InspectSettings(layer="features.0", channels=16))
     task.load(torch.device("cpu"))
     model = task.model.module
     layers = ["features.0", "features.2", "features", "features.4", "classifier.1", "classifier"]
     frames = [make_frame(np.roll(frame_image, 7 * i, axis=1), index=i) for i in range(10)]
     for i in range(100):  # warm up allocator caches before measuring
-        task.layer = layers[i % len(layers)]
+        task.configure(replace(task.settings, layer=layers[i % len(layers)]))
         _run(task, frames[i % 10])
     gc.collect()
     tracemalloc.start()
@@ -138,9 +139,9 @@ def test_memory_stays_flat_over_1000_frames_with_layer_switching(make_frame, fra
     kept = None
     for i in range(1000):
         if i % 25 == 0:
-            task.layer = layers[(i // 25) % len(layers)]
+            task.configure(replace(task.settings, layer=layers[(i // 25) % len(layers)]))
         if i % 100 == 50:
-            task.pinned_channel = i % 6
+            task.configure(replace(task.settings, pinned_channel=i % 6))
         kept = _run(task, frames[i % 10])  # the GUI holds on to the newest result only
         assert _hook_count(model) == 1
     gc.collect()
@@ -154,38 +155,61 @@ def test_memory_stays_flat_over_1000_frames_with_layer_switching(make_frame, fra
     assert _hook_count(model) == 0
 
 
-def test_runs_in_the_real_worker_and_reports_bad_layers(make_frame):
+def test_runs_in_the_real_worker(make_frame):
     from engine.runtime import running_worker
 
-    results, events = [], []
+    results = []
     got = threading.Event()
-
-    def on_result(r):
-        results.append(r)
-        got.set()
-
-    task = InspectTask("lenet5", untrained=True, layer="features.3")
-    with running_worker(on_result, task, device="cpu", on_event=events.append) as worker:
+    task = InspectTask("lenet5", untrained=True, settings=InspectSettings(layer="features.3"))
+    with running_worker(lambda r: (results.append(r), got.set()), task, device="cpu") as worker:
         assert task.loaded.wait(30)
         worker.submit(make_frame(index=1))
         assert got.wait(30)
-        got.clear()
-        task.layer = "features.77"
-        worker.submit(make_frame(index=2))
-        for _ in range(100):
-            if any(e.kind == "frame_error" for e in events):
-                break
-            threading.Event().wait(0.05)
     first = results[0].result
     assert first.channels.shape == (16, 10, 10) and first.predictions[0].name in "0123456789"
-    errors = [e.message for e in events if e.kind == "frame_error"]
-    assert errors and "features.77" in errors[0] and "features.0" in errors[0]
+
+
+def test_models_without_classes_show_no_top5_and_refuse_explanations(make_frame):
+    task = InspectTask("facenet", untrained=True, settings=InspectSettings(), input_size=96)
+    task.load(torch.device("cpu"))
+    result = _run(task, make_frame())
+    assert result.predictions == () and result.channels is not None  # 512 embedding values are no classes
+    task.configure(replace(task.settings, mode="gradcam"))
+    with pytest.raises(ValueError, match="no class scores"):
+        _run(task, make_frame())
+    task.close()
+
+
+def test_weights_that_fail_to_load_fall_back_to_the_previous_ones(tmp_path, make_frame):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    task = InspectTask("lenet5", weights=bad, fallback=(None, True), settings=InspectSettings())
+    task.load(torch.device("cpu"))
+    result = _run(task, make_frame())
+    assert not result.trained and "broken.pth could not be loaded" in result.notice and "kept the previous weights" in result.notice
+    assert task.weights is None and task.untrained
+    with pytest.raises(Exception, match="broken.pth"):
+        InspectTask("lenet5", weights=bad).load(torch.device("cpu"))  # without a fallback it is an error
+
+
+def test_collect_feeds_the_top_patches_of_the_shown_layer(make_frame, frame_image):
+    from engine.inspect.top_patches import TopPatches
+
+    collection = TopPatches(k=3)
+    task = InspectTask("lenet5", untrained=True, settings=InspectSettings(layer="features.3", collect=True), collection=collection)
+    task.load(torch.device("cpu"))
+    versions = [_run(task, make_frame(np.roll(frame_image, 40 * i, axis=1), index=i)).collected for i in range(4)]
+    assert collection.layer == "features.3" and collection.channels == 16 and collection.images_seen == 4
+    assert versions[0] > 0 and versions == sorted(versions)
+    assert all(1 <= n <= 3 for n in collection.filled())
+    task.configure(replace(task.settings, collect=False))
+    assert _run(task, make_frame(index=9)).collected == 0 and collection.images_seen == 4
 
 
 def test_unit_at_inverts_receptive_box(make_frame):
     from engine.inspect.live import unit_at
 
-    task = InspectTask("resnet18", untrained=True, layer="layer2", input_size=96)
+    task = InspectTask("resnet18", untrained=True, settings=InspectSettings(layer="layer2"), input_size=96)
     task.load(torch.device("cpu"))
     result = _run(task, make_frame())
     for row, col in [(3, 4), (6, 6), (11, 0)]:

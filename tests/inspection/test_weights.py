@@ -7,7 +7,7 @@ import torch
 
 from engine.inspect.catalog import ENTRIES, sha256_prefix
 from engine.inspect.weights_io import WeightsMismatchError
-from engine.inspect.zoo import UNTRAINED_LABEL, TORCHVISION_ZOO, UnknownInspectModelError, load_model, torchvision_weights
+from engine.inspect.zoo import UNTRAINED_LABEL, TORCHVISION_ZOO, UnknownInspectModelError, load_model, model_spec
 
 
 def test_a_saved_state_dict_loads_exactly(random_weights_file):
@@ -104,17 +104,53 @@ def test_catalogued_weights_not_installed_say_how_to_get_them(tmp_path):
         load_model("resnet18", cache=WeightsCache(tmp_path))
 
 
-def test_catalog_matches_torchvision():
+def test_catalog_entries_agree_with_torchvisions_published_metadata():
+    # The entries are our only description of these models; torchvision's own metadata is
+    # the outside reference they must agree with.
+    import torchvision.models as tvm
+
     names = [e.name for e in ENTRIES]
     assert names == list(TORCHVISION_ZOO)
     for entry in ENTRIES:
-        weights = torchvision_weights(entry.name)
-        assert entry.task == "inspect"
+        weights = tvm.get_model_weights(entry.name).DEFAULT
+        transform = weights.transforms()
+        assert entry.task == "inspect" and entry.license and entry.builder is not None
         assert entry.files[0].url == weights.url
         prefix = sha256_prefix(entry.files[0].filename)
-        assert prefix and len(prefix) == 8 and entry.extra["sha256_prefix"] == prefix
-        assert entry.preprocessing["input_size"] == weights.transforms().crop_size[0]
-        assert entry.license
+        assert prefix and len(prefix) == 8 and entry.meta["sha256_prefix"] == prefix
+        assert entry.transforms.size == (transform.crop_size[0],) * 2 and entry.transforms.resize == "crop"
+        assert entry.transforms.mean == pytest.approx(transform.mean) and entry.transforms.std == pytest.approx(transform.std)
+        assert entry.meta["resize_size"] == transform.resize_size[0]
+        assert entry.meta["categories"] == tuple(weights.meta["categories"])
+        assert entry.meta["num_params"] == weights.meta["num_params"]
+        assert entry.meta["accuracy"]["ImageNet-1k top-1"] == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        # The zoo reads the entry: same input size, normalisation and class names.
+        spec = model_spec(entry.name)
+        assert spec.preprocessing.input_size == entry.transforms.size[0] and spec.preprocessing.mean == entry.transforms.mean
+        assert spec.categories is entry.meta["categories"] or spec.categories == entry.meta["categories"]
+
+
+def test_entry_build_gives_the_trained_network_the_teach_tab_reuses(random_weights_file, tmp_path):
+    from engine.weights.cache import WeightsCache
+    from engine.weights.catalog import catalog
+
+    entry = catalog().get("mobilenet_v2")
+    cache = WeightsCache(tmp_path / "cache")
+    path, module = random_weights_file("mobilenet_v2", seed=2)
+    cache.import_file(entry, path, force=True)
+    built = entry.build(cache, "cpu")
+    assert not built.training
+    assert torch.equal(built.classifier[1].weight, module.classifier[1].weight)
+
+
+def test_untrained_models_are_seeded_so_their_top5_repeats():
+    a, b = load_model("resnet18", untrained=True), load_model("resnet18", untrained=True)
+    assert torch.equal(a.module.fc.weight, b.module.fc.weight)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(a.module(x).topk(5).indices, b.module(x).topk(5).indices)
+    other = load_model("resnet18", untrained=True, seed=1)
+    assert not torch.equal(a.module.fc.weight, other.module.fc.weight)
 
 
 def test_catalog_installs_and_loads_an_imported_file(random_weights_file, tmp_path):
