@@ -145,7 +145,7 @@ def run_scenario(name: str, seconds: float, busy: bool) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="gui-live-"))
     prepare, source_kind = SCENARIOS[name]
     source = face_photo(workdir) if source_kind == "face" else "demo"
-    app = QApplication.instance() or QApplication([])
+    QApplication.instance() or QApplication([])
     window = MainWindow(open_settings(), torch.device("cpu"), source=source)
     window.resize(1280, 800)
     window.show()

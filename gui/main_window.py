@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QPainter
-from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
+from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QPainter
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
 
 from gui.bridge import LivePipeline
 from gui.context import AppContext
@@ -34,7 +34,7 @@ from gui.widgets.perf_plot import PerfPlot
 from gui.widgets.source_bar import SourceBar
 from gui.widgets.video_view import VideoView
 from gui.wheel_guard import WheelGuard
-from gui.window_menus import SHORTCUTS, build_menus
+from gui.window_menus import build_menus
 from gui.window_output import ViewOutput
 from gui.window_sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher, storable_spec
 
@@ -374,24 +374,6 @@ class MainWindow(QMainWindow):
         # A tab waiting for weights can start as soon as they are installed.
         dialog.models_changed.connect(lambda: self._apply_task(self._active))
         dialog.open()
-
-    def show_about(self) -> None:
-        where = self.status_panel.device_text()
-        self._message_box(QMessageBox.Icon.Information, "About CNN Studio",
-                          "<b>CNN Studio</b><br>See convolutional networks work on a live camera: object detection, "
-                          f"face recognition, style transfer, feature maps and your own classifiers.<br><br>Models run on: {where}")
-
-    def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for key, what in SHORTCUTS)
-        self._message_box(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>")
-
-    def _message_box(self, icon: QMessageBox.Icon, title: str, text: str) -> None:
-        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-
-    def open_folder(self, folder: Path) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     # -- shutdown ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

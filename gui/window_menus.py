@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMessageBox
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -48,7 +51,7 @@ def build_menus(window: "MainWindow") -> None:
     add_action(window, file_menu, "&Snapshot", window.snapshot, "Ctrl+S")
     window.record_action = add_action(window, file_menu, "&Record video", window.toggle_recording, "Ctrl+R")
     window.record_action.setCheckable(True)
-    add_action(window, file_menu, "Open snapshots folder", lambda: window.open_folder(window.output.snapshot_dir()))
+    add_action(window, file_menu, "Open snapshots folder", lambda: open_folder(window.output.snapshot_dir()))
     file_menu.addSeparator()
     add_action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
 
@@ -75,5 +78,27 @@ def build_menus(window: "MainWindow") -> None:
     models_menu = menu.addMenu("&Models")
     add_action(window, models_menu, "&Model manager…", window.open_model_manager, "Ctrl+M")
     help_menu = menu.addMenu("&Help")
-    add_action(window, help_menu, "&Keyboard shortcuts", window.show_shortcuts)
-    add_action(window, help_menu, "&About CNN Studio", window.show_about)
+    add_action(window, help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window))
+    add_action(window, help_menu, "&About CNN Studio", lambda: show_about(window))
+
+
+def _message_box(window: "MainWindow", icon: QMessageBox.Icon, title: str, text: str) -> None:
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, window)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()  # window-modal but non-blocking: the video keeps running behind it
+
+
+def show_about(window: "MainWindow") -> None:
+    where = window.status_panel.device_text()
+    _message_box(window, QMessageBox.Icon.Information, "About CNN Studio",
+                 "<b>CNN Studio</b><br>See convolutional networks work on a live camera: object detection, face "
+                 f"recognition, style transfer, feature maps and your own classifiers.<br><br>Models run on: {where}")
+
+
+def show_shortcuts(window: "MainWindow") -> None:
+    rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for key, what in SHORTCUTS)
+    _message_box(window, QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+
+def open_folder(folder: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
