@@ -36,8 +36,13 @@ def augment(image: np.ndarray, settings: AugmentSettings, rng: np.random.Generat
     """One random variant of ``image``: random resized crop, mirror, colour jitter; (size, size, 3) BGR."""
     h, w = image.shape[:2]
     lo, hi = settings.crop_scale
+    if lo >= 1.0:  # no crop: the whole picture, only resized
+        lo = hi = 1.0
+        ratio_range = (0.0, 0.0)
+    else:
+        ratio_range = (np.log(3 / 4), np.log(4 / 3))
     area = h * w * rng.uniform(lo, hi)
-    ratio = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
+    ratio = float(np.exp(rng.uniform(*ratio_range)))
     cw = int(round(min(w, np.sqrt(area * ratio))))
     ch = int(round(min(h, np.sqrt(area / ratio))))
     x0 = int(rng.integers(0, w - cw + 1))
