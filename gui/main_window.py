@@ -616,7 +616,7 @@ class MainWindow(QMainWindow):
 
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Space", "start / stop the video"),
-    ("Ctrl+1 … Ctrl+4", "Detect, Faces, Style, Feature maps"),
+    ("Ctrl+1 … Ctrl+5", "Detect, Faces, Style, Feature maps, Teach"),
     ("Ctrl+S", "snapshot of what is shown (PNG)"),
     ("Ctrl+R", "start / stop recording what is shown"),
     ("F11", "full screen"),

@@ -69,7 +69,10 @@ def export_onnx(model: TrainedModel, path: str | os.PathLike[str], opset: int = 
     with tempfile.TemporaryDirectory() as tmp_dir:
         raw = Path(tmp_dir) / "model.onnx"
         try:
-            with torch.no_grad():
+            # The TorchScript-based exporter: it needs no extra packages beyond onnx and keeps
+            # the graph plain (Conv, HardSwish, ...) for every runtime.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
                 torch.onnx.export(classifier, (torch.rand(1, 3, size, size),), str(raw), input_names=["image"],
                                   output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
                                   opset_version=opset, dynamo=False)
