@@ -21,7 +21,7 @@ def confusion_image(confusion: np.ndarray, labels: list[str], cell: int = 44) ->
     the diagonal holds the correct answers.
     """
     n = len(labels)
-    margin = 8 + 7 * min(14, max((len(s) for s in labels), default=1))
+    margin = 8 + 7 * (2 + min(12, max((len(s) for s in labels), default=1)))
     top = 24
     h, w = top + n * cell + 4, margin + n * cell + 4
     image = np.full((h, w, 3), 255, np.uint8)
@@ -29,7 +29,7 @@ def confusion_image(confusion: np.ndarray, labels: list[str], cell: int = 44) ->
     share = confusion / rows
     font = cv2.FONT_HERSHEY_SIMPLEX
     for i in range(n):
-        cv2.putText(image, labels[i][:14], (4, top + i * cell + cell // 2 + 5), font, 0.42, (40, 40, 40), 1, cv2.LINE_AA)
+        cv2.putText(image, f"{i + 1} {labels[i][:12]}", (4, top + i * cell + cell // 2 + 5), font, 0.42, (40, 40, 40), 1, cv2.LINE_AA)
         cv2.putText(image, str(i + 1), (margin + i * cell + cell // 2 - 5, top - 8), font, 0.42, (40, 40, 40), 1, cv2.LINE_AA)
         for j in range(n):
             v = float(share[i, j])

@@ -32,12 +32,15 @@ from torch import nn
 
 from engine.sources import SourceError, list_images, read_image
 from engine.teach.backbones import Backbone
-from engine.teach.features import EmbeddingCache, augment_tag, compute, copy_rng
+from engine.teach.features import EmbeddingCache, augment_tag, compute
 from engine.teach.imaging import augment, to_batch
 from engine.teach.model import Classifier, Head, TrainedModel, preprocessing_info
 from engine.teach.settings import TrainSettings
 
 log = logging.getLogger(__name__)
+
+
+HEAD_BATCH = 128  # samples per optimiser step when training the head on cached embeddings
 
 
 class TrainingError(ValueError):
@@ -307,7 +310,10 @@ def train(dataset: Dataset, backbone: Backbone, settings: TrainSettings = TrainS
     for epoch in range(1, settings.epochs + 1):
         _seed_all(settings.seed, epoch)
         n = len(x_train) if k == 0 else len(train_items)
-        train_loss, train_acc = _run_epoch(head_step if k == 0 else finetune_step, n, settings.batch_size, generator, cancel)
+        # Cached vectors are tiny: big batches mean few optimiser steps per epoch, which is what
+        # costs time on a busy CPU; images (fine-tuning) use the configured batch size.
+        batch = max(settings.batch_size, HEAD_BATCH) if k == 0 else settings.batch_size
+        train_loss, train_acc = _run_epoch(head_step if k == 0 else finetune_step, n, batch, generator, cancel)
         val_loss, val_acc, _ = validate()
         history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                         "val_loss": val_loss, "val_accuracy": val_acc})

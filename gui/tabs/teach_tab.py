@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
-                               QMessageBox, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
 
-from engine.teach.backbones import BACKBONES, BackboneWeightsMissingError
+from engine.teach.backbones import BackboneWeightsMissingError
 from engine.teach.controller import TeachController
 from engine.teach.imaging import preview
 from engine.teach.live import LiveSettings
@@ -26,6 +26,7 @@ from engine.teach.settings import AugmentSettings
 from gui.tabs.base import StudioTab
 from gui.widgets.teach_classes import ClassList, files_in, thumbnail
 from gui.widgets.teach_insight import BackboneStrip, EmbeddingScatter
+from gui.widgets.teach_settings import ModelSettingsBox
 from gui.widgets.teach_training import TrainPanel, pixmap_of
 
 log = logging.getLogger(__name__)
@@ -62,48 +63,13 @@ class TeachTab(StudioTab):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
-        self.backbone_combo = QComboBox()
-        for spec in BACKBONES.values():
-            self.backbone_combo.addItem(spec.title, spec.name)
-        self.untrained_check = QCheckBox("untrained")
-        self.untrained_check.setToolTip("Random backbone weights: no download, much worse accuracy")
-        self.head_combo = QComboBox()
-        self.head_combo.addItems(["linear", "mlp"])
-        self.finetune_spin = QSpinBox()
-        self.finetune_spin.setRange(0, 8)
-        self.finetune_spin.setPrefix("fine-tune last ")
-        self.finetune_spin.setSuffix(" blocks")
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 500)
-        self.epochs_spin.setPrefix("≤ ")
-        self.epochs_spin.setSuffix(" epochs")
-        self.augment_check = QCheckBox("augment")
-        preview_button = QPushButton("Preview")
-        preview_button.setToolTip("How augmentation varies the newest sample")
-        preview_button.clicked.connect(self._preview_augmentation)
-        for widget in (self.backbone_combo, self.head_combo):
-            widget.currentIndexChanged.connect(self._settings_edited)
-        for widget in (self.untrained_check, self.augment_check):
-            widget.toggled.connect(self._settings_edited)
-        for widget in (self.finetune_spin, self.epochs_spin):
-            widget.valueChanged.connect(self._settings_edited)
-        self.weights_label = QLabel()
-        self.weights_label.setObjectName("weightsLabel")
-        self.weights_label.setWordWrap(True)
-        self.preview_label = QLabel()
-
-        model_box = QGroupBox("Model")
-        grid = QVBoxLayout(model_box)
-        row = QHBoxLayout()
-        row.addWidget(self.backbone_combo, 1)
-        row.addWidget(self.untrained_check)
-        grid.addLayout(row)
-        row = QHBoxLayout()
-        for widget in (self.head_combo, self.finetune_spin, self.epochs_spin, self.augment_check, preview_button):
-            row.addWidget(widget)
-        grid.addLayout(row)
-        grid.addWidget(self.weights_label)
-        grid.addWidget(self.preview_label)
+        self.model_box = ModelSettingsBox()
+        self.model_box.edited.connect(self._settings_edited)
+        self.model_box.preview_clicked.connect(self._preview_augmentation)
+        box = self.model_box
+        self.backbone_combo, self.untrained_check, self.head_combo = box.backbone_combo, box.untrained_check, box.head_combo
+        self.finetune_spin, self.epochs_spin, self.augment_check = box.finetune_spin, box.epochs_spin, box.augment_check
+        self.weights_label = box.weights_label
 
         self.class_list = ClassList()
         self.class_list.add_class_clicked.connect(self._add_class)
@@ -127,7 +93,7 @@ class TeachTab(StudioTab):
         top.addWidget(self.project_label, 1)
         layout.addLayout(top)
         layout.addLayout(buttons)
-        layout.addWidget(model_box)
+        layout.addWidget(self.model_box)
         layout.addWidget(self.class_list)
         layout.addWidget(self.train_panel)
         insight = QGroupBox("Transfer learning")
@@ -152,18 +118,7 @@ class TeachTab(StudioTab):
         self.project_label.setText(f"<b>{project.name}</b> — {project.root}")
         if project.notice:
             self.context.status(f"Teach: {project.notice}")
-        s = project.train_settings
-        widgets = (self.backbone_combo, self.untrained_check, self.head_combo, self.finetune_spin, self.epochs_spin, self.augment_check)
-        for w in widgets:
-            w.blockSignals(True)
-        self.backbone_combo.setCurrentIndex(max(0, self.backbone_combo.findData(project.backbone)))
-        self.untrained_check.setChecked(project.untrained)
-        self.head_combo.setCurrentText(s.head)
-        self.finetune_spin.setValue(s.finetune)
-        self.epochs_spin.setValue(s.epochs)
-        self.augment_check.setChecked(s.augment.enabled)
-        for w in widgets:
-            w.blockSignals(False)
+        self.model_box.load(project)
         self._rebuild_cards()
         self._refresh_model_view()
         self.task_changed.emit()
@@ -195,8 +150,7 @@ class TeachTab(StudioTab):
             trained, frozen = c.trainable_summary()
             self.strip.set_blocks(blocks)
             backbone = c.backbone()
-            tag = "" if backbone.trained else "  ⚠ untrained backbone: predictions will be much worse"
-            self.weights_label.setText(backbone.weights_label + tag)
+            self.weights_label.setText(backbone.weights_label if backbone.trained else f"⚠ {backbone.weights_label}")
             self.params_label.setText(f"Trained: {trained:,} parameters (orange); frozen: {frozen:,} (grey).")
         except BackboneWeightsMissingError as exc:
             self.strip.set_blocks([])
@@ -346,7 +300,7 @@ class TeachTab(StudioTab):
             return
         image = self.controller.project.load_sample(samples[-1])
         tiles = preview(image, self.controller.project.train_settings.augment or AugmentSettings(), count=8, size=72)
-        self.preview_label.setPixmap(pixmap_of(cv2.hconcat(tiles)))
+        self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
 
     # -- training -------------------------------------------------------------------
     def _train(self) -> None:
@@ -420,7 +374,8 @@ class TeachTab(StudioTab):
         font.setPixelSize(size)
         painter.setFont(font)
         row = size + 8
-        x0, y0, bar_w = 10, frame_height - 10 - row * len(p.labels), frame_width // 4
+        banner = max(16, frame_width // 22) + 16
+        x0, y0, bar_w = 10, banner + 8, frame_width // 4  # under the banner, clear of captions at the bottom
         for i, (label, value) in enumerate(zip(p.labels, p.smoothed)):
             y = y0 + i * row
             b, g, r = class_colour(i)

@@ -44,7 +44,7 @@ class BackboneStrip(QWidget):
             share = 1.0 if block is None else 0.35 + 0.65 * (block.params / largest) ** 0.5
             rect = QRectF(2 + i * w + 1, 2 + h * (1 - share) / 2, w - 2, h * share)
             painter.setPen(QPen(QColor(90, 90, 90), 1))
-            painter.setBrush(_FILL[state] if block is not None else QColor(220, 60, 60))
+            painter.setBrush(_FILL[state])
             painter.drawRoundedRect(rect, 3, 3)
             label = "head" if block is None else block.name.replace("features.", "").replace("layer", "L")
             painter.setPen(QColor(40, 40, 40))
@@ -59,7 +59,7 @@ class EmbeddingScatter(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("pca")
-        self.plot.setMinimumHeight(170)
+        self.plot.setFixedHeight(240)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.legend = self.plot.addLegend(offset=(4, 4))
@@ -83,3 +83,8 @@ class EmbeddingScatter(QWidget):
             item = pg.ScatterPlotItem(points[mask, 0], points[mask, 1], size=8, brush=pg.mkBrush(r, g, b, 200),
                                       pen=pg.mkPen(60, 60, 60, 120), name=name)
             self.plot.addItem(item)
+        if len(points) >= 3:
+            # A few far-out samples must not squeeze the rest into a dot: frame the middle 96 %.
+            lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
+            pad = (hi - lo) * 0.15 + 1e-6
+            self.plot.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)

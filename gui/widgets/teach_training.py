@@ -33,7 +33,7 @@ class TrainPanel(QWidget):
         self.status.setWordWrap(True)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("curves")
-        self.plot.setMinimumHeight(150)
+        self.plot.setFixedHeight(230)
         self.plot.addLegend(offset=(-4, 4))
         self.plot.setLabel("bottom", "epoch")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
