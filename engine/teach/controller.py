@@ -63,12 +63,18 @@ class TeachController:
         return self._set_project(Project.open(root))
 
     def open_or_create(self, last: str | None) -> Project:
-        """Reopen ``last`` if it is still a project, else the first project found, else a new one."""
+        """Reopen ``last`` if it is still a project, else the most recently saved one, else a new one."""
         if last:
             try:
                 return self.open_project(last)
             except Exception as exc:  # the last project was moved or damaged: say so, start afresh
                 log.warning("last project %s cannot be reopened: %s", last, exc)
+        found = sorted(self.projects_dir.glob("*/project.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for index in found:
+            try:
+                return self.open_project(index.parent)
+            except Exception as exc:
+                log.warning("project %s cannot be opened: %s", index.parent, exc)
         return self.new_project("My classifier")
 
     def _set_project(self, project: Project) -> Project:
