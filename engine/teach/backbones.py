@@ -236,7 +236,8 @@ def load_backbone(name: str, *, untrained: bool = False, cache: Any = None) -> B
             _calibrate_batchnorm(model)
         model.eval()
         net = FeatureNet(_blocks_of(spec.arch, model), keep=spec.untrained_blocks).eval()
-        return Backbone(spec, net, False, untrained_label(spec), f"untrained{UNTRAINED_SEED}")
+        # The key names everything that shapes the embedding, so a cache of another recipe is never reused.
+        return Backbone(spec, net, False, untrained_label(spec), f"untrained{UNTRAINED_SEED}-bn1-b{spec.untrained_blocks}")
     from engine.weights.catalog import catalog
 
     entry = catalog().get(spec.catalog_name)
