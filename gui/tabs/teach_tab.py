@@ -73,6 +73,7 @@ class TeachTab(StudioTab):
 
         self.class_list = ClassList()
         self.class_list.add_class_clicked.connect(self._add_class)
+        self.class_list.rate_spin.valueChanged.connect(lambda v: setattr(self.controller, "record_rate", float(v)))
         self.train_panel = TrainPanel()
         self.train_panel.train_clicked.connect(self._train)
         self.train_panel.cancel_clicked.connect(self.train_runner.cancel)

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
-                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+                               QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from gui.widgets.video_view import bgr_to_qimage
 
@@ -142,7 +142,17 @@ class ClassList(QWidget):
         self.add_button = QPushButton("+ Add class")
         self.add_button.setObjectName("addClass")
         self.add_button.clicked.connect(self.add_class_clicked)
-        self._layout.addWidget(self.add_button)
+        self.rate_spin = QSpinBox()
+        self.rate_spin.setObjectName("recordRate")
+        self.rate_spin.setRange(1, 15)
+        self.rate_spin.setValue(5)
+        self.rate_spin.setSuffix(" samples/s")
+        self.rate_spin.setToolTip("How many frames a held record button stores per second")
+        row = QHBoxLayout()
+        row.addWidget(self.add_button, 1)
+        row.addWidget(QLabel("Record"))
+        row.addWidget(self.rate_spin)
+        self._layout.addLayout(row)
 
     def rebuild(self, classes: list[tuple[str, str]]) -> list[ClassCard]:
         """classes: (id, name) in order; returns the new cards (the caller connects them)."""

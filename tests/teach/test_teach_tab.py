@@ -42,6 +42,8 @@ def test_record_train_predict_and_reopen(make_tab, qtbot, small_folder):
     assert strip and all(b.state in ("frozen", "unused") for b in strip)  # a linear head trains no block
 
     # hold the record button of the first class: samples arrive from the feed at the set rate
+    tab.class_list.rate_spin.setValue(10)
+    assert tab.controller.record_rate == 10.0
     first = tab.class_list.card_at(0)
     name = first.name_edit.text()
     first.record_button.pressed.emit()
