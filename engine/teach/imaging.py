@@ -37,16 +37,14 @@ def augment(image: np.ndarray, settings: AugmentSettings, rng: np.random.Generat
     h, w = image.shape[:2]
     lo, hi = settings.crop_scale
     if lo >= 1.0:  # no crop: the whole picture, only resized
-        lo = hi = 1.0
-        ratio_range = (0.0, 0.0)
+        x0, y0, cw, ch = 0, 0, w, h
     else:
-        ratio_range = (np.log(3 / 4), np.log(4 / 3))
-    area = h * w * rng.uniform(lo, hi)
-    ratio = float(np.exp(rng.uniform(*ratio_range)))
-    cw = int(round(min(w, np.sqrt(area * ratio))))
-    ch = int(round(min(h, np.sqrt(area / ratio))))
-    x0 = int(rng.integers(0, w - cw + 1))
-    y0 = int(rng.integers(0, h - ch + 1))
+        area = h * w * rng.uniform(lo, hi)
+        ratio = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
+        cw = int(round(min(w, np.sqrt(area * ratio))))
+        ch = int(round(min(h, np.sqrt(area / ratio))))
+        x0 = int(rng.integers(0, w - cw + 1))
+        y0 = int(rng.integers(0, h - ch + 1))
     out = cv2.resize(image[y0:y0 + ch, x0:x0 + cw], (size, size), interpolation=cv2.INTER_LINEAR)
     if settings.flip and rng.random() < 0.5:
         out = out[:, ::-1]

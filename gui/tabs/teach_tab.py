@@ -116,7 +116,8 @@ class TeachTab(StudioTab):
     # -- project --------------------------------------------------------------------
     def _show_project(self, project) -> None:
         self.context.settings.setValue(KEY_LAST, str(project.root))
-        self.project_label.setText(f"<b>{project.name}</b> — {project.root}")
+        self.project_label.setText(f"Project: <b>{project.name}</b>")
+        self.project_label.setToolTip(str(project.root))  # long paths would widen the tab column
         if project.notice:
             self.context.status(f"Teach: {project.notice}")
         self.model_box.load(project)

@@ -19,6 +19,8 @@ class ModelSettingsBox(QGroupBox):
         self.backbone_combo = QComboBox()
         for spec in BACKBONES.values():
             self.backbone_combo.addItem(spec.title, spec.name)
+        self.backbone_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.backbone_combo.setMinimumContentsLength(12)
         self.untrained_check = QCheckBox("untrained")
         self.untrained_check.setToolTip("Random backbone weights: no download, much worse accuracy")
         self.head_combo = QComboBox()
@@ -55,10 +57,12 @@ class ModelSettingsBox(QGroupBox):
         row.addWidget(self.backbone_combo, 1)
         row.addWidget(self.untrained_check)
         layout.addLayout(row)
-        row = QHBoxLayout()
-        for widget in (self.head_combo, self.finetune_spin, self.epochs_spin, self.augment_check, preview):
-            row.addWidget(widget)
-        layout.addLayout(row)
+        # Two short rows: the tab column must stay as narrow as the other tabs'.
+        for widgets in ((self.head_combo, self.finetune_spin), (self.epochs_spin, self.augment_check, preview)):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            layout.addLayout(row)
         layout.addWidget(self.weights_label)
         layout.addWidget(self.preview_label)
 
