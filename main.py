@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--source", metavar="SRC", help="GUI: open on 'demo', a camera index (0) or device path, a video, an image or a folder")
     parser.add_argument("--device", metavar="DEV", help="compute device: auto (default), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--threads", metavar="N",
+                        help="CPU threads for the models (default: all cores for commands; the GUI leaves a "
+                             "share to capture and display; also $CNN_STUDIO_THREADS)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     add_subcommands(parser)
     return parser
@@ -35,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    gui = getattr(args, "func", None) is None
+    # The thread policy must be in place before anything imports torch (engine.threads).
+    from engine.threads import THREADS_ENV, ThreadBudgetError, prepare_process
+
+    try:
+        prepare_process("gui" if gui else "cli", threads=args.threads)
+    except ThreadBudgetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads:
+        os.environ[THREADS_ENV] = str(args.threads)  # the GUI re-plans threads later; keep the user's choice
     if args.device:
         from engine.device import DeviceError, choose_device
 
@@ -44,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         os.environ["CNN_STUDIO_DEVICE"] = args.device
-    if getattr(args, "func", None) is None:
+    if gui:
         try:
             from gui.app import run as run_gui
         except ImportError as exc:

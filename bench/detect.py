@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Detection speed: our torch YOLO vs OpenCV DNN on the same cfg, weights and frames.
 
-    python bench/detect.py [--model yolov4-tiny] [--size 416x416] [--frames 40] [--rounds 5]
+    python bench/detect.py [--model yolov4-tiny] [--size 416x416] [--frames 30] [--rounds 5]
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
+                           [--variants fp32,int8,bf16] [--repeat 3]
 
 Without --weights, calibrated random weights are written in the Darknet format (the
 speed of a network does not depend on its weight values). Both engines process the same
@@ -11,6 +12,15 @@ reported. "end to end" = BGR frame in -> final boxes out (resize, inference, dec
 NMS); "model" = the network alone on a ready input blob. ``--pipeline`` also measures the
 live path (capture thread at 30 fps -> mailbox -> worker -> result) and reports the
 capture-to-result latency. On CUDA, ``--batch`` gives model-only throughput in fp16.
+
+``--variants`` measures several precisions of ours in the same interleaved run (fp32;
+int8, the CPU "fast" mode; bf16 on CPUs with AVX512-BF16/AMX) and, for each one that is
+not fp32, its agreement with fp32 on the oracle images of the OpenCV-equivalence tests
+(synthetic street pictures, seeds 3-10; int8 calibrates on other pictures): recall and
+precision of fp32's detections (same class, IoU >= 0.5), mean IoU and score change.
+The other processes' CPU use is measured before and after (engine.threads), since the
+machine may be shared; ``--repeat`` runs the whole comparison several times and reports
+the spread of the ratio.
 """
 
 from __future__ import annotations
@@ -28,14 +38,22 @@ from pathlib import Path
 # Run from anywhere: the engine package lives in the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
+from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from engine.detection.boxes import box_iou  # noqa: E402
 from engine.detection.darknet.random_weights import synthetic_image, write_random_weights  # noqa: E402
 from engine.detection.names import bundled_path  # noqa: E402
 from engine.detection.yolo import YoloDetector  # noqa: E402
+from engine.threads import measure_other_load  # noqa: E402
+
+ORACLE_SEEDS = range(3, 11)  # tests/detection: street_image is synthetic_image(480, 640, seed=3)
+CALIBRATION_SEEDS = range(100, 100 + YoloDetector.INT8_CALIBRATION_FRAMES)
 
 
 def opencv_postprocess(outs, frame_w, frame_h, conf, iou):
@@ -48,6 +66,34 @@ def opencv_postprocess(outs, frame_w, frame_h, conf, iou):
     w, h = rows[:, 2] * frame_w, rows[:, 3] * frame_h
     boxes = np.stack([rows[:, 0] * frame_w - w / 2, rows[:, 1] * frame_h - h / 2, w, h], axis=1)
     return cv2.dnn.NMSBoxesBatched(boxes.tolist(), scores.tolist(), class_ids.tolist(), conf, iou)
+
+
+def agreement(reference, other, iou_min: float = 0.5) -> dict[str, float]:
+    """How well ``other``'s detections reproduce ``reference``'s (lists of Detections,
+    one per image): greedy matching by IoU within each class."""
+    matched = ref_total = other_total = 0
+    ious: list[float] = []
+    score_deltas: list[float] = []
+    for ref, oth in zip(reference, other):
+        ref_total += len(ref)
+        other_total += len(oth)
+        if not len(ref) or not len(oth):
+            continue
+        iou = box_iou(ref.boxes, oth.boxes)
+        iou[ref.class_ids[:, None] != oth.class_ids[None, :]] = 0.0
+        free = np.ones(len(oth), bool)
+        for i in np.argsort(-ref.scores):
+            j = int(np.argmax(np.where(free, iou[i], -1.0)))
+            if free[j] and iou[i, j] >= iou_min:
+                free[j] = False
+                matched += 1
+                ious.append(float(iou[i, j]))
+                score_deltas.append(abs(float(ref.scores[i] - oth.scores[j])))
+    return {"recall": matched / max(ref_total, 1), "precision": matched / max(other_total, 1),
+            "mean_iou": float(np.mean(ious)) if ious else float("nan"),
+            "mean_score_change": float(np.mean(score_deltas)) if score_deltas else float("nan"),
+            "max_score_change": float(np.max(score_deltas)) if score_deltas else float("nan"),
+            "reference": ref_total, "other": other_total}
 
 
 def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[float, float, int, int]:
@@ -83,19 +129,22 @@ def main() -> int:
     parser.add_argument("--size", default="416x416")
     parser.add_argument("--frames", type=int, default=30, help="frames per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=1, help="repeat the whole comparison; the spread of the ratio is printed")
+    parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV threads (default: the thread budget's, all cores)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
-    parser.add_argument("--compile", action="store_true", help="our network through torch.compile (inductor)")
-    parser.add_argument("--bf16", action="store_true", help="our network in bfloat16 (CPUs with AVX512-BF16/AMX)")
+    parser.add_argument("--compile", action="store_true", help="our fp32 network through torch.compile (inductor)")
+    parser.add_argument("--bf16", action="store_true", help="same as adding bf16 to --variants")
+    parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU)")
     parser.add_argument("--no-opencv", action="store_true", help="skip the OpenCV side (e.g. on a GPU box)")
     parser.add_argument("--batch", type=int, default=0, help="CUDA: also measure model-only throughput at this batch size")
     parser.add_argument("--pipeline", action="store_true", help="also measure live capture-to-result latency at 30 fps")
     args = parser.parse_args()
 
     width, height = (int(v) for v in args.size.lower().split("x"))
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    threads = args.threads or torch.get_num_threads()  # the budget set OMP_NUM_THREADS before torch loaded
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     cfg = Path(args.cfg) if args.cfg else bundled_path(f"{args.model}.cfg")
     tmp = tempfile.TemporaryDirectory()
     weights = Path(args.weights) if args.weights else Path(tmp.name) / f"{cfg.stem}.weights"
@@ -103,10 +152,28 @@ def main() -> int:
         write_random_weights(cfg, weights)
     device = torch.device(args.device)
     channels_last = None if args.channels_last == "auto" else args.channels_last == "on"
-    detector = YoloDetector.from_files(cfg, weights, device=device, input_size=(width, height),
-                                       channels_last=channels_last, compile=args.compile, bf16=args.bf16)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.bf16 and "bf16" not in variants:
+        variants.append("bf16")
+    unknown = set(variants) - {"fp32", "int8", "bf16"}
+    if unknown or not variants:
+        parser.error(f"--variants: unknown {', '.join(sorted(unknown)) or '(none given)'}; use fp32, int8, bf16")
+
+    def make(variant: str, dev=device) -> YoloDetector:
+        return YoloDetector.from_files(cfg, weights, device=dev, input_size=(width, height), channels_last=channels_last,
+                                       compile=args.compile and variant == "fp32", bf16=variant == "bf16",
+                                       int8=variant == "int8")
+
+    calibration = [synthetic_image(480, 640, seed=s) for s in CALIBRATION_SEEDS]
+    detectors: dict[str, YoloDetector] = {}
+    for variant in variants:
+        det = make(variant)
+        for frame in calibration:  # int8 measures its ranges on these, never on the oracle images
+            det.detect(frame)
+        detectors[variant] = det
     frames = [synthetic_image(480, 640, seed=s) for s in range(args.frames)]
-    conf, iou = detector.conf_threshold, detector.iou_threshold
+    first = detectors[variants[0]]
+    conf, iou = first.conf_threshold, first.iou_threshold
 
     net = None
     if not args.no_opencv:
@@ -115,14 +182,16 @@ def main() -> int:
         net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         out_names = net.getUnconnectedOutLayersNames()
 
-    def ours_e2e(frame):
-        detector.detect(frame)
+    def ours_e2e(det):
+        return lambda frame: det.detect(frame)
 
-    prepared = detector.prepare(frames[0])
+    with torch.inference_mode():
+        prepared = first.prepare(frames[0])
+        prepared = (prepared[0].clone(), *prepared[1:])
 
     def ours_model(_frame):
         with torch.inference_mode():
-            detector.forward(prepared)
+            first.forward(prepared)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -137,58 +206,88 @@ def main() -> int:
         net.setInput(blob0)
         net.forward(out_names)
 
-    benches = {"ours end to end": ours_e2e, "ours model": ours_model}
+    # Label by what each really computes in: "fp32" on CUDA is YoloDetector's float16.
+    short = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8"}
+    tag = {v: short.get(d.precision, d.precision) for v, d in detectors.items()}
+    benches = {f"ours {tag[v]} end to end": ours_e2e(d) for v, d in detectors.items()}
+    benches[f"ours {tag[variants[0]]} model"] = ours_model
     if net is not None:
         benches.update({"OpenCV end to end": cv_e2e, "OpenCV model": cv_model})
     for fn in benches.values():  # warm-up: allocators, oneDNN primitive caches, cudnn autotune
         for frame in frames[:3]:
             fn(frame)
-    # Paired design: every frame goes through every engine back to back (in rotating
-    # order), so a burst of background load hits both sides of a pair alike.
-    times: dict[str, list[float]] = {k: [] for k in benches}
-    names = list(benches)
-    for r in range(args.rounds):
-        for i, frame in enumerate(frames):
-            shift = (r + i) % len(names)
-            for name in names[shift:] + names[:shift]:
-                start = time.perf_counter()
-                benches[name](frame)
-                times[name].append((time.perf_counter() - start) * 1000.0)
 
     print(f"model {cfg.stem} at {width}x{height}, frames 640x480, {args.rounds} rounds x {args.frames} frames, "
           f"device {device}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), channels_last={detector.channels_last}, "
-          f"dtype={detector.dtype}, compiled={args.compile}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
-          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}")
-    median = {k: statistics.median(v) for k, v in times.items()}
-    for name, values in times.items():
-        fast = sorted(values)[len(values) // 10]
-        print(f"  {name:<20} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s), "
-              f"p10 {fast:7.2f} ms")
-    if net is not None:
-        for kind in ("end to end", "model"):
-            pairs = [a / b for a, b in zip(times[f"ours {kind}"], times[f"OpenCV {kind}"])]
-            print(f"  ratio ours/OpenCV {kind:<10}: {median[f'ours {kind}'] / median[f'OpenCV {kind}']:.3f} "
-                  f"(median of per-frame ratios {statistics.median(pairs):.3f}; < 1 means ours is faster)")
+          f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), channels_last={first.channels_last}, "
+          f"variants {', '.join(f'{v}={d.precision}' for v, d in detectors.items())}, compiled={args.compile}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}")
+    ratios: dict[str, list[float]] = {}
+    names = list(benches)
+    for rep in range(args.repeat):
+        load_before = measure_other_load(0.5)
+        # Paired design: every frame goes through every engine back to back (in rotating
+        # order), so a burst of background load hits both sides of a pair alike.
+        times: dict[str, list[float]] = {k: [] for k in benches}
+        for r in range(args.rounds):
+            for i, frame in enumerate(frames):
+                shift = (r + i) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    start = time.perf_counter()
+                    benches[name](frame)
+                    times[name].append((time.perf_counter() - start) * 1000.0)
+        load_after = measure_other_load(0.5)
+        loads = ", ".join("unknown" if v is None else f"{v:.2f}" for v in (load_before, load_after))
+        print(f"run {rep + 1}/{args.repeat}: other processes used {loads} cores (before, after); "
+              f"load average {os.getloadavg()[0]:.2f}")
+        median = {k: statistics.median(v) for k, v in times.items()}
+        for name, values in times.items():
+            fast = sorted(values)[len(values) // 10]
+            print(f"  {name:<24} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s), "
+                  f"p10 {fast:7.2f} ms")
+        if net is not None:
+            pairs_of = [(f"ours {tag[v]} end to end", "OpenCV end to end", f"{tag[v]} end to end") for v in variants]
+            pairs_of.append((f"ours {tag[variants[0]]} model", "OpenCV model", f"{tag[variants[0]]} model"))
+            for ours, theirs, label in pairs_of:
+                pairs = [a / b for a, b in zip(times[ours], times[theirs])]
+                ratio = median[ours] / median[theirs]
+                ratios.setdefault(label, []).append(ratio)
+                print(f"  ratio ours/OpenCV {label:<18}: {ratio:.3f} (median of per-frame ratios "
+                      f"{statistics.median(pairs):.3f}; < 1 means ours is faster)")
+    if args.repeat > 1 and ratios:
+        print("spread over runs:")
+        for label, values in ratios.items():
+            print(f"  ratio {label:<18}: min {min(values):.3f}, median {statistics.median(values):.3f}, "
+                  f"max {max(values):.3f} ({len(values)} runs)")
+
+    others = [v for v in variants if v != "fp32"]
+    if others and device.type == "cpu":
+        reference = detectors.get("fp32") or make("fp32")
+        oracle = [synthetic_image(480, 640, seed=s) for s in ORACLE_SEEDS]
+        ref = [reference.detect(im) for im in oracle]
+        print(f"agreement with fp32 on {len(oracle)} oracle images (conf {conf}, NMS IoU {iou}):")
+        for v in others:
+            stats = agreement(ref, [detectors[v].detect(im) for im in oracle])
+            print(f"  {tag[v]:<5}: recall {stats['recall']:.3f}, precision {stats['precision']:.3f} "
+                  f"({stats['other']} vs {stats['reference']} detections), matched boxes mean IoU "
+                  f"{stats['mean_iou']:.3f}, score change mean {stats['mean_score_change']:.4f} "
+                  f"max {stats['max_score_change']:.4f}")
     if args.batch and device.type == "cuda":
-        x = torch.rand((args.batch, 3, height, width), device=device, dtype=detector.dtype)
-        if detector.channels_last:
+        x = torch.rand((args.batch, 3, height, width), device=device, dtype=first.dtype)
+        if first.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             for _ in range(5):
-                detector.model(x)
+                first.model(x)
             torch.cuda.synchronize()
             start, n = time.perf_counter(), 50
             for _ in range(n):
-                detector.model(x)
+                first.model(x)
             torch.cuda.synchronize()
         rate = n * args.batch / (time.perf_counter() - start)
-        print(f"  model-only throughput, batch {args.batch}, {detector.dtype}: {rate:.0f} frames/s")
+        print(f"  model-only throughput, batch {args.batch}, {first.dtype}: {rate:.0f} frames/s")
     if args.pipeline:
-        def factory(dev):
-            return YoloDetector.from_files(cfg, weights, device=device, input_size=(width, height),
-                                           channels_last=channels_last, compile=args.compile, bf16=args.bf16)
-        med, p90, count, dropped = run_pipeline(factory, frames, seconds=6.0, fps=30.0)
+        med, p90, count, dropped = run_pipeline(lambda dev: make(variants[0]), frames, seconds=6.0, fps=30.0)
         print(f"  live pipeline at 30 fps: capture-to-result latency median {med:.1f} ms, p90 {p90:.1f} ms "
               f"({count} results, {dropped} frames dropped as stale; one frame at 30 fps = 33.3 ms)")
     return 0

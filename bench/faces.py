@@ -24,6 +24,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

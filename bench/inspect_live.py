@@ -26,7 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
+from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -28,6 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -88,12 +92,13 @@ def window_stats(samples: list[tuple[float, float]], start: float, end: float) -
     return percentile(chosen, 50), percentile(chosen, 95), len(chosen)
 
 
-def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> dict[str, float]:
+def run(cost_ms: float, seconds: float, width: int, height: int, fps: float, mode: str = "synced") -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from engine.sources import DemoSource
     from gui.bridge import LivePipeline
+    from gui.presenter import FramePresenter
     from gui.widgets.video_view import VideoView
 
     torch.set_num_threads(1)  # the worker saturates exactly one core, as the targets assume
@@ -103,6 +108,7 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
     view.show()
 
     pipeline = LivePipeline(torch.device("cpu"))
+    presenter = FramePresenter(mode)  # what the main window uses to pick the picture
     results: list[tuple[float, float]] = []  # (arrival since start s, latency ms capture -> result)
     waits: list[tuple[float, float]] = []  # (arrival, ms the frame waited before the worker took it)
     computes: list[tuple[float, float]] = []  # (arrival, ms of preprocess + inference + postprocess)
@@ -110,17 +116,22 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
     lateness: list[float] = []
     t0 = time.monotonic()
 
-    def on_frame(frame: Frame) -> None:
+    def show(decision) -> None:
+        if decision is None:
+            return
         now = time.monotonic()
-        view.show_image(frame.image)
-        shown.append((now - t0, (now - frame.timestamp) * 1000.0))
+        view.show_image(decision.frame.image, decision.frame.index, overlay=decision.result is not None)
+        shown.append((now - t0, (now - decision.frame.timestamp) * 1000.0))
+
+    def on_frame(frame: Frame) -> None:
+        show(presenter.frame(frame))
 
     def on_result(result) -> None:
         arrival = time.monotonic() - t0
         results.append((arrival, result.timings.latency_ms))
         waits.append((arrival, result.timings.capture_age_ms))
         computes.append((arrival, result.timings.total_ms))
-        view.update()
+        show(presenter.result(result))
 
     pipeline.frame_ready.connect(on_frame)
     pipeline.result_ready.connect(on_result)
@@ -142,6 +153,7 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
     # The demo at the requested size, started through the same path the GUI uses.
     task = BusyTask(cost_ms)
     pipeline.set_task(task)
+    presenter.task_changed(True)
     source = pipeline.attach(DemoSource(width=width, height=height, fps=fps))
     clock.start()
     timer.start()
@@ -185,6 +197,7 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float) -> 
         "loop_p50": percentile(lateness, 50), "loop_p99": percentile(lateness, 99),
         "loop_max": max(lateness) if lateness else float("nan"),
         "painted": float(view.frames_painted),
+        "mode": mode,
     }
 
 
@@ -192,8 +205,8 @@ def report(r: dict[str, float]) -> str:
     ok_growth = abs(r["ratio_p95"] - 1.0) <= 0.10
     ok_loop = r["loop_p99"] < 30.0
     return "\n".join([
-        f"pipeline benchmark: demo source -> worker ({r['cost_ms']:.0f} ms/frame, {r['repeats']:.0f} matmuls) "
-        f"-> Qt view, {r['seconds']:.1f} s",
+        f"pipeline benchmark ({r['mode']} view): demo source -> worker ({r['cost_ms']:.0f} ms/frame, "
+        f"{r['repeats']:.0f} matmuls) -> Qt view, {r['seconds']:.1f} s",
         f"  capture FPS           {r['capture_fps']:6.1f}   ({r['captured']:.0f} frames)",
         f"  processed FPS         {r['processed_fps']:6.1f}   ({r['processed']:.0f} results)",
         f"  shown FPS             {r['shown_fps']:6.1f}   ({r['painted']:.0f} paints)",
@@ -221,11 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=float, default=30.0, help="demo source frame rate (default 30)")
+    parser.add_argument("--view-mode", choices=("synced", "live", "both"), default="both",
+                        help="what the view shows: each result on its own frame, the newest frame, or both runs")
     args = parser.parse_args(argv)
     if args.seconds < 2 or args.cost_ms < 0:
         print("error: --seconds must be >= 2 and --cost-ms >= 0", file=sys.stderr)
         return 2
-    print(report(run(args.cost_ms, args.seconds, args.width, args.height, args.fps)))
+    modes = ("synced", "live") if args.view_mode == "both" else (args.view_mode,)
+    for mode in modes:
+        print(report(run(args.cost_ms, args.seconds, args.width, args.height, args.fps, mode)), flush=True)
     return 0
 
 

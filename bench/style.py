@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
 """Style transfer speed: our Gatys engine vs a plain implementation of the PyTorch
-tutorial's algorithm, and live AdaIN frames per second.
+tutorial's algorithm; live frames per second of the fast presets and AdaIN; flicker with
+and without the flow stabiliser.
 
     python bench/style.py [--size 512] [--steps 300] [--live-size 640x480] [--live-frames 20]
                           [--device cpu|cuda] [--skip-photo] [--skip-live] [--threads N]
                           [--large 2048 [--large-steps 3] [--low-memory]] [--save DIR]
+    python bench/style.py --skip-photo --live-matrix [--seconds 4]   # the fast/AdaIN fps table
+
+Live matrix: frames of 320x240 and 640x480, BGR in -> BGR out (resize, network, sharp
+upsample), for the fast TransformerNet (eager NCHW, channels_last, TorchScript-frozen) and
+AdaIN, each at full size and at half the long side, with 1 and 2 intra-op threads. The
+"peer" is how live AdaIN ran before (full size, 2 threads), measured in the same run.
+Numbers on a shared machine move with its load: the 1-minute load average is printed.
 
 Photo mode: both run the same VGG-19 weights, content/style images, output size, number
 of loss evaluations ("steps"), layers (content conv4_2; style conv1_1..conv5_1) and cost
@@ -30,7 +38,10 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent))  # run from anywhere: the engine lives in the repository root
 
-import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
+from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -280,6 +291,110 @@ def bench_live(args: argparse.Namespace, device: torch.device) -> None:
           f"style statistics once: {1000 * t_stats:.0f} ms")
 
 
+def _fps(fn, seconds: float, min_frames: int = 3) -> tuple[float, float]:
+    """(wall-clock fps, CPU-time fps): the second is what the frames cost in this process's
+    CPU time, per thread used; on a shared machine it estimates the fps on idle cores."""
+    fn()  # warm-up
+    fn()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
+    while n < min_frames or time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n / wall, n / max(cpu / torch.get_num_threads(), 1e-9)
+
+
+def _load() -> str:
+    import os
+
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+# (frame w, h, processed long side, threads, method); the "peer" rows are how live AdaIN ran before
+# this change: full frame size, 2 threads, NCHW
+_CELLS = (
+    (320, 240, 160, 1, "fast eager"), (320, 240, 160, 1, "fast channels_last"), (320, 240, 160, 1, "fast jit"),
+    (320, 240, 160, 2, "fast eager"), (320, 240, 320, 1, "fast eager"),
+    (320, 240, 320, 2, "adain (peer: before)"), (320, 240, 320, 1, "adain"), (320, 240, 160, 1, "adain"),
+    (640, 480, 320, 1, "fast eager"), (640, 480, 320, 1, "fast channels_last"), (640, 480, 640, 1, "fast eager"),
+    (640, 480, 640, 2, "adain (peer: before)"), (640, 480, 320, 1, "adain"),
+)
+
+
+def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
+    from engine.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
+    from engine.style.fast_style import FastStylizer, SpeedOptions
+    from engine.style.transformer_net import random_state
+
+    style = cv2.imread(str(PRESETS / "mosaic.png"))
+    adain = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device)
+    adain_before = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device, channels_last=False)
+    stats = adain.style_stats(style, name="mosaic")
+    variants = {"eager": SpeedOptions(), "channels_last": SpeedOptions(channels_last=True), "jit": SpeedOptions(jit=True)}
+    if device.type == "cuda":
+        variants.update({"fp16": SpeedOptions(half=True), "fp16+channels_last": SpeedOptions(half=True, channels_last=True)})
+    fast = {k: FastStylizer(random_state(0), device, options=v) for k, v in variants.items()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    cells = tuple(c for c in _CELLS if not args.rows or any(r in c[4] for r in args.rows.split(",")))
+    if device.type == "cuda":
+        cells = tuple((w, h, w, 1, f"fast {k}") for w, h in ((320, 240), (640, 480)) for k in variants) + \
+            ((320, 240, 320, 1, "adain"), (640, 480, 640, 1, "adain"))
+    print(f"live matrix on {device} ({_load()}); >= {args.seconds:.0f} s per row, BGR in -> BGR out")
+    print("  frame    processed  threads  method                  fps (wall)  fps (CPU time)")
+    for w, h, side, threads, method in cells:
+        if device.type != "cuda":
+            torch.set_num_threads(threads)
+        frame = resize_to(_content_image(w), h, w)
+        if method.startswith("fast"):
+            model = fast[method.split()[1]]
+
+            def step():
+                model.stylize(frame, side)
+                sync()
+        else:
+            net = adain_before if "peer" in method else adain
+
+            def step():
+                small = frame if side >= w else cv2.resize(frame, (side, side * h // w), interpolation=cv2.INTER_AREA)
+                out = tensor_to_bgr(net.stylize_tensor(bgr_to_tensor(small, device), stats, 1.0))
+                sync()
+                cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+        wall, cpu = _fps(step, args.seconds)
+        print(f"  {w}x{h}  {side:4d} px   {threads}        {method:22s}  {wall:8.2f}  {cpu:12.2f}   [{_load()}]", flush=True)
+
+
+def bench_flicker(args: argparse.Namespace) -> None:
+    """Flicker (mean |change| between consecutive frames, 0..255) on a generated slow pan, with and without the stabiliser."""
+    from engine.style.fast_style import FastStylizer
+    from engine.style.stabilise import FlowStabiliser, flicker, psnr
+    from engine.style.transformer_net import random_state
+
+    state = random_state(5)
+    state["deconv3.conv2d.weight"] = state["deconv3.conv2d.weight"] * 150.0  # a random net with a visible output range
+    state["deconv3.conv2d.bias"] = torch.full((3,), 128.0)
+    net = FastStylizer(state, "cpu")
+    scene = _content_image(800)
+    rng = np.random.default_rng(0)
+    for _ in range(60):  # things in the landscape, so the flow has something to follow
+        x, y = int(rng.integers(0, 800)), int(rng.integers(0, 600))
+        cv2.circle(scene, (x, y), int(rng.integers(5, 25)), tuple(int(c) for c in rng.integers(30, 230, 3)), -1)
+    for label, speed, noise in (("slow pan 0.6 px/frame, noise 3", 0.6, 3.0), ("static, no noise", 0.0, 0.0)):
+        frames = []
+        for t in range(30):
+            m = np.float32([[1, 0, -speed * t], [0, 1, 0]])
+            f = cv2.warpAffine(scene, m, (320, 240))
+            frames.append(np.clip(f + rng.normal(0, noise, f.shape), 0, 255).astype(np.uint8) if noise else f)
+        styl = [net.stylize(f, 320) for f in frames]
+        stab = FlowStabiliser()
+        t0 = time.perf_counter()
+        steady = [stab.apply(c, s) for c, s in zip(frames, styl)]
+        ms = 1000 * (time.perf_counter() - t0) / len(frames)
+        before, after = flicker(styl[1:]), flicker(steady[1:])
+        print(f"flicker, {label}: {before:.2f} without, {after:.2f} with the stabiliser "
+              f"({100 * (1 - after / before) if before else 0:.0f}% less); min PSNR vs unstabilised "
+              f"{min(psnr(a, b) for a, b in zip(steady, styl)):.1f} dB; stabiliser {ms:.1f} ms/frame at 320x240")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -294,6 +409,10 @@ def main() -> int:
     parser.add_argument("--large", type=int, metavar="PX", help="also run a few steps at this long side (e.g. 2048) and report peak memory")
     parser.add_argument("--large-steps", type=int, default=3)
     parser.add_argument("--low-memory", action="store_true", help="--large with activation checkpointing")
+    parser.add_argument("--live-matrix", action="store_true", help="fps table of fast presets and AdaIN (see the docstring)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="--live-matrix: seconds per cell")
+    parser.add_argument("--rows", default="", help="--live-matrix: only rows whose method contains one of these words (e.g. adain)")
+    parser.add_argument("--flicker", action="store_true", help="flicker with and without the stabiliser")
     args = parser.parse_args()
     from engine.device import choose_device, device_label
 
@@ -303,8 +422,12 @@ def main() -> int:
     print(f"device: {device_label(device)}")
     if not args.skip_photo:
         bench_photo(args, device)
-    if not args.skip_live:
+    if args.live_matrix:
+        bench_live_matrix(args, device)
+    elif not args.skip_live:
         bench_live(args, device)
+    if args.flicker:
+        bench_flicker(args)
     if args.large:
         bench_large(args, device)
     return 0

@@ -28,6 +28,8 @@ def fail(message: str) -> int:
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
+    from cli.common import guarded
+
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands (no command opens the GUI)")
     for name in SUBCOMMANDS:
         try:
@@ -37,3 +39,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                 continue
             raise
         module.register(subparsers)
+    # Every command gets the signal exit codes (130/143) and one-line errors for unusable
+    # folders and refused files (cli.common.guarded).
+    for sub in set(subparsers.choices.values()):
+        func = sub.get_default("func")
+        if func is not None and not getattr(func, "__wrapped_by_guard__", False):
+            sub.set_defaults(func=guarded(func))

@@ -1,7 +1,8 @@
 """`detect`: YOLO / torchvision object detection on an image, a folder or a video.
 
     python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
-        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--json] [-o OUT]
+        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision fp32|bf16|int8]
+        [--json] [-o OUT]
 
 --json prints one JSON object per image or frame on stdout:
 {"source", "frame", "width", "height", "detections": [{"class_id", "label", "score",
@@ -30,6 +31,12 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
     if width < 32 or height < 32 or width % 32 or height % 32:
         raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 32 (e.g. 416x416, 608x352)")
+    from engine import limits
+
+    bound = limits.current()
+    if max(width, height) > bound.max_network_side:
+        raise argparse.ArgumentTypeError(f"{text}: the network size limit is {bound.max_network_side} pixels a side "
+                                         f"({bound.hint('max_network_side')})")
     return width, height
 
 
@@ -57,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iou", type=_threshold, default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
     parser.add_argument("--size", type=_size, metavar="WxH", help="network input size, multiples of 32 (default: the cfg's)")
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="YOLO on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
+                             "int8 (fast mode: quantised convolutions, VNNI/AMX) move scores and boxes slightly")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
     parser.set_defaults(func=run)
@@ -69,6 +79,9 @@ def _build_detector(args: argparse.Namespace):
     options = {"conf_threshold": args.conf, "iou_threshold": args.iou}
     if args.size:
         options["input_size"] = args.size
+    precision = getattr(args, "precision", "fp32")
+    if precision != "fp32":
+        options[precision] = True
     if args.cfg or args.weights:
         if args.model:
             raise ValueError("give either --model or --cfg/--weights, not both")
@@ -81,6 +94,8 @@ def _build_detector(args: argparse.Namespace):
     entry = catalog().get(name)
     if args.size and entry.extra.get("kind") != "darknet":
         raise ValueError(f"--size only applies to YOLO models; {name} resizes its input itself")
+    if precision != "fp32" and entry.extra.get("kind") != "darknet":
+        raise ValueError(f"--precision {precision} only applies to YOLO models; {name} runs in fp32")
     return load_detector(name, **options)
 
 
@@ -102,6 +117,9 @@ def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
                          + (" (other video types cannot be written)" if out.suffix.lower() in VIDEO_SUFFIXES else ""))
     if kind != "folder" and not out.parent.is_dir():
         raise ValueError(f"-o {out}: the folder {out.parent} does not exist")
+    from cli.common import refuse_same_file
+
+    refuse_same_file([p for p in (args.input, args.cfg, args.weights, args.names) if p], out)
     return out
 
 
@@ -129,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
 
     recorder = None
+    video_tmp = None
     total = frames = 0
     try:
         for frame in iter_frames(args.input):
@@ -149,13 +168,25 @@ def run(args: argparse.Namespace) -> int:
                     _write_image(cv2, out / frame.source, annotated)
                 else:
                     if recorder is None:
-                        recorder = VideoRecorder(out, fps=_video_fps(cv2, args.input))
+                        # Written under a temporary name; renamed over -o only when complete.
+                        from engine.safe_files import temp_name_for
+
+                        video_tmp = temp_name_for(out)
+                        recorder = VideoRecorder(video_tmp, fps=_video_fps(cv2, args.input))
                     recorder.write(annotated)
+        if recorder is not None:
+            recorder.close()
+            if not recorder.error:
+                import os
+
+                os.replace(video_tmp, out)
     except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
         return fail(str(exc))
     finally:
         if recorder is not None:
             recorder.close()
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     if kind == "video" and not args.json:
         print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
     if recorder is not None and recorder.error:
@@ -164,8 +195,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_image(cv2, path: Path, image) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
+    from cli.common import output_file
+
+    with output_file(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
 
 
 def _video_fps(cv2, path: str) -> float:

@@ -94,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         image = read_image(args.image)
-    except SourceError as exc:
+        if args.output:
+            from cli.common import refuse_same_file
+
+            refuse_same_file([p for p in (args.image, args.weights) if p], args.output)
+    except (SourceError, ValueError) as exc:
         return fail(str(exc))
     try:
         model = load_model(args.model, weights=args.weights, untrained=args.untrained)
@@ -177,6 +181,9 @@ def _write(path: str, image, cv2) -> None:
     target = Path(path)
     if target.parent and not target.parent.exists():
         raise OSError(f"cannot save '{path}': folder '{target.parent}' does not exist")
-    if not cv2.imwrite(str(target), image):
-        raise OSError(f"cannot save '{path}': OpenCV could not write it")
+    from cli.common import output_file
+
+    with output_file(target) as tmp:  # renamed over the target only when complete
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"cannot save '{path}': OpenCV could not write it")
     log.info("wrote %s", target)

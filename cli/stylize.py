@@ -1,13 +1,19 @@
-"""`stylize`: paint a photo, a folder of photos or a video in the style of one or more images.
+"""`stylize`: paint a photo, a folder of photos or a video in a style; train your own fast style.
 
-    python main.py stylize CONTENT STYLE [STYLE...] -o OUT [--method gatys|adain]
+    python main.py stylize CONTENT STYLE [STYLE...] -o OUT [--method gatys|adain|palette]
         [--size 512] [--steps 300] [--optimizer lbfgs|adam] [--content-weight W]
         [--style-weight W] [--tv-weight W] [--preserve-color [luminance|histogram]]
         [--alpha A] [--seed N] [--style-weights 1,1] [--style-scale S] [--init content|noise]
+    python main.py stylize CONTENT -o OUT --method fast --model fast-candy|my-style|FILE.pth
+    python main.py stylize train STYLE CONTENT_FOLDER -o mystyle.pth [--steps 2000] [--size 256]
+        [--batch 2] [--lr 0.001] [--content-weight 1e5] [--style-weight 1e10] [--install TITLE]
 
 CONTENT is an image (OUT: an image file; .png carries the settings in its metadata), a
 folder (OUT: a folder, one PNG per image) or a video (OUT: .mp4 or .avi). Progress goes
-to stderr; the final losses of each image (Gatys) are printed on stdout.
+to stderr; the final losses of each image (Gatys) are printed on stdout. ``train`` (as the
+first word) trains a fast style network on the photos of CONTENT_FOLDER with the
+perceptual loss (needs the vgg16 weights), says how long it will take before it starts,
+and writes OUT only when training finished (Ctrl-C leaves no file).
 """
 
 from __future__ import annotations
@@ -56,11 +62,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Paint CONTENT in the style of STYLE images: Gatys optimisation (best quality, "
                     "needs the vgg19 weights) or AdaIN (fast, needs adain-vgg and adain-decoder).")
     parser.add_argument("content", metavar="CONTENT", help="an image, a folder of images or a video file")
-    parser.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s); several are blended")
+    parser.add_argument("styles", metavar="STYLE", nargs="*", help="style image(s); several are blended (not for --method fast)")
     parser.add_argument("-o", "--output", metavar="OUT", required=True, help="output image / folder / video (.mp4, .avi)")
-    parser.add_argument("--method", choices=["gatys", "adain"], default="gatys", help="default gatys")
-    parser.add_argument("--size", type=int, default=512, help="long side of the output in pixels (default 512)")
-    parser.add_argument("--steps", type=int, default=300, help="Gatys: evaluations of the loss (default 300)")
+    parser.add_argument("--method", choices=["gatys", "adain", "fast", "palette"], default="gatys", help="default gatys")
+    parser.add_argument("--model", metavar="NAME|FILE", help="fast: a catalog model (fast-candy, fast-mosaic, fast-rain-princess, "
+                        "fast-udnie, one of yours) or a .pth in the TransformerNet layout")
+    parser.add_argument("--size", type=int, default=None, help="long side of the output in pixels (default 512; train: crop size, default 256)")
+    parser.add_argument("--steps", type=int, default=None, help="Gatys: evaluations of the loss (default 300); train: optimiser steps (default 2000)")
+    parser.add_argument("--batch", type=int, default=2, help="train: crops per step (default 2)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="train: Adam learning rate (default 0.001)")
+    parser.add_argument("--install", metavar="TITLE", help="train: also install the result as your own style called TITLE")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CNN_STUDIO_DEVICE or the best available)")
     parser.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="Gatys optimiser (default lbfgs)")
     parser.add_argument("--content-weight", type=_positive_float, default=None, metavar="W", help="alpha (default 1)")
     parser.add_argument("--style-weight", type=_positive_float, default=None, metavar="W", help="beta (default 1000)")
@@ -79,10 +91,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+# VGG-19 pools four times before conv5_1: a side shorter than 16 px vanishes on the way.
+MIN_SHORT_SIDE = 16
+
+
+def _check_proportions(image, long_side: int, label: str) -> None:
+    """ValueError when ``image`` resized to ``long_side`` would be too thin for the network
+    (a 2000x16 panorama at --size 512 is 512x4)."""
+    h, w = image.shape[:2]
+    short = min(h, w) * long_side / max(h, w)
+    if short < MIN_SHORT_SIDE:
+        size = (long_side, round(short)) if w >= h else (round(short), long_side)
+        raise ValueError(f"{label}: {w}x{h} becomes {size[0]}x{size[1]} at {long_side} px on the long side; the network "
+                         f"needs at least {MIN_SHORT_SIDE} px on the short side: crop it or use a larger --size")
+
+
+def _coarsest_side(args: argparse.Namespace, settings) -> int:
+    return settings.level_sides()[0] if args.method == "gatys" else args.size
+
+
 def _settings(args: argparse.Namespace):
     from engine.style.gatys import GatysSettings
 
-    values = dict(size=args.size, steps=args.steps, optimizer=args.optimizer, seed=args.seed, init=args.init,
+    values = dict(size=args.size or 512, steps=args.steps or 300, optimizer=args.optimizer, seed=args.seed, init=args.init,
                   preserve_color=args.preserve_color or "none", style_scale=args.style_scale,
                   style_strength=args.alpha, levels=args.levels, low_memory=args.low_memory)
     for key in ("content_weight", "style_weight", "tv_weight", "content_layer"):
@@ -95,21 +126,34 @@ def _settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.content == "train" and not Path("train").exists():
+        return run_train(args)
     from engine.device import choose_device
     from engine.recorder import RecorderError
     from engine.sources import SourceError, classify
-    from engine.style.imaging import StyleInputError, load_input_image, style_size_notice
+    from engine.style import jobs
+    from engine.style.imaging import StyleImage, StyleInputError, load_input_image, style_size_notice
+    from engine.style.transformer_net import FastStyleWeightsError
     from engine.weights.cache import WeightsError
+    from engine.weights.catalog import UnknownModelError
 
     try:
         settings = _settings(args)
         kind = classify(args.content)
         if kind in ("demo", "camera"):
             raise ValueError(f"{args.content}: stylize needs an image, a folder or a video file (the live camera is in the GUI's Style tab)")
+        if args.method == "fast":
+            if not args.model:
+                raise ValueError("--method fast needs --model NAME (fast-candy, fast-mosaic, fast-rain-princess, fast-udnie, "
+                                 "one of yours) or --model FILE.pth")
+            if args.styles:
+                raise ValueError("--method fast takes no STYLE image: the style is the model (--model)")
+        elif not args.styles:
+            raise ValueError(f"--method {args.method} needs at least one STYLE image")
         weights = args.style_weights or [1.0] * len(args.styles)
         if len(weights) != len(args.styles):
             raise ValueError(f"--style-weights has {len(weights)} values for {len(args.styles)} style images")
-        styles = [load_input_image(p, "style") for p in args.styles]
+        loaded = [load_input_image(p, "style") for p in args.styles]
         out = Path(args.output)
         if kind == "video" and out.suffix.lower() not in (".mp4", ".avi"):
             raise ValueError(f"{out}: for a video input, OUT must end in .mp4 or .avi")
@@ -117,61 +161,167 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out}: OUT must be an image file (.png keeps the settings) for an image input")
         if kind == "folder" and out.suffix:
             raise ValueError(f"{out}: OUT must be a folder for a folder input")
-        device = choose_device(None)
-        for style in styles:
+        from cli.common import refuse_same_file
+
+        refuse_same_file([args.content, *args.styles], out)
+        coarsest = _coarsest_side(args, settings)
+        for path, style in zip(args.styles, loaded):
+            scale = args.style_scale if args.method == "gatys" else 1.0
+            _check_proportions(style.image, max(1, round(coarsest * scale)), f"style {path}")
+        args._coarsest_side = coarsest
+        device = choose_device(args.device)
+        for style in loaded:
             for note in style.notices:
                 print(f"note: {note}", file=sys.stderr)
             if args.method == "gatys":
-                warning = style_size_notice(style, round(args.size * args.style_scale))
+                warning = style_size_notice(style, round(settings.size * args.style_scale))
                 if warning:
                     print(f"warning: {warning}", file=sys.stderr)
-        stylizer = _GatysRunner(settings, device) if args.method == "gatys" else _AdaINRunner(args, device)
-        stylizer.prepare([(s, w) for s, w in zip(styles, weights)])
-    except (ValueError, SourceError, StyleInputError, WeightsError) as exc:
+        styles = [StyleImage(s.image, w, s.name) for s, w in zip(loaded, weights)]
+        prepared = _drive(jobs.prepare(args.method, styles, settings, None, device, args.model), None, notes=False)
+    except (ValueError, SourceError, StyleInputError, WeightsError, UnknownModelError, FastStyleWeightsError) as exc:
         return fail(str(exc))
     try:
-        return _process(args, kind, out, stylizer)
+        return _process(args, kind, out, prepared, settings)
     except (SourceError, StyleInputError, RecorderError, OSError, ValueError, MemoryError, FloatingPointError) as exc:
         return fail(str(exc))
 
 
-def _process(args: argparse.Namespace, kind: str, out: Path, stylizer: "_Runner") -> int:
+def _drive(gen, label: str | None, notes: bool = True):
+    """Run an engine job generator to its end, notes and a progress bar on stderr; returns its result."""
+    from cli.progress import ProgressBar
+
+    bar = None
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            if bar is not None:
+                bar.close()
+            return stop.value
+        if getattr(p, "message", ""):
+            if notes:
+                print(f"note: {p.message}", file=sys.stderr)
+            continue
+        if label is None:
+            continue
+        if bar is None:
+            bar = ProgressBar(label)
+        losses = getattr(p, "losses", {}) or {}
+        eta = f" ETA {p.eta_s:.0f} s" if getattr(p, "eta_s", None) is not None else ""
+        total = getattr(p, "total_steps", None) or getattr(p, "steps", None)
+        level = f"level {p.level}/{p.levels} " if hasattr(p, "level") else ""
+        bar.update(p.step, total, f"{level}J={losses.get('total', float('nan')):.4g}{eta}")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`stylize train STYLE CONTENT_FOLDER -o OUT.pth`: train a fast style (see the module docstring)."""
+    from engine.device import choose_device
+    from engine.style import models
+    from engine.style.fast_train import TrainingError, TrainSettings, list_images, train_job
+    from engine.style.imaging import StyleInputError, load_input_image
+    from engine.weights.cache import WeightsError, default_cache
+
+    try:
+        if len(args.styles) != 2:
+            raise ValueError("usage: stylize train STYLE CONTENT_FOLDER -o mystyle.pth")
+        style_path, folder = args.styles
+        out = Path(args.output)
+        if out.suffix.lower() not in (".pth", ".pt"):
+            raise ValueError(f"{out}: the trained model is a PyTorch state_dict, OUT must end in .pth")
+        values = dict(steps=args.steps or 2000, size=args.size or 256, batch=args.batch, lr=args.lr, seed=args.seed)
+        if args.content_weight is not None:
+            values["content_weight"] = args.content_weight
+        if args.style_weight is not None:
+            values["style_weight"] = args.style_weight
+        settings = TrainSettings(**values)
+        style = load_input_image(style_path, "style")
+        count = len(list_images(folder))
+        vgg = models.load_vgg16()
+        device = choose_device(args.device)
+    except (ValueError, TrainingError, StyleInputError, WeightsError) as exc:
+        return fail(str(exc))
+    print(f"training on {count} content images from {folder}", file=sys.stderr)
+    try:
+        path, result = _drive(train_job(style.image, folder, out, settings, vgg, device, style_name=style.name), f"train {out.name}")
+    except KeyboardInterrupt:
+        print("training interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (TrainingError, OSError, FloatingPointError) as exc:
+        return fail(str(exc))
+    final = result.history[-1] if result.history else {}
+    print(f"{path}: {settings.steps} steps in {result.elapsed_s:.1f}s on {result.device}; final content={final.get('content', 0):.6g} "
+          f"style={final.get('style', 0):.6g} total={final.get('total', 0):.6g}")
+    if args.install:
+        from engine.style.user_styles import install_user_style
+
+        try:
+            entry = install_user_style(default_cache(), path, args.install, {"style": style.name, "steps": settings.steps})
+        except (ValueError, WeightsError) as exc:
+            return fail(str(exc))
+        print(f"installed as '{entry.name}': use it with `stylize CONTENT -o OUT --method fast --model {entry.name}` "
+              "or in the Style tab", file=sys.stderr)
+    return 0
+
+
+def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings) -> int:
     import cv2
 
     from engine.recorder import VideoRecorder
     from engine.sources import iter_frames
     from engine.style.imaging import image_input
+    from engine.style.jobs import stylize_photo
     from engine.style.metadata import save_png
+
+    import os
+
+    from cli.common import output_file
+    from engine.safe_files import temp_name_for
 
     count = 0
     recorder = None
+    video_tmp = None
     if kind == "folder":
         out.mkdir(parents=True, exist_ok=True)
     try:
         for frame in iter_frames(args.content):
             loaded = image_input(frame.image, frame.source)
+            _check_proportions(loaded.image, getattr(args, "_coarsest_side", args.size), frame.source)
             for note in loaded.notices:
                 print(f"note: {note}", file=sys.stderr)
             label = frame.source if kind != "video" else f"frame {frame.index + 1}"
-            image, info = stylizer.run(loaded.image, label)
+            started = time.monotonic()
+            image, info = _drive(stylize_photo(prepared, loaded.image, settings, preview_every=0),
+                                 f"stylize {label}" if prepared.method == "gatys" else None)
+            _report(label, info, image, time.monotonic() - started)
             info["content"] = frame.source
             info["styles"] = [[Path(p).name, w] for p, w in zip(args.styles, args.style_weights or [1.0] * len(args.styles))]
             if kind == "image":
                 out.parent.mkdir(parents=True, exist_ok=True)
-                if out.suffix.lower() == ".png":
-                    save_png(out, image, info)
-                elif not cv2.imwrite(str(out), image):
-                    raise OSError(f"{out}: could not be written")
+                with output_file(out) as tmp:  # renamed over OUT only when complete
+                    if out.suffix.lower() == ".png":
+                        save_png(tmp, image, info)
+                    elif not cv2.imwrite(str(tmp), image):
+                        raise OSError(f"{out}: could not be written")
             elif kind == "folder":
-                save_png(out / (Path(frame.source).stem + ".png"), image, info)
+                with output_file(out / (Path(frame.source).stem + ".png")) as tmp:
+                    save_png(tmp, image, info)
             else:
                 if recorder is None:
-                    recorder = VideoRecorder(out, fps=_video_fps(args.content))
+                    video_tmp = temp_name_for(out)
+                    recorder = VideoRecorder(video_tmp, fps=_video_fps(args.content))
                 recorder.write(image)
             count += 1
+        if recorder is not None:
+            recorder.close()
+            if recorder.error:
+                raise OSError(f"{out}: {recorder.error}")
+            os.replace(video_tmp, out)
     finally:
         if recorder is not None:
             recorder.close()
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     where = out if kind != "folder" else f"{out}/"
     print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
           file=sys.stderr)
@@ -189,75 +339,10 @@ def _video_fps(path: str) -> float:
     return fps if fps and fps > 0 else 25.0
 
 
-class _Runner:
-    def prepare(self, styles) -> None: ...
-
-    def run(self, image, label: str): ...
-
-
-class _GatysRunner(_Runner):
-    """Gatys per image: progress bar on stderr, losses on stdout."""
-
-    def __init__(self, settings, device) -> None:
-        from engine.style import models
-
-        self.settings = settings
-        self.device = device
-        self.vgg = models.load_vgg19()
-
-    def prepare(self, styles) -> None:
-        from engine.style.gatys import StyleImage
-
-        self.styles = [StyleImage(s.image, w, s.name) for s, w in styles]
-
-    def run(self, image, label: str):
-        from cli.progress import ProgressBar
-        from engine.style.gatys import stylize
-
-        bar = ProgressBar(f"stylize {label}")
-        gen = stylize(image, self.styles, self.settings, self.vgg, self.device, preview_every=0)
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if p.message:
-                print(f"note: {p.message}", file=sys.stderr)
-                continue
-            eta = f"ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
-            bar.update(p.step, p.total_steps, f"level {p.level}/{p.levels} {p.size[1]}x{p.size[0]} J={p.losses['total']:.4g} {eta}")
-        bar.close()
-        losses = result.losses
-        print(f"{label}: steps={result.steps} time={result.elapsed_s:.1f}s device={result.device} "
-              f"content={losses['content']:.6g} style={losses['style']:.6g} tv={losses['tv']:.6g} total={losses['total']:.6g}")
-        info = {"method": "gatys", "settings": result.settings.to_dict(), "losses": dict(losses),
-                "notices": list(result.notices)}
-        return result.image, info
-
-
-class _AdaINRunner(_Runner):
-    """AdaIN per image/frame: style statistics once, one pass per image."""
-
-    def __init__(self, args: argparse.Namespace, device) -> None:
-        from engine.style import models
-
-        self.args = args
-        self.model = models.load_adain(device)
-
-    def prepare(self, styles) -> None:
-        from engine.style.adain import blend_stats
-
-        self.stats = blend_stats([(self.model.style_stats(s.image, name=s.name), w) for s, w in styles])
-
-    def run(self, image, label: str):
-        from engine.style.imaging import resize_long_side
-
-        started = time.monotonic()
-        if max(image.shape[:2]) != self.args.size:
-            image = resize_long_side(image, self.args.size)
-        out = self.model.stylize(image, self.stats, self.args.alpha, self.args.preserve_color is not None)
-        print(f"{label}: adain {out.shape[1]}x{out.shape[0]} in {time.monotonic() - started:.2f}s", file=sys.stderr)
-        info = {"method": "adain", "settings": {"size": self.args.size, "alpha": self.args.alpha,
-                                                 "preserve_color": bool(self.args.preserve_color)}}
-        return out, info
+def _report(label: str, info: dict, image, seconds: float) -> None:
+    losses = info.get("losses") or {}
+    if info.get("method") == "gatys" and losses:
+        print(f"{label}: steps={info.get('steps')} time={seconds:.1f}s device={info.get('device')} content={losses['content']:.6g} "
+              f"style={losses['style']:.6g} tv={losses['tv']:.6g} total={losses['total']:.6g}")
+    else:
+        print(f"{label}: {info.get('method')} {image.shape[1]}x{image.shape[0]} in {seconds:.2f}s", file=sys.stderr)

@@ -65,7 +65,3 @@ def supports_half(device: torch.device) -> bool:
     """Half precision pays off on CUDA; on the CPU it is slower, so we keep float32."""
     return device.type == "cuda"
 
-
-def default_dtype(device: torch.device, half: bool = True) -> torch.dtype:
-    """float16 on CUDA when ``half`` is asked for, float32 everywhere else."""
-    return torch.float16 if half and supports_half(device) else torch.float32

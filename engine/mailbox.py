@@ -25,6 +25,7 @@ class Mailbox(Generic[T]):
         self.put_count = 0
         self.taken = 0
         self.dropped = 0
+        self._waiting = 0
 
     def put(self, item: T) -> None:
         """Hand over ``item``, replacing (and counting as dropped) any item not yet taken."""
@@ -46,17 +47,16 @@ class Mailbox(Generic[T]):
         """
         with self._cond:
             if not self._full and not self._closed:
-                self._cond.wait_for(lambda: self._full or self._closed, timeout)
+                self._waiting += 1
+                try:
+                    self._cond.wait_for(lambda: self._full or self._closed, timeout)
+                finally:
+                    self._waiting -= 1
             if not self._full:
                 return None
             item, self._item, self._full = self._item, None, False
             self.taken += 1
             return item
-
-    def peek(self) -> T | None:
-        """The held item without taking it (None when empty)."""
-        with self._cond:
-            return self._item if self._full else None
 
     def close(self) -> None:
         """Wake every waiter; later puts are ignored and takes return what is left, then None."""
@@ -68,6 +68,11 @@ class Mailbox(Generic[T]):
     def full(self) -> bool:
         """True while an item waits to be taken (the item itself may be None)."""
         return self._full
+
+    @property
+    def waiting(self) -> int:
+        """How many threads are blocked in ``take`` right now."""
+        return self._waiting
 
     @property
     def closed(self) -> bool:

@@ -138,7 +138,14 @@ class InferenceWorker:
 
     The worker can be stopped and started again: ``start`` after ``stop`` opens fresh
     mailboxes and a fresh thread (the task, if any, is loaded again in it).
+
+    ``threads``: a thread-budget situation ("gui", "cli"; see ``engine.threads``) for the
+    worker to size torch's intra-op threads by, on its own thread (with OpenMP a count set
+    elsewhere does not reach it), re-planned every few seconds from the load other
+    processes put on the machine; None leaves torch's setting alone.
     """
+
+    GOVERN_EVERY_S = 3.0
 
     def __init__(
         self,
@@ -146,8 +153,10 @@ class InferenceWorker:
         on_event: Callable[[WorkerEvent], None] | None = None,
         device: str | torch.device | None = None,
         name: str = "worker",
+        threads: str | None = None,
     ) -> None:
         self.on_result = on_result
+        self.threads = threads
         self.on_event = on_event
         self.device = device if isinstance(device, torch.device) else choose_device(device)
         self.name = name
@@ -169,6 +178,7 @@ class InferenceWorker:
         self._dropped_before = 0
         self._result_times: deque[float] = deque(maxlen=240)
         self._last_timings: Timings | None = None
+        self._last_governed = 0.0
 
     # -- control (any thread) ----------------------------------------------------------
     def start(self) -> None:
@@ -303,9 +313,33 @@ class InferenceWorker:
         self._task = task
         self._emit("ready", task, f"{task.name} ready on {self.device}", generation=generation)
 
+    def _govern_threads(self, governor: Any) -> None:
+        if governor is None:
+            return
+        now = time.monotonic()
+        if now - self._last_governed < self.GOVERN_EVERY_S:
+            return
+        self._last_governed = now
+        count = governor.update()
+        if governor.changed:
+            torch.set_num_threads(count)
+            log.info("%s: %d intra-op threads (%s)", self.name, count, governor.plan.reason)
+
+    def _make_governor(self) -> Any:
+        if self.threads is None or self.device.type != "cpu":
+            return None
+        from engine.threads import ThreadGovernor
+
+        governor = ThreadGovernor(self.threads)
+        torch.set_num_threads(governor.threads)
+        self._last_governed = time.monotonic()
+        return governor
+
     def _run(self, stop: threading.Event, frames: Mailbox[Frame]) -> None:
+        governor = self._make_governor()
         try:
             while not stop.is_set():
+                self._govern_threads(governor)
                 self._apply_control()
                 frame = frames.take(timeout=0.1)
                 if frame is None:

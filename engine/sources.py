@@ -41,12 +41,16 @@ class Frame:
 
     image: (H, W, 3) uint8 BGR. index: 0-based count of frames delivered by its source.
     timestamp: time.monotonic() seconds at capture. source: the source's display name.
+    scene: changes whenever the picture stops being a continuation of the previous one
+    (the next image of a folder); results computed on another scene are never drawn
+    over this frame.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     source: str = ""
+    scene: int = 0
 
     @property
     def width(self) -> int:
@@ -113,25 +117,80 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 BGR.
 
     Grayscale, alpha and 16-bit images are converted. Raises SourceError naming the file
-    when it is missing, not a file, not an image, or damaged.
+    when it is missing, not a regular file (a FIFO or a device would block or never
+    end), larger than the input limit, not an image, or damaged.
+
+    Memory stays bounded (``engine.limits``): the dimensions are read from the header
+    before decoding. A JPEG with more than ``max_image_pixels`` is decoded downscaled by
+    2, 4 or 8 (libjpeg scales while decoding, so the full image never exists in memory),
+    up to ``max_decode_pixels``; other formats over the limit are refused with a message
+    that gives the limit and how to raise it.
     """
+    from engine import limits
+    from engine.image_header import HeaderError, image_size
+    from engine.safe_files import input_file_problem
+
     p = Path(path)
-    if not p.exists():
-        raise SourceError(f"{p}: no such file")
-    if not p.is_file():
-        raise SourceError(f"{p}: not a file")
+    limit = limits.current()
+    problem = input_file_problem(p, limit.max_input_bytes)
+    if problem:
+        if "larger than the limit" in problem:
+            problem += f" for input files ({limit.hint('max_input_bytes')})"
+        raise SourceError(problem)
     try:
+        with open(p, "rb") as fh:
+            declared = image_size(fh)
         data = np.fromfile(str(p), dtype=np.uint8)  # also handles non-ASCII paths on Windows
+    except HeaderError as exc:
+        raise SourceError(f"{p}: damaged image ({exc})") from exc
     except OSError as exc:
         raise SourceError(f"{p}: cannot be read ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise SourceError(f"{p}: the file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    flags = cv2.IMREAD_UNCHANGED
+    if declared is not None:
+        flags = _decode_flags(p, *declared, limit)
+    try:
+        image = cv2.imdecode(data, flags)
+    except cv2.error as exc:
+        raise SourceError(f"{p}: not an image OpenCV can decode ({str(exc).strip().splitlines()[-1]})") from exc
     if image is None:
         raise SourceError(f"{p}: not an image OpenCV can decode (damaged, or an unsupported format)")
     if image.ndim == 3 and image.shape[2] == 4 and p.suffix.lower() in {".jpg", ".jpeg"}:
         image = image[:, :, :3]
+    if image.shape[0] * image.shape[1] > limit.max_image_pixels:
+        # A format whose header we do not parse: OpenCV's own pixel limit bounded the decode.
+        scale = math.sqrt(limit.max_image_pixels / (image.shape[0] * image.shape[1]))
+        size = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+        log.warning("%s: %dx%d pixels, downscaled to %dx%d (limit %s)", p, image.shape[1], image.shape[0], *size,
+                    limits.megapixels(limit.max_image_pixels))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return to_bgr8(image, str(p))
+
+
+_REDUCED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
+
+
+def _decode_flags(p: Path, kind: str, width: int, height: int, limit) -> int:
+    """cv2.imdecode flags that keep the decoded image within ``limit``; SourceError when
+    no such decode exists."""
+    from engine import limits
+
+    pixels = width * height
+    if pixels <= limit.max_image_pixels:
+        return cv2.IMREAD_UNCHANGED
+    claimed = f"{p}: {width}x{height} pixels ({limits.megapixels(pixels)})"
+    if kind == "jpeg" and pixels <= limit.max_decode_pixels:
+        for factor, flag in _REDUCED_FLAGS:
+            if math.ceil(width / factor) * math.ceil(height / factor) <= limit.max_image_pixels:
+                log.warning("%s is read downscaled by %d (the image limit is %s)", claimed, factor,
+                            limits.megapixels(limit.max_image_pixels))
+                return flag
+    if kind == "jpeg":
+        raise SourceError(f"{claimed} is more than the largest photo that can be read, "
+                          f"{limits.megapixels(limit.max_decode_pixels)} ({limit.hint('max_decode_pixels')})")
+    raise SourceError(f"{claimed} is more than the image limit of {limits.megapixels(limit.max_image_pixels)} "
+                      f"({limit.hint('max_image_pixels')}, or save it as JPEG, which is read downscaled)")
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -155,13 +214,26 @@ def classify(spec: str) -> str:
         raise SourceError(f"{text}: no such file or folder (use 'demo', a camera index such as 0, a video, an image or a folder)")
     if p.is_dir():
         return "folder"
+    from engine.image_header import image_format
+    from engine.safe_files import input_file_problem
+
+    problem = input_file_problem(p)
+    if problem:
+        raise SourceError(problem)
     suffix = p.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    # Unknown suffix: let the decoders decide, image first since it is cheap to try.
-    if cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_UNCHANGED) is not None:
+    # Unknown suffix: the first bytes tell images apart (nothing is decoded here).
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise SourceError(f"{text}: cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise SourceError(f"{text}: the file is empty")
+    if image_format(head) is not None:
         return "image"
     return "video"
 
@@ -193,6 +265,7 @@ class FrameSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._index = 0
+        self._scene = 0  # bumped by sources whose next picture is unrelated to the last
         self._times: deque[float] = deque(maxlen=120)
         self.state = "idle"  # idle, running, reconnecting, ended, stopped
 
@@ -268,7 +341,7 @@ class FrameSource:
         if self.mirror:
             image = cv2.flip(image, 1)
         now = time.monotonic()
-        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name)
+        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name, scene=self._scene)
         self._index += 1
         self._times.append(now)
         with self._lock:
@@ -383,21 +456,23 @@ class DemoSource(FrameSource):
                     "color": tuple(int(c) for c in rng.integers(40, 255, size=3)),
                 }
             )
-        yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
-        self._xx, self._yy = xx / max(self.width, 1), yy / max(self.height, 1)
-        self._t0 = 0.0
+        self._x = np.arange(self.width, dtype=np.float32) / max(self.width, 1)
+        self._y = np.arange(self.height, dtype=np.float32) / max(self.height, 1)
+        self._green = (90 + 60 * self._y * 2).clip(0, 255).astype(np.uint8)
         self._t = 0
 
     def _open(self) -> None:
-        self._t0 = time.monotonic()
+        pass
 
     def render(self, t: int) -> np.ndarray:
         """The demo image for tick ``t`` (deterministic for a given seed and tick)."""
         phase = t / 90.0
         base = np.empty((self.height, self.width, 3), np.uint8)
-        base[:, :, 0] = (110 + 80 * np.sin(2 * math.pi * (self._xx + phase * 0.3))).astype(np.uint8)
-        base[:, :, 1] = (90 + 60 * self._yy * 2).clip(0, 255).astype(np.uint8)
-        base[:, :, 2] = (70 + 70 * np.cos(2 * math.pi * (self._yy - phase * 0.2))).astype(np.uint8)
+        # Each channel varies along one axis only: compute a row or a column and broadcast
+        # (a full-frame sin per channel cost the capture thread more CPU than a small model).
+        base[:, :, 0] = (110 + 80 * np.sin(2 * math.pi * (self._x + phase * 0.3))).astype(np.uint8)[None, :]
+        base[:, :, 1] = self._green[:, None]
+        base[:, :, 2] = (70 + 70 * np.cos(2 * math.pi * (self._y - phase * 0.2))).astype(np.uint8)[:, None]
         for shape in self._shapes:
             pos = shape["pos"] + shape["vel"] * t
             # Reflect off the borders so shapes bounce around the frame.
@@ -418,8 +493,10 @@ class DemoSource(FrameSource):
                 for k in range(-2, 3):
                     cv2.line(base, (x - s, y + k * s // 3), (x + s, y + k * s // 3), color, max(s // 8, 2), cv2.LINE_AA)
         clock = time.strftime("%H:%M:%S")
-        cv2.putText(base, f"CNN Studio demo  {clock}  #{t}", (12, self.height - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(base, f"CNN Studio demo  {clock}  #{t}", (12, self.height - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        # One line of text on a dark band: anti-aliased text with an outline cost 4 ms a frame.
+        base[self.height - 34 : self.height - 6, 6 : 330] //= 3
+        cv2.putText(base, f"CNN Studio demo  {clock}  #{t}", (12, self.height - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                    (255, 255, 255), 1, cv2.LINE_AA)
         return base
 
     def _read(self) -> np.ndarray:
@@ -504,8 +581,13 @@ class VideoSource(FrameSource):
         self._close()
 
     def _open(self) -> None:
+        from engine.safe_files import input_file_problem
+
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
+        problem = input_file_problem(self.path)
+        if problem:
+            raise SourceError(problem)
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             cap.release()
@@ -609,14 +691,11 @@ class FolderSource(FrameSource):
         if self._current is None or self._shown >= self.repeats:
             self._current = self._advance()
             self._shown = 0
+            self._scene += 1
             if self._current is None:
                 return None
         self._shown += 1
         return self._current
-
-    @property
-    def current_file(self) -> Path | None:
-        return self.files[self._position] if 0 <= self._position < len(self.files) else None
 
 
 def open_source(spec: str | int, **options: object) -> FrameSource:

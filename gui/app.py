@@ -72,30 +72,91 @@ def _install_excepthook() -> None:
 
 
 def _quit_on_signals(app) -> None:
-    """Ctrl+C / SIGTERM close the window properly (settings saved, camera released).
+    """SIGINT (Ctrl+C) and SIGTERM (logout) close the window properly: settings saved,
+    recording finished, camera released, threads joined.
 
-    Python runs signal handlers only between bytecodes, and the Qt event loop is C++;
-    a cheap periodic timer gives the interpreter a chance to notice the signal.
+    The C-level handler only writes the signal number to a socket; Qt's event loop reads
+    it (QSocketNotifier) and closes the windows from there, so nothing runs inside a
+    signal handler while Qt or PyTorch is in the middle of something.
     """
-    from PySide6.QtCore import QTimer
+    import socket
 
-    def handler(signum, frame) -> None:
-        log.info("signal %d: closing", signum)
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda signum, frame: None)  # the wakeup fd does the work
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def on_signal() -> None:
+        try:
+            received = reader.recv(64)
+        except BlockingIOError:
+            return
+        log.info("signal %s: closing", list(received))
         app.closeAllWindows()
         app.quit()
 
-    for name in ("SIGINT", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
-    timer = QTimer(app)
-    timer.timeout.connect(lambda: None)
-    timer.start(250)
+    notifier.activated.connect(on_signal)
+    app._signal_sockets = (reader, writer, notifier)  # keep them alive with the app
+
+
+class _EngineLoader:
+    """Imports PyTorch and the tab modules on a background thread (several seconds on a
+    laptop), then calls ``done(device, warning)`` on the GUI thread.
+
+    The window and the demo source need none of it, so they are on screen first.
+    """
+
+    def __init__(self, device: str | None, done) -> None:
+        from PySide6.QtCore import QObject, Qt, Signal
+
+        class _Relay(QObject):
+            finished = Signal(object, object)
+
+        self._relay = _Relay()
+        self._relay.finished.connect(done, Qt.ConnectionType.QueuedConnection)
+        self._device = device
+
+    def start(self) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=self._load, name="engine-loader", daemon=True)
+        self.thread.start()
+
+    def _load(self) -> None:
+        import importlib
+
+        warning = None
+        try:
+            from engine.device import DeviceError, choose_device
+        except Exception as exc:  # noqa: BLE001 - a broken install: say so in the window
+            self._relay.finished.emit(None, f"PyTorch could not be loaded: {type(exc).__name__}: {exc}")
+            return
+        try:
+            device = choose_device(self._device)
+        except DeviceError as exc:
+            warning = f"{exc}\n\nUsing the CPU instead."
+            device = choose_device("cpu")
+        from gui.tabs import TAB_SPECS
+
+        for module_name, _cls, _title in TAB_SPECS:
+            try:  # warm the import cache; a failure shows up again (with its message) when the tab is built
+                importlib.import_module(module_name)
+            except Exception:  # noqa: BLE001
+                log.debug("pre-importing %s failed", module_name, exc_info=True)
+        self._relay.finished.emit(device, warning)
 
 
 def run(source: str | None = None, device: str | None = None) -> int:
     """Open the main window on ``source`` (None: last source / first camera / demo) and run.
 
     ``device``: "auto"/None, "cpu", "cuda", "cuda:N", "mps". Returns the exit code.
+    The window appears before PyTorch is loaded; the tabs arrive when it is.
     """
     problem = display_problem()
     if problem is not None:
@@ -103,7 +164,6 @@ def run(source: str | None = None, device: str | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from engine.device import DeviceError, choose_device
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
@@ -115,12 +175,35 @@ def run(source: str | None = None, device: str | None = None) -> int:
     _install_excepthook()
     _quit_on_signals(app)
     try:
-        torch_device = choose_device(device)
-    except DeviceError as exc:
-        QMessageBox.warning(None, APP_NAME, f"{exc}\n\nUsing the CPU instead.")
-        torch_device = choose_device("cpu")
-    window = MainWindow(open_settings(), torch_device, source=source)
+        settings = open_settings()
+    except OSError as exc:  # engine.paths.PathsError: CNN_STUDIO_HOME is a file, a read-only disk, ...
+        print(f"error: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, APP_NAME, f"CNN Studio cannot start:\n\n{exc}")
+        return 1
+    window = MainWindow(settings, None, source=source, defer_tabs=True)
     window.show()
+    log.info("window shown; loading PyTorch in the background")
+
+    def engine_ready(torch_device, warning) -> None:
+        if warning:
+            QMessageBox.warning(window, APP_NAME, warning)
+        if torch_device is None:
+            window.status_panel.set_device("no PyTorch")
+            return
+        if not window.closing:
+            window.load_feature_tabs(torch_device)
+            log.info("engine ready on %s", torch_device)
+
+    loader = _EngineLoader(device, engine_ready)
+    loader.start()
     code = app.exec()
     window.shutdown()
+    loader.thread.join(0.2)
+    if loader.thread.is_alive():
+        # Quit while PyTorch was still importing: everything of the user's is saved; skip
+        # the interpreter's teardown, which would race the half-imported extension modules.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
     return int(code)

@@ -140,27 +140,30 @@ class LivePipeline(QObject):
         """Stop the current source and start the one named by ``spec``.
 
         Raises ``engine.sources.SourceError`` (with a message naming ``spec``) when it cannot
-        be opened; the previous source is stopped either way.
+        be opened; the previous source then keeps playing.
         """
         from engine.sources import classify, open_source
 
-        self.stop_source()
         # Videos loop in the GUI: a live view that freezes on the last frame looks broken.
         options = {"loop": True} if classify(spec) == "video" else {}
         return self.attach(open_source(spec, **options))
 
     def attach(self, source: "FrameSource") -> "FrameSource":
-        """Stop the current source and start ``source`` (already constructed) in its place."""
-        self.stop_source()
+        """Start ``source`` (already constructed), then stop the current one in its favour.
+
+        The new source is started first: when it fails (a camera that cannot be opened,
+        an unreadable video) the exception propagates and the playing source plays on.
+        """
         source.mirror = self.mirror
         source.on_event(lambda event, origin=source: self._events.forward(origin, event))
-        self._unsubscribe = source.subscribe(self._on_frame)
+        unsubscribe = source.subscribe(self._on_frame)
         try:
             source.start()
         except Exception:
-            self._unsubscribe()
-            self._unsubscribe = None
+            unsubscribe()
             raise
+        self.stop_source()
+        self._unsubscribe = unsubscribe
         self.source = source
         return source
 
@@ -200,6 +203,7 @@ class LivePipeline(QObject):
                 on_event=lambda event: self._events.forward(self, event),
                 device=self.device,
                 name="live",
+                threads="gui",  # sized on the worker thread for what else runs (engine.threads)
             )
             worker.start()
             self._worker = worker

@@ -52,12 +52,35 @@ class JobControl:
             raise JobCancelled()
 
 
+class JobFailure(str):
+    """What ``JobRunner.failed`` carries: the user-facing text, with the exception itself.
+
+    A ``str`` so a handler can show it as it is; ``exception`` is the exception the job
+    raised (with its type and traceback) for handlers that need more. The text names the
+    exception's type unless it is one of the engine's own errors, whose messages are
+    written for users already.
+    """
+
+    exception: BaseException
+
+    def __new__(cls, exception: BaseException) -> "JobFailure":
+        text = str(exception).strip()
+        own = type(exception).__module__.startswith(("engine.", "cli."))
+        if not text:
+            text = type(exception).__name__
+        elif not own:
+            text = f"{type(exception).__name__}: {text}"
+        failure = super().__new__(cls, text)
+        failure.exception = exception
+        return failure
+
+
 class _JobSignals(QObject):
     """Lives on the GUI thread; emitted from the job thread, delivered queued."""
 
     progress = Signal(int, object)
     finished = Signal(int, object)
-    failed = Signal(int, str)
+    failed = Signal(int, object)
     cancelled = Signal(int)
 
 
@@ -67,13 +90,14 @@ class JobRunner(QObject):
     Signals (always delivered on the GUI thread, only for the current job):
         progress(object): whatever the job yielded / reported.
         finished(object): the job's result.
-        failed(str): a one-line message (the exception text) — the job raised.
+        failed(JobFailure): the job raised; a ``str`` naming what went wrong, whose
+            ``exception`` attribute is the exception itself.
         cancelled(): the job stopped because ``cancel()`` was called.
     """
 
     progress = Signal(object)
     finished = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)
     cancelled = Signal()
 
     _ids = itertools.count(1)
@@ -138,8 +162,8 @@ class JobRunner(QObject):
             signals.cancelled.emit(job_id)
             return
         except Exception as exc:  # report every failure; the GUI must keep running
-            log.exception("job %r failed", self.name)
-            signals.failed.emit(job_id, str(exc) or type(exc).__name__)
+            log.debug("job %r failed", self.name, exc_info=True)
+            signals.failed.emit(job_id, JobFailure(exc))
             return
         if control.cancelled:
             signals.cancelled.emit(job_id)
@@ -170,8 +194,8 @@ class JobRunner(QObject):
         if job_id == self._current_id:
             self.finished.emit(value)
 
-    @Slot(int, str)
-    def _on_failed(self, job_id: int, message: str) -> None:
+    @Slot(int, object)
+    def _on_failed(self, job_id: int, message: JobFailure) -> None:
         if job_id == self._current_id:
             self.failed.emit(message)
 

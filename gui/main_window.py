@@ -1,50 +1,47 @@
-"""The main window: source bar, video view, the four tabs, status bar, menus and shortcuts.
+"""The main window: source bar, video view, the feature tabs, status bar, menus and shortcuts.
 
 Data flow (see gui/bridge.py): the source's capture thread feeds ``LivePipeline``, which
 delivers the newest frame to ``_on_frame`` and the newest result of the active tab's task
-to ``_on_result``, both on the GUI thread. The window decides what the video view shows
-(the camera frame, or the tab's ``display_image``) and lets the active tab paint overlays.
+to ``_on_result``, both on the GUI thread. A ``FramePresenter`` (gui/presenter.py) decides
+what the view shows — in Synced mode each result on the frame it was computed from — and
+the active tab paints its overlay over that picture.
+
+Start-up is in two steps so the window is on screen before PyTorch has loaded: the shell
+(video, source bar, demo) needs no torch; ``install_tabs`` adds the feature tabs once the
+engine is up (gui/app.py loads it in the background).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
-from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QPainter
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFrame,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QToolBar,
-    QWidget,
-)
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QPainter
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
 
 from gui.bridge import LivePipeline
 from gui.context import AppContext
+from gui.live_display import LiveDisplay
+from gui.presenter import FramePresenter
 from gui.settings import read_bool, read_int
-from gui.tabs import load_tabs
+from gui.status_panel import StatusPanel
 from gui.tabs.base import StudioTab
 from gui.widgets.perf_plot import PerfPlot
 from gui.widgets.source_bar import SourceBar
 from gui.widgets.video_view import VideoView
+from gui.wheel_guard import WheelGuard
+from gui.window_menus import SHORTCUTS, build_menus
+from gui.window_output import ViewOutput
+from gui.window_sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher
 
 if TYPE_CHECKING:
     import torch
     from PySide6.QtCore import QSettings
 
-    from engine.recorder import VideoRecorder
     from engine.sources import Frame
 
 log = logging.getLogger(__name__)
@@ -57,86 +54,66 @@ KEY_GEOMETRY = "window/geometry"
 KEY_STATE = "window/state"
 KEY_SPLITTER = "window/splitter"
 KEY_LAST_TAB = "window/last_tab"
-KEY_LAST_SOURCE = "source/last"
-KEY_MIRROR = "source/mirror"
-
-
-def _output_dir(kind: str, standard: QStandardPaths.StandardLocation) -> Path:
-    """Where snapshots/recordings go: the user's Pictures/Videos folder, or under
-    ``$CNN_STUDIO_HOME`` when that is set (portable installs and tests stay self-contained)."""
-    from engine.paths import HOME_ENV, home
-
-    if os.environ.get(HOME_ENV, "").strip():
-        folder = home() / kind
-    else:
-        base = QStandardPaths.writableLocation(standard)
-        folder = Path(base) / APP_TITLE if base else home() / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+KEY_VIEW_MODE = "window/view_mode"
 
 
 class MainWindow(QMainWindow):
-    """CNN Studio's window. ``tabs``: override the feature tabs (tests); None loads the real ones."""
+    """CNN Studio's window.
 
-    def __init__(
-        self,
-        settings: "QSettings",
-        device: "torch.device",
-        source: str | None = None,
-        tabs: Sequence[StudioTab] | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
+    ``tabs``: the feature tabs (tests pass their own); None builds the real ones, unless
+    ``defer_tabs``: then the tab column says "Loading PyTorch…" until ``load_feature_tabs``
+    is called (the app does so once the engine has loaded in the background).
+    ``device``: the torch device, or None until the engine is up.
+    """
+
+    def __init__(self, settings: "QSettings", device: "torch.device | None" = None, source: str | None = None,
+                 tabs: Sequence[StudioTab] | None = None, parent: QWidget | None = None,
+                 defer_tabs: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle(APP_TITLE)
         self.settings = settings
         self.device = device
         self.pipeline = LivePipeline(device, self)
         self.view = VideoView()
-        self.context = AppContext(
-            settings, device,
-            status_sink=self.show_status,
-            dialog_parent=self,
-            latest_frame=self.latest_frame,
-            video_view=self.view,
-        )
-        self._latest: Frame | None = None
-        self._current_spec: str | None = None
+        self.context = AppContext(settings, device, status_sink=self.show_status, dialog_parent=self,
+                                  latest_frame=self.latest_frame, video_view=self.view)
+        self.output = ViewOutput(self.view, self.show_status, self.context.error)
+        mode = settings.value(KEY_VIEW_MODE, "synced")
+        self.presenter = FramePresenter(mode if mode in ("synced", "live") else "synced")
         self._active: StudioTab | None = None
-        self._recorder: VideoRecorder | None = None
-        self._recording_started = 0.0
-        self._display_errors = 0
         self._closing = False
+        self.tabs: list[StudioTab] = []
 
-        self.source_bar = SourceBar()
+        self.source_bar = SourceBar(settings=settings)
         self.tab_widget = QTabWidget()
         self.tab_widget.setObjectName("featureTabs")
         self.tab_widget.setDocumentMode(True)
-        self.tabs: list[StudioTab] = list(tabs) if tabs is not None else load_tabs(self.context)
-        for tab in self.tabs:
-            # A scroll area per tab: a tall tab must not force a minimum window height.
-            scroll = QScrollArea()
-            scroll.setObjectName(f"tabScroll{self.tab_widget.count()}")
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QFrame.Shape.NoFrame)
-            scroll.setWidget(tab)
-            self.tab_widget.addTab(scroll, tab.title)
-            tab.task_changed.connect(lambda t=tab: self._on_task_changed(t))
-            tab.settings_changed.connect(lambda t=tab: self._on_settings_changed(t))
-            tab.status_message.connect(self.show_status)
         self.perf_plot = PerfPlot()
+        self.status_panel = StatusPanel(self.statusBar())
         self._build_layout()
-        self._build_status_bar()
-        self._build_menus()
-        self._connect_pipeline()
-        self._restore_settings()
-
+        self._restore_window_state()
+        self.display = LiveDisplay(self)
+        self.pipeline.frame_ready.connect(self.display.on_frame)
+        self.pipeline.result_ready.connect(self.display.on_result)
+        self.sources = SourceSwitcher(self)
+        self.pipeline.source_event.connect(self.sources.on_event)
+        self.pipeline.worker_event.connect(self._on_worker_event)
+        self._wheel_guard = WheelGuard(self)
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
         self._stats_timer.start()
-
-        self.tab_widget.currentChanged.connect(self._activate_tab)
-        self._activate_tab(self.tab_widget.currentIndex())
+        if tabs is not None:
+            self.install_tabs(tabs, device)
+        elif not defer_tabs:
+            self.load_feature_tabs(device)
+        else:
+            build_menus(self)
+            self.synced_action.setChecked(self.presenter.mode == "synced")
+            waiting = QLabel("Loading PyTorch…\n\nThe models start in a few seconds;\nthe video is live already.")
+            waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tab_widget.addTab(waiting, "Loading PyTorch…")
+            self.status_panel.set_device("loading PyTorch…")
         self.source_bar.refresh_cameras()
         # Open the source once the event loop runs, so the window appears first.
         QTimer.singleShot(0, lambda: self.open_initial_source(source))
@@ -155,12 +132,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setCollapsible(0, False)
-        # The tab column is never narrower than its widest tab (plus a vertical
-        # scrollbar): tall tabs scroll, wide ones must not.
-        scrollbar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
-        widest = max((tab.minimumSizeHint().width() for tab in self.tabs), default=300)
-        self.tab_widget.setMinimumWidth(widest + scrollbar + 8)
-        self.splitter.setSizes([860, max(420, widest + scrollbar + 8)])
+        self.splitter.setSizes([860, 420])
         self.setCentralWidget(self.splitter)
         self.perf_dock = QDockWidget("Performance", self)
         self.perf_dock.setObjectName("performanceDock")
@@ -174,90 +146,66 @@ class MainWindow(QMainWindow):
         self.source_bar.mirror_toggled.connect(self.set_mirror)
         self.resize(1280, 800)
 
-    def _build_status_bar(self) -> None:
+    def install_tabs(self, tabs: Sequence[StudioTab], device: "torch.device | None") -> None:
+        """Put the feature tabs in (once; the engine is loaded) and start the remembered one."""
         from engine.device import device_label
 
-        bar = self.statusBar()
-        self.device_label = QLabel(device_label(self.device))
-        self.device_label.setToolTip("Where the models run (set with --device or CNN_STUDIO_DEVICE)")
-        self.capture_label = QLabel("capture – fps")
-        self.inference_label = QLabel("inference – fps")
-        self.latency_label = QLabel("latency – ms")
-        self.dropped_label = QLabel("dropped 0")
-        self.dropped_label.setToolTip("Frames the model skipped because it was still busy (by design: it always takes the newest)")
-        self.record_label = QLabel("")
-        self.record_label.setStyleSheet("color: #e04040; font-weight: bold;")
-        for label in (self.record_label, self.capture_label, self.inference_label, self.latency_label,
-                      self.dropped_label, self.device_label):
-            label.setContentsMargins(6, 0, 6, 0)
-            bar.addPermanentWidget(label)
+        self.device = device
+        self.pipeline.device = device
+        self.context.device = device
+        self.tabs = list(tabs)
+        self.tab_widget.blockSignals(True)
+        self.tab_widget.clear()
+        for tab in self.tabs:
+            # A scroll area per tab: a tall tab must not force a minimum window height.
+            scroll = QScrollArea()
+            scroll.setObjectName(f"tabScroll{self.tab_widget.count()}")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(tab)
+            self._wheel_guard.guard(tab)
+            self.tab_widget.addTab(scroll, tab.title)
+            tab.task_changed.connect(lambda t=tab: self._on_task_changed(t))
+            tab.settings_changed.connect(lambda t=tab: self._on_settings_changed(t))
+            tab.status_message.connect(self.show_status)
+        self.tab_widget.blockSignals(False)
+        # The tab column is never narrower than its widest tab (plus a vertical scrollbar).
+        scrollbar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        widest = max((tab.minimumSizeHint().width() for tab in self.tabs), default=300)
+        self.tab_widget.setMinimumWidth(widest + scrollbar + 8)
+        if not hasattr(self, "run_action"):
+            build_menus(self)
+            self.synced_action.setChecked(self.presenter.mode == "synced")
+        else:
+            self._rebuild_menus()
+        if device is not None:
+            self.status_panel.set_device(device_label(device))
+        last_tab = read_int(self.settings, KEY_LAST_TAB, 0)
+        self.tab_widget.setCurrentIndex(last_tab if 0 <= last_tab < len(self.tabs) else 0)
+        self.tab_widget.currentChanged.connect(self._activate_tab)
+        self._activate_tab(self.tab_widget.currentIndex())
 
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self._action(file_menu, "Open &file…", self.source_bar.choose_file, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open f&older…", self.source_bar.choose_folder, "Ctrl+Shift+O")
-        self._action(file_menu, "&Demo source", lambda: self.open_source("demo"))
-        file_menu.addSeparator()
-        self._action(file_menu, "&Snapshot", self.snapshot, "Ctrl+S")
-        self.record_action = self._action(file_menu, "&Record video", self.toggle_recording, "Ctrl+R")
-        self.record_action.setCheckable(True)
-        self._action(file_menu, "Open snapshots folder", lambda: self._open_folder(self.snapshot_dir()))
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+    def load_feature_tabs(self, device: "torch.device") -> None:
+        """Build the real feature tabs (the engine must be importable) and install them."""
+        from gui.tabs import load_tabs
 
-        view_menu = menu.addMenu("&View")
-        self.run_action = self._action(view_menu, "Start / stop video", self.toggle_running, "Space")
-        self.fullscreen_action = self._action(view_menu, "&Full screen", self.toggle_full_screen, "F11")
-        self.fullscreen_action.setCheckable(True)
-        self.perf_action = self.perf_dock.toggleViewAction()
-        self.perf_action.setText("&Performance panel")
-        self.perf_action.setShortcut(QKeySequence("Ctrl+P"))
-        view_menu.addAction(self.perf_action)
-        view_menu.addSeparator()
-        self.tab_actions: list[QAction] = []
-        for index, tab in enumerate(self.tabs[:9]):
-            action = self._action(view_menu, tab.title, lambda i=index: self.tab_widget.setCurrentIndex(i),
-                                  f"Ctrl+{index + 1}")
-            self.tab_actions.append(action)
+        self.context.device = device
+        self.install_tabs(load_tabs(self.context), device)
 
-        models_menu = menu.addMenu("&Models")
-        self._action(models_menu, "&Model manager…", self.open_model_manager, "Ctrl+M")
-        help_menu = menu.addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts)
-        self._action(help_menu, "&About CNN Studio", self.show_about)
-
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            # Window-wide, so shortcuts work whichever child has focus (and in full screen).
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(lambda checked=False: slot())
-        menu.addAction(action)
-        self.addAction(action)  # keeps shortcuts alive when the menu bar is hidden
-        return action
-
-    def _connect_pipeline(self) -> None:
-        self.pipeline.frame_ready.connect(self._on_frame)
-        self.pipeline.result_ready.connect(self._on_result)
-        self.pipeline.source_event.connect(self._on_source_event)
-        self.pipeline.worker_event.connect(self._on_worker_event)
+    def _rebuild_menus(self) -> None:
+        for action in self.actions():
+            self.removeAction(action)
+        self.menuBar().clear()
+        build_menus(self)
+        self.synced_action.setChecked(self.presenter.mode == "synced")
 
     # -- settings ------------------------------------------------------------------------
-    def _restore_settings(self) -> None:
-        geometry = self.settings.value(KEY_GEOMETRY)
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = self.settings.value(KEY_STATE)
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        splitter = self.settings.value(KEY_SPLITTER)
-        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
-            self.splitter.restoreState(splitter)
-        last_tab = read_int(self.settings, KEY_LAST_TAB, 0)
-        if 0 <= last_tab < self.tab_widget.count():
-            self.tab_widget.setCurrentIndex(last_tab)
+    def _restore_window_state(self) -> None:
+        for key, restore in ((KEY_GEOMETRY, self.restoreGeometry), (KEY_STATE, self.restoreState),
+                             (KEY_SPLITTER, self.splitter.restoreState)):
+            value = self.settings.value(key)
+            if isinstance(value, QByteArray) and not value.isEmpty():
+                restore(value)
         mirror = read_bool(self.settings, KEY_MIRROR, False)
         self.pipeline.set_mirror(mirror)
         self.source_bar.set_mirror(mirror)
@@ -266,152 +214,53 @@ class MainWindow(QMainWindow):
         self.settings.setValue(KEY_GEOMETRY, self.saveGeometry())
         self.settings.setValue(KEY_STATE, self.saveState())
         self.settings.setValue(KEY_SPLITTER, self.splitter.saveState())
-        self.settings.setValue(KEY_LAST_TAB, self.tab_widget.currentIndex())
+        if self.tabs:
+            self.settings.setValue(KEY_LAST_TAB, self.tab_widget.currentIndex())
         self.settings.setValue(KEY_MIRROR, self.pipeline.mirror)
-        if self._current_spec is not None:
-            self.settings.setValue(KEY_LAST_SOURCE, self._current_spec)
+        self.settings.setValue(KEY_VIEW_MODE, self.presenter.mode)
+        if self.sources.current_spec is not None:
+            self.settings.setValue(KEY_LAST_SOURCE, self.sources.current_spec)
         self.settings.sync()
 
-    # -- sources -------------------------------------------------------------------------
+    # -- sources (gui/window_sources.py) ---------------------------------------------------
     def open_initial_source(self, requested: str | None) -> None:
-        """``--source`` if given (demo if it fails); else the last source if it still works,
-        else the first camera, else the demo."""
-        if self._closing:
-            return
-        if requested:
-            self.open_source(requested)
-            return
-        candidates: list[str] = []
-        last = self.settings.value(KEY_LAST_SOURCE)
-        if isinstance(last, str) and last.strip():
-            candidates.append(last)
-        candidates.extend(self.source_bar.camera_specs()[:1])
-        for spec in candidates:
-            if self.open_source(spec, report=False):
-                return
-            log.info("previous source %r is not available any more", spec)
-        self.open_source("demo")
+        if not self._closing:
+            self.sources.open_initial(requested)
 
     def open_source(self, spec: str, report: bool = True) -> bool:
-        """Start the source named by ``spec``; True on success.
-
-        On failure the user is told what went wrong (when ``report``) and the demo runs
-        instead, so the window never ends up empty.
-        """
-        from engine.sources import SourceError
-
-        spec = str(spec).strip()
-        try:
-            source = self.pipeline.open(spec)
-        except SourceError as exc:
-            return self._source_failed(spec, str(exc), report)
-        except Exception as exc:  # an unexpected driver/codec failure is still just a bad source
-            log.exception("opening %s failed", spec)
-            return self._source_failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
-        self._current_spec = spec
-        self.view.set_banner(None)
-        self.settings.setValue(KEY_LAST_SOURCE, spec)
-        self.source_bar.set_source_name(source.name)
-        self.source_bar.set_running(True)
-        self.view.set_message(f"Waiting for {source.name}…")
-        self.show_status(f"Showing {source.name}")
-        return True
-
-    def _source_failed(self, spec: str, message: str, report: bool) -> bool:
-        if report:
-            fallback = "" if spec == "demo" else "\n\nShowing the demo source instead."
-            self.context.error("Cannot open the video source", message + fallback)
-        if spec != "demo" and report:
-            self.open_source("demo", report=True)
-        elif spec == "demo":
-            self.view.clear(f"No video.\n{message}")
-            self.source_bar.set_running(False)
-        return False
+        """Start the source named by ``spec``; True on success (see ``SourceSwitcher.open``)."""
+        return self.sources.open(spec, report)
 
     def toggle_running(self) -> None:
-        """Space: stop the running source, or start the last one again."""
-        if self.pipeline.running:
-            self.pipeline.stop_source()
-            self.source_bar.set_running(False)
-            self.show_status("Stopped — press Space to start again")
-        else:
-            self.open_source(self._current_spec or "demo")
+        self.sources.toggle_running()
 
     def set_mirror(self, mirror: bool) -> None:
-        self.pipeline.set_mirror(mirror)
-        self.source_bar.set_mirror(mirror)
-        self.settings.setValue(KEY_MIRROR, mirror)
+        self.sources.set_mirror(mirror)
 
     def latest_frame(self) -> "Frame | None":
-        return self._latest
+        return self.display.latest
 
-    # -- frames and results (GUI thread) ---------------------------------------------------
-    @Slot(object)
-    def _on_frame(self, frame: "Frame") -> None:
-        self._latest = frame
-        image = frame.image
-        tab = self._active
-        if tab is not None:
-            try:
-                shown = tab.display_image(frame)
-            except Exception:
-                shown = None
-                self._display_errors += 1
-                if self._display_errors == 1:
-                    log.exception("%s.display_image failed; showing the camera frame", tab.title)
-            if shown is not None:
-                image = shown
-        try:
-            self.view.show_image(image)
-        except ValueError as exc:  # a tab returned something that is not a BGR image
-            self._display_errors += 1
-            if self._display_errors == 1:
-                log.error("cannot show the image: %s", exc)
-            self.view.show_image(frame.image)
-        if self._recorder is not None:
-            self._record_current()
+    # -- what the view shows (GUI thread) ------------------------------------------------
+    def toggle_view_mode(self) -> None:
+        """Ctrl+L: Synced (each result on its own frame) <-> Live (newest frame)."""
+        self.set_view_mode("live" if self.presenter.mode == "synced" else "synced")
 
-    @Slot(object)
-    def _on_result(self, result) -> None:
-        tab = self._active
-        if tab is None:
-            return
-        try:
-            tab.on_result(result)
-        except Exception:
-            log.exception("%s.on_result failed", tab.title)
-        self.view.update()
+    def set_view_mode(self, mode: str) -> None:
+        self.presenter.set_mode(mode)
+        self.synced_action.setChecked(mode == "synced")
+        self.settings.setValue(KEY_VIEW_MODE, mode)
+        self.show_status("Synced: each result is shown on the frame it was computed from" if mode == "synced"
+                         else "Live: the newest frame, with the newest result")
 
-    @Slot(object)
-    def _on_source_event(self, event) -> None:
-        kind, message = event.kind, event.message
-        if kind in ("disconnected", "reconnecting"):
-            self.view.set_message("Camera lost — reconnecting…")
-            self.view.set_banner("Camera lost — reconnecting…  (check the cable, or pick another source)")
-            self.show_status(f"{message or 'camera lost'} — reconnecting…", 0)
-        elif kind == "reconnected":
-            self.view.set_banner(None)
-            self.show_status(f"{message}: reconnected")
-        elif kind == "skipped":
-            self.show_status(f"Skipped {message}")
-        elif kind == "ended":
-            self.source_bar.set_running(False)
-            self.show_status(f"{message} — press Space to play again")
-        elif kind == "error":
-            self.context.error("The video source failed", f"{message}\n\nShowing the demo source instead.")
-            if self._current_spec != "demo":
-                self.open_source("demo")
-
+    # -- engine events -------------------------------------------------------------------
     @Slot(object)
     def _on_worker_event(self, event) -> None:
         if event.kind == "load_error":
             self.context.error("The model could not be loaded", event.message)
-        elif event.kind == "frame_error":
-            self.show_status(event.message)
-        elif event.kind in ("loading", "ready"):
+        elif event.kind in ("frame_error", "settings_error", "loading", "ready"):
             self.show_status(event.message)
 
-    # -- tabs --------------------------------------------------------------------------------
+    # -- tabs ----------------------------------------------------------------------------
     @Slot(int)
     def _activate_tab(self, index: int) -> None:
         new = self.tabs[index] if 0 <= index < len(self.tabs) else None
@@ -435,14 +284,15 @@ class MainWindow(QMainWindow):
             self._apply_task(tab)
 
     def _on_settings_changed(self, tab: StudioTab) -> None:
-        if tab is self._active:
-            try:
-                settings = tab.task_settings()
-            except Exception as exc:
-                log.exception("%s.task_settings failed", tab.title)
-                self.show_status(f"{tab.title}: {type(exc).__name__}: {exc}")
-                return
-            self.pipeline.update_settings(settings)
+        if tab is not self._active:
+            return
+        try:
+            settings = tab.task_settings()
+        except Exception as exc:
+            log.exception("%s.task_settings failed", tab.title)
+            self.show_status(f"{tab.title}: {type(exc).__name__}: {exc}")
+            return
+        self.pipeline.update_settings(settings)
 
     def _apply_task(self, tab: StudioTab | None) -> None:
         task = None
@@ -453,6 +303,7 @@ class MainWindow(QMainWindow):
                 log.exception("%s.make_task failed", tab.title)
                 self.context.error(f"{tab.title} cannot start", f"{type(exc).__name__}: {exc}")
         self.pipeline.set_task(task)
+        self.presenter.task_changed(task is not None)
 
     def _paint_active_overlay(self, painter: QPainter, width: int, height: int) -> None:
         if self._active is not None:
@@ -462,104 +313,57 @@ class MainWindow(QMainWindow):
     def active_tab(self) -> StudioTab | None:
         return self._active
 
-    # -- status --------------------------------------------------------------------------------
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # -- status ----------------------------------------------------------------------------
     def show_status(self, message: str, timeout_ms: int = 6000) -> None:
         self.statusBar().showMessage(message, timeout_ms)
 
     @Slot()
     def _update_stats(self) -> None:
         stats = self.pipeline.stats()
-        self.capture_label.setText(f"capture {stats.capture_fps:4.1f} fps")
-        self.inference_label.setText(f"inference {stats.inference_fps:4.1f} fps")
-        self.latency_label.setText("latency – ms" if stats.latency_ms is None else f"latency {stats.latency_ms:4.0f} ms")
-        self.dropped_label.setText(f"dropped {stats.dropped}")
-        self.perf_plot.add_sample(stats.capture_fps, stats.inference_fps, stats.latency_ms)
-        if self._recorder is not None:
-            elapsed = int(time.monotonic() - self._recording_started)
-            self.record_label.setText(f"● REC {elapsed // 60:02d}:{elapsed % 60:02d}")
-            if self._recorder.error:
-                error = self._recorder.error
-                self.stop_recording()
-                self.context.error("Recording stopped", error)
+        self.status_panel.show_stats(stats, self.output.check())
+        self.perf_plot.add_sample(stats.capture_fps, stats.inference_fps, stats.latency_ms)  # redraws only when shown
+        if hasattr(self, "record_action") and self.record_action.isChecked() != self.output.recording:
+            self.record_action.setChecked(self.output.recording)
 
-    # -- snapshot and recording ----------------------------------------------------------------
+    # -- snapshot and recording ------------------------------------------------------------
     def snapshot_dir(self) -> Path:
-        return _output_dir("snapshots", QStandardPaths.StandardLocation.PicturesLocation)
+        return self.output.snapshot_dir()
 
     def recording_dir(self) -> Path:
-        return _output_dir("recordings", QStandardPaths.StandardLocation.MoviesLocation)
+        return self.output.recording_dir()
 
     def snapshot(self, path: str | Path | None = None) -> Path | None:
         """Save what is shown (picture + overlays, frame resolution) as a PNG; returns the path."""
-        image = self.view.render_composited()
-        if image is None:
-            self.show_status("Nothing to save yet: no picture is shown")
-            return None
-        target = Path(path) if path is not None else self.snapshot_dir() / time.strftime("snapshot-%Y%m%d-%H%M%S.png")
-        if path is None:
-            target = _unique(target)
-        ok, encoded = cv2.imencode(".png", image)
-        try:
-            if not ok:
-                raise OSError("PNG encoding failed")
-            encoded.tofile(str(target))  # tofile: also fine with non-ASCII paths
-        except OSError as exc:
-            self.context.error("Snapshot not saved", f"{target}: {exc}")
-            return None
-        self.show_status(f"Snapshot saved: {target}")
-        return target
+        return self.output.snapshot(path)
 
     def toggle_recording(self) -> None:
-        if self._recorder is None:
-            self.start_recording()
-        else:
+        if self.output.recording:
             self.stop_recording()
+        else:
+            self.start_recording()
 
     def start_recording(self, path: str | Path | None = None) -> Path | None:
-        """Record what is shown to a video (.mp4 by default) until ``stop_recording``."""
-        from engine.recorder import VideoRecorder
-
-        if self._recorder is not None:
-            return self._recorder.path
-        target = Path(path) if path is not None else _unique(
-            self.recording_dir() / time.strftime("recording-%Y%m%d-%H%M%S.mp4"))
+        """Record what is shown (at the source's frame rate, on real time) until ``stop_recording``."""
         source = self.pipeline.source
-        fps = source.fps if source is not None else 30.0
-        try:
-            self._recorder = VideoRecorder(target, fps=fps)
-        except Exception as exc:
-            self.record_action.setChecked(False)
-            self.context.error("Cannot record", str(exc))
-            return None
-        self._recording_started = time.monotonic()
-        self.record_action.setChecked(True)
-        self.record_label.setText("● REC 00:00")
-        self.show_status(f"Recording to {target} — Ctrl+R to stop")
+        target = self.output.start(source.fps if source is not None else 30.0, path)
+        self.record_action.setChecked(target is not None)
+        self.status_panel.show_recording(self.output.check())
         return target
 
     def stop_recording(self) -> Path | None:
         """Finish the recording (flushes the file); returns its path."""
-        recorder, self._recorder = self._recorder, None
+        path = self.output.stop()
         self.record_action.setChecked(False)
-        self.record_label.setText("")
-        if recorder is None:
-            return None
-        recorder.close()
-        dropped = f", {recorder.frames_dropped} dropped" if recorder.frames_dropped else ""
-        self.show_status(f"Recording saved: {recorder.path} ({recorder.frames_written} frames{dropped})")
-        return recorder.path
+        self.status_panel.show_recording(None)
+        return path
 
-    def _record_current(self) -> None:
-        image = self.view.render_composited()
-        if image is not None and self._recorder is not None:
-            self._recorder.write(image)
-
-    # -- other actions ---------------------------------------------------------------------------
+    # -- other actions ---------------------------------------------------------------------
     def toggle_full_screen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
-        else:
-            self.showFullScreen()
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
         self.fullscreen_action.setChecked(self.isFullScreen())
 
     def open_model_manager(self) -> None:
@@ -572,65 +376,43 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def show_about(self) -> None:
-        from engine.device import device_label
-
-        box = QMessageBox(QMessageBox.Icon.Information, "About CNN Studio",
-                          "<b>CNN Studio</b><br>See convolutional networks work on a live camera: "
-                          "object detection, face recognition, style transfer and feature maps."
-                          f"<br><br>Models run on: {device_label(self.device)}",
-                          QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        where = self.status_panel.device_text()
+        self._message_box(QMessageBox.Icon.Information, "About CNN Studio",
+                          "<b>CNN Studio</b><br>See convolutional networks work on a live camera: object detection, "
+                          f"face recognition, style transfer, feature maps and your own classifiers.<br><br>Models run on: {where}")
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for key, what in SHORTCUTS)
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
-                          QMessageBox.StandardButton.Ok, self)
+        self._message_box(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def _message_box(self, icon: QMessageBox.Icon, title: str, text: str) -> None:
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _open_folder(self, folder: Path) -> None:
+    def open_folder(self, folder: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
-    # -- shutdown ----------------------------------------------------------------------------------
+    # -- shutdown ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Save settings, stop recording, the source, the worker and every tab (idempotent)."""
+        """Save settings, finish recording, stop the source, the worker and every tab (idempotent)."""
         if self._closing:
             return
         self._closing = True
+        started = time.monotonic()
         self._stats_timer.stop()
         self.save_settings()
         self.stop_recording()
         self.pipeline.shutdown()
+        log.debug("shutdown: settings, recording, source and worker done after %.2f s", time.monotonic() - started)
         for tab in self.tabs:
             try:
                 tab.shutdown()
             except Exception:
                 log.exception("%s.shutdown failed", tab.title)
         self.context.shutdown()
-
-
-SHORTCUTS: tuple[tuple[str, str], ...] = (
-    ("Space", "start / stop the video"),
-    ("Ctrl+1 … Ctrl+5", "Detect, Faces, Style, Feature maps, Teach"),
-    ("Ctrl+S", "snapshot of what is shown (PNG)"),
-    ("Ctrl+R", "start / stop recording what is shown"),
-    ("F11", "full screen"),
-    ("Ctrl+P", "performance panel"),
-    ("Ctrl+M", "model manager"),
-    ("Ctrl+O / Ctrl+Shift+O", "open a file / a folder"),
-    ("Ctrl+Q", "quit"),
-)
-
-
-def _unique(path: Path) -> Path:
-    """``path``, or ``name-2.ext``, ``name-3.ext``… if it exists (two snapshots in one second)."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
+        log.info("closed in %.2f s", time.monotonic() - started)

@@ -1,15 +1,17 @@
-"""Session-wide test setup: headless Qt, an isolated user home, a bounded thread pool."""
+"""Session-wide test setup: headless Qt, an isolated user home, the app's thread policy."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
-# Set before anything imports Qt or the engine, so every test sees the same world.
+# Set before anything imports Qt, torch or the engine, so every test sees the same world.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="cnn-studio-test-home-")
 os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
 
-import torch  # noqa: E402  (after the environment is fixed)
+from engine.threads import prepare_process  # noqa: E402  (imports no torch)
 
-torch.set_num_threads(2)
+# The same entry-point policy as main.py, before torch loads: passive OpenMP waiting and
+# at most two intra-op threads (test processes share the machine).
+prepare_process("test")

@@ -41,6 +41,15 @@ def _yolo(name: str, title: str, url: str, size: int, source: str, description: 
 _TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); trained on COCO 2017"
 
 
+def _validate_torchvision(architecture: str):
+    def validate(path: Path) -> None:
+        # Loads with weights_only=True into the real architecture: a pickle or a state_dict
+        # of another model is refused before it is installed or its hash recorded.
+        from engine.detection.torchvision_detectors import build_model, load_state_dict_file
+        load_state_dict_file(build_model(architecture), path)
+    return validate
+
+
 def _torchvision(name: str, title: str, url: str, description: str, input_size: int) -> CatalogEntry:
     return CatalogEntry(
         name=name, task="detect", title=title,
@@ -50,6 +59,7 @@ def _torchvision(name: str, title: str, url: str, description: str, input_size: 
         preprocessing={"input_size": (input_size, input_size), "colour": "RGB", "scale": 1 / 255,
                        "resize": "inside the model"},
         extra={"kind": "torchvision", "architecture": name, "classes": 91},
+        validator=_validate_torchvision(name),
     )
 
 

@@ -69,7 +69,7 @@ def load_detector(name: str, *, cache=None, device: torch.device | str | None = 
                                        name=name, device=device, **options)
     if kind == "torchvision":
         from engine.detection.torchvision_detectors import TorchvisionDetector
-        for yolo_only in ("input_size", "letterbox", "bf16", "compile", "channels_last"):
+        for yolo_only in ("input_size", "letterbox", "bf16", "int8", "compile", "channels_last"):
             options.pop(yolo_only, None)  # these models resize internally and run as published
         return TorchvisionDetector.from_file(entry.extra["architecture"], weights, name=name, device=device, **options)
     raise DetectorError(f"catalog entry '{name}' has unknown detector kind {kind!r}")

@@ -18,7 +18,13 @@ def read_names(path: str | Path, expected: int | None = None) -> tuple[str, ...]
     ``expected``: the model's class count; a different count raises NamesError, because
     every label after the first mismatch would be wrong.
     """
+    from engine import limits
+    from engine.safe_files import input_file_problem
+
     path = Path(path)
+    problem = input_file_problem(path, limits.current().max_cfg_bytes)
+    if problem and "no such file" not in problem:
+        raise NamesError(f"names file {problem}")
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

@@ -75,7 +75,7 @@ class Preprocessor:
         if self._staging is not None:
             self._staging.copy_(src, non_blocking=True)
             src = self._staging
-        # HWC uint8 -> NCHW float: with channels_last the copy is a straight conversion.
-        self._input[0].copy_(src.permute(2, 0, 1))
-        self._input.mul_(1.0 / 255.0)
+        # HWC uint8 -> NCHW float scaled to [0, 1] in one pass (conversion and scale fused);
+        # with channels_last the write is sequential.
+        torch.mul(src.permute(2, 0, 1), 1.0 / 255.0, out=self._input[0])
         return self._input, self.mapping(w, h)

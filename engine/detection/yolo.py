@@ -2,7 +2,7 @@
 
 Per frame: preprocess (resize or letterbox, RGB, /255) -> DarknetModel -> vectorised
 decode of every head -> score = objectness x best class probability -> threshold ->
-class-wise NMS (torchvision batched_nms) -> boxes mapped back to the frame and clipped.
+class-wise NMS (engine.detection.boxes) -> boxes mapped back to the frame and clipped.
 Each kept box remembers its head, grid cell and anchor for the learner's grid view.
 
 Device handling: batch norm is folded into the convolutions; the model runs
@@ -22,9 +22,10 @@ from torch import nn
 
 from engine.detection.boxes import class_nms, cxcywh_to_xyxy
 from engine.detection.darknet import cpu_fusion
+from engine.detection.darknet import int8 as int8_convs
 from engine.detection.darknet.cfg import DarknetCfg, parse_cfg
 from engine.detection.darknet.model import DarknetModel
-from engine.detection.darknet.weights_file import load_darknet_weights
+from engine.detection.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.detection.detector import Detector, DetectorError
 from engine.detection.names import read_names
 from engine.detection.preprocess import Preprocessor
@@ -61,14 +62,22 @@ class YoloDetector(Detector):
     carry their activations and prepacked weights, about 25% faster, at the price of a
     compile on first use and on every input-size change (seconds with a warm cache, up
     to a minute cold). It falls back to eager mode if compiling fails.
+
+    ``int8=True`` is the CPU "fast" mode: every convolution runs statically quantised
+    (uint8 activations, per-channel int8 weights; see darknet/int8.py). Its activation
+    ranges are measured on the first INT8_CALIBRATION_FRAMES frames the detector sees
+    (those run in float32), then the network is quantised once. Scores and boxes move
+    slightly: bench/detect.py --variants fp32,int8 reports by how much.
     """
+
+    INT8_CALIBRATION_FRAMES = 4
 
     has_grid = True
 
     def __init__(self, model: DarknetModel, class_names: tuple[str, ...], *, name: str = "yolo",
                  input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
                  half: bool | None = None, channels_last: bool | None = None, compile: bool = False,
-                 bf16: bool = False, **kwargs) -> None:
+                 bf16: bool = False, int8: bool = False, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         if len(class_names) != model.num_classes:
             raise DetectorError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
@@ -80,6 +89,11 @@ class YoloDetector(Detector):
         if bf16 and not self.bf16:
             log.warning("bfloat16 was asked for, but %s has no native support; using float32", self.device)
         self.dtype = torch.float16 if self.half else torch.bfloat16 if self.bf16 else torch.float32
+        self.int8 = bool(int8 and self.device.type == "cpu" and self.dtype == torch.float32 and not compile
+                         and int8_convs.available())
+        if int8 and not self.int8:
+            log.warning("int8 was asked for, but needs float32 on a CPU with oneDNN's int8 ops, without compile; "
+                        "using %s", self.dtype)
         if not model.fused:
             model.fuse()
         model = model.eval().to(self.device, self.dtype)
@@ -95,6 +109,28 @@ class YoloDetector(Detector):
         self._input_size = (int(size[0]), int(size[1]))
         self._pre: Preprocessor | None = None
         self._network = self._compiled(model) if compile else self._packed(model) if self.dtype == torch.float32 else model
+        self._calibration: list[torch.Tensor] | None = [] if self.int8 else None
+
+    @property
+    def precision(self) -> str:
+        """What the network computes in: "int8", "bfloat16", "float16" or "float32"."""
+        return "int8" if self.int8 else str(self.dtype).replace("torch.", "")
+
+    def _calibrate(self, x: torch.Tensor) -> None:
+        """int8 mode: keep this input; after enough of them, switch to the quantised copy."""
+        self._calibration.append(x.detach().clone())
+        if len(self._calibration) < self.INT8_CALIBRATION_FRAMES:
+            return
+        network = copy.deepcopy(self.model)
+        try:
+            count = int8_convs.quantize_for_cpu(network, self._calibration)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("int8 quantisation failed (%s); staying in float32", exc)
+            count = 0
+        self._calibration = None
+        if count:
+            self._network = network
+            log.info("%s: %d convolutions quantised to int8", self.name, count)
 
     def _packed(self, model: DarknetModel) -> nn.Module:
         """On the CPU: a copy with fused, pre-packed convolutions (see cpu_fusion); the
@@ -115,6 +151,7 @@ class YoloDetector(Detector):
         """Build from a cfg, a .weights file and a names file (COCO names when neither
         ``names_path`` nor ``class_names`` is given and the model has 80 classes)."""
         cfg = parse_cfg(cfg_path)
+        check_weights_size(cfg, weights_path)  # before any tensor memory is allocated
         model = DarknetModel(cfg)
         load_darknet_weights(model, weights_path)
         if class_names is None:
@@ -186,6 +223,8 @@ class YoloDetector(Detector):
 
     def forward(self, prepared: tuple[torch.Tensor, InputMapping, tuple[int, int]]) -> list[torch.Tensor]:
         """Run the network: raw head outputs (see DarknetModel.forward)."""
+        if self._calibration is not None:
+            self._calibrate(prepared[0])
         if self._network is not self.model:
             try:
                 return self._network(prepared[0])

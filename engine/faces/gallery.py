@@ -22,12 +22,14 @@ them is left on disk.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,9 +132,29 @@ def encode_chip(chip: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+MAX_CHIP_SIDE = 2048  # chips are a few hundred pixels; a bigger "thumbnail" is hostile
+
+
 def decode_chip(data: bytes) -> np.ndarray:
-    """PNG bytes -> uint8 BGR image; GalleryError when they are not an image."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    """PNG bytes -> uint8 BGR image; GalleryError when they are not an image (or claim to
+    be larger than MAX_CHIP_SIDE on a side, checked in the header before decoding)."""
+    import io
+
+    from engine.image_header import HeaderError, image_size
+
+    try:
+        declared = image_size(io.BytesIO(bytes(data[:1 << 16])))
+    except HeaderError as exc:
+        raise GalleryError(f"a face thumbnail is not a readable PNG image ({exc})") from None
+    if declared is not None and max(declared[1:]) > MAX_CHIP_SIDE:
+        raise GalleryError(f"a face thumbnail claims {declared[1]}x{declared[2]} pixels; "
+                           f"thumbnails are at most {MAX_CHIP_SIDE} pixels a side")
+    if len(data) == 0:
+        raise GalleryError("a face thumbnail is empty")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        img = None
     if img is None:
         raise GalleryError("a stored face thumbnail is not a readable PNG image")
     return img
@@ -148,9 +170,44 @@ def check_name(name: str) -> str:
     return cleaned
 
 
+def name_key(name: str) -> str:
+    """What makes two names the same person: Unicode case folding after NFKC, so "Zoë" and
+    "ZOË" collide (SQLite's NOCASE only folds ASCII letters)."""
+    return unicodedata.normalize("NFKC", " ".join(str(name).split())).casefold()
+
+
+def check_vector(vector: np.ndarray, embedder: str, dim: int | None = None) -> np.ndarray:
+    """``vector`` as a (D,) little-endian float32 array; ValueError when it is empty, not
+    finite, or not ``dim`` long (the length the gallery already stores for ``embedder``)."""
+    vec = np.asarray(vector, dtype="<f4").reshape(-1)
+    if vec.size == 0:
+        raise ValueError(f"an empty {embedder} vector cannot be stored")
+    if not np.isfinite(vec).all():
+        raise ValueError(f"a {embedder} vector with NaN or infinite values cannot be stored")
+    if dim is not None and vec.size != dim:
+        raise ValueError(f"a {embedder} vector has {vec.size} values, but the gallery's {embedder} vectors have {dim}")
+    return vec
+
+
+_GALLERY_TABLES = {"meta", "people", "shots", "embeddings"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 def _is_lock_error(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _is_full_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+
+
+def _is_read_only_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return True
+    return isinstance(exc, sqlite3.Error) and "readonly" in str(exc).lower().replace("-", "").replace(" ", "")
 
 
 def _sidecars(path: Path) -> list[Path]:
@@ -171,20 +228,33 @@ class Gallery:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, backups: int = 3, timeout: float = 5.0) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "a read-only disk or folder" if _is_read_only_error(exc) else (exc.strerror or str(exc))
+            raise GalleryError(f"cannot create the face gallery folder {self.path.parent}: {why}") from exc
         self.backup_dir = self.path.parent / "backups"
         self.keep_backups = max(int(backups), 1)
         self.timeout = timeout
         self.read_only = False
+        self.read_only_reason = "damaged"  # or "read-only disk"
         self.notice: str | None = None
         self.revision = 0
         self._lock = threading.RLock()
         self._conn = self._open()
+        if not self.read_only:
+            from engine.safe_files import clean_stale_temporaries
+
+            # A backup interrupted by kill -9 or a full disk: it may hold someone since removed.
+            clean_stale_temporaries(self.backup_dir, ["gallery-*.db.tmp", "gallery-*.db.tmp-*"], older_than_s=60)
 
     # -- opening, integrity, recovery ------------------------------------------------
-    def _connect(self, read_only: bool = False) -> sqlite3.Connection:
+    def _connect(self, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
         if read_only:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.timeout,
+            # immutable: on a read-only disk SQLite cannot create the WAL index (-shm); the
+            # file cannot change there anyway.
+            query = "mode=ro&immutable=1" if immutable else "mode=ro"
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True, timeout=self.timeout,
                                    isolation_level=None, check_same_thread=False)
         else:
             conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
@@ -210,8 +280,53 @@ class Gallery:
                 f"the face gallery {self.path} was written by a newer CNN Studio (schema {version[0]}); update the app"
             )
 
+    def _writable(self) -> bool:
+        folder_ok = os.access(self.path.parent, os.W_OK)
+        return folder_ok and (not self.path.exists() or os.access(self.path, os.W_OK))
+
+    def _refuse_foreign(self) -> None:
+        """GalleryError, touching nothing, when the file is an SQLite database of another program."""
+        try:
+            with open(self.path, "rb") as fh:
+                magic = fh.read(16)
+        except OSError as exc:
+            raise GalleryError(f"cannot read the face gallery {self.path}: {exc.strerror or exc}") from exc
+        if magic != _SQLITE_MAGIC:
+            return  # not SQLite at all: damage handling decides
+        try:
+            conn = self._connect(read_only=True, immutable=not os.access(self.path.parent, os.W_OK))
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            return  # damaged: the recovery path handles it
+        if tables and not ({"meta", "people"} <= tables and tables <= _GALLERY_TABLES | {"sqlite_sequence"}):
+            raise GalleryError(
+                f"{self.path} is an SQLite database of another program (tables: {', '.join(sorted(tables)[:5])}), "
+                "not a CNN Studio face gallery; it was left untouched — choose another file"
+            )
+
+    def _open_read_only_disk(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect(read_only=True, immutable=True)
+            conn.execute("SELECT COUNT(*) FROM people").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"the face gallery {self.path} is on a read-only disk or folder and cannot be read "
+                               f"({exc})") from exc
+        self.read_only = True
+        self.read_only_reason = "read-only disk"
+        self.notice = (f"The face gallery {self.path} is on a read-only disk or folder: it was opened read-only, "
+                       "so changes cannot be saved. Copy it to a writable folder to make changes.")
+        log.warning(self.notice)
+        return conn
+
     def _open(self) -> sqlite3.Connection:
         existed = self.path.exists() and self.path.stat().st_size > 0
+        if existed:
+            self._refuse_foreign()
+            if not self._writable():
+                return self._open_read_only_disk()
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
@@ -225,6 +340,10 @@ class Gallery:
                     f"the face gallery {self.path} is locked by another program (another CNN Studio window "
                     "or command?); close it and try again"
                 ) from exc
+            if _is_full_error(exc):
+                raise GalleryError(f"cannot open the face gallery {self.path}: the disk is full; free some space") from exc
+            if existed and _is_read_only_error(exc):
+                return self._open_read_only_disk()
             if not existed:
                 raise GalleryError(f"cannot create the face gallery at {self.path}: {exc}") from exc
             damage = exc
@@ -308,12 +427,16 @@ class Gallery:
             stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
             target = self.backup_dir / f"gallery-{stamp}.db"
             tmp = target.with_suffix(".db.tmp")
-            dest = sqlite3.connect(str(tmp))
             try:
-                self._conn.backup(dest)
+                dest = sqlite3.connect(str(tmp))
+                try:
+                    self._conn.backup(dest)
+                finally:
+                    dest.close()
+                os.replace(tmp, target)
             finally:
-                dest.close()
-            os.replace(tmp, target)
+                for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+                    leftover.unlink(missing_ok=True)
             keep = 1 if replace_all else self.keep_backups
             for old in self.backups()[keep:]:
                 old.unlink(missing_ok=True)
@@ -323,6 +446,11 @@ class Gallery:
     @contextlib.contextmanager
     def _write(self, wipe_traces: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction; committed on success, rolled back on any error."""
+        if self.read_only and self.read_only_reason != "damaged":
+            raise GalleryReadOnlyError(
+                f"the face gallery {self.path} is on a read-only disk or folder; no changes can be saved "
+                "(copy it to a writable folder)"
+            )
         if self.read_only:
             raise GalleryReadOnlyError(
                 "the face gallery is open read-only because it is damaged; no changes can be saved "
@@ -336,21 +464,46 @@ class Gallery:
                     raise GalleryLockedError(
                         f"the face gallery {self.path} is locked by another program; close it and try again"
                     ) from exc
-                raise
+                raise self._storage_error(exc) from exc
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+            except BaseException as exc:
+                # SQLite may already have rolled back (a full disk does): that is not the news.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.Error, OSError)):
+                    raise self._storage_error(exc) from exc
                 raise
             self.revision += 1
             if wipe_traces:
                 # Move every page out of the WAL so freed (zeroed) pages replace the old ones.
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # A backup being written by another process or left by a killed one holds
+                # the old rows too; the new backup below replaces them all.
+                if self.backup_dir.is_dir():
+                    for partial in self.backup_dir.glob("gallery-*.db.tmp*"):
+                        partial.unlink(missing_ok=True)
             try:
                 self.backup(replace_all=wipe_traces)
             except (sqlite3.Error, OSError) as exc:  # the change is saved; only the backup failed
                 log.error("could not back up the face gallery: %s", exc)
+
+    def _storage_error(self, exc: BaseException) -> BaseException:
+        """A user-facing GalleryError for a failed change, or ``exc`` itself when unexpected."""
+        if _is_full_error(exc):
+            return GalleryError(f"the disk is full: the change to the face gallery {self.path} was not saved "
+                                "(nothing was lost); free some space and try again")
+        if _is_read_only_error(exc):
+            return GalleryReadOnlyError(f"the face gallery {self.path} is on a read-only disk or folder; "
+                                        "no changes can be saved")
+        if _is_lock_error(exc) if isinstance(exc, sqlite3.Error) else False:
+            return GalleryLockedError(f"the face gallery {self.path} is locked by another program; close it and try again")
+        return exc
+
+    def stored_dims(self, embedder: str) -> set[int]:
+        """The vector lengths stored for ``embedder`` (one value in a healthy gallery)."""
+        return {int(r[0]) for r in self._read("SELECT DISTINCT dim FROM embeddings WHERE embedder = ?", (embedder,))}
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -376,10 +529,15 @@ class Gallery:
         return [Person(int(r[0]), r[1], float(r[2]), int(r[3])) for r in rows]
 
     def find(self, name: str) -> Person | None:
+        """The person called ``name``, compared with ``name_key`` (Unicode case-insensitive)."""
+        key = name_key(check_name(name))
+        person_id = next((pid for pid, other in self._read("SELECT id, name FROM people") if name_key(other) == key), None)
+        if person_id is None:
+            return None
         rows = self._read(
             f"SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p LEFT JOIN {self._shots} ON s.person_id = p.id "
-            "WHERE p.name = ? COLLATE NOCASE GROUP BY p.id",
-            (check_name(name),),
+            "WHERE p.id = ? GROUP BY p.id",
+            (person_id,),
         )
         return Person(int(rows[0][0]), rows[0][1], float(rows[0][2]), int(rows[0][3])) if rows else None
 
@@ -452,8 +610,9 @@ class Gallery:
         kept. A name that exists raises PersonExistsError unless ``add_to_existing``.
         """
         name = check_name(name)
+        key = name_key(name)
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
+            row = next(((pid,) for pid, other in conn.execute("SELECT id, name FROM people") if name_key(other) == key), None)
             if row is not None and not add_to_existing:
                 raise PersonExistsError(name)
             if row is None:
@@ -475,7 +634,8 @@ class Gallery:
             "INSERT INTO shots(person_id, thumbnail, created) VALUES (?, ?, ?)", (person_id, png, created)
         ).lastrowid
         for embedder, vector in vectors.items():
-            vec = np.asarray(vector, dtype="<f4").reshape(-1)
+            stored = conn.execute("SELECT dim FROM embeddings WHERE embedder = ? LIMIT 1", (embedder,)).fetchone()
+            vec = check_vector(vector, embedder, int(stored[0]) if stored else None)
             conn.execute(
                 "INSERT INTO embeddings(shot_id, embedder, dim, vector, created) VALUES (?, ?, ?, ?, ?)",
                 (shot_id, embedder, int(vec.size), vec.tobytes(), created),
@@ -487,7 +647,8 @@ class Gallery:
         now = time.time()
         with self._write() as conn:
             for shot_id, vector in vectors.items():
-                vec = np.asarray(vector, dtype="<f4").reshape(-1)
+                stored = conn.execute("SELECT dim FROM embeddings WHERE embedder = ? LIMIT 1", (embedder,)).fetchone()
+                vec = check_vector(vector, embedder, int(stored[0]) if stored else None)
                 conn.execute(
                     "INSERT OR REPLACE INTO embeddings(shot_id, embedder, dim, vector, created) VALUES (?, ?, ?, ?, ?)",
                     (int(shot_id), embedder, int(vec.size), vec.tobytes(), now),

@@ -186,7 +186,7 @@ class AdaINStylizer(nn.Module):
     """
 
     def __init__(self, encoder_state: Mapping[str, torch.Tensor], decoder_state: Mapping[str, torch.Tensor],
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", channels_last: bool = True) -> None:
         super().__init__()
         enc = check_state(encoder_state, _ENCODER_SPEC, ENCODER_USED, "AdaIN encoder")
         dec = check_state(decoder_state, _DECODER_SPEC, None, "AdaIN decoder")
@@ -198,6 +198,10 @@ class AdaINStylizer(nn.Module):
         self.eval()
         self.device = torch.device(device)
         self.to(self.device)
+        # NHWC convolutions: ~20 % less CPU time a frame for this VGG-sized network (bench/style.py)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def style_stats(self, image: np.ndarray, max_side: int = 512, name: str = "style") -> StyleStats:
@@ -211,6 +215,8 @@ class AdaINStylizer(nn.Module):
     def stylize_tensor(self, content: torch.Tensor, style: StyleStats, alpha: float = 1.0) -> torch.Tensor:
         """(1, 3, H, W) RGB [0, 1] -> stylised (1, 3, H, W), cropped back to H, W."""
         h, w = content.shape[-2:]
+        if self.channels_last:
+            content = content.contiguous(memory_format=torch.channels_last)
         feats = self.encoder(content)
         target = adaptive_instance_norm(feats, style)
         alpha = float(min(max(alpha, 0.0), 1.0))

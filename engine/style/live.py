@@ -1,22 +1,29 @@
 """Live-feed stylisation tasks for ``engine.runtime.InferenceWorker``.
 
-``AdaINTask`` stylises every frame with AdaIN; the style statistics are computed once per
-style, on a background thread, so switching styles never stalls the feed (frames keep using
-the previous style until the new one is ready). ``PaletteTask`` is the honest fallback
-when no AdaIN weights are installed: it only moves the style's colour palette onto the
-frame (Reinhard colour transfer) and says so in every result.
+Three methods share one frozen settings snapshot, ``LiveStyleSettings``, read once per
+frame through ``Task.settings`` and replaced whole through ``InferenceWorker.update``:
 
-Live settings (``alpha``, ``preserve_color``, ``process_side``) are plain attributes read
-on each frame. Results are ``LiveStyleResult`` with the image at the frame's size.
+* ``FastStyleTask``: a fast feed-forward network (a preset such as ``fast-candy`` or the
+  user's own), built from its catalog entry; the cheapest real stylisation on a CPU.
+* ``AdaINTask``: arbitrary styles; the style statistics are computed in ``configure``, on
+  the worker thread, so no second thread ever uses the model. A style that cannot be used
+  raises there, the worker reports a ``settings_error`` event and the feed keeps the old
+  style.
+* ``PaletteTask``: the honest fallback without any network: only the style's colour
+  palette moves onto the frame (Reinhard colour transfer), and every result says so.
+
+Every result is a ``LiveStyleResult`` holding the stylised image at the frame's size, so
+the view can show it the moment it arrives. With ``stabilise`` on, a ``FlowStabiliser``
+blends each output with the previous one warped by optical flow (less flicker).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,57 +31,156 @@ import torch
 
 from engine.runtime import Task
 from engine.sources import Frame
-from engine.style.adain import AdaINStylizer, StyleStats, blend_stats, load_decoder_state, load_encoder_state
+from engine.style.adain import AdaINStylizer, StyleStats, load_decoder_state, load_encoder_state
 from engine.style.imaging import StyleImage, bgr_to_tensor, combine_luminance, reinhard_transfer, resize_long_side, tensor_to_bgr
+from engine.style.stabilise import FlowStabiliser
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class LiveStyleSettings:
+    """One snapshot of the live settings.
+
+    styles: the style images of AdaIN / palette (blended by weight; ignored by fast
+    styles, whose style is the model). strength: 0 = the camera, 1 = full style.
+    preserve_color: keep the camera's colours. process_side: long side in px the network
+    runs at (160..1280; the result is upscaled to the frame). stabilise: flow-based
+    flicker reduction.
+    """
+
+    styles: tuple[StyleImage, ...] = ()
+    strength: float = 1.0
+    preserve_color: bool = False
+    process_side: int = 320
+    stabilise: bool = False
+
+    def with_(self, **changes: Any) -> "LiveStyleSettings":
+        return replace(self, **changes)
+
+    @property
+    def style_name(self) -> str:
+        return " + ".join(s.name for s in self.styles if s.weight > 0)
 
 
 @dataclass(frozen=True, eq=False)
 class LiveStyleResult:
     """One stylised frame. image: (H, W, 3) uint8 BGR at the frame's size.
 
-    method: "adain" or "palette" (colour transfer only, no network). style: display name.
+    method: "fast", "adain" or "palette" (colour transfer only, no network). style:
+    display name ("" while no style is set: ``image`` is then the camera frame).
+    strength: the amount used. stabilised: the flow stabiliser was applied.
+    process_size: (w, h) the network ran at, or None.
     """
 
     image: np.ndarray
     method: str
     style: str
-    alpha: float
+    strength: float
+    stabilised: bool = False
+    process_size: tuple[int, int] | None = None
 
 
 def _fit_back(image: np.ndarray, frame: Frame) -> np.ndarray:
     if image.shape[:2] != frame.image.shape[:2]:
-        image = cv2.resize(image, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
+        image = cv2.resize(image, (frame.width, frame.height), interpolation=cv2.INTER_CUBIC)
     return image
 
 
-class AdaINTask(Task):
-    """AdaIN on the live feed.
+class _LiveStyleTask(Task):
+    """What the three methods share: the settings snapshot and the stabiliser."""
 
-    encoder_path / decoder_path: the published checkpoints (or a state_dict each, for
-    tests). styles: the initial styles (interpolated by weight). process_side: frames
-    are stylised at most this many px on the long side (speed), then scaled back.
-    on_style_ready(name) is called (on a background thread) when a new style takes effect.
+    method = ""
+
+    def __init__(self, settings: LiveStyleSettings | None = None) -> None:
+        self.settings = settings or LiveStyleSettings()
+        self._stabiliser = FlowStabiliser()
+
+    def configure(self, settings: LiveStyleSettings) -> None:
+        old = self.settings
+        self.settings = settings
+        if not settings.stabilise or old is None or old.styles is not settings.styles:
+            self._stabiliser.reset()  # a new style must not be blended with the old one
+
+    def _finish(self, image: np.ndarray, frame: Frame, style: str, size: tuple[int, int] | None) -> LiveStyleResult:
+        s = self.settings
+        image = _fit_back(image, frame)
+        if s.stabilise:
+            image = self._stabiliser.apply(frame.image, image)
+        return LiveStyleResult(image, self.method, style, s.strength, s.stabilise, size)
+
+    def _unstyled(self, frame: Frame) -> LiveStyleResult:
+        return LiveStyleResult(frame.image, self.method, "", self.settings.strength)
+
+
+class FastStyleTask(_LiveStyleTask):
+    """A fast style network on the live feed.
+
+    model: a catalog name (``fast-candy``, a user style) or a ``.pth`` path; it is built
+    in ``load`` through the catalog entry's builder (or from a FastStylizer given directly,
+    for tests and benchmarks). cache: the WeightsCache (None: the default one).
     """
 
-    name = "style-live"
+    name = "style-fast"
+    method = "fast"
 
-    def __init__(self, encoder: Path | dict, decoder: Path | dict, styles: Sequence[StyleImage],
-                 alpha: float = 1.0, preserve_color: bool = False, process_side: int = 640,
-                 on_style_ready: Callable[[str], None] | None = None) -> None:
+    def __init__(self, model: Any, settings: LiveStyleSettings | None = None, cache: Any = None) -> None:
+        super().__init__(settings)
+        self.model_source = model
+        self.cache = cache
+        self._stylizer: Any = None
+
+    def load(self, device: torch.device) -> None:
+        from engine.style import models
+        from engine.style.fast_style import FastStylizer
+
+        if isinstance(self.model_source, FastStylizer):
+            self._stylizer = self.model_source
+        else:
+            self._stylizer = models.fast_model(self.model_source, device, self.cache)
+        self._stylizer.stylize(np.zeros((64, 64, 3), np.uint8), 64)  # warm-up: the first frame is not the slow one
+
+    @property
+    def style_name(self) -> str:
+        return self._stylizer.name if self._stylizer is not None else ""
+
+    def infer(self, inputs: Frame) -> tuple[np.ndarray, tuple[int, int]] | None:
+        if self._stylizer is None:
+            return None
+        from engine.style.fast_style import processing_size
+
+        s = self.settings
+        image = inputs.image
+        h, w = processing_size(image.shape[0], image.shape[1], s.process_side)
+        return self._stylizer.stylize(image, s.process_side, s.strength, s.preserve_color), (w, h)
+
+    def postprocess(self, outputs: Any, frame: Frame) -> LiveStyleResult:
+        if outputs is None:
+            return self._unstyled(frame)
+        image, size = outputs
+        return self._finish(image, frame, self.style_name, size)
+
+    def close(self) -> None:
+        self._stylizer = None
+
+
+class AdaINTask(_LiveStyleTask):
+    """AdaIN on the live feed.
+
+    encoder / decoder: the published checkpoints (paths) or a state_dict each (tests).
+    The style statistics of ``settings.styles`` are computed in ``load`` and again in
+    ``configure`` whenever the styles change, both on the worker thread.
+    """
+
+    name = "style-adain"
+    method = "adain"
+
+    def __init__(self, encoder: Path | dict, decoder: Path | dict, settings: LiveStyleSettings | None = None) -> None:
+        super().__init__(settings)
         self.encoder_source = encoder
         self.decoder_source = decoder
-        self.alpha = alpha
-        self.preserve_color = preserve_color
-        self.process_side = process_side
-        self.on_style_ready = on_style_ready
-        self._pending: list[StyleImage] = list(styles)
         self._stats: StyleStats | None = None
         self._model: AdaINStylizer | None = None
-        self._generation = 0
-        self._lock = threading.Lock()
-        self._style_thread: threading.Thread | None = None
 
     @property
     def style_name(self) -> str:
@@ -84,77 +190,48 @@ class AdaINTask(Task):
         enc = self.encoder_source if isinstance(self.encoder_source, dict) else load_encoder_state(self.encoder_source)
         dec = self.decoder_source if isinstance(self.decoder_source, dict) else load_decoder_state(self.decoder_source)
         self._model = AdaINStylizer(enc, dec, device)
-        if self._pending:
-            self._stats = self._compute(self._pending)
+        self._stats = self._compute(self.settings.styles)
         with torch.inference_mode():  # warm-up, so the first frame is not the slow one
             self._model.encoder(torch.zeros(1, 3, 64, 64, device=self._model.device))
 
-    def _compute(self, styles: Sequence[StyleImage]) -> StyleStats:
+    def _compute(self, styles: Sequence[StyleImage]) -> StyleStats | None:
         assert self._model is not None
-        return blend_stats([(self._model.style_stats(s.image, name=s.name), s.weight) for s in styles])
+        from engine.style.jobs import prepare_adain_stats
 
-    def set_styles(self, styles: Sequence[StyleImage]) -> None:
-        """Switch to ``styles`` without stalling the feed (any thread).
+        chosen = [s for s in styles if s.weight > 0]
+        if not chosen:
+            return None
+        return prepare_adain_stats(self._model, chosen)  # the same preparation as photo mode and `stylize`
 
-        Before ``load`` they are just remembered; afterwards their statistics are computed
-        on a background thread and swapped in when ready. A newer call supersedes older ones.
-        """
-        styles = list(styles)
-        if not styles:
-            return
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-            self._pending = styles
-        if self._model is None:
-            return
-
-        def work() -> None:
-            try:
-                stats = self._compute(styles)
-            except Exception:  # a bad style must not kill the live feed
-                log.exception("computing style statistics failed")
-                return
-            with self._lock:
-                if generation != self._generation:
-                    return  # a newer style was chosen meanwhile
-                self._stats = stats
-            log.info("live style now %s", stats.name)
-            if self.on_style_ready is not None:
-                self.on_style_ready(stats.name)
-
-        thread = threading.Thread(target=work, name="adain-style-stats", daemon=True)
-        self._style_thread = thread
-        thread.start()
-
-    def wait_for_style(self, timeout: float = 10.0) -> bool:
-        """Block until the latest ``set_styles`` took effect (for tests and scripts)."""
-        thread = self._style_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+    def configure(self, settings: LiveStyleSettings) -> None:
+        if self._model is not None and settings.styles is not self.settings.styles:
+            stats = self._compute(settings.styles)  # raises on a bad style: the old style and settings stay
+            self._stats = stats
+            log.info("live style now %s", stats.name if stats else "none")
+        super().configure(settings)
 
     def preprocess(self, frame: Frame) -> torch.Tensor:
         assert self._model is not None
         image = frame.image
-        if self.process_side and max(image.shape[:2]) > self.process_side:
-            image = resize_long_side(image, self.process_side)
+        side = self.settings.process_side
+        if side and max(image.shape[:2]) > side:
+            image = resize_long_side(image, side)
         return bgr_to_tensor(image, self._model.device)
 
     def infer(self, inputs: torch.Tensor) -> torch.Tensor | None:
         stats = self._stats
         if stats is None or self._model is None:
             return None
-        return self._model.stylize_tensor(inputs, stats, self.alpha)
+        return self._model.stylize_tensor(inputs, stats, self.settings.strength)
 
     def postprocess(self, outputs: torch.Tensor | None, frame: Frame) -> LiveStyleResult:
         if outputs is None:
-            return LiveStyleResult(frame.image, "adain", "", self.alpha)
+            return self._unstyled(frame)
+        size = (int(outputs.shape[-1]), int(outputs.shape[-2]))
         image = _fit_back(tensor_to_bgr(outputs), frame)
-        if self.preserve_color:
+        if self.settings.preserve_color:
             image = combine_luminance(image, frame.image)
-        return LiveStyleResult(image, "adain", self.style_name, self.alpha)
+        return self._finish(image, frame, self.style_name, size)
 
     def close(self) -> None:
         self._model = None
@@ -162,39 +239,32 @@ class AdaINTask(Task):
             torch.cuda.empty_cache()
 
 
-class PaletteTask(Task):
-    """Colour-only fallback for the live feed: the style's palette, no brush strokes.
+class PaletteTask(_LiveStyleTask):
+    """Colour-only fallback for the live feed: the first style's palette, no brush strokes.
 
-    alpha blends between the frame (0) and the recoloured frame (1). Honest by design:
+    strength blends between the frame (0) and the recoloured frame (1). Honest by design:
     every result has method "palette" and the GUI labels it "colour transfer only".
     """
 
     name = "style-palette"
-
-    def __init__(self, styles: Sequence[StyleImage], alpha: float = 1.0, process_side: int = 480) -> None:
-        self.alpha = alpha
-        self.preserve_color = False
-        self.process_side = process_side
-        self._style = styles[0] if styles else None
-
-    def set_styles(self, styles: Sequence[StyleImage]) -> None:
-        if styles:
-            self._style = styles[0]
+    method = "palette"
 
     def infer(self, inputs: Frame) -> np.ndarray | None:
-        style = self._style
-        if style is None:
+        s = self.settings
+        styles = [st for st in s.styles if st.weight > 0]
+        if not styles:
             return None
         image = inputs.image
-        small = resize_long_side(image, self.process_side) if max(image.shape[:2]) > self.process_side else image
-        out = reinhard_transfer(small, style.image)
-        a = float(min(max(self.alpha, 0.0), 1.0))
+        side = s.process_side
+        small = resize_long_side(image, side) if max(image.shape[:2]) > side else image
+        out = reinhard_transfer(small, styles[0].image)
+        a = float(min(max(s.strength, 0.0), 1.0))
         if a < 1.0:
             out = cv2.addWeighted(out, a, small, 1.0 - a, 0.0)
         return out
 
     def postprocess(self, outputs: np.ndarray | None, frame: Frame) -> LiveStyleResult:
         if outputs is None:
-            return LiveStyleResult(frame.image, "palette", "", self.alpha)
-        name = self._style.name if self._style is not None else ""
-        return LiveStyleResult(_fit_back(outputs, frame), "palette", name, self.alpha)
+            return self._unstyled(frame)
+        styles = [st for st in self.settings.styles if st.weight > 0]
+        return self._finish(outputs, frame, styles[0].name, None)

@@ -1,32 +1,49 @@
-"""Catalog lookups and weight loading for the style package.
+"""The style package's models, resolved through the catalog (and the user's own fast styles).
 
-Everything that turns "the user wants Gatys/AdaIN" into tensors goes through here, so
-the GUI and the CLI give the same messages when weights are missing.
+Every loader goes through ``entry.build(cache, device)``: the catalog entry is the one
+place that knows a model's files and layout, so the GUI and the CLI give the same
+messages when weights are missing. ``fast_model(spec)`` accepts a catalog name
+(``fast-candy``, a user style) or a path to any ``.pth`` in the TransformerNet layout.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from engine.weights.cache import WeightsCache, default_cache
-from engine.weights.catalog import CatalogEntry, catalog
+from engine.weights.catalog import CatalogEntry, UnknownModelError, catalog
 
 log = logging.getLogger(__name__)
 
 VGG19 = "vgg19"
+VGG16 = "vgg16"  # the inspect catalog's entry: the loss network of fast-style training
 ADAIN_ENCODER = "adain-vgg"
 ADAIN_DECODER = "adain-decoder"
 
 
-def entry(name: str) -> CatalogEntry:
-    return catalog().get(name)
+def _c(cache: WeightsCache | None) -> WeightsCache:
+    return cache if cache is not None else default_cache()
+
+
+def entry(name: str, cache: WeightsCache | None = None) -> CatalogEntry:
+    """The catalog entry ``name``, or the user's fast style of that name (UnknownModelError lists the known ones)."""
+    try:
+        return catalog().get(name)
+    except UnknownModelError:
+        from engine.style.user_styles import find_user_style
+
+        found = find_user_style(_c(cache), name)
+        if found is None:
+            raise
+        return found
 
 
 def is_installed(name: str, cache: WeightsCache | None = None) -> bool:
-    return (cache or default_cache()).is_installed(entry(name))
+    return _c(cache).is_installed(entry(name, cache))
 
 
 def gatys_available(cache: WeightsCache | None = None) -> bool:
@@ -39,24 +56,46 @@ def adain_available(cache: WeightsCache | None = None) -> bool:
     return is_installed(ADAIN_ENCODER, cache) and is_installed(ADAIN_DECODER, cache)
 
 
+def fast_entries(cache: WeightsCache | None = None) -> list[CatalogEntry]:
+    """Fast-style models: the four presets, then the user's own (installed or not)."""
+    from engine.style.user_styles import user_style_entries
+
+    presets = [e for e in catalog().entries("style") if e.name.startswith("fast-")]
+    return presets + user_style_entries(_c(cache))
+
+
 def load_vgg19(cache: WeightsCache | None = None) -> dict[str, torch.Tensor]:
     """VGG-19 conv weights from the cache; WeightsMissingError says how to install them."""
-    from engine.style.vgg import load_vgg19_state_dict
-
-    path = (cache or default_cache()).require(entry(VGG19))
-    log.info("loading VGG-19 from %s", path)
-    return load_vgg19_state_dict(path)
+    return entry(VGG19).build(_c(cache), None)
 
 
-def adain_paths(cache: WeightsCache | None = None) -> tuple[Path, Path]:
-    """(encoder, decoder) paths; WeightsMissingError names the first missing one."""
-    c = cache or default_cache()
-    return c.require(entry(ADAIN_ENCODER)), c.require(entry(ADAIN_DECODER))
+def load_vgg16(cache: WeightsCache | None = None) -> dict[str, torch.Tensor]:
+    """VGG-16 conv weights (torchvision layout) for the perceptual loss of training."""
+    from engine.style.vgg16 import load_state
+
+    return load_state(_c(cache).require(entry(VGG16)))
 
 
 def load_adain(device: torch.device | str = "cpu", cache: WeightsCache | None = None):
     """An ``AdaINStylizer`` on ``device`` from the installed weights."""
-    from engine.style.adain import AdaINStylizer, load_decoder_state, load_encoder_state
+    from engine.style.adain import AdaINStylizer
 
-    enc_path, dec_path = adain_paths(cache)
-    return AdaINStylizer(load_encoder_state(enc_path), load_decoder_state(dec_path), device)
+    c = _c(cache)
+    return AdaINStylizer(entry(ADAIN_ENCODER).build(c, None), entry(ADAIN_DECODER).build(c, None), device)
+
+
+def fast_model(spec: str | Path, device: torch.device | str = "cpu", cache: WeightsCache | None = None, options: Any = None):
+    """A ``FastStylizer`` from a catalog name or a .pth file path.
+
+    Raises UnknownModelError (unknown name), WeightsMissingError (not installed) or
+    FastStyleWeightsError (a file of another layout, naming the first mismatching key).
+    """
+    from engine.style.fast_style import FastStylizer, load_fast_file
+
+    text = str(spec)
+    if text.endswith((".pth", ".pt", ".model")) or Path(text).is_file():
+        return load_fast_file(text, device, options)
+    model = entry(text, cache).build(_c(cache), device)
+    if options is not None:
+        model = FastStylizer(model.net, device, name=model.name, options=options)
+    return model

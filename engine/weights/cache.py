@@ -5,7 +5,14 @@ records each file's size and SHA-256 (published or recorded on first install) an
 it came from. A file appears under its final name only once it is complete and
 verified: downloads and imports go to a temporary file in the same folder, are checked,
 then renamed atomically (os.replace). Anything that fails on the way removes the
-temporary file, so an interrupted download is simply started again.
+temporary file, so an interrupted download is simply started again; temporaries of a
+process that was killed are removed the next time the folder is used.
+
+Downloads are bounded (``engine.limits``): a Content-Length larger than the catalog size
+is refused before anything is written, reading stops the moment the catalog size would
+be exceeded, every read has a timeout, and a download slower than the minimum rate over
+the rate window is abandoned. Entries without a published size are capped at
+``max_download_bytes``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from engine import paths
+from engine import limits, paths
+from engine.safe_files import clean_stale_temporaries
 from engine.weights.catalog import CatalogEntry, ModelFile
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,22 @@ class WeightsMissingError(WeightsError):
 class DownloadCancelled(WeightsError):
     """The user cancelled a download; nothing was left behind."""
 
+
+STALE_PART_AGE_S = 600.0  # a live download writes its .part every few seconds at most
+
+# Advice torch appends to a refused pickle; it must never reach users (it means "run code from this file").
+_UNSAFE_ADVICE = ("weights_only", "WeightsUnpickler", "torch.serialization", "add_safe_globals")
+
+
+def _user_message(exc: BaseException, tmp: Path, shown_name: str) -> str:
+    """The validator's message with the temporary file's name replaced and torch's
+    unpickling advice removed."""
+    text = str(exc).replace(str(tmp), shown_name).replace(tmp.name, shown_name)
+    if any(marker in text for marker in _UNSAFE_ADVICE):
+        return ("it is not a plain weights file: it holds pickled Python objects, which are never loaded "
+                "because they could run code")
+    first = text.strip().splitlines()
+    return first[0][:400] if first else exc.__class__.__name__
 
 def sha256_of(path: Path, cancel: threading.Event | None = None) -> str:
     digest = hashlib.sha256()
@@ -133,9 +157,9 @@ class WeightsCache:
             manifest = self.manifest(entry)
             manifest[model_file.filename] = {"sha256": digest, "size": size, "origin": origin, "installed": time.strftime("%Y-%m-%dT%H:%M:%S")}
             target = self.folder(entry) / "manifest.json"
-            tmp = target.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            os.replace(tmp, target)
+            from engine.safe_files import atomic_write_text
+
+            atomic_write_text(target, json.dumps(manifest, indent=2, sort_keys=True))
 
     def _check(self, entry: CatalogEntry, model_file: ModelFile, tmp: Path, digest: str, what: str, *, check_hash: bool = True) -> None:
         size = tmp.stat().st_size
@@ -150,23 +174,28 @@ class WeightsCache:
         if entry.validator is not None:
             try:
                 entry.validator(tmp)
-            except (ValueError, OSError) as exc:
-                raise WeightsError(f"{what} is not usable as '{entry.name}': {exc}") from exc
+            except (ValueError, OSError, RuntimeError) as exc:
+                message = _user_message(exc, tmp, model_file.filename)
+                raise WeightsError(f"{what} is not usable as '{entry.name}': {message}") from None
 
     def _temp_in(self, folder: Path, filename: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temporaries(folder, [".*.part", "manifest.json.tmp"], older_than_s=STALE_PART_AGE_S)
         fd, name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=folder)
         os.close(fd)
         return Path(name)
 
-    def fetch(self, entry: CatalogEntry, progress: Progress | None = None, cancel: threading.Event | None = None, timeout: float = 30.0) -> list[Path]:
+    def fetch(self, entry: CatalogEntry, progress: Progress | None = None, cancel: threading.Event | None = None,
+              timeout: float | None = None) -> list[Path]:
         """Download every missing file of ``entry``; returns the installed paths.
 
         progress(done_bytes, total_bytes_or_None, filename) is called after each chunk.
         ``cancel`` (a threading.Event) stops between chunks with DownloadCancelled.
-        Raises WeightsError for network errors, size or hash mismatches; in every failure
-        the partial file is removed and nothing is installed.
+        Raises WeightsError for network errors, size or hash mismatches, a stalled or too
+        slow server; in every failure the partial file is removed and nothing is
+        installed. ``timeout``: seconds one read may wait (default: the limit in force).
         """
+        timeout = limits.current().download_timeout if timeout is None else timeout
         installed = []
         for model_file in entry.files:
             target = self.folder(entry) / model_file.filename
@@ -193,24 +222,51 @@ class WeightsCache:
                     f"and run `python main.py models import {entry.name} FILE`"
                 ) from exc
             with response, open(tmp, "wb") as out:
+                bound = limits.current()
+                expected = model_file.size
+                cap = expected if expected is not None else bound.max_download_bytes
                 header = response.headers.get("Content-Length")
-                total = int(header) if header and header.isdigit() else model_file.size
+                announced = int(header) if header and header.strip().isdigit() else None
+                if announced is not None and announced > cap:
+                    raise WeightsError(
+                        f"the server offers {human_size(announced)} for {model_file.filename}, "
+                        + (f"but the published file has {model_file.size:,} bytes" if expected is not None
+                           else f"more than the download limit of {human_size(cap)} ({bound.hint('max_download_bytes')})")
+                        + f"; nothing was downloaded (wrong URL, or a server error page?)")
+                total = announced if announced is not None else expected
                 if progress:
                     progress(0, total, model_file.filename)
+                read = getattr(response, "read1", response.read)  # read1: whatever arrived, no waiting for a full chunk
+                window_start, window_bytes = time.monotonic(), 0
                 while True:
                     if cancel is not None and cancel.is_set():
                         raise DownloadCancelled(f"download of '{entry.name}' cancelled")
                     try:
-                        chunk = response.read(CHUNK)
-                    except OSError as exc:
-                        raise WeightsError(f"the download of {model_file.filename} broke off after {human_size(done)} ({exc}); try again") from exc
+                        chunk = read(CHUNK)
+                    except (OSError, ValueError) as exc:
+                        what = "the server stopped sending" if isinstance(exc, TimeoutError) or "timed out" in str(exc) else str(exc)
+                        raise WeightsError(f"the download of {model_file.filename} broke off after {human_size(done)} "
+                                           f"({what}); try again") from None
                     if not chunk:
                         break
+                    if done + len(chunk) > cap:
+                        raise WeightsError(
+                            f"the server sent more than the {cap:,} bytes of {model_file.filename}; the download was "
+                            "stopped and nothing was installed (wrong URL?)")
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
+                    window_bytes += len(chunk)
                     if progress:
                         progress(done, total, model_file.filename)
+                    elapsed = time.monotonic() - window_start
+                    if elapsed >= bound.download_rate_window:
+                        if window_bytes / elapsed < bound.download_min_rate:
+                            raise WeightsError(
+                                f"the download of {model_file.filename} is too slow ({window_bytes / elapsed:.0f} B/s "
+                                f"over {elapsed:.0f} s, below {bound.download_min_rate:.0f} B/s); try again later "
+                                f"({bound.hint('download_min_rate').replace('raise', 'lower').replace('set', 'or set')})")
+                        window_start, window_bytes = time.monotonic(), 0
                 out.flush()
                 os.fsync(out.fileno())
             if total is not None and done != total:
@@ -232,9 +288,12 @@ class WeightsCache:
         the one whose suffix matches). force: accept a file whose SHA-256 differs from
         the published one (a re-release or a fine-tune); the validator still runs.
         """
+        from engine.safe_files import input_file_problem
+
         source = Path(src).expanduser()
-        if not source.is_file():
-            raise WeightsError(f"{source}: no such file")
+        problem = input_file_problem(source)
+        if problem:
+            raise WeightsError(problem)
         model_file = self._match_file(entry, source, filename)
         target = self.folder(entry) / model_file.filename
         tmp = self._temp_in(target.parent, model_file.filename)

@@ -31,7 +31,7 @@ from engine.weights.cache import human_size
 from gui.tabs.base import StudioTab
 from gui.widgets.detect_classes import ClassFilter, CountsList
 from gui.widgets.detect_overlay import paint_detections, paint_grid
-from gui.widgets.model_manager import show_download_progress
+from gui.widgets.download_progress import DownloadJob, show_download_progress
 from gui.widgets.perf_plot import PerfPlot
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,11 @@ class DetectTab(StudioTab):
         self._grid_text = ""
         self._installed = False
         self.runner = context.job_runner("detect-download", self)
-        self.runner.progress.connect(self._on_download_progress)
-        self.runner.finished.connect(self._on_download_finished)
-        self.runner.failed.connect(self._on_download_failed)
-        self.runner.cancelled.connect(self._on_download_cancelled)
+        self.download = DownloadJob(self.runner, self)  # its busy flag has no end-of-thread race
+        self.download.progress.connect(self._on_download_progress)
+        self.download.finished.connect(self._on_download_finished)
+        self.download.failed.connect(self._on_download_failed)
+        self.download.cancelled.connect(self._on_download_cancelled)
         self._build()
         self._restore_settings()
         self._refresh_model_state()
@@ -232,7 +233,7 @@ class DetectTab(StudioTab):
             return
         installed = self.is_installed()
         self._installed = installed  # paint_overlay runs per frame: no disk access there
-        busy = self.runner.is_running()
+        busy = self.download.busy
         self.download_button.setEnabled(not installed and not busy)
         self.import_button.setEnabled(not busy)
         is_yolo = entry.extra.get("kind") == "darknet"
@@ -285,12 +286,11 @@ class DetectTab(StudioTab):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        self.runner.start(job)
+        self.download.start(job)
         self._refresh_model_state()
         self.status_message.emit(f"Downloading {entry.name}…")
 
-    def _on_download_progress(self, report) -> None:
-        done, total, filename = report
+    def _on_download_progress(self, done: int, total, filename: str) -> None:
         show_download_progress(self.progress, done, total, filename)
 
     def _end_download(self) -> None:

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.jobs import JobCancelled, JobControl, JobRunner
+from gui.jobs import JobControl, JobRunner
+from gui.widgets.download_progress import DownloadJob, show_download_progress  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from engine.weights.cache import WeightsCache
@@ -42,19 +43,6 @@ INSTALLED = "installed"
 MISSING = "missing"
 
 
-
-def show_download_progress(bar: QProgressBar, done: int, total: int | None, filename: str) -> None:
-    """Show a WeightsCache.fetch progress report on ``bar``: per-mille when the size is
-    known, a busy bar otherwise."""
-    from engine.weights.cache import human_size
-
-    if total:
-        bar.setRange(0, 1000)
-        bar.setValue(int(1000 * done / total))
-        bar.setFormat(f"{filename}: {human_size(done)} of {human_size(total)}")
-    else:
-        bar.setRange(0, 0)
-        bar.setFormat(f"{filename}: {human_size(done)}")
 
 class ModelManagerDialog(QDialog):
     """Lists ``catalog`` (default: the built-in one) against ``cache``.
@@ -79,10 +67,11 @@ class ModelManagerDialog(QDialog):
         self.catalog = catalog
         self.entries: list[CatalogEntry] = catalog.entries()
         self.runner = JobRunner(self, name="model-manager")
-        self.runner.progress.connect(self._on_progress)
-        self.runner.finished.connect(self._on_job_finished)
-        self.runner.failed.connect(self._on_job_failed)
-        self.runner.cancelled.connect(self._on_job_cancelled)
+        self.job = DownloadJob(self.runner, self)
+        self.job.progress.connect(self._on_progress)
+        self.job.finished.connect(self._on_job_finished)
+        self.job.failed.connect(self._on_job_failed)
+        self.job.cancelled.connect(self._on_job_cancelled)
         self._job_text = ""
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -187,7 +176,7 @@ class ModelManagerDialog(QDialog):
 
     def _update_buttons(self) -> None:
         entry = self.selected_entry()
-        busy = self.runner.is_running()
+        busy = self.job.busy
         installed = entry is not None and self.cache.is_installed(entry)
         self.download_button.setEnabled(entry is not None and not installed and not busy)
         self.import_button.setEnabled(entry is not None and not busy)
@@ -209,12 +198,7 @@ class ModelManagerDialog(QDialog):
         cache = self.cache
 
         def job(control: JobControl) -> Any:
-            from engine.weights.cache import DownloadCancelled
-
-            try:
-                return cache.fetch(entry, progress=control.report, cancel=control.cancel_event)
-            except DownloadCancelled as exc:
-                raise JobCancelled() from exc
+            return cache.fetch(entry, progress=control.report, cancel=control.cancel_event)
 
         self._start(job, f"Downloading {entry.name}…")
 
@@ -272,7 +256,7 @@ class ModelManagerDialog(QDialog):
         self.progress.setRange(0, 0)  # busy until the first report says how big it is
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        self.runner.start(job)
+        self.job.start(job)
         self._update_buttons()
 
     def _job_done(self) -> None:
@@ -280,12 +264,9 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.setVisible(False)
         self.refresh()
 
-    def _on_progress(self, report: object) -> None:
+    def _on_progress(self, done: int, total: object, filename: str) -> None:
         from engine.weights.cache import human_size
 
-        if not (isinstance(report, tuple) and len(report) == 3):
-            return
-        done, total, filename = report
         show_download_progress(self.progress, done, total, filename)
         self.message.setText(f"{self._job_text} {human_size(done)}")
 

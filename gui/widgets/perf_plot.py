@@ -62,6 +62,10 @@ class PerfPlot(QWidget):
         if self.isVisible():
             self.redraw(t)
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override): catch up on what came while hidden
+        super().showEvent(event)
+        self.redraw()
+
     def redraw(self, now: float | None = None) -> None:
         if not self._samples:
             return

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from gui import file_dialogs
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,10 @@ class SourceBar(QWidget):
     start_stop_requested = Signal()
     mirror_toggled = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings=None) -> None:
         super().__init__(parent)
         self.setObjectName("sourceBar")
+        self.settings = settings  # QSettings for the dialogs' last folder (None: the user's own)
         self.camera_combo = QComboBox()
         self.camera_combo.setObjectName("cameraCombo")
         self.camera_combo.setMinimumContentsLength(18)
@@ -111,12 +114,12 @@ class SourceBar(QWidget):
 
     # -- files -----------------------------------------------------------------------
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or an image", "", VIDEO_FILTER)
+        path = file_dialogs.open_file(self, "Open a video or an image", VIDEO_FILTER, self.settings)
         if path:
             self.source_requested.emit(path)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        path = file_dialogs.open_folder(self, "Open a folder of images", self.settings)
         if path:
             self.source_requested.emit(path)
 

@@ -63,12 +63,12 @@ class VideoView(QWidget):
 
     Signals:
         frame_clicked(float x, float y): left click on the picture, in frame pixels.
-        frame_hovered(float x, float y): mouse moved over the picture (buttons held or
-            not), in frame pixels; only while mouse tracking is on.
+
+    ``shown_index``: the index of the captured frame the picture comes from (None when
+    unknown), so what the overlay was computed on can be checked against what is shown.
     """
 
     frame_clicked = Signal(float, float)
-    frame_hovered = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,9 +76,13 @@ class VideoView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # we fill every pixel ourselves
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
+        # A click on the picture takes focus away from text fields, so Space reaches the window.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
         self._qimage: QImage | None = None
         self._overlay: OverlayPainter | None = None
+        self._overlay_enabled = True
+        self.shown_index: int | None = None
         self._message = "No video source.\nPick a camera, open a file or press Demo."
         self._banner: str | None = None
         self.frames_received = 0
@@ -86,14 +90,18 @@ class VideoView(QWidget):
         self.overlay_errors = 0
 
     # -- content ---------------------------------------------------------------------
-    def show_image(self, image: np.ndarray) -> None:
+    def show_image(self, image: np.ndarray, index: int | None = None, overlay: bool = True) -> None:
         """Show ``image`` (uint8 BGR, (H, W, 3)); keeps a reference, no pixel copy.
 
-        The array must not be modified afterwards (frames from the engine never are).
+        ``index``: the captured frame it comes from. ``overlay``: paint the overlay over it
+        (False when the result at hand was not computed on this picture). The array must
+        not be modified afterwards (frames from the engine never are).
         """
         qimage = bgr_to_qimage(image)
         self._array = image
         self._qimage = qimage
+        self.shown_index = index
+        self._overlay_enabled = overlay
         self.frames_received += 1
         self.update()
 
@@ -101,6 +109,7 @@ class VideoView(QWidget):
         """Drop the picture and show ``message`` (or the default hint) centred."""
         self._array = None
         self._qimage = None
+        self.shown_index = None
         if message is not None:
             self._message = message
         self.update()
@@ -188,7 +197,7 @@ class VideoView(QWidget):
         painter.drawText(QRectF(12, 8, text_width, bounds.height()), flags, self._banner or "")
 
     def _paint_overlay(self, painter: QPainter, width: int, height: int) -> None:
-        if self._overlay is None:
+        if self._overlay is None or not self._overlay_enabled:
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -196,8 +205,9 @@ class VideoView(QWidget):
             self._overlay(painter, width, height)
         except Exception:  # a buggy overlay must not take the video down with it
             self.overlay_errors += 1
+            # Every distinct failure is logged once (with its traceback); repeats are counted.
             if self.overlay_errors == 1 or self.overlay_errors % 100 == 0:
-                log.exception("overlay painter failed (%d times)", self.overlay_errors)
+                log.exception("overlay painter failed (%d times so far)", self.overlay_errors)
         finally:
             painter.restore()
 
@@ -230,12 +240,6 @@ class VideoView(QWidget):
             if point is not None:
                 self.frame_clicked.emit(point.x(), point.y())
         super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        point = self.widget_to_frame(event.position())
-        if point is not None:
-            self.frame_hovered.emit(point.x(), point.y())
-        super().mouseMoveEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         return QSize(960, 540)

@@ -29,7 +29,10 @@ def test_close_wakes_a_waiting_consumer():
     got = []
     consumer = threading.Thread(target=lambda: got.append(box.take()))
     consumer.start()
-    time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while box.waiting == 0 and time.monotonic() < deadline:
+        threading.Event().wait(0.001)
+    assert box.waiting == 1  # the consumer is blocked inside take(): close must wake it
     box.close()
     consumer.join(2)
     assert not consumer.is_alive() and got == [None]

@@ -177,3 +177,123 @@ def test_grad_tasks_run_with_gradients():
         worker.submit(make_frame(0))
         assert c.wait(lambda c: c.results)
     assert task.grad_enabled == [True]
+
+
+# -- live core v2: generations, settings snapshots, restart -------------------------------
+
+def test_a_swap_to_a_task_of_the_same_name_never_lets_an_old_result_through():
+    """Both tasks are called "mean"; only the generation tells them apart."""
+    c = Collector()
+    worker = InferenceWorker(c.on_result, c.on_event, device="cpu")
+    worker.start()
+    try:
+        first = worker.set_task(MeanTask(delay=0.05, scale=1.0))
+        for i in range(5):
+            worker.submit(make_frame(i, 10))
+            time.sleep(0.02)
+        second = worker.set_task(MeanTask(scale=3.0))  # swapped while a frame is in hand
+        assert second > first
+        for i in range(5, 40):
+            worker.submit(make_frame(i, 10))
+            time.sleep(0.01)
+        assert c.wait(lambda c: sum(r.generation == second for r in c.results) >= 5)
+    finally:
+        worker.stop()
+    for r in c.results:
+        assert r.task == "mean"
+        assert r.result == (30.0 if r.generation == second else 10.0)  # never the old model under the new id
+    swapped_at = next(k for k, r in enumerate(c.results) if r.generation == second)
+    assert all(r.generation == second for r in c.results[swapped_at:])
+
+
+class SnapshotTask(Task):
+    """Records which settings snapshot each step of a frame saw."""
+
+    name = "snapshot"
+
+    def configure(self, settings):
+        time.sleep(0.0005)  # widen the window in which a torn read could happen
+        self.settings = settings
+
+    def preprocess(self, frame):
+        return [self.settings]
+
+    def infer(self, seen):
+        time.sleep(0.001)
+        return seen + [self.settings, torch.is_grad_enabled() == self.needs_grad]
+
+    def postprocess(self, seen, frame):
+        time.sleep(0.001)
+        return seen + [self.settings]
+
+    @property
+    def needs_grad(self) -> bool:
+        return bool(self.settings and self.settings[1])
+
+
+def test_settings_flipped_from_another_thread_never_mix_within_a_frame():
+    c = Collector()
+    worker = InferenceWorker(c.on_result, c.on_event, device="cpu")
+    worker.start()
+    stop = threading.Event()
+
+    def flipper():
+        k = 0
+        while not stop.is_set():
+            k += 1
+            worker.update((k, k % 2 == 0))  # a frozen snapshot: (version, needs gradients)
+            time.sleep(0.0002)
+
+    def feeder():
+        i = 0
+        while not stop.is_set():
+            worker.submit(make_frame(i))
+            i += 1
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=flipper), threading.Thread(target=feeder)]
+    try:
+        worker.set_task(SnapshotTask())
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        worker.stop()
+    flipped = [r for r in c.results if r.settings is not None]
+    assert len(flipped) >= 10
+    versions = set()
+    for r in flipped:
+        before, during, grad_matched, after = r.result
+        assert before == during == after == r.settings  # one snapshot from start to end
+        assert grad_matched  # inference mode or gradients, as that very snapshot says
+        versions.add(r.settings[0])
+    assert len(versions) >= 5  # the settings really did change under the stream
+
+
+def _process_cpu_seconds() -> float:
+    return time.process_time()
+
+
+def test_worker_stops_and_starts_again_and_idles_without_spinning():
+    c = Collector()
+    worker = InferenceWorker(c.on_result, c.on_event, device="cpu")
+    worker.set_task(MeanTask())
+    for round_ in range(3):
+        worker.start()
+        base = len(c.results)
+        for i in range(20):
+            worker.submit(make_frame(1000 * round_ + i, 4))
+            time.sleep(0.005)
+        assert c.wait(lambda c, base=base: len(c.results) >= base + 3), f"no frames processed in round {round_}"
+        time.sleep(0.2)  # let the last frame finish before measuring the idle worker
+        cpu = _process_cpu_seconds()
+        time.sleep(1.0)
+        idle = _process_cpu_seconds() - cpu
+        assert idle < 0.1, f"the idle worker used {idle:.2f} CPU-s in 1 s (round {round_})"
+        worker.stop()
+        assert not worker.running
+    stopped = [e for e in c.events if e.kind == "stopped"]
+    assert len(stopped) == 3

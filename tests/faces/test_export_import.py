@@ -11,6 +11,9 @@ import pytest
 
 from engine.faces.gallery import Gallery, PersonExistsError
 from engine.faces.gallery_io import ArchiveError, export_zip, import_zip
+from engine.faces.lbp import DIM as LBP_DIM
+
+SFACE_DIM = 128  # imports are checked against each embedder's real vector length
 
 
 def _fill(g: Gallery) -> None:
@@ -18,12 +21,12 @@ def _fill(g: Gallery) -> None:
     for name, n in (("Ann", 2), ("Bob", 3), ("Émile Zoë", 1)):
         shots = []
         for _ in range(n):
-            v = rng.normal(size=12).astype(np.float32)
+            v = rng.normal(size=LBP_DIM).astype(np.float32)
             shots.append((rng.integers(0, 256, (160, 160, 3), dtype=np.uint8), v / np.linalg.norm(v)))
         g.enrol(name, shots, "lbp")
     # A second embedder's vectors for some shots.
     ids = [int(r[0]) for r in g._read("SELECT id FROM shots ORDER BY id")][:4]
-    g.add_embeddings("sface", {i: rng.normal(size=4).astype(np.float32) for i in ids})
+    g.add_embeddings("sface", {i: rng.normal(size=SFACE_DIM).astype(np.float32) for i in ids})
 
 
 def _contents(path):

@@ -80,7 +80,7 @@ def test_cancel_stops_a_generator_between_steps_and_runs_its_cleanup(qtbot, runn
     assert cleaned.is_set()
     assert runner.wait(2)
     count = len(steps)
-    qtbot.wait(50)
+    _flush_queued(qtbot, runner)
     assert len(steps) == count  # nothing runs after cancel
     assert finished == []
 
@@ -124,6 +124,37 @@ def test_new_job_cancels_the_stale_one_and_only_the_new_one_reports(qtbot, runne
         runner.start(counting(2))
     assert first_stopped.wait(5)
     assert results == ["counted"]
-    qtbot.wait(50)
+    assert runner.wait(5)
+    _flush_queued(qtbot, runner)
     assert cancelled == []  # the stale job's cancellation is not reported as the new job's
     assert progress[-2:] == [0, 1]
+
+
+def _flush_queued(qtbot, runner) -> None:
+    """Deliver every report the (finished) job thread queued: a sentinel queued after them
+    through the same object arrives last, so once it is in, nothing else is pending."""
+    from PySide6.QtCore import Qt
+
+    arrived = []
+    sentinel = object()
+
+    def seen(job_id, value):
+        if value is sentinel:
+            arrived.append(True)
+
+    runner._signals.progress.connect(seen, Qt.ConnectionType.QueuedConnection)
+    runner._signals.progress.emit(-1, sentinel)  # job id -1 is nobody's: the runner ignores it
+    qtbot.waitUntil(lambda: arrived == [True], timeout=5000)
+    runner._signals.progress.disconnect(seen)
+
+
+def test_failed_carries_the_exception_and_its_type(qtbot, runner):
+    def broken():
+        yield 1
+        raise KeyError("missing layer")
+
+    with qtbot.waitSignal(runner.failed, timeout=5000) as blocker:
+        runner.start(broken())
+    failure = blocker.args[0]
+    assert isinstance(failure.exception, KeyError)
+    assert failure == "KeyError: 'missing layer'"

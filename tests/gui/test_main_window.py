@@ -27,9 +27,9 @@ def test_opens_with_the_tabs_and_shows_moving_demo_frames(qtbot, make_window, fr
     second = window.view.current_image()
     assert np.abs(first.astype(int) - second.astype(int)).mean() > 1.0, "demo frames should move"
     qtbot.waitUntil(lambda: window.view.frames_painted > 0, timeout=5000)
-    qtbot.waitUntil(lambda: "fps" in window.capture_label.text() and not window.capture_label.text().startswith("capture –"),
+    qtbot.waitUntil(lambda: "fps" in window.status_panel.capture.text() and not window.status_panel.capture.text().startswith("capture –"),
                     timeout=5000)
-    assert window.device_label.text().startswith("CPU")
+    assert window.status_panel.device.text().startswith("CPU")
 
 
 def test_no_source_given_falls_back_to_demo_without_camera(qtbot, make_window, frames_waiter):
@@ -53,6 +53,7 @@ def test_ctrl_number_switches_tabs(qtbot, make_window):
 def test_bad_source_shows_message_and_app_keeps_running(qtbot, make_window, frames_waiter, tmp_path, kind):
     window = make_window("demo")
     frames_waiter(qtbot, window, 2)
+    playing = window.pipeline.source
     if kind == "missing_video":
         spec = str(tmp_path / "nope.mp4")
     elif kind == "empty_folder":
@@ -70,13 +71,21 @@ def test_bad_source_shows_message_and_app_keeps_running(qtbot, make_window, fram
     title, message = window.context.last_error
     assert "source" in title.lower()
     assert (Path(spec).name in message) or (spec in message)
-    assert "demo" in message.lower()
+    assert "keeps playing" in message.lower()
     dialog = window.findChild(QMessageBox, "errorDialog")
     assert dialog is not None and message in dialog.text()
-    # The app carries on with the demo source.
+    # The source that was playing carries on, untouched.
+    frames_waiter(qtbot, window, 3)
+    assert window.pipeline.source is playing and playing.running
+    assert window.statusBar().currentMessage()
+
+
+def test_a_bad_source_with_nothing_playing_falls_back_to_the_demo(qtbot, make_window, frames_waiter, tmp_path):
+    window = make_window(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: window.context.last_error is not None, timeout=5000)
+    assert "demo" in window.context.last_error[1].lower()
     frames_waiter(qtbot, window, 3)
     assert window.pipeline.source.name == "demo"
-    assert window.statusBar().currentMessage()
 
 
 def test_video_file_source_plays(qtbot, make_window, frames_waiter, tmp_path):
@@ -131,7 +140,7 @@ def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
     assert all(not tab.results for tab in probes if tab is not active)
     qtbot.waitUntil(lambda: window.pipeline.stats().inference_fps > 0, timeout=5000)
     assert window.pipeline.stats().latency_ms is not None
-    qtbot.waitUntil(lambda: window.latency_label.text().split()[1].isdigit(), timeout=5000)
+    qtbot.waitUntil(lambda: window.status_panel.latency.text().split()[1].isdigit(), timeout=5000)
 
     path = window.snapshot(tmp_path / "shot.png")
     saved = cv2.imread(str(path))
@@ -139,7 +148,8 @@ def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
     assert tuple(int(c) for c in saved[25, 25]) == (255, 0, 255)  # the overlay square, frame pixels 10..40
     assert tuple(int(c) for c in saved[200, 320]) != (255, 0, 255)
 
-    # display_image replaces the camera frame in the view.
+    # display_image replaces the camera frame in the view (live mode: the newest frame).
+    window.set_view_mode("live")
     active.invert = True
     frames_waiter(qtbot, window, 2)
     shown = window.view.current_image()

@@ -100,11 +100,13 @@ def test_import_of_wrong_file_shows_the_hash_error(qtbot, dialog_factory, server
     wrong = tmp_path / "wrong.pt"
     wrong.write_bytes(b"x" * len(PAYLOAD))
     dialog.select("tiny-net")
-    with qtbot.waitSignal(dialog.runner.failed, timeout=10000):
+    with qtbot.waitSignal(dialog.job.failed, timeout=10000):
         dialog.import_from(wrong)
     assert "SHA-256" in dialog.message.text()
     assert dialog.state_of("tiny-net") == MISSING
     assert not dialog.progress.isVisible()
+    # Refreshed in the failure handler, while the job thread may still be finishing.
+    assert dialog.download_button.isEnabled() and dialog.import_button.isEnabled()
 
 
 def test_download_shows_progress_and_installs(qtbot, dialog_factory, server):
@@ -122,7 +124,7 @@ def test_download_shows_progress_and_installs(qtbot, dialog_factory, server):
 def test_download_error_is_shown(qtbot, dialog_factory, server):
     dialog = dialog_factory(make_catalog(server, None))
     dialog.select("other-net")  # its URL answers 404
-    with qtbot.waitSignal(dialog.runner.failed, timeout=15000):
+    with qtbot.waitSignal(dialog.job.failed, timeout=15000):
         dialog.download_selected()
     assert "404" in dialog.message.text()
     assert dialog.state_of("other-net") == MISSING

@@ -23,7 +23,7 @@ from engine.style.adain import (
     load_encoder_state,
 )
 from engine.style.imaging import chroma
-from engine.style.live import AdaINTask, StyleImage, PaletteTask
+from engine.style.live import AdaINTask, LiveStyleSettings, PaletteTask, StyleImage
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +101,10 @@ def _frame(image: np.ndarray, index: int = 0) -> Frame:
     return Frame(image, index, time.monotonic(), "test")
 
 
-def test_task_computes_style_once_and_switches_without_stall(adain_files, pictures) -> None:
+def test_task_computes_style_in_configure_on_the_calling_thread(adain_files, pictures) -> None:
     enc, dec = adain_files
-    ready = []
-    task = AdaINTask(enc, dec, [StyleImage(pictures.style(64, seed=1), name="first")], on_style_ready=ready.append)
+    first_styles = (StyleImage(pictures.style(64, seed=1), name="first"),)
+    task = AdaINTask(enc, dec, LiveStyleSettings(styles=first_styles))
     task.load(torch.device("cpu"))
     calls = []
     task._model.encoder.register_forward_hook(lambda *_: calls.append(threading.current_thread().name))
@@ -117,48 +117,65 @@ def test_task_computes_style_once_and_switches_without_stall(adain_files, pictur
     first = result.image
 
     calls.clear()
-    task.set_styles([StyleImage(pictures.style(64, seed=5), 1.0, "second")])
-    with torch.inference_mode():  # frames keep flowing while the new style is prepared
-        during = task.postprocess(task.infer(task.preprocess(frame)), frame)
-    assert during.style in ("first", "second")
-    assert task.wait_for_style(10)
-    assert ready == ["second"]
+    task.configure(task.settings.with_(strength=0.5))  # same styles: no encoder pass
+    assert calls == []
+    task.configure(task.settings.with_(styles=(StyleImage(pictures.style(64, seed=5), 1.0, "second"),)))
+    assert calls == [threading.current_thread().name], "the new style is encoded where configure runs (the worker)"
     with torch.inference_mode():
         after = task.postprocess(task.infer(task.preprocess(frame)), frame)
-    assert after.style == "second" and not np.array_equal(after.image, first)
-    assert any(name == "adain-style-stats" for name in calls), "the new style was encoded off the frame path"
+    assert after.style == "second" and after.strength == 0.5 and not np.array_equal(after.image, first)
 
 
-def test_task_runs_in_the_inference_worker(adain_files, pictures) -> None:
+def test_task_runs_in_the_inference_worker_and_a_bad_style_becomes_an_event(adain_files, pictures) -> None:
     enc, dec = adain_files
     results, events = [], []
-    done = threading.Event()
+    got = threading.Event()
+    failed = threading.Event()
 
     def on_result(r):
         results.append(r)
-        done.set()
+        got.set()
 
-    worker = InferenceWorker(on_result, events.append, device="cpu", name="style-test")
-    task = AdaINTask(enc, dec, [StyleImage(pictures.style(64), name="s")], alpha=0.7, process_side=48)
+    def on_event(e):
+        events.append(e)
+        if e.kind == "settings_error":
+            failed.set()
+
+    worker = InferenceWorker(on_result, on_event, device="cpu", name="style-test")
+    settings = LiveStyleSettings(styles=(StyleImage(pictures.style(64), name="s"),), strength=0.7, process_side=48)
+    task = AdaINTask(enc, dec, settings)
     worker.set_task(task)
     worker.start()
+    image = pictures.content(96, 128)
     try:
         deadline = time.monotonic() + 30
-        image = pictures.content(96, 128)
-        while not done.is_set() and time.monotonic() < deadline:
+        while not got.is_set() and time.monotonic() < deadline:
             worker.submit(_frame(image))
-            done.wait(0.2)
+            got.wait(0.2)
+        # a style the encoder cannot take (a 1-channel array): reported, the old style stays
+        worker.update(settings.with_(styles=(StyleImage(np.zeros((8, 8), np.uint8), name="broken"),)))
+        deadline = time.monotonic() + 30
+        while not failed.is_set() and time.monotonic() < deadline:
+            worker.submit(_frame(image))
+            failed.wait(0.2)
+        got.clear()
+        worker.submit(_frame(image, 7))
+        got.wait(30)
     finally:
         worker.stop()
     assert results, f"no result; events: {[(e.kind, e.message) for e in events]}"
     out = results[0].result
-    assert out.method == "adain" and out.alpha == 0.7
+    assert out.method == "adain" and out.strength == 0.7 and out.style == "s"
     assert out.image.shape == (96, 128, 3), "the stylised frame is scaled back to the frame's size"
+    assert not np.array_equal(out.image, image)
+    errors = [e for e in events if e.kind == "settings_error"]
+    assert errors and "style-adain" in errors[0].message
+    assert results[-1].result.style == "s"
 
 
 def test_palette_fallback_only_moves_colours(pictures) -> None:
     frame = _frame(pictures.content(48, 64))
-    task = PaletteTask([StyleImage(pictures.style(64), name="p")], alpha=1.0)
+    task = PaletteTask(LiveStyleSettings(styles=(StyleImage(pictures.style(64), name="p"),)))
     result = task.postprocess(task.infer(task.preprocess(frame)), frame)
     assert result.method == "palette" and result.image.shape == frame.image.shape
     # colour transfer keeps the content's structure: luminance edges stay where they were

@@ -114,3 +114,70 @@ def test_bad_arguments_give_one_error_line(installed_weights, inputs, tmp_path: 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def _fast_file(path: Path, seed: int = 4) -> Path:
+    from engine.style.transformer_net import random_state
+
+    state = random_state(seed)
+    state["in1.running_mean"] = torch.zeros(32)  # as old PyTorch versions saved them
+    torch.save(state, path)
+    return path
+
+
+def test_fast_method_with_a_pth_and_a_catalog_model(inputs, tmp_path: Path, capsys) -> None:
+    content, _ = inputs
+    model = _fast_file(tmp_path / "candy.pth")
+    out = tmp_path / "fast.png"
+    assert main(["stylize", str(content), "-o", str(out), "--method", "fast", "--model", str(model), "--size", "64"]) == 0
+    assert cv2.imread(str(out)).shape == (48, 64, 3)
+    assert read_info(out)["method"] == "fast"
+    cache = default_cache()
+    cache.import_file(catalog().get("fast-candy"), model, force=True)
+    try:
+        out2 = tmp_path / "fast2.png"
+        assert main(["stylize", str(content), "-o", str(out2), "--method", "fast", "--model", "fast-candy", "--size", "64"]) == 0
+        assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(out2)))
+    finally:
+        cache.remove(catalog().get("fast-candy"))
+    capsys.readouterr()
+    assert main(["stylize", str(content), "-o", str(out2), "--method", "fast", "--model", "fast-udnie"]) == 2
+    assert "models fetch fast-udnie" in capsys.readouterr().err
+
+
+def test_fast_model_of_another_layout_names_the_first_mismatching_key(inputs, tmp_path: Path, capsys) -> None:
+    content, _ = inputs
+    torch.save(random_decoder_state(0), tmp_path / "decoder.pth")
+    assert main(["stylize", str(content), "-o", str(tmp_path / "o.png"), "--method", "fast", "--model", str(tmp_path / "decoder.pth")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing key 'conv1.conv2d.weight'" in err[0] and "decoder.pth" in err[0], err
+
+
+def test_train_says_how_long_then_writes_the_model(inputs, tmp_path: Path, capsys, pictures) -> None:
+    from engine.style.vgg16 import random_state
+
+    content, style = inputs
+    cache = default_cache()
+    # the loss network needs only VGG-16's convs up to relu4_3; a full random VGG-16 (528 MB)
+    # would pass `models import`, so the file is put where the cache keeps it instead
+    weights = cache.path(catalog().get("vgg16"))
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_state(1), weights)
+    try:
+        folder = tmp_path / "photos"
+        folder.mkdir()
+        cv2.imwrite(str(folder / "a.png"), pictures.content(40, 56))
+        out = tmp_path / "mine.pth"
+        assert main(["stylize", "train", str(style), str(folder), "-o", str(out), "--steps", "2", "--size", "32",
+                     "--batch", "1"]) == 0
+        captured = capsys.readouterr()
+        assert "about" in captured.err and "s a step" in captured.err and out.is_file()
+        assert "mine.pth: 2 steps" in captured.out
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        assert main(["stylize", "train", str(style), str(empty), "-o", str(tmp_path / "x.pth"), "--steps", "2"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "holds no images" in err[0]
+        assert not (tmp_path / "x.pth").exists()
+    finally:
+        cache.remove(catalog().get("vgg16"))

@@ -94,6 +94,10 @@ def test_catalog_entries_and_validators(tmp_path: Path) -> None:
     assert names["vgg19"].files[0].url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
     assert all(e.task == "style" and e.license for e in ENTRIES)
     assert "MIT" in names["adain-decoder"].license
+    fast = [names[n] for n in ("fast-candy", "fast-mosaic", "fast-rain-princess", "fast-udnie")]
+    assert all("BSD-3-Clause" in e.license and e.files[0].url.startswith("https://") and e.builder for e in fast)
+    assert [e.files[0].filename for e in fast] == ["candy.pth", "mosaic.pth", "rain_princess.pth", "udnie.pth"]
+    assert all(e.transforms is not None and e.transforms.scale == 1.0 and e.meta["num_params"] == 1679235 for e in fast)
 
     cache = WeightsCache(tmp_path / "models")
     good = tmp_path / "vgg19.pth"
@@ -111,3 +115,26 @@ def test_catalog_entries_and_validators(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not usable as 'vgg19'.*missing"):
         cache.import_file(names["vgg19"], wrong, force=True)
     assert not models.adain_available(cache)
+
+
+def test_fast_preset_from_the_published_archive(tmp_path: Path) -> None:
+    """The download is saved_models.zip with all four models; each entry reads its own member."""
+    import zipfile
+
+    from engine.style.transformer_net import random_state
+    from engine.weights.catalog import catalog
+
+    members = {}
+    for i, stem in enumerate(("candy", "mosaic", "rain_princess", "udnie")):
+        members[stem] = random_state(i)
+        torch.save(members[stem], tmp_path / f"{stem}.pth")
+    archive = tmp_path / "saved_models.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for stem in members:
+            z.write(tmp_path / f"{stem}.pth", f"saved_models/{stem}.pth")
+    cache = WeightsCache(tmp_path / "models")
+    entry = catalog().get("fast-rain-princess")
+    cache.import_file(entry, archive, force=True)
+    stylizer = entry.build(cache, "cpu")
+    for key, tensor in stylizer.net.state_dict().items():
+        assert torch.equal(tensor, members["rain_princess"][key])

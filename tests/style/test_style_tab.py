@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent
 from engine.runtime import TaskResult, Timings
 from engine.sources import Frame
 from engine.style.adain import random_decoder_state, random_encoder_state
-from engine.style.live import AdaINTask, PaletteTask
+from engine.style.live import AdaINTask, FastStyleTask, PaletteTask
 from engine.style.metadata import read_info
 from engine.style.vgg import random_vgg19_state_dict
 from engine.weights.cache import WeightsCache
@@ -186,33 +186,111 @@ def test_cancel_stops_the_photo_job(qtbot, tmp_path: Path, files) -> None:
     tab.shutdown()
 
 
-def test_live_mode_alpha_and_style_switch(qtbot, tmp_path: Path, files, pictures) -> None:
+def _run_task(task, frame):
+    with torch.inference_mode():
+        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+
+
+def test_live_mode_settings_snapshots_and_style_switch(qtbot, tmp_path: Path, files, pictures) -> None:
     context = _context(tmp_path)
     _install(context, tmp_path, names=("adain-vgg", "adain-decoder"))
     tab = StyleTab(context)
     qtbot.addWidget(tab)
     tab.set_style_file(str(files["style"]))
     assert tab.make_task() is None, "photo mode runs nothing on the live feed"
+    assert tab.task_settings() is None
     with qtbot.waitSignal(tab.task_changed, timeout=2000):
         tab.modes.setCurrentIndex(1)
+    assert tab.model_combo.currentData() == "adain", "without fast styles, AdaIN is the default live model"
     task = tab.make_task()
     assert isinstance(task, AdaINTask)
     task.load(torch.device("cpu"))
-    tab.alpha_slider.setValue(40)
-    assert task.alpha == pytest.approx(0.4), "alpha changes the running task, no restart"
+    with qtbot.waitSignal(tab.settings_changed, timeout=2000):
+        tab.alpha_slider.setValue(40)
     tab.live_colour_check.setChecked(True)
-    assert task.preserve_color
+    tab.stabilise_check.setChecked(True)
+    snapshot = tab.task_settings()
+    assert snapshot.strength == pytest.approx(0.4) and snapshot.preserve_color and snapshot.stabilise
+    task.configure(snapshot)  # what the worker does between frames
 
     frame = Frame(pictures.content(48, 64), 0, time.monotonic(), "demo")
-    with torch.inference_mode():
-        out = task.postprocess(task.infer(task.preprocess(frame)), frame)
-    tab.on_result(TaskResult(task.name, frame, out, Timings(0, 0, 0, 0, 0, 0)))
+    out = _run_task(task, frame)
+    tab.on_result(TaskResult(task.name, frame, out, Timings(0, 0, 0, 0, 0, 0), settings=snapshot))
     shown = tab.display_image(frame)
     assert shown is out.image and shown.shape == frame.image.shape
+    assert np.abs(shown.astype(int) - frame.image.astype(int)).mean() > 3, "the shown result is stylised, not the content"
 
     changes = []
     tab.task_changed.connect(lambda: changes.append(1))
-    tab.set_style_file(str(files["style2"]))
+    with qtbot.waitSignal(tab.settings_changed, timeout=2000):
+        tab.set_style_file(str(files["style2"]))
     assert changes == [], "switching styles does not restart the worker"
-    assert task.wait_for_style(10)
+    task.configure(tab.task_settings())
     assert task.style_name == "other.png"
+    tab.shutdown()
+
+
+def _fast_file(path: Path, seed: int = 2) -> Path:
+    from engine.style.transformer_net import random_state
+
+    torch.save(random_state(seed), path)
+    return path
+
+
+def test_fast_preset_imported_by_content_runs_live(qtbot, tmp_path: Path, pictures) -> None:
+    context = _context(tmp_path)
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    path = _fast_file(tmp_path / "weights.bin")
+    assert not tab.import_weights(str(path)), "four presets share the layout: the tab asks which one"
+    assert "fits fast-candy, fast-mosaic" in tab.context.last_error[1]
+    assert not tab.import_weights(str(tmp_path / "nothing.pth"))
+    assert tab.import_weights(str(path), "fast-mosaic")
+    tab.modes.setCurrentIndex(1)
+    assert tab.model_combo.currentData() == "fast-mosaic", "an installed fast style becomes the live default"
+    task = tab.make_task()
+    assert isinstance(task, FastStyleTask) and "Mosaic" in tab.live_label.text()
+    task.load(torch.device("cpu"))
+    image = pictures.content(96, 128)
+    for i in range(3):
+        frame = Frame(image, i, time.monotonic(), "demo")
+        out = _run_task(task, frame)
+        tab.on_result(TaskResult(task.name, frame, out, Timings(0, 0, 0, 0, 0, 0)))
+    assert out.method == "fast" and out.image.shape == image.shape
+    assert np.abs(tab.display_image(frame).astype(int) - image.astype(int)).mean() > 3
+    assert "fps" in tab.fps_label.text() and "128x96" in tab.fps_label.text()
+    with qtbot.waitSignal(tab.task_changed, timeout=2000):
+        tab.model_combo.setCurrentIndex(tab.model_combo.findData("palette"))
+    assert isinstance(tab.make_task(), PaletteTask)
+    tab.shutdown()
+
+
+def test_training_in_the_tab_saves_a_user_style(qtbot, tmp_path: Path, files, pictures) -> None:
+    from engine.style.vgg16 import random_state
+
+    context = _context(tmp_path)
+    weights = context.weights_cache.path(catalog().get("vgg16"))
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_state(0), weights)  # only the convs up to relu4_3 are read
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    tab.set_style_file(str(files["style"]))
+    page = tab.train_page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    page.folder_edit.setText(str(empty))
+    page.title_edit.setText("Strokes")
+    assert not tab.start_training()
+    assert "holds no images" in tab.context.last_error[1]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), pictures.content(40, 56))
+    page.folder_edit.setText(str(photos))
+    page.train_steps_spin.setValue(2)
+    page.train_size_spin.setValue(32)
+    with qtbot.waitSignal(tab.training_finished, timeout=120000):
+        assert tab.start_training()
+    assert "my-strokes" in tab.context.last_status, tab.context.last_error
+    assert "about" in page.estimate_label.text() or "Saved" in page.estimate_label.text()
+    assert tab.model_combo.findData("my-strokes") >= 0
+    tab.shutdown()

@@ -91,6 +91,30 @@ _DEFAULT_ONLY_COMMON = {"dontload": "0", "dontloadscales": "0"}
 
 SUPPORTED_LAYERS = tuple(k for k in _USED_KEYS if k != "net")
 
+# What every value read by the builder may be, checked where it is parsed so the message
+# names its line: (type, smallest, largest); None for "no bound". Kernel sizes and
+# strides are bounded by the largest network side (a bigger one cannot fit any input).
+_INT, _FLOAT, _INTS, _FLOATS = "int", "float", "ints", "floats"
+_SIDE = "max_network_side"
+_VALUE_RULES: dict[str, dict[str, tuple]] = {
+    "net": {"width": (_INT, 32, _SIDE), "height": (_INT, 32, _SIDE), "channels": (_INT, 1, 3),
+            "letter_box": (_INT, 0, 1)},
+    "convolutional": {"filters": (_INT, 1, None), "size": (_INT, 1, _SIDE), "stride": (_INT, 1, _SIDE),
+                      "stride_x": (_INT, -1, _SIDE), "stride_y": (_INT, -1, _SIDE), "pad": (_INT, 0, 1),
+                      "padding": (_INT, 0, _SIDE), "groups": (_INT, 1, None), "batch_normalize": (_INT, 0, 1)},
+    "maxpool": {"size": (_INT, 1, _SIDE), "stride": (_INT, 1, _SIDE), "stride_x": (_INT, 1, _SIDE),
+                "stride_y": (_INT, 1, _SIDE), "padding": (_INT, 0, _SIDE)},
+    "route": {"layers": (_INTS, None, None), "groups": (_INT, 1, None), "group_id": (_INT, 0, None)},
+    "shortcut": {"from": (_INTS, None, None)},
+    "upsample": {"stride": (_INT, 1, 64), "scale": (_FLOAT, None, None)},
+    "yolo": {"classes": (_INT, 1, 100_000), "num": (_INT, 1, 1000), "mask": (_INTS, 0, None),
+             "anchors": (_FLOATS, 0.0, None), "scale_x_y": (_FLOAT, 0.0, None), "new_coords": (_INT, 0, 1)},
+}
+_WHY = {
+    ("net", "channels"): "1 (grayscale) or 3 (colour) input channels are supported",
+    ("yolo", "classes"): "a detector needs at least one class",
+}
+
 
 class DarknetCfgError(ValueError):
     """A cfg file is malformed or uses something we cannot run; the message names the line."""
@@ -210,6 +234,7 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
     """Parse cfg text; ``source`` is the name used in error messages (usually the path)."""
     sections: list[Section] = []
     current: Section | None = None
+    layer_count = 0  # a running count: counting sections each time was quadratic
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw)
         if not line:
@@ -224,7 +249,10 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
                     f"{source}:{number}: unknown or unsupported layer type [{name}]; "
                     f"supported: {', '.join('[' + k + ']' for k in SUPPORTED_LAYERS)}"
                 )
-            index = -1 if kind == "net" else sum(1 for s in sections if s.kind != "net")
+            if kind == "net":
+                index = -1
+            else:
+                index, layer_count = layer_count, layer_count + 1
             current = Section(kind=kind, index=index, line=number, source=source)
             sections.append(current)
             continue
@@ -258,6 +286,7 @@ def _check_key(section: Section, key: str, value: str, number: int) -> None:
                 f"{section.source}:{number}: [{kind}] activation={value!r} is not supported; "
                 f"use one of {', '.join(SUPPORTED_ACTIVATIONS)}"
             )
+        _check_value(section, key, value, number)
         return
     defaults = {**_DEFAULT_ONLY_COMMON, **_DEFAULT_ONLY_KEYS[kind]}
     if key in defaults:
@@ -270,9 +299,57 @@ def _check_key(section: Section, key: str, value: str, number: int) -> None:
     raise DarknetCfgError(f"{section.source}:{number}: unknown key '{key}' in [{kind}]")
 
 
+def _check_value(section: Section, key: str, value: str, number: int) -> None:
+    rule = _VALUE_RULES.get(section.kind, {}).get(key)
+    if rule is None:
+        return
+    kind, low, high = rule
+    where = f"{section.source}:{number}: [{section.kind}] {key}={value}"
+    if high == _SIDE:
+        from engine import limits
+
+        high = limits.current().max_network_side
+    try:
+        if kind in (_INTS, _FLOATS):
+            convert = int if kind == _INTS else float
+            numbers = [convert(part) for part in value.split(",") if part.strip()]
+        else:
+            numbers = [int(value) if kind == _INT else float(value)]
+    except ValueError:
+        what = {"int": "an integer", "float": "a number", "ints": "a comma-separated list of integers",
+                "floats": "a comma-separated list of numbers"}[kind]
+        raise DarknetCfgError(f"{section.source}:{number}: [{section.kind}] {key}={value!r} is not {what}") from None
+    for n in numbers:
+        if n != n or n in (float("inf"), float("-inf")):
+            raise DarknetCfgError(f"{where}: {n} is not a finite number")
+        if (low is not None and n < low) or (high is not None and n > high):
+            bounds = (f"between {low} and {high}" if low is not None and high is not None
+                      else f"at least {low}" if low is not None else f"at most {high}")
+            why = _WHY.get((section.kind, key))
+            limit_note = ""
+            if rule[2] == _SIDE and n > high:
+                from engine import limits
+
+                limit_note = f" (the network size limit; {limits.current().hint('max_network_side')})"
+            raise DarknetCfgError(f"{where}: must be {bounds}{limit_note}" + (f"; {why}" if why else ""))
+
+
 def parse_cfg(path: str | Path) -> DarknetCfg:
-    """Read and parse a cfg file; raises DarknetCfgError naming the file on any problem."""
+    """Read and parse a cfg file; raises DarknetCfgError naming the file on any problem.
+
+    The file must be a regular file (not a FIFO or a device) no larger than the cfg
+    size limit (``engine.limits``), checked before it is read.
+    """
+    from engine import limits
+    from engine.safe_files import input_file_problem
+
     path = Path(path)
+    bound = limits.current().max_cfg_bytes
+    problem = input_file_problem(path, bound)
+    if problem:
+        if "larger than the limit" in problem:
+            problem += f" for cfg files ({limits.current().hint('max_cfg_bytes')})"
+        raise DarknetCfgError(f"cfg file {problem}" if "no such file" not in problem else f"cfg file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

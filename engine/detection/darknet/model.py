@@ -65,6 +65,9 @@ class DarknetModel(nn.Module):
         self._sources = sources
         self._keep = frozenset(keep)
         self.fused = False
+        if self.in_channels == 1:
+            # Grayscale cfgs ([net] channels=1) take the same RGB input as the others.
+            self.register_forward_pre_hook(_rgb_to_gray)
 
     @property
     def num_classes(self) -> int:
@@ -100,6 +103,30 @@ class DarknetModel(nn.Module):
         return outputs
 
 
+def _rgb_to_gray(module: nn.Module, args: tuple) -> tuple | None:
+    """Forward pre-hook of 1-channel models: (B, 3, H, W) RGB -> (B, 1, H, W) luma (BT.601,
+    the weights Darknet's image loader uses when it reads a picture as grayscale)."""
+    x = args[0]
+    if x.shape[1] != 3:
+        return None
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return (0.299 * r + 0.587 * g + 0.114 * b,) + tuple(args[1:])
+
+
+def _check_budget(s: Section, parameters: int, c: int, h: int, w: int, key: str | None = None) -> None:
+    """Refuse a cfg whose parameters or a layer's output (at the cfg's size) exceed the
+    limit, before the tensors are allocated (a 10-line cfg can ask for many GB)."""
+    from engine import limits
+
+    limit = limits.current()
+    if parameters > limit.max_cfg_parameters:
+        raise s.error(key, f"the cfg needs {parameters:,} parameters by this layer, more than the "
+                            f"limit of {limit.max_cfg_parameters:,} ({limit.hint('max_cfg_parameters')})")
+    if c * h * w > limit.max_cfg_parameters:
+        raise s.error(key, f"this layer's output is {c}x{h}x{w} = {c * h * w:,} values, more than the "
+                            f"limit of {limit.max_cfg_parameters:,} ({limit.hint('max_cfg_parameters')})")
+
+
 def _resolve(section: Section, key: str, value: int) -> int:
     index = value + section.index if value < 0 else value
     if not 0 <= index < section.index:
@@ -119,6 +146,7 @@ def _build(cfg: DarknetCfg) -> tuple[list[nn.Module], list[YoloHeadSpec], list[l
     layers: list[nn.Module] = []
     heads: list[YoloHeadSpec] = []
     sources: list[list[int]] = []
+    parameters = 0
     for s in cfg.layers:
         srcs: list[int] = []
         if s.kind == "convolutional":
@@ -133,6 +161,9 @@ def _build(cfg: DarknetCfg) -> tuple[list[nn.Module], list[YoloHeadSpec], list[l
                 raise s.error(None, f"(line {s.line}) filters, size and stride must be positive")
             if c % groups or filters % groups:
                 raise s.error("groups", f"groups={groups} must divide the input channels ({c}) and filters ({filters})")
+            parameters += filters * (c // groups) * size * size + filters * (4 if s.get_int("batch_normalize", 0) else 1)
+            _check_budget(s, parameters, filters, (h + 2 * padding - size) // stride + 1,
+                          (w + 2 * padding - size) // stride + 1, key="filters")
             layer: nn.Module = ConvBlock(c, filters, size, stride, padding, groups,
                                          s.get_int("batch_normalize", 0) == 1,
                                          s.get_str("activation", "logistic"))
@@ -184,6 +215,7 @@ def _build(cfg: DarknetCfg) -> tuple[list[nn.Module], list[YoloHeadSpec], list[l
             raise s.error(None, "unsupported layer")
         if h <= 0 or w <= 0:
             raise s.error(None, f"(line {s.line}) the feature map vanished ({w}x{h}); the input is too small")
+        _check_budget(s, parameters, c, h, w)
         layers.append(layer)
         sources.append(srcs)
         shapes.append((c, h, w))

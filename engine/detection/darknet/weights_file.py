@@ -74,29 +74,71 @@ def expected_floats(model: DarknetModel) -> int:
     return sum(t.numel() for block in model.conv_blocks() for t in block.darknet_tensors())
 
 
+def _open_checked(path: Path) -> None:
+    from engine.safe_files import input_file_problem
+
+    problem = input_file_problem(path)
+    if problem:
+        raise DarknetWeightsError(f"weights file not found: {path}" if "no such file" in problem
+                                  else f"weights file {problem}")
+
+
+def _size_problem(path: Path, cfg_source: str, header: WeightsHeader, count: int, actual: int) -> str | None:
+    expected = header.nbytes + 4 * count
+    if actual == expected:
+        return None
+    relation = "too short" if actual < expected else "too long"
+    return (f"weights file {path} is {relation} for cfg {cfg_source}: expected {expected:,} bytes "
+            f"({header.nbytes}-byte header + {count:,} float32 values), got {actual:,} bytes. "
+            "Use the .weights file that was trained with this cfg.")
+
+
+def check_weights_size(cfg, path: str | Path) -> WeightsHeader:
+    """Check that ``path`` has exactly the size ``cfg`` (a DarknetCfg) needs, reading only
+    its header and building the model on the meta device (no tensor memory); run it
+    before building the real model so a wrong file costs nothing."""
+    path = Path(path)
+    _open_checked(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+        actual = path.stat().st_size
+    except OSError as exc:
+        raise DarknetWeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+    header = read_header(head, str(path))
+    with torch.device("meta"):
+        count = expected_floats(DarknetModel(cfg))
+    problem = _size_problem(path, cfg.source, header, count, actual)
+    if problem:
+        raise DarknetWeightsError(problem)
+    return header
+
+
 def load_darknet_weights(model: DarknetModel, path: str | Path) -> WeightsHeader:
     """Fill ``model`` (not yet fused) from a .weights file.
 
-    Raises DarknetWeightsError when the file is missing, unreadable, or not exactly the
-    size the cfg needs (the message gives both byte counts).
+    Raises DarknetWeightsError when the file is missing, not a regular file, unreadable,
+    or not exactly the size the cfg needs (the message gives both byte counts; the size
+    is compared before the file is read, so a huge file or a device costs nothing).
     """
     path = Path(path)
+    _open_checked(path)
+    count = expected_floats(model)
     try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+        header = read_header(head, str(path))
+        problem = _size_problem(path, model.cfg.source, header, count, path.stat().st_size)
+        if problem:
+            raise DarknetWeightsError(problem)
         data = path.read_bytes()
     except FileNotFoundError:
         raise DarknetWeightsError(f"weights file not found: {path}") from None
     except OSError as exc:
         raise DarknetWeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
-    header = read_header(data, str(path))
-    count = expected_floats(model)
-    expected = header.nbytes + 4 * count
-    if len(data) != expected:
-        relation = "too short" if len(data) < expected else "too long"
-        raise DarknetWeightsError(
-            f"weights file {path} is {relation} for cfg {model.cfg.source}: expected {expected:,} bytes "
-            f"({header.nbytes}-byte header + {count:,} float32 values), got {len(data):,} bytes. "
-            "Use the .weights file that was trained with this cfg."
-        )
+    problem = _size_problem(path, model.cfg.source, header, count, len(data))
+    if problem:  # the file changed between the two looks
+        raise DarknetWeightsError(problem)
     values = np.frombuffer(data, dtype="<f4", offset=header.nbytes)
     offset = 0
     with torch.no_grad():
@@ -121,6 +163,7 @@ def write_darknet_weights(model: DarknetModel, path: str | Path, header: Weights
         for tensor in block.darknet_tensors():
             parts.append(tensor.detach().to("cpu", torch.float32).numpy().astype("<f4").ravel().view(np.uint8))
     blob = np.concatenate(parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob.tofile(path)
+    from engine.safe_files import atomic_write_bytes
+
+    atomic_write_bytes(path, blob.tobytes())
     return int(blob.nbytes)

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""The live app as users run it: inference rate inside the real main window vs standalone.
+
+Runs the real ``MainWindow`` (offscreen Qt) with one tab's real task on a source, for
+``--seconds``, and prints the in-app inference fps, the capture-to-result latency, the
+GUI thread's share of one core, then the *standalone* fps of the very same task (its
+preprocess / infer / postprocess in a plain loop on the same frames, no GUI) measured in
+the same run, and their ratio. ``--busy`` adds one competing busy process (a browser tab
+on a laptop) for the whole run.
+
+    python bench/gui_live.py --scenario detect --seconds 20
+    python bench/gui_live.py --scenario features --busy
+    python bench/gui_live.py --scenario all
+
+Scenarios: detect (yolov4-tiny 416, random weights written in the Darknet format: speed
+does not depend on the weight values), features (ResNet-18 layer2 activations,
+untrained), faces-lbp and faces-facenet (a face photo as the source; FaceNet with random
+weights in the published checkpoint layout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("CNN_STUDIO_HOME", tempfile.mkdtemp(prefix="cnn-studio-gui-live-"))
+os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """CPU seconds (user + system) used so far by thread ``native_id`` of this process (Linux)."""
+    with open(f"/proc/self/task/{native_id}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def face_photo(folder: Path) -> str:
+    import cv2
+    from skimage import data
+
+    path = folder / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+# -- scenarios: put the real tab in the state a user would -------------------------------
+def prepare_detect(window, workdir: Path) -> str:
+    from engine.detection.darknet.random_weights import write_random_weights
+    from engine.detection.names import bundled_path
+    from engine.weights.catalog import catalog
+
+    entry = catalog().get("yolov4-tiny")
+    cache = window.context.weights_cache
+    if not cache.is_installed(entry):
+        generated = workdir / entry.files[0].filename
+        write_random_weights(bundled_path("yolov4-tiny.cfg"), generated, seed=0)
+        cache.import_file(entry, generated)
+    return "Detect"
+
+
+def prepare_features(window, workdir: Path) -> str:
+    return "Feature maps"
+
+
+def prepare_faces(embedder: str):
+    def prepare(window, workdir: Path) -> str:
+        tab = next(t for t in window.tabs if t.title == "Faces")
+        chooser = getattr(tab, "select_embedder", None)
+        if chooser is None:
+            raise SystemExit("error: the Faces tab has no select_embedder(name): cannot pick the embedder")
+        if embedder != "lbp":
+            import torch
+
+            from engine.faces.inception_resnet_v1 import InceptionResnetV1
+            from engine.weights.catalog import catalog
+
+            entry = catalog().get(embedder)
+            generated = workdir / entry.files[0].filename
+            torch.manual_seed(0)
+            torch.save(InceptionResnetV1().state_dict(), generated)  # the published checkpoint layout
+            window.context.weights_cache.import_file(entry, generated)
+        chooser(embedder)
+        return "Faces"
+    return prepare
+
+
+SCENARIOS = {
+    "detect": (prepare_detect, "demo"),
+    "features": (prepare_features, "demo"),
+    "faces-lbp": (prepare_faces("lbp"), "face"),
+    "faces-facenet": (prepare_faces("facenet-vggface2"), "face"),
+}
+
+
+def run_event_loop(seconds: float, until=None) -> None:
+    """Run the Qt event loop as the app does (no polling) for ``seconds`` or until ``until()``."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    if until is not None:
+        check = QTimer()
+        check.timeout.connect(lambda: loop.quit() if until() else None)
+        check.start(50)
+    loop.exec()
+
+
+def standalone_fps(task, frames, seconds: float) -> float:
+    """The task's own rate on ``frames``: load once, then preprocess/infer/postprocess in a loop."""
+    import torch
+
+    task.load(torch.device("cpu"))
+    count, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            frame = frames[count % len(frames)]
+            mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
+            with mode:
+                task.postprocess(task.infer(task.preprocess(frame)), frame)
+            count += 1
+    finally:
+        task.close()
+    return count / (time.monotonic() - started)
+
+
+def run_scenario(name: str, seconds: float, busy: bool) -> dict[str, float]:
+    from PySide6.QtWidgets import QApplication
+
+    import torch
+
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="gui-live-"))
+    prepare, source_kind = SCENARIOS[name]
+    source = face_photo(workdir) if source_kind == "face" else "demo"
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(open_settings(), torch.device("cpu"), source=source)
+    window.resize(1280, 800)
+    window.show()
+    title = prepare(window, workdir)
+    index = next(i for i, t in enumerate(window.tabs) if t.title == title)
+    window.tab_widget.setCurrentIndex(index)
+    window._apply_task(window.active_tab)  # the tab may have just got its weights
+    results: list[tuple[float, float, int]] = []  # (arrival, latency ms, frame index)
+
+    def on_result(result) -> None:
+        results.append((time.monotonic(), result.timings.latency_ms, result.frame.index))
+
+    window.pipeline.result_ready.connect(on_result)
+    gui_tid = threading.get_native_id()
+    run_event_loop(120, until=lambda: bool(results))  # the model loads and warms up first
+    if not results:
+        raise SystemExit(f"error: {name}: no result within 120 s ({window.statusBar().currentMessage()})")
+    competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        run_event_loop(2.0)
+        results.clear()
+        cpu0, t0 = thread_cpu_seconds(gui_tid), time.monotonic()
+        run_event_loop(seconds)
+        elapsed = time.monotonic() - t0
+        gui_share = (thread_cpu_seconds(gui_tid) - cpu0) / elapsed
+        in_app = len(results) / elapsed
+        latency = statistics.median(lat for _, lat, _ in results) if results else float("nan")
+        frames = [window.latest_frame()] if window.latest_frame() is not None else []
+        task = window.active_tab.make_task()
+        window.pipeline.set_task(None)  # the standalone loop gets the machine the app had
+        alone = standalone_fps(task, frames, min(seconds, 10.0)) if frames and task is not None else float("nan")
+    finally:
+        if competitor is not None:
+            competitor.kill()
+        window.shutdown()
+        window.close()
+    return {"in_app_fps": in_app, "latency_ms": latency, "gui_share": gui_share, "standalone_fps": alone}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=tuple(SCENARIOS) + ("all",), default="detect")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--busy", action="store_true", help="one competing busy process for the duration")
+    args = parser.parse_args()
+    names = tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,)
+    load = "one busy process beside it" if args.busy else "nothing else running"
+    print(f"gui_live: real main window (offscreen), {args.seconds:.0f} s per scenario, {load}, {os.cpu_count()} cores")
+    print(f"{'scenario':16s} {'in-app fps':>10s} {'standalone':>10s} {'ratio':>6s} {'latency ms':>10s} {'GUI thread':>10s}")
+    for name in names:
+        r = run_scenario(name, args.seconds, args.busy)
+        ratio = r["in_app_fps"] / r["standalone_fps"] if r["standalone_fps"] else float("nan")
+        print(f"{name:16s} {r['in_app_fps']:10.1f} {r['standalone_fps']:10.1f} {ratio:6.2f} "
+              f"{r['latency_ms']:10.0f} {100 * r['gui_share']:9.0f}%", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

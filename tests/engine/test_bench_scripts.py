@@ -1,0 +1,38 @@
+"""The benchmark drivers run end to end on the CPU (their numbers are not checked: the
+tests never time anything)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*argv: str, timeout: float = 240) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_gpu_suite_runs_on_the_cpu_and_prints_one_table():
+    out = run("bench/gpu_suite.py", "--device", "cpu", "--only", "faces", "--budget", "200")
+    rows = [line for line in out.splitlines() if line.startswith("| faces ")]
+    measures = {line.split("|")[2].strip() for line in rows}
+    assert any(m.startswith("search ms") for m in measures), out
+    assert any(m.startswith("recognition fps") for m in measures), out
+    for line in rows:
+        assert re.fullmatch(r"[\d.]+", line.split("|")[3].strip()), line
+    assert "device cpu" in out and "note:" not in out
+
+
+def test_detect_process_compares_both_processes_on_the_same_clip():
+    out = run("bench/detect_process.py", "--frames", "4", "--runs", "1")
+    pair = next(line for line in out.splitlines() if "pair 1:" in line)
+    counts = re.findall(r"4 frame\(s\), (\d+) detection\(s\)", pair)
+    assert len(counts) == 2 and counts[0] == counts[1], pair  # same clip, same weights: same boxes
+    assert re.search(r"ratio of medians [\d.]+", out)
