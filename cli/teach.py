@@ -16,7 +16,7 @@ from cli import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from engine.teach.backbones import BACKBONES, DEFAULT_BACKBONE
+    from engine.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE
 
     parser = subparsers.add_parser("teach", help="transfer learning: train your own image classifier",
                                    description="Train a small classifier on top of an ImageNet backbone, predict, export.")

@@ -22,15 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE, BackboneError, BackboneSpec, backbone_spec  # noqa: F401
 from engine.weights.cache import WeightsMissingError
 
 log = logging.getLogger(__name__)
 
 UNTRAINED_SEED = 0
-
-
-class BackboneError(ValueError):
-    """A backbone name that does not exist, or weights that do not fit it."""
 
 
 class BackboneWeightsMissingError(WeightsMissingError):
@@ -40,45 +37,6 @@ class BackboneWeightsMissingError(WeightsMissingError):
         super().__init__(message)
         self.backbone = backbone
         self.catalog_name = catalog_name
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """A backbone the Teach tab offers.
-
-    arch: torchvision builder name. catalog_name: the catalog entry holding its ImageNet
-    weights. feature_dim: length of the embedding with ImageNet weights (channels of the
-    last block). untrained_blocks: how many blocks an *untrained* backbone keeps: stacked
-    random layers scramble the picture more with every block (a linear head on the last
-    block of a random MobileNetV3-Small separates three plain colour textures only ~70 %
-    of the time, on block 8 of 13 every time), so a random backbone is cut earlier.
-    """
-
-    name: str
-    title: str
-    arch: str
-    catalog_name: str
-    feature_dim: int
-    untrained_blocks: int
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec
-    for spec in (
-        BackboneSpec("mobilenet_v3_large", "MobileNetV3-Large", "mobilenet_v3_large", "mobilenet_v3_large", 960, 11),
-        BackboneSpec("mobilenet_v3_small", "MobileNetV3-Small", "mobilenet_v3_small", "mobilenet_v3_small", 576, 8),
-        BackboneSpec("resnet18", "ResNet-18", "resnet18", "resnet18", 512, 4),
-        BackboneSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0", "efficientnet_b0", 1280, 4),
-    )
-}
-DEFAULT_BACKBONE = "mobilenet_v3_large"
-
-
-def backbone_spec(name: str) -> BackboneSpec:
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise BackboneError(f"unknown backbone '{name}': choose one of {', '.join(BACKBONES)}") from None
 
 
 class FeatureNet(nn.Module):
