@@ -14,7 +14,7 @@ import sys
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect_cmd")
+SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect_cmd", "teach")
 
 
 class CliError(Exception):

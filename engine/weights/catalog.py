@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Mapping
 log = logging.getLogger(__name__)
 
 TASKS = ("detect", "faces", "style", "inspect", "teach")
-_FEATURE_CATALOGS = ("engine.detection.catalog", "engine.faces.catalog", "engine.style.catalog", "engine.inspect.catalog")
+_FEATURE_CATALOGS = ("engine.detection.catalog", "engine.faces.catalog", "engine.style.catalog", "engine.inspect.catalog",
+                     "engine.teach.catalog")
 
 
 class UnknownModelError(KeyError):

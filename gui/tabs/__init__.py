@@ -20,6 +20,7 @@ TAB_SPECS: tuple[tuple[str, str, str], ...] = (
     ("gui.tabs.faces_tab", "FacesTab", "Faces"),
     ("gui.tabs.style_tab", "StyleTab", "Style"),
     ("gui.tabs.features_tab", "FeaturesTab", "Feature maps"),
+    ("gui.tabs.teach_tab", "TeachTab", "Teach"),
 )
 
 

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QMessageBox
 from gui.main_window import KEY_LAST_SOURCE, KEY_LAST_TAB
 
 DEMO_W, DEMO_H = 640, 480
-TITLES = ["Detect", "Faces", "Style", "Feature maps"]
+TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
 
 
-def test_opens_with_four_tabs_and_shows_moving_demo_frames(qtbot, make_window, frames_waiter):
+def test_opens_with_the_tabs_and_shows_moving_demo_frames(qtbot, make_window, frames_waiter):
     window = make_window("demo")
     assert [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())] == TITLES
     frames_waiter(qtbot, window, 3)
@@ -42,8 +42,8 @@ def test_ctrl_number_switches_tabs(qtbot, make_window):
     window = make_window("demo")
     with qtbot.waitActive(window):
         window.activateWindow()
-    keys = {1: Qt.Key.Key_1, 2: Qt.Key.Key_2, 3: Qt.Key.Key_3, 4: Qt.Key.Key_4}
-    for number, expected in ((2, 1), (4, 3), (3, 2), (1, 0)):
+    keys = {1: Qt.Key.Key_1, 2: Qt.Key.Key_2, 3: Qt.Key.Key_3, 4: Qt.Key.Key_4, 5: Qt.Key.Key_5}
+    for number, expected in ((2, 1), (4, 3), (5, 4), (3, 2), (1, 0)):
         QTest.keyClick(window.view, keys[number], Qt.KeyboardModifier.ControlModifier)
         qtbot.waitUntil(lambda: window.tab_widget.currentIndex() == expected, timeout=2000)
         assert window.active_tab is window.tabs[expected]

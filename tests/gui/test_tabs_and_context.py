@@ -15,13 +15,13 @@ from gui.tabs.base import StudioTab
 from gui.tabs.placeholder import PlaceholderTab
 
 
-def test_load_tabs_gives_four_tabs_in_order(qtbot, settings):
+def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):
     tabs = load_tabs(AppContext(settings, torch.device("cpu")))
     for tab in tabs:
         qtbot.addWidget(tab)
-    assert [tab.title for tab in tabs] == ["Detect", "Faces", "Style", "Feature maps"]
+    assert [tab.title for tab in tabs] == ["Detect", "Faces", "Style", "Feature maps", "Teach"]
     assert all(isinstance(tab, StudioTab) for tab in tabs)
-    assert [spec[1] for spec in TAB_SPECS] == ["DetectTab", "FacesTab", "StyleTab", "FeaturesTab"]
+    assert [spec[1] for spec in TAB_SPECS] == ["DetectTab", "FacesTab", "StyleTab", "FeaturesTab", "TeachTab"]
 
 
 def test_missing_tab_module_becomes_placeholder(qtbot, settings):

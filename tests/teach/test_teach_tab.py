@@ -1,0 +1,87 @@
+"""The Teach tab offscreen: record from the feed, import, train, live overlay, reopen the last project."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage, QPainter
+
+from engine.runtime import TaskResult, Timings
+from engine.sources import Frame
+from engine.teach.controller import TeachController
+from engine.teach.synthetic import make_image
+from gui.context import AppContext
+from gui.tabs.teach_tab import TeachTab
+
+
+@pytest.fixture
+def make_tab(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    frames = {"now": Frame(make_image(0, np.random.default_rng(0)), 0, 0.0, "test")}
+
+    def make():
+        context = AppContext(settings, torch.device("cpu"), latest_frame=lambda: frames["now"])
+        tab = TeachTab(context, controller=TeachController(projects_dir=tmp_path / "projects"))
+        qtbot.addWidget(tab)
+        return tab
+
+    return make
+
+
+def test_record_train_predict_and_reopen(make_tab, qtbot, small_folder):
+    tab = make_tab()
+    tab.backbone_combo.setCurrentIndex(tab.backbone_combo.findData("mobilenet_v3_small"))
+    tab.untrained_check.setChecked(True)
+    tab.augment_check.setChecked(False)
+    assert "untrained" in tab.weights_label.text()
+    project = tab.controller.project
+    assert project.backbone == "mobilenet_v3_small" and project.untrained
+    strip = tab.strip.blocks
+    assert strip and all(b.state in ("frozen", "unused") for b in strip)  # a linear head trains no block
+
+    # hold the record button of the first class: samples arrive from the feed at the set rate
+    tab.class_list.rate_spin.setValue(10)
+    assert tab.controller.record_rate == 10.0
+    first = tab.class_list.card_at(0)
+    name = first.name_edit.text()
+    first.record_button.pressed.emit()
+    qtbot.waitUntil(lambda: project.counts()[name] >= 2, timeout=5000)
+    first.record_button.released.emit()
+    recorded = project.counts()[name]
+    assert first.thumbs.count() == recorded
+
+    tab.import_folder(str(small_folder))
+    assert project.counts()["blobs"] == 8 and len(project.classes) == 5
+    qtbot.waitUntil(lambda: tab.scatter.count >= 24, timeout=60000)  # the PCA of the cached embeddings
+
+    # a class with 2 samples, one with none: both are mentioned, training goes on
+    tab.epochs_spin.setValue(20)
+    with qtbot.waitSignal(tab.train_runner.finished, timeout=120000):
+        tab.train_panel.train_button.click()
+    assert "Validation accuracy" in tab.train_panel.status.text() and "'Class 2' has no samples" in tab.train_panel.status.text()
+    assert not tab.train_panel.confusion.pixmap().isNull()
+    assert tab.train_panel.hardest.count() >= 1
+    assert (project.model_dir / "model.json").is_file()
+    task = tab.make_task()
+    assert task is not None and task.name == "teach"
+
+    # the live prediction: bars and the winning class over the frame
+    task.load(torch.device("cpu"))
+    frame = Frame(make_image(2, np.random.default_rng(5)), 0, 0.0, "test")
+    prediction = task.postprocess(task.infer(task.preprocess(frame)), frame)
+    tab.on_result(TaskResult("teach", frame, prediction, Timings(0, 0, 0, 0, 0, 0)))
+    image = QImage(320, 240, QImage.Format.Format_RGB32)
+    image.fill(Qt.GlobalColor.white)
+    painter = QPainter(image)
+    tab.paint_overlay(painter, 320, 240)
+    painter.end()
+    assert image.pixelColor(5, 5).lightness() < 128  # the banner at the top
+    tab.threshold_slider.setValue(100)
+    assert tab.task_settings().threshold == 1.0
+
+    # reopening the app opens the same project with its trained model
+    again = make_tab()
+    assert again.controller.project.root == project.root and again.controller.model is not None
+    assert again.class_list.card_at(0).thumbs.count() == recorded
