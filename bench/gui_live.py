@@ -15,7 +15,9 @@ on a laptop) for the whole run.
 Scenarios: detect (yolov4-tiny 416, random weights written in the Darknet format: speed
 does not depend on the weight values), features (ResNet-18 layer2 activations,
 untrained), faces-lbp and faces-facenet (a face photo as the source; FaceNet with random
-weights in the published checkpoint layout).
+weights in the published checkpoint layout), each with the Haar detector; faces-dlib (the
+default pipeline: dlib's MMOD detector, 5-point landmarks and ResNet, from the bundled
+public-domain models).
 """
 
 from __future__ import annotations
@@ -73,13 +75,18 @@ def prepare_features(window, workdir: Path) -> str:
     return "Feature maps"
 
 
-def prepare_faces(embedder: str):
+def _pick(combo, name: str) -> None:
+    index = combo.findData(name)
+    if index < 0:
+        raise SystemExit(f"error: the Faces tab offers no '{name}'")
+    combo.setCurrentIndex(index)
+
+
+def prepare_faces(embedder: str, detector: str = "haar"):
+    """The Faces tab with ``embedder`` and ``detector`` picked in its own combo boxes."""
     def prepare(window, workdir: Path) -> str:
         tab = next(t for t in window.tabs if t.title == "Faces")
-        chooser = getattr(tab, "select_embedder", None)
-        if chooser is None:
-            raise SystemExit("error: the Faces tab has no select_embedder(name): cannot pick the embedder")
-        if embedder != "lbp":
+        if embedder.startswith("facenet"):
             import torch
 
             from engine.faces.inception_resnet_v1 import InceptionResnetV1
@@ -90,7 +97,8 @@ def prepare_faces(embedder: str):
             torch.manual_seed(0)
             torch.save(InceptionResnetV1().state_dict(), generated)  # the published checkpoint layout
             window.context.weights_cache.import_file(entry, generated)
-        chooser(embedder)
+        _pick(tab.embedder_combo, embedder)
+        _pick(tab.detector_combo, detector)
         return "Faces"
     return prepare
 
@@ -100,6 +108,7 @@ SCENARIOS = {
     "features": (prepare_features, "demo"),
     "faces-lbp": (prepare_faces("lbp"), "face"),
     "faces-facenet": (prepare_faces("facenet-vggface2"), "face"),
+    "faces-dlib": (prepare_faces("dlib-resnet", "dlib-mmod"), "face"),
 }
 
 
