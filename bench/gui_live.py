@@ -38,6 +38,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("CNN_STUDIO_HOME", tempfile.mkdtemp(prefix="cnn-studio-gui-live-"))
 os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
 
+from engine.threads import THREADS_ENV, prepare_process, threads_argument  # noqa: E402  (imports no torch)
+
+# Exactly what main.py does for the GUI, before torch loads: the run is the app's.
+prepare_process("gui", threads_argument())
+if threads_argument():
+    os.environ[THREADS_ENV] = str(threads_argument())
+
 
 def thread_cpu_seconds(native_id: int) -> float:
     """CPU seconds (user + system) used so far by thread ``native_id`` of this process (Linux)."""
@@ -199,6 +206,7 @@ def main() -> int:
     parser.add_argument("--scenario", choices=tuple(SCENARIOS) + ("all",), default="detect")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--busy", action="store_true", help="one competing busy process for the duration")
+    parser.add_argument("--threads", help="intra-op threads, as main.py --threads (default: the app's plan)")
     args = parser.parse_args()
     names = tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,)
     load = "one busy process beside it" if args.busy else "nothing else running"

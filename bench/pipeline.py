@@ -30,6 +30,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
 
+# The fake model must use exactly one core, as the targets assume: the live worker sizes its
+# threads itself (engine.threads), so the count is pinned the way a user would pin it.
+os.environ.setdefault("CNN_STUDIO_THREADS", threads_argument() or "1")
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
 import numpy as np  # noqa: E402
