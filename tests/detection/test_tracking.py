@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-mm = pytest.importorskip("motmetrics")
+import motmetrics as mm  # noqa: E402  (a test dependency: missing, these tests fail rather than skip)
 
 from engine.detection.synthetic_scenes import MovingObject, render_detections  # noqa: E402
 from engine.detection.tracking import (CONFIRMED, LOST, ByteTracker, TrackerConfig, iou_matrix, kalman_init,  # noqa: E402
