@@ -19,11 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from cli import fail
-from cli.regions_args import add_region_options, counts_summary, parse_regions
+from cli.regions_args import add_region_options, parse_regions, report_counting
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,6 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from engine.detection.annotate import draw_detections
-    from engine.detection.counting import save_events
     from engine.detection.export import detections_record
     from engine.detection.factory import USER_ERRORS
     from engine.recorder import RecorderError, VideoRecorder
@@ -223,17 +221,8 @@ def run(args: argparse.Namespace) -> int:
             video_tmp.unlink(missing_ok=True)
     if kind == "video" and not args.json:
         print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
-    if analyzer is not None:
-        if args.events:
-            try:
-                save_events(analyzer.counter.events, args.events)
-            except (ValueError, OSError) as exc:
-                return fail(str(exc))
-        if not args.json:
-            print(f"{analyzer.tracker.tracks_started} track(s)"
-                  + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))
-            for line in counts_summary(analyzer.counter.snapshot()):
-                print(line)
+    if analyzer is not None and (code := report_counting(analyzer, args)) != 0:
+        return code
     if recorder is not None and recorder.error:
         return fail(f"{out}: {recorder.error}")
     return 0

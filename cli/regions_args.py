@@ -42,3 +42,22 @@ def counts_summary(counts: dict) -> list[str]:
         entered = sum(z["entered"].values())
         out.append(f"zone {name}: {entered} entered, {z['inside']} inside at the end")
     return out
+
+
+def report_counting(analyzer, args, lead: str = "") -> int:
+    """After a run: write the counting events (``--events``) and, without ``--json``, print
+    the tracks and counts, the line starting with ``lead``. Returns the exit code."""
+    from cli import fail
+    from engine.detection.counting import save_events
+
+    if args.events:
+        try:
+            save_events(analyzer.counter.events, args.events)
+        except (ValueError, OSError) as exc:
+            return fail(str(exc))
+    if not args.json:
+        print(f"{lead}{analyzer.tracker.tracks_started} track(s)"
+              + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))
+        for line in counts_summary(analyzer.counter.snapshot()):
+            print(line)
+    return 0

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from cli import fail
-from cli.regions_args import add_region_options, counts_summary, parse_regions
+from cli.regions_args import add_region_options, parse_regions, report_counting
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def read_frames(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.detection.counting import RegionError, save_events
+    from engine.detection.counting import RegionError
     from engine.detection.scene_analysis import SceneAnalyzer
 
     try:
@@ -97,14 +97,4 @@ def run(args: argparse.Namespace) -> int:
                                   "counts": tracked.counts}), flush=True)
     except InputError as exc:
         return fail(str(exc))
-    if args.events:
-        try:
-            save_events(analyzer.counter.events, args.events)
-        except (ValueError, OSError) as exc:
-            return fail(str(exc))
-    if not args.json:
-        print(f"{args.input}: {frames} frame(s), {analyzer.tracker.tracks_started} track(s)"
-              + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))
-        for line in counts_summary(analyzer.counter.snapshot()):
-            print(line)
-    return 0
+    return report_counting(analyzer, args, f"{args.input}: {frames} frame(s), ")
