@@ -77,7 +77,9 @@ def test_folder_and_video_outputs(capsys, darknet_weights, inputs, tmp_path):
     capture.release()
 
 
-def test_installed_catalog_model_and_class_filter(capsys, darknet_weights, inputs):
+def test_installed_catalog_model_and_class_filter(capsys, darknet_weights, inputs, monkeypatch, tmp_path):
+    # A home of its own: other tests may have installed yolov3-tiny in the session's home.
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
     code, out, err = run_cli(capsys, inputs["image"], "--model", "yolov3-tiny")
     assert code != 0 and err.startswith("error: ") and "models fetch yolov3-tiny" in err
     assert len(err.strip().splitlines()) == 1
