@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,9 @@ def prepare_detect(window, workdir: Path) -> str:
 
 
 def prepare_features(window, workdir: Path) -> str:
+    tab = next(t for t in window.tabs if t.title == "Feature maps")
+    tab.controller.set_model("resnet18")
+    tab.choose_layer("layer2")
     return "Feature maps"
 
 
@@ -104,6 +108,8 @@ def prepare_faces(embedder: str, detector: str = "haar"):
             torch.manual_seed(0)
             torch.save(InceptionResnetV1().state_dict(), generated)  # the published checkpoint layout
             window.context.weights_cache.import_file(entry, generated)
+        window.tab_widget.setCurrentIndex(window.tabs.index(tab))
+        window.models_changed()  # as after an install in the app: the pickers offer the new weights
         _pick(tab.embedder_combo, embedder)
         _pick(tab.detector_combo, detector)
         return "Faces"
@@ -150,7 +156,32 @@ def standalone_fps(task, frames, seconds: float) -> float:
     return count / (time.monotonic() - started)
 
 
-def run_scenario(name: str, seconds: float, busy: bool) -> dict[str, float]:
+def thread_shares(native_ids: dict[str, int], seconds: float, before: dict[str, float]) -> dict[str, float]:
+    """Each named thread's CPU share of one core since ``before`` (from thread_cpu_seconds)."""
+    return {name: (thread_cpu_seconds(tid) - before[name]) / seconds for name, tid in native_ids.items()}
+
+
+def named_threads() -> dict[str, int]:
+    """Native ids of the app's own threads: GUI, capture, inference (what exists now)."""
+    ids = {"gui": threading.get_native_id()}
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        if thread.name.startswith("capture:"):
+            ids["capture"] = thread.native_id
+        elif thread.name.startswith("inference:"):
+            ids["inference"] = thread.native_id
+    return ids
+
+
+def process_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1) -> dict:
+    """In-app and standalone phases of ``seconds`` each, alternated ``repeats`` times so
+    that a change in the machine's load between them shows up as a spread, not a bias."""
     from PySide6.QtWidgets import QApplication
 
     import torch
@@ -168,55 +199,77 @@ def run_scenario(name: str, seconds: float, busy: bool) -> dict[str, float]:
     title = prepare(window, workdir)
     index = next(i for i, t in enumerate(window.tabs) if t.title == title)
     window.tab_widget.setCurrentIndex(index)
-    window._apply_task(window.active_tab)  # the tab may have just got its weights
+    window.models_changed()  # what the app does after an install: the tab sees its new weights
     results: list[tuple[float, float, int]] = []  # (arrival, latency ms, frame index)
+    frames: deque = deque(maxlen=30)  # the frames the app computed on, for the standalone loop
 
     def on_result(result) -> None:
         results.append((time.monotonic(), result.timings.latency_ms, result.frame.index))
+        frames.append(result.frame)
 
     window.pipeline.result_ready.connect(on_result)
-    gui_tid = threading.get_native_id()
-    run_event_loop(120, until=lambda: bool(results))  # the model loads and warms up first
-    if not results:
-        raise SystemExit(f"error: {name}: no result within 120 s ({window.statusBar().currentMessage()})")
     competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    rounds = []
     try:
-        run_event_loop(2.0)
-        results.clear()
-        cpu0, t0 = thread_cpu_seconds(gui_tid), time.monotonic()
-        run_event_loop(seconds)
-        elapsed = time.monotonic() - t0
-        gui_share = (thread_cpu_seconds(gui_tid) - cpu0) / elapsed
-        in_app = len(results) / elapsed
-        latency = statistics.median(lat for _, lat, _ in results) if results else float("nan")
-        frames = [window.latest_frame()] if window.latest_frame() is not None else []
-        task = window.active_tab.make_task()
-        window.pipeline.set_task(None)  # the standalone loop gets the machine the app had
-        alone = standalone_fps(task, frames, min(seconds, 10.0)) if frames and task is not None else float("nan")
+        for _ in range(repeats):
+            results.clear()
+            window._apply_task(window.active_tab)  # (again) after the standalone phase took the machine
+            run_event_loop(120, until=lambda: bool(results))  # the model loads and warms up first
+            if not results:
+                raise SystemExit(f"error: {name}: no result within 120 s ({window.statusBar().currentMessage()})")
+            run_event_loop(2.0)
+            results.clear()
+            ids = named_threads()
+            before = {n: thread_cpu_seconds(tid) for n, tid in ids.items()}
+            cpu0, t0 = process_cpu_seconds(), time.monotonic()
+            run_event_loop(seconds)
+            elapsed = time.monotonic() - t0
+            shares = thread_shares(ids, elapsed, before)
+            shares["process"] = (process_cpu_seconds() - cpu0) / elapsed
+            in_app = len(results) / elapsed
+            latency = statistics.median(lat for _, lat, _ in results) if results else float("nan")
+            task = window.active_tab.make_task()
+            window.pipeline.set_task(None)  # the standalone loop gets the machine the app had
+            run_event_loop(0.5)
+            cpu1, t1 = process_cpu_seconds(), time.monotonic()
+            alone = standalone_fps(task, list(frames), seconds) if frames and task is not None else float("nan")
+            shares["process_alone"] = (process_cpu_seconds() - cpu1) / (time.monotonic() - t1)
+            rounds.append({"in_app_fps": in_app, "latency_ms": latency, "standalone_fps": alone, **shares})
     finally:
         if competitor is not None:
             competitor.kill()
         window.shutdown()
         window.close()
-    return {"in_app_fps": in_app, "latency_ms": latency, "gui_share": gui_share, "standalone_fps": alone}
+    return {"rounds": rounds}
+
+
+def _median(rounds: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=tuple(SCENARIOS) + ("all",), default="detect")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each in-app and each standalone phase")
+    parser.add_argument("--repeats", type=int, default=3, help="in-app/standalone pairs per scenario (median reported)")
     parser.add_argument("--busy", action="store_true", help="one competing busy process for the duration")
     parser.add_argument("--threads", help="intra-op threads, as main.py --threads (default: the app's plan)")
     args = parser.parse_args()
     names = tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,)
     load = "one busy process beside it" if args.busy else "nothing else running"
-    print(f"gui_live: real main window (offscreen), {args.seconds:.0f} s per scenario, {load}, {os.cpu_count()} cores")
-    print(f"{'scenario':16s} {'in-app fps':>10s} {'standalone':>10s} {'ratio':>6s} {'latency ms':>10s} {'GUI thread':>10s}")
+    print(f"gui_live: real main window (offscreen), {args.repeats} x {args.seconds:.0f} s in-app + "
+          f"{args.seconds:.0f} s standalone per scenario, {load}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(f"{'scenario':16s} {'in-app fps':>10s} {'standalone':>10s} {'ratio':>6s} {'ratios':>16s} {'latency ms':>10s} "
+          f"{'GUI':>5s} {'capture':>7s} {'worker':>6s} {'process':>7s} {'alone':>6s}   (CPU: share of one core)")
     for name in names:
-        r = run_scenario(name, args.seconds, args.busy)
-        ratio = r["in_app_fps"] / r["standalone_fps"] if r["standalone_fps"] else float("nan")
-        print(f"{name:16s} {r['in_app_fps']:10.1f} {r['standalone_fps']:10.1f} {ratio:6.2f} "
-              f"{r['latency_ms']:10.0f} {100 * r['gui_share']:9.0f}%", flush=True)
+        rounds = run_scenario(name, args.seconds, args.busy, max(1, args.repeats))["rounds"]
+        ratios = [r["in_app_fps"] / r["standalone_fps"] if r["standalone_fps"] else float("nan") for r in rounds]
+        share = lambda key: 100 * _median(rounds, key) if all(key in r for r in rounds) else float("nan")  # noqa: E731
+        print(f"{name:16s} {_median(rounds, 'in_app_fps'):10.1f} {_median(rounds, 'standalone_fps'):10.1f} "
+              f"{statistics.median(ratios):6.2f} {' '.join(f'{x:.2f}' for x in ratios):>16s} "
+              f"{_median(rounds, 'latency_ms'):10.0f} {share('gui'):4.0f}% {share('capture'):6.0f}% "
+              f"{share('inference'):5.0f}% {share('process'):6.0f}% {share('process_alone'):5.0f}%", flush=True)
     return 0
 
 

@@ -372,8 +372,16 @@ class MainWindow(QMainWindow):
         dialog = ModelManagerDialog(self.context.weights_cache, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # A tab waiting for weights can start as soon as they are installed.
-        dialog.models_changed.connect(lambda: self._apply_task(self._active))
+        dialog.models_changed.connect(self.models_changed)
         dialog.open()
+
+    def models_changed(self) -> None:
+        """Weights were installed or removed: the active tab refreshes what it offers (its
+        pickers, its "not installed" state) and its task is rebuilt, so a tab waiting for
+        weights starts at once. Other tabs refresh when they are next shown."""
+        if self._active is not None:
+            self._active.activated()
+        self._apply_task(self._active)
 
     # -- shutdown ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

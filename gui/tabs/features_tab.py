@@ -12,6 +12,7 @@ everything heavy runs on the worker thread or in an engine job.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ class FeaturesTab(StudioTab):
         self._table = None
         self._filters = None
         self._saliency_qimage: QImage | None = None
+        self._predictions_shown: tuple[float, tuple] = (0.0, ())  # (time.monotonic(), (model, trained)) of the top-5 text
         self._build()
         self._restore_view_settings()
 
@@ -274,7 +276,14 @@ class FeaturesTab(StudioTab):
         )
         self.saliency_page.set_layers([row.name for row in table.spatial_rows()])
 
+    PREDICTIONS_EVERY_S = 0.25  # numbers that change 20 times a second cannot be read
+
     def _show_predictions(self, r) -> None:
+        now = time.monotonic()
+        shown_at, shown_for = self._predictions_shown
+        if now - shown_at < self.PREDICTIONS_EVERY_S and shown_for == (r.model, r.trained):
+            return  # another model's scores are never left on screen
+        self._predictions_shown = (now, (r.model, r.trained))
         tag = "" if r.trained else " <i>(untrained weights)</i>"
         if not r.predictions:
             self.predictions_label.setText(f"{r.model}: no class scores (not a classifier){tag}")

@@ -1,9 +1,9 @@
-"""The Detect tab's plots (pyqtgraph), redrawn a few times a second, never per frame.
+"""The Detect tab's plots, redrawn when a sample arrives (twice a second), never per frame.
 
 RatePlot: results per second (how often a new detection result arrives; the camera may
-deliver more frames) and end-to-end latency in milliseconds (capture -> result). The
-latency axis shows plain milliseconds: no SI prefix, so it never reads "kms".
+deliver more frames) and end-to-end latency in milliseconds (capture -> result).
 CountsPlot: counts over the last minutes: in/out totals per line, objects inside per zone.
+Both are StripCharts: painting them costs the GUI thread a blit and a few polylines.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import time
 from collections import deque
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-_COLOURS = ((90, 170, 255), (255, 170, 60), (120, 220, 120), (240, 90, 120), (200, 140, 255), (250, 230, 90))
+from gui.widgets.strip_chart import StripChart
 
 
-def _style(plot) -> None:
-    plot.showGrid(x=True, y=True, alpha=0.25)
-    plot.setMouseEnabled(x=False, y=False)
-    plot.hideButtons()
-    plot.setMenuEnabled(False)
+def _wrap(widget: QWidget, chart: StripChart) -> None:
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(chart)
 
 
 class RatePlot(QWidget):
@@ -31,72 +29,53 @@ class RatePlot(QWidget):
         self.setObjectName("detectRatePlot")
         self.window_s = window_s
         self._samples: deque[tuple[float, float, float]] = deque()
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground((24, 24, 28))
-        self.rate_plot = self.view.addPlot(row=0, col=0)
-        self.latency_plot = self.view.addPlot(row=1, col=0)
-        for plot in (self.rate_plot, self.latency_plot):
-            _style(plot)
-            plot.setXRange(-window_s, 0.0, padding=0.0)
-        self.latency_plot.setXLink(self.rate_plot)
-        self.rate_plot.setLabel("left", "results/s")
-        self.rate_plot.getAxis("bottom").setStyle(showValues=False)
-        self.latency_plot.setLabel("left", "latency (ms)")
-        self.latency_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.latency_plot.setLabel("bottom", "seconds ago")
-        self.rate_curve = self.rate_plot.plot(pen=pg.mkPen(_COLOURS[0], width=2))
-        self.latency_curve = self.latency_plot.plot(pen=pg.mkPen(_COLOURS[2], width=2))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        self._drawn = 0  # samples shown by the last redraw
+        self.chart = StripChart(["results/s", "latency (ms)"], window_s,
+                                colours={"results/s": (90, 170, 255), "latency": (120, 220, 120)})
+        _wrap(self, self.chart)
 
     def add_sample(self, results_per_s: float, latency_ms: float, now: float | None = None) -> None:
         t = time.monotonic() if now is None else now
         self._samples.append((t, results_per_s, latency_ms))
         while self._samples and t - self._samples[0][0] > self.window_s:
             self._samples.popleft()
+        self._drawn = -1
 
     def redraw(self) -> None:
-        if not self._samples or not self.isVisible():
+        """Show the samples (a no-op when hidden or when nothing arrived since the last one)."""
+        if not self._samples or not self.isVisible() or self._drawn >= 0:
             return
         data = np.asarray(self._samples, np.float64)
         x = data[:, 0] - data[-1, 0]
-        self.rate_curve.setData(x, data[:, 1])
-        self.latency_curve.setData(x, data[:, 2])
+        self.chart.set_panel(0, {"results/s": (x, data[:, 1])})
+        self.chart.set_panel(1, {"latency": (x, data[:, 2])})
+        self._drawn = len(self._samples)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._drawn = -1
+        self.redraw()
 
     def sample_count(self) -> int:
         return len(self._samples)
 
     def clear(self) -> None:
         self._samples.clear()
-        self.rate_curve.setData([], [])
-        self.latency_curve.setData([], [])
+        self._drawn = -1
+        self.chart.clear()
 
 
 class CountsPlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("detectCountsPlot")
-        self.view = pg.PlotWidget()
-        self.view.setBackground((24, 24, 28))
-        self.plot = self.view.getPlotItem()
-        _style(self.plot)
-        self.plot.setLabel("left", "count")
-        self.plot.setLabel("bottom", "seconds ago")
-        self.plot.addLegend(offset=(8, 4))
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        self.chart = StripChart(["count"], window_s=None)
+        _wrap(self, self.chart)
+
+    @property
+    def curves(self) -> list[str]:
+        return self.chart.curve_names(0)
 
     def set_series(self, series: dict) -> None:
         """name -> (x seconds before now, y); curves not in ``series`` are removed."""
-        for name in [n for n in self.curves if n not in series]:
-            self.plot.removeItem(self.curves.pop(name))
-        for i, (name, (x, y)) in enumerate(series.items()):
-            curve = self.curves.get(name)
-            if curve is None:
-                curve = self.plot.plot(name=name, pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2),
-                                       stepMode=None)
-                self.curves[name] = curve
-            curve.setData(x, y, connect="finite")
+        self.chart.set_panel(0, series)

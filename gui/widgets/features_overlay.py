@@ -7,8 +7,10 @@ from the controller's stored result, so snapshots and recordings show the same.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+import functools
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
 
 
 def paint_features_overlay(painter: QPainter, frame_width: int, frame_height: int, controller, heat: QImage | None, opacity: float) -> None:
@@ -33,15 +35,23 @@ def paint_features_overlay(painter: QPainter, frame_width: int, frame_height: in
                              f"{r.layer}[{r.pinned_channel}] unit {c.unit[0]},{c.unit[1]}")
         painter.restore()
     if r is not None and not r.trained:
-        painter.save()
-        font = QFont()
-        font.setPixelSize(int(max(10, frame_height / 28)))
-        painter.setFont(font)
-        # Top right, on a dark plate: the bottom of a frame often carries captions.
-        text = "untrained weights"
-        width = painter.fontMetrics().horizontalAdvance(text) + 12
-        plate = QRectF(frame_width - width - 6, 6, width, font.pixelSize() * 1.5)
-        painter.fillRect(plate, QColor(0, 0, 0, 150))
-        painter.setPen(QColor(255, 210, 0))
-        painter.drawText(plate, Qt.AlignmentFlag.AlignCenter, text)
-        painter.restore()
+        plate = _plate("untrained weights", int(max(10, frame_height / 28)))
+        # Top right: the bottom of a frame often carries captions.
+        painter.drawPixmap(QPointF(frame_width - plate.width() - 6, 6), plate)
+
+
+@functools.lru_cache(maxsize=8)
+def _plate(text: str, pixel_size: int) -> QPixmap:
+    """``text`` in amber on a dark translucent plate, rendered once per size (it is drawn
+    on every live frame, and text layout is the slow part of painting)."""
+    font = QFont()
+    font.setPixelSize(pixel_size)
+    metrics = QFontMetricsF(font)
+    pixmap = QPixmap(int(metrics.horizontalAdvance(text) + 12), int(pixel_size * 1.5))
+    pixmap.fill(QColor(0, 0, 0, 150))
+    painter = QPainter(pixmap)
+    painter.setFont(font)
+    painter.setPen(QColor(255, 210, 0))
+    painter.drawText(QRectF(0, 0, pixmap.width(), pixmap.height()), Qt.AlignmentFlag.AlignCenter, text)
+    painter.end()
+    return pixmap

@@ -66,7 +66,9 @@ class ChannelsPage(QWidget):
         if r.channels is not None:
             self.grid.set_maps(r.channels.maps, r.channels.channels)
             shape = "×".join(str(s) for s in r.channels.shape)
-            self.layer_label.setText(f"<b>{r.layer}</b> {shape} — strongest {len(r.channels.channels)} channels by mean")
+            text = f"<b>{r.layer}</b> {shape} — strongest {len(r.channels.channels)} channels by mean"
+            if text != self.layer_label.text():  # a new text re-lays the panel out: only on change
+                self.layer_label.setText(text)
         if r.pinned is not None:
             self.zoom.set_map(r.pinned, f"{r.layer} channel {r.pinned_channel} ({r.pinned.shape[0]}×{r.pinned.shape[1]}) — hover a unit")
 

@@ -265,11 +265,12 @@ def test_plots_say_what_they_plot_and_latency_never_reads_kms(installed_tab):
     perf = installed_tab.perf
     for i in range(5):
         perf.add_sample(2.0, 2500.0 + i, now=float(i))
-    perf.show()
+    installed_tab.show()
+    installed_tab.plots.setCurrentWidget(perf)
     perf.redraw()
-    assert perf.rate_plot.getAxis("left").labelText == "results/s"
-    latency_axis = perf.latency_plot.getAxis("left")
-    assert "kms" not in latency_axis.labelString() and "(ms)" in latency_axis.labelString()
+    assert [p.label for p in perf.chart.panels] == ["results/s", "latency (ms)"]
+    # Latencies of 2.5 s read in plain milliseconds: no SI prefix ("kms") on any tick.
+    assert perf.chart.y_ticks(1) == [(0.0, "0"), (2500.0, "2500"), (5000.0, "5000")]
 
 
 def test_download_shows_progress_and_installs(qtbot, context, darknet_weights, tmp_path):

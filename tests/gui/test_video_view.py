@@ -93,3 +93,17 @@ def test_qimage_round_trip_and_rejects_wrong_arrays():
     assert np.array_equal(qimage_to_bgr(bgr_to_qimage(view_slice)), view_slice)
     with pytest.raises(ValueError, match="uint8 BGR"):
         bgr_to_qimage(np.zeros((4, 4), np.uint8))
+
+
+def test_the_display_copy_has_the_frames_colours_and_is_reused(qtbot):
+    """The 32-bit picture the view paints shows the BGR frame's colours; same-size frames reuse its buffer."""
+    from gui.widgets.video_view import bgr_to_display_qimage
+
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, :32] = (255, 0, 0)  # blue in BGR
+    frame[:, 32:] = (0, 0, 255)  # red
+    qimage, buffer = bgr_to_display_qimage(frame)
+    assert QColor(qimage.pixel(5, 5)).getRgb()[:3] == (0, 0, 255)
+    assert QColor(qimage.pixel(60, 40)).getRgb()[:3] == (255, 0, 0)
+    again, reused = bgr_to_display_qimage(frame[::-1], buffer)  # a flipped view: not contiguous
+    assert reused is buffer and QColor(again.pixel(5, 5)).getRgb()[:3] == (0, 0, 255)

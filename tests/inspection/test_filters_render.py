@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from engine.inspect.filters import filter_view, first_conv_layer
-from engine.inspect.render import activation_grid, colorize, heat_overlay, mosaic, normalise_maps
+from engine.inspect.render import COLORMAPS, activation_grid, colorize, heat_overlay, mosaic, normalise_maps
 from engine.inspect.zoo import load_model
 
 
@@ -58,3 +59,15 @@ def test_grid_overlay_and_colour_maps():
     assert colorize(np.ones((2, 2)), "gray")[0, 0].tolist() == [255, 255, 255]
     with pytest.raises(ValueError, match="viridis"):
         colorize(np.ones((2, 2)), "rainbow")
+
+
+@pytest.mark.parametrize("name", ["viridis", "inferno", "magma", "jet", "gray"])
+def test_colorize_matches_opencvs_colour_maps_one_map_or_a_stack(name):
+    """The cached table gives exactly what cv2.applyColorMap gives, for a map and for a stack."""
+    rng = np.random.default_rng(0)
+    maps = rng.random((4, 7, 9)).astype(np.float32)
+    grey = np.clip(maps * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    code = COLORMAPS[name]
+    expected = np.stack([cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) if code is None else cv2.applyColorMap(g, code) for g in grey])
+    assert np.array_equal(colorize(maps, name), expected)
+    assert np.array_equal(colorize(maps[2], name), expected[2])
