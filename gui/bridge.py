@@ -105,7 +105,8 @@ class LivePipeline(QObject):
     """The running source plus the inference worker, with Qt signals for the GUI.
 
     Signals (GUI thread):
-        frame_ready(Frame): the newest captured frame, at most one pending.
+        frame_ready(Frame): the newest captured frame, at most one pending (only while
+            ``frames_wanted``; ``latest_frame`` is always the newest).
         result_ready(TaskResult): the newest result of the current task.
         source_event(SourceEvent): events of the current source only.
         worker_event(WorkerEvent): loading/ready/errors of the worker.
@@ -134,6 +135,12 @@ class LivePipeline(QObject):
         self._task: Task | None = None
         self._generation = 0  # of the current task: the one place where stale results are dropped
         self._result_log: deque[tuple[float, float]] = deque(maxlen=600)  # (arrival, latency_ms)
+        # The newest captured frame (set on the capture thread; reading it is atomic).
+        self.latest_frame: Any | None = None
+        # False: frames are not handed to the GUI thread (it would not show them: in Synced
+        # mode each result brings its own frame). Saves the GUI thread ~30 wake-ups a second
+        # that the inference thread pays for in interpreter-lock waits.
+        self.frames_wanted = True
 
     # -- source ----------------------------------------------------------------------
     def open(self, spec: str) -> "FrameSource":
@@ -187,7 +194,9 @@ class LivePipeline(QObject):
             self.source.mirror = self.mirror
 
     def _on_frame(self, frame: Any) -> None:  # capture thread: hand over only
-        self._frames.put(frame)
+        self.latest_frame = frame
+        if self.frames_wanted:
+            self._frames.put(frame)
         worker = self._worker
         if worker is not None and self._task is not None:
             worker.submit(frame)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 
 if TYPE_CHECKING:
     from engine.runtime import TaskResult
@@ -25,17 +25,27 @@ log = logging.getLogger(__name__)
 class LiveDisplay(QObject):
     """Connects the pipeline's frame/result signals to the view of ``window``."""
 
+    #: How often (ms) to check whether frames are needed again (results stopped coming).
+    CHECK_EVERY_MS = 200
+
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
         self.window = window
-        self.latest: Frame | None = None
+        self._check = QTimer(self)
+        self._check.setInterval(self.CHECK_EVERY_MS)
+        self._check.timeout.connect(self.sync_frame_delivery)
+        self._check.start()
+
+    def sync_frame_delivery(self) -> None:
+        """Hand frames to the GUI thread only while the presenter can show them."""
+        self.window.pipeline.frames_wanted = self.window.presenter.needs_frames()
 
     @Slot(object)
     def on_frame(self, frame: "Frame") -> None:
-        self.latest = frame
         shown = self.window.presenter.frame(frame)
         if shown is not None:
             self.show(shown)
+        self.sync_frame_delivery()
 
     @Slot(object)
     def on_result(self, result: "TaskResult") -> None:
@@ -51,6 +61,7 @@ class LiveDisplay(QObject):
         shown = w.presenter.result(result)
         if shown is not None:
             self.show(shown)
+        self.sync_frame_delivery()
 
     def show(self, shown: "Shown") -> None:
         w = self.window

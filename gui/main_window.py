@@ -238,7 +238,8 @@ class MainWindow(QMainWindow):
         self.sources.set_mirror(mirror)
 
     def latest_frame(self) -> "Frame | None":
-        return self.display.latest
+        """The newest captured frame of the playing source (None before the first)."""
+        return self.pipeline.latest_frame
 
     # -- what the view shows (GUI thread) ------------------------------------------------
     def toggle_view_mode(self) -> None:
@@ -247,6 +248,7 @@ class MainWindow(QMainWindow):
 
     def set_view_mode(self, mode: str) -> None:
         self.presenter.set_mode(mode)
+        self.display.sync_frame_delivery()
         self.synced_action.setChecked(mode == "synced")
         self.settings.setValue(KEY_VIEW_MODE, mode)
         self.show_status("Synced: each result is shown on the frame it was computed from" if mode == "synced"
@@ -304,6 +306,7 @@ class MainWindow(QMainWindow):
                 self.context.error(f"{tab.title} cannot start", f"{type(exc).__name__}: {exc}")
         self.pipeline.set_task(task)
         self.presenter.task_changed(task is not None)
+        self.display.sync_frame_delivery()  # without a task's results, frames are shown again now
 
     def _paint_active_overlay(self, painter: QPainter, width: int, height: int) -> None:
         if self._active is not None:

@@ -112,6 +112,11 @@ class FramePresenter:
         """What the view shows now (None before the first frame of the source)."""
         return self._shown
 
+    def needs_frames(self) -> bool:
+        """Whether newly captured frames can change what is shown. In Synced mode, while
+        results flow, each result brings its own frame and the others are never shown."""
+        return not (self.mode == "synced" and self._results_flowing())
+
     def _results_flowing(self) -> bool:
         if not self._has_task or self._last_result is None:
             return False

@@ -69,6 +69,7 @@ class SourceSwitcher:
             log.debug("opening %s failed", spec, exc_info=True)
             return self._failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
         w.presenter.source_changed()
+        w.display.sync_frame_delivery()
         self.current_spec = spec
         w.view.set_banner(None)
         w.settings.setValue(KEY_LAST_SOURCE, storable_spec(spec))

@@ -9,6 +9,7 @@ read the ``Detections`` plain data, so they serve the live view, snapshots and t
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 import numpy as np
@@ -27,7 +28,14 @@ def class_qcolor(class_id: int, alpha: int = 255) -> QColor:
     return QColor(r, g, b, alpha)
 
 
-MAX_LABELS = 40  # captions drawn per frame; boxes are always all drawn
+@functools.lru_cache(maxsize=1024)
+def _class_pen(class_id: int, width: float) -> QPen:
+    return QPen(class_qcolor(class_id), width)
+
+
+# Captions drawn per frame, best scores first; boxes are always all drawn. Beyond about 25
+# captions a 640x480 picture is unreadable, and each one costs the GUI thread a pixmap.
+MAX_LABELS = 25
 _LABEL_CACHE_SIZE = 512
 
 
@@ -93,7 +101,7 @@ def paint_boxes(painter: QPainter, boxes: np.ndarray, class_ids: np.ndarray, cap
     b = np.asarray(boxes, np.float64)
     for cid in np.unique(ids).tolist():
         rows = np.flatnonzero(ids == cid)
-        painter.setPen(QPen(class_qcolor(cid), line))
+        painter.setPen(_class_pen(cid, line))
         painter.drawRects([QRectF(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in b[rows].tolist()])
     if selected is not None and 0 <= selected < n:
         x1, y1, x2, y2 = b[selected].tolist()

@@ -142,3 +142,58 @@ def test_a_recording_lasts_as_long_as_the_session_even_with_a_slow_gui(qtbot, wi
     duration = frames / fps
     assert duration == pytest.approx(elapsed, rel=0.05), (frames, fps, elapsed)
     assert len(tab.paints) < 0.8 * frames  # the GUI really showed fewer pictures than the video holds
+
+
+def test_synced_results_stop_frame_deliveries_and_a_stall_brings_them_back(qtbot, window_with):
+    """While results flow in Synced mode the GUI thread is not woken for frames it would
+    not show; when results stop (no task), the newest frames are shown again."""
+    window, tab = window_with()
+    delivered = []
+    window.pipeline.frame_ready.connect(lambda frame: delivered.append(frame.index))
+    qtbot.waitUntil(lambda: len(tab.results) >= 3 and not window.pipeline.frames_wanted, timeout=15000)
+    delivered.clear()
+    qtbot.wait(600)  # the demo captures ~18 frames meanwhile
+    assert len(delivered) <= 1, delivered
+    assert window.latest_frame() is not None and window.latest_frame().index > tab.results[-1].frame.index - 30
+    window.set_view_mode("live")  # Live shows the newest frames: they flow again at once
+    assert window.pipeline.frames_wanted
+    qtbot.waitUntil(lambda: len(delivered) >= 5, timeout=5000)
+    window.set_view_mode("synced")
+    window._apply_task(None)  # no task: nothing brings frames any more
+    delivered.clear()
+    qtbot.waitUntil(lambda: len(delivered) >= 5, timeout=5000)
+    assert window.view.shown_index >= delivered[0]
+
+
+class StallingTask(SlowTask):
+    """Delivers a few results, then blocks until released (a model that hangs)."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__("S", delay=0.05)
+        self.gate, self.count = gate, 0
+
+    def infer(self, frame: Frame) -> Frame:
+        self.count += 1
+        if self.count > 4:
+            self.gate.wait(20)
+        return super().infer(frame)
+
+
+def test_a_stalled_model_lets_the_live_picture_through_again(qtbot, make_window, settings):
+    gate = threading.Event()
+
+    class StallingTab(RecordingTab):
+        def make_task(self):
+            return StallingTask(gate)
+
+    tab = StallingTab(AppContext(settings, torch.device("cpu")))
+    window = make_window("demo", tabs=[tab])
+    tab.context = window.context
+    try:
+        qtbot.waitUntil(lambda: len(tab.results) >= 3 and not window.pipeline.frames_wanted, timeout=15000)
+        stalled_at = tab.results[-1].frame.index
+        # After the presenter's patience (1 s) frames are handed over and shown again.
+        qtbot.waitUntil(lambda: window.pipeline.frames_wanted and (window.view.shown_index or 0) > stalled_at + 20,
+                        timeout=5000)
+    finally:
+        gate.set()
