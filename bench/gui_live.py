@@ -8,9 +8,15 @@ preprocess / infer / postprocess in a plain loop on the same frames, no GUI) mea
 the same run, and their ratio. ``--busy`` adds one competing busy process (a browser tab
 on a laptop) for the whole run.
 
-    python bench/gui_live.py --scenario detect --seconds 20
+    python bench/gui_live.py --scenario detect --seconds 8 --repeats 5
     python bench/gui_live.py --scenario features --busy
     python bench/gui_live.py --scenario all
+
+In-app and standalone phases alternate ``--repeats`` times (the machine's speed drifts;
+alternating puts the drift into the spread of the per-round ratios, which are printed,
+instead of into the median). Beside the rates it prints each thread's CPU in the in-app
+phase as a share of one core (GUI, capture, the inference thread itself; "process"
+includes the intra-op threads) and the whole process's in the standalone phase ("alone").
 
 Scenarios: detect (yolov4-tiny 416, random weights written in the Darknet format: speed
 does not depend on the weight values), features (ResNet-18 layer2 activations,
