@@ -201,9 +201,10 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     if recorder is None:
                         # Written under a temporary name; renamed over -o only when complete.
-                        from engine.safe_files import temp_name_for
+                        from engine.safe_files import signals_deferred, temp_name_for
 
-                        video_tmp = temp_name_for(out)
+                        with signals_deferred():  # the finally below must know the name to remove it
+                            video_tmp = temp_name_for(out)
                         recorder = VideoRecorder(video_tmp, fps=fps)
                     recorder.write(annotated)
         if recorder is not None:

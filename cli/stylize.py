@@ -276,7 +276,7 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
     import os
 
     from cli.common import output_file
-    from engine.safe_files import temp_name_for
+    from engine.safe_files import signals_deferred, temp_name_for
 
     count = 0
     recorder = None
@@ -308,7 +308,8 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
                     save_png(tmp, image, info)
             else:
                 if recorder is None:
-                    video_tmp = temp_name_for(out)
+                    with signals_deferred():  # the finally below must know the name to remove it
+                        video_tmp = temp_name_for(out)
                     recorder = VideoRecorder(video_tmp, fps=_video_fps(args.content))
                 recorder.write(image)
             count += 1

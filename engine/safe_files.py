@@ -10,6 +10,8 @@
   partial file behind.
 - ``clean_stale_temporaries``: temporaries left by a process that was killed (kill -9,
   power loss) are removed the next time the folder is used.
+- ``signals_deferred``: Ctrl+C / SIGTERM held back for the few statements that create a
+  temporary and remember its name, so the cleanup always knows what to remove.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -88,6 +92,36 @@ def refuse_same_file(inputs: Iterable[str | os.PathLike[str]], output: str | os.
                                   "(writing it would destroy the input)")
 
 
+@contextlib.contextmanager
+def signals_deferred(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Run the block with ``signals`` held back: one that arrives meanwhile is handed to
+    the handler in place before (which raises KeyboardInterrupt, or the CLI's Terminated)
+    when the block ends.
+
+    For statements that must not be split, such as creating a temporary file and storing
+    its name where the ``finally`` that removes it looks: a signal between the two leaked
+    the file. Only the main thread receives Python signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for signum in signals:
+        previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in received[:1]:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)  # the default action (end the process), now
+
+
 def temp_name_for(target: Path) -> Path:
     """A fresh, unused temporary path next to ``target``, with the same suffix (writers
     such as OpenCV choose the format from it)."""
@@ -127,8 +161,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     (0666 minus the umask), or the old file's when it replaces one.
     """
     target = Path(target)
-    tmp = temp_name_for(target)
+    tmp: Path | None = None
     try:
+        with signals_deferred():  # never a temporary on disk whose name the finally lacks
+            tmp = temp_name_for(target)
         yield tmp
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise OSError(f"{target}: nothing was written")
@@ -140,8 +176,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         _fsync(tmp)
         os.replace(tmp, target)
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:

@@ -32,7 +32,11 @@ def test_a_signal_during_detect_keeps_the_old_output(tmp_path, tiny_detector_fil
     proc = subprocess.Popen(
         [sys.executable, str(MAIN), "detect", str(clip), "--cfg", str(cfg), "--weights", str(weights),
          "--names", str(names), "--json", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        # A test run started in the background inherits SIGINT ignored, and Python keeps an
+        # ignored SIGINT ignored (the Unix convention for background jobs): the command would
+        # rightly not stop. The test is about what Ctrl+C does, so the child starts with it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.readline()  # frames are being written now
         assert first.startswith("{"), proc.stderr.read()
@@ -70,3 +74,42 @@ def test_a_failed_write_reports_and_keeps_the_old_file(tmp_path):
             pass  # a writer that silently wrote nothing (cv2.imwrite returning False)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
+
+
+def test_a_signal_inside_signals_deferred_is_raised_when_the_block_ends():
+    """Ctrl+C during the block is not lost and does not split it: it comes right after."""
+    import os
+
+    from engine.safe_files import signals_deferred
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            steps.append("created")  # still runs: the signal waits
+            steps.append("remembered")
+        steps.append("after")  # never: the signal is raised as the block ends
+    assert steps == ["created", "remembered"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+
+
+def test_atomic_path_leaves_nothing_when_interrupted_while_creating_its_temporary(tmp_path, monkeypatch):
+    """A signal between creating the temporary and storing its name used to leak the file."""
+    import os
+
+    from engine import safe_files
+
+    real = safe_files.temp_name_for
+
+    def interrupted_right_after_creating(target):
+        path = real(target)
+        os.kill(os.getpid(), signal.SIGINT)  # lands before the caller has the name
+        return path
+
+    monkeypatch.setattr(safe_files, "temp_name_for", interrupted_right_after_creating)
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with safe_files.atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"] and target.read_bytes() == b"old"
