@@ -9,8 +9,8 @@ and redrawn only when the widget's size or a panel's value range changes; a repa
 blits it and draws one polyline per curve.
 
 Coordinates: x is in seconds relative to now (≤ 0: the past); each panel's y axis starts
-at 0 (or at the data's minimum when that is negative) and ends at the data's maximum
-rounded up to 1, 2 or 5 × 10^k, so the grid and labels stay put while values wobble.
+at 0 (or at the data's minimum when that is negative) and ends at the data's maximum plus
+5 % rounded up to 1, 2 or 5 × 10^k, so the grid and labels stay put while values wobble.
 NaN values break a curve (a gap, e.g. no result yet).
 """
 
@@ -125,7 +125,8 @@ class StripChart(QWidget):
             values = [v for v in values if v.size]
             high = max((float(v.max()) for v in values), default=0.0)
             low = min((float(v.min()) for v in values), default=0.0)
-            p.y_range = (-nice_ceiling(-low) if low < 0 else 0.0, nice_ceiling(high))
+            # 5 % headroom: a curve at the ceiling would run along the panel's edge.
+            p.y_range = (-nice_ceiling(-low * 1.05) if low < 0 else 0.0, nice_ceiling(high * 1.05))
         if self.window_s is None:
             xs = [x[np.isfinite(x)] for x, _ in (c for p in self.panels for c in p.curves.values())]
             oldest = min((float(x.min()) for x in xs if x.size), default=-1.0)
@@ -175,7 +176,8 @@ class StripChart(QWidget):
             painter.setPen(TEXT)
             painter.drawText(QPointF(rect.left() + 4, rect.top() + metrics.ascent() + 2), p.label)
             x = rect.right() - 4
-            for name in reversed(list(p.curves)):
+            # A legend only where it tells curves apart (one curve is named by the panel label).
+            for name in reversed(list(p.curves) if len(p.curves) > 1 else []):
                 width = metrics.horizontalAdvance(name)
                 x -= width
                 painter.setPen(QColor(*p.colours[name]))
