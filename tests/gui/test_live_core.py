@@ -179,14 +179,21 @@ class StallingTask(SlowTask):
         return super().infer(frame)
 
 
+class StallingTab(RecordingTab):
+    """A RecordingTab whose model hangs after a few frames (module level: a Qt class made
+    inside a test is garbage-collected later while Qt may still hold its widget)."""
+
+    def __init__(self, context, gate: threading.Event) -> None:
+        super().__init__(context)
+        self.gate = gate
+
+    def make_task(self) -> Task:
+        return StallingTask(self.gate)
+
+
 def test_a_stalled_model_lets_the_live_picture_through_again(qtbot, make_window, settings):
     gate = threading.Event()
-
-    class StallingTab(RecordingTab):
-        def make_task(self):
-            return StallingTask(gate)
-
-    tab = StallingTab(AppContext(settings, torch.device("cpu")))
+    tab = StallingTab(AppContext(settings, torch.device("cpu")), gate)
     window = make_window("demo", tabs=[tab])
     tab.context = window.context
     try:
