@@ -29,7 +29,7 @@ class RatePlot(QWidget):
         self.setObjectName("detectRatePlot")
         self.window_s = window_s
         self._samples: deque[tuple[float, float, float]] = deque()
-        self._drawn = 0  # samples shown by the last redraw
+        self._stale = False  # samples arrived since the last redraw
         self.chart = StripChart(["results/s", "latency (ms)"], window_s,
                                 colours={"results/s": (90, 170, 255), "latency": (120, 220, 120)})
         _wrap(self, self.chart)
@@ -39,21 +39,21 @@ class RatePlot(QWidget):
         self._samples.append((t, results_per_s, latency_ms))
         while self._samples and t - self._samples[0][0] > self.window_s:
             self._samples.popleft()
-        self._drawn = -1
+        self._stale = True
 
     def redraw(self) -> None:
         """Show the samples (a no-op when hidden or when nothing arrived since the last one)."""
-        if not self._samples or not self.isVisible() or self._drawn >= 0:
+        if not self._samples or not self.isVisible() or not self._stale:
             return
         data = np.asarray(self._samples, np.float64)
         x = data[:, 0] - data[-1, 0]
         self.chart.set_panel(0, {"results/s": (x, data[:, 1])})
         self.chart.set_panel(1, {"latency": (x, data[:, 2])})
-        self._drawn = len(self._samples)
+        self._stale = False
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._drawn = -1
+        self._stale = True
         self.redraw()
 
     def sample_count(self) -> int:
@@ -61,7 +61,7 @@ class RatePlot(QWidget):
 
     def clear(self) -> None:
         self._samples.clear()
-        self._drawn = -1
+        self._stale = True
         self.chart.clear()
 
 

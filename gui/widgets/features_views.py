@@ -54,7 +54,6 @@ class ChannelGrid(QWidget):
         self._channels: list[int] = []
         self._mosaic: QImage | None = None
         self._mosaic_pixels: np.ndarray | None = None  # the buffer _mosaic points into
-        self._mosaic_size: tuple[int, int] = (0, 0)
         self._mosaic_layout: tuple | None = None
         self.selected: int | None = None
 
@@ -131,13 +130,16 @@ class ChannelGrid(QWidget):
             painter.setPen(QColor(160, 160, 160))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Waiting for the first frame…")
             return
-        size = (self.width(), self.height())
-        if self._mosaic is None or self._mosaic_size != size:
-            self._mosaic, self._mosaic_size = self._compose(), size
+        if self._mosaic is None:
+            self._mosaic = self._compose()
         painter.drawImage(QPointF(0, 0), self._mosaic)
         if self.selected in self._channels:
             painter.setPen(QPen(QColor(255, 200, 0), 2))
             painter.drawRect(self.tile_rect(self._channels.index(self.selected)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._mosaic = None  # composed again at the new size on the next paint
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         for i in range(self.count):
