@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import tempfile
+
+import pytest
 
 # Set before anything imports Qt, torch or the engine, so every test sees the same world.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -15,3 +19,34 @@ from engine.threads import prepare_process  # noqa: E402  (imports no torch)
 # The same entry-point policy as main.py, before torch loads: passive OpenMP waiting and
 # at most two intra-op threads (test processes share the machine).
 prepare_process("test")
+
+
+def pytest_collection_finish(session):
+    """Move everything the imports made (torch, Qt, numpy: about a million objects) out of
+    the collector's sight, so the collection after each test below scans only what tests
+    create (a full collection took about 0.2 s a test)."""
+    gc.freeze()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After pytest-qt has closed a test's widgets: delete them and collect cycles now.
+
+    Windows made without a parent in a test belong to Python; one caught in a reference
+    cycle (a lambda connected to its own signal) was freed by whatever garbage collection
+    ran next, in a later test and in the middle of Qt's focus handling, and that crashed
+    the process (QApplicationPrivate::notifyActiveWindowChange on a freed widget). The app
+    itself gives every window a parent. Here they go at a fixed point: deferred deletes
+    first, then the cycles, then the deletes those caused.
+    """
+    result = yield
+    if not {"qtbot", "qapp"} & set(item.fixturenames):
+        return result  # the test made no widgets (its fixtures included)
+    qt_core = sys.modules.get("PySide6.QtCore")
+    if qt_core is None or qt_core.QCoreApplication.instance() is None:
+        return result
+    QCoreApplication, QEvent = qt_core.QCoreApplication, qt_core.QEvent
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return result
