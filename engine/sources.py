@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -508,7 +508,55 @@ class DemoSource(FrameSource):
         return image
 
 
-class CameraSource(FrameSource):
+class CaptureSource(FrameSource):
+    """A source read through an OpenCV ``VideoCapture`` (webcams, network streams, files).
+
+    ``_open`` checks that a first picture arrives and passes the capture and that picture
+    to ``_adopt``; the first ``_read`` hands that picture on. The default ``_read`` is a
+    live device's: a failed read raises ``SourceError(self._lost_message())``, which
+    makes a source that ``reconnects`` re-open it.
+    """
+
+    def __init__(self, name: str, fps: float = 30.0, pace: bool = False) -> None:
+        super().__init__(name, fps=fps, pace=pace)
+        self._cap: cv2.VideoCapture | None = None
+        self._first: np.ndarray | None = None
+
+    def _adopt(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
+        reported = cap.get(cv2.CAP_PROP_FPS)
+        if reported and 1 <= reported <= 240:
+            self.fps = float(reported)
+        self._cap = cap
+        self._first = first
+
+    def _take_first(self) -> np.ndarray | None:
+        """The picture ``_open`` read, once (uint8 BGR), else None."""
+        if self._first is None:
+            return None
+        image, self._first = self._first, None
+        return to_bgr8(image, self.name)
+
+    def _lost_message(self) -> str:
+        return f"{self.name} stopped delivering frames"
+
+    def _read(self) -> np.ndarray | None:
+        first = self._take_first()
+        if first is not None:
+            return first
+        if self._cap is None:
+            raise SourceError(f"{self.name} is not open")
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(self._lost_message())
+        return to_bgr8(image, self.name)
+
+    def _close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class CameraSource(CaptureSource):
     """A webcam by OpenCV index or device path; reconnects with backoff when it vanishes.
 
     width, height, fps: what to ask the driver for (it may give something else; the
@@ -522,7 +570,6 @@ class CameraSource(FrameSource):
         self.device: int | str = int(device) if isinstance(device, str) and device.isdigit() else device
         super().__init__(f"camera {self.device}", fps=fps or 30.0, pace=False)
         self.requested = (width, height, fps)
-        self._cap: cv2.VideoCapture | None = None
 
     def _open(self) -> None:
         cap = cv2.VideoCapture(self.device)
@@ -543,30 +590,13 @@ class CameraSource(FrameSource):
         if not ok or image is None:
             cap.release()
             raise SourceError(f"camera {self.device} opened but gave no frame (is another program using it?)")
-        reported = cap.get(cv2.CAP_PROP_FPS)
-        if reported and 1 <= reported <= 240:
-            self.fps = float(reported)
-        self._cap = cap
-        self._first: np.ndarray | None = image
+        self._adopt(cap, image)
 
-    def _read(self) -> np.ndarray | None:
-        if self._first is not None:
-            image, self._first = self._first, None
-            return to_bgr8(image, self.name)
-        if self._cap is None:
-            raise SourceError(f"{self.name} is not open")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"{self.name} stopped delivering frames (unplugged?)")
-        return to_bgr8(image, self.name)
-
-    def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+    def _lost_message(self) -> str:
+        return f"{self.name} stopped delivering frames (unplugged?)"
 
 
-class VideoSource(FrameSource):
+class VideoSource(CaptureSource):
     """A video file, played at the file's frame rate (``realtime``) or as fast as possible.
 
     loop: start again at the end instead of ending.
@@ -578,7 +608,6 @@ class VideoSource(FrameSource):
         self.path = Path(path)
         self.loop = loop
         super().__init__(self.path.name, pace=realtime)
-        self._cap: cv2.VideoCapture | None = None
         self.frame_count = 0
         self._open()  # validate now so a bad file fails in the caller, with its name
         self._close()
@@ -599,18 +628,16 @@ class VideoSource(FrameSource):
         if not ok or first is None:
             cap.release()
             raise SourceError(f"{self.path}: contains no readable video frames")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 1 <= fps <= 240 else 30.0
+        self.fps = 30.0  # unless the file says otherwise
         self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self._cap = cap
-        self._first: np.ndarray | None = first
+        self._adopt(cap, first)
 
     def _read(self) -> np.ndarray | None:
         if self._cap is None:
             self._open()
-        if self._first is not None:
-            image, self._first = self._first, None
-            return to_bgr8(image, self.name)
+        first = self._take_first()
+        if first is not None:
+            return first
         assert self._cap is not None
         ok, image = self._cap.read()
         if not ok or image is None:
@@ -621,11 +648,6 @@ class VideoSource(FrameSource):
             if not ok or image is None:
                 return None
         return to_bgr8(image, self.name)
-
-    def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
 
 
 class ImageSource(FrameSource):

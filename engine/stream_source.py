@@ -23,9 +23,8 @@ import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import cv2
-import numpy as np
 
-from engine.sources import FrameSource, SourceError, to_bgr8
+from engine.sources import CaptureSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def strip_password(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class StreamSource(FrameSource):
+class StreamSource(CaptureSource):
     """A network stream as a live source.
 
     url: rtsp://, rtsps://, rtmp://, http:// or https://. open_timeout_s / read_timeout_s:
@@ -120,8 +119,6 @@ class StreamSource(FrameSource):
         self.read_timeout_s = float(read_timeout_s)
         self.background_open = background_open
         self.backoff_max = 8.0
-        self._cap: cv2.VideoCapture | None = None
-        self._first: np.ndarray | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -171,24 +168,7 @@ class StreamSource(FrameSource):
             cap.release()
             raise SourceError(f"{self.name}: connected but no picture arrived (not a video stream, or an "
                               "unsupported codec)")
-        reported = cap.get(cv2.CAP_PROP_FPS)
-        if reported and 1 <= reported <= 240:
-            self.fps = float(reported)
-        self._cap = cap
-        self._first = image
+        self._adopt(cap, image)
 
-    def _read(self) -> np.ndarray | None:
-        if self._first is not None:
-            image, self._first = self._first, None
-            return to_bgr8(image, self.name)
-        if self._cap is None:
-            raise SourceError(f"{self.name} is not open")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"{self.name}: the stream stopped (no picture within {self.read_timeout_s:g} s)")
-        return to_bgr8(image, self.name)
-
-    def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+    def _lost_message(self) -> str:
+        return f"{self.name}: the stream stopped (no picture within {self.read_timeout_s:g} s)"
