@@ -106,9 +106,9 @@ class AppContext:
             box.open()  # window-modal but non-blocking: the video keeps running behind it
 
     def request_repaint(self) -> None:
-        """Repaint the video view now (e.g. after the tab changed an overlay setting)."""
+        """Draw the overlays again now (e.g. after the tab changed an overlay setting)."""
         if self.video_view is not None:
-            self.video_view.update()
+            self.video_view.refresh_overlay()
 
     def job_runner(self, name: str = "job", parent: QObject | None = None) -> JobRunner:
         """A ``JobRunner`` for long jobs; the context cancels it when the app shuts down."""

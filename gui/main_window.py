@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
             except Exception:
                 log.exception("%s.deactivated failed", old.title)
         self.view.set_overlay_painter(self._paint_active_overlay if new is not None else None)
+        self.view.set_raster_overlay(self._draw_active_overlay if new is not None else None)
         if new is not None:
             try:
                 new.activated()
@@ -311,6 +312,10 @@ class MainWindow(QMainWindow):
     def _paint_active_overlay(self, painter: QPainter, width: int, height: int) -> None:
         if self._active is not None:
             self._active.paint_overlay(painter, width, height)
+
+    def _draw_active_overlay(self, canvas, scale: float, width: int, height: int) -> None:
+        if self._active is not None:
+            self._active.raster_overlay(canvas, scale, width, height)
 
     @property
     def active_tab(self) -> StudioTab | None:

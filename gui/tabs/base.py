@@ -79,6 +79,16 @@ class StudioTab(QWidget):
         Also used for snapshots and recordings, so draw only from stored result data.
         """
 
+    def raster_overlay(self, canvas: np.ndarray, scale: float, frame_width: int, frame_height: int) -> None:
+        """Draw marks that change with every result (boxes, captions) into the picture itself.
+
+        ``canvas``: uint8 BGRA (H, W, 4), the frame as shown, scaled by ``scale`` (canvas
+        pixel = scale x frame pixel, same origin); draw with OpenCV/numpy and keep alpha at
+        255. Runs before ``paint_overlay``, once per result and view size (snapshots: scale
+        1). Why: QPainter calls keep the interpreter lock that the inference thread needs;
+        OpenCV releases it. Call ``context.request_repaint()`` after changing what it draws.
+        """
+
     def display_image(self, frame: "Frame") -> np.ndarray | None:
         """An image to show instead of ``frame.image`` (e.g. the stylised feed), or None.
 

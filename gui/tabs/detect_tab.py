@@ -30,10 +30,10 @@ from gui.tabs.base import StudioTab
 from gui.widgets.detect_classes import ClassFilter, CountsList
 from gui.widgets.detect_installer import ModelInstaller
 from gui.widgets.detect_model_box import ModelBox
-from gui.widgets.detect_overlay import paint_detections, paint_grid, paint_hidden_note
+from gui.widgets.detect_overlay import draw_detections, paint_grid, paint_hidden_note
 from gui.widgets.detect_plots import CountsPlot, RatePlot
 from gui.widgets.detect_regions import RegionsBox
-from gui.widgets.detect_scene import heat_qimage, paint_heat, paint_regions, paint_tracks
+from gui.widgets.detect_scene import draw_tracks, heat_qimage, paint_heat, paint_regions, paint_trails
 from gui.widgets.detect_settings_box import SettingsBox
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class DetectTab(StudioTab):
         self._installed = False
         self._dirty = False
         self._grid_text = ""
+        self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
         self._heat_image = None
         self._latency_ms = 0.0
         self._last_sample = 0.0
@@ -296,6 +297,18 @@ class DetectTab(StudioTab):
         if not self.controller.click(x, y):
             self.select_at(x, y)
 
+    def raster_overlay(self, canvas, scale: float, frame_width: int, frame_height: int) -> None:
+        """Boxes and captions, drawn into the picture (they change with every result)."""
+        c = self.controller
+        d = c.detections
+        self._hidden = 0
+        if not self._installed or d is None:
+            return
+        if c.tracked is not None:
+            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height)
+        else:
+            self._hidden = draw_detections(canvas, scale, d, frame_width, frame_height, c.selected)
+
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         c = self.controller
         if not self._installed:
@@ -306,7 +319,6 @@ class DetectTab(StudioTab):
         if self._heat_image is not None:
             paint_heat(painter, self._heat_image, frame_width, frame_height)
         d = c.detections
-        hidden = 0
         if d is not None:
             if c.grid and d.grids:
                 text = paint_grid(painter, d, c.selected)
@@ -314,11 +326,9 @@ class DetectTab(StudioTab):
                     self._grid_text = text
                     self.settings_box.grid_label.setText(text)
             if c.tracked is not None:
-                hidden = paint_tracks(painter, c.tracked, d.class_names, frame_width, frame_height)
-            else:
-                hidden = paint_detections(painter, d, frame_width, frame_height, c.selected)
+                paint_trails(painter, c.tracked, frame_width, frame_height)
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
-        paint_hidden_note(painter, hidden, frame_width, frame_height)
+        paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
     @staticmethod
     def _paint_banner(painter: QPainter, width: int, height: int, text: str) -> None:

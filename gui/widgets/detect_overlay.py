@@ -1,16 +1,18 @@
-"""Painting detections and the YOLO grid with QPainter, in frame pixel coordinates.
+"""Showing detections: boxes and captions drawn into the picture, the YOLO grid painted over it.
 
-Painting is bounded for crowded frames: rectangles are batched per class, captions come
-from a pixmap cache, and at most ``MAX_LABELS`` captions are drawn (the caller can show
-"+N labels hidden"). The functions expect a painter already transformed so that one unit is one frame pixel
-(origin top-left, y down), which is what ``StudioTab.paint_overlay`` receives. They only
-read the ``Detections`` plain data, so they serve the live view, snapshots and tests.
+``draw_detections`` draws into the composed picture's pixels (``StudioTab.raster_overlay``,
+see ``gui.widgets.raster_boxes``): that runs for every result and must not hold the
+interpreter lock. The rest is QPainter in frame pixel coordinates (origin top-left, y
+down), which is what ``StudioTab.paint_overlay`` receives: the grid and the "+N labels
+hidden" note. Drawing is bounded for crowded frames: at most ``raster_boxes.MAX_LABELS``
+captions.
+Everything reads only the ``Detections`` plain data, so it serves the live view,
+snapshots and tests alike.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -18,6 +20,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, 
 
 from engine.detection.annotate import class_color_rgb
 from engine.detection.types import Detections
+from gui.widgets.raster_boxes import draw_boxes
 
 # Faint, distinct colours for the heads' grids (coarse head first).
 _GRID_COLORS = ((255, 255, 255), (120, 220, 255), (255, 200, 90))
@@ -28,120 +31,39 @@ def class_qcolor(class_id: int, alpha: int = 255) -> QColor:
     return QColor(r, g, b, alpha)
 
 
-@functools.lru_cache(maxsize=1024)
-def _class_pen(class_id: int, width: float) -> QPen:
-    return QPen(class_qcolor(class_id), width)
-
-
-# Captions drawn per frame, best scores first; boxes are always all drawn. Beyond about 25
-# captions a 640x480 picture is unreadable, and each one costs the GUI thread a pixmap.
-MAX_LABELS = 25
-_LABEL_CACHE_SIZE = 512
-
-
-class LabelCache:
-    """Caption pixmaps ("label 0.87" on the class colour), rendered once and reused.
-
-    Text layout is the expensive part of painting many boxes; a caption that repeats
-    (same text, class, font size) is drawn from its pixmap. Least recently used first out.
-    """
-
-    def __init__(self, size: int = _LABEL_CACHE_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, QPixmap] = OrderedDict()
-        self.rendered = 0
-
-    def get(self, text: str, class_id: int, pixel_size: int) -> QPixmap:
-        key = (text, class_id, pixel_size)
-        pixmap = self._items.get(key)
-        if pixmap is not None:
-            self._items.move_to_end(key)
-            return pixmap
-        font = QFont()
-        font.setPixelSize(pixel_size)
-        metrics = QFontMetricsF(font)
-        width, height = int(metrics.horizontalAdvance(text) + 7), int(metrics.height() + 2)
-        pixmap = QPixmap(max(1, width), max(1, height))
-        pixmap.fill(class_qcolor(class_id))
-        p = QPainter(pixmap)
-        p.setFont(font)
-        p.setPen(QColor(0, 0, 0))
-        p.drawText(QRectF(3, 0, width - 3, height), Qt.AlignmentFlag.AlignVCenter, text)
-        p.end()
-        self.rendered += 1
-        self._items[key] = pixmap
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return pixmap
-
-
-_LABELS = LabelCache()
-
-
-def paint_boxes(painter: QPainter, boxes: np.ndarray, class_ids: np.ndarray, captions: list[str] | None,
-                order: np.ndarray | None, frame_width: int, frame_height: int, selected: int | None = None,
-                labels: LabelCache = _LABELS, max_labels: int = MAX_LABELS) -> int:
-    """Boxes batched per class (one drawRects call each) and at most ``max_labels``
-    cached captions, most important first (``order``: row indices, best first).
-
-    boxes: (N, 4) xyxy frame pixels. captions: one per row, or None for none. Returns how
-    many captions were left out; the caller may say so on the picture.
-    """
-    n = len(boxes)
-    if n == 0:
-        return 0
-    line = max(1.0, max(frame_width, frame_height) / 400.0)
-    painter.setBrush(Qt.BrushStyle.NoBrush)
-    # Axis-aligned rectangles look the same without antialiasing, and Qt's raster engine
-    # draws them several times faster so (40 boxes of 18 classes: 2.4 -> 1.1 ms a paint,
-    # time the GUI thread holds the interpreter lock the inference thread waits for).
-    smooth = painter.testRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-    ids = np.asarray(class_ids, np.int64)
-    b = np.asarray(boxes, np.float64)
-    for cid in np.unique(ids).tolist():
-        rows = np.flatnonzero(ids == cid)
-        painter.setPen(_class_pen(cid, line))
-        painter.drawRects([QRectF(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in b[rows].tolist()])
-    if selected is not None and 0 <= selected < n:
-        x1, y1, x2, y2 = b[selected].tolist()
-        painter.setPen(QPen(class_qcolor(int(ids[selected])), line * 2.5))
-        painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
-    if not captions:
-        return 0
-    pixel = max(10, int(round(max(frame_width, frame_height) / 50.0)))
-    shown = (np.arange(n) if order is None else np.asarray(order))[:max_labels].tolist()
-    for i in shown:
-        pixmap = labels.get(captions[i], int(ids[i]), pixel)
-        x1, y1 = float(b[i, 0]), float(b[i, 1])
-        top = y1 - pixmap.height() if y1 - pixmap.height() >= 0 else y1
-        painter.drawPixmap(QPointF(x1, top), pixmap)
-    return n - len(shown)
+@functools.lru_cache(maxsize=64)
+def _note_pixmap(text: str, pixel_size: int) -> QPixmap:
+    """White ``text`` on translucent black, padded; laid out once per text and size."""
+    font = QFont()
+    font.setPixelSize(pixel_size)
+    metrics = QFontMetricsF(font)
+    pixmap = QPixmap(int(metrics.horizontalAdvance(text) + 10), int(metrics.height() + 4))
+    pixmap.fill(QColor(0, 0, 0, 160))
+    p = QPainter(pixmap)
+    p.setFont(font)
+    p.setPen(QColor(255, 255, 255))
+    p.drawText(QRectF(0, 0, pixmap.width(), pixmap.height()), Qt.AlignmentFlag.AlignCenter, text)
+    p.end()
+    return pixmap
 
 
 def paint_hidden_note(painter: QPainter, hidden: int, frame_width: int, frame_height: int) -> None:
     """"+N labels hidden" in the bottom-left corner."""
     if hidden <= 0:
         return
-    font = QFont()
-    font.setPixelSize(max(10, int(round(max(frame_width, frame_height) / 55.0))))
-    painter.setFont(font)
     text = f"+{hidden} label{'s' if hidden != 1 else ''} hidden"
-    metrics = QFontMetricsF(font)
-    rect = QRectF(4, frame_height - metrics.height() - 6, metrics.horizontalAdvance(text) + 10, metrics.height() + 4)
-    painter.fillRect(rect, QColor(0, 0, 0, 160))
-    painter.setPen(QColor(255, 255, 255))
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    pixmap = _note_pixmap(text, max(10, int(round(max(frame_width, frame_height) / 55.0))))
+    painter.drawPixmap(QPointF(4, frame_height - pixmap.height() - 2), pixmap)
 
 
-def paint_detections(painter: QPainter, detections: Detections, frame_width: int, frame_height: int,
-                     selected: int | None = None) -> int:
-    """Boxes with "label score" captions in stable per-class colours; returns the captions left out."""
+def draw_detections(canvas: np.ndarray, scale: float, detections: Detections, frame_width: int, frame_height: int,
+                    selected: int | None = None) -> int:
+    """Boxes with "label score" captions in stable per-class colours, drawn into ``canvas``
+    (see ``gui.widgets.raster_boxes``); returns the captions left out."""
     order = np.argsort(-detections.scores, kind="stable")
     captions = [f"{label} {score:.2f}" for label, score in zip(detections.labels, detections.scores.tolist())]
-    return paint_boxes(painter, detections.boxes, detections.class_ids, captions, order, frame_width, frame_height,
-                       selected)
+    return draw_boxes(canvas, scale, detections.boxes, detections.class_ids, captions, order, frame_width,
+                      frame_height, selected)
 
 
 def paint_grid(painter: QPainter, detections: Detections, selected: int | None) -> str:

@@ -1,8 +1,10 @@
-"""Painting what tracking and counting add to the Detect view, in frame pixel coordinates:
-tracks (boxes "#id label", trails), counting lines (with the "in" side marked and the
-counts), zones (shaded, with the count inside), the line/zone being drawn, and the heat map.
+"""What tracking and counting add to the Detect view: tracks (boxes "#id label" drawn
+into the picture by ``draw_tracks``, trails painted), counting lines (with the "in" side
+marked and the counts), zones (shaded, with the count inside), the line/zone being drawn,
+and the heat map.
 
-The painter is already transformed so one unit is one frame pixel (origin top-left, y down).
+The painting functions get a painter already transformed so one unit is one frame pixel
+(origin top-left, y down).
 """
 
 from __future__ import annotations
@@ -17,34 +19,41 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
 from engine.detection.counting import Regions
 from engine.detection.detect_controller import Draft
 from engine.detection.scene_analysis import TrackedFrame
-from gui.widgets.detect_overlay import class_qcolor, paint_boxes
+from gui.widgets.detect_overlay import class_qcolor
+from gui.widgets.raster_boxes import draw_boxes
 
 LINE_COLOR = QColor(255, 220, 60)
 ZONE_COLOR = QColor(60, 160, 255)
 DRAFT_COLOR = QColor(255, 255, 255)
 
 
-def paint_tracks(painter: QPainter, tracked: TrackedFrame, class_names: tuple[str, ...], frame_width: int,
-                 frame_height: int, selected: int | None = None) -> int:
-    """Track boxes captioned "#id label", with their trails; returns captions left out."""
+def paint_trails(painter: QPainter, tracked: TrackedFrame, frame_width: int, frame_height: int) -> None:
+    """Each track's recent path as a polyline in its class colour (QPainter, frame pixels)."""
     tracks = tracked.tracks
-    n = len(tracks)
-    if n == 0:
-        return 0
     line = max(1.0, max(frame_width, frame_height) / 500.0)
-    for i in range(n):
+    for i in range(len(tracks)):
         trail = tracks.trail(i)
         if len(trail) > 1:
             painter.setPen(QPen(class_qcolor(int(tracks.class_ids[i]), 170), line))
             painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in trail.tolist()]))
+
+
+def draw_tracks(canvas: np.ndarray, scale: float, tracked: TrackedFrame, class_names: tuple[str, ...],
+                frame_width: int, frame_height: int, selected: int | None = None) -> int:
+    """Track boxes captioned "#id label", drawn into ``canvas`` (see
+    ``gui.widgets.raster_boxes``); returns the captions left out."""
+    tracks = tracked.tracks
+    n = len(tracks)
+    if n == 0:
+        return 0
 
     def caption(i: int) -> str:
         cid = int(tracks.class_ids[i])
         return f"#{int(tracks.ids[i])} {class_names[cid] if 0 <= cid < len(class_names) else f'class {cid}'}"
 
     order = np.argsort(-tracks.scores, kind="stable")
-    return paint_boxes(painter, tracks.boxes, tracks.class_ids, [caption(i) for i in range(n)], order,
-                       frame_width, frame_height, selected)
+    return draw_boxes(canvas, scale, tracks.boxes, tracks.class_ids, [caption(i) for i in range(n)], order,
+                      frame_width, frame_height, selected)
 
 
 def _text(painter: QPainter, x: float, y: float, text: str, color: QColor, pixel: int) -> None:

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 #: ``painter`` already in frame pixel coordinates, then frame width and height.
 OverlayPainter = Callable[[QPainter, int, int], None]
 
+#: ``overlay(canvas, scale, frame_width, frame_height)``: draw into ``canvas``, a uint8 BGRA
+#: (H, W, 4) picture of the frame scaled by ``scale`` (canvas pixel = scale x frame pixel,
+#: same origin), with numpy/OpenCV; keep alpha at 255. Snapshots call it with scale 1.
+RasterOverlay = Callable[[np.ndarray, float, int, int], None]
+
 BACKGROUND = QColor(18, 18, 22)
 MESSAGE_COLOR = QColor(200, 200, 210)
 
@@ -62,6 +67,17 @@ def bgr_to_display_qimage(image: np.ndarray, buffer: np.ndarray | None = None) -
     return QImage(buffer.data, width, height, buffer.strides[0], QImage.Format.Format_RGB32), buffer
 
 
+def canvas_qimage(canvas: np.ndarray) -> QImage:
+    """A QImage over a uint8 BGRA (H, W, 4) array, without copying on little-endian
+    machines (where those bytes are Qt's native 0xffRRGGBB words); the caller keeps the
+    array alive while the QImage is used."""
+    height, width = canvas.shape[:2]
+    if sys.byteorder != "little":
+        rgba = cv2.cvtColor(canvas, cv2.COLOR_BGRA2RGBA)
+        return QImage(rgba.data, width, height, rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
+    return QImage(canvas.data, width, height, canvas.strides[0], QImage.Format.Format_RGB32)
+
+
 def qimage_to_bgr(image: QImage) -> np.ndarray:
     """Copy a QImage into a new uint8 BGR (H, W, 3) array."""
     converted = image.convertToFormat(QImage.Format.Format_BGR888)
@@ -81,6 +97,19 @@ def letterbox_transform(frame_width: int, frame_height: int, area_width: float, 
     return QTransform(scale, 0.0, 0.0, scale, dx, dy)
 
 
+def display_geometry(frame_width: int, frame_height: int, area_width: int, area_height: int,
+                     pixel_ratio: float = 1.0) -> tuple[int, int, int, int]:
+    """Where the letterboxed picture goes: (x, y, width, height) in device pixels of an
+    area of ``area_width`` x ``area_height`` logical pixels, whole pixels so that the scaled
+    frame is blitted 1:1. Returns (0, 0, 0, 0) when there is nothing to place."""
+    if frame_width <= 0 or frame_height <= 0 or area_width <= 0 or area_height <= 0:
+        return 0, 0, 0, 0
+    device_w, device_h = area_width * pixel_ratio, area_height * pixel_ratio
+    scale = min(device_w / frame_width, device_h / frame_height)
+    width, height = max(1, int(round(frame_width * scale))), max(1, int(round(frame_height * scale)))
+    return int((device_w - width) // 2), int((device_h - height) // 2), width, height
+
+
 class VideoView(QWidget):
     """Paints the newest frame at whatever rate frames arrive; never queues frames.
 
@@ -89,6 +118,14 @@ class VideoView(QWidget):
 
     ``shown_index``: the index of the captured frame the picture comes from (None when
     unknown), so what the overlay was computed on can be checked against what is shown.
+
+    Painting: the frame is scaled to its place on screen and converted to 32 bits by OpenCV
+    (which releases the interpreter lock), the *raster overlay* draws into that picture
+    with numpy/OpenCV, and the paint itself is one unscaled blit plus the QPainter overlay.
+    PySide keeps the interpreter lock through every Qt call, and the inference thread
+    waits for it, so per-result marks (boxes, captions) belong in the raster overlay.
+    The composed picture is kept until the frame, the view size or the overlay changes
+    (``refresh_overlay``).
     """
 
     frame_clicked = Signal(float, float)
@@ -102,10 +139,15 @@ class VideoView(QWidget):
         # A click on the picture takes focus away from text fields, so Space reaches the window.
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self._array: np.ndarray | None = None  # the frame shown, as given (BGR)
-        self._display: np.ndarray | None = None  # the 32-bit pixels the QImage points into
-        self._qimage: QImage | None = None
+        self._frame_bgra: np.ndarray | None = None  # the frame in 32 bits, before scaling, reused
+        self._canvas: np.ndarray | None = None  # what is blitted: BGRA, device pixels, reused
+        self._canvas_qimage: QImage | None = None
+        self._canvas_key: tuple | None = None  # what the canvas was composed from
         self._overlay: OverlayPainter | None = None
+        self._raster: RasterOverlay | None = None
         self._overlay_enabled = True
+        self._frame_serial = 0
+        self._overlay_serial = 0
         self.shown_index: int | None = None
         self._message = "No video source.\nPick a camera, open a file or press Demo."
         self._banner: str | None = None
@@ -115,15 +157,16 @@ class VideoView(QWidget):
 
     # -- content ---------------------------------------------------------------------
     def show_image(self, image: np.ndarray, index: int | None = None, overlay: bool = True) -> None:
-        """Show ``image`` (uint8 BGR, (H, W, 3)); keeps a reference and a 32-bit copy to paint.
+        """Show ``image`` (uint8 BGR, (H, W, 3)); keeps a reference, composed at the next paint.
 
-        ``index``: the captured frame it comes from. ``overlay``: paint the overlay over it
+        ``index``: the captured frame it comes from. ``overlay``: draw the overlays over it
         (False when the result at hand was not computed on this picture). The array must
         not be modified afterwards (frames from the engine never are).
         """
-        qimage, self._display = bgr_to_display_qimage(image, self._display)
-        self._array = image
-        self._qimage = qimage
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 BGR image of shape (H, W, 3), got {image.dtype} {image.shape}")
+        self._array = image if image.flags["C_CONTIGUOUS"] else np.ascontiguousarray(image)
+        self._frame_serial += 1
         self.shown_index = index
         self._overlay_enabled = overlay
         self.frames_received += 1
@@ -132,7 +175,8 @@ class VideoView(QWidget):
     def clear(self, message: str | None = None) -> None:
         """Drop the picture and show ``message`` (or the default hint) centred."""
         self._array = None
-        self._qimage = None
+        self._canvas_qimage = None
+        self._canvas_key = None
         self.shown_index = None
         if message is not None:
             self._message = message
@@ -162,56 +206,122 @@ class VideoView(QWidget):
         self._overlay = overlay
         self.update()
 
+    def set_raster_overlay(self, overlay: "RasterOverlay | None") -> None:
+        """``overlay(canvas, scale, frame_width, frame_height)`` draws into the picture itself
+        (see ``RasterOverlay``) before the QPainter overlay."""
+        self._raster = overlay
+        self.refresh_overlay()
+
+    def refresh_overlay(self) -> None:
+        """The overlays changed (a selection, a setting): compose and paint again."""
+        self._overlay_serial += 1
+        self.update()
+
     def current_image(self) -> np.ndarray | None:
         """The array being shown (not a copy), or None."""
         return self._array
 
     def frame_size(self) -> QSize:
         """Size of the picture in frame pixels (empty when none)."""
-        return QSize() if self._qimage is None else self._qimage.size()
+        if self._array is None:
+            return QSize()
+        return QSize(self._array.shape[1], self._array.shape[0])
 
     # -- geometry ----------------------------------------------------------------------
+    def _geometry(self) -> tuple[int, int, int, int]:
+        """The picture's place in device pixels (see ``display_geometry``)."""
+        if self._array is None:
+            return 0, 0, 0, 0
+        height, width = self._array.shape[:2]
+        return display_geometry(width, height, self.width(), self.height(), self.devicePixelRatioF())
+
     def frame_to_widget(self) -> QTransform:
         """Transform from frame pixels to widget coordinates (identity with no picture)."""
-        if self._qimage is None:
+        if self._array is None:
             return QTransform()
-        return letterbox_transform(self._qimage.width(), self._qimage.height(), self.width(), self.height())
+        x, y, width, height = self._geometry()
+        if width == 0:
+            return QTransform()
+        ratio = self.devicePixelRatioF()
+        fh, fw = self._array.shape[:2]
+        return QTransform(width / (fw * ratio), 0.0, 0.0, height / (fh * ratio), x / ratio, y / ratio)
 
     def widget_to_frame(self, point: QPointF) -> QPointF | None:
         """Map a widget position to frame pixels; None outside the picture or with none."""
-        if self._qimage is None:
+        if self._array is None:
             return None
         inverse, invertible = self.frame_to_widget().inverted()
         if not invertible:
             return None
         mapped = inverse.map(QPointF(point))
-        if 0.0 <= mapped.x() < self._qimage.width() and 0.0 <= mapped.y() < self._qimage.height():
+        if 0.0 <= mapped.x() < self._array.shape[1] and 0.0 <= mapped.y() < self._array.shape[0]:
             return mapped
         return None
 
     # -- painting ----------------------------------------------------------------------
+    def _compose(self, width: int, height: int) -> QImage:
+        """The frame at ``width`` x ``height`` device pixels with the raster overlay, as a
+        QImage over ``self._canvas``; composed again only when an input changed."""
+        assert self._array is not None
+        key = (self._frame_serial, self._overlay_serial, width, height, self._overlay_enabled, self._raster)
+        if key == self._canvas_key and self._canvas_qimage is not None:
+            return self._canvas_qimage
+        frame = self._array
+        fh, fw = frame.shape[:2]
+        if self._canvas is None or self._canvas.shape != (height, width, 4):
+            self._canvas = np.empty((height, width, 4), np.uint8)
+        if (width, height) == (fw, fh):
+            cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA, dst=self._canvas)
+        else:
+            if self._frame_bgra is None or self._frame_bgra.shape != (fh, fw, 4):
+                self._frame_bgra = np.empty((fh, fw, 4), np.uint8)
+            cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA, dst=self._frame_bgra)
+            # Enlarging: nearest neighbour, as Qt painted it before (4x cheaper than linear
+            # here, and a webcam frame looks fine). Shrinking: averaged, so edges don't shimmer.
+            if width >= fw:
+                interpolation = cv2.INTER_NEAREST
+            else:
+                interpolation = cv2.INTER_AREA if width < fw * 0.5 else cv2.INTER_LINEAR
+            cv2.resize(self._frame_bgra, (width, height), dst=self._canvas, interpolation=interpolation)
+        if self._overlay_enabled:
+            self._run_raster(self._canvas, width / fw, fw, fh)
+        self._canvas_qimage = canvas_qimage(self._canvas)
+        self._canvas_qimage.setDevicePixelRatio(self.devicePixelRatioF())
+        self._canvas_key = key
+        return self._canvas_qimage
+
+    def _run_raster(self, canvas: np.ndarray, scale: float, width: int, height: int) -> None:
+        if self._raster is None:
+            return
+        try:
+            self._raster(canvas, scale, width, height)
+        except Exception:  # as with the painter overlay: never take the video down
+            self.overlay_errors += 1
+            if self.overlay_errors == 1 or self.overlay_errors % 100 == 0:
+                log.exception("raster overlay failed (%d times so far)", self.overlay_errors)
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
-        if self._qimage is None:
+        x, y, width, height = self._geometry()
+        if self._array is None or width == 0:
             painter.fillRect(self.rect(), BACKGROUND)
             self._paint_message(painter)
             painter.end()
             return
-        transform = self.frame_to_widget()
+        image = self._compose(width, height)
+        ratio = self.devicePixelRatioF()
+        picture = QRectF(x / ratio, y / ratio, width / ratio, height / ratio)
         # Only the letterbox bars: filling the whole view first cost as much as the picture.
-        picture = transform.mapRect(QRectF(0, 0, self._qimage.width(), self._qimage.height()))
         if picture.left() > 0:
-            painter.fillRect(QRectF(0, 0, picture.left() + 1, self.height()), BACKGROUND)
-            painter.fillRect(QRectF(picture.right() - 1, 0, self.width() - picture.right() + 1, self.height()), BACKGROUND)
+            painter.fillRect(QRectF(0, 0, picture.left(), self.height()), BACKGROUND)
+            painter.fillRect(QRectF(picture.right(), 0, self.width() - picture.right(), self.height()), BACKGROUND)
         if picture.top() > 0:
-            painter.fillRect(QRectF(0, 0, self.width(), picture.top() + 1), BACKGROUND)
-            painter.fillRect(QRectF(0, picture.bottom() - 1, self.width(), self.height() - picture.bottom() + 1), BACKGROUND)
-        # Smooth scaling only when shrinking: enlarging a webcam frame looks fine without it
-        # and it is the most expensive thing this widget does.
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, transform.m11() < 1.0)
-        painter.setTransform(transform)
-        painter.drawImage(QPointF(0.0, 0.0), self._qimage)
-        self._paint_overlay(painter, self._qimage.width(), self._qimage.height())
+            painter.fillRect(QRectF(0, 0, self.width(), picture.top()), BACKGROUND)
+            painter.fillRect(QRectF(0, picture.bottom(), self.width(), self.height() - picture.bottom()), BACKGROUND)
+        painter.drawImage(picture.topLeft(), image)
+        painter.setTransform(self.frame_to_widget())
+        fh, fw = self._array.shape[:2]
+        self._paint_overlay(painter, fw, fh)
         if self._banner:
             painter.resetTransform()
             self._paint_banner(painter)
@@ -256,14 +366,19 @@ class VideoView(QWidget):
 
         None when there is no picture. Used for snapshots and recordings.
         """
-        if self._qimage is None or self._array is None:
+        if self._array is None:
             return None
-        canvas = self._qimage.copy()  # detached: painting must not write into the frame's buffer
+        fh, fw = self._array.shape[:2]
+        canvas = cv2.cvtColor(self._array, cv2.COLOR_BGR2BGRA)  # a new array: the frame stays untouched
+        if self._overlay_enabled:
+            self._run_raster(canvas, 1.0, fw, fh)
         if self._overlay is not None:
-            painter = QPainter(canvas)
-            self._paint_overlay(painter, canvas.width(), canvas.height())
+            image = canvas_qimage(canvas)
+            painter = QPainter(image)
+            self._paint_overlay(painter, fw, fh)
             painter.end()
-        return qimage_to_bgr(canvas)
+            return qimage_to_bgr(image)
+        return cv2.cvtColor(canvas, cv2.COLOR_BGRA2BGR)
 
     # -- mouse -------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QImage, QPainter
 
 from engine.detection.darknet.random_weights import synthetic_image
 from engine.detection.scene_analysis import SceneAnalyzer
@@ -28,6 +27,7 @@ from engine.weights.catalog import CatalogEntry, ModelFile, catalog
 from gui.context import AppContext
 from gui.tabs.detect_tab import DetectTab, parse_size
 from gui.widgets.detect_overlay import class_qcolor
+from gui.widgets.video_view import VideoView
 
 TIMINGS = Timings(1.0, 2.0, 30.0, 3.0, 35.0, 40.0)
 
@@ -71,13 +71,12 @@ def result_of(detections, image: np.ndarray, index: int = 0, source: str = "test
 
 
 def render_overlay(tab: DetectTab, image: np.ndarray) -> np.ndarray:
-    canvas = np.ascontiguousarray(image.copy())
-    h, w = canvas.shape[:2]
-    qimage = QImage(canvas.data, w, h, canvas.strides[0], QImage.Format.Format_BGR888)
-    painter = QPainter(qimage)
-    tab.paint_overlay(painter, w, h)
-    painter.end()
-    return canvas
+    """``image`` with the tab's overlays, as a snapshot draws them (a real VideoView)."""
+    view = VideoView()
+    view.set_raster_overlay(tab.raster_overlay)
+    view.set_overlay_painter(tab.paint_overlay)
+    view.show_image(image)
+    return view.render_composited()
 
 
 def bgr(class_id: int) -> list[int]:
@@ -195,13 +194,15 @@ def test_crowded_frames_draw_every_box_but_cap_the_labels(installed_tab):
                             (640, 640), "test")
     image = np.zeros((640, 640, 3), np.uint8)
     installed_tab.on_result(result_of(detections, image))
-    from gui.widgets import detect_overlay
-    before = detect_overlay._LABELS.rendered
+    from gui.widgets import raster_boxes
+    before = raster_boxes.CAPTIONS.rendered
     out = render_overlay(installed_tab, image)
-    rendered = detect_overlay._LABELS.rendered - before
-    assert rendered <= detect_overlay.MAX_LABELS  # captions beyond the cap are not even laid out
+    rendered = raster_boxes.CAPTIONS.rendered - before
+    best = np.argsort(-detections.scores, kind="stable")[:raster_boxes.MAX_LABELS]
+    words_shown = {w for i in best.tolist() for w in f"{detections.labels[i]} {detections.scores[i]:.2f}".split()}
+    assert rendered <= len(words_shown)  # captions beyond the cap are not even laid out
     render_overlay(installed_tab, image)
-    assert detect_overlay._LABELS.rendered - before == rendered  # the second paint reuses every caption
+    assert raster_boxes.CAPTIONS.rendered - before == rendered  # the second paint reuses every caption
     # The note in the bottom-left corner says what was left out.
     assert out[600:640, 0:200].max() == 255
 

@@ -107,3 +107,61 @@ def test_the_display_copy_has_the_frames_colours_and_is_reused(qtbot):
     assert QColor(qimage.pixel(60, 40)).getRgb()[:3] == (255, 0, 0)
     again, reused = bgr_to_display_qimage(frame[::-1], buffer)  # a flipped view: not contiguous
     assert reused is buffer and QColor(again.pixel(5, 5)).getRgb()[:3] == (0, 0, 255)
+
+
+def test_raster_overlay_draws_into_the_picture_at_screen_scale_and_in_snapshots(view):
+    """The raster overlay gets the picture as composed on screen (here scale 2) and, for a
+    snapshot, at frame resolution (scale 1); it marks the same frame pixels either way."""
+    calls = []
+
+    def raster(canvas, scale, width, height):
+        calls.append((canvas.shape, scale, width, height))
+        x, y = int(round(150 * scale)), int(round(50 * scale))  # frame pixel (150, 50)
+        canvas[y:y + int(10 * scale), x:x + int(10 * scale)] = (0, 255, 0, 255)
+
+    view.show_image(np.full((100, 200, 3), 30, np.uint8))
+    view.set_raster_overlay(raster)
+    shot = view.grab().toImage()
+    assert calls[-1] == ((200, 400, 4), 2.0, 200, 100)
+    # Frame (150, 50) is widget (300, 200): 2x and 100 px below the top bar.
+    assert shot.pixelColor(305, 205).getRgb()[:3] == (0, 255, 0)
+    assert shot.pixelColor(290, 205).getRgb()[:3] == (30, 30, 30)
+    out = view.render_composited()
+    assert calls[-1] == ((100, 200, 4), 1.0, 200, 100)
+    assert out.shape == (100, 200, 3) and out[55, 155].tolist() == [0, 255, 0] and out[55, 140].tolist() == [30, 30, 30]
+
+
+def test_the_composed_picture_is_reused_until_frame_or_overlay_changes(view):
+    calls = []
+    view.set_raster_overlay(lambda canvas, scale, w, h: calls.append(scale))
+    view.show_image(np.zeros((100, 200, 3), np.uint8))
+    view.grab()
+    view.grab()  # a repaint without news: the same picture
+    assert len(calls) == 1
+    view.refresh_overlay()  # e.g. a selection changed
+    view.grab()
+    assert len(calls) == 2
+    view.show_image(np.zeros((100, 200, 3), np.uint8))
+    view.grab()
+    assert len(calls) == 3
+    view.show_image(np.zeros((100, 200, 3), np.uint8), overlay=False)  # not this frame's result
+    view.grab()
+    assert len(calls) == 3
+
+
+def test_failing_raster_overlay_does_not_break_painting(view):
+    view.show_image(np.full((10, 10, 3), 50, np.uint8))
+    view.set_raster_overlay(lambda canvas, scale, w, h: 1 / 0)
+    shot = view.grab().toImage()
+    assert view.overlay_errors == 1
+    assert shot.pixelColor(200, 200).getRgb()[:3] == (50, 50, 50)
+
+
+def test_display_geometry_places_whole_pixels_centred():
+    from gui.widgets.video_view import display_geometry
+
+    assert display_geometry(640, 480, 900, 675) == (0, 0, 900, 675)
+    assert display_geometry(640, 480, 1000, 675) == (50, 0, 900, 675)  # pillarbox
+    assert display_geometry(200, 100, 400, 400) == (0, 100, 400, 200)  # letterbox
+    assert display_geometry(640, 480, 500, 400, pixel_ratio=2.0) == (0, 25, 1000, 750)  # device pixels
+    assert display_geometry(0, 480, 500, 400) == (0, 0, 0, 0)
