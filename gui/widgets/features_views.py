@@ -118,7 +118,7 @@ class ChannelGrid(QWidget):
                             (0, 0, 0, 255), thickness, cv2.LINE_AA)
                 cv2.putText(canvas, str(channel), origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255, 255),
                             thickness, cv2.LINE_AA)
-        # Bytes B, G, R, 255: Format_RGB32 on little-endian machines (see bgr_to_display_qimage).
+        # Bytes B, G, R, 255: Format_RGB32 on little-endian machines (see video_view.canvas_qimage).
         image = QImage(canvas.data, w, h, canvas.strides[0], QImage.Format.Format_RGB32)
         image.setDevicePixelRatio(ratio)
         return image

@@ -46,27 +46,6 @@ def bgr_to_qimage(image: np.ndarray) -> QImage:
     return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_BGR888)
 
 
-def bgr_to_display_qimage(image: np.ndarray, buffer: np.ndarray | None = None) -> tuple[QImage, np.ndarray]:
-    """A uint8 BGR (H, W, 3) frame as a QImage in the screen's own 32-bit format.
-
-    Returns (qimage, buffer): ``buffer`` (H, W, 4) holds the pixels the QImage points into
-    and may be passed back to be reused for the next frame of the same size. Why: Qt
-    paints a 24-bit image by converting it on every paint (measured 1.2 ms per 640x480
-    frame scaled to 900x675 vs 0.34 ms for 32-bit), and PySide keeps the interpreter lock
-    through the whole call, stalling the inference thread; cv2's conversion here releases
-    the lock and costs about 0.3 ms once per frame.
-    """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 BGR image of shape (H, W, 3), got {image.dtype} {image.shape}")
-    height, width = image.shape[:2]
-    if buffer is None or buffer.shape != (height, width, 4):
-        buffer = np.empty((height, width, 4), np.uint8)
-    if sys.byteorder != "little":  # Format_RGB32 is a 0xffRRGGBB word: bytes B, G, R, 255 only on little-endian
-        return bgr_to_qimage(np.ascontiguousarray(image)), buffer
-    cv2.cvtColor(image if image.flags["C_CONTIGUOUS"] else np.ascontiguousarray(image), cv2.COLOR_BGR2BGRA, dst=buffer)
-    return QImage(buffer.data, width, height, buffer.strides[0], QImage.Format.Format_RGB32), buffer
-
-
 def canvas_qimage(canvas: np.ndarray) -> QImage:
     """A QImage over a uint8 BGRA (H, W, 4) array, without copying on little-endian
     machines (where those bytes are Qt's native 0xffRRGGBB words); the caller keeps the
@@ -85,16 +64,6 @@ def qimage_to_bgr(image: QImage) -> np.ndarray:
     buffer = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())
     rows = buffer.reshape(height, converted.bytesPerLine())
     return rows[:, : width * 3].reshape(height, width, 3).copy()
-
-
-def letterbox_transform(frame_width: int, frame_height: int, area_width: float, area_height: float) -> QTransform:
-    """The frame -> area transform that fits the frame uniformly and centres it."""
-    if frame_width <= 0 or frame_height <= 0 or area_width <= 0 or area_height <= 0:
-        return QTransform()
-    scale = min(area_width / frame_width, area_height / frame_height)
-    dx = (area_width - frame_width * scale) / 2.0
-    dy = (area_height - frame_height * scale) / 2.0
-    return QTransform(scale, 0.0, 0.0, scale, dx, dy)
 
 
 def display_geometry(frame_width: int, frame_height: int, area_width: int, area_height: int,

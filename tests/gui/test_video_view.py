@@ -95,18 +95,16 @@ def test_qimage_round_trip_and_rejects_wrong_arrays():
         bgr_to_qimage(np.zeros((4, 4), np.uint8))
 
 
-def test_the_display_copy_has_the_frames_colours_and_is_reused(qtbot):
-    """The 32-bit picture the view paints shows the BGR frame's colours; same-size frames reuse its buffer."""
-    from gui.widgets.video_view import bgr_to_display_qimage
-
+def test_the_picture_on_screen_has_the_frames_colours(view):
+    """BGR frames reach the screen in the right channel order, scaled into place."""
     frame = np.zeros((48, 64, 3), np.uint8)
     frame[:, :32] = (255, 0, 0)  # blue in BGR
     frame[:, 32:] = (0, 0, 255)  # red
-    qimage, buffer = bgr_to_display_qimage(frame)
-    assert QColor(qimage.pixel(5, 5)).getRgb()[:3] == (0, 0, 255)
-    assert QColor(qimage.pixel(60, 40)).getRgb()[:3] == (255, 0, 0)
-    again, reused = bgr_to_display_qimage(frame[::-1], buffer)  # a flipped view: not contiguous
-    assert reused is buffer and QColor(again.pixel(5, 5)).getRgb()[:3] == (0, 0, 255)
+    view.show_image(frame)
+    shot = view.grab().toImage()  # 64x48 in 400x400: scale 6.25, bars of 50 px top and bottom
+    assert shot.pixelColor(20, 200).getRgb()[:3] == (0, 0, 255)
+    assert shot.pixelColor(380, 200).getRgb()[:3] == (255, 0, 0)
+    assert shot.pixelColor(200, 20).getRgb()[:3] == BACKGROUND.getRgb()[:3]
 
 
 def test_raster_overlay_draws_into_the_picture_at_screen_scale_and_in_snapshots(view):
