@@ -18,6 +18,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget, QListWidgetItem,
@@ -258,14 +259,25 @@ class DetectTab(StudioTab):
         if d is None:
             return
         self.counts.set_counts(d.counts(), {n: i for i, n in enumerate(d.class_names)})
-        self.detection_list.blockSignals(True)
-        self.detection_list.clear()
-        for label, score, box in zip(d.labels, d.scores.tolist(), d.boxes.tolist()):
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
-            self.detection_list.addItem(QListWidgetItem(f"{label} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]"))
-        if c.selected is not None:
-            self.detection_list.setCurrentRow(c.selected)
-        self.detection_list.blockSignals(False)
+        texts = [f"{label} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]"
+                 for label, score, (x1, y1, x2, y2) in zip(d.labels, d.scores.tolist(),
+                                                           np.rint(d.boxes).astype(int).tolist())]
+        lst = self.detection_list
+        lst.blockSignals(True)
+        # In place: rebuilding 40 items 4 times a second was the longest burst of Qt calls
+        # left on the GUI thread (each holds the interpreter lock the inference thread needs).
+        for i, text in enumerate(texts):
+            item = lst.item(i)
+            if item is None:
+                lst.addItem(QListWidgetItem(text))
+            elif item.text() != text:
+                item.setText(text)
+        while lst.count() > len(texts):
+            lst.takeItem(lst.count() - 1)
+        wanted = -1 if c.selected is None else c.selected
+        if wanted != lst.currentRow():
+            lst.setCurrentRow(wanted)
+        lst.blockSignals(False)
 
     def _clear_views(self) -> None:
         self.counts.clear()

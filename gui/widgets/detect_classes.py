@@ -96,11 +96,25 @@ class CountsList(QListWidget):
         self.setObjectName("detectCounts")
 
     def set_counts(self, counts: dict[str, int], class_ids: dict[str, int]) -> None:
-        self.clear()
-        for label, n in counts.items():
-            item = QListWidgetItem(_swatch(class_ids.get(label, 0)), f"{label}  {n}")
-            item.setForeground(QBrush(class_qcolor(class_ids.get(label, 0))))
-            self.addItem(item)
+        """Show ``counts`` (label -> n, in display order); rows that did not change are left
+        alone (the list is refreshed 4 times a second and each Qt call holds the
+        interpreter lock the inference thread needs)."""
+        rows = list(counts.items())
+        for i, (label, n) in enumerate(rows):
+            text = f"{label}  {n}"
+            item = self.item(i)
+            if item is None:
+                item = QListWidgetItem(text)
+                self.addItem(item)
+            elif item.text() != text:
+                item.setText(text)
+            if item.data(Qt.ItemDataRole.UserRole) != label:  # a new class in this row: its colour
+                cid = class_ids.get(label, 0)
+                item.setIcon(_swatch(cid))
+                item.setForeground(QBrush(class_qcolor(cid)))
+                item.setData(Qt.ItemDataRole.UserRole, label)
+        while self.count() > len(rows):
+            self.takeItem(self.count() - 1)
 
     def texts(self) -> list[str]:
         return [self.item(i).text() for i in range(self.count())]

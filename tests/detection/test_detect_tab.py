@@ -309,3 +309,32 @@ def test_bad_import_and_bad_size_are_reported(tab, context, tmp_path):
     tab._on_size()
     assert "multiples of 32" in context.last_status
     assert parse_size("608x352") == (608, 352) and parse_size("416") is None
+
+
+def test_lists_follow_each_result_in_place(installed_tab):
+    """The detection and count lists show the newest result; shorter results drop rows."""
+    names = tuple(catalog().get("yolov4-tiny").meta["categories"])
+    image = np.zeros((240, 320, 3), np.uint8)
+
+    def detections(rows):
+        boxes = np.array([b for b, _, _ in rows], np.float32).reshape(-1, 4)
+        return Detections(boxes, np.array([s for _, s, _ in rows], np.float32), np.array([c for _, _, c in rows]),
+                          names, (320, 240), "test")
+
+    first = detections([((10, 10, 50, 60), 0.91, 0), ((60, 20, 120, 90), 0.55, 2), ((5, 100, 40, 200), 0.42, 0)])
+    installed_tab.on_result(result_of(first, image, 0))
+    installed_tab.refresh_views()
+    texts = [installed_tab.detection_list.item(i).text() for i in range(installed_tab.detection_list.count())]
+    assert texts == [f"{names[0]} 0.91  [10, 10, 50, 60]", f"{names[2]} 0.55  [60, 20, 120, 90]",
+                     f"{names[0]} 0.42  [5, 100, 40, 200]"]
+    assert sorted(installed_tab.counts.texts()) == sorted([f"{names[0]}  2", f"{names[2]}  1"])
+    installed_tab.detection_list.setCurrentRow(2)
+    assert installed_tab.selected == 2
+    second = detections([((12, 11, 52, 61), 0.88, 2)])
+    installed_tab.on_result(result_of(second, image, 1))
+    installed_tab.refresh_views()
+    assert installed_tab.detection_list.count() == 1
+    assert installed_tab.detection_list.item(0).text() == f"{names[2]} 0.88  [12, 11, 52, 61]"
+    assert installed_tab.detection_list.currentRow() == -1 and installed_tab.selected is None  # row 2 is gone
+    assert installed_tab.counts.texts() == [f"{names[2]}  1"]
+    assert installed_tab.counts.item(0).foreground().color() == class_qcolor(2)  # the row took the new class's colour
