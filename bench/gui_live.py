@@ -8,13 +8,15 @@ preprocess / infer / postprocess in a plain loop on the same frames, no GUI) mea
 the same run, and their ratio. ``--busy`` adds one competing busy process (a browser tab
 on a laptop) for the whole run.
 
-    python bench/gui_live.py --scenario detect --seconds 8 --repeats 5
+    python bench/gui_live.py --scenario detect            # 9 rounds of 5 s + 5 s
     python bench/gui_live.py --scenario features --busy
     python bench/gui_live.py --scenario all
 
 In-app and standalone phases alternate ``--repeats`` times (the machine's speed drifts;
 alternating puts the drift into the spread of the per-round ratios, which are printed,
-instead of into the median). Beside the rates it prints each thread's CPU in the in-app
+instead of into the median). On the shared 2-core reference machine single rounds spread
+by about ±15 %, so the default is many short rounds (9 x 5 s): two runs of the same code
+gave medians of 0.93 and 0.93 with 9-11 rounds, and 0.85 and 0.94 with 5 rounds of 8 s. Beside the rates it prints each thread's CPU in the in-app
 phase as a share of one core (GUI, capture, the inference thread itself; "process"
 includes the intra-op threads) and the whole process's in the standalone phase ("alone").
 
@@ -256,8 +258,8 @@ def _median(rounds: list[dict], key: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=tuple(SCENARIOS) + ("all",), default="detect")
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each in-app and each standalone phase")
-    parser.add_argument("--repeats", type=int, default=3, help="in-app/standalone pairs per scenario (median reported)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each in-app and each standalone phase")
+    parser.add_argument("--repeats", type=int, default=9, help="in-app/standalone pairs per scenario (median reported)")
     parser.add_argument("--busy", action="store_true", help="one competing busy process for the duration")
     parser.add_argument("--threads", help="intra-op threads, as main.py --threads (default: the app's plan)")
     args = parser.parse_args()
