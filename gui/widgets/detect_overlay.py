@@ -12,15 +12,14 @@ snapshots and tests alike.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from engine.detection.annotate import class_color_rgb
 from engine.detection.types import Detections
 from gui.widgets.raster_boxes import draw_boxes
+from gui.widgets.text_plate import text_plate
 
 # Faint, distinct colours for the heads' grids (coarse head first).
 _GRID_COLORS = ((255, 255, 255), (120, 220, 255), (255, 200, 90))
@@ -31,28 +30,12 @@ def class_qcolor(class_id: int, alpha: int = 255) -> QColor:
     return QColor(r, g, b, alpha)
 
 
-@functools.lru_cache(maxsize=64)
-def _note_pixmap(text: str, pixel_size: int) -> QPixmap:
-    """White ``text`` on translucent black, padded; laid out once per text and size."""
-    font = QFont()
-    font.setPixelSize(pixel_size)
-    metrics = QFontMetricsF(font)
-    pixmap = QPixmap(int(metrics.horizontalAdvance(text) + 10), int(metrics.height() + 4))
-    pixmap.fill(QColor(0, 0, 0, 160))
-    p = QPainter(pixmap)
-    p.setFont(font)
-    p.setPen(QColor(255, 255, 255))
-    p.drawText(QRectF(0, 0, pixmap.width(), pixmap.height()), Qt.AlignmentFlag.AlignCenter, text)
-    p.end()
-    return pixmap
-
-
 def paint_hidden_note(painter: QPainter, hidden: int, frame_width: int, frame_height: int) -> None:
     """"+N labels hidden" in the bottom-left corner."""
     if hidden <= 0:
         return
     text = f"+{hidden} label{'s' if hidden != 1 else ''} hidden"
-    pixmap = _note_pixmap(text, max(10, int(round(max(frame_width, frame_height) / 55.0))))
+    pixmap = text_plate(text, max(10, int(round(max(frame_width, frame_height) / 55.0))))
     painter.drawPixmap(QPointF(4, frame_height - pixmap.height() - 2), pixmap)
 
 

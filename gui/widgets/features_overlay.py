@@ -7,10 +7,10 @@ from the controller's stored result, so snapshots and recordings show the same.
 
 from __future__ import annotations
 
-import functools
-
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+
+from gui.widgets.text_plate import text_plate
 
 
 def paint_features_overlay(painter: QPainter, frame_width: int, frame_height: int, controller, heat: QImage | None, opacity: float) -> None:
@@ -35,23 +35,8 @@ def paint_features_overlay(painter: QPainter, frame_width: int, frame_height: in
                              f"{r.layer}[{r.pinned_channel}] unit {c.unit[0]},{c.unit[1]}")
         painter.restore()
     if r is not None and not r.trained:
-        plate = _plate("untrained weights", int(max(10, frame_height / 28)))
+        pixel = int(max(10, frame_height / 28))
+        plate = text_plate("untrained weights", pixel, ink=(255, 210, 0), plate=(0, 0, 0, 150), pad=12,
+                           height=int(pixel * 1.5))
         # Top right: the bottom of a frame often carries captions.
         painter.drawPixmap(QPointF(frame_width - plate.width() - 6, 6), plate)
-
-
-@functools.lru_cache(maxsize=8)
-def _plate(text: str, pixel_size: int) -> QPixmap:
-    """``text`` in amber on a dark translucent plate, rendered once per size (it is drawn
-    on every live frame, and text layout is the slow part of painting)."""
-    font = QFont()
-    font.setPixelSize(pixel_size)
-    metrics = QFontMetricsF(font)
-    pixmap = QPixmap(int(metrics.horizontalAdvance(text) + 12), int(pixel_size * 1.5))
-    pixmap.fill(QColor(0, 0, 0, 150))
-    painter = QPainter(pixmap)
-    painter.setFont(font)
-    painter.setPen(QColor(255, 210, 0))
-    painter.drawText(QRectF(0, 0, pixmap.width(), pixmap.height()), Qt.AlignmentFlag.AlignCenter, text)
-    painter.end()
-    return pixmap
