@@ -273,7 +273,9 @@ class MainWindow(QMainWindow):
             except Exception:
                 log.exception("%s.deactivated failed", old.title)
         self.view.set_overlay_painter(self._paint_active_overlay if new is not None else None)
-        self.view.set_raster_overlay(self._draw_active_overlay if new is not None else None)
+        # Only tabs that draw into the picture get a raster pass (it costs a composition).
+        draws = new is not None and type(new).raster_overlay is not StudioTab.raster_overlay
+        self.view.set_raster_overlay(self._draw_active_overlay if draws else None)
         if new is not None:
             try:
                 new.activated()

@@ -149,6 +149,7 @@ class DetectTab(StudioTab):
     def _on_controller_change(self, what: str) -> None:
         if what == "settings":
             self.settings_changed.emit()
+            self.context.request_repaint()  # e.g. tracking off: its boxes go now, not at the next frame
         elif what == "model":
             self._clear_views()
             self._refresh_model_state()
@@ -196,6 +197,7 @@ class DetectTab(StudioTab):
         if getattr(self, "_class_names", None) != names:  # keep the user's filter when only the install state changed
             self._class_names = names
             self.class_filter.set_classes(names)
+        self.context.request_repaint()  # the banner and the boxes follow the model and its install state
 
     def download_selected(self) -> None:
         self.installer.download_selected()
@@ -301,6 +303,7 @@ class DetectTab(StudioTab):
         row = self.controller.select_at(x, y)
         if row is not None:
             self.detection_list.setCurrentRow(row)
+            self.context.request_repaint()  # also when the list's row was already this one
 
     def on_frame_clicked(self, x: float, y: float) -> None:
         """A click on the video: a corner of the line/zone being drawn, else a selection."""

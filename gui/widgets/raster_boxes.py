@@ -165,7 +165,11 @@ def draw_boxes(canvas: np.ndarray, scale: float, boxes: np.ndarray, class_ids: n
     if n == 0:
         return 0
     ids = np.asarray(class_ids, np.int64).tolist()
-    device = np.rint(np.asarray(boxes, np.float64) * scale).astype(np.int64).tolist()
+    # On the canvas's last pixel at most: boxes are clipped to [0, W] in frame pixels, and
+    # an edge one past the last column would not be drawn at all. NaN lands at 0.
+    height_px, width_px = canvas.shape[:2]
+    scaled = np.nan_to_num(np.asarray(boxes, np.float64).reshape(-1, 4) * scale)
+    device = np.rint(np.clip(scaled, 0, [width_px - 1, height_px - 1] * 2)).astype(np.int64).tolist()
     line = max(1.0, max(frame_width, frame_height) / 400.0)
     width = max(1, int(round(line * scale)))
     for box, cid in zip(device, ids):

@@ -75,7 +75,9 @@ def display_geometry(frame_width: int, frame_height: int, area_width: int, area_
         return 0, 0, 0, 0
     device_w, device_h = area_width * pixel_ratio, area_height * pixel_ratio
     scale = min(device_w / frame_width, device_h / frame_height)
-    width, height = max(1, int(round(frame_width * scale))), max(1, int(round(frame_height * scale)))
+    # Rounded, but never past the area (a fractional pixel ratio makes that possible).
+    width = max(1, min(int(round(frame_width * scale)), int(device_w)))
+    height = max(1, min(int(round(frame_height * scale)), int(device_h)))
     return int((device_w - width) // 2), int((device_h - height) // 2), width, height
 
 
@@ -183,7 +185,8 @@ class VideoView(QWidget):
 
     def refresh_overlay(self) -> None:
         """The overlays changed (a selection, a setting): compose and paint again."""
-        self._overlay_serial += 1
+        if self._raster is not None:  # without one, the composed picture is still right
+            self._overlay_serial += 1
         self.update()
 
     def current_image(self) -> np.ndarray | None:
@@ -280,13 +283,14 @@ class VideoView(QWidget):
         image = self._compose(width, height)
         ratio = self.devicePixelRatioF()
         picture = QRectF(x / ratio, y / ratio, width / ratio, height / ratio)
-        # Only the letterbox bars: filling the whole view first cost as much as the picture.
-        if picture.left() > 0:
-            painter.fillRect(QRectF(0, 0, picture.left(), self.height()), BACKGROUND)
-            painter.fillRect(QRectF(picture.right(), 0, self.width() - picture.right(), self.height()), BACKGROUND)
-        if picture.top() > 0:
-            painter.fillRect(QRectF(0, 0, self.width(), picture.top()), BACKGROUND)
-            painter.fillRect(QRectF(0, picture.bottom(), self.width(), self.height() - picture.bottom()), BACKGROUND)
+        # Only the letterbox bars, each one on its own (a 1-pixel remainder may sit on one
+        # side only); filling the whole view first cost as much as the picture.
+        w, h = float(self.width()), float(self.height())
+        for bar in (QRectF(0, 0, w, picture.top()), QRectF(0, picture.bottom(), w, h - picture.bottom()),
+                    QRectF(0, picture.top(), picture.left(), picture.height()),
+                    QRectF(picture.right(), picture.top(), w - picture.right(), picture.height())):
+            if bar.width() > 0 and bar.height() > 0:
+                painter.fillRect(bar, BACKGROUND)
         painter.drawImage(picture.topLeft(), image)
         painter.setTransform(self.frame_to_widget())
         fh, fw = self._array.shape[:2]

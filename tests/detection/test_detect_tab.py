@@ -338,3 +338,37 @@ def test_lists_follow_each_result_in_place(installed_tab):
     assert installed_tab.detection_list.currentRow() == -1 and installed_tab.selected is None  # row 2 is gone
     assert installed_tab.counts.texts() == [f"{names[2]}  1"]
     assert installed_tab.counts.item(0).foreground().color() == class_qcolor(2)  # the row took the new class's colour
+
+
+def test_boxes_leave_the_live_picture_when_results_are_cleared_without_a_new_frame(qtbot, installed_tab):
+    """The composed picture is cached; a model switch with the video stopped must still
+    take the old boxes off the screen."""
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    installed_tab.context.video_view = view
+    view.set_raster_overlay(installed_tab.raster_overlay)
+    view.set_overlay_painter(installed_tab.paint_overlay)
+    image = np.full((240, 320, 3), 90, np.uint8)
+    names = tuple(catalog().get("yolov4-tiny").meta["categories"])
+    detections = Detections(np.array([[60.0, 80.0, 200.0, 180.0]], np.float32), np.array([0.9], np.float32),
+                            np.array([2]), names, (320, 240), "test")
+    installed_tab.on_result(result_of(detections, image))
+    view.show_image(image)
+    edge = view.grab().toImage().pixelColor(60, 130).getRgb()[:3]
+    assert edge == class_qcolor(2).getRgb()[:3]
+    installed_tab.controller.clear_results()
+    installed_tab.controller.on_change("model")  # what a model switch announces
+    assert view.grab().toImage().pixelColor(60, 130).getRgb()[:3] != edge
+
+
+def test_a_box_on_the_frame_edge_shows_all_four_sides(installed_tab):
+    image = np.full((240, 320, 3), 90, np.uint8)
+    names = tuple(catalog().get("yolov4-tiny").meta["categories"])
+    detections = Detections(np.array([[200.0, 120.0, 320.0, 240.0]], np.float32), np.array([0.9], np.float32),
+                            np.array([4]), names, (320, 240), "test")
+    installed_tab.on_result(result_of(detections, image))
+    out = render_overlay(installed_tab, image)
+    colour = bgr(4)
+    assert (out[180, 319] == colour).all() and (out[239, 260] == colour).all()  # right and bottom, on the border

@@ -80,3 +80,9 @@ def test_words_are_laid_out_once_and_captions_built_from_them(qtbot):
     assert first.shape[0] == bitmaps.height(14) and first.shape[2] == 4
     assert (first[..., 3] == 255).all()
     assert tuple(int(v) for v in first[0, 0]) == class_bgra(2)  # padding: the plain class colour
+
+
+def test_a_broken_box_does_not_take_the_others_down(canvas, qtbot):
+    boxes = np.array([[np.nan, 10.0, 50.0, 50.0], [1e12, -3e9, 2e12, 4e9], [100.0, 100.0, 150.0, 150.0]])
+    draw_boxes(canvas, 1.0, boxes, np.array([1, 2, 3]), ["a 0.1", "b 0.2", "c 0.3"], None, 320, 240)
+    assert is_colour(canvas[125, 100], 3) and is_colour(canvas[125, 150], 3)

@@ -163,3 +163,20 @@ def test_display_geometry_places_whole_pixels_centred():
     assert display_geometry(200, 100, 400, 400) == (0, 100, 400, 200)  # letterbox
     assert display_geometry(640, 480, 500, 400, pixel_ratio=2.0) == (0, 25, 1000, 750)  # device pixels
     assert display_geometry(0, 480, 500, 400) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("frame_size, view_size", [((640, 480), (640, 481)), ((640, 480), (641, 480)),
+                                                   ((333, 333), (500, 501)), ((200, 100), (401, 399))])
+def test_every_pixel_of_the_view_is_painted(qtbot, frame_size, view_size):
+    """Picture plus bars cover the whole view, also when a one-pixel remainder falls on one side."""
+    from PySide6.QtGui import QImage
+
+    widget = VideoView()
+    qtbot.addWidget(widget)
+    widget.resize(*view_size)
+    widget.show_image(np.full((frame_size[1], frame_size[0], 3), 200, np.uint8))
+    target = QImage(view_size[0], view_size[1], QImage.Format.Format_RGB32)
+    target.fill(QColor(255, 0, 255))
+    widget.render(target)
+    pixels = np.frombuffer(target.constBits(), np.uint8).reshape(view_size[1], view_size[0], 4)[..., :3]
+    assert not ((pixels == (255, 0, 255)[::-1]).all(axis=2)).any()
