@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.detection.detect_controller import DetectController, parse_size  # noqa: F401 (parse_size: re-export)
@@ -30,6 +30,7 @@ from engine.weights.cache import human_size
 from gui.tabs.base import StudioTab
 from gui.widgets.detect_classes import ClassFilter, CountsList
 from gui.widgets.detect_installer import ModelInstaller
+from gui.widgets.list_rows import set_row_texts
 from gui.widgets.detect_model_box import ModelBox
 from gui.widgets.detect_overlay import draw_detections, paint_grid, paint_hidden_note
 from gui.widgets.detect_plots import CountsPlot, RatePlot
@@ -266,16 +267,7 @@ class DetectTab(StudioTab):
                                                            np.rint(d.boxes).astype(int).tolist())]
         lst = self.detection_list
         lst.blockSignals(True)
-        # In place: rebuilding 40 items 4 times a second was the longest burst of Qt calls
-        # left on the GUI thread (each holds the interpreter lock the inference thread needs).
-        for i, text in enumerate(texts):
-            item = lst.item(i)
-            if item is None:
-                lst.addItem(QListWidgetItem(text))
-            elif item.text() != text:
-                item.setText(text)
-        while lst.count() > len(texts):
-            lst.takeItem(lst.count() - 1)
+        set_row_texts(lst, texts)
         wanted = -1 if c.selected is None else c.selected
         if wanted != lst.currentRow():
             lst.setCurrentRow(wanted)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLineEdit, QListWidget, QListWidgetI
                                QVBoxLayout, QWidget)
 
 from gui.widgets.detect_overlay import class_qcolor
+from gui.widgets.list_rows import set_row_texts
 
 
 def _swatch(class_id: int) -> QIcon:
@@ -100,21 +101,14 @@ class CountsList(QListWidget):
         alone (the list is refreshed 4 times a second and each Qt call holds the
         interpreter lock the inference thread needs)."""
         rows = list(counts.items())
-        for i, (label, n) in enumerate(rows):
-            text = f"{label}  {n}"
+        set_row_texts(self, [f"{label}  {n}" for label, n in rows])
+        for i, (label, _n) in enumerate(rows):
             item = self.item(i)
-            if item is None:
-                item = QListWidgetItem(text)
-                self.addItem(item)
-            elif item.text() != text:
-                item.setText(text)
             if item.data(Qt.ItemDataRole.UserRole) != label:  # a new class in this row: its colour
                 cid = class_ids.get(label, 0)
                 item.setIcon(_swatch(cid))
                 item.setForeground(QBrush(class_qcolor(cid)))
                 item.setData(Qt.ItemDataRole.UserRole, label)
-        while self.count() > len(rows):
-            self.takeItem(self.count() - 1)
 
     def texts(self) -> list[str]:
         return [self.item(i).text() for i in range(self.count())]

@@ -125,17 +125,11 @@ class CaptionBitmaps:
         _blit(canvas, x, y, self.caption(text, class_id, pixel_size))
 
 
-def _clip(canvas: np.ndarray, x: int, y: int, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The part of a rectangle inside the canvas as (x0, y0, x1, y1), or None."""
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + width, canvas.shape[1]), min(y + height, canvas.shape[0])
-    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
-
-
 def _blit(canvas: np.ndarray, x: int, y: int, bitmap: np.ndarray) -> None:
-    box = _clip(canvas, x, y, bitmap.shape[1], bitmap.shape[0])
-    if box is not None:
-        x0, y0, x1, y1 = box
+    """Copy ``bitmap`` with its top-left corner at canvas pixel (x, y), clipped to the canvas."""
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + bitmap.shape[1], canvas.shape[1]), min(y + bitmap.shape[0], canvas.shape[0])
+    if x0 < x1 and y0 < y1:
         canvas[y0:y1, x0:x1] = bitmap[y0 - y:y1 - y, x0 - x:x1 - x]
 
 
