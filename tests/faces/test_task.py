@@ -18,6 +18,7 @@ from engine.faces.task import FacesSettings, FacesTask
 from engine.faces.types import UNKNOWN
 from engine.runtime import InferenceWorker
 from engine.sources import Frame
+from engine.sync_runner import run_task
 
 
 def _frame(image, i=0):
@@ -25,9 +26,7 @@ def _frame(image, i=0):
 
 
 def _run(task, image, i=0):
-    frame = _frame(image, i)
-    with torch.inference_mode():
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+    return next(run_task(task, [_frame(image, i)], device="cpu", load=False)).result
 
 
 @pytest.fixture()
