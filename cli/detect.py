@@ -139,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.detect.annotate import draw_detections
     from engine.features.detect.export import detections_record
     from engine.features.detect.factory import USER_ERRORS
+    from engine.features.detect.task import DetectionTask
     from engine.io.recorder import RecorderError, VideoRecorder
     from engine.io.sources import SourceError, classify, iter_frames
+    from engine.runtime.sync import run_task
     from engine.models.cache import WeightsError
     from engine.models.catalog import UnknownModelError
     from engine.features.detect.counting import RegionError
@@ -170,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
     video_tmp = None
     total = frames = 0
     try:
-        for frame in iter_frames(args.input):
-            found = detector.detect(frame.image)
+        for step in run_task(DetectionTask.for_detector(detector), iter_frames(args.input), device=detector.device):
+            frame, found = step.frame, step.result
             tracked = track_ids = None
             if analyzer is not None:
                 tracked = analyzer.step(found.boxes, found.scores, found.class_ids, frame.index / fps, frame.index)

@@ -4,6 +4,10 @@ Frames arrive through a latest-frame-wins ``Mailbox``, so a slow model never bui
 backlog: it always works on the newest frame and the rest are counted as dropped.
 Results leave as plain data through a callback; the GUI adapts it to a Qt signal.
 
+The per-frame step (``run_frame``: grad mode, the three timed steps, the ``TaskResult``)
+is one function shared with the synchronous runner (``engine.runtime.sync.run_task``), so
+the worker, the CLI and the tests compute a frame the same way.
+
 Timing convention: all durations are milliseconds; ``latency_ms`` is measured from the
 frame's capture timestamp (time.monotonic) to the moment its result is ready.
 """
@@ -125,6 +129,45 @@ class WorkerStats:
     errors: int
     fps: float
     last_timings: Timings | None
+
+
+def run_frame(task: Task, frame: Frame, device: torch.device, generation: int = 0) -> TaskResult:
+    """One frame through ``task``: the per-frame step of the worker and of ``run_task``.
+
+    Reads the task's settings snapshot, runs preprocess -> infer -> postprocess under
+    ``torch.inference_mode()`` (``torch.enable_grad()`` when ``task.needs_grad``), times
+    each step in milliseconds (on CUDA after a synchronize, so kernel time is not billed
+    to postprocess) and returns the ``TaskResult`` with ``generation``. Whatever the task
+    raises propagates unchanged; callers report it with ``frame_error_event``.
+    """
+    settings = task.settings  # the snapshot of this frame: configure() runs only between frames
+    grad_mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
+    started = time.monotonic()
+    with grad_mode:
+        inputs = task.preprocess(frame)
+        t1 = time.monotonic()
+        outputs = task.infer(inputs)
+        if device.type == "cuda":
+            # Kernels are asynchronous: without this the time would land in postprocess.
+            torch.cuda.synchronize(device)
+        t2 = time.monotonic()
+        result = task.postprocess(outputs, frame)
+        t3 = time.monotonic()
+    timings = Timings(
+        capture_age_ms=(started - frame.timestamp) * 1000.0,
+        preprocess_ms=(t1 - started) * 1000.0,
+        inference_ms=(t2 - t1) * 1000.0,
+        postprocess_ms=(t3 - t2) * 1000.0,
+        total_ms=(t3 - started) * 1000.0,
+        latency_ms=(t3 - frame.timestamp) * 1000.0,
+    )
+    return TaskResult(task.name, frame, result, timings, generation, settings)
+
+
+def frame_error_event(task: Task, frame: Frame, error: BaseException, generation: int = 0) -> WorkerEvent:
+    """The "frame_error" event for ``error`` raised by ``task`` on ``frame`` (names the exception type)."""
+    message = f"{task.name} failed on frame {frame.index}: {type(error).__name__}: {error}"
+    return WorkerEvent("frame_error", task.name, message, error, generation)
 
 
 class InferenceWorker:
@@ -263,11 +306,14 @@ class InferenceWorker:
     # -- worker thread ---------------------------------------------------------------
     def _emit(self, kind: str, task: Task | None, message: str = "", error: BaseException | None = None,
               generation: int | None = None) -> None:
+        gen = self._task_generation if generation is None else generation
+        self._report(WorkerEvent(kind, task.name if task else "", message, error, gen))
+
+    def _report(self, event: WorkerEvent) -> None:
         if self.on_event is None:
             return
-        gen = self._task_generation if generation is None else generation
         try:
-            self.on_event(WorkerEvent(kind, task.name if task else "", message, error, gen))
+            self.on_event(event)
         except Exception:
             log.exception("worker event callback failed")
 
@@ -359,38 +405,18 @@ class InferenceWorker:
             self._emit("stopped", task)
 
     def _process(self, task: Task, frame: Frame) -> None:
-        settings = task.settings  # the snapshot of this frame: configure() runs only on this thread
-        grad_mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
-        started = time.monotonic()
         try:
-            with grad_mode:
-                inputs = task.preprocess(frame)
-                t1 = time.monotonic()
-                outputs = task.infer(inputs)
-                if self.device.type == "cuda":
-                    # Kernels are asynchronous: without this the time would land in postprocess.
-                    torch.cuda.synchronize(self.device)
-                t2 = time.monotonic()
-                result = task.postprocess(outputs, frame)
-                t3 = time.monotonic()
+            result = run_frame(task, frame, self.device, self._task_generation)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
             self._errors += 1
             log.debug("frame %d failed in %s", frame.index, task.name, exc_info=True)
-            self._emit("frame_error", task, f"{task.name} failed on frame {frame.index}: {type(exc).__name__}: {exc}", exc)
+            self._report(frame_error_event(task, frame, exc, self._task_generation))
             return
-        timings = Timings(
-            capture_age_ms=(started - frame.timestamp) * 1000.0,
-            preprocess_ms=(t1 - started) * 1000.0,
-            inference_ms=(t2 - t1) * 1000.0,
-            postprocess_ms=(t3 - t2) * 1000.0,
-            total_ms=(t3 - started) * 1000.0,
-            latency_ms=(t3 - frame.timestamp) * 1000.0,
-        )
         self._processed += 1
-        self._result_times.append(t3)
-        self._last_timings = timings
+        self._result_times.append(time.monotonic())
+        self._last_timings = result.timings
         try:
-            self.on_result(TaskResult(task.name, frame, result, timings, self._task_generation, settings))
+            self.on_result(result)
         except Exception:
             log.exception("result callback failed")
 

@@ -128,3 +128,46 @@ def test_real_entry_point(darknet_weights, inputs):
     proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "detect", str(inputs["image"]), "--cfg",
                            str(cfg) + ".missing", "--weights", str(weights)], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and proc.stderr.startswith("error: cfg file not found") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_cli_gives_the_live_tasks_detections(capsys, darknet_weights, inputs, precision):
+    """`detect VIDEO --json` runs the Detect task the way the live worker does: every frame's
+    record equals the worker's result on the same frame (int8: the same calibration frames)."""
+    import threading
+
+    from engine.features.detect.backends.darknet import int8
+    from engine.features.detect.export import detections_record
+    from engine.features.detect.task import DetectionTask, DetectSettings
+    from engine.features.detect.backends.darknet.detector import YoloDetector
+    from engine.runtime.worker import running_worker
+    from engine.io.sources import iter_frames
+
+    if precision == "int8" and not int8.available():
+        pytest.skip("this PyTorch build has no oneDNN int8 convolution")
+    cfg, weights = darknet_weights("yolov4-tiny")
+    code, out, err = run_cli(capsys, inputs["video"], "--cfg", cfg, "--weights", weights, "--json", "--conf", "0.2",
+                             "--size", "320x256", "--precision", precision)
+    assert code == 0, err
+    cli_records = [json.loads(line) for line in out.strip().splitlines()]
+
+    options = {"int8": True} if precision == "int8" else {}
+    task = DetectionTask(lambda device: YoloDetector.from_files(cfg, weights, device=device, input_size=(320, 256),
+                                                                conf_threshold=0.2, **options),
+                         settings=DetectSettings(conf_threshold=0.2))
+    results = []
+    arrived = threading.Condition()
+
+    def keep(result):
+        with arrived:
+            results.append(result)
+            arrived.notify_all()
+
+    with running_worker(keep, task, device="cpu") as worker:
+        for count, frame in enumerate(iter_frames(str(inputs["video"])), 1):
+            worker.submit(frame)  # one at a time: the worker keeps only the newest
+            with arrived:
+                assert arrived.wait_for(lambda: len(results) == count, 60)
+    live_records = [detections_record(r.result, str(inputs["video"]), r.frame.index) for r in results]
+    assert len(cli_records) == 4 and sum(len(r["detections"]) for r in cli_records) > 0
+    assert cli_records == live_records

@@ -22,6 +22,7 @@ from engine.features.detect.task import DetectionTask, TrackedDetections
 from engine.features.detect.types import Detections
 from engine.runtime.worker import Timings, TaskResult
 from engine.io.sources import Frame
+from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 from engine.models.catalog import CatalogEntry, ModelFile, catalog
 from gui.common.context import AppContext
@@ -55,13 +56,12 @@ def installed_tab(qtbot, tab, darknet_weights):
 
 
 def run_task_once(task: DetectionTask, image: np.ndarray, index: int = 0, source: str = "test") -> TaskResult:
-    """Drive the task through its steps as the worker does (same thread here)."""
+    """One frame through the task with the runner the worker and the CLI share (same thread here);
+    the task is loaded on the first call and stays loaded, as in a worker."""
     if task.detector is None:
         task.load(torch.device("cpu"))
     frame = Frame(image, index, time.monotonic(), source)
-    with torch.inference_mode():
-        result = task.postprocess(task.infer(task.preprocess(frame)), frame)
-    return TaskResult(task.name, frame, result, TIMINGS, settings=task.settings)
+    return next(run_task(task, [frame], device="cpu", load=False))
 
 
 def result_of(detections, image: np.ndarray, index: int = 0, source: str = "test", tracked=None) -> TaskResult:

@@ -77,6 +77,19 @@ def test_detector_calibrates_on_its_first_frames_then_agrees_with_fp32(darknet_w
     assert not np.array_equal(ref.scores, got.scores[: len(ref)]) or len(ref) != len(got)
 
 
+def test_the_warmup_frame_is_not_a_calibration_frame(darknet_weights):
+    """The live task warms the detector up on a blank frame; the first real frames still
+    calibrate (and run in float32, identical to fp32) as the CLI's help says."""
+    cfg, weights = darknet_weights("yolov4-tiny")
+    fp32 = YoloDetector.from_files(cfg, weights, device="cpu", input_size=(320, 256))
+    fast = YoloDetector.from_files(cfg, weights, device="cpu", input_size=(320, 256), int8=True)
+    fast.warmup()
+    for seed in range(fast.INT8_CALIBRATION_FRAMES - 1):
+        frame = synthetic_image(240, 320, seed=50 + seed)
+        np.testing.assert_array_equal(fp32.detect(frame).scores, fast.detect(frame).scores)
+    assert not any(isinstance(m, int8.Int8ConvAct) for m in fast._network.modules())
+
+
 def test_int8_is_refused_where_it_cannot_run(darknet_weights):
     cfg, weights = darknet_weights("yolov4-tiny")
     det = YoloDetector.from_files(cfg, weights, device="cpu", input_size=(256, 192), int8=True, bf16=True)

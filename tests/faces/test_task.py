@@ -18,6 +18,7 @@ from engine.features.faces.task import FacesSettings, FacesTask
 from engine.features.faces.types import UNKNOWN
 from engine.runtime.worker import InferenceWorker
 from engine.io.sources import Frame
+from engine.runtime.sync import run_task
 
 
 def _frame(image, i=0):
@@ -25,9 +26,7 @@ def _frame(image, i=0):
 
 
 def _run(task, image, i=0):
-    frame = _frame(image, i)
-    with torch.inference_mode():
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+    return next(run_task(task, [_frame(image, i)], device="cpu", load=False)).result
 
 
 @pytest.fixture()

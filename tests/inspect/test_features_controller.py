@@ -6,14 +6,12 @@ import pytest
 import torch
 
 from engine.features.inspect.controller import FeaturesController
+from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 
 
 def _frame(task, make_frame):
-    mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
-    frame = make_frame()
-    with mode:
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+    return next(run_task(task, [make_frame()], device="cpu", load=False)).result
 
 
 def test_commands_replace_the_snapshot_and_tell_the_view(tmp_path):

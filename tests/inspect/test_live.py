@@ -15,13 +15,12 @@ from dataclasses import replace
 
 from engine.features.inspect.task import InspectResult, InspectSettings, InspectTask, receptive_box
 from engine.features.inspect.zoo import load_model
+from engine.runtime.sync import run_task
 
 
 def _run(task: InspectTask, frame):
-    """One frame the way the worker runs it (grad mode chosen by the task)."""
-    mode = torch.enable_grad() if task.needs_grad else torch.inference_mode()
-    with mode:
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+    """One frame through the worker's own step (grad mode chosen by the task); the task is loaded."""
+    return next(run_task(task, [frame], device="cpu", load=False)).result
 
 
 def _hook_count(module: torch.nn.Module) -> int:

@@ -17,6 +17,7 @@ from engine.io.sources import Frame
 from engine.features.style.adain import random_decoder_state, random_encoder_state
 from engine.features.style.task import AdaINTask, FastStyleTask, PaletteTask
 from engine.features.style.metadata import read_info
+from engine.runtime.sync import run_task
 from engine.features.style.vgg import random_vgg19_state_dict
 from engine.models.cache import WeightsCache
 from engine.models.catalog import catalog
@@ -187,8 +188,7 @@ def test_cancel_stops_the_photo_job(qtbot, tmp_path: Path, files) -> None:
 
 
 def _run_task(task, frame):
-    with torch.inference_mode():
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+    return next(run_task(task, [frame], device="cpu", load=False)).result
 
 
 def test_live_mode_settings_snapshots_and_style_switch(qtbot, tmp_path: Path, files, pictures) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.io.sources import Frame
+from engine.runtime.sync import run_task
 from engine.features.teach.backbones import BackboneWeightsMissingError, load_backbone
 from engine.features.teach.export import export
 from engine.features.teach.imaging import to_batch
@@ -66,8 +67,7 @@ def test_the_live_task_smooths_and_says_uncertain(trained, image_folder):
     checks = cv2.imread(str(image_folder / "checks" / "000.png"))
 
     def run(image):
-        frame = Frame(image, 0, 0.0, "test")
-        return task.postprocess(task.infer(task.preprocess(frame)), frame)
+        return next(run_task(task, [Frame(image, 0, 0.0, "test")], device="cpu", load=False)).result
 
     first = run(stripes)
     assert first.label == "stripes" and first.smoothed.sum() == pytest.approx(1.0, abs=1e-5)

@@ -80,6 +80,15 @@ class DetectionTask(Task):
         self.settings = settings or DetectSettings()
         self.analyzer: SceneAnalyzer | None = None
 
+    @classmethod
+    def for_detector(cls, detector: Detector, name: str = "detect") -> "DetectionTask":
+        """A task around an already built ``detector``, with settings read from its
+        thresholds and class filter (so loading the task changes nothing about it)."""
+        classes = None if detector.class_filter is None else frozenset(detector.class_filter)
+        settings = DetectSettings(conf_threshold=detector.conf_threshold, iou_threshold=detector.iou_threshold,
+                                  class_filter=classes)
+        return cls(lambda device: detector, name=name, settings=settings)
+
     def load(self, device: torch.device) -> None:
         self.detector = self._factory(device)
         self.configure(self.settings)

@@ -267,6 +267,15 @@ class YoloDetector(Detector):
             origins=origins.cpu().numpy(), grids=self.grids(), mapping=mapping,
         )
 
+    def warmup(self, runs: int = 1) -> None:
+        # A blank frame says nothing about the activation ranges of real ones: in int8 mode
+        # the calibration waits for the first real frames, wherever the detector runs.
+        pending, self._calibration = self._calibration, None
+        try:
+            super().warmup(runs)
+        finally:
+            self._calibration = pending
+
     @torch.inference_mode()
     def detect(self, image_bgr: np.ndarray) -> Detections:
         prepared = self.prepare(image_bgr)
