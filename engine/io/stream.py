@@ -9,7 +9,9 @@ Policy:
 - **reconnect** with exponential backoff after the stream was playing (as the webcam
   does); a stream that never opened ends with an "error" event instead;
 - **credentials never leave in clear**: the source's name, its messages and logs use
-  ``mask_url`` (user and password replaced by ``***``, secret query values too).
+  ``mask_url`` (engine.stream_url: user information, path parameters, query and
+  fragment hidden); the host and port are checked with the same parser, and only the
+  URL kept in memory for FFmpeg carries the secrets.
 
 Images are uint8 BGR (H, W, 3).
 """
@@ -17,74 +19,32 @@ Images are uint8 BGR (H, W, 3).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import cv2
 
-from engine.io.sources import CaptureSource, SourceError
+from engine.sources import CaptureSource, SourceError
+from engine.stream_url import hide_url_in, mask_url, parse_stream_url
 
 log = logging.getLogger(__name__)
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
-_SECRET_KEYS = re.compile(r"pass|pwd|token|auth|key|secret|signature|sig$", re.IGNORECASE)
+
+__all__ = ["STREAM_SCHEMES", "StreamSource", "has_credentials", "is_stream_url", "mask_url"]
 
 
 def is_stream_url(text: str) -> bool:
     """Whether ``text`` looks like a network stream URL (rtsp://, http(s)://, ...)."""
-    scheme, sep, _rest = str(text).strip().partition("://")
-    return bool(sep) and scheme.lower() in STREAM_SCHEMES
+    parsed = parse_stream_url(text)
+    return parsed is not None and parsed.scheme in STREAM_SCHEMES
 
 
 def has_credentials(url: str) -> bool:
-    """Whether ``url`` carries a user/password or a secret-looking query value."""
-    try:
-        parts = urlsplit(str(url).strip())
-    except ValueError:
-        return False
-    return bool(parts.username or parts.password) or any(_SECRET_KEYS.search(k) for k, _ in parse_qsl(parts.query))
-
-
-def mask_url(url: str) -> str:
-    """``url`` with user and password replaced by ``***`` and secret query values hidden.
-
-    "rtsp://admin:hunter2@10.0.0.5:554/live?token=abc" -> "rtsp://***@10.0.0.5:554/live?token=***".
-    Text that does not parse as a URL is reduced to its scheme.
-    """
-    text = str(url).strip()
-    try:
-        parts = urlsplit(text)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    except ValueError:
-        scheme = text.partition("://")[0]
-        return f"{scheme}://***" if scheme else "***"
-
-
-def strip_password(url: str) -> str:
-    """``url`` without its password (the user name stays): what a "recent URLs" list may store."""
-    text = str(url).strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return mask_url(text)
-    netloc = parts.netloc
-    if parts.password is not None:
-        host = netloc.rsplit("@", 1)[1]
-        netloc = f"{parts.username}@{host}" if parts.username else host
-    query = parts.query
-    if query:
-        query = urlencode([(k, "" if _SECRET_KEYS.search(k) else v)
-                           for k, v in parse_qsl(query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """Whether ``url`` carries anything ``mask_url`` hides: user information, path
+    parameters, a query or a fragment (any of which may hold a password)."""
+    parsed = parse_stream_url(url)
+    return parsed is not None and parsed.hides_anything()
 
 
 class StreamSource(CaptureSource):
@@ -101,20 +61,14 @@ class StreamSource(CaptureSource):
 
     def __init__(self, url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0,
                  background_open: bool = True) -> None:
-        self.url = str(url).strip()
-        if not is_stream_url(self.url):
+        self.url = str(url).strip()  # in memory only: it may hold the password
+        parsed = parse_stream_url(self.url)
+        if parsed is None or parsed.scheme not in STREAM_SCHEMES:
             raise SourceError(f"{mask_url(self.url)}: not a stream URL (use rtsp://, rtsps://, http:// or https://)")
-        try:
-            parts = urlsplit(self.url)
-        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
-            raise SourceError(f"{mask_url(self.url)}: not a valid URL ({exc})") from None
-        if not parts.hostname:
-            raise SourceError(f"{mask_url(self.url)}: the URL names no host (e.g. rtsp://192.168.1.20:554/stream)")
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-        except ValueError:
-            raise SourceError(f"{mask_url(self.url)}: the port is not a number") from None
-        super().__init__(mask_url(self.url), fps=30.0, pace=False)
+        if parsed.problem:
+            raise SourceError(f"{parsed.masked()}: {parsed.problem}")
+        self._connect_url = parsed.connect_url()
+        super().__init__(parsed.masked(), fps=30.0, pace=False)
         self.open_timeout_s = float(open_timeout_s)
         self.read_timeout_s = float(read_timeout_s)
         self.background_open = background_open
@@ -153,9 +107,10 @@ class StreamSource(CaptureSource):
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
         started = time.monotonic()
         try:
-            cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
-        except cv2.error as exc:  # OpenCV raises for some malformed URLs
-            raise SourceError(f"{self.name}: cannot be opened ({exc})") from None
+            cap = cv2.VideoCapture(self._connect_url, cv2.CAP_FFMPEG, params)
+        except cv2.error as exc:  # OpenCV raises for some malformed URLs, quoting them
+            reason = hide_url_in(hide_url_in(str(exc), self._connect_url), self.url)
+            raise SourceError(f"{self.name}: cannot be opened ({reason})") from None
         if not cap.isOpened():
             cap.release()
             waited = time.monotonic() - started

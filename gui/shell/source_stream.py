@@ -1,8 +1,9 @@
 """The source bar's "Stream URL…" and "Screen…" entries.
 
-Recent stream URLs are remembered in the settings **without their password** (and
-without secret query values): picking one again fills the box, and the user types the
-password back in. Nothing secret is written to disk.
+Recent stream URLs are remembered in the settings reduced to scheme, host, port and path
+(``engine.stream_url.storable_url``): no user name, password, path parameters, query or
+fragment. Picking one again fills the box, and the user types the rest back in. Nothing
+secret is written to disk; entries an older version stored in full are reduced on reading.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from engine.io.stream import is_stream_url, strip_password
+from engine.stream_source import is_stream_url
+from engine.stream_url import remembered_url
 
 KEY_RECENT = "source/recent_streams"
 MAX_RECENT = 8
@@ -19,22 +21,34 @@ SCREEN_CHOICES = ("screen@10", "screen:1@10", "screen:2@10", "screen@5", "screen
 
 
 def recent_streams(settings) -> list[str]:
+    """The remembered stream URLs, newest first, each in its stored (reduced) form."""
     if settings is None:
         return []
     try:
         value = json.loads(str(settings.value(KEY_RECENT, "[]") or "[]"))
     except ValueError:
         return []
-    return [str(v) for v in value if isinstance(v, str)][:MAX_RECENT]
+    if not isinstance(value, list):
+        return []
+    urls: list[str] = []
+    for entry in value:
+        safe = remembered_url(entry) if isinstance(entry, str) and is_stream_url(entry) else None
+        if safe is not None and safe not in urls:
+            urls.append(safe)
+    return urls[:MAX_RECENT]
 
 
 def remember_stream(settings, url: str) -> list[str]:
-    """Put ``url`` (password stripped) first in the recent list; returns the list."""
-    safe = strip_password(url)
-    urls = [safe] + [u for u in recent_streams(settings) if u != safe]
-    urls = urls[:MAX_RECENT]
+    """Put ``url``, reduced (see the module docstring), first in the recent list; returns the list.
+
+    A URL without a usable host and port (``remembered_url``) is not remembered.
+    """
+    urls = recent_streams(settings)
+    safe = remembered_url(url)
+    if safe is not None:
+        urls = ([safe] + [u for u in urls if u != safe])[:MAX_RECENT]
     if settings is not None:
-        settings.setValue(KEY_RECENT, json.dumps(urls))
+        settings.setValue(KEY_RECENT, json.dumps(urls))  # also rewrites entries stored in full before
     return urls
 
 

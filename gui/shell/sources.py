@@ -22,10 +22,22 @@ KEY_LAST_SOURCE = "source/last"
 KEY_MIRROR = "source/mirror"
 
 
+def _is_url(spec: str) -> bool:
+    from engine.stream_url import parse_stream_url
+    return parse_stream_url(spec) is not None
+
+
 def storable_spec(spec: str) -> str:
-    """What may be written to the settings: stream URLs lose their password."""
-    from engine.io.stream import is_stream_url, strip_password
-    return strip_password(spec) if is_stream_url(spec) else spec
+    """What may be written to the settings: a URL reduced to scheme, host, port and path
+    (``engine.stream_url.storable_url``); any other spec as it is."""
+    from engine.stream_url import storable_url
+    return storable_url(spec) if _is_url(spec) else spec
+
+
+def shown_spec(spec: str) -> str:
+    """What may appear in logs, the status bar and dialogs: a URL masked (``mask_url``)."""
+    from engine.stream_url import mask_url
+    return mask_url(spec) if _is_url(spec) else spec
 
 
 class SourceSwitcher:
@@ -46,7 +58,7 @@ class SourceSwitcher:
         for spec in candidates:
             if self.open(spec, report=False):
                 return
-            log.info("previous source %r is not available any more", spec)
+            log.info("previous source %r is not available any more", shown_spec(spec))
         self.open("demo")
 
     def open(self, spec: str, report: bool = True) -> bool:
@@ -66,7 +78,7 @@ class SourceSwitcher:
         except SourceError as exc:
             return self._failed(spec, str(exc), report)
         except Exception as exc:  # an unexpected driver/codec failure is still just a bad source
-            log.debug("opening %s failed", spec, exc_info=True)
+            log.debug("opening %s failed", shown_spec(spec), exc_info=not _is_url(spec))  # a traceback may quote the URL
             return self._failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
         w.presenter.source_changed()
         w.display.sync_frame_delivery()
@@ -80,7 +92,11 @@ class SourceSwitcher:
         return True
 
     def _failed(self, spec: str, message: str, report: bool) -> bool:
+        from engine.stream_url import hide_url_in
+
         w = self.window
+        if _is_url(spec):  # whatever produced the message, the URL in it is shown masked
+            message = hide_url_in(message, spec)
         playing = w.pipeline.running
         if report:
             tail = "" if spec == "demo" else (

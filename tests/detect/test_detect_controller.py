@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.features.detect.counting import Regions
-from engine.features.detect.controller import DetectController, DictStore
-from engine.features.detect.scene_analysis import SceneAnalyzer
-from engine.features.detect.synthetic_scenes import MovingObject, render_detections
-from engine.features.detect.task import DetectSettings, TrackedDetections
-from engine.features.detect.types import Detections
-from engine.runtime.worker import Timings, TaskResult
-from engine.io.sources import Frame
-from engine.io.stream import strip_password
-from engine.models.catalog import catalog
-from gui.shell.sources import storable_spec
-from gui.shell.source_stream import recent_streams, remember_stream
+from engine.detection.counting import Regions
+from engine.detection.detect_controller import DetectController, DictStore
+from engine.detection.scene_analysis import SceneAnalyzer
+from engine.detection.synthetic_scenes import MovingObject, render_detections
+from engine.detection.task import DetectSettings, TrackedDetections
+from engine.detection.types import Detections
+from engine.runtime import Timings, TaskResult
+from engine.sources import Frame
+from engine.stream_url import storable_url
+from engine.weights.catalog import catalog
+from gui.window_sources import storable_spec
+from gui.widgets.source_stream import recent_streams, remember_stream
 
 NAMES = tuple(catalog().get("yolov4-tiny").meta["categories"])
 
@@ -115,8 +115,8 @@ def test_stream_urls_are_stored_without_passwords(tmp_path):
     url = "rtsp://admin:hunter2@192.168.1.20:554/stream1"
     remember_stream(settings, url)
     remember_stream(settings, "http://cam.local/mjpg?user=me&pwd=secret")
-    assert recent_streams(settings) == ["http://cam.local/mjpg?user=me&pwd=", "rtsp://admin@192.168.1.20:554/stream1"]
-    assert storable_spec(url) == strip_password(url) and storable_spec("clip.mp4") == "clip.mp4"
+    assert recent_streams(settings) == ["http://cam.local/mjpg", "rtsp://192.168.1.20:554/stream1"]
+    assert storable_spec(url) == storable_url(url) and storable_spec("clip.mp4") == "clip.mp4"
     settings.sync()
     text = (tmp_path / "s.ini").read_text()
-    assert "hunter2" not in text and "secret" not in text
+    assert "hunter2" not in text and "secret" not in text and "admin" not in text

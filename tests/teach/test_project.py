@@ -117,14 +117,14 @@ def test_opening_repairs_the_index_without_losing_samples(tmp_path):
     gone.path.unlink()
     # a sample file written just before a crash, not yet in the index
     info = project.get_class("b")
-    orphan = project.sample_path(info.id, "sorphan000001")
+    orphan = project.sample_path(info.id, "s0a0000000001")
     orphan.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(orphan), _image(3))
     (orphan.parent / ".tmp-half.png").write_bytes(b"half")
     reopened = Project.open(tmp_path / "p")
     assert "1 sample(s) saved just before" in reopened.notice and "whose files are gone" in reopened.notice
     assert [s.id for s in reopened.samples("a")] == [kept.id]
-    assert [s.id for s in reopened.samples("b")] == ["sorphan000001"]
+    assert [s.id for s in reopened.samples("b")] == ["s0a0000000001"]
     assert not (orphan.parent / ".tmp-half.png").exists()
 
 

@@ -48,6 +48,7 @@ class TeachController:
         self.recording: str | None = None  # class id being recorded
         self._last_record = 0.0
         self._backbones: dict[tuple[str, bool], Backbone] = {}
+        self.open_problems: list[str] = []  # set by open_or_create
 
     # -- projects --------------------------------------------------------------------
     def new_project(self, name: str) -> Project:
@@ -63,18 +64,27 @@ class TeachController:
         return self._set_project(Project.open(root))
 
     def open_or_create(self, last: str | None) -> Project:
-        """Reopen ``last`` if it is still a project, else the most recently saved one, else a new one."""
+        """Reopen ``last`` if it is still a project, else the most recently saved one, else a new one.
+
+        ``open_problems`` then lists, for the user, each project that was tried and refused
+        (moved, damaged, or an index that points outside its folder); empty when none was.
+        """
+        self.open_problems = []
         if last:
             try:
                 return self.open_project(last)
             except Exception as exc:  # the last project was moved or damaged: say so, start afresh
                 log.warning("last project %s cannot be reopened: %s", last, exc)
+                self.open_problems.append(f"The last project {last} cannot be reopened: {exc}")
         found = sorted(self.projects_dir.glob("*/project.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for index in found:
+            if last and index.parent.resolve() == Path(last).resolve():
+                continue  # already tried and reported above
             try:
                 return self.open_project(index.parent)
             except Exception as exc:
                 log.warning("project %s cannot be opened: %s", index.parent, exc)
+                self.open_problems.append(f"The project {index.parent} cannot be opened: {exc}")
         return self.new_project("My classifier")
 
     def _set_project(self, project: Project) -> Project:

@@ -7,7 +7,10 @@ Layout of a project folder::
     features/<backbone key>.npz        cached embeddings (re-creatable)
     model/                             the last trained classifier (a model dir, engine.features.teach.model)
 
-Class ids never change, so renaming a class moves no file. A sample file is written
+Class ids never change, so renaming a class moves no file. Ids are exactly what this
+module generates (``c`` + 8 hex digits, ``s`` + 12 hex digits), so each is one plain path
+component; an index whose ids, names or folders would reach outside the project is refused
+as a whole before anything on disk is touched. A sample file is written
 (atomically) before the index lists it; a PNG the index does not list — left by a
 process killed between the two writes — is adopted again when the project opens, so
 nothing the user recorded is lost. Methods are thread-safe (the GUI records samples
@@ -43,6 +46,10 @@ VERSION = 1
 MAX_CLASSES = 20
 MIN_CLASSES = 2
 _BAD_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
+_CLASS_ID = re.compile(r"c[0-9a-f]{8}")
+_SAMPLE_ID = re.compile(r"s[0-9a-f]{12}")
+#: The folders of a project that must stay inside it (checked through links when it opens).
+_SUBFOLDERS = ("samples", "features", "model")
 
 
 class ProjectError(ValueError):
@@ -97,6 +104,80 @@ def check_class_name(name: str) -> str:
     return clean
 
 
+def _is_class_id(value: object) -> bool:
+    return isinstance(value, str) and _CLASS_ID.fullmatch(value) is not None
+
+
+def _is_sample_id(value: object) -> bool:
+    return isinstance(value, str) and _SAMPLE_ID.fullmatch(value) is not None
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, links followed, lies in the folder ``root`` (already resolved)."""
+    return path.resolve().is_relative_to(root)
+
+
+def _checked_classes(root: Path, data: dict) -> list[ClassInfo]:
+    """The classes of index ``data`` of project ``root``; ProjectError naming the bad value.
+
+    Reads the disk (to follow links) but changes nothing on it.
+    """
+    index = root / "project.json"
+    entries = data.get("classes")
+    if not isinstance(entries, list):
+        raise ProjectError(f"{index} is not a Teach project index (no list of classes)")
+    what_to_do = "fix or remove that entry in project.json; the project was not opened and nothing was changed"
+    classes: list[ClassInfo] = []
+    seen_ids: set[str] = set()
+    seen_names: set[str] = set()
+    seen_samples: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise ProjectError(f"{index}: class {number} is {_shown(entry)}, not an object with an id and a name; "
+                               f"{what_to_do}")
+        class_id, name, samples = entry.get("id"), entry.get("name"), entry.get("samples", [])
+        if not _is_class_id(class_id):
+            raise ProjectError(f"{index}: class {number} has the id {_shown(class_id)}, not one CNN Studio writes "
+                               f"('c' and 8 hex digits); {what_to_do}")
+        if class_id in seen_ids:
+            raise ProjectError(f"{index}: the class id {_shown(class_id)} is used twice; {what_to_do}")
+        try:
+            clean = check_class_name(name) if isinstance(name, str) else None
+        except ProjectError as exc:
+            raise ProjectError(f"{index}: class {class_id} has the name {_shown(name)}: {exc}; {what_to_do}") from None
+        if clean is None:
+            raise ProjectError(f"{index}: class {class_id} has the name {_shown(name)}, not a text; {what_to_do}")
+        if clean.casefold() in seen_names:
+            raise ProjectError(f"{index}: the class name {_shown(clean)} is used twice; {what_to_do}")
+        if not isinstance(samples, list):
+            raise ProjectError(f"{index}: the samples of class {class_id} are {_shown(samples)}, not a list; {what_to_do}")
+        for sample_id in samples:
+            if not _is_sample_id(sample_id):
+                raise ProjectError(f"{index}: class {class_id} lists the sample {_shown(sample_id)}, not a sample id "
+                                   f"CNN Studio writes ('s' and 12 hex digits); {what_to_do}")
+            if sample_id in seen_samples:
+                raise ProjectError(f"{index}: the sample {sample_id} is listed twice; {what_to_do}")
+            seen_samples.add(sample_id)
+        seen_ids.add(class_id)
+        seen_names.add(clean.casefold())
+        classes.append(ClassInfo(class_id, clean, tuple(samples)))
+    real_root = root.resolve()
+    folders = [root / sub for sub in _SUBFOLDERS] + [root / "samples" / c.id for c in classes]
+    files = [root / "samples" / c.id / f"{s}.png" for c in classes for s in c.samples]
+    for path in folders + files:
+        if os.path.lexists(path) and not _inside(path, real_root):
+            raise ProjectError(f"{index}: {path} leads outside the project (to {path.resolve()}); move the files "
+                               "into the project folder instead of linking them. The project was not opened and "
+                               "nothing was changed")
+    return classes
+
+
 class Project:
     """An open project folder. ``Project.create(folder)`` or ``Project.open(folder)``.
 
@@ -105,12 +186,19 @@ class Project:
     """
 
     def __init__(self, root: Path, data: dict, notice: str | None = None) -> None:
+        """``data``: the parsed project.json; ProjectError naming the value when it is not valid."""
         self.root = root
         self._lock = threading.RLock()
-        self._classes: list[ClassInfo] = [ClassInfo(c["id"], c["name"], tuple(c.get("samples", ()))) for c in data["classes"]]
-        self.backbone: str = data.get("backbone", DEFAULT_BACKBONE)
+        self._classes: list[ClassInfo] = _checked_classes(root, data)
+        index = root / "project.json"
+        backbone = data.get("backbone", DEFAULT_BACKBONE)
+        try:
+            backbone_spec(backbone)
+            self.train_settings = TrainSettings.from_json(data.get("train"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ProjectError(f"{index}: {exc}; fix that value in project.json (the project was not opened)") from None
+        self.backbone: str = backbone
         self.untrained: bool = bool(data.get("untrained", False))
-        self.train_settings = TrainSettings.from_json(data.get("train"))
         self.notice = notice
 
     # -- create / open ---------------------------------------------------------------
@@ -140,11 +228,14 @@ class Project:
             raise ProjectError(f"{index} cannot be read ({exc}); the samples under {root / 'samples'} are untouched") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("classes"), list):
             raise ProjectError(f"{index} is not a Teach project index")
-        if int(data.get("version", 0)) > VERSION:
+        version = data.get("version", 0)
+        if not isinstance(version, int):
+            raise ProjectError(f"{index}: the version {_shown(version)} is not a whole number; fix it in project.json")
+        if version > VERSION:
             raise ProjectError(f"{root} was saved by a newer CNN Studio (project version {data.get('version')}, "
                                f"this one reads {VERSION}): update CNN Studio to open it")
+        project = cls(root, data)  # checks the index before anything is cleaned up or repaired
         atomic.remove_stale_temps(root)
-        project = cls(root, data)
         project.notice = project._repair()
         if project.notice:
             log.warning("%s: %s", root, project.notice)
@@ -154,12 +245,16 @@ class Project:
     def _repair(self) -> str | None:
         """Adopt sample files the index missed; drop entries whose file is gone."""
         adopted = missing = 0
+        real_root = self.root.resolve()
         with self._lock:
             fixed = []
             for info in self._classes:
-                folder = self.root / "samples" / info.id
+                folder = self._class_folder(info.id)
                 atomic.remove_stale_temps(folder)
-                on_disk = {p.stem for p in folder.glob("*.png")} if folder.is_dir() else set()
+                # Only files named like our samples, and not links out of the project, are adopted;
+                # anything else is left alone.
+                on_disk = ({p.stem for p in folder.glob("*.png") if _is_sample_id(p.stem) and _inside(p, real_root)}
+                           if folder.is_dir() else set())
                 kept = tuple(s for s in info.samples if s in on_disk)
                 missing += len(info.samples) - len(kept)
                 extra = sorted(on_disk - set(kept), key=lambda s: (folder / f"{s}.png").stat().st_mtime)
@@ -249,13 +344,23 @@ class Project:
         """Remove the class and its samples (index first, so a crash leaves no half class)."""
         with self._lock:
             info = self.get_class(key)
+            folder = self._class_folder(info.id)
             self._classes = [c for c in self._classes if c.id != info.id]
             self.save()
-            shutil.rmtree(self.root / "samples" / info.id, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- samples ---------------------------------------------------------------------
+    def _class_folder(self, class_id: str) -> Path:
+        """``samples/<class_id>``; ProjectError for an id this module would not generate."""
+        if not _is_class_id(class_id):
+            raise ProjectError(f"{_shown(class_id)} is not a class id of project {self.name}")
+        return self.root / "samples" / class_id
+
     def sample_path(self, class_id: str, sample_id: str) -> Path:
-        return self.root / "samples" / class_id / f"{sample_id}.png"
+        """``samples/<class_id>/<sample_id>.png``; ProjectError when either id could leave that folder."""
+        if not _is_sample_id(sample_id):
+            raise ProjectError(f"{_shown(sample_id)} is not a sample id of project {self.name}")
+        return self._class_folder(class_id) / f"{sample_id}.png"
 
     def samples(self, key: str | None = None) -> list[Sample]:
         """Samples of class ``key`` (id or name), or of every class, in order."""
@@ -369,10 +474,25 @@ class Project:
                 return stop.value
 
     def export_folder(self, folder: str | os.PathLike[str]) -> int:
-        """Write every sample as ``folder/<class name>/<sample id>.png``; returns the count."""
+        """Write every sample as ``folder/<class name>/<sample id>.png``; returns the count.
+
+        ProjectError, before anything is written, when a class name is not a plain folder
+        name or its folder would lead (through a link) outside ``folder``.
+        """
         target = Path(folder)
+        real_target = target.resolve()
+        classes = self.classes
+        for info in classes:
+            try:
+                safe = check_class_name(info.name) == info.name
+            except ProjectError:
+                safe = False
+            out = target / info.name
+            if not safe or out.resolve().parent != real_target:
+                raise ProjectError(f"cannot export class {_shown(info.name)}: its folder would not be a plain folder "
+                                   f"inside {target}; rename the class (nothing was exported)")
         count = 0
-        for info in self.classes:
+        for info in classes:
             out = target / info.name
             out.mkdir(parents=True, exist_ok=True)
             for sample_id in info.samples:

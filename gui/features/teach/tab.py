@@ -52,6 +52,9 @@ class TeachTab(StudioTab):
         self._build()
         last = context.settings.value(KEY_LAST, "", type=str)
         self._show_project(self.controller.open_or_create(last or None))
+        if self.controller.open_problems:
+            self.context.error("Teach project not opened", "\n\n".join(self.controller.open_problems)
+                               + f"\n\nOpened the project {self.controller.project.name} instead.")
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -193,8 +196,16 @@ class TeachTab(StudioTab):
     def _export_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export samples as an ImageFolder")
         if folder:
+            self.export_folder(folder)
+
+    def export_folder(self, folder: str) -> None:
+        """Write the samples as ``folder/<class name>/<sample>.png``; a failure is shown, not raised."""
+        try:
             count = self.controller.project.export_folder(folder)
-            self.context.status(f"Exported {count} samples to {folder}")
+        except (ProjectError, OSError) as exc:
+            self.context.error("Cannot export", str(exc))
+            return
+        self.context.status(f"Exported {count} samples to {folder}")
 
     # -- classes and samples --------------------------------------------------------
     def _guard(self, action, *args):
