@@ -9,7 +9,7 @@ Policy:
 - **reconnect** with exponential backoff after the stream was playing (as the webcam
   does); a stream that never opened ends with an "error" event instead;
 - **credentials never leave in clear**: the source's name, its messages and logs use
-  ``mask_url`` (engine.stream_url: user information, path parameters, query and
+  ``mask_url`` (engine.io.stream_url: user information, path parameters, query and
   fragment hidden); the host and port are checked with the same parser, and only the
   URL kept in memory for FFmpeg carries the secrets.
 
@@ -24,8 +24,8 @@ import time
 
 import cv2
 
-from engine.sources import CaptureSource, SourceError
-from engine.stream_url import hide_url_in, mask_url, parse_stream_url
+from engine.io.sources import CaptureSource, SourceError
+from engine.io.stream_url import hide_url_in, mask_url, parse_stream_url
 
 log = logging.getLogger(__name__)
 

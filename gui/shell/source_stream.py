@@ -1,7 +1,7 @@
 """The source bar's "Stream URL…" and "Screen…" entries.
 
 Recent stream URLs are remembered in the settings reduced to scheme, host, port and path
-(``engine.stream_url.storable_url``): no user name, password, path parameters, query or
+(``engine.io.stream_url.storable_url``): no user name, password, path parameters, query or
 fragment. Picking one again fills the box, and the user types the rest back in. Nothing
 secret is written to disk; entries an older version stored in full are reduced on reading.
 """
@@ -12,8 +12,8 @@ import json
 
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from engine.stream_source import is_stream_url
-from engine.stream_url import remembered_url
+from engine.io.stream import is_stream_url
+from engine.io.stream_url import remembered_url
 
 KEY_RECENT = "source/recent_streams"
 MAX_RECENT = 8

@@ -23,20 +23,20 @@ KEY_MIRROR = "source/mirror"
 
 
 def _is_url(spec: str) -> bool:
-    from engine.stream_url import parse_stream_url
+    from engine.io.stream_url import parse_stream_url
     return parse_stream_url(spec) is not None
 
 
 def storable_spec(spec: str) -> str:
     """What may be written to the settings: a URL reduced to scheme, host, port and path
-    (``engine.stream_url.storable_url``); any other spec as it is."""
-    from engine.stream_url import storable_url
+    (``engine.io.stream_url.storable_url``); any other spec as it is."""
+    from engine.io.stream_url import storable_url
     return storable_url(spec) if _is_url(spec) else spec
 
 
 def shown_spec(spec: str) -> str:
     """What may appear in logs, the status bar and dialogs: a URL masked (``mask_url``)."""
-    from engine.stream_url import mask_url
+    from engine.io.stream_url import mask_url
     return mask_url(spec) if _is_url(spec) else spec
 
 
@@ -92,7 +92,7 @@ class SourceSwitcher:
         return True
 
     def _failed(self, spec: str, message: str, report: bool) -> bool:
-        from engine.stream_url import hide_url_in
+        from engine.io.stream_url import hide_url_in
 
         w = self.window
         if _is_url(spec):  # whatever produced the message, the URL in it is shown masked

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.detection.counting import Regions
-from engine.detection.detect_controller import DetectController, DictStore
-from engine.detection.scene_analysis import SceneAnalyzer
-from engine.detection.synthetic_scenes import MovingObject, render_detections
-from engine.detection.task import DetectSettings, TrackedDetections
-from engine.detection.types import Detections
-from engine.runtime import Timings, TaskResult
-from engine.sources import Frame
-from engine.stream_url import storable_url
-from engine.weights.catalog import catalog
-from gui.window_sources import storable_spec
-from gui.widgets.source_stream import recent_streams, remember_stream
+from engine.features.detect.counting import Regions
+from engine.features.detect.controller import DetectController, DictStore
+from engine.features.detect.scene_analysis import SceneAnalyzer
+from engine.features.detect.synthetic_scenes import MovingObject, render_detections
+from engine.features.detect.task import DetectSettings, TrackedDetections
+from engine.features.detect.types import Detections
+from engine.runtime.worker import Timings, TaskResult
+from engine.io.sources import Frame
+from engine.io.stream_url import storable_url
+from engine.models.catalog import catalog
+from gui.shell.sources import storable_spec
+from gui.shell.source_stream import recent_streams, remember_stream
 
 NAMES = tuple(catalog().get("yolov4-tiny").meta["categories"])
 

@@ -12,10 +12,10 @@ import threading
 import numpy as np
 import pytest
 
-from engine.sources import SourceError, classify, open_source
-from engine.stream_source import StreamSource, has_credentials, mask_url
-from engine.stream_url import storable_url
-from tests.detection.stream_servers import MjpegServer, RtspServer, free_port, make_ts_clip
+from engine.io.sources import SourceError, classify, open_source
+from engine.io.stream import StreamSource, has_credentials, mask_url
+from engine.io.stream_url import storable_url
+from tests.detect.stream_servers import MjpegServer, RtspServer, free_port, make_ts_clip
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program (apt-get install ffmpeg)")
 

@@ -19,13 +19,13 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from engine.sources import SourceError
-from engine.stream_source import StreamSource, has_credentials, mask_url
-from engine.stream_url import parse_stream_url, storable_url
-from gui.context import AppContext
-from gui.main_window import KEY_LAST_SOURCE, MainWindow
-from gui.tabs.placeholder import PlaceholderTab
-from gui.widgets.source_stream import KEY_RECENT, recent_streams, remember_stream
+from engine.io.sources import SourceError
+from engine.io.stream import StreamSource, has_credentials, mask_url
+from engine.io.stream_url import parse_stream_url, storable_url
+from gui.common.context import AppContext
+from gui.shell.main_window import KEY_LAST_SOURCE, MainWindow
+from gui.common.placeholder_tab import PlaceholderTab
+from gui.shell.source_stream import KEY_RECENT, recent_streams, remember_stream
 
 # (url, shown by mask_url, stored in the settings, secrets that must never appear in either)
 CAMERA_URLS = [

@@ -18,10 +18,10 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings
 
-from engine.teach.controller import TeachController
-from engine.teach.project import ClassInfo, Project, ProjectError
-from gui.context import AppContext
-from gui.tabs.teach_tab import KEY_LAST, TeachTab
+from engine.features.teach.controller import TeachController
+from engine.features.teach.project import ClassInfo, Project, ProjectError
+from gui.common.context import AppContext
+from gui.features.teach.tab import KEY_LAST, TeachTab
 
 
 def _image(value: int) -> np.ndarray:
