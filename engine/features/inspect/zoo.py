@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from engine.features.inspect.lenet import DIGITS, LeNet5
-from engine.features.inspect.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.models.weights_io import load_checked, read_state_dict, rename_densenet_keys
 
 log = logging.getLogger(__name__)
 
