@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.inspect.preprocess import frame_to_tensor
     from engine.features.inspect.render import activation_grid, heat_overlay
     from engine.features.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
-    from engine.features.inspect.weights_io import WeightsMismatchError
+    from engine.models.weights_io import WeightsMismatchError
     from engine.features.inspect.zoo import UnknownInspectModelError, load_model
     from engine.io.sources import SourceError, read_image
     from engine.models.cache import WeightsError
@@ -210,7 +210,7 @@ def _top_patches(args: argparse.Namespace) -> int:
     from engine.runtime.device import DeviceError, choose_device
     from engine.features.inspect.layer_table import UnknownLayerError
     from engine.features.inspect.top_patches import collect_folder
-    from engine.features.inspect.weights_io import WeightsMismatchError
+    from engine.models.weights_io import WeightsMismatchError
     from engine.features.inspect.zoo import UnknownInspectModelError, load_model
     from engine.models.cache import WeightsError
 

@@ -9,6 +9,7 @@ import threading
 
 from cli import fail
 from cli.progress import ProgressBar
+from engine.features.registry import registry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser("list", help="every catalog entry with its state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--task", choices=["detect", "faces", "style", "inspect"], help="only this tab's models")
+    p.add_argument("--task", choices=[f.key for f in registry().with_catalog()], help="only this feature's models")
     p = actions.add_parser("fetch", help="download a model's files (verified, atomic)")
     p.add_argument("name")
     p = actions.add_parser("import", help="install a file you already have (offline machines)")
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(cache.root)
         return 0
     if args.action == "list":
+        for problem in catalog().problems:  # a feature whose models could not be loaded
+            print(f"warning: {problem}", file=sys.stderr)
         entries = catalog().entries(args.task)
         rows = [
             {

@@ -20,6 +20,9 @@ from engine.runtime.threads import prepare_process
 # at most two intra-op threads (test processes share the machine).
 prepare_process("test")
 
+# As at the app's start: the feature registry becomes the model catalog's provider.
+import engine.features  # noqa: E402,F401
+
 
 def pytest_collection_finish(session):
     """Move everything the imports made (torch, Qt, numpy: about a million objects) out of

@@ -1,13 +1,15 @@
 """The model catalog: every pretrained model the app can use, described as data.
 
-Entries live next to the code that uses them (``engine/<feature>/catalog.py``, each
-exporting ``ENTRIES``); this module gathers them. GUI pickers and the ``models`` CLI
-are built from the catalog, never from hard-coded lists.
+Entries live next to the code that uses them (``engine/features/<key>/catalog.py``, each
+exporting ``ENTRIES``). This module sits below the features and never imports them: the
+feature registry (``engine.features.registry``) installs itself as the catalog's
+*provider* when ``engine.features`` is imported, and :func:`catalog` asks that provider
+once for the task keys (one per feature) and the entries. GUI pickers and the ``models``
+CLI are built from the catalog, never from hard-coded lists.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +17,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
-TASKS = ("detect", "faces", "style", "inspect", "teach")
-_FEATURE_CATALOGS = ("engine.features.detect.catalog", "engine.features.faces.catalog", "engine.features.style.catalog", "engine.features.inspect.catalog",
-                     "engine.features.teach.catalog")
+
+class CatalogNotReadyError(RuntimeError):
+    """``catalog()`` was called before any provider was installed."""
 
 
 class UnknownModelError(KeyError):
@@ -65,7 +67,7 @@ class Transforms:
 class CatalogEntry:
     """A model the app knows how to download, verify, build and load: executable data.
 
-    task: one of ``TASKS``. transforms: the preprocessing the model expects (a
+    task: the key of the feature that uses it (``known_tasks()``). transforms: the preprocessing the model expects (a
     ``Transforms``), read by the preprocessing code, never re-stated elsewhere. meta:
     facts about the model, documented keys:
         categories (tuple[str, ...]): class names, index = class id;
@@ -120,18 +122,25 @@ class CatalogEntry:
 
 
 class Catalog:
-    """A set of entries with unique names."""
+    """A set of entries with unique names.
 
-    def __init__(self, entries: Iterable[CatalogEntry] = ()) -> None:
+    tasks: the task keys an entry may carry (None: any). problems: one line per set of
+    entries the provider had to leave out (a feature whose catalog failed to load).
+    """
+
+    def __init__(self, entries: Iterable[CatalogEntry] = (), tasks: Iterable[str] | None = None,
+                 problems: Iterable[str] = ()) -> None:
         self._entries: dict[str, CatalogEntry] = {}
+        self.tasks: tuple[str, ...] | None = None if tasks is None else tuple(tasks)
+        self.problems: tuple[str, ...] = tuple(problems)
         for entry in entries:
             self.add(entry)
 
     def add(self, entry: CatalogEntry) -> None:
         if entry.name in self._entries:
             raise ValueError(f"catalog entry '{entry.name}' is defined twice")
-        if entry.task not in TASKS:
-            raise ValueError(f"catalog entry '{entry.name}' has unknown task '{entry.task}'")
+        if self.tasks is not None and entry.task not in self.tasks:
+            raise ValueError(f"catalog entry '{entry.name}' has unknown task '{entry.task}' (known: {', '.join(self.tasks)})")
         self._entries[entry.name] = entry
 
     def get(self, name: str) -> CatalogEntry:
@@ -160,22 +169,55 @@ class Catalog:
         return candidates[0] if candidates else None
 
 
+@dataclass(frozen=True)
+class CatalogContents:
+    """What a provider hands the catalog.
+
+    tasks: the task keys entries may carry, in display order (the features' keys).
+    entries: every entry, in display order. problems: a line for each set of entries
+    that could not be loaded (shown by ``models list``, logged by the provider).
+    """
+
+    tasks: tuple[str, ...]
+    entries: tuple[CatalogEntry, ...]
+    problems: tuple[str, ...] = ()
+
+
+#: Returns the catalog's contents; called once, on the first ``catalog()``.
+CatalogProvider = Callable[[], CatalogContents]
+
+_PROVIDER: CatalogProvider | None = None
 _CATALOG: Catalog | None = None
 
 
+def use_provider(provider: CatalogProvider) -> None:
+    """Make ``provider`` the source of :func:`catalog` (the one built so far is dropped).
+
+    The feature registry calls this when ``engine.features`` is imported, and again when
+    it is reloaded; this module never imports the features itself (it is a layer below).
+    """
+    global _PROVIDER, _CATALOG
+    _PROVIDER = provider
+    _CATALOG = None
+
+
 def catalog() -> Catalog:
-    """The built-in catalog, gathered once from the feature packages."""
+    """The app's catalog, gathered once from the installed provider.
+
+    Raises CatalogNotReadyError when no provider is installed: import ``engine.features``
+    first (main.py, the GUI, the tests and every feature module do).
+    """
     global _CATALOG
     if _CATALOG is None:
-        entries: list[CatalogEntry] = []
-        for module_name in _FEATURE_CATALOGS:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name and module_name.startswith(exc.name):
-                    log.debug("%s not present; its models are not listed", module_name)
-                    continue
-                raise
-            entries.extend(getattr(module, "ENTRIES", []))
-        _CATALOG = Catalog(entries)
+        if _PROVIDER is None:
+            raise CatalogNotReadyError("the model catalog has no provider yet: import engine.features first "
+                                       "(it installs the feature registry as the catalog's provider)")
+        contents = _PROVIDER()
+        _CATALOG = Catalog(contents.entries, tasks=contents.tasks, problems=contents.problems)
     return _CATALOG
+
+
+def known_tasks() -> tuple[str, ...]:
+    """The task keys of the catalog (one per feature), in the features' order."""
+    tasks = catalog().tasks
+    return tasks if tasks is not None else ()

@@ -142,9 +142,9 @@ class _EngineLoader:
         except DeviceError as exc:
             warning = f"{exc}\n\nUsing the CPU instead."
             device = choose_device("cpu")
-        from gui.shell.tabs import TAB_SPECS
+        from gui.shell.tabs import tab_modules
 
-        for module_name, _cls, _title in TAB_SPECS:
+        for module_name in tab_modules():
             try:  # warm the import cache; a failure shows up again (with its message) when the tab is built
                 importlib.import_module(module_name)
             except Exception:  # noqa: BLE001
@@ -164,8 +164,13 @@ def run(source: str | None = None, device: str | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from engine.features.registry import registry
     from gui.shell.main_window import MainWindow
     from gui.common.settings import open_settings
+
+    # The features are found now, on this thread (cheap: no torch); this also gives the
+    # model catalog its provider, so the model manager works before the tabs arrive.
+    registry()
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)

@@ -10,7 +10,8 @@ import torch
 
 from gui.common.context import AppContext
 from gui.common.settings import open_settings, settings_path
-from gui.shell.tabs import TAB_SPECS, load_tab, load_tabs
+from engine.features.registry import features
+from gui.shell.tabs import load_tab, load_tabs
 from gui.common.tab_base import StudioTab
 from gui.common.placeholder_tab import PlaceholderTab
 
@@ -21,7 +22,8 @@ def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):
         qtbot.addWidget(tab)
     assert [tab.title for tab in tabs] == ["Detect", "Faces", "Style", "Feature maps", "Teach"]
     assert all(isinstance(tab, StudioTab) for tab in tabs)
-    assert [spec[1] for spec in TAB_SPECS] == ["DetectTab", "FacesTab", "StyleTab", "FeaturesTab", "TeachTab"]
+    assert [type(tab).__name__ for tab in tabs] == ["DetectTab", "FacesTab", "StyleTab", "FeaturesTab", "TeachTab"]
+    assert [tab.title for tab in tabs] == [feature.title for feature in features()]
 
 
 def test_missing_tab_module_becomes_placeholder(qtbot, settings):

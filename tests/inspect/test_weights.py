@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.features.inspect.catalog import ENTRIES, sha256_prefix
-from engine.features.inspect.weights_io import WeightsMismatchError
+from engine.models.weights_io import WeightsMismatchError
 from engine.features.inspect.zoo import UNTRAINED_LABEL, TORCHVISION_ZOO, UnknownInspectModelError, load_model, model_spec
 
 

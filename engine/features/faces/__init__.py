@@ -13,3 +13,18 @@ dlib's public-domain models, ported: dlib_format.py (its serialisation), dlib_dn
 layer records), dlib_resnet.py, dlib_mmod.py (+ dlib_pyramid.py), dlib_shape.py,
 dlib_chip.py, dlib_models.py (where the package keeps the files). No Qt here.
 """
+
+from engine.features.registry import Feature
+
+# Everything else names code by string, imported only when used (no torch, no Qt here).
+FEATURE = Feature(
+    key="faces",
+    title="Faces",
+    order=20,
+    summary="face recognition",
+    catalog="engine.features.faces.catalog",
+    task="engine.features.faces.task:FacesTask",
+    tab="gui.features.faces.tab:FacesTab",
+    cli=("cli.faces",),
+    inspectables=("engine.features.faces.inspectable:facenet_spec",),
+)

@@ -9,3 +9,17 @@ Pure engine code (torch, numpy, cv2); the Feature maps tab (through
 with :mod:`engine.features.inspect.zoo` to build a model; the ImageNet models are described once,
 in :mod:`engine.features.inspect.catalog`.
 """
+
+from engine.features.registry import Feature
+
+# Everything else names code by string, imported only when used (no torch, no Qt here).
+FEATURE = Feature(
+    key="inspect",
+    title="Feature maps",
+    order=40,
+    summary="feature maps and explanations",
+    catalog="engine.features.inspect.catalog",
+    task="engine.features.inspect.task:InspectTask",
+    tab="gui.features.inspect.tab:FeaturesTab",
+    cli=("cli.inspect",),
+)

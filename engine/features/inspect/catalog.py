@@ -25,23 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.models.catalog import CatalogEntry, ModelFile, Transforms
+from engine.models.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_categories
 
 log = logging.getLogger(__name__)
 
 _BASE = "https://download.pytorch.org/models"
 _IMAGENET_NOTE = " Trained on ImageNet-1k (1000 classes); the dataset's terms (non-commercial research) may apply to the weights."
 _TORCHVISION_SOURCE = "https://github.com/pytorch/vision (torchvision.models)"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _imagenet_categories() -> tuple[str, ...]:
-    # The 1000 ImageNet-1k class names in index order (torchvision's labels).
-    names = (Path(__file__).with_name("imagenet_classes.txt")).read_text(encoding="utf-8").splitlines()
-    return tuple(n for n in names if n)
-
-
-IMAGENET_CATEGORIES = _imagenet_categories()
+IMAGENET_CATEGORIES = imagenet_categories()
 
 # name, title, file, approx MB, top-1 %, top-5 %, params, license, crop, resize, interpolation,
 # builder arguments (to match the published checkpoint's layout), note
@@ -77,7 +68,7 @@ def architecture(entry: CatalogEntry):
 
 def state_dict_fixups(entry: CatalogEntry):
     """(rename function or None, ignored key prefixes) that fit the published checkpoint to the network."""
-    from engine.features.inspect.weights_io import rename_densenet_keys
+    from engine.models.weights_io import rename_densenet_keys
 
     name = entry.meta["architecture"]
     rename = rename_densenet_keys if name.startswith("densenet") else None
@@ -91,7 +82,7 @@ def build_imagenet(entry: CatalogEntry, cache: Any = None, device: Any = None, *
     weights: a state-dict file to load instead of the installed catalog file. Raises
     WeightsMissingError (how to install) or WeightsMismatchError (the first bad key).
     """
-    from engine.features.inspect.weights_io import load_checked, read_state_dict
+    from engine.models.weights_io import load_checked, read_state_dict
 
     if weights is None:
         if cache is None:
@@ -116,7 +107,7 @@ def _validator(name: str):
         # Names and shapes are compared on a "meta" model: no memory, no initialisation.
         import torch
 
-        from engine.features.inspect.weights_io import check_fit, read_state_dict
+        from engine.models.weights_io import check_fit, read_state_dict
         from engine.models.cache import sha256_of
 
         entry = _BY_NAME[name]

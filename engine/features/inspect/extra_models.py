@@ -1,78 +1,38 @@
-"""Models of the other tabs, made inspectable without depending on their internals.
+"""The networks of the other features, found through the feature registry.
 
-Each adapter imports its feature package lazily and returns None when that package (or
-what it needs) is absent, so the Feature maps tab lists exactly what this installation
-can build. Adapters build the architecture with random weights; trained weights come
-from a state-dict file the user names.
+Each feature lists its inspectable networks in ``Feature.inspectables`` ("module:function"
+references returning a ``ModelSpec`` or None), so this package imports none of them and
+a new feature's networks appear without an edit here. A reference that fails to load or
+to build is skipped with a warning, so one broken feature cannot empty the model picker.
+Specs build the architecture with random weights; trained weights come from a catalog
+entry or from a state-dict file the user names.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Callable
-from engine.core.paths import resources_dir
+from dataclasses import replace
+
+from engine.features.registry import inspectable_refs, resolve
+from engine.models.inspectable import ModelSpec
 
 log = logging.getLogger(__name__)
 
-_REFERENCE_CFG_DIRS = (
-    resources_dir() / "darknet",
-    resources_dir().parents[1] / "shared" / "reference" / "darknet",
-)
 
-
-def _yolo_spec():
-    from engine.features.detect.backends.darknet.cfg import parse_cfg
-    from engine.features.detect.backends.darknet.model import DarknetModel
-    from engine.features.inspect.zoo import ModelSpec, Preprocessing
-
-    cfg_path = next((d / "yolov3-tiny.cfg" for d in _REFERENCE_CFG_DIRS if (d / "yolov3-tiny.cfg").is_file()), None)
-    if cfg_path is None:
-        return None
-    names_path = cfg_path.with_name("coco.names")
-    names = tuple(n.strip() for n in names_path.read_text().splitlines() if n.strip()) if names_path.is_file() else ()
-    # Darknet feeds RGB in [0, 1]: mean 0 and std 1 leave the scaled pixels as they are.
-    return ModelSpec(
-        name="yolov3_tiny",
-        title="YOLOv3-tiny (Detect tab)",
-        build=lambda: DarknetModel(parse_cfg(cfg_path)),
-        preprocessing=Preprocessing(input_size=416, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
-        categories=(),
-        family="detect",
-    )
-
-
-def _facenet_spec():
-    from engine.features.faces.inception_resnet_v1 import InceptionResnetV1
-    from engine.features.inspect.zoo import ModelSpec, Preprocessing
-
-    # FaceNet standardises pixels as (x - 127.5) / 128, i.e. mean 0.5 and std ~0.502 on [0, 1].
-    return ModelSpec(
-        name="facenet",
-        title="FaceNet Inception-ResNet v1 (Faces tab)",
-        build=lambda: InceptionResnetV1(num_classes=None),
-        preprocessing=Preprocessing(input_size=160, mean=(0.5, 0.5, 0.5), std=(128 / 255,) * 3),
-        categories=(),
-        family="faces",
-    )
-
-
-#: Adapters in the order the picker lists them. Each returns a ModelSpec or None.
-ADAPTERS: list[Callable[[], object]] = [_yolo_spec, _facenet_spec]
-
-
-def extra_specs() -> list:
-    """ModelSpecs of the other tabs' models that can be built here; absent ones are skipped."""
+def extra_specs() -> list[ModelSpec]:
+    """ModelSpecs the other features declare, in tab order, titled with their tab's name."""
     specs = []
-    for adapter in ADAPTERS:
+    for feature, ref in inspectable_refs():
         try:
-            spec = adapter()
-        except ImportError as exc:
-            log.debug("%s skipped: %s", adapter.__name__, exc)
+            spec = resolve(ref)()
+        except Exception as exc:  # a half-written feature must not break the zoo
+            log.warning("inspectable model %s of feature '%s' skipped: %s: %s", ref, feature.key, type(exc).__name__, exc)
             continue
-        except Exception:  # a half-written feature package must not break the zoo
-            log.warning("inspectable model adapter %s failed", adapter.__name__, exc_info=True)
+        if spec is None:
+            continue  # cannot be built on this installation (a missing cfg file, ...)
+        if not isinstance(spec, ModelSpec):
+            log.warning("inspectable model %s of feature '%s' skipped: it returned a %s, not a ModelSpec",
+                        ref, feature.key, type(spec).__name__)
             continue
-        if spec is not None:
-            specs.append(spec)
+        specs.append(replace(spec, title=f"{spec.title} ({feature.title} tab)", family=feature.key))
     return specs

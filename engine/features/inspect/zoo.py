@@ -5,8 +5,11 @@ weights, the preprocessing its trained weights expect, its class names and the c
 entry holding those weights. The ImageNet classifiers are read from their catalog
 entries (:mod:`engine.features.inspect.catalog`: transforms, meta, builder), which are the only
 description of them. Names are torchvision's builder names (``resnet18``, ``alexnet``,
-...) plus the built-in ``lenet5``; models of the other tabs join through
-:mod:`engine.features.inspect.extra_models`.
+...) plus the built-in ``lenet5``; models of the other features join through
+:mod:`engine.features.inspect.extra_models` (each feature declares them in its
+``Feature.inspectables``). ``ModelSpec`` and ``Preprocessing`` live in
+:mod:`engine.models.inspectable`, below the features, so a feature can describe its
+networks without importing this one.
 
 Trained weights are never downloaded here: :func:`load_model` takes them from the
 weights cache (``python main.py models fetch NAME``) or from a file the user names, and
@@ -16,15 +19,16 @@ weights cache (``python main.py models fetch NAME``) or from a file the user nam
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from engine.features.inspect.lenet import DIGITS, LeNet5
-from engine.features.inspect.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.features.registry import registry
+from engine.models.inspectable import ModelSpec, Preprocessing
+from engine.models.weights_io import load_checked, read_state_dict, rename_densenet_keys
 
 log = logging.getLogger(__name__)
 
@@ -36,47 +40,6 @@ class UnknownInspectModelError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown model"
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a frame becomes the network's input.
-
-    input_size: side of the square input in pixels. mean/std: per channel, applied to
-    values scaled to [0, 1], in the network's channel order (RGB, or one gray channel).
-    channels: 3 for RGB, 1 for grayscale. resize_size/interpolation: what the weights'
-    evaluation transform used (resize the short side, then centre-crop input_size).
-    """
-
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channels: int = 3
-    resize_size: int | None = None
-    interpolation: str = "bilinear"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """An inspectable model.
-
-    build: returns the architecture with random weights (float32, CPU).
-    categories: class names of the output units ("" entries when unknown).
-    catalog_name: the weights' catalog entry, or None when weights come only from a file.
-    ignore_prefixes: state-dict keys of the published checkpoint that the inspected
-    architecture leaves out on purpose (GoogLeNet's auxiliary heads).
-    rename_keys: maps a published checkpoint's old key names to the current ones.
-    """
-
-    name: str
-    title: str
-    build: Callable[[], nn.Module]
-    preprocessing: Preprocessing
-    categories: tuple[str, ...] = ()
-    catalog_name: str | None = None
-    family: str = "torchvision"
-    ignore_prefixes: tuple[str, ...] = ()
-    rename_keys: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -153,46 +116,30 @@ def _lenet_spec() -> ModelSpec:
     )
 
 
-def _vgg19_spec() -> ModelSpec:
-    # The Style tab's network: its catalog entry (engine.features.style.catalog) holds the weights;
-    # the architecture and preprocessing are those of the other torchvision ImageNet models.
-    import torchvision.models as tvm
-
-    from engine.features.inspect.catalog import IMAGENET_CATEGORIES, IMAGENET_MEAN, IMAGENET_STD
-
-    return ModelSpec(
-        name="vgg19",
-        title="VGG-19 (Style tab)",
-        build=lambda: tvm.vgg19(weights=None),
-        preprocessing=Preprocessing(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, resize_size=256),
-        categories=IMAGENET_CATEGORIES,
-        catalog_name="vgg19",
-        family="style",
-    )
-
-
-_SPECS: dict[str, ModelSpec] | None = None
+# The zoo of the registry it was made from: reloading the registry (a plugin added or
+# removed) makes it again.
+_SPECS: tuple[object, dict[str, ModelSpec]] | None = None
 
 
 def _specs() -> dict[str, ModelSpec]:
     global _SPECS
-    if _SPECS is None:
+    features = registry()
+    if _SPECS is None or _SPECS[0] is not features:
         specs = {"lenet5": _lenet_spec()}
         from engine.features.inspect.catalog import ENTRIES
 
         for entry in ENTRIES:
             specs[entry.name] = _catalog_spec(entry)
-        specs["vgg19"] = _vgg19_spec()
         from engine.features.inspect.extra_models import extra_specs
 
         for spec in extra_specs():
             specs.setdefault(spec.name, spec)
-        _SPECS = specs
-    return _SPECS
+        _SPECS = (features, specs)
+    return _SPECS[1]
 
 
 def model_names() -> list[str]:
-    """Every inspectable model name, zoo order (LeNet-5, torchvision, other tabs)."""
+    """Every inspectable model name, zoo order (LeNet-5, torchvision, other features in tab order)."""
     return list(_specs())
 
 

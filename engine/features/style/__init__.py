@@ -13,3 +13,18 @@ and the GUI), ``controller`` (the Style tab's Qt-free state and commands), ``ima
 ``models`` (catalog lookups; every loader goes through ``entry.build``), ``catalog``
 (downloadable weights).
 """
+
+from engine.features.registry import Feature
+
+# Everything else names code by string, imported only when used (no torch, no Qt here).
+FEATURE = Feature(
+    key="style",
+    title="Style",
+    order=30,
+    summary="style transfer",
+    catalog="engine.features.style.catalog",
+    task="engine.features.style.task:LiveStyleTask",
+    tab="gui.features.style.tab:StyleTab",
+    cli=("cli.stylize",),
+    inspectables=("engine.features.style.inspectable:vgg19_spec",),
+)

@@ -87,7 +87,7 @@ def _fit_back(image: np.ndarray, frame: Frame) -> np.ndarray:
     return image
 
 
-class _LiveStyleTask(Task):
+class LiveStyleTask(Task):
     """What the three methods share: the settings snapshot and the stabiliser."""
 
     method = ""
@@ -113,7 +113,7 @@ class _LiveStyleTask(Task):
         return LiveStyleResult(frame.image, self.method, "", self.settings.strength)
 
 
-class FastStyleTask(_LiveStyleTask):
+class FastStyleTask(LiveStyleTask):
     """A fast style network on the live feed.
 
     model: a catalog name (``fast-candy``, a user style) or a ``.pth`` path; it is built
@@ -164,7 +164,7 @@ class FastStyleTask(_LiveStyleTask):
         self._stylizer = None
 
 
-class AdaINTask(_LiveStyleTask):
+class AdaINTask(LiveStyleTask):
     """AdaIN on the live feed.
 
     encoder / decoder: the published checkpoints (paths) or a state_dict each (tests).
@@ -239,7 +239,7 @@ class AdaINTask(_LiveStyleTask):
             torch.cuda.empty_cache()
 
 
-class PaletteTask(_LiveStyleTask):
+class PaletteTask(LiveStyleTask):
     """Colour-only fallback for the live feed: the first style's palette, no brush strokes.
 
     strength blends between the frame (0) and the recoloured frame (1). Honest by design:

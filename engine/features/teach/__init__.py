@@ -6,3 +6,17 @@ into an embedding that is cached, and a small head trained on those embeddings (
 last blocks of the backbone, fine-tuned) becomes a live classifier that can be
 exported to TorchScript and ONNX.
 """
+
+from engine.features.registry import Feature
+
+# Everything else names code by string, imported only when used (no torch, no Qt here).
+FEATURE = Feature(
+    key="teach",
+    title="Teach",
+    order=50,
+    summary="your own classifiers",
+    catalog="engine.features.teach.catalog",
+    task="engine.features.teach.task:TeachTask",
+    tab="gui.features.teach.tab:TeachTab",
+    cli=("cli.teach",),
+)

@@ -91,7 +91,7 @@ def build_torchvision(arch: str, entry: Any, cache: Any, device: Any = None) -> 
     entry's builder calls it too. Raises WeightsMissingError when not installed and
     WeightsMismatchError when the file is not this architecture's.
     """
-    from engine.features.inspect.weights_io import load_checked, read_state_dict
+    from engine.models.weights_io import load_checked, read_state_dict
 
     if cache is None:
         from engine.models.cache import default_cache
