@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from gui.common.jobs import JobRunner
+from gui.common.settings import QSettingsStore
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +31,10 @@ class AppContext:
     """Shared services for tabs (all methods are for the GUI thread).
 
     Attributes:
-        settings: the user's QSettings (INI). Tabs keep their keys under a group named
-            after the tab, e.g. ``settings.setValue("Detect/threshold", 0.4)``.
+        settings: the user's QSettings (INI), for the window's own state (geometry, last tab).
+        store: the same file as the app's settings store (``engine.core.store.SettingsStore``):
+            typed, validated reads. Tabs and their controllers keep their keys under a group
+            named after the tab, e.g. ``store.get("Detect/conf", 0.25)``.
         device: the torch.device the engine runs on.
         video_view: the main window's video view, or None when there is no window.
             Its ``frame_clicked(float, float)`` signal gives clicks in frame pixels.
@@ -50,6 +53,7 @@ class AppContext:
         video_view: "VideoView | None" = None,
     ) -> None:
         self.settings = settings
+        self.store = QSettingsStore(settings)
         self.device = device
         self._weights_cache = weights_cache
         self._status_sink = status_sink

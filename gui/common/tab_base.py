@@ -12,17 +12,23 @@ display and letterboxing are handled by the video view, not by the tab.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QWidget
 
+from gui.common.events import connect_event
+
 if TYPE_CHECKING:  # the engine is imported lazily so a broken model module cannot stop the shell
+    from engine.core.events import Controller, Event
     from engine.runtime.worker import Task, TaskResult
     from engine.io.sources import Frame
     from gui.common.context import AppContext
+
+T = TypeVar("T")
 
 
 class StudioTab(QWidget):
@@ -50,6 +56,21 @@ class StudioTab(QWidget):
     def __init__(self, context: "AppContext", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+
+    # -- the controller's events ------------------------------------------------------
+    def listen(self, event: "Event[T]", slot: Callable[[T], Any]) -> Callable[[], None]:
+        """Run ``slot(value)`` on the GUI thread whenever the engine ``event`` fires: at once
+        when it fires on the GUI thread, queued when a worker thread fires it
+        (``gui.common.events.connect_event``). Returns a function that disconnects."""
+        return connect_event(event, self, slot)
+
+    def follow(self, controller: "Controller") -> None:
+        """Forward the events every controller has: ``task_changed`` and ``settings_changed``
+        to this tab's signals of the same names, ``status`` to ``context.status``. Listeners
+        the tab connects before this call run before the signals are emitted."""
+        self.listen(controller.task_changed, lambda _none: self.task_changed.emit())
+        self.listen(controller.settings_changed, lambda _none: self.settings_changed.emit())
+        self.listen(controller.status, self.context.status)
 
     # -- what runs on the live feed ------------------------------------------------
     def make_task(self) -> "Task | None":

@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.features.detect.counting import Regions
-from engine.features.detect.controller import DetectController, DictStore
+from engine.core.store import MemoryStore
+from engine.features.detect.controller import DetectController
 from engine.features.detect.scene_analysis import SceneAnalyzer
 from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.task import DetectSettings, TrackedDetections
@@ -19,6 +20,7 @@ from engine.runtime.worker import Timings, TaskResult
 from engine.io.sources import Frame
 from engine.io.stream_url import storable_url
 from engine.models.catalog import catalog
+from gui.common.settings import QSettingsStore
 from gui.shell.sources import storable_spec
 from gui.shell.source_stream import recent_streams, remember_stream
 
@@ -26,8 +28,14 @@ NAMES = tuple(catalog().get("yolov4-tiny").meta["categories"])
 
 
 def make(store=None, changes=None):
+    """A controller and the list of what its events announced ("settings", "model", "regions", "status:...")."""
     changes = changes if changes is not None else []
-    return DetectController(catalog().entries("detect"), store or DictStore(), on_change=changes.append), changes
+    controller = DetectController(catalog().entries("detect"), store or MemoryStore())
+    controller.settings_changed.connect(lambda _none: changes.append("settings"))
+    controller.task_changed.connect(lambda _none: changes.append("model"))
+    controller.regions_changed.connect(lambda _none: changes.append("regions"))
+    controller.status.connect(lambda text: changes.append(f"status:{text}"))
+    return controller, changes
 
 
 def result(source: str, index: int = 0, payload=None) -> TaskResult:
@@ -55,7 +63,7 @@ def test_settings_are_one_frozen_snapshot():
 
 def test_lines_and_zones_by_clicks_saved_per_source_and_restored(tmp_path):
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    controller, changes = make(settings)
+    controller, changes = make(QSettingsStore(settings))
     controller.on_result(result("rtsp://***@10.0.0.5/live"))
     controller.begin("line")
     assert controller.click(0, 0)  # used for drawing, not for selecting
@@ -70,7 +78,7 @@ def test_lines_and_zones_by_clicks_saved_per_source_and_restored(tmp_path):
     settings.sync()
     assert "hunter" not in (tmp_path / "s.ini").read_text()
 
-    restarted, _ = make(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    restarted, _ = make(QSettingsStore(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)))
     restarted.on_result(result("rtsp://***@10.0.0.5/live"))
     assert restarted.regions == controller.regions
     restarted.on_result(result("other.mp4"))
@@ -79,7 +87,7 @@ def test_lines_and_zones_by_clicks_saved_per_source_and_restored(tmp_path):
 
 
 def test_bad_saved_regions_are_reported_and_ignored():
-    store = DictStore({"Detect/regions/cam.mp4": json.dumps({"lines": [{"name": "x", "p1": [1, 1], "p2": [1, 1]}]})})
+    store = MemoryStore({"Detect/regions/cam.mp4": json.dumps({"lines": [{"name": "x", "p1": [1, 1], "p2": [1, 1]}]})})
     controller, changes = make(store)
     controller.on_result(result("cam.mp4"))
     assert controller.regions == Regions()

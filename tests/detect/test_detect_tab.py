@@ -359,7 +359,7 @@ def test_boxes_leave_the_live_picture_when_results_are_cleared_without_a_new_fra
     edge = view.grab().toImage().pixelColor(60, 130).getRgb()[:3]
     assert edge == class_qcolor(2).getRgb()[:3]
     installed_tab.controller.clear_results()
-    installed_tab.controller.on_change("model")  # what a model switch announces
+    installed_tab.controller.task_changed.emit()  # what a model switch announces
     assert view.grab().toImage().pixelColor(60, 130).getRgb()[:3] != edge
 
 

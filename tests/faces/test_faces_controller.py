@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from engine.features.faces.calibration import CalibrationError
-from engine.features.faces.controller import DictStore, FacesController
+from engine.core.store import MemoryStore
+from engine.features.faces.controller import FacesController
 from engine.models.cache import WeightsCache
 
 
 @pytest.fixture()
 def ctl(tmp_path, gallery):
-    c = FacesController(DictStore(), WeightsCache(tmp_path / "models", bundled=False), torch.device("cpu"))
+    c = FacesController(MemoryStore(), WeightsCache(tmp_path / "models", bundled=False), torch.device("cpu"))
     c.gallery = gallery
     return c
 
@@ -32,15 +33,19 @@ def test_live_settings_are_one_frozen_snapshot(ctl):
     with pytest.raises(ValueError, match="unknown mode"):
         ctl.set_mode("dance")
     ctl.set_threshold(0.3, remember=True)
-    assert ctl.store.value("Faces/threshold/lbp") == 0.3
-    assert ctl.reset_threshold().threshold == pytest.approx(0.16) and ctl.store.value("Faces/threshold/lbp") is None
+    assert ctl.store.get("Faces/threshold/lbp", 0.0) == 0.3
+    assert ctl.reset_threshold().threshold == pytest.approx(0.16) and not ctl.store.contains("Faces/threshold/lbp")
 
 
 def test_choosing_a_missing_detector_is_a_file_check_not_a_model_build(ctl):
-    rebuild, error = ctl.pick_detector("yunet")
-    assert not rebuild and "models fetch yunet" in error and ctl.detector_name == "haar"
-    rebuild, error = ctl.pick_detector("dlib-mmod")
-    assert not rebuild and "models fetch dlib-mmod" in error
+    rebuilds = []
+    ctl.task_changed.connect(rebuilds.append)
+    with pytest.raises(ValueError, match="models fetch yunet"):
+        ctl.pick_detector("yunet")
+    assert ctl.detector_name == "haar"
+    with pytest.raises(ValueError, match="models fetch dlib-mmod"):
+        ctl.pick_detector("dlib-mmod")
+    assert rebuilds == []
 
 
 def test_jobs_borrow_the_live_tasks_models(ctl, astronaut_variants, tmp_path):
@@ -79,8 +84,8 @@ def test_a_gallery_whose_embedder_files_were_removed(tmp_path, gallery, lfw_face
     rng = np.random.default_rng(1)
     gallery.enrol("Ann", zip(lfw_faces[:2], rng.normal(size=(2, 128)).astype(np.float32)), "sface")
     gallery.enrol("Bob", zip(lfw_faces[2:4], rng.normal(size=(2, 128)).astype(np.float32)), "sface")
-    store = DictStore()
-    store.setValue("Faces/embedder", "sface")
+    store = MemoryStore()
+    store.set("Faces/embedder", "sface")
     ctl = FacesController(store, WeightsCache(tmp_path / "models", bundled=False), torch.device("cpu"))
     ctl.gallery = gallery
     assert ctl.embedder_name == "lbp"  # sface is not installed any more

@@ -17,8 +17,8 @@ def _frame(task, make_frame):
 def test_commands_replace_the_snapshot_and_tell_the_view(tmp_path):
     c = FeaturesController(WeightsCache(tmp_path), model="lenet5", weights="untrained")
     calls = []
-    c.on_settings_changed = lambda: calls.append("settings")
-    c.on_task_changed = lambda: calls.append("task")
+    c.settings_changed.connect(lambda _none: calls.append("settings"))
+    c.task_changed.connect(lambda _none: calls.append("task"))
     first = c.settings
     c.set_mode("gradcam")
     c.set_target_class("7")
@@ -49,5 +49,8 @@ def test_bad_weights_file_falls_back_and_the_choice_reverts(tmp_path, make_frame
     task = c.make_task()
     assert task.fallback == (None, True)
     task.load(torch.device("cpu"))
+    notices = []
+    c.notice_changed.connect(notices.append)
     c.on_result(_frame(task, make_frame))
+    assert notices == [c.notice]
     assert "bad.pth could not be loaded" in c.notice and c.weights_choice == "untrained" and c.weights_file is None

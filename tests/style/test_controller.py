@@ -42,6 +42,9 @@ def test_choice_snapshots_and_weights_by_content(tmp_path, pictures):
     task, text = c.make_live_task()
     assert isinstance(task, FastStyleTask) and "BSD-3-Clause" in text
 
+    announced = []
+    c.settings_changed.connect(lambda _none: announced.append("settings"))
+    c.task_changed.connect(lambda _none: announced.append("task"))
     c.set_styles([(pictures.style(32), "s", None)])
     first = c.live_settings()
     assert c.live_settings().styles is first.styles, "an unchanged blend keeps its identity (no recomputation)"
@@ -49,8 +52,13 @@ def test_choice_snapshots_and_weights_by_content(tmp_path, pictures):
     assert c.live_settings().styles is not first.styles and c.live_settings().styles[0].weight == 2.0
     with pytest.raises(ValueError, match="between 160 and 1280"):
         c.set_live(process_side=100)
-    assert not c.set_live(strength=0.3, stabilise=True)
-    assert c.set_live(model=ADAIN), "another model rebuilds the task"
+    assert announced == ["settings", "settings"]  # a new blend, a new weight: new snapshots
+    c.set_live(strength=0.3, stabilise=True)
+    assert announced[-1] == "settings"
+    c.set_live(model=ADAIN)
+    assert announced[-1] == "task", "another model rebuilds the task"
+    c.set_live(model=ADAIN)
+    assert len(announced) == 4, "the same model again changes nothing"
     snap = c.live_settings()
     assert snap.strength == 0.3 and snap.stabilise and c.model_chosen
     assert "AdaIN weights are not installed" in c.make_live_task()[1]

@@ -5,17 +5,19 @@ tracking, the lines and zones of the current source) as one frozen ``DetectSetti
 the latest result, the counts history for the plot, the heat map, and the drawing of a
 new line or zone (click, click / click... then finish).
 
-Persistence goes through ``store``, any object with ``value(key, default)`` and
-``setValue(key, value)`` (QSettings in the app, a dict wrapper in tests). Lines and zones
-are saved per source under "Detect/regions/<source name>"; source names of streams have
-their credentials masked already, so nothing secret is written.
+Persistence goes through ``store``, an ``engine.core.store.SettingsStore`` (the app's
+settings.ini in the GUI, a ``MemoryStore`` in tests). Lines and zones are saved per
+source under "Detect/regions/<source name>"; source names of streams have their
+credentials masked already, so nothing secret is written.
+
+The view follows the events of ``engine.core.events.Controller`` (``task_changed``,
+``settings_changed``, ``status``) and ``regions_changed``.
 
 Coordinates: frame pixels (origin top-left, y down), like every box in the engine.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -26,6 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from engine.core.events import Controller, EventField
+from engine.core.store import SettingsStore
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
 from engine.features.detect.scene_analysis import TrackedFrame
 from engine.features.detect.task import DetectionTask, DetectSettings, split_result
@@ -48,8 +52,8 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (w, h) if w >= 32 and h >= 32 and w % 32 == 0 and h % 32 == 0 else None
 
 
-def _as_bool(value: Any) -> bool:
-    return str(value).lower() in ("true", "1", "yes")
+def _is_fraction(value: float) -> bool:
+    return 0.0 <= value <= 1.0
 
 
 @dataclass(frozen=True)
@@ -60,31 +64,32 @@ class Draft:
     points: tuple[tuple[float, float], ...] = ()
 
 
-class DetectController:
+class DetectController(Controller):
     """State and commands of the Detect tab.
 
-    ``on_change(what)`` is called after a command changed something the view shows:
-    "settings" (a new live snapshot: the tab forwards it to the worker), "model" (the task
-    must be rebuilt), "regions", "result", "status:<text>".
+    Events after a command changed something the view shows: ``settings_changed`` (a new
+    live snapshot: the tab forwards it to the worker), ``task_changed`` (another model or
+    precision: the task must be rebuilt), ``regions_changed`` (the lines, zones or the
+    drawing changed), ``status(text)``.
     """
 
-    def __init__(self, entries: list, store: Any, *, fast_possible: bool = False,
-                 on_change: Callable[[str], None] | None = None) -> None:
+    regions_changed = EventField[None]("the lines or zones, or the one being drawn, changed")
+
+    def __init__(self, entries: list, store: SettingsStore, *, fast_possible: bool = False) -> None:
         self.entries = list(entries)
         self.store = store
         self.fast_possible = fast_possible
-        self.on_change = on_change or (lambda what: None)
-        name = str(store.value(KEY + "model", ""))
+        name = store.get(KEY + "model", "")
         self.index = next((i for i, e in enumerate(self.entries) if e.name == name),
                           next((i for i, e in enumerate(self.entries) if e.default), 0))
-        self.conf = float(store.value(KEY + "conf", 0.25))
-        self.iou = float(store.value(KEY + "iou", 0.45))
-        self.size_text = str(store.value(KEY + "size", "416x416"))
-        self.grid = _as_bool(store.value(KEY + "grid", "false"))
-        self.bf16 = fast_possible and _as_bool(store.value(KEY + "bf16", "false"))
-        self.tracking = _as_bool(store.value(KEY + "tracking", "false"))
-        self.show_heat = _as_bool(store.value(KEY + "heat", "false"))
-        self.heat_minutes = float(store.value(KEY + "heat_minutes", 5.0))
+        self.conf = store.get(KEY + "conf", 0.25, _is_fraction)
+        self.iou = store.get(KEY + "iou", 0.45, _is_fraction)
+        self.size_text = store.get(KEY + "size", "416x416")
+        self.grid = store.get(KEY + "grid", False)
+        self.bf16 = fast_possible and store.get(KEY + "bf16", False)
+        self.tracking = store.get(KEY + "tracking", False)
+        self.show_heat = store.get(KEY + "heat", False)
+        self.heat_minutes = store.get(KEY + "heat_minutes", 5.0, lambda minutes: minutes > 0)
         self.class_filter: frozenset[int] | None = None
         self.source = ""
         self.regions = Regions()
@@ -112,9 +117,9 @@ class DetectController:
         if not 0 <= index < len(self.entries) or index == self.index:
             return
         self.index = index
-        self.store.setValue(KEY + "model", self.entry.name)
+        self.store.set(KEY + "model", self.entry.name)
         self.clear_results()
-        self.on_change("model")
+        self.task_changed.emit()
 
     def class_names(self) -> tuple[str, ...]:
         entry = self.entry
@@ -140,39 +145,39 @@ class DetectController:
 
     def set_thresholds(self, conf: float, iou: float) -> None:
         self.conf, self.iou = float(conf), float(iou)
-        self.store.setValue(KEY + "conf", self.conf)
-        self.store.setValue(KEY + "iou", self.iou)
-        self.on_change("settings")
+        self.store.set(KEY + "conf", self.conf)
+        self.store.set(KEY + "iou", self.iou)
+        self.settings_changed.emit()
 
     def set_size(self, text: str) -> bool:
         if parse_size(text) is None:
-            self.on_change(f"status:Input size '{text}' is not valid: use WIDTHxHEIGHT, multiples of 32 (e.g. 416x416)")
+            self.status.emit(f"Input size '{text}' is not valid: use WIDTHxHEIGHT, multiples of 32 (e.g. 416x416)")
             return False
         self.size_text = text
-        self.store.setValue(KEY + "size", text)
-        self.on_change("settings")
+        self.store.set(KEY + "size", text)
+        self.settings_changed.emit()
         return True
 
     def set_class_filter(self, selected) -> None:
         self.class_filter = None if selected is None else frozenset(int(i) for i in selected)
         if self.class_filter is not None and not self.class_filter:
-            self.on_change("status:No class is selected: nothing will be detected")
-        self.on_change("settings")
+            self.status.emit("No class is selected: nothing will be detected")
+        self.settings_changed.emit()
 
     def set_tracking(self, on: bool) -> None:
         self.tracking = bool(on)
-        self.store.setValue(KEY + "tracking", self.tracking)
+        self.store.set(KEY + "tracking", self.tracking)
         self.tracked = None
-        self.on_change("settings")
+        self.settings_changed.emit()
 
     def set_fast(self, on: bool) -> None:
         self.bf16 = bool(on) and self.fast_possible
-        self.store.setValue(KEY + "bf16", self.bf16)
-        self.on_change("model")  # a new precision means a new model on the worker
+        self.store.set(KEY + "bf16", self.bf16)
+        self.task_changed.emit()  # a new precision means a new model on the worker
 
     def set_grid(self, on: bool) -> None:
         self.grid = bool(on)
-        self.store.setValue(KEY + "grid", self.grid)
+        self.store.set(KEY + "grid", self.grid)
         if on and self.selected is None and self.detections is not None and len(self.detections):
             self.selected = 0
 
@@ -182,8 +187,8 @@ class DetectController:
             self.heat_minutes = float(minutes)
             if self.heat is not None:
                 self.heat.window_s = self.heat_minutes * 60.0
-        self.store.setValue(KEY + "heat", self.show_heat)
-        self.store.setValue(KEY + "heat_minutes", self.heat_minutes)
+        self.store.set(KEY + "heat", self.show_heat)
+        self.store.set(KEY + "heat_minutes", self.heat_minutes)
 
     # -- lines and zones ------------------------------------------------------------------------
     def _regions_key(self) -> str:
@@ -196,20 +201,20 @@ class DetectController:
         self.source = name
         self.draft = None
         self.clear_results()
-        text = str(self.store.value(self._regions_key(), "") or "")
+        text = self.store.get(self._regions_key(), "")
         try:
             self.regions = Regions.from_json(text) if text else Regions()
         except RegionError as exc:
             self.regions = Regions()
-            self.on_change(f"status:The saved lines/zones of {name} were ignored: {exc}")
-        self.on_change("regions")
-        self.on_change("settings")
+            self.status.emit(f"The saved lines/zones of {name} were ignored: {exc}")
+        self.regions_changed.emit()
+        self.settings_changed.emit()
 
     def _set_regions(self, regions: Regions) -> None:
         self.regions = regions
-        self.store.setValue(self._regions_key(), regions.to_json())
-        self.on_change("regions")
-        self.on_change("settings")
+        self.store.set(self._regions_key(), regions.to_json())
+        self.regions_changed.emit()
+        self.settings_changed.emit()
 
     def _free_name(self, kind: str) -> str:
         taken = {r.name for r in (self.regions.lines if kind == "line" else self.regions.zones)}
@@ -223,13 +228,13 @@ class DetectController:
         self.draft = Draft(kind)
         hint = ("click the two ends of the line" if kind == "line" else
                 "click the corners; click the first corner again (or Finish) to close")
-        self.on_change(f"status:Drawing a {kind}: {hint}. Esc cancels.")
-        self.on_change("regions")
+        self.status.emit(f"Drawing a {kind}: {hint}. Esc cancels.")
+        self.regions_changed.emit()
 
     def cancel_drawing(self) -> None:
         if self.draft is not None:
             self.draft = None
-            self.on_change("regions")
+            self.regions_changed.emit()
 
     def click(self, x: float, y: float) -> bool:
         """A click on the picture (frame pixels); True when it was used for drawing."""
@@ -244,7 +249,7 @@ class DetectController:
         if draft.kind == "line" and len(self.draft.points) == 2:
             self._commit(lambda: CountLine(self._free_name("line"), *self.draft.points), "lines")
         else:
-            self.on_change("regions")
+            self.regions_changed.emit()
         return True
 
     def finish_zone(self) -> None:
@@ -257,18 +262,18 @@ class DetectController:
             item = make()
         except RegionError as exc:
             self.draft = None
-            self.on_change(f"status:{exc}")
-            self.on_change("regions")
+            self.status.emit(str(exc))
+            self.regions_changed.emit()
             return
         self.draft = None
         self._set_regions(replace(self.regions, **{field_name: getattr(self.regions, field_name) + (item,)}))
-        self.on_change(f"status:Added {item.name}")
+        self.status.emit(f"Added {item.name}")
 
     def rename(self, kind: str, old: str, new: str) -> bool:
         new = new.strip()
         items = self.regions.lines if kind == "line" else self.regions.zones
         if not new or any(r.name == new for r in items):
-            self.on_change(f"status:'{new}' is empty or already used: give the {kind} another name")
+            self.status.emit(f"'{new}' is empty or already used: give the {kind} another name")
             return False
         renamed = tuple(replace(r, name=new) if r.name == old else r for r in items)
         self._set_regions(replace(self.regions, **{"lines" if kind == "line" else "zones": renamed}))
@@ -382,18 +387,3 @@ class DetectController:
         image = self.heat.image()
         return image if image.max() > 0 else None
 
-
-class DictStore:
-    """A dict with the QSettings calls the controller uses (for tests and the CLI)."""
-
-    def __init__(self, data: dict | None = None) -> None:
-        self.data = dict(data or {})
-
-    def value(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def setValue(self, key: str, value: Any) -> None:  # noqa: N802 (QSettings' name)
-        self.data[key] = value
-
-    def dumps(self) -> str:
-        return json.dumps(self.data)

@@ -2,16 +2,18 @@
 
 State: the chosen embedder/detector, the live settings (threshold, mode, verify name,
 upsampling) as one frozen ``FacesSettings`` snapshot, the gallery, the guided capture,
-the latest result. Commands return what the view must do (rebuild the task, show an
-error) instead of doing it.
+the latest result. Commands tell the view what changed through the events of
+``engine.core.events.Controller`` (``task_changed``: rebuild the task; ``settings_changed``:
+a new snapshot) and ``verdict`` (the verify-mode text of the latest result); a choice that
+cannot be made raises ValueError with the message to show.
 
 One detector and one embedder exist: those of the live ``FacesTask``. Enrolment and
 triplet checks borrow them through ``models()`` under the task's lock (loading the task
 in the caller's thread when the worker has not yet), so nothing is built twice and no
 model is built on the GUI thread to validate a choice (that is a file check).
 
-``store``: a key/value settings store with ``value(key, default)``, ``setValue`` and
-``remove`` (QSettings has them; tests pass a dict-backed one).
+``store``: an ``engine.core.store.SettingsStore`` (the app's settings.ini in the GUI, a
+``MemoryStore`` in tests).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.core.events import Controller, EventField
+from engine.core.store import SettingsStore
 from engine.features.faces.detectors import DETECTOR_NAMES, HAAR_NAME, MMOD_NAME, default_detector_name
 from engine.features.faces.embedders import distances, embedder_info, installed_embedders
 from engine.features.faces.task import MODES, FacesSettings
@@ -29,22 +33,6 @@ from engine.features.faces.task import MODES, FacesSettings
 log = logging.getLogger(__name__)
 
 DETECTOR_TITLES = {MMOD_NAME: "dlib MMOD CNN (+ 5 landmarks)", "yunet": "YuNet (landmarks)", HAAR_NAME: "Haar cascade (offline)"}
-
-
-class DictStore:
-    """A dict with QSettings' three methods (tests, headless use)."""
-
-    def __init__(self) -> None:
-        self.data: dict = {}
-
-    def value(self, key, default=None):
-        return self.data.get(key, default)
-
-    def setValue(self, key, value) -> None:  # noqa: N802 - QSettings' name
-        self.data[key] = value
-
-    def remove(self, key) -> None:
-        self.data.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -63,8 +51,10 @@ class Triplet:
         return max(0.0, self.d_ap - self.d_an + alpha)
 
 
-class FacesController:
-    def __init__(self, store, cache=None, device=None) -> None:
+class FacesController(Controller):
+    verdict = EventField[str]("verify mode: the text for the latest result (match or not, and the distance)")
+
+    def __init__(self, store: SettingsStore, cache=None, device=None) -> None:
         self.store = store
         self.cache = cache
         self.device = device
@@ -72,9 +62,9 @@ class FacesController:
         self.capture = None
         self.task = None
         self.last = None
-        self.embedder_name = str(store.value("Faces/embedder", "") or "")
-        self.detector_name = str(store.value("Faces/detector", "") or "")
-        self.settings = FacesSettings(upsample=int(store.value("Faces/upsample", 0) or 0))
+        self.embedder_name = store.get("Faces/embedder", "")
+        self.detector_name = store.get("Faces/detector", "")
+        self.settings = FacesSettings(upsample=store.get("Faces/upsample", 0, lambda n: 0 <= n <= 2))
         self.refresh_embedders()
         if self.detector_name not in DETECTOR_NAMES or not self.detector_installed(self.detector_name):
             self.detector_name = default_detector_name(cache, self.embedder_name)
@@ -83,29 +73,30 @@ class FacesController:
     def embedders(self) -> list[tuple[str, dict]]:
         return [(name, embedder_info(name)) for name in installed_embedders(self.cache)]
 
-    def refresh_embedders(self) -> bool:
-        """Re-read what is installed; True when the chosen embedder had to change."""
+    def refresh_embedders(self) -> None:
+        """Re-read what is installed; ``task_changed`` when the chosen embedder had to change."""
         names = installed_embedders(self.cache)
         wanted = self.embedder_name if self.embedder_name in names else names[0]
         changed = wanted != self.embedder_name
         if changed or self.settings.threshold is None:
             self._apply_embedder(wanted)
-        return changed
+        if changed:
+            self.task_changed.emit()
 
     def _apply_embedder(self, name: str) -> None:
         self.embedder_name = name
-        self.store.setValue("Faces/embedder", name)
-        saved = self.store.value(f"Faces/threshold/{name}")
-        threshold = float(saved) if saved not in (None, "") else self.default_threshold()
+        self.store.set("Faces/embedder", name)
+        saved = self.store.get(f"Faces/threshold/{name}", None, lambda t: t >= 0, kind=float)
+        threshold = saved if saved is not None else self.default_threshold()
         self.settings = replace(self.settings, threshold=threshold)
 
-    def pick_embedder(self, name: str) -> bool:
-        """Choose the embedder; True when the task must be rebuilt."""
+    def pick_embedder(self, name: str) -> None:
+        """Choose the embedder (``task_changed`` when it is another one)."""
         if not name or name == self.embedder_name:
-            return False
+            return
         self._apply_embedder(name)
         self.task = None
-        return True
+        self.task_changed.emit()
 
     def info(self) -> dict:
         return embedder_info(self.embedder_name)
@@ -121,19 +112,20 @@ class FacesController:
         except Exception:  # an unknown name in old settings
             return False
 
-    def pick_detector(self, name: str) -> tuple[bool, str | None]:
-        """Choose the detector -> (rebuild the task?, error message to show or None)."""
+    def pick_detector(self, name: str) -> None:
+        """Choose the detector (``task_changed`` when it is another one); ValueError with the
+        message to show when it is unknown or not installed (the choice stays)."""
         if name == self.detector_name:
-            return False, None
+            return
         if name not in DETECTOR_NAMES:
-            return False, f"unknown face detector '{name}'"
+            raise ValueError(f"unknown face detector '{name}'")
         if not self.detector_installed(name):
-            return False, (f"the weights of '{name}' are not installed: run `python main.py models fetch {name}`, "
-                           f"or `python main.py models import {name} FILE` with a file you already have")
+            raise ValueError(f"the weights of '{name}' are not installed: run `python main.py models fetch {name}`, "
+                             f"or `python main.py models import {name} FILE` with a file you already have")
         self.detector_name = name
-        self.store.setValue("Faces/detector", name)
+        self.store.set("Faces/detector", name)
         self.task = None
-        return True, None
+        self.task_changed.emit()
 
     # -- live settings -----------------------------------------------------------------
     @property
@@ -151,11 +143,13 @@ class FacesController:
         """Upper end of the threshold slider: 2 for unit vectors, 1.5 for dlib's raw L2."""
         return 1.5 if self.info()["metric"] == "l2" else 2.0
 
+    # Each setter replaces the snapshot, announces it (``settings_changed``) and returns it.
     def set_threshold(self, value: float, remember: bool = False) -> FacesSettings:
         value = max(0.0, min(self.threshold_range(), float(value)))
         self.settings = replace(self.settings, threshold=value)
         if remember:
-            self.store.setValue(f"Faces/threshold/{self.embedder_name}", value)
+            self.store.set(f"Faces/threshold/{self.embedder_name}", value)
+        self.settings_changed.emit()
         return self.settings
 
     def reset_threshold(self) -> FacesSettings:
@@ -167,15 +161,20 @@ class FacesController:
             raise ValueError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
         self.settings = replace(self.settings, mode=mode)
         self.last = None
+        self.settings_changed.emit()
         return self.settings
 
     def set_verify_name(self, name: str | None) -> FacesSettings:
-        self.settings = replace(self.settings, verify_name=name or None)
+        """Announced only when the name changes (the view re-fills its list after each enrolment)."""
+        if (name or None) != self.settings.verify_name:
+            self.settings = replace(self.settings, verify_name=name or None)
+            self.settings_changed.emit()
         return self.settings
 
     def set_upsample(self, n: int) -> FacesSettings:
         self.settings = replace(self.settings, upsample=max(0, min(2, int(n))))
-        self.store.setValue("Faces/upsample", self.settings.upsample)
+        self.store.set("Faces/upsample", self.settings.upsample)
+        self.settings_changed.emit()
         return self.settings
 
     # -- the task and its models ---------------------------------------------------------
@@ -209,18 +208,19 @@ class FacesController:
         return enrol_from_chips(recognizer, name, list(self.capture.chips), add, lock)
 
     # -- results -------------------------------------------------------------------------
-    def on_result(self, data) -> str | None:
-        """Keep the latest result; in verify mode return the verdict text to show."""
+    def on_result(self, data) -> None:
+        """Keep the latest result; in verify mode announce the verdict text (``verdict``)."""
         self.last = data
         if data.mode != "verify":
-            return None
+            return
         if not data.faces:
-            return "no face in view"
-        if data.verify_name is None:
-            return "choose a person"
-        face = data.faces[0]
-        word = "match" if face.verified else "no match"
-        return f"{word} — {data.verify_name}? distance {face.distance:.3f}"
+            self.verdict.emit("no face in view")
+        elif data.verify_name is None:
+            self.verdict.emit("choose a person")
+        else:
+            face = data.faces[0]
+            word = "match" if face.verified else "no match"
+            self.verdict.emit(f"{word} — {data.verify_name}? distance {face.distance:.3f}")
 
     # -- know your threshold -------------------------------------------------------------
     def calibration(self):

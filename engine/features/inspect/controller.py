@@ -2,15 +2,16 @@
 
 The controller owns what the user chose (model, weights, live settings, the unit under
 the mouse, the top-patches collection) and the newest result. The view calls its
-commands and redraws from its state; two plain callbacks tell the view when the worker
-needs a new task (``on_task_changed``: another model or weights) or a new settings
-snapshot (``on_settings_changed``: anything in :class:`InspectSettings`).
+commands and redraws from its state; the events of ``engine.core.events.Controller`` tell
+it when the worker needs a new task (``task_changed``: another model or weights) or a new
+settings snapshot (``settings_changed``: anything in :class:`InspectSettings`), and
+``status`` says why a click found no unit.
 
 Weights choices: "trained" (the catalog's ImageNet weights; untrained when they are not
 installed or the model has none), "untrained" (seeded random weights) or "file" (a
 state-dict file). A file that fails to load leaves the previous choice running: the
-task falls back to it, and :meth:`on_result` reverts the choice and keeps the task's
-message in :attr:`notice`.
+task falls back to it, and :meth:`on_result` reverts the choice, keeps the task's
+message in :attr:`notice` and announces it (``notice_changed``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from engine.core.events import Controller, EventField
 from engine.features.inspect.task import InspectResult, InspectSettings, InspectTask, receptive_box, unit_at
 from engine.features.inspect.predictions import resolve_class
 from engine.features.inspect.top_patches import TopPatches
@@ -32,8 +34,11 @@ log = logging.getLogger(__name__)
 WEIGHTS_CHOICES = ("trained", "untrained", "file")
 
 
-class FeaturesController:
+class FeaturesController(Controller):
     """See the module docstring. ``weights_cache``: the app's WeightsCache (for "installed?")."""
+
+    notice_changed = EventField[str]("the running task reported a problem (weights that failed to load); "
+                                     "the weights choice has been reverted to what runs")
 
     def __init__(self, weights_cache: Any = None, model: str = "resnet18", weights: str = "trained") -> None:
         self.weights_cache = weights_cache
@@ -50,8 +55,6 @@ class FeaturesController:
         self.collection = TopPatches(k=9)
         self.task: InspectTask | None = None
         self._running: tuple[str | None, bool] | None = None  # (weights, untrained) of the task now running
-        self.on_task_changed: Callable[[], None] = lambda: None
-        self.on_settings_changed: Callable[[], None] = lambda: None
 
     # -- model and weights ---------------------------------------------------------------
     @property
@@ -122,7 +125,7 @@ class FeaturesController:
     def _restart(self) -> None:
         self.result = None
         self.unit, self.unit_box = None, None
-        self.on_task_changed()
+        self.task_changed.emit()
 
     def make_task(self) -> InspectTask:
         """The task for the current model, weights and settings (the previous weights as fallback)."""
@@ -142,11 +145,13 @@ class FeaturesController:
     def on_result(self, result: InspectResult) -> None:
         """A result of the current task (the pipeline already dropped stale ones)."""
         self.result = result
+        announce = False
         if result.settings is not None and result.settings.layer != self.settings.layer and self.settings.layer is None:
             # The task chose the default layer: adopt it so later snapshots keep it.
             self.settings = replace(self.settings, layer=result.settings.layer, filters_layer=result.settings.filters_layer)
         if result.notice and result.notice != self.notice:
             self.notice = result.notice
+            announce = True
             task = self.task
             if task is not None:
                 self._running = (str(task.weights) if task.weights else None, task.untrained)
@@ -157,11 +162,13 @@ class FeaturesController:
                     self.weights_file = str(task.weights)
         if self.unit is not None:
             self._update_unit_box()
+        if announce:
+            self.notice_changed.emit(self.notice)
 
     # -- live settings -------------------------------------------------------------------
     def _update(self, **changes) -> None:
         self.settings = replace(self.settings, **changes)
-        self.on_settings_changed()
+        self.settings_changed.emit()
 
     def choose_layer(self, name: str) -> None:
         """Show ``name``'s channels; a convolution's kernels go to the Filters page. KeyError for a bad name."""
@@ -229,19 +236,22 @@ class FeaturesController:
         self.unit = (row, col)
         self._update_unit_box()
 
-    def select_unit_at(self, x: float, y: float) -> str | None:
+    def select_unit_at(self, x: float, y: float) -> None:
         """A click at frame point (x, y): outline the unit of the layer looking there most
-        directly, enlarging the strongest channel unless one is chosen. Returns a message on failure."""
+        directly, enlarging the strongest channel unless one is chosen. ``status`` says why not."""
         r = self.result
         if r is None or r.table is None:
-            return None
+            return
         try:
             self.unit = unit_at(r.table, r.layer, x, y, r.geometry)
         except (KeyError, ValueError) as exc:
-            return str(exc)
+            self.status.emit(str(exc))
+            return
         if self.settings.pinned_channel is None and r.channels is not None:
             self.enlarge_channel(int(r.channels.channels[0]))
-        return self._update_unit_box()
+        problem = self._update_unit_box()
+        if problem:
+            self.status.emit(problem)
 
     def clear_unit(self) -> None:
         self.unit, self.unit_box = None, None

@@ -6,6 +6,10 @@ what is installed. Commands load inputs, build the live task and its settings sn
 start the engine jobs (photo stylisation, training) and install weights. Weight files are
 recognised by their content (each catalog entry's validator), never by their name.
 Every bad input raises a ValueError subclass whose message names the file or value.
+
+The view follows the events of ``engine.core.events.Controller``: ``settings_changed``
+when the live snapshot changes (the blend, strength, colours, size, stabiliser) and
+``task_changed`` when the live model changes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.events import Controller
 from engine.features.style import models
 from engine.features.style.imaging import StyleImage
 from engine.features.style.task import LiveStyleSettings
@@ -49,7 +54,7 @@ class ModelOption:
     available: bool
 
 
-class StyleController:
+class StyleController(Controller):
     """State + commands of the Style tab. cache: a WeightsCache; device: a torch.device."""
 
     def __init__(self, cache: Any, device: Any) -> None:
@@ -143,10 +148,12 @@ class StyleController:
         """Replace the blend: (image BGR uint8, name, path or None) each, weight 1."""
         self.styles = tuple(StyleImage(image, 1.0, name) for image, name, _ in styles)
         self.style_paths = tuple(path for *_, path in styles)
+        self.settings_changed.emit()  # the worker computes the new statistics between frames
 
     def add_style(self, image: np.ndarray, name: str, path: str | None = None) -> None:
         self.styles = self.styles + (StyleImage(image, 1.0, name),)
         self.style_paths = self.style_paths + (path,)
+        self.settings_changed.emit()
 
     def set_weight(self, index: int, weight: float) -> None:
         if not (weight >= 0):
@@ -154,10 +161,12 @@ class StyleController:
         styles = list(self.styles)
         styles[index] = replace(styles[index], weight=float(weight))
         self.styles = tuple(styles)
+        self.settings_changed.emit()
 
     # -- live --------------------------------------------------------------------------
-    def set_live(self, **changes: Any) -> bool:
-        """Change the live choice; True when the model changed (the task must be rebuilt)."""
+    def set_live(self, **changes: Any) -> None:
+        """Change the live choice: ``task_changed`` when the model changed (the new task takes
+        the new settings with it), else ``settings_changed`` when anything but the model was given."""
         if "process_side" in changes:
             from engine.features.style.fast_style import MAX_SIDE, MIN_SIDE
 
@@ -168,7 +177,10 @@ class StyleController:
         if "model" in changes:
             self.model_chosen = True
         self.live = replace(self.live, **changes)
-        return self.live.model != old
+        if self.live.model != old:
+            self.task_changed.emit()
+        elif set(changes) - {"model"}:
+            self.settings_changed.emit()
 
     def live_settings(self) -> LiveStyleSettings:
         """The snapshot the worker reads; ``styles`` is the controller's tuple itself, so an

@@ -3,6 +3,10 @@
 Everything here is called on the GUI thread except the generators ``train_job`` and
 ``embed_job``, which a job runner drives on a background thread; they only read a
 snapshot of the project and hand their result back through their return value.
+
+The view follows the events of ``engine.core.events.Controller``: ``task_changed`` when
+another project is open or a model has been trained (the live task runs another model),
+``settings_changed`` when the live settings change.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from engine.core.events import Controller
 from engine.features.teach.backbones import Backbone, BackboneWeightsMissingError, backbone_spec, load_backbone
 from engine.features.teach.features import EmbeddingCache, compute
 from engine.features.teach.task import LiveSettings, TeachTask
@@ -34,7 +39,7 @@ class StripBlock:
     state: str
 
 
-class TeachController:
+class TeachController(Controller):
     """Holds the open project, the chosen backbone, the trained model and the live settings."""
 
     def __init__(self, projects_dir: Path | None = None, weights_cache: Any = None) -> None:
@@ -43,7 +48,7 @@ class TeachController:
         self.project: Project | None = None
         self.model: TrainedModel | None = None
         self.result: TrainResult | None = None
-        self.live_settings = LiveSettings()
+        self.live_settings = LiveSettings()  # replaced by set_live_settings, never mutated
         self.record_rate = 5.0  # samples per second while a record button is held
         self.recording: str | None = None  # class id being recorded
         self._last_record = 0.0
@@ -97,6 +102,7 @@ class TeachController:
                 self.model = load_model_dir(project.model_dir)
             except ModelDirError as exc:
                 log.warning("%s", exc)
+        self.task_changed.emit()
         return project
 
     # -- backbone --------------------------------------------------------------------
@@ -173,9 +179,16 @@ class TeachController:
         return result
 
     def finish_training(self, result: TrainResult) -> None:
-        """Adopt a finished job's result (GUI thread)."""
+        """Adopt a finished job's result (GUI thread); the live task runs the new model."""
         self.result = result
         self.model = result.model
+        self.task_changed.emit()
+
+    def set_live_settings(self, smoothing: float, threshold: float) -> LiveSettings:
+        """New live settings (a new snapshot for the running task); returns it."""
+        self.live_settings = LiveSettings(smoothing, threshold)
+        self.settings_changed.emit()
+        return self.live_settings
 
     # -- views -----------------------------------------------------------------------
     def pca_points(self) -> tuple[np.ndarray, np.ndarray, list[str]]:

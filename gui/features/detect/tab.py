@@ -53,8 +53,7 @@ class DetectTab(StudioTab):
             entries = catalog().entries("detect")
         from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
         fast = context.device.type == "cpu" and cpu_bf16_supported()
-        self.controller = DetectController(entries, context.settings, fast_possible=fast,
-                                           on_change=self._on_controller_change)
+        self.controller = DetectController(entries, context.store, fast_possible=fast)
         self.entries = self.controller.entries
         self._installed = False
         self._dirty = False
@@ -72,6 +71,7 @@ class DetectTab(StudioTab):
         self.download_button, self.import_button, self.progress = box.download_button, box.import_button, box.progress
         self._refresh_model_state()
         self._show_regions()
+        self._follow_controller()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh_views)
@@ -147,19 +147,21 @@ class DetectTab(StudioTab):
         layout.addWidget(splitter)
 
     # -- controller -> view ------------------------------------------------------------------
-    def _on_controller_change(self, what: str) -> None:
-        if what == "settings":
-            self.settings_changed.emit()
-            self.context.request_repaint()  # e.g. tracking off: its boxes go now, not at the next frame
-        elif what == "model":
-            self._clear_views()
-            self._refresh_model_state()
-            self.task_changed.emit()
-        elif what == "regions":
-            self._show_regions()
-            self.context.request_repaint()
-        elif what.startswith("status:"):
-            self.context.status(what[len("status:"):])
+    def _follow_controller(self) -> None:
+        c = self.controller
+        self.listen(c.task_changed, self._on_model_changed)  # the views follow before the window rebuilds the task
+        self.listen(c.regions_changed, self._on_regions_changed)
+        self.follow(c)
+        # e.g. tracking off: its boxes go now, not at the next frame
+        self.listen(c.settings_changed, lambda _none: self.context.request_repaint())
+
+    def _on_model_changed(self, _none=None) -> None:
+        self._clear_views()
+        self._refresh_model_state()
+
+    def _on_regions_changed(self, _none=None) -> None:
+        self._show_regions()
+        self.context.request_repaint()
 
     def _show_regions(self) -> None:
         c = self.controller
@@ -410,3 +412,4 @@ class DetectTab(StudioTab):
     def shutdown(self) -> None:
         self.timer.stop()
         self.installer.shutdown()
+        self.controller.close()

@@ -45,12 +45,15 @@ class FacesTab(StudioTab):
 
     def __init__(self, context: "AppContext", parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.ctl = FacesController(context.settings, context.weights_cache, context.device)
+        self.ctl = FacesController(context.store, context.weights_cache, context.device)
         self._jobs = context.job_runner("faces-enrol", self)
         self._jobs.finished.connect(self._job_finished)
         self._jobs.failed.connect(lambda message: self.context.error("Enrolment", message))
         self.ask_existing = self._ask_existing_dialog  # replaced in tests; the default asks with a dialog
-        self._build_ui(int(context.settings.value("Faces/shots", 5) or 5))
+        self._build_ui(context.store.get("Faces/shots", 5, lambda n: n >= 1))
+        self.listen(self.ctl.task_changed, self._on_task_changed)
+        self.listen(self.ctl.verdict, lambda text: self.verdict_label.setText(text))
+        self.follow(self.ctl)
         self._open_gallery()
         self._fill_embedders()
 
@@ -71,7 +74,7 @@ class FacesTab(StudioTab):
         self.embedder_note = self.model_box.embedder_note
         self.embedder_combo.currentIndexChanged.connect(self._embedder_picked)
         self.detector_combo.currentIndexChanged.connect(self._detector_picked)
-        self.model_box.upsample_spin.valueChanged.connect(lambda n: self._changed(self.ctl.set_upsample(n)))
+        self.model_box.upsample_spin.valueChanged.connect(self.ctl.set_upsample)
 
         self.mode_buttons = QButtonGroup(self)
         mode_row = QHBoxLayout()
@@ -95,7 +98,7 @@ class FacesTab(StudioTab):
         verify_form = QFormLayout(verify_page)
         self.verify_combo = QComboBox()
         self.verify_combo.setObjectName("facesVerifyPerson")
-        self.verify_combo.currentTextChanged.connect(lambda name: self._changed(self.ctl.set_verify_name(name)))
+        self.verify_combo.currentTextChanged.connect(self.ctl.set_verify_name)
         self.verdict_label = QLabel("—")
         self.verdict_label.setObjectName("facesVerdict")
         font = self.verdict_label.font()
@@ -144,10 +147,6 @@ class FacesTab(StudioTab):
         self.context.status(message)
         self.status_message.emit(message)
 
-    def _changed(self, _settings=None) -> None:
-        """A live setting changed: the window forwards ``task_settings()`` to the worker."""
-        self.settings_changed.emit()
-
     # -- gallery -----------------------------------------------------------------------
     def _open_gallery(self, path=None) -> None:
         try:
@@ -190,18 +189,19 @@ class FacesTab(StudioTab):
         self.model_box.show_info(self.ctl.info())
         self._show_threshold()
 
+    def _on_task_changed(self, _none=None) -> None:
+        """Another embedder or detector (before the window rebuilds the task): show its facts."""
+        self._show_embedder()
+
     def _embedder_picked(self, index: int) -> None:
-        if self.ctl.pick_embedder(self.embedder_combo.itemData(index)):
-            self._show_embedder()
-            self.task_changed.emit()
+        self.ctl.pick_embedder(self.embedder_combo.itemData(index))
 
     def _detector_picked(self, index: int) -> None:
-        rebuild, error = self.ctl.pick_detector(self.detector_combo.itemData(index))
-        if error:
-            self.context.error("Face detector", error)
+        try:
+            self.ctl.pick_detector(self.detector_combo.itemData(index))
+        except ValueError as exc:
+            self.context.error("Face detector", str(exc))
             self.model_box.select_detector(self.ctl.detector_name)
-        elif rebuild:
-            self.task_changed.emit()
 
     # -- threshold -----------------------------------------------------------------------
     def default_threshold(self) -> float:
@@ -211,14 +211,14 @@ class FacesTab(StudioTab):
         self.threshold_row.show(self.ctl.threshold, self.ctl.default_threshold(), self.ctl.threshold_range())
 
     def set_threshold(self, value: float, remember: bool = False) -> None:
-        self._changed(self.ctl.set_threshold(value, remember))
+        self.ctl.set_threshold(value, remember)
         self._show_threshold()
 
     def _slider_moved(self, value: int) -> None:
         self.set_threshold(value / SLIDER_STEPS_PER_UNIT, remember=True)
 
     def reset_threshold(self) -> None:
-        self._changed(self.ctl.reset_threshold())
+        self.ctl.reset_threshold()
         self._show_threshold()
 
     def use_threshold(self, value: float) -> None:
@@ -227,7 +227,7 @@ class FacesTab(StudioTab):
 
     # -- modes -------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        self._changed(self.ctl.set_mode(mode))
+        self.ctl.set_mode(mode)
         index = MODE_KEYS.index(mode)
         self.stack.setCurrentIndex(index)
         if not self.mode_buttons.button(index).isChecked():
@@ -251,9 +251,7 @@ class FacesTab(StudioTab):
         data = result.result
         if not isinstance(data, FacesFrameResult):
             return
-        verdict = self.ctl.on_result(data)
-        if verdict is not None:
-            self.verdict_label.setText(verdict)
+        self.ctl.on_result(data)  # verify mode: the verdict label follows ctl.verdict
         if data.mode == "enrol" and self.capture is not None and data.candidate is not None:
             self.offer_shot(data.candidate, result.frame.timestamp)
         if self.pages.currentWidget() is self.siamese and self.siamese.picks()[0] == CAMERA:
@@ -287,7 +285,7 @@ class FacesTab(StudioTab):
             self.hint_label.setText("Type the person's name first.")
             return False
         self.ctl.capture = GuidedCapture(target=self.shots_spin.value())
-        self.context.settings.setValue("Faces/shots", self.shots_spin.value())
+        self.context.store.set("Faces/shots", self.shots_spin.value())
         self.enrol.reset("Look at the camera; turn your head a little between shots.")
         self.capture_button.setText("Stop capture")
         self.set_mode("enrol")
@@ -379,8 +377,7 @@ class FacesTab(StudioTab):
             paint_faces(painter, self.ctl.last, frame_width, hint)
 
     def activated(self) -> None:
-        if self.ctl.refresh_embedders():  # models may have been installed in the model manager meanwhile
-            self.task_changed.emit()
+        self.ctl.refresh_embedders()  # models may have been installed in the model manager meanwhile
         self._fill_embedders()
         self.manager.refresh()
         self._fill_people()
@@ -391,5 +388,6 @@ class FacesTab(StudioTab):
 
     def shutdown(self) -> None:
         self._jobs.shutdown()
+        self.ctl.close()
         if self.gallery is not None:
             self.gallery.close()

@@ -44,11 +44,10 @@ class FeaturesTab(StudioTab):
         super().__init__(context, parent)
         from engine.features.inspect.controller import FeaturesController
 
-        s = context.settings
-        self.controller = FeaturesController(context.weights_cache, str(s.value(f"{SETTINGS_GROUP}/model", "resnet18")),
-                                             str(s.value(f"{SETTINGS_GROUP}/weights", "trained")))
-        self.controller.on_task_changed = self.task_changed.emit
-        self.controller.on_settings_changed = self.settings_changed.emit
+        s = context.store.group(SETTINGS_GROUP)
+        self.controller = FeaturesController(context.weights_cache, s.get("model", "resnet18"), s.get("weights", "trained"))
+        self.listen(self.controller.notice_changed, self._on_notice)
+        self.follow(self.controller)
         self._table = None
         self._filters = None
         self._saliency_qimage: QImage | None = None
@@ -142,27 +141,24 @@ class FeaturesTab(StudioTab):
         return model_spec(name).title
 
     def _restore_view_settings(self) -> None:
-        s = self.context.settings
+        s = self.context.store.group(SETTINGS_GROUP)
         self.weights_combo.setCurrentIndex(max(0, self.weights_combo.findData(self.controller.weights_choice)))
-        colormap = str(s.value(f"{SETTINGS_GROUP}/colormap", "viridis"))
+        colormap = s.get("colormap", "viridis")
         if colormap in COLORMAPS:
             self.channels_page.colormap_combo.setCurrentText(colormap)
         norm = self.channels_page.norm_combo
-        norm.setCurrentIndex(max(0, norm.findData(str(s.value(f"{SETTINGS_GROUP}/normalisation", "channel")))))
-        try:
-            self.saliency_page.opacity_slider.setValue(int(s.value(f"{SETTINGS_GROUP}/opacity", 50)))
-        except (TypeError, ValueError):
-            self.saliency_page.opacity_slider.setValue(50)
+        norm.setCurrentIndex(max(0, norm.findData(s.get("normalisation", "channel"))))
+        self.saliency_page.opacity_slider.setValue(s.get("opacity", 50))
         self.saliency_page.set_classes(self.controller.spec.categories)
         self.weights_label.setText(self.controller.weights_text())
 
     def _save_settings(self) -> None:
-        s = self.context.settings
-        s.setValue(f"{SETTINGS_GROUP}/model", self.model_name)
-        s.setValue(f"{SETTINGS_GROUP}/weights", self.weights_choice)
-        s.setValue(f"{SETTINGS_GROUP}/colormap", self.channels_page.colormap_combo.currentText())
-        s.setValue(f"{SETTINGS_GROUP}/normalisation", self.channels_page.norm_combo.currentData())
-        s.setValue(f"{SETTINGS_GROUP}/opacity", self.saliency_page.opacity_slider.value())
+        s = self.context.store.group(SETTINGS_GROUP)
+        s.set("model", self.model_name)
+        s.set("weights", self.weights_choice)
+        s.set("colormap", self.channels_page.colormap_combo.currentText())
+        s.set("normalisation", self.channels_page.norm_combo.currentData())
+        s.set("opacity", self.saliency_page.opacity_slider.value())
 
     # -- model and weights ---------------------------------------------------------------
     @property
@@ -249,11 +245,7 @@ class FeaturesTab(StudioTab):
         if r is None:
             return
         c = self.controller
-        c.on_result(r)
-        if c.notice and self.notice_label.text() != c.notice:
-            self.notice_label.setText(c.notice)
-            self._sync_model_controls()
-            self.status_message.emit(c.notice)
+        c.on_result(r)  # a new notice comes back through _on_notice
         if r.table is not None and r.table is not self._table:
             self._set_table(r.table, r.layer)
         self.channels_page.show_result(r)
@@ -264,6 +256,12 @@ class FeaturesTab(StudioTab):
             self._filters = r.filters
             self.filters_page.show(r.filters)
         self.extras.on_result(r, self.pages.currentWidget() is self.units_page)
+
+    def _on_notice(self, notice: str) -> None:
+        """The task could not use the chosen weights: say so and show the choice that runs."""
+        self.notice_label.setText(notice)
+        self._sync_model_controls()
+        self.status_message.emit(notice)
 
     def _set_table(self, table, layer: str) -> None:
         self._table = table
@@ -335,9 +333,7 @@ class FeaturesTab(StudioTab):
         self.context.request_repaint()
 
     def select_unit_at(self, x: float, y: float) -> None:
-        problem = self.controller.select_unit_at(x, y)
-        if problem:
-            self.status_message.emit(problem)
+        self.controller.select_unit_at(x, y)  # a problem is shown through controller.status
         self.zoom.unit = self.controller.unit
         self.zoom.update()
         self.context.request_repaint()
@@ -396,3 +392,4 @@ class FeaturesTab(StudioTab):
     def shutdown(self) -> None:
         self.extras.shutdown()
         self._save_settings()
+        self.controller.close()

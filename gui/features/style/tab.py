@@ -72,6 +72,9 @@ class StyleTab(StudioTab):
         self._build()
         self._restore()
         self.refresh_weights()
+        # After _restore: restoring the saved live model must not save half-restored widgets.
+        self.listen(self.controller.task_changed, self._on_live_task_changed)
+        self.follow(self.controller)
 
     @property
     def styles(self):
@@ -127,37 +130,35 @@ class StyleTab(StudioTab):
 
     # ------------------------------------------------------------------ settings
     def _restore(self) -> None:
-        s = self.context.settings
-        raw = s.value("Style/recent", [])
-        self.gallery.set_recent([raw] if isinstance(raw, str) else [str(p) for p in (raw or [])])
+        s = self.context.store
+        self.gallery.set_recent(s.get("Style/recent", []))
         self.photo.size_spin.setValue(read_int(s, "Style/size", 512))
         self.photo.steps_spin.setValue(read_int(s, "Style/steps", 300))
         self.live_page.alpha_slider.setValue(read_int(s, "Style/alpha", 100))
         self.live_page.live_colour_check.setChecked(read_bool(s, "Style/live_preserve_color", False))
         self.live_page.live_size_spin.setValue(read_int(s, "Style/live_size", self.controller.live.process_side))
         self.live_page.stabilise_check.setChecked(read_bool(s, "Style/stabilise", False))
-        model = s.value("Style/live_model", "")
+        model = s.get("Style/live_model", "")
         if model:
-            self.controller.set_live(model=str(model))
+            self.controller.set_live(model=model)
             self.controller.refresh()
         self.modes.setCurrentIndex(min(read_int(s, "Style/mode", 0), 1))
 
     def _on_styles_changed(self) -> None:
-        self._save()
-        self.settings_changed.emit()  # the worker computes the new statistics between frames
+        self._save()  # the controller announced the new blend (settings_changed) already
 
     def _save(self) -> None:
-        s = self.context.settings
-        s.setValue("Style/recent", self.gallery.recent)
-        s.setValue("Style/size", self.photo.size_spin.value())
-        s.setValue("Style/steps", self.photo.steps_spin.value())
-        s.setValue("Style/alpha", self.live_page.alpha_slider.value())
-        s.setValue("Style/live_preserve_color", self.live_page.live_colour_check.isChecked())
-        s.setValue("Style/live_size", self.live_page.live_size_spin.value())
-        s.setValue("Style/stabilise", self.live_page.stabilise_check.isChecked())
+        s = self.context.store
+        s.set("Style/recent", self.gallery.recent)
+        s.set("Style/size", self.photo.size_spin.value())
+        s.set("Style/steps", self.photo.steps_spin.value())
+        s.set("Style/alpha", self.live_page.alpha_slider.value())
+        s.set("Style/live_preserve_color", self.live_page.live_colour_check.isChecked())
+        s.set("Style/live_size", self.live_page.live_size_spin.value())
+        s.set("Style/stabilise", self.live_page.stabilise_check.isChecked())
         if self.controller.model_chosen:  # otherwise the best installed model is picked at each start
-            s.setValue("Style/live_model", self.controller.live.model)
-        s.setValue("Style/mode", self.modes.currentIndex())
+            s.set("Style/live_model", self.controller.live.model)
+        s.set("Style/mode", self.modes.currentIndex())
 
     # ------------------------------------------------------------------ weights
     def refresh_weights(self) -> None:
@@ -340,16 +341,16 @@ class StyleTab(StudioTab):
         self.task_changed.emit()
 
     def _on_live_model(self, name: str) -> None:
-        if self.controller.set_live(model=name):
-            self.live_image = None
-            self._save()
-            self.task_changed.emit()
+        self.controller.set_live(model=name)  # task_changed when it is another model
+
+    def _on_live_task_changed(self, _none=None) -> None:
+        self.live_image = None
+        self._save()
 
     def _on_live_setting(self) -> None:
         page = self.live_page
         self.controller.set_live(strength=page.strength(), preserve_color=page.live_colour_check.isChecked(),
                                  process_side=page.live_size_spin.value(), stabilise=page.stabilise_check.isChecked())
-        self.settings_changed.emit()
 
     def task_settings(self):
         return self.controller.live_settings() if self.live_mode() else None
@@ -391,3 +392,4 @@ class StyleTab(StudioTab):
         self._save()
         self.runner.shutdown()
         self.train_runner.shutdown()
+        self.controller.close()

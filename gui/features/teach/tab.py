@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
 from engine.features.teach.backbones import BackboneWeightsMissingError
 from engine.features.teach.controller import TeachController
 from engine.features.teach.imaging import preview
-from engine.features.teach.task import LiveSettings
 from engine.features.teach.project import ProjectError
 from engine.features.teach.render import class_colour, confusion_image
 from engine.features.teach.settings import AugmentSettings
@@ -50,7 +49,8 @@ class TeachTab(StudioTab):
         self.record_timer = QTimer(self)
         self.record_timer.timeout.connect(self._record_tick)
         self._build()
-        last = context.settings.value(KEY_LAST, "", type=str)
+        self.follow(self.controller)  # a project opened or a model trained: task_changed
+        last = context.store.get(KEY_LAST, "")
         self._show_project(self.controller.open_or_create(last or None))
         if self.controller.open_problems:
             self.context.error("Teach project not opened", "\n\n".join(self.controller.open_problems)
@@ -118,7 +118,8 @@ class TeachTab(StudioTab):
 
     # -- project --------------------------------------------------------------------
     def _show_project(self, project) -> None:
-        self.context.settings.setValue(KEY_LAST, str(project.root))
+        """Show the project the controller just opened (it announced task_changed already)."""
+        self.context.store.set(KEY_LAST, str(project.root))
         self.project_label.setText(f"Project: <b>{project.name}</b>")
         self.project_label.setToolTip(str(project.root))  # long paths would widen the tab column
         if project.notice:
@@ -126,7 +127,6 @@ class TeachTab(StudioTab):
         self.model_box.load(project)
         self._rebuild_cards()
         self._refresh_model_view()
-        self.task_changed.emit()
 
     def _rebuild_cards(self) -> None:
         project = self.controller.project
@@ -303,8 +303,7 @@ class TeachTab(StudioTab):
         self._refresh_model_view()
 
     def _live_edited(self) -> None:
-        self.controller.live_settings = LiveSettings(self.smoothing_slider.value() / 100, self.threshold_slider.value() / 100)
-        self.settings_changed.emit()
+        self.controller.set_live_settings(self.smoothing_slider.value() / 100, self.threshold_slider.value() / 100)
 
     def _preview_augmentation(self) -> None:
         samples = self.controller.project.samples()
@@ -342,7 +341,7 @@ class TeachTab(StudioTab):
         self.train_panel.show_progress(progress)
 
     def _on_trained(self, result) -> None:
-        self.controller.finish_training(result)
+        self.controller.finish_training(result)  # task_changed: the live task runs the new model
         project = self.controller.project
         paths = {s.id: s for s in project.samples()}
         hard = []
@@ -354,7 +353,6 @@ class TeachTab(StudioTab):
                     continue
         self.train_panel.show_result(result, confusion_image(result.confusion, result.labels), hard)
         self._refresh_model_view()
-        self.task_changed.emit()
 
     def _start_embedding(self) -> None:
         if self.train_runner.is_running():
@@ -412,3 +410,4 @@ class TeachTab(StudioTab):
     def shutdown(self) -> None:
         self.train_runner.shutdown()
         self.embed_runner.shutdown()
+        self.controller.close()
