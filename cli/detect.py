@@ -138,12 +138,9 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.detection.annotate import draw_detections
     from engine.detection.export import detections_record
-    from engine.detection.factory import USER_ERRORS
-    from engine.recorder import RecorderError, VideoRecorder
-    from engine.sources import SourceError, classify, iter_frames
-    from engine.weights.cache import WeightsError
-    from engine.weights.catalog import UnknownModelError
-    from engine.detection.counting import RegionError
+    from engine.errors import UserError
+    from engine.recorder import VideoRecorder
+    from engine.sources import classify, iter_frames
 
     tracking = args.track or bool(args.line or args.zone or args.events)
     try:
@@ -156,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         if args.classes:
             labels = [c for c in args.classes.split(",") if c.strip()]
             detector.class_filter = detector.class_ids_for(labels)
-    except (RegionError, ValueError, SourceError, WeightsError, UnknownModelError, *USER_ERRORS) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
 
     analyzer = None
     fps = _video_fps(cv2, args.input) if kind == "video" else 1.0
@@ -213,8 +210,8 @@ def run(args: argparse.Namespace) -> int:
                 import os
 
                 os.replace(video_tmp, out)
-    except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
-        return fail(str(exc))
+    except (UserError, OSError) as exc:
+        return fail(exc)
     finally:
         if recorder is not None:
             recorder.close()

@@ -43,17 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.sources import SourceError
-    from engine.teach.backbones import BackboneError
-    from engine.teach.export import ExportError
-    from engine.teach.model import ModelDirError
-    from engine.teach.training import TrainingError
-    from engine.weights.cache import WeightsError
+    from engine.errors import UserError
 
     try:
         return {"train": _train, "predict": _predict, "export": _export}[args.action](args)
-    except (TrainingError, ModelDirError, ExportError, BackboneError, WeightsError, SourceError, ValueError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
 
 
 def _train(args: argparse.Namespace) -> int:

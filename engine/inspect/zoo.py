@@ -25,17 +25,15 @@ from torch import nn
 
 from engine.inspect.lenet import DIGITS, LeNet5
 from engine.inspect.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.weights.catalog import UnknownModelError
 
 log = logging.getLogger(__name__)
 
 UNTRAINED_LABEL = "untrained (random initial weights)"
 
 
-class UnknownInspectModelError(KeyError):
-    """A model name the zoo does not know; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown model"
+# The zoo's unknown names are the catalog's: one error for a model name that does not exist.
+UnknownInspectModelError = UnknownModelError
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from engine import paths
+from engine.errors import UserError
 from engine.sources import IMAGE_SUFFIXES, SourceError, read_image
 from engine.teach import atomic
 from engine.teach.backbones import DEFAULT_BACKBONE, backbone_spec
@@ -45,7 +46,7 @@ MIN_CLASSES = 2
 _BAD_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
 
 
-class ProjectError(ValueError):
+class ProjectError(UserError, ValueError):
     """Bad input for a project (a name, a file, a folder); the message says what to do."""
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from engine.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 TASKS = ("detect", "faces", "style", "inspect", "teach")
@@ -20,11 +22,11 @@ _FEATURE_CATALOGS = ("engine.detection.catalog", "engine.faces.catalog", "engine
                      "engine.teach.catalog")
 
 
-class UnknownModelError(KeyError):
-    """A catalog name that does not exist; the message lists the known names."""
+class UnknownModelError(NotFound, KeyError):
+    """A model name that does not exist; the message lists the known names.
 
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else "unknown model"
+    Also a KeyError (a failed look-up), printed without KeyError's quotes.
+    """
 
 
 @dataclass(frozen=True)
