@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Slot
 
 if TYPE_CHECKING:
+    from engine.sources import SourceError
     from gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class SourceSwitcher:
             options = {"loop": True} if classify(spec) == "video" else {}
             source = w.pipeline.attach(open_source(spec, **options))
         except SourceError as exc:
-            return self._failed(spec, str(exc), report)
+            return self._failed(spec, exc, report)
         except Exception as exc:  # an unexpected driver/codec failure is still just a bad source
             log.debug("opening %s failed", spec, exc_info=True)
             return self._failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
@@ -79,17 +80,17 @@ class SourceSwitcher:
         w.show_status(f"Showing {source.name}")
         return True
 
-    def _failed(self, spec: str, message: str, report: bool) -> bool:
+    def _failed(self, spec: str, problem: str | SourceError, report: bool) -> bool:
         w = self.window
         playing = w.pipeline.running
         if report:
-            tail = "" if spec == "demo" else (
-                "\n\nThe current source keeps playing." if playing else "\n\nShowing the demo source instead.")
-            w.context.error("Cannot open the video source", message + tail)
+            note = "" if spec == "demo" else (
+                "The current source keeps playing." if playing else "Showing the demo source instead.")
+            w.context.error("Cannot open the video source", problem, note)
         if not playing and spec != "demo" and report:
             self.open("demo", report=True)
         elif spec == "demo" and not playing:
-            w.view.clear(f"No video.\n{message}")
+            w.view.clear(f"No video.\n{problem}")
             w.source_bar.set_running(False)
         return False
 
@@ -128,6 +129,6 @@ class SourceSwitcher:
             w.source_bar.set_running(False)
             w.show_status(f"{message} — press Space to play again")
         elif kind == "error":
-            w.context.error("The video source failed", f"{message}\n\nShowing the demo source instead.")
+            w.context.error("The video source failed", message, "Showing the demo source instead.")
             if self.current_spec != "demo":
                 self.open("demo")
