@@ -12,11 +12,11 @@ import importlib
 import logging
 import sys
 
-from engine.errors import UserError, one_line
+from engine.core.errors import UserError, one_line
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect_cmd", "teach")
+SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect", "teach")
 
 
 EXIT_BAD_INPUT = 2

@@ -6,8 +6,8 @@
   number, the shell convention), after the ``finally`` blocks on the way out have
   removed any temporary output, so an interrupted command leaves no partial file and
   the previous output intact;
-- any ``engine.errors.UserError`` (bad input, a data folder that cannot be used, an
-  input/output refused by ``engine.safe_files``, missing weights, ...) that the command
+- any ``engine.core.errors.UserError`` (bad input, a data folder that cannot be used, an
+  input/output refused by ``engine.core.safe_files``, missing weights, ...) that the command
   did not handle is one ``error: <what>: <todo>`` line (exit code 2), never a traceback.
 
 ``output_file(path)`` is the context manager the commands write through: it yields a
@@ -22,8 +22,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from engine.safe_files import atomic_path as output_file  # noqa: F401  (re-exported for the commands)
-from engine.safe_files import refuse_same_file  # noqa: F401
+from engine.core.safe_files import atomic_path as output_file
+from engine.core.safe_files import refuse_same_file
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -43,7 +43,7 @@ def guarded(run: Callable) -> Callable:
     @functools.wraps(run)
     def wrapper(args) -> int:
         from cli import fail
-        from engine.errors import UserError
+        from engine.core.errors import UserError
 
         previous = None
         try:

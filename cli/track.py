@@ -21,7 +21,7 @@ from pathlib import Path
 from cli import fail
 from cli.regions_args import add_region_options, parse_regions, report_counting
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def read_frames(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.detection.counting import RegionError
-    from engine.detection.scene_analysis import SceneAnalyzer
+    from engine.features.detect.counting import RegionError
+    from engine.features.detect.scene_analysis import SceneAnalyzer
 
     try:
         regions = parse_regions(args)

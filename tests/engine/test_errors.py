@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import BadFormat, Cancelled, NotFound, TooLarge, Unsupported, UserError
+from engine.core.errors import BadFormat, Cancelled, NotFound, TooLarge, Unsupported, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "cli", "gui")
 
 # Exception classes that are deliberately not UserErrors, with the reason.
 INTERNAL = {
-    "engine.errors.UserError": "the base itself",
-    "engine.errors.Cancelled": "a control-flow signal: the user asked a job to stop",
-    "engine.weights.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
+    "engine.core.errors.UserError": "the base itself",
+    "engine.core.errors.Cancelled": "a control-flow signal: the user asked a job to stop",
+    "engine.models.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
     "cli.common.Terminated": "SIGTERM turned into an exception so that finally blocks clean up",
 }
 
@@ -85,9 +85,9 @@ CLASSES = exception_classes()
 
 def test_the_walk_finds_the_known_classes():
     # A guard on the walk itself: were it to find nothing, every test below would pass.
-    for qualified in ("engine.sources.SourceError", "engine.faces.gallery.PersonNotFoundError",
-                      "engine.faces.gallery_io.ArchiveError", "cli.CliError", "cli.common.Terminated",
-                      "engine.safe_files.InputTooLargeError", "engine.errors.Cancelled"):
+    for qualified in ("engine.io.sources.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
+                      "engine.features.faces.gallery_io.ArchiveError", "cli.CliError", "cli.common.Terminated",
+                      "engine.core.safe_files.InputTooLargeError", "engine.core.errors.Cancelled"):
         assert qualified in CLASSES, qualified
     assert len(CLASSES) >= 50
 
@@ -100,7 +100,7 @@ def test_every_exception_class_is_a_user_error_or_listed_as_internal(qualified):
         assert not issubclass(cls, UserError) or cls is UserError
         return
     assert issubclass(cls, UserError), (
-        f"{CLASSES[qualified]}: {qualified} is not an engine.errors.UserError; give it a UserError base "
+        f"{CLASSES[qualified]}: {qualified} is not an engine.core.errors.UserError; give it a UserError base "
         "(keeping a builtin base its callers catch) or list it in INTERNAL with the reason")
 
 
@@ -109,10 +109,10 @@ def test_the_internal_list_names_existing_classes():
 
 
 def test_cancellations_are_one_signal_and_never_user_errors():
-    from engine.style.fast_train import TrainingCancelled as StyleCancelled
-    from engine.teach.training import TrainingCancelled as TeachCancelled
-    from engine.weights.cache import DownloadCancelled
-    from gui.jobs import JobCancelled
+    from engine.features.style.fast_train import TrainingCancelled as StyleCancelled
+    from engine.features.teach.training import TrainingCancelled as TeachCancelled
+    from engine.models.cache import DownloadCancelled
+    from gui.common.jobs import JobCancelled
 
     assert StyleCancelled is TeachCancelled is JobCancelled is Cancelled
     assert issubclass(DownloadCancelled, Cancelled)
@@ -121,32 +121,32 @@ def test_cancellations_are_one_signal_and_never_user_errors():
 
 
 def test_duplicates_are_aliases():
-    from engine.inspect.zoo import UnknownInspectModelError
-    from engine.weights.catalog import UnknownModelError
+    from engine.features.inspect.zoo import UnknownInspectModelError
+    from engine.models.catalog import UnknownModelError
 
     assert UnknownInspectModelError is UnknownModelError
 
 
 # Callers catch these by their builtin base; the rebase must not change what they catch.
 BUILTIN_BASES = {
-    "engine.paths.PathsError": OSError,
-    "engine.threads.ThreadBudgetError": ValueError,
-    "engine.device.DeviceError": ValueError,
-    "engine.weights.cache.WeightsError": RuntimeError,
-    "engine.weights.cache.WeightsMissingError": RuntimeError,
-    "engine.weights.catalog.UnknownModelError": KeyError,
-    "engine.sources.SourceError": RuntimeError,
-    "engine.safe_files.UnsafeFileError": ValueError,
-    "engine.recorder.RecorderError": RuntimeError,
-    "engine.image_header.HeaderError": ValueError,
-    "engine.inspect.layer_table.UnknownLayerError": KeyError,
-    "engine.inspect.weights_io.WeightsMismatchError": ValueError,
-    "engine.faces.gallery.GalleryError": RuntimeError,
-    "engine.faces.detectors.FaceModelError": RuntimeError,
-    "engine.teach.project.ProjectError": ValueError,
-    "engine.teach.export.ExportError": RuntimeError,
-    "engine.detection.darknet.cfg.DarknetCfgError": ValueError,
-    "engine.style.imaging.StyleInputError": ValueError,
+    "engine.core.paths.PathsError": OSError,
+    "engine.runtime.threads.ThreadBudgetError": ValueError,
+    "engine.runtime.device.DeviceError": ValueError,
+    "engine.models.cache.WeightsError": RuntimeError,
+    "engine.models.cache.WeightsMissingError": RuntimeError,
+    "engine.models.catalog.UnknownModelError": KeyError,
+    "engine.io.sources.SourceError": RuntimeError,
+    "engine.core.safe_files.UnsafeFileError": ValueError,
+    "engine.io.recorder.RecorderError": RuntimeError,
+    "engine.io.image_header.HeaderError": ValueError,
+    "engine.features.inspect.layer_table.UnknownLayerError": KeyError,
+    "engine.features.inspect.weights_io.WeightsMismatchError": ValueError,
+    "engine.features.faces.gallery.GalleryError": RuntimeError,
+    "engine.features.faces.detectors.FaceModelError": RuntimeError,
+    "engine.features.teach.project.ProjectError": ValueError,
+    "engine.features.teach.export.ExportError": RuntimeError,
+    "engine.features.detect.backends.darknet.cfg.DarknetCfgError": ValueError,
+    "engine.features.style.imaging.StyleInputError": ValueError,
 }
 
 
@@ -156,15 +156,15 @@ def test_builtin_bases_are_kept(qualified):
 
 
 def test_kinds():
-    from engine.faces.gallery import PersonNotFoundError
-    from engine.faces.gallery_io import ArchiveError
-    from engine.safe_files import InputTooLargeError, MissingInputError
-    from engine.weights.cache import WeightsMissingError
+    from engine.features.faces.gallery import PersonNotFoundError
+    from engine.features.faces.gallery_io import ArchiveError
+    from engine.core.safe_files import InputTooLargeError, MissingInputError
+    from engine.models.cache import WeightsMissingError
 
     assert issubclass(WeightsMissingError, NotFound) and issubclass(PersonNotFoundError, NotFound)
     assert issubclass(MissingInputError, NotFound) and issubclass(InputTooLargeError, TooLarge)
     assert issubclass(ArchiveError, BadFormat)
-    assert issubclass(_resolve("engine.device.DeviceError"), Unsupported)
+    assert issubclass(_resolve("engine.runtime.device.DeviceError"), Unsupported)
 
 
 def test_what_and_todo_make_the_one_line():
@@ -180,8 +180,8 @@ def test_what_and_todo_make_the_one_line():
 
 
 def test_key_and_os_errors_read_like_the_others():
-    from engine.paths import PathsError
-    from engine.weights.catalog import UnknownModelError
+    from engine.core.paths import PathsError
+    from engine.models.catalog import UnknownModelError
 
     missing = UnknownModelError("no model called 'x'", "choose one of a, b")
     assert str(missing) == "no model called 'x': choose one of a, b"  # no KeyError quotes

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from engine.errors import Cancelled, UserError
-from engine.weights.cache import WeightsMissingError
-from gui.context import AppContext, what_and_todo
-from gui.jobs import JobFailure, JobRunner
+from engine.core.errors import Cancelled, UserError
+from engine.models.cache import WeightsMissingError
+from gui.common.context import AppContext, what_and_todo
+from gui.common.jobs import JobFailure, JobRunner
 
 
 class PluginError(UserError):
@@ -56,7 +56,7 @@ def test_text_and_other_exceptions_stay_one_message():
 
 
 def test_an_engine_cancellation_is_reported_as_cancelled(qtbot):
-    from engine.weights.cache import DownloadCancelled
+    from engine.models.cache import DownloadCancelled
 
     runner = JobRunner(name="test")
 

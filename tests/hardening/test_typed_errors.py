@@ -13,14 +13,14 @@ import urllib.error
 import numpy as np
 import pytest
 
-from engine.errors import NotFound, TooLarge
-from engine.faces.gallery import Gallery, GalleryFullError, GalleryLockedError
-from engine.faces.lbp import DIM as LBP_DIM
-from engine.safe_files import InputTooLargeError, MissingInputError, UnsafeFileError, input_file_problem
+from engine.core.errors import NotFound, TooLarge
+from engine.features.faces.gallery import Gallery, GalleryFullError, GalleryLockedError
+from engine.features.faces.lbp import DIM as LBP_DIM
+from engine.core.safe_files import InputTooLargeError, MissingInputError, UnsafeFileError, input_file_problem
 from tests.hardening.gallery_archives import fill
 
 
-# -- engine.safe_files: the kind of an input problem is its type --------------------------------
+# -- engine.core.safe_files: the kind of an input problem is its type --------------------------------
 
 def test_input_problems_are_typed(tmp_path):
     missing = input_file_problem(tmp_path / "absent.png")
@@ -39,7 +39,7 @@ def test_input_problems_are_typed(tmp_path):
 
 
 def test_a_missing_image_in_a_folder_named_like_the_limit_message(tmp_path, monkeypatch):
-    from engine.sources import SourceError, read_image
+    from engine.io.sources import SourceError, read_image
 
     folder = tmp_path / "larger than the limit"
     folder.mkdir()
@@ -55,7 +55,7 @@ def test_a_missing_image_in_a_folder_named_like_the_limit_message(tmp_path, monk
 
 
 def test_a_large_cfg_in_a_folder_named_like_the_missing_file_message(tmp_path, monkeypatch):
-    from engine.detection.darknet.cfg import DarknetCfgError, parse_cfg
+    from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_cfg
 
     folder = tmp_path / "no such file"
     folder.mkdir()
@@ -71,7 +71,7 @@ def test_a_large_cfg_in_a_folder_named_like_the_missing_file_message(tmp_path, m
 
 
 def test_a_large_names_file_named_like_the_missing_file_message(tmp_path, monkeypatch):
-    from engine.detection.names import NamesError, read_names
+    from engine.features.detect.names import NamesError, read_names
 
     names = tmp_path / "no such file.names"
     names.write_text("person\n" * 40)
@@ -83,7 +83,7 @@ def test_a_large_names_file_named_like_the_missing_file_message(tmp_path, monkey
 
 
 def test_a_weights_folder_named_like_the_missing_file_message(tmp_path):
-    from engine.detection.darknet.weights_file import DarknetWeightsError, check_weights_size
+    from engine.features.detect.backends.darknet.weights_file import DarknetWeightsError, check_weights_size
 
     folder = tmp_path / "no such file.weights"
     folder.mkdir()
@@ -94,17 +94,17 @@ def test_a_weights_folder_named_like_the_missing_file_message(tmp_path):
         check_weights_size(None, tmp_path / "absent.weights")
 
 
-# -- engine.weights.cache: refused pickles and timeouts by type ---------------------------------
+# -- engine.models.cache: refused pickles and timeouts by type ---------------------------------
 
 def _toy_entry(validator):
-    from engine.weights.catalog import CatalogEntry, ModelFile
+    from engine.models.catalog import CatalogEntry, ModelFile
 
     return CatalogEntry(name="toy", task="detect", title="Toy", files=(ModelFile("toy.bin", "http://127.0.0.1:9/toy.bin"),),
                         license="MIT", source="https://example.invalid", validator=validator)
 
 
 def test_a_validator_message_that_mentions_weights_only_is_kept(tmp_path):
-    from engine.weights.cache import WeightsCache, WeightsError
+    from engine.models.cache import WeightsCache, WeightsError
 
     def validator(path):
         raise ValueError("expected a file saved with weights_only state_dict keys, found 'conv9'")
@@ -117,7 +117,7 @@ def test_a_validator_message_that_mentions_weights_only_is_kept(tmp_path):
 
 
 def test_a_refused_pickle_is_recognised_through_the_validators_wrapping(tmp_path):
-    from engine.weights.cache import WeightsCache, WeightsError
+    from engine.models.cache import WeightsCache, WeightsError
 
     def validator(path):
         try:
@@ -132,7 +132,7 @@ def test_a_refused_pickle_is_recognised_through_the_validators_wrapping(tmp_path
 
 
 def test_timeouts_are_known_by_type():
-    from engine.weights.cache import _timed_out
+    from engine.models.cache import _timed_out
 
     assert _timed_out(TimeoutError("The read operation timed out"))
     assert _timed_out(urllib.error.URLError(TimeoutError()))
@@ -140,7 +140,7 @@ def test_timeouts_are_known_by_type():
     assert not _timed_out(ValueError("read of closed file"))
 
 
-# -- engine.faces.gallery: SQLite result codes, not message words -------------------------------
+# -- engine.features.faces.gallery: SQLite result codes, not message words -------------------------------
 
 def _shots(n: int = 2):
     rng = np.random.default_rng(3)
@@ -180,8 +180,8 @@ def test_a_gallery_locked_by_another_program(tmp_path):
 
 
 def test_exporting_a_gallery_over_itself_names_both_paths(tmp_path):
-    from engine.faces.gallery import GalleryError
-    from engine.faces.gallery_io import export_zip
+    from engine.features.faces.gallery import GalleryError
+    from engine.features.faces.gallery_io import export_zip
 
     with Gallery(tmp_path / "g.db") as g:
         fill(g, names=("Hana",))
