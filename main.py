@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     gui = getattr(args, "func", None) is None
     # The thread policy must be in place before anything imports torch (engine.runtime.threads).
+    from cli import fail
     from engine.runtime.threads import THREADS_ENV, ThreadBudgetError, prepare_process
 
     try:
         prepare_process("gui" if gui else "cli", threads=args.threads)
     except ThreadBudgetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     if args.threads:
         os.environ[THREADS_ENV] = str(args.threads)  # the GUI re-plans threads later; keep the user's choice
     if args.device:
@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             choose_device(args.device)
         except DeviceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return fail(exc)
         os.environ["CNN_STUDIO_DEVICE"] = args.device
     if gui:
         try:

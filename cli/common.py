@@ -6,8 +6,9 @@
   number, the shell convention), after the ``finally`` blocks on the way out have
   removed any temporary output, so an interrupted command leaves no partial file and
   the previous output intact;
-- a data folder that cannot be used or an input/output refused by ``engine.core.safe_files``
-  is one ``error: ...`` line (exit code 2), never a traceback.
+- any ``engine.core.errors.UserError`` (bad input, a data folder that cannot be used, an
+  input/output refused by ``engine.core.safe_files``, missing weights, ...) that the command
+  did not handle is one ``error: <what>: <todo>`` line (exit code 2), never a traceback.
 
 ``output_file(path)`` is the context manager the commands write through: it yields a
 temporary path in the same folder, with the same suffix, renamed over ``path`` only
@@ -42,8 +43,7 @@ def guarded(run: Callable) -> Callable:
     @functools.wraps(run)
     def wrapper(args) -> int:
         from cli import fail
-        from engine.core.paths import PathsError
-        from engine.core.safe_files import UnsafeFileError
+        from engine.core.errors import UserError
 
         previous = None
         try:
@@ -58,8 +58,8 @@ def guarded(run: Callable) -> Callable:
         except Terminated:
             print("terminated", file=sys.stderr)
             return EXIT_SIGTERM
-        except (PathsError, UnsafeFileError) as exc:
-            return fail(str(exc))
+        except UserError as exc:
+            return fail(exc)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

@@ -138,14 +138,11 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.features.detect.annotate import draw_detections
     from engine.features.detect.export import detections_record
-    from engine.features.detect.factory import USER_ERRORS
+    from engine.core.errors import UserError
     from engine.features.detect.task import DetectionTask
-    from engine.io.recorder import RecorderError, VideoRecorder
-    from engine.io.sources import SourceError, classify, iter_frames
+    from engine.io.recorder import VideoRecorder
+    from engine.io.sources import classify, iter_frames
     from engine.runtime.sync import run_task
-    from engine.models.cache import WeightsError
-    from engine.models.catalog import UnknownModelError
-    from engine.features.detect.counting import RegionError
 
     tracking = args.track or bool(args.line or args.zone or args.events)
     try:
@@ -158,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
         if args.classes:
             labels = [c for c in args.classes.split(",") if c.strip()]
             detector.class_filter = detector.class_ids_for(labels)
-    except (RegionError, ValueError, SourceError, WeightsError, UnknownModelError, *USER_ERRORS) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
 
     analyzer = None
     fps = _video_fps(cv2, args.input) if kind == "video" else 1.0
@@ -215,8 +212,8 @@ def run(args: argparse.Namespace) -> int:
                 import os
 
                 os.replace(video_tmp, out)
-    except (SourceError, RecorderError, OSError, *USER_ERRORS) as exc:
-        return fail(str(exc))
+    except (UserError, OSError) as exc:
+        return fail(exc)
     finally:
         if recorder is not None:
             recorder.close()

@@ -138,14 +138,7 @@ def _recognizer(args, gallery=None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.features.faces.calibration import CalibrationError
-    from engine.features.faces.detectors import FaceModelError
-    from engine.features.faces.dlib_format import DlibFormatError
-    from engine.features.faces.gallery import GalleryError
-    from engine.features.faces.quality import EnrolmentError
-    from engine.io.sources import SourceError
-    from engine.models.catalog import UnknownModelError
-
+    from engine.core.errors import UserError
     from engine.features.faces.embedders import EMBEDDER_NAMES
 
     embedder = getattr(args, "embedder", None)
@@ -153,9 +146,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"unknown embedder '{embedder}': choose one of {', '.join(EMBEDDER_NAMES)}")
     try:
         return _ACTIONS[args.action](args)
-    except (EnrolmentError, GalleryError, FaceModelError, SourceError, UnknownModelError, CalibrationError,
-            DlibFormatError, ValueError, OSError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError, OSError) as exc:
+        return fail(exc)
 
 
 def _enrol(args) -> int:

@@ -105,10 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.inspect.preprocess import frame_to_tensor
     from engine.features.inspect.render import activation_grid, heat_overlay
     from engine.features.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
-    from engine.models.weights_io import WeightsMismatchError
-    from engine.features.inspect.zoo import UnknownInspectModelError, load_model
-    from engine.io.sources import SourceError, read_image
-    from engine.models.cache import WeightsError
+    from engine.core.errors import UserError
+    from engine.features.inspect.zoo import load_model
+    from engine.io.sources import read_image
 
     try:
         image = read_image(args.image)
@@ -116,16 +115,16 @@ def run(args: argparse.Namespace) -> int:
             from cli.common import refuse_same_file
 
             refuse_same_file([p for p in (args.image, args.weights) if p], args.output)
-    except (SourceError, ValueError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
     try:
         model = load_model(args.model, weights=args.weights, untrained=args.untrained)
-    except (UnknownInspectModelError, WeightsMismatchError, WeightsError, FileNotFoundError) as exc:
-        return fail(str(exc))
+    except (UserError, FileNotFoundError) as exc:
+        return fail(exc)
     try:
         device = choose_device(None)
     except DeviceError as exc:
-        return fail(str(exc))
+        return fail(exc)
     module = model.module.to(device).eval()
     spec = model.spec
     pre = spec.preprocessing
@@ -179,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             report["explanation"] = {"method": kind, "class": target, "class_name": name, "file": args.output}
             text.append(f"wrote {kind} of class {target} ({name}) over the image to {args.output}")
     except (UnknownLayerError, ValueError, OSError) as exc:
-        return fail(str(exc))
+        return fail(exc)
 
     if scores is not None and args.topk:
         predictions = top_k(scores, spec.categories, args.topk)
@@ -207,12 +206,11 @@ def _write(path: str, image, cv2=None) -> None:
 def _top_patches(args: argparse.Namespace) -> int:
     """inspect FOLDER --top-patches LAYER: collect, then print records and/or save the grid."""
     from cli.progress import ProgressBar
-    from engine.runtime.device import DeviceError, choose_device
+    from engine.runtime.device import choose_device
+    from engine.core.errors import UserError
     from engine.features.inspect.layer_table import UnknownLayerError
     from engine.features.inspect.top_patches import collect_folder
-    from engine.models.weights_io import WeightsMismatchError
-    from engine.features.inspect.zoo import UnknownInspectModelError, load_model
-    from engine.models.cache import WeightsError
+    from engine.features.inspect.zoo import load_model
 
     folder = Path(args.image)
     if not folder.is_dir():
@@ -224,12 +222,12 @@ def _top_patches(args: argparse.Namespace) -> int:
         try:
             refuse_same_file([p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], args.output)
         except ValueError as exc:
-            return fail(str(exc))
+            return fail(exc)
     try:
         model = load_model(args.model, weights=args.weights, untrained=args.untrained)
         device = choose_device(None)
-    except (UnknownInspectModelError, WeightsMismatchError, WeightsError, FileNotFoundError, DeviceError) as exc:
-        return fail(str(exc))
+    except (UserError, FileNotFoundError) as exc:
+        return fail(exc)
     bar = ProgressBar(f"top patches of {args.top_patches}")
     try:
         job = collect_folder(model, args.top_patches, folder, k=args.k, device=device)
@@ -238,14 +236,14 @@ def _top_patches(args: argparse.Namespace) -> int:
             bar.update(done, total, name)
     except StopIteration as stop:
         collection = stop.value
-    except (UnknownLayerError, KeyError, ValueError, FileNotFoundError) as exc:
-        return fail(str(exc).strip("'\""))
+    except (UnknownLayerError, ValueError, FileNotFoundError) as exc:  # UnknownLayerError prints without KeyError's quotes
+        return fail(exc)
     bar.close()
     if args.output:
         try:
             _write(args.output, collection.grid_image())
         except OSError as exc:
-            return fail(str(exc))
+            return fail(exc)
     if args.json:
         for record in collection.as_records():
             print(json.dumps(record))

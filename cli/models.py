@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.models.cache import DownloadCancelled, WeightsError, default_cache, human_size
-    from engine.models.catalog import UnknownModelError, catalog
+    from engine.models.cache import DownloadCancelled, default_cache, human_size
+    from engine.models.catalog import catalog
 
     cache = default_cache()
     if args.action == "path":
@@ -73,10 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n* default of its tab. Installed under {cache.root}")
         return 0
 
-    try:
-        entry = catalog().get(args.name)
-    except UnknownModelError as exc:
-        return fail(str(exc))
+    entry = catalog().get(args.name)  # UnknownModelError: one line from cli.common.guarded
     try:
         if args.action == "fetch":
             if cache.is_installed(entry):
@@ -112,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{entry.name}: all files check out")
             return 0
     except DownloadCancelled as exc:
-        return fail(str(exc))
-    except (WeightsError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(exc)
+    except ValueError as exc:  # WeightsError (a UserError): one line from cli.common.guarded
+        return fail(exc)
     return fail(f"unknown action {args.action}")

@@ -54,7 +54,7 @@ def report_counting(analyzer, args, lead: str = "") -> int:
         try:
             save_events(analyzer.counter.events, args.events)
         except (ValueError, OSError) as exc:
-            return fail(str(exc))
+            return fail(exc)
     if not args.json:
         print(f"{lead}{analyzer.tracker.tracks_started} track(s)"
               + (f"; {len(analyzer.counter.events)} event(s) written to {args.events}" if args.events else ""))

@@ -129,13 +129,10 @@ def run(args: argparse.Namespace) -> int:
     if args.content == "train" and not Path("train").exists():
         return run_train(args)
     from engine.runtime.device import choose_device
-    from engine.io.recorder import RecorderError
-    from engine.io.sources import SourceError, classify
+    from engine.core.errors import UserError
+    from engine.io.sources import classify
     from engine.features.style import jobs
-    from engine.features.style.imaging import StyleImage, StyleInputError, load_input_image, style_size_notice
-    from engine.features.style.transformer_net import FastStyleWeightsError
-    from engine.models.cache import WeightsError
-    from engine.models.catalog import UnknownModelError
+    from engine.features.style.imaging import StyleImage, load_input_image, style_size_notice
 
     try:
         settings = _settings(args)
@@ -179,12 +176,12 @@ def run(args: argparse.Namespace) -> int:
                     print(f"warning: {warning}", file=sys.stderr)
         styles = [StyleImage(s.image, w, s.name) for s, w in zip(loaded, weights)]
         prepared = _drive(jobs.prepare(args.method, styles, settings, None, device, args.model), None, notes=False)
-    except (ValueError, SourceError, StyleInputError, WeightsError, UnknownModelError, FastStyleWeightsError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
     try:
         return _process(args, kind, out, prepared, settings)
-    except (SourceError, StyleInputError, RecorderError, OSError, ValueError, MemoryError, FloatingPointError) as exc:
-        return fail(str(exc))
+    except (UserError, OSError, ValueError, MemoryError, FloatingPointError) as exc:
+        return fail(exc)
 
 
 def _drive(gen, label: str | None, notes: bool = True):
@@ -217,10 +214,11 @@ def _drive(gen, label: str | None, notes: bool = True):
 def run_train(args: argparse.Namespace) -> int:
     """`stylize train STYLE CONTENT_FOLDER -o OUT.pth`: train a fast style (see the module docstring)."""
     from engine.runtime.device import choose_device
+    from engine.core.errors import UserError
     from engine.features.style import models
-    from engine.features.style.fast_train import TrainingError, TrainSettings, list_images, train_job
-    from engine.features.style.imaging import StyleInputError, load_input_image
-    from engine.models.cache import WeightsError, default_cache
+    from engine.features.style.fast_train import TrainSettings, list_images, train_job
+    from engine.features.style.imaging import load_input_image
+    from engine.models.cache import default_cache
 
     try:
         if len(args.styles) != 2:
@@ -239,16 +237,16 @@ def run_train(args: argparse.Namespace) -> int:
         count = len(list_images(folder))
         vgg = models.load_vgg16()
         device = choose_device(args.device)
-    except (ValueError, TrainingError, StyleInputError, WeightsError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
     print(f"training on {count} content images from {folder}", file=sys.stderr)
     try:
         path, result = _drive(train_job(style.image, folder, out, settings, vgg, device, style_name=style.name), f"train {out.name}")
     except KeyboardInterrupt:
         print("training interrupted; nothing was written", file=sys.stderr)
         return 130
-    except (TrainingError, OSError, FloatingPointError) as exc:
-        return fail(str(exc))
+    except (UserError, OSError, FloatingPointError) as exc:
+        return fail(exc)
     final = result.history[-1] if result.history else {}
     print(f"{path}: {settings.steps} steps in {result.elapsed_s:.1f}s on {result.device}; final content={final.get('content', 0):.6g} "
           f"style={final.get('style', 0):.6g} total={final.get('total', 0):.6g}")
@@ -257,8 +255,8 @@ def run_train(args: argparse.Namespace) -> int:
 
         try:
             entry = install_user_style(default_cache(), path, args.install, {"style": style.name, "steps": settings.steps})
-        except (ValueError, WeightsError) as exc:
-            return fail(str(exc))
+        except (UserError, ValueError) as exc:
+            return fail(exc)
         print(f"installed as '{entry.name}': use it with `stylize CONTENT -o OUT --method fast --model {entry.name}` "
               "or in the Style tab", file=sys.stderr)
     return 0

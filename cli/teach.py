@@ -43,17 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.io.sources import SourceError
-    from engine.features.teach.backbones import BackboneError
-    from engine.features.teach.export import ExportError
-    from engine.features.teach.model import ModelDirError
-    from engine.features.teach.training import TrainingError
-    from engine.models.cache import WeightsError
+    from engine.core.errors import UserError
 
     try:
         return {"train": _train, "predict": _predict, "export": _export}[args.action](args)
-    except (TrainingError, ModelDirError, ExportError, BackboneError, WeightsError, SourceError, ValueError) as exc:
-        return fail(str(exc))
+    except (UserError, ValueError) as exc:
+        return fail(exc)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ from pathlib import Path
 from cli import fail
 from cli.regions_args import add_region_options, parse_regions, report_counting
 
+from engine.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     pass
 
 

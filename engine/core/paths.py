@@ -2,8 +2,8 @@
 
 Everything lives under one root when ``$CNN_STUDIO_HOME`` is set (portable installs,
 tests); otherwise the platform's conventional per-user folders are used. A folder that
-cannot be created (a file in its place, a read-only disk) raises PathsError, an OSError
-whose message names the folder and the variable to change.
+cannot be created (a file in its place, a read-only disk) raises PathsError, a UserError
+(and an OSError) that names the folder and the variable to change.
 """
 
 from __future__ import annotations
@@ -14,28 +14,37 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.core.errors import UserError
+
 APP_NAME = "cnn-studio"
 HOME_ENV = "CNN_STUDIO_HOME"
 MODELS_ENV = "CNN_STUDIO_MODELS"
 
 
-class PathsError(OSError):
-    """A data folder cannot be used (a file in its place, a read-only disk); says which and what to do."""
+class PathsError(UserError, OSError):
+    """A data folder cannot be used (a file in its place, a read-only disk); says which and what to do.
+
+    An OSError too (``errno`` says why), as callers that catch OSError expect.
+    """
+
+    def __init__(self, what: str, todo: str = "", code: int | None = None) -> None:
+        super().__init__(what, todo)
+        self.errno = code
 
 
 def _ensure(path: Path, variable: str | None = None) -> Path:
     """Create ``path`` if needed; PathsError naming it (and the variable that chose it) otherwise."""
-    hint = f" (chosen by ${variable}; point it at a writable folder)" if variable and os.environ.get(variable, "").strip() \
-        else f" (set ${HOME_ENV} to a writable folder)"
+    todo = f"point ${variable} (which chose it) at a writable folder" if variable and os.environ.get(variable, "").strip() \
+        else f"set ${HOME_ENV} to a writable folder"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
-        raise PathsError(errno.ENOTDIR, f"{path} is not a folder: a file is in the way{hint}") from exc
+        raise PathsError(f"{path} is not a folder (a file is in the way)", todo, errno.ENOTDIR) from exc
     except OSError as exc:
         why = "the disk or folder is read-only" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
-        raise PathsError(exc.errno or errno.EIO, f"cannot create the folder {path}: {why}{hint}") from exc
+        raise PathsError(f"cannot create the folder {path} ({why})", todo, exc.errno or errno.EIO) from exc
     if not path.is_dir():
-        raise PathsError(errno.ENOTDIR, f"{path} is not a folder{hint}")
+        raise PathsError(f"{path} is not a folder", todo, errno.ENOTDIR)
     return path
 
 

@@ -27,47 +27,71 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from engine.core.errors import NotFound, TooLarge, UserError
+
 log = logging.getLogger(__name__)
 
 # Every temporary this module makes is named ".<target name>.<random>.tmp<suffix>".
 TEMP_MARK = ".tmp"
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(UserError, ValueError):
     """An input that cannot be read safely, or an output that would destroy an input."""
 
 
-def input_file_problem(path: str | os.PathLike[str], max_bytes: int | None = None) -> str | None:
+class MissingInputError(UnsafeFileError, NotFound):
+    """An input file that does not exist."""
+
+
+class InputTooLargeError(UnsafeFileError, TooLarge):
+    """An input file over a size limit; ``value`` and ``limit`` in bytes."""
+
+
+class SameFileError(UnsafeFileError):
+    """An output that is one of the inputs; ``output`` and ``source`` are the two paths."""
+
+    def __init__(self, what: str, todo: str, *, output: Path, source: Path) -> None:
+        super().__init__(what, todo)
+        self.output = output
+        self.source = source
+
+
+def input_file_problem(path: str | os.PathLike[str], max_bytes: int | None = None) -> UnsafeFileError | None:
     """Why ``path`` cannot be read as an input file, or None when it can.
 
-    Follows symbolic links. The message names the path and says what to do.
+    Follows symbolic links. The problem is returned, not raised, so the caller raises its
+    own error with it; its type says the kind: ``MissingInputError`` (no such file),
+    ``InputTooLargeError`` (over ``max_bytes``, with ``value``/``limit``), or an
+    ``UnsafeFileError`` (a folder, a FIFO, a device, unreadable). ``what`` names the path.
     """
     p = Path(path)
     try:
         info = os.stat(p)
     except FileNotFoundError:
-        return f"{p}: no such file"
+        return MissingInputError(f"{p}: no such file")
     except OSError as exc:
-        return f"{p}: cannot be read ({exc.strerror or exc})"
+        return UnsafeFileError(f"{p}: cannot be read ({exc.strerror or exc})")
     mode = info.st_mode
     if stat.S_ISDIR(mode):
-        return f"{p}: is a folder, not a file"
+        return UnsafeFileError(f"{p}: is a folder, not a file")
     if not stat.S_ISREG(mode):
         kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                 else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        return f"{p}: is {kind}; give a regular file"
+        return UnsafeFileError(f"{p}: is {kind}", "give a regular file")
     if max_bytes is not None and info.st_size > max_bytes:
         from engine.core.limits import human_bytes
 
-        return f"{p}: {human_bytes(info.st_size)} is larger than the limit of {human_bytes(max_bytes)}"
+        return InputTooLargeError(f"{p}: {human_bytes(info.st_size)} is larger than the limit of {human_bytes(max_bytes)}",
+                                  limit=max_bytes, value=info.st_size)
     return None
 
 
 def check_input_file(path: str | os.PathLike[str], max_bytes: int | None = None) -> Path:
-    """``path`` as a Path when it is a regular file of at most ``max_bytes``; UnsafeFileError otherwise."""
+    """``path`` as a Path when it is a regular file of at most ``max_bytes``; the
+    ``input_file_problem`` raised otherwise."""
     problem = input_file_problem(path, max_bytes)
-    if problem:
-        raise UnsafeFileError(problem)
+    if problem is not None:
+        raise problem
     return Path(path)
 
 
@@ -79,7 +103,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def refuse_same_file(inputs: Iterable[str | os.PathLike[str]], output: str | os.PathLike[str]) -> None:
-    """UnsafeFileError when writing ``output`` would overwrite one of ``inputs``.
+    """SameFileError when writing ``output`` would overwrite one of ``inputs``.
 
     A folder output is compared with folder inputs too (writing a folder's results into
     the folder itself would replace its images).
@@ -88,8 +112,8 @@ def refuse_same_file(inputs: Iterable[str | os.PathLike[str]], output: str | os.
     for item in inputs:
         src = Path(item).expanduser()
         if src.exists() and _same(src, out):
-            raise UnsafeFileError(f"-o {out} is the input {src} itself; choose another output name "
-                                  "(writing it would destroy the input)")
+            raise SameFileError(f"-o {out} is the input {src} itself",
+                                "choose another output name (writing it would destroy the input)", output=out, source=src)
 
 
 @contextlib.contextmanager

@@ -14,10 +14,12 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+from engine.core.errors import BadFormat
+
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-class HeaderError(ValueError):
+class HeaderError(BadFormat, ValueError):
     """The header is truncated or inconsistent; the file is damaged."""
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 _CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
-class RecorderError(RuntimeError):
+class RecorderError(UserError, RuntimeError):
     """The video file could not be created or written."""
 
 

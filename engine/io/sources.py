@@ -25,13 +25,15 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from engine.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
 
 
-class SourceError(RuntimeError):
+class SourceError(UserError, RuntimeError):
     """A source could not be opened or read; the message says which and what to do."""
 
 
@@ -128,15 +130,15 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """
     from engine.core import limits
     from engine.io.image_header import HeaderError, image_size
-    from engine.core.safe_files import input_file_problem
+    from engine.core.safe_files import InputTooLargeError, input_file_problem
 
     p = Path(path)
     limit = limits.current()
     problem = input_file_problem(p, limit.max_input_bytes)
-    if problem:
-        if "larger than the limit" in problem:
-            problem += f" for input files ({limit.hint('max_input_bytes')})"
-        raise SourceError(problem)
+    if isinstance(problem, InputTooLargeError):
+        raise SourceError(f"{problem.what} for input files", limit.hint("max_input_bytes"))
+    if problem is not None:
+        raise SourceError(problem.what, problem.todo)
     try:
         with open(p, "rb") as fh:
             declared = image_size(fh)
@@ -221,8 +223,8 @@ def classify(spec: str) -> str:
     from engine.core.safe_files import input_file_problem
 
     problem = input_file_problem(p)
-    if problem:
-        raise SourceError(problem)
+    if problem is not None:
+        raise SourceError(problem.what, problem.todo)
     suffix = p.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
@@ -618,8 +620,8 @@ class VideoSource(CaptureSource):
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
         problem = input_file_problem(self.path)
-        if problem:
-            raise SourceError(problem)
+        if problem is not None:
+            raise SourceError(problem.what, problem.todo)
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             cap.release()

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import threading
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.core import limits, paths
+from engine.core.errors import Cancelled, NotFound, UserError
 from engine.core.safe_files import clean_stale_temporaries
 from engine.models.catalog import CatalogEntry, ModelFile
 
@@ -41,33 +43,50 @@ CHUNK = 1 << 20
 USER_AGENT = "cnn-studio/0.1 (+weights download)"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """A download, import or verification failed; the message says what to do."""
 
 
-class WeightsMissingError(WeightsError):
+class WeightsMissingError(WeightsError, NotFound):
     """A model's files are not installed."""
 
 
-class DownloadCancelled(WeightsError):
+class DownloadCancelled(Cancelled):
     """The user cancelled a download; nothing was left behind."""
 
 
 STALE_PART_AGE_S = 600.0  # a live download writes its .part every few seconds at most
 
-# Advice torch appends to a refused pickle; it must never reach users (it means "run code from this file").
-_UNSAFE_ADVICE = ("weights_only", "WeightsUnpickler", "torch.serialization", "add_safe_globals")
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _user_message(exc: BaseException, tmp: Path, shown_name: str) -> str:
-    """The validator's message with the temporary file's name replaced and torch's
-    unpickling advice removed."""
-    text = str(exc).replace(str(tmp), shown_name).replace(tmp.name, shown_name)
-    if any(marker in text for marker in _UNSAFE_ADVICE):
+    """The validator's message with the temporary file's name replaced.
+
+    A file torch's safe loader refused (``pickle.UnpicklingError`` anywhere in the chain:
+    the validators wrap it in their own errors) gets a sentence of its own: torch's
+    message advises loading the file unsafely, which must never reach users.
+    """
+    if any(isinstance(link, pickle.UnpicklingError) for link in _chain(exc)):
         return ("it is not a plain weights file: it holds pickled Python objects, which are never loaded "
                 "because they could run code")
+    text = str(exc).replace(str(tmp), shown_name).replace(tmp.name, shown_name)
     first = text.strip().splitlines()
     return first[0][:400] if first else exc.__class__.__name__
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a failed read was a timeout (a socket timeout, or a URLError wrapping one)."""
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+
 
 def sha256_of(path: Path, cancel: threading.Event | None = None) -> str:
     digest = hashlib.sha256()
@@ -132,9 +151,9 @@ class WeightsCache:
         if not path.is_file():
             amount = f" (downloads {human_size(entry.size)})" if entry.size is not None else ""
             raise WeightsMissingError(
-                f"the weights of '{entry.name}' are not installed: run `python main.py models fetch {entry.name}`"
-                f"{amount}, or `python main.py models import {entry.name} FILE` with a file you already have"
-            )
+                f"the weights of '{entry.name}' are not installed",
+                f"run `python main.py models fetch {entry.name}`{amount}, "
+                f"or `python main.py models import {entry.name} FILE` with a file you already have")
         return path
 
     def manifest(self, entry: CatalogEntry) -> dict:
@@ -256,7 +275,7 @@ class WeightsCache:
                     try:
                         chunk = read(CHUNK)
                     except (OSError, ValueError) as exc:
-                        what = "the server stopped sending" if isinstance(exc, TimeoutError) or "timed out" in str(exc) else str(exc)
+                        what = "the server stopped sending" if _timed_out(exc) else str(exc)
                         raise WeightsError(f"the download of {model_file.filename} broke off after {human_size(done)} "
                                            f"({what}); try again") from None
                     if not chunk:
@@ -304,8 +323,8 @@ class WeightsCache:
 
         source = Path(src).expanduser()
         problem = input_file_problem(source)
-        if problem:
-            raise WeightsError(problem)
+        if problem is not None:
+            raise WeightsError(problem.what, problem.todo)
         model_file = self._match_file(entry, source, filename)
         target = self.folder(entry) / model_file.filename
         tmp = self._temp_in(target.parent, model_file.filename)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from engine.core.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 
@@ -22,11 +24,11 @@ class CatalogNotReadyError(RuntimeError):
     """``catalog()`` was called before any provider was installed."""
 
 
-class UnknownModelError(KeyError):
-    """A catalog name that does not exist; the message lists the known names."""
+class UnknownModelError(NotFound, KeyError):
+    """A model name that does not exist; the message lists the known names.
 
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else "unknown model"
+    Also a KeyError (a failed look-up), printed without KeyError's quotes.
+    """
 
 
 @dataclass(frozen=True)

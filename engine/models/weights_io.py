@@ -14,6 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.core.errors import BadFormat
+
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 # Keys that old checkpoints lack and that BatchNorm fills in itself when loading.
@@ -23,7 +27,7 @@ _OPTIONAL_SUFFIXES = ("num_batches_tracked",)
 _DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(BadFormat, ValueError):
     """A weights file does not fit the model; the message names the first bad key."""
 
 

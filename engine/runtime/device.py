@@ -7,12 +7,14 @@ import os
 
 import torch
 
+from engine.core.errors import Unsupported
+
 log = logging.getLogger(__name__)
 
 DEVICE_ENV = "CNN_STUDIO_DEVICE"
 
 
-class DeviceError(ValueError):
+class DeviceError(Unsupported, ValueError):
     """A requested device does not exist on this machine."""
 
 

@@ -31,6 +31,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from engine.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "CNN_STUDIO_THREADS"
@@ -44,7 +46,7 @@ GUI_SWITCH_INTERVAL_S = 0.001
 QUIET_LOAD = 0.3
 
 
-class ThreadBudgetError(ValueError):
+class ThreadBudgetError(UserError, ValueError):
     """A thread count from the user that is not a positive integer."""
 
 

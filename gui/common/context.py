@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from gui.common.jobs import JobRunner
+from engine.core.errors import UserError
+from gui.common.jobs import JobFailure, JobRunner
 from gui.common.settings import QSettingsStore
 
 if TYPE_CHECKING:
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
     from gui.common.video_view import VideoView
 
 log = logging.getLogger(__name__)
+
+
+def what_and_todo(problem: str | BaseException) -> tuple[str, str]:
+    """What was wrong and what to do, for a message box: a ``UserError``'s own parts (also
+    when a ``JobFailure`` carries it); any other exception or text as one ``what``."""
+    exception = problem.exception if isinstance(problem, JobFailure) else problem
+    if isinstance(exception, UserError):
+        return exception.what or str(exception), exception.todo
+    if isinstance(problem, BaseException):
+        return str(problem) or type(problem).__name__, ""
+    return str(problem), ""
 
 
 class AppContext:
@@ -94,17 +106,25 @@ class AppContext:
         if self._status_sink is not None:
             self._status_sink(message)
 
-    def error(self, title: str, message: str) -> None:
+    def error(self, title: str, message: str | BaseException, note: str = "") -> None:
         """Report a problem the user must see: a non-blocking dialog plus the status bar.
 
-        ``message`` should name the file/camera/value and say what to do.
+        ``message``: a sentence naming the file/camera/value and saying what to do, or the
+        exception itself (also a ``JobFailure``): a ``UserError`` shows its ``what`` as the
+        dialog's text and its ``todo`` below it. ``note``: a further sentence for the dialog
+        (e.g. what the application does instead). ``last_error`` keeps the one line.
         """
-        self.last_error = (title, message)
-        log.warning("%s: %s", title, message)
-        self.status(f"{title}: {message}")
+        what, todo = what_and_todo(message)
+        line = f"{what}: {todo}" if todo else what
+        self.last_error = (title, f"{line}\n\n{note}" if note else line)
+        log.warning("%s: %s", title, line)
+        self.status(f"{title}: {line}")
         if self._dialog_parent is not None:
-            box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+            box = QMessageBox(QMessageBox.Icon.Warning, title, what, QMessageBox.StandardButton.Ok,
                               self._dialog_parent)
+            details = "\n\n".join(part for part in (todo[:1].upper() + todo[1:], note) if part)
+            if details:
+                box.setInformativeText(details)
             box.setObjectName("errorDialog")
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()  # window-modal but non-blocking: the video keeps running behind it

@@ -7,9 +7,9 @@ runner whether its thread is alive instead is a race: the end signal is sent fro
 thread while that thread is still finishing, so buttons refreshed in the handler saw
 "still running" and stayed disabled after a failed download.
 
-Expected failures (offline, wrong file, full disk) are returned from the job as a
-message rather than raised, so they reach the user as one line and never print a
-traceback in the terminal; a bug still raises and is logged by the runner.
+Expected failures (offline, wrong file, full disk) are returned from the job rather
+than raised, so they reach the user as a message and never print a traceback in the
+terminal; a bug still raises and is logged by the runner.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QProgressBar
 
-from gui.common.jobs import JobCancelled, JobControl, JobRunner
+from gui.common.jobs import JobControl, JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +43,28 @@ def show_download_progress(bar: QProgressBar, done: int, total: int | None, file
 
 @dataclass(frozen=True)
 class _Failed:
-    message: str
+    error: BaseException
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from engine.models.cache import WeightsError
+    from engine.core.errors import UserError
 
-    return (WeightsError, ValueError, OSError)
+    return (UserError, ValueError, OSError)
 
 
 class DownloadJob(QObject):
     """One download/import at a time on ``runner``, with a reliable ``busy`` flag.
 
     Signals (GUI thread; ``busy`` is already False when they arrive):
-        progress(done, total or None, filename), finished(result), failed(message), cancelled().
+        progress(done, total or None, filename), finished(result), failed(error), cancelled().
+        ``error`` is the exception of an expected failure (a ``UserError``, ValueError,
+        OSError; ``AppContext.error`` shows it), or the runner's ``JobFailure`` for a bug;
+        ``str(error)`` is the one line.
     """
 
     progress = Signal(int, object, str)
     finished = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)
     cancelled = Signal()
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
@@ -79,18 +82,14 @@ class DownloadJob(QObject):
 
     def start(self, work: Callable[[JobControl], Any]) -> None:
         """Run ``work(control)`` on the job thread (a running job is cancelled first)."""
-        from engine.models.cache import DownloadCancelled
-
         expected = _expected_errors()
 
         def job(control: JobControl) -> Any:
             try:
                 return work(control)
-            except DownloadCancelled as exc:
-                raise JobCancelled() from exc
-            except expected as exc:
+            except expected as exc:  # a cancelled download is no failure: JobRunner reports it as cancelled
                 log.info("weights job failed: %s", exc)
-                return _Failed(str(exc) or type(exc).__name__)
+                return _Failed(exc)
 
         self._busy = True
         self.runner.start(job)
@@ -106,13 +105,13 @@ class DownloadJob(QObject):
     def _on_finished(self, result: object) -> None:
         self._busy = False
         if isinstance(result, _Failed):
-            self.failed.emit(result.message)
+            self.failed.emit(result.error)
         else:
             self.finished.emit(result)
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, failure: object) -> None:
         self._busy = False
-        self.failed.emit(message)
+        self.failed.emit(failure)
 
     def _on_cancelled(self) -> None:
         self._busy = False

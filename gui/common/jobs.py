@@ -22,13 +22,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from engine.core.errors import Cancelled, UserError
+
 log = logging.getLogger(__name__)
 
 Job = Iterator[Any] | Callable[["JobControl"], Any]
 
 
-class JobCancelled(Exception):
-    """Raised inside a job (by ``JobControl.check``) to stop it early."""
+# Raised inside a job (by ``JobControl.check``, or by an engine job that saw its cancel
+# event) to stop it early: the engine's one cancellation signal.
+JobCancelled = Cancelled
 
 
 class JobControl:
@@ -56,19 +59,18 @@ class JobFailure(str):
     """What ``JobRunner.failed`` carries: the user-facing text, with the exception itself.
 
     A ``str`` so a handler can show it as it is; ``exception`` is the exception the job
-    raised (with its type and traceback) for handlers that need more. The text names the
-    exception's type unless it is one of the engine's own errors, whose messages are
-    written for users already.
+    raised (with its type and traceback) for handlers that need more (``AppContext.error``
+    shows a ``UserError``'s what and todo apart). The text names the exception's type
+    unless it is a ``UserError``, whose message is written for users already.
     """
 
     exception: BaseException
 
     def __new__(cls, exception: BaseException) -> "JobFailure":
         text = str(exception).strip()
-        own = type(exception).__module__.startswith(("engine.", "cli."))
         if not text:
             text = type(exception).__name__
-        elif not own:
+        elif not isinstance(exception, UserError):
             text = f"{type(exception).__name__}: {text}"
         failure = super().__new__(cls, text)
         failure.exception = exception

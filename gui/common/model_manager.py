@@ -275,9 +275,9 @@ class ModelManagerDialog(QDialog):
         self.message.setText(self._job_text.replace("…", "") + ": done.")
         self.models_changed.emit()
 
-    def _on_job_failed(self, error: str) -> None:
+    def _on_job_failed(self, error: object) -> None:
         self._job_done()
-        self._show_error(error)
+        self._show_error(str(error))
 
     def _on_job_cancelled(self) -> None:
         self._job_done()

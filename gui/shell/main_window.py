@@ -23,6 +23,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QPainter
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
 
+from engine.core.errors import UserError
 from gui.live.bridge import LivePipeline
 from gui.common.context import AppContext
 from gui.live.display import LiveDisplay
@@ -258,7 +259,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_worker_event(self, event) -> None:
         if event.kind == "load_error":
-            self.context.error("The model could not be loaded", event.message)
+            # A UserError (missing weights, a file that does not fit) says what and what to do
+            # itself; anything else is shown with its type, as the worker wrote it.
+            problem = event.error if isinstance(event.error, UserError) else event.message
+            self.context.error("The model could not be loaded", problem)
         elif event.kind in ("frame_error", "settings_error", "loading", "ready"):
             self.show_status(event.message)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Slot
 
 if TYPE_CHECKING:
+    from engine.io.sources import SourceError
     from gui.shell.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class SourceSwitcher:
             options = {"loop": True} if classify(spec) == "video" else {}
             source = w.pipeline.attach(open_source(spec, **options))
         except SourceError as exc:
-            return self._failed(spec, str(exc), report)
+            return self._failed(spec, exc, report)
         except Exception as exc:  # an unexpected driver/codec failure is still just a bad source
             log.debug("opening %s failed", shown_spec(spec), exc_info=not _is_url(spec))  # a traceback may quote the URL
             return self._failed(spec, f"{spec}: {type(exc).__name__}: {exc}", report)
@@ -91,21 +92,23 @@ class SourceSwitcher:
         w.show_status(f"Showing {source.name}")
         return True
 
-    def _failed(self, spec: str, message: str, report: bool) -> bool:
+    def _failed(self, spec: str, problem: str | SourceError, report: bool) -> bool:
         from engine.io.stream_url import hide_url_in
 
         w = self.window
         if _is_url(spec):  # whatever produced the message, the URL in it is shown masked
-            message = hide_url_in(message, spec)
+            shown = hide_url_in(str(problem), spec)
+            if shown != str(problem):
+                problem = shown
         playing = w.pipeline.running
         if report:
-            tail = "" if spec == "demo" else (
-                "\n\nThe current source keeps playing." if playing else "\n\nShowing the demo source instead.")
-            w.context.error("Cannot open the video source", message + tail)
+            note = "" if spec == "demo" else (
+                "The current source keeps playing." if playing else "Showing the demo source instead.")
+            w.context.error("Cannot open the video source", problem, note)
         if not playing and spec != "demo" and report:
             self.open("demo", report=True)
         elif spec == "demo" and not playing:
-            w.view.clear(f"No video.\n{message}")
+            w.view.clear(f"No video.\n{problem}")
             w.source_bar.set_running(False)
         return False
 
@@ -144,6 +147,6 @@ class SourceSwitcher:
             w.source_bar.set_running(False)
             w.show_status(f"{message} — press Space to play again")
         elif kind == "error":
-            w.context.error("The video source failed", f"{message}\n\nShowing the demo source instead.")
+            w.context.error("The video source failed", message, "Showing the demo source instead.")
             if self.current_spec != "demo":
                 self.open("demo")

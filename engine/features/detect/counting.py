@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.features.detect.tracking import Tracks
+from engine.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 ANCHORS = ("center", "bottom")
 
 
-class RegionError(ValueError):
+class RegionError(UserError, ValueError):
     """A line or zone that cannot be used; the message says which and why."""
 
 

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from engine.features.detect.types import Detections
+from engine.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class DetectorError(ValueError):
+class DetectorError(UserError, ValueError):
     """A detector cannot be built or run with the given files/settings; user-facing message."""
 
 

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import torch
 
-from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_cfg
+from engine.features.detect.backends.darknet.cfg import parse_cfg
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import DarknetWeightsError, WeightsHeader, read_header
 from engine.features.detect.detector import Detector, DetectorError
-from engine.features.detect.names import NamesError, bundled_path
+from engine.features.detect.names import bundled_path
 
 log = logging.getLogger(__name__)
-
-#: Everything that means "these files/settings cannot make a detector" (vs a bug).
-USER_ERRORS = (DetectorError, DarknetCfgError, DarknetWeightsError, NamesError)
 
 
 def expected_weights_bytes(cfg_path: str | Path, header: WeightsHeader | None = None) -> int:
@@ -46,7 +43,8 @@ def load_detector(name: str, *, cache=None, device: torch.device | str | None = 
     """Build the catalog model ``name`` from the weights cache with its entry's builder.
 
     Raises WeightsMissingError (with the fetch/import commands) when not installed,
-    UnknownModelError for an unknown name, and USER_ERRORS for files that do not fit.
+    UnknownModelError for an unknown name, and a UserError (DetectorError,
+    DarknetCfgError, DarknetWeightsError, NamesError) for files that do not fit.
     """
     from engine.models.catalog import catalog
 

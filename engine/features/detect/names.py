@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from engine.core.paths import resources_dir
 
+from engine.core.errors import UserError
+from engine.core.paths import resources_dir
+
 # resources/ sits next to engine/ both in the repository and when installed.
 _DARKNET_RESOURCES = resources_dir() / "darknet"
 
 
-class NamesError(ValueError):
+class NamesError(UserError, ValueError):
     """A names file is missing or does not fit the model; the message says what to do."""
 
 
@@ -20,12 +23,12 @@ def read_names(path: str | Path, expected: int | None = None) -> tuple[str, ...]
     every label after the first mismatch would be wrong.
     """
     from engine.core import limits
-    from engine.core.safe_files import input_file_problem
+    from engine.core.safe_files import MissingInputError, input_file_problem
 
     path = Path(path)
     problem = input_file_problem(path, limits.current().max_cfg_bytes)
-    if problem and "no such file" not in problem:
-        raise NamesError(f"names file {problem}")
+    if problem is not None and not isinstance(problem, MissingInputError):  # a missing file: the message below
+        raise NamesError(f"names file {problem.what}", problem.todo)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError, ValueError):
     """Not enough data to calibrate (the message says what is missing)."""
 
 

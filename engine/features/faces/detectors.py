@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.core.errors import UserError
 from engine.features.faces.types import FaceDetection
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ MMOD_NAME = "dlib-mmod"
 DETECTOR_NAMES = (MMOD_NAME, YUNET_NAME, HAAR_NAME)
 
 
-class FaceModelError(RuntimeError):
+class FaceModelError(UserError, RuntimeError):
     """A face model file is missing, corrupt or unusable; the message says what to do."""
 
 

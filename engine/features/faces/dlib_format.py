@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 _INF, _NINF, _NAN = 32000, 32001, 32002
 
 
-class DlibFormatError(ValueError):
+class DlibFormatError(BadFormat, ValueError):
     """A dlib model file that is truncated, foreign or of an unknown layout."""
 
 

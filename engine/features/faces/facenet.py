@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
+from engine.core.errors import BadFormat
 from engine.features.faces.inception_resnet_v1 import InceptionResnetV1
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadFormat, ValueError):
     """A file that is not a usable FaceNet checkpoint; the message says why."""
 
 

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from engine.core import paths
+from engine.core.errors import NotFound, UserError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ CREATE INDEX IF NOT EXISTS embeddings_by_embedder ON embeddings(embedder);
 """
 
 
-class GalleryError(RuntimeError):
+class GalleryError(UserError, RuntimeError):
     """Base of the gallery's errors; messages are meant for the user."""
 
 
@@ -87,6 +88,10 @@ class GalleryReadOnlyError(GalleryError):
     """A change was asked of a gallery opened read-only (after damage)."""
 
 
+class GalleryFullError(GalleryError):
+    """The disk is full: the change was not saved (nothing was lost)."""
+
+
 class PersonExistsError(GalleryError):
     """A name that is already in the gallery: add shots to them or merge instead."""
 
@@ -97,7 +102,7 @@ class PersonExistsError(GalleryError):
         self.name = name
 
 
-class PersonNotFoundError(GalleryError):
+class PersonNotFoundError(GalleryError, NotFound):
     """No person of that name."""
 
 
@@ -193,21 +198,27 @@ _GALLERY_TABLES = {"meta", "people", "shots", "embeddings"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _is_lock_error(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+def _sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code of ``exc`` (sqlite3.SQLITE_FULL, ...), None for other errors
+    and for the ones this module raises itself. Extended codes keep the primary one in the low byte."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return None if code is None else code & 0xFF
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return _sqlite_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _is_full_error(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return True
-    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return _sqlite_code(exc) == sqlite3.SQLITE_FULL
 
 
 def _is_read_only_error(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return True
-    return isinstance(exc, sqlite3.Error) and "readonly" in str(exc).lower().replace("-", "").replace(" ", "")
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    return _sqlite_code(exc) == sqlite3.SQLITE_READONLY
 
 
 def _sidecars(path: Path) -> list[Path]:
@@ -341,7 +352,7 @@ class Gallery:
                     "or command?); close it and try again"
                 ) from exc
             if _is_full_error(exc):
-                raise GalleryError(f"cannot open the face gallery {self.path}: the disk is full; free some space") from exc
+                raise GalleryFullError(f"cannot open the face gallery {self.path}: the disk is full", "free some space") from exc
             if existed and _is_read_only_error(exc):
                 return self._open_read_only_disk()
             if not existed:
@@ -492,12 +503,12 @@ class Gallery:
     def _storage_error(self, exc: BaseException) -> BaseException:
         """A user-facing GalleryError for a failed change, or ``exc`` itself when unexpected."""
         if _is_full_error(exc):
-            return GalleryError(f"the disk is full: the change to the face gallery {self.path} was not saved "
-                                "(nothing was lost); free some space and try again")
+            return GalleryFullError(f"the disk is full: the change to the face gallery {self.path} was not saved "
+                                    "(nothing was lost)", "free some space and try again")
         if _is_read_only_error(exc):
             return GalleryReadOnlyError(f"the face gallery {self.path} is on a read-only disk or folder; "
                                         "no changes can be saved")
-        if _is_lock_error(exc) if isinstance(exc, sqlite3.Error) else False:
+        if _is_lock_error(exc):
             return GalleryLockedError(f"the face gallery {self.path} is locked by another program; close it and try again")
         return exc
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core import limits
+from engine.core.errors import BadFormat
 from engine.features.faces.gallery import Gallery, GalleryError, PersonExistsError, check_name, decode_chip, name_key
 from engine.core.safe_files import atomic_path, input_file_problem
 
@@ -42,7 +43,7 @@ VERSION = 1
 _SAFE_EMBEDDER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class ArchiveError(GalleryError):
+class ArchiveError(GalleryError, BadFormat):
     """A file that is not a valid gallery export; the message names what is wrong."""
 
 
@@ -55,12 +56,12 @@ def export_zip(gallery: Gallery, path: str | os.PathLike[str]) -> dict:
     that name is kept.
     """
     target = Path(path)
-    from engine.core.safe_files import UnsafeFileError, refuse_same_file
+    from engine.core.safe_files import SameFileError, refuse_same_file
 
     try:  # replacing the gallery (or one of its backups) with its own export would destroy it
         refuse_same_file([gallery.path, *gallery.backups()], target)
-    except UnsafeFileError as exc:
-        raise GalleryError(str(exc).replace("-o ", "", 1)) from None
+    except SameFileError as exc:
+        raise GalleryError(f"{exc.output} is the input {exc.source} itself", exc.todo) from None
     people_out = []
     matrices: dict[str, list[np.ndarray]] = {}
     dims: dict[str, int] = {}
@@ -205,8 +206,8 @@ def _read_matrix(archive: _Archive, member: str, dim: int) -> np.ndarray:
 
 def _read_archive(path: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, bytes]]:
     problem = input_file_problem(path, limits.current().max_archive_bytes)
-    if problem:
-        raise ArchiveError(problem)
+    if problem is not None:
+        raise ArchiveError(problem.what, problem.todo)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:

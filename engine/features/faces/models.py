@@ -39,7 +39,7 @@ def model_path(name: str, cache=None) -> Path:
     try:
         return _cache(cache).require(entry(name))
     except WeightsMissingError as exc:
-        raise FaceModelError(str(exc)) from exc
+        raise FaceModelError(exc.what, exc.todo) from exc
 
 
 def check_onnx_file(path: Path) -> None:

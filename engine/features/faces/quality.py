@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from engine.core.errors import UserError
 from engine.features.faces.types import FaceDetection
 
 
-class EnrolmentError(ValueError):
+class EnrolmentError(UserError, ValueError):
     """A photo or shot that cannot be used for enrolment; the message says which and why."""
 
 

@@ -32,16 +32,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakTensorKeyDictionary
 
+from engine.core.errors import NotFound
 from engine.features.inspect.receptive_field import AxisRF, ReceptiveField, merge
 
 log = logging.getLogger(__name__)
 
 
-class UnknownLayerError(KeyError):
+class UnknownLayerError(NotFound, KeyError):
     """A layer name the model does not have; the message lists the valid names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown layer"
 
 
 def layer_names(model: nn.Module) -> list[str]:

@@ -22,12 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
+from engine.core.errors import Unsupported
 from engine.features.inspect.layer_table import find_layer
 
 log = logging.getLogger(__name__)
 
 
-class NotAClassifierError(ValueError):
+class NotAClassifierError(Unsupported, ValueError):
     """The model's output has no per-class scores to explain."""
 
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.core.errors import BadFormat
 from engine.features.inspect.preprocess import InputGeometry
 from engine.features.inspect.receptive_field import ReceptiveField
 
@@ -39,7 +40,7 @@ FORMAT_VERSION = 1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class CollectionFileError(ValueError):
+class CollectionFileError(BadFormat, ValueError):
     """A saved collection that cannot be read; the message names the file."""
 
 

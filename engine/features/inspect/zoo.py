@@ -27,6 +27,7 @@ from torch import nn
 
 from engine.features.inspect.lenet import DIGITS, LeNet5
 from engine.features.registry import registry
+from engine.models.catalog import UnknownModelError
 from engine.models.inspectable import ModelSpec, Preprocessing
 from engine.models.weights_io import load_checked, read_state_dict, rename_densenet_keys
 
@@ -35,11 +36,8 @@ log = logging.getLogger(__name__)
 UNTRAINED_LABEL = "untrained (random initial weights)"
 
 
-class UnknownInspectModelError(KeyError):
-    """A model name the zoo does not know; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown model"
+# The zoo's unknown names are the catalog's: one error for a model name that does not exist.
+UnknownInspectModelError = UnknownModelError
 
 
 @dataclass

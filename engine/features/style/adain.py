@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.errors import BadFormat
 from engine.features.style.imaging import bgr_to_tensor, combine_luminance, resize_long_side, tensor_to_bgr
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ _DECODER_SPEC: list[tuple | str] = [
 EPS = 1e-5
 
 
-class AdaINWeightsError(ValueError):
+class AdaINWeightsError(BadFormat, ValueError):
     """A file is not an AdaIN encoder/decoder state_dict; the message says why."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.core.errors import Cancelled, UserError
 from engine.features.style.transformer_net import TransformerNet, clean_state
 from engine.features.style.vgg16 import VGG16Features
 
@@ -38,12 +39,12 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """Bad input for training (no images, unreadable style); the message names the file/folder."""
 
 
-class TrainingCancelled(Exception):
-    """Training stopped because ``cancel`` was set; nothing was saved."""
+# Training stopped because ``cancel`` was set; nothing was saved.
+TrainingCancelled = Cancelled
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.core.errors import UserError
 from engine.io.sources import SourceError, read_image, to_bgr8
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ MAX_INPUT_SIDE = 4096
 STYLE_UPSCALE_WARNING = 2.0
 
 
-class StyleInputError(ValueError):
+class StyleInputError(UserError, ValueError):
     """A content or style input cannot be used; the message names it and says what to do."""
 
 
@@ -195,7 +196,7 @@ def image_input(image: np.ndarray, name: str, max_side: int = MAX_INPUT_SIDE) ->
     try:
         bgr = to_bgr8(image, name)
     except SourceError as exc:
-        raise StyleInputError(str(exc)) from None
+        raise StyleInputError(exc.what, exc.todo) from None
     return _limit_size(LoadedImage(bgr, name), max_side)
 
 

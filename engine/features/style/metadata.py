@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 PNG_KEY = "cnn-studio.style"
 
 
-class MetadataError(ValueError):
+class MetadataError(BadFormat, ValueError):
     """The file holds no readable style settings; the message names it."""
 
 

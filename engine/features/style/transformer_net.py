@@ -30,13 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 # Buffers older PyTorch versions wrote for InstanceNorm2d; never read at inference.
 _DEPRECATED_KEY = re.compile(r"(^|\.)in\d+\.(running_mean|running_var|num_batches_tracked)$")
 
 
-class FastStyleWeightsError(ValueError):
+class FastStyleWeightsError(BadFormat, ValueError):
     """A file or state_dict is not in the TransformerNet layout; the message names the first mismatching key."""
 
 

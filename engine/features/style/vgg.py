@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -58,7 +60,7 @@ _LAYER_INDEX = {name: i for i, (name, *_rest) in enumerate(LAYERS)}
 CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
 
 
-class VGGWeightsError(ValueError):
+class VGGWeightsError(BadFormat, ValueError):
     """A file is not a VGG-19 state_dict in torchvision's layout; the message says why."""
 
 

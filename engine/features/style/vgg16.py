@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.errors import BadFormat
 from engine.features.style.vgg import IMAGENET_MEAN, IMAGENET_STD
 
 # (features index, in, out) of each conv up to conv4_3; "M" = max-pool.
@@ -24,7 +25,7 @@ OUTPUTS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 _TAPS = {3: "relu1_2", 8: "relu2_2", 15: "relu3_3", 22: "relu4_3"}  # index of the ReLU in ``features``
 
 
-class VGG16WeightsError(ValueError):
+class VGG16WeightsError(BadFormat, ValueError):
     """A file is not torchvision's VGG-16 state_dict; the message names the first bad key."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.core.errors import UserError
 
-class BackboneError(ValueError):
+
+class BackboneError(UserError, ValueError):
     """A backbone name that does not exist, or weights that do not fit it."""
 
 

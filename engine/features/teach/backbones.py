@@ -33,8 +33,8 @@ UNTRAINED_SEED = 0
 class BackboneWeightsMissingError(WeightsMissingError):
     """The ImageNet weights of a backbone are not installed; the message offers both ways out."""
 
-    def __init__(self, message: str, backbone: str, catalog_name: str) -> None:
-        super().__init__(message)
+    def __init__(self, what: str, todo: str, *, backbone: str, catalog_name: str) -> None:
+        super().__init__(what, todo)
         self.backbone = backbone
         self.catalog_name = catalog_name
 
@@ -205,9 +205,9 @@ def load_backbone(name: str, *, untrained: bool = False, cache: Any = None) -> B
         cache = default_cache()
     if not cache.is_installed(entry):
         raise BackboneWeightsMissingError(
-            f"the ImageNet weights of {spec.title} are not installed: download them with "
-            f"`python main.py models fetch {entry.name}` (or the model manager), or continue untrained "
-            f"(--untrained; random weights give much worse accuracy)", spec.name, entry.name)
+            f"the ImageNet weights of {spec.title} are not installed",
+            f"download them with `python main.py models fetch {entry.name}` (or the model manager), or continue "
+            "untrained (--untrained; random weights give much worse accuracy)", backbone=spec.name, catalog_name=entry.name)
     # Entries of other features may build wrapper objects, so the raw torchvision module is built here.
     model = build_torchvision(spec.arch, entry, cache)
     path = cache.path(entry)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from engine.core.errors import UserError
 from engine.features.teach.model import TrainedModel, preprocessing_info
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript")
 
 
-class ExportError(RuntimeError):
+class ExportError(UserError, RuntimeError):
     """An export failed; the message names the file and the reason."""
 
 

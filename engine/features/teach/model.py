@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.core.errors import UserError
 from engine.features.teach import atomic
 from engine.features.teach.backbones import FeatureNet, _blocks_of, _torchvision_model, backbone_spec
 from engine.features.teach.catalog import IMAGENET_MEAN, IMAGENET_STD
@@ -34,7 +35,7 @@ MODEL_FORMAT = "cnn-studio-teach-model"
 MODEL_VERSION = 1
 
 
-class ModelDirError(ValueError):
+class ModelDirError(UserError, ValueError):
     """A model folder that is missing, damaged or from another version; the message says what to do."""
 
 

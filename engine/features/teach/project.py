@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from engine.core import paths
+from engine.core.errors import UserError
 from engine.io.sources import IMAGE_SUFFIXES, SourceError, read_image
 from engine.features.teach import atomic
 from engine.features.teach.backbones import DEFAULT_BACKBONE, backbone_spec
@@ -52,7 +53,7 @@ _SAMPLE_ID = re.compile(r"s[0-9a-f]{12}")
 _SUBFOLDERS = ("samples", "features", "model")
 
 
-class ProjectError(ValueError):
+class ProjectError(UserError, ValueError):
     """Bad input for a project (a name, a file, a folder); the message says what to do."""
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.core.errors import Cancelled, UserError
 from engine.io.sources import SourceError, list_images, read_image
 from engine.features.teach.backbones import Backbone
 from engine.features.teach.features import EmbeddingCache, augment_tag, compute
@@ -44,12 +45,12 @@ log = logging.getLogger(__name__)
 HEAD_BATCH = 128  # samples per optimiser step when training the head on cached embeddings
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """Training cannot start or go on; the message gives the reason and what to do."""
 
 
-class TrainingCancelled(Exception):
-    """The user cancelled; nothing was saved."""
+# The user cancelled; nothing was saved.
+TrainingCancelled = Cancelled
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class ModelInstaller(QObject):
 
     def _on_failed(self, error) -> None:
         self._end()
-        self.context.error("Download failed", str(error))
+        self.context.error("Download failed", error)
 
     def _on_cancelled(self) -> None:
         self._end()
@@ -88,7 +88,7 @@ class ModelInstaller(QObject):
         try:
             self.context.weights_cache.import_file(entry, path, force=True)
         except (WeightsError, ValueError, OSError) as exc:
-            self.context.error("Import failed", str(exc))
+            self.context.error("Import failed", exc)
             return False
         self.context.status(f"{entry.name} installed from {Path(path).name}")
         self.state_changed.emit()

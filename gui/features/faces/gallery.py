@@ -35,7 +35,7 @@ class GalleryManager(QWidget):
 
     changed = Signal()
 
-    def __init__(self, error: Callable[[str, str], None], status: Callable[[str], None],
+    def __init__(self, error: Callable[[str, str | BaseException], None], status: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.gallery: Gallery | None = None
@@ -88,7 +88,7 @@ class GalleryManager(QWidget):
                     item.setIcon(chip_icon(thumb, 64))
                 self.list.addItem(item)
         except GalleryError as exc:
-            self._error("Face gallery", str(exc))
+            self._error("Face gallery", exc)
 
     def names(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
@@ -111,7 +111,7 @@ class GalleryManager(QWidget):
         try:
             message = action()
         except (GalleryError, ValueError, OSError) as exc:
-            self._error(title, str(exc))
+            self._error(title, exc)
             return False
         self.refresh()
         self._status(message)
@@ -198,7 +198,7 @@ class GalleryManager(QWidget):
             existing = {p.name.casefold() for p in self.gallery.people()}
             clashes = [n for n in archive_people(path) if n.casefold() in existing]
         except (GalleryError, OSError) as exc:
-            self._error("Import", str(exc))
+            self._error("Import", exc)
             return False
         policy = "error"
         if clashes:

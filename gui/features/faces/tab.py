@@ -153,7 +153,7 @@ class FacesTab(StudioTab):
             self.ctl.gallery = Gallery(path)
         except GalleryError as exc:
             self.ctl.gallery = None
-            self.context.error("Face gallery", str(exc))
+            self.context.error("Face gallery", exc)
         else:
             if self.ctl.gallery.notice:
                 self.context.error("Face gallery", self.ctl.gallery.notice)
@@ -317,7 +317,7 @@ class FacesTab(StudioTab):
         try:
             person = self.gallery.find(name)
         except ValueError as exc:
-            self.context.error("Enrolment", str(exc))
+            self.context.error("Enrolment", exc)
             return None
         if person is None:
             return name, False

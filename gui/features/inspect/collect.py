@@ -96,7 +96,7 @@ class CollectAndVisualise(QObject):
         try:
             loaded = self.controller.load_collection(path)
         except CollectionFileError as exc:
-            self.context.error("The collection could not be loaded", str(exc))
+            self.context.error("The collection could not be loaded", exc)
             return
         self.units_page.show_collection(loaded)
 
@@ -151,7 +151,7 @@ class CollectAndVisualise(QObject):
         try:
             write_image(path, self.visualise_page.image)
         except (OSError, ValueError) as exc:
-            self.context.error("The image could not be saved", str(exc))
+            self.context.error("The image could not be saved", exc)
 
 
     def shutdown(self) -> None:

@@ -186,7 +186,7 @@ class FeaturesTab(StudioTab):
         try:
             self.controller.set_model(name, weights)
         except ValueError as exc:
-            self.context.error("Unknown model", str(exc))
+            self.context.error("Unknown model", exc)
             return
         self._sync_model_controls()
         self._reset_views()

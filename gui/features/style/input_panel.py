@@ -90,7 +90,7 @@ class StyleInputPanel(QWidget):
         try:
             return load_input_image(source, role) if name == "" else image_input(source, name)
         except StyleInputError as exc:
-            self.context.error(f"Cannot use this {role} image", str(exc))
+            self.context.error(f"Cannot use this {role} image", exc)
             return None
 
     def set_content_file(self, path: str) -> bool:

@@ -208,7 +208,7 @@ class StyleTab(StudioTab):
         try:
             self.photo.apply_settings(read_info(path))
         except (MetadataError, ValueError) as exc:
-            self.context.error("No settings in this image", str(exc))
+            self.context.error("No settings in this image", exc)
             return False
         self.context.status(f"Settings loaded from {Path(path).name}")
         return True

@@ -100,7 +100,7 @@ class StyleTrainPage(QWidget):
             settings = TrainSettings(steps=self.train_steps_spin.value(), size=self.train_size_spin.value())
             controller.check_training(folder, title)
         except (TrainingError, WeightsError, ValueError, OSError) as exc:
-            context.error("Cannot train", str(exc))
+            context.error("Cannot train", exc)
             return False
         self.set_busy(True)
         self.estimate_label.setText("measuring one step to estimate the time…")
@@ -141,15 +141,10 @@ class StyleTrainPage(QWidget):
 
 
 def _drain(job, control):
-    """Drive the training generator on the job thread; Cancel stops it inside the step."""
-    from engine.features.style.fast_train import TrainingCancelled
-    from gui.common.jobs import JobCancelled
-
-    try:
-        while True:
-            try:
-                control.report(next(job))
-            except StopIteration as stop:
-                return stop.value
-    except TrainingCancelled:
-        raise JobCancelled() from None
+    """Drive the training generator on the job thread; Cancel stops it inside the step
+    (its ``TrainingCancelled`` is the runner's ``JobCancelled``: one cancellation signal)."""
+    while True:
+        try:
+            control.report(next(job))
+        except StopIteration as stop:
+            return stop.value

@@ -70,7 +70,7 @@ class StyleWeightsBanner(QWidget):
         try:
             installed = self.controller.install_weights(path, name)
         except (WeightsError, ValueError, OSError) as exc:
-            self.context.error("Import failed", str(exc))
+            self.context.error("Import failed", exc)
             return False
         self.context.status(f"Installed {Path(path).name} as '{installed}'")
         self.models_changed.emit()

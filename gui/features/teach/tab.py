@@ -175,7 +175,7 @@ class TeachTab(StudioTab):
             try:
                 self._show_project(self.controller.open_project(folder))
             except ProjectError as exc:
-                self.context.error("Cannot open project", str(exc))
+                self.context.error("Cannot open project", exc)
 
     def _import_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import an ImageFolder (one sub-folder per class)")
@@ -186,7 +186,7 @@ class TeachTab(StudioTab):
         try:
             report = self.controller.project.import_folder(folder)
         except ProjectError as exc:
-            self.context.error("Cannot import", str(exc))
+            self.context.error("Cannot import", exc)
             return
         self._rebuild_cards()
         self._start_embedding()
@@ -212,7 +212,7 @@ class TeachTab(StudioTab):
         try:
             return action(*args)
         except ProjectError as exc:
-            self.context.error("Teach", str(exc))
+            self.context.error("Teach", exc)
             return None
 
     def _add_class(self) -> None:
@@ -319,7 +319,8 @@ class TeachTab(StudioTab):
         try:
             self.controller.backbone()
         except BackboneWeightsMissingError as exc:
-            box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", str(exc), parent=self)
+            box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", exc.what, parent=self)
+            box.setInformativeText(exc.todo[:1].upper() + exc.todo[1:])
             untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
             box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
             box.addButton(QMessageBox.StandardButton.Cancel)

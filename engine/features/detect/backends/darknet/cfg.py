@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_ACTIVATIONS = ("leaky", "mish", "swish", "logistic", "relu", "linear")
@@ -116,7 +118,7 @@ _WHY = {
 }
 
 
-class DarknetCfgError(ValueError):
+class DarknetCfgError(BadFormat, ValueError):
     """A cfg file is malformed or uses something we cannot run; the message names the line."""
 
 
@@ -341,15 +343,17 @@ def parse_cfg(path: str | Path) -> DarknetCfg:
     size limit (``engine.core.limits``), checked before it is read.
     """
     from engine.core import limits
-    from engine.core.safe_files import input_file_problem
+    from engine.core.safe_files import InputTooLargeError, MissingInputError, input_file_problem
 
     path = Path(path)
     bound = limits.current().max_cfg_bytes
     problem = input_file_problem(path, bound)
-    if problem:
-        if "larger than the limit" in problem:
-            problem += f" for cfg files ({limits.current().hint('max_cfg_bytes')})"
-        raise DarknetCfgError(f"cfg file {problem}" if "no such file" not in problem else f"cfg file not found: {path}")
+    if isinstance(problem, MissingInputError):
+        raise DarknetCfgError(f"cfg file not found: {path}")
+    if isinstance(problem, InputTooLargeError):
+        raise DarknetCfgError(f"cfg file {problem.what} for cfg files", limits.current().hint("max_cfg_bytes"))
+    if problem is not None:
+        raise DarknetCfgError(f"cfg file {problem.what}", problem.todo)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

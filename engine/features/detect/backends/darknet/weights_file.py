@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from engine.features.detect.backends.darknet.model import DarknetModel
+from engine.core.errors import BadFormat
 
 log = logging.getLogger(__name__)
 
 
-class DarknetWeightsError(ValueError):
+class DarknetWeightsError(BadFormat, ValueError):
     """A .weights file does not fit its cfg or cannot be read; the message says which and why."""
 
 
@@ -75,12 +76,13 @@ def expected_floats(model: DarknetModel) -> int:
 
 
 def _open_checked(path: Path) -> None:
-    from engine.core.safe_files import input_file_problem
+    from engine.core.safe_files import MissingInputError, input_file_problem
 
     problem = input_file_problem(path)
-    if problem:
-        raise DarknetWeightsError(f"weights file not found: {path}" if "no such file" in problem
-                                  else f"weights file {problem}")
+    if isinstance(problem, MissingInputError):
+        raise DarknetWeightsError(f"weights file not found: {path}")
+    if problem is not None:
+        raise DarknetWeightsError(f"weights file {problem.what}", problem.todo)
 
 
 def _size_problem(path: Path, cfg_source: str, header: WeightsHeader, count: int, actual: int) -> str | None:
