@@ -23,6 +23,7 @@ INTERNAL = {
     "engine.core.errors.Cancelled": "a control-flow signal: the user asked a job to stop",
     "engine.models.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
     "cli.common.Terminated": "SIGTERM turned into an exception so that finally blocks clean up",
+    "engine.core.store.MalformedValue": "caught inside the store, which falls back to the default and repairs the value",
 }
 
 _BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
