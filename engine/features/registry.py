@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
+from engine.core.errors import BadFormat, NotFound
 from engine.models.catalog import CatalogContents, CatalogEntry, use_provider
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,12 @@ _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class FeatureError(ValueError):
+class FeatureError(BadFormat, ValueError):
     """A feature declaration that is invalid, or code it names that cannot be loaded."""
 
 
-class UnknownFeatureError(KeyError):
+class UnknownFeatureError(NotFound, KeyError):
     """A feature key that is not registered; the message lists the known keys."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown feature"
 
 
 def resolve(ref: str) -> Any:

@@ -24,6 +24,7 @@ INTERNAL = {
     "engine.models.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
     "cli.common.Terminated": "SIGTERM turned into an exception so that finally blocks clean up",
     "engine.core.store.MalformedValue": "caught inside the store, which falls back to the default and repairs the value",
+    "engine.models.catalog.CatalogNotReadyError": "a programming error: catalog() before engine.features installed its provider",
 }
 
 _BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
