@@ -199,16 +199,28 @@ class StyleTab(StudioTab):
         return self.photo.method()
 
     def apply_settings(self, info: dict[str, Any]) -> None:
+        """Apply saved settings (all or none); ValueError says what is wrong."""
         self.photo.apply_settings(info)
 
     def load_settings_from(self, path: str) -> bool:
-        from engine.style.metadata import MetadataError, read_info
+        """Apply the settings saved in the PNG at ``path``: the whole record, or nothing.
+
+        Every value is checked (``engine.style.metadata.read_record``, then against the
+        widgets' ranges) before the first widget changes; a problem shows one message
+        naming the file and the value. True when applied.
+        """
+        from engine.style.metadata import MetadataError, read_record
 
         try:
-            self.photo.apply_settings(read_info(path))
-        except (MetadataError, ValueError) as exc:
-            self.context.error("No settings in this image", str(exc))
+            record = read_record(path)
+            problems = self.photo.fit_problems(record)
+            if problems:
+                raise MetadataError(f"{path}: " + "; ".join(problems))
+        except MetadataError as exc:
+            self.context.error("Settings not loaded", f"{exc}.\nNothing was changed; pick a PNG saved by the Style "
+                               "tab or `stylize`.")
             return False
+        self.photo.apply_record(record)
         self.context.status(f"Settings loaded from {Path(path).name}")
         return True
 
