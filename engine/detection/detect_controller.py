@@ -6,7 +6,8 @@ the latest result, the counts history for the plot, the heat map, and the drawin
 new line or zone (click, click / click... then finish).
 
 Persistence goes through ``store``, any object with ``value(key, default)`` and
-``setValue(key, value)`` (QSettings in the app, a dict wrapper in tests). Lines and zones
+``setValue(key, value)`` (in the app a ``gui.settings.CheckedStore``, which checks each
+value against its default's type and ``STORED_RANGES``; a dict wrapper in tests). Lines and zones
 are saved per source under "Detect/regions/<source name>"; source names of streams have
 their credentials masked already, so nothing secret is written.
 
@@ -34,6 +35,8 @@ from engine.detection.types import Detections
 log = logging.getLogger(__name__)
 
 KEY = "Detect/"
+#: Bounds of the numbers this controller stores (the GUI's settings reader enforces them).
+STORED_RANGES = {KEY + "conf": (0.0, 1.0), KEY + "iou": (0.0, 1.0), KEY + "heat_minutes": (0.5, 120.0)}
 SIZE_PRESETS = ("320x320", "416x416", "512x512", "608x608", "640x384", "384x640")
 CLOSE_ZONE_PX = 12.0  # clicking this close to a zone's first corner closes it
 HISTORY_S = 600.0
@@ -80,10 +83,10 @@ class DetectController:
         self.conf = float(store.value(KEY + "conf", 0.25))
         self.iou = float(store.value(KEY + "iou", 0.45))
         self.size_text = str(store.value(KEY + "size", "416x416"))
-        self.grid = _as_bool(store.value(KEY + "grid", "false"))
-        self.bf16 = fast_possible and _as_bool(store.value(KEY + "bf16", "false"))
-        self.tracking = _as_bool(store.value(KEY + "tracking", "false"))
-        self.show_heat = _as_bool(store.value(KEY + "heat", "false"))
+        self.grid = _as_bool(store.value(KEY + "grid", False))
+        self.bf16 = fast_possible and _as_bool(store.value(KEY + "bf16", False))
+        self.tracking = _as_bool(store.value(KEY + "tracking", False))
+        self.show_heat = _as_bool(store.value(KEY + "heat", False))
         self.heat_minutes = float(store.value(KEY + "heat_minutes", 5.0))
         self.class_filter: frozenset[int] | None = None
         self.source = ""

@@ -28,6 +28,8 @@ from engine.faces.task import MODES, FacesSettings
 
 log = logging.getLogger(__name__)
 
+#: Bounds of the numbers this controller stores (the GUI's settings reader enforces them).
+STORED_RANGES = {"Faces/upsample": (0, 2)}
 DETECTOR_TITLES = {MMOD_NAME: "dlib MMOD CNN (+ 5 landmarks)", "yunet": "YuNet (landmarks)", HAAR_NAME: "Haar cascade (offline)"}
 
 
@@ -74,7 +76,7 @@ class FacesController:
         self.last = None
         self.embedder_name = str(store.value("Faces/embedder", "") or "")
         self.detector_name = str(store.value("Faces/detector", "") or "")
-        self.settings = FacesSettings(upsample=int(store.value("Faces/upsample", 0) or 0))
+        self.settings = FacesSettings(upsample=int(store.value("Faces/upsample", 0)))
         self.refresh_embedders()
         if self.detector_name not in DETECTOR_NAMES or not self.detector_installed(self.detector_name):
             self.detector_name = default_detector_name(cache, self.embedder_name)
@@ -95,8 +97,7 @@ class FacesController:
     def _apply_embedder(self, name: str) -> None:
         self.embedder_name = name
         self.store.setValue("Faces/embedder", name)
-        saved = self.store.value(f"Faces/threshold/{name}")
-        threshold = float(saved) if saved not in (None, "") else self.default_threshold()
+        threshold = float(self.store.value(f"Faces/threshold/{name}", self.default_threshold()))
         self.settings = replace(self.settings, threshold=threshold)
 
     def pick_embedder(self, name: str) -> bool:

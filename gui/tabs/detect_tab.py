@@ -24,9 +24,10 @@ from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from engine.detection.detect_controller import DetectController, parse_size  # noqa: F401 (parse_size: re-export)
+from engine.detection.detect_controller import STORED_RANGES, DetectController, parse_size  # noqa: F401 (parse_size: re-export)
 from engine.detection.export import save_detections
 from engine.weights.cache import human_size
+from gui.settings import CheckedStore
 from gui.tabs.base import StudioTab
 from gui.widgets.detect_classes import ClassFilter, CountsList
 from gui.widgets.detect_installer import ModelInstaller
@@ -53,7 +54,7 @@ class DetectTab(StudioTab):
             entries = catalog().entries("detect")
         from engine.detection.yolo import cpu_bf16_supported
         fast = context.device.type == "cpu" and cpu_bf16_supported()
-        self.controller = DetectController(entries, context.settings, fast_possible=fast,
+        self.controller = DetectController(entries, CheckedStore(context.settings, STORED_RANGES), fast_possible=fast,
                                            on_change=self._on_controller_change)
         self.entries = self.controller.entries
         self._installed = False

@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
     QTabWidget, QVBoxLayout, QWidget,
 )
 
-from engine.faces.controller import FacesController
+from engine.faces.controller import STORED_RANGES, FacesController
 from engine.faces.gallery import Gallery, GalleryError
 from engine.faces.quality import GuidedCapture
+from gui.settings import CheckedStore, read_int
 from gui.tabs.base import StudioTab
 from gui.widgets.faces_calibrate import CalibratePanel
 from gui.widgets.faces_enrol import EnrolPanel, ask_existing_dialog
@@ -45,12 +46,12 @@ class FacesTab(StudioTab):
 
     def __init__(self, context: "AppContext", parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.ctl = FacesController(context.settings, context.weights_cache, context.device)
+        self.ctl = FacesController(CheckedStore(context.settings, STORED_RANGES), context.weights_cache, context.device)
         self._jobs = context.job_runner("faces-enrol", self)
         self._jobs.finished.connect(self._job_finished)
         self._jobs.failed.connect(lambda message: self.context.error("Enrolment", message))
         self.ask_existing = self._ask_existing_dialog  # replaced in tests; the default asks with a dialog
-        self._build_ui(int(context.settings.value("Faces/shots", 5) or 5))
+        self._build_ui(read_int(context.settings, "Faces/shots", 5, minimum=1, maximum=20))
         self._open_gallery()
         self._fill_embedders()
 

@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from gui.settings import read_int, read_setting
 from gui.tabs.base import StudioTab
 from gui.widgets.features_collect import CollectAndVisualise
 from gui.widgets.features_conv_explainer import ConvolutionExplainer
@@ -45,8 +46,8 @@ class FeaturesTab(StudioTab):
         from engine.inspect.controller import FeaturesController
 
         s = context.settings
-        self.controller = FeaturesController(context.weights_cache, str(s.value(f"{SETTINGS_GROUP}/model", "resnet18")),
-                                             str(s.value(f"{SETTINGS_GROUP}/weights", "trained")))
+        self.controller = FeaturesController(context.weights_cache, read_setting(s, f"{SETTINGS_GROUP}/model", "resnet18"),
+                                             read_setting(s, f"{SETTINGS_GROUP}/weights", "trained"))
         self.controller.on_task_changed = self.task_changed.emit
         self.controller.on_settings_changed = self.settings_changed.emit
         self._table = None
@@ -144,15 +145,12 @@ class FeaturesTab(StudioTab):
     def _restore_view_settings(self) -> None:
         s = self.context.settings
         self.weights_combo.setCurrentIndex(max(0, self.weights_combo.findData(self.controller.weights_choice)))
-        colormap = str(s.value(f"{SETTINGS_GROUP}/colormap", "viridis"))
-        if colormap in COLORMAPS:
-            self.channels_page.colormap_combo.setCurrentText(colormap)
+        colormap = read_setting(s, f"{SETTINGS_GROUP}/colormap", "viridis", choices=tuple(COLORMAPS))
+        self.channels_page.colormap_combo.setCurrentText(colormap)
         norm = self.channels_page.norm_combo
-        norm.setCurrentIndex(max(0, norm.findData(str(s.value(f"{SETTINGS_GROUP}/normalisation", "channel")))))
-        try:
-            self.saliency_page.opacity_slider.setValue(int(s.value(f"{SETTINGS_GROUP}/opacity", 50)))
-        except (TypeError, ValueError):
-            self.saliency_page.opacity_slider.setValue(50)
+        norm.setCurrentIndex(max(0, norm.findData(read_setting(s, f"{SETTINGS_GROUP}/normalisation", "channel"))))
+        slider = self.saliency_page.opacity_slider
+        slider.setValue(read_int(s, f"{SETTINGS_GROUP}/opacity", 50, slider.minimum(), slider.maximum()))
         self.saliency_page.set_classes(self.controller.spec.categories)
         self.weights_label.setText(self.controller.weights_text())
 

@@ -22,7 +22,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
 
 from engine.style.controller import StyleController
-from gui.settings import read_bool, read_int
+from gui.settings import read_bool, read_int, read_setting
 from gui.tabs.base import StudioTab
 from gui.widgets.style_input_panel import StyleInputPanel
 from gui.widgets.style_live_page import StyleLivePage
@@ -128,19 +128,18 @@ class StyleTab(StudioTab):
     # ------------------------------------------------------------------ settings
     def _restore(self) -> None:
         s = self.context.settings
-        raw = s.value("Style/recent", [])
-        self.gallery.set_recent([raw] if isinstance(raw, str) else [str(p) for p in (raw or [])])
-        self.photo.size_spin.setValue(read_int(s, "Style/size", 512))
-        self.photo.steps_spin.setValue(read_int(s, "Style/steps", 300))
-        self.live_page.alpha_slider.setValue(read_int(s, "Style/alpha", 100))
+        self.gallery.set_recent(read_setting(s, "Style/recent", []))
+        for key, widget, default in (("Style/size", self.photo.size_spin, 512), ("Style/steps", self.photo.steps_spin, 300),
+                                     ("Style/alpha", self.live_page.alpha_slider, 100),
+                                     ("Style/live_size", self.live_page.live_size_spin, self.controller.live.process_side)):
+            widget.setValue(read_int(s, key, default, widget.minimum(), widget.maximum()))
         self.live_page.live_colour_check.setChecked(read_bool(s, "Style/live_preserve_color", False))
-        self.live_page.live_size_spin.setValue(read_int(s, "Style/live_size", self.controller.live.process_side))
         self.live_page.stabilise_check.setChecked(read_bool(s, "Style/stabilise", False))
-        model = s.value("Style/live_model", "")
+        model = read_setting(s, "Style/live_model", "")
         if model:
-            self.controller.set_live(model=str(model))
+            self.controller.set_live(model=model)
             self.controller.refresh()
-        self.modes.setCurrentIndex(min(read_int(s, "Style/mode", 0), 1))
+        self.modes.setCurrentIndex(min(read_int(s, "Style/mode", 0, 0, self.modes.count() - 1), 1))
 
     def _on_styles_changed(self) -> None:
         self._save()

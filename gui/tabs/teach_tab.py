@@ -23,6 +23,7 @@ from engine.teach.live import LiveSettings
 from engine.teach.project import ProjectError
 from engine.teach.render import class_colour, confusion_image
 from engine.teach.settings import AugmentSettings
+from gui.settings import read_setting
 from gui.tabs.base import StudioTab
 from gui.widgets.teach_classes import ClassList, files_in, thumbnail
 from gui.widgets.teach_insight import BackboneStrip, EmbeddingScatter
@@ -50,7 +51,7 @@ class TeachTab(StudioTab):
         self.record_timer = QTimer(self)
         self.record_timer.timeout.connect(self._record_tick)
         self._build()
-        last = context.settings.value(KEY_LAST, "", type=str)
+        last = read_setting(context.settings, KEY_LAST, "")
         self._show_project(self.controller.open_or_create(last or None))
 
     # -- layout ---------------------------------------------------------------------

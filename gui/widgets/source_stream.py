@@ -12,20 +12,26 @@ import json
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from engine.stream_source import is_stream_url, strip_password
+from gui.settings import read_setting
 
 KEY_RECENT = "source/recent_streams"
 MAX_RECENT = 8
 SCREEN_CHOICES = ("screen@10", "screen:1@10", "screen:2@10", "screen@5", "screen:1@25")
 
 
+def _url_list(text: str) -> bool:
+    """Whether ``text`` is what ``remember_stream`` writes: a JSON list of strings."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def recent_streams(settings) -> list[str]:
     if settings is None:
         return []
-    try:
-        value = json.loads(str(settings.value(KEY_RECENT, "[]") or "[]"))
-    except ValueError:
-        return []
-    return [str(v) for v in value if isinstance(v, str)][:MAX_RECENT]
+    return json.loads(read_setting(settings, KEY_RECENT, "[]", valid=_url_list))[:MAX_RECENT]
 
 
 def remember_stream(settings, url: str) -> list[str]:
