@@ -59,7 +59,7 @@ class _Skip(Exception):
 
 
 def open_mjpeg(url: str, name: str, open_timeout_s: float, read_timeout_s: float,
-               on_skip: Callable[[str], None] | None = None) -> "MjpegStream | None":
+               on_skip: Callable[[str], None] | None = None) -> MjpegStream | None:
     """Connect to ``url`` (http/https) and return an MjpegStream when it serves multipart;
     None when the answer is something else (a video FFmpeg should read, or an
     authentication only FFmpeg speaks).
@@ -90,7 +90,7 @@ def open_mjpeg(url: str, name: str, open_timeout_s: float, read_timeout_s: float
             watchdog.cancel()
             if late.is_set():
                 raise TimeoutError
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             conn.close()
             raise SourceError(f"{name}: cannot be opened (no answer within {open_timeout_s:g} s); check the address "
                               "and that the camera is on the network") from None
@@ -204,7 +204,7 @@ class MjpegStream:
         try:
             self._sock.settimeout(remaining)
             chunk = self._response.read1(READ_CHUNK)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise self._late() from None
         except (OSError, ValueError, http.client.HTTPException, AttributeError) as exc:
             raise SourceError(self._ended(f"the connection failed: {exc}")) from None
@@ -334,7 +334,7 @@ class MjpegStream:
         return image
 
 
-def frame_pixels_problem(width: int, height: int, limit: "limits.Limits | None" = None) -> str | None:
+def frame_pixels_problem(width: int, height: int, limit: limits.Limits | None = None) -> str | None:
     """Why a ``width`` x ``height`` stream picture is refused (over the image pixel limit), or None."""
     limit = limit or limits.current()
     if width * height <= limit.max_image_pixels:

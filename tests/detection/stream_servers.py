@@ -178,8 +178,7 @@ def mjpeg_frame(index: int, size: tuple[int, int] = (320, 240)) -> np.ndarray:
 
 def jpeg_bytes(index: int, size: tuple[int, int] = (320, 240)) -> bytes:
     """``mjpeg_frame(index)`` encoded as JPEG."""
-    ok, jpeg = cv2.imencode(".jpg", mjpeg_frame(index, size))
-    return jpeg.tobytes()
+    return cv2.imencode(".jpg", mjpeg_frame(index, size))[1].tobytes()
 
 
 def claiming_jpeg(width: int, height: int) -> bytes:
