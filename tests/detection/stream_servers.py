@@ -207,11 +207,12 @@ class MjpegServer:
     served as multipart/x-mixed-replace with boundary "frame" at ``fps``."""
 
     def __init__(self, port: int | None = None, fps: float = 15.0, parts: dict | None = None,
-                 content_types: dict | None = None) -> None:
+                 content_types: dict | None = None, files: dict | None = None) -> None:
         self.port = port or free_port()
         self.fps = fps
         self.parts = dict(parts or {})
         self.content_types = dict(content_types or {})  # path -> Content-Type other than the usual
+        self.files = dict(files or {})  # path -> (Content-Type, bytes): a plain answer (a video file)
         self.url = f"http://127.0.0.1:{self.port}/stream"
         self.garbage_url = f"http://127.0.0.1:{self.port}/garbage"
         self.connections = 0  # GET requests answered, over the server's life
@@ -231,6 +232,17 @@ class MjpegServer:
                 owner.connections += 1
                 if self.path in owner.parts:
                     self._serve_parts(owner.parts[self.path], owner.content_types.get(self.path))
+                    return
+                if self.path in owner.files:
+                    content_type, data = owner.files[self.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(data)
+                    except OSError:
+                        pass
                     return
                 if self.path.startswith("/garbage"):
                     self.send_response(200)

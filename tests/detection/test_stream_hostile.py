@@ -241,3 +241,31 @@ def test_error_answers_and_a_multipart_without_a_boundary_parameter(serve):
     finally:
         source.stop()
     assert rec.frames[-1].image.shape == (240, 320, 3) and rec.messages("skipped") == []
+
+
+def test_frames_ffmpeg_decodes_are_held_to_the_same_pixel_limit(serve, tmp_path, monkeypatch):
+    """An HTTP answer that is a video file goes to FFmpeg; its frames (here 320x240, over a
+    limit lowered to 50,000 pixels) are refused with the same message."""
+    import cv2
+    import numpy as np
+
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for index in range(10):
+        writer.write(np.full((240, 320, 3), 20 * index, np.uint8))
+    writer.release()
+    server = MjpegServer(files={"/clip.avi": ("video/x-msvideo", open(path, "rb").read())}).start()
+    try:
+        monkeypatch.setenv("CNN_STUDIO_MAX_IMAGE_PIXELS", "50000")
+        source = StreamSource(server.url_of("/clip.avi"), open_timeout_s=3, background_open=False)
+        with pytest.raises(SourceError) as info:
+            source.start()
+        message = str(info.value)
+        assert "320x240" in message and "CNN_STUDIO_MAX_IMAGE_PIXELS" in message
+        assert message.count("127.0.0.1") == 1
+        monkeypatch.delenv("CNN_STUDIO_MAX_IMAGE_PIXELS")
+        source = StreamSource(server.url_of("/clip.avi"), open_timeout_s=3, background_open=False)
+        source.start()  # the same file within the limit plays
+        source.stop()
+    finally:
+        server.stop()
