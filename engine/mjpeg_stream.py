@@ -240,10 +240,11 @@ class MjpegStream:
             raise SourceError(self._ended("the stream ended"))
         declared = head.get("content-length")
         limit = self._limits.max_stream_part_bytes
-        if declared is not None and declared.isdigit():
-            size = int(declared)
-            if size > limit:
-                raise _Skip(f"a part declares {limits.human_bytes(size)}, more than the limit of "
+        if declared is not None and declared.isascii() and declared.isdigit():
+            size = int(declared) if len(declared) <= 18 else None  # int() refuses 4300+ digits
+            if size is None or size > limit:
+                what = limits.human_bytes(size) if size is not None else f"a {len(declared)}-digit number of bytes"
+                raise _Skip(f"a part declares {what}, more than the limit of "
                             f"{limits.human_bytes(limit)} ({self._limits.hint('max_stream_part_bytes')})")
             while len(self._buffer) < size:
                 self._fill(deadline)
@@ -328,7 +329,10 @@ class MjpegStream:
         problem = frame_pixels_problem(width, height, self._limits)
         if problem:
             raise _Skip(problem)
-        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            image = None
         if image is None:
             raise _Skip(f"a {kind.upper()} picture that cannot be decoded")
         return image

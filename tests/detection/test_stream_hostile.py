@@ -80,18 +80,22 @@ def test_a_part_declaring_two_gigabytes_is_skipped_without_buffering_it(serve):
             return mjpeg_part(jpeg_bytes(0), length=2_000_000_000)
         if i == 1:
             return mjpeg_part(jpeg_bytes(1), length="2e9")
+        if i == 2:
+            return mjpeg_part(jpeg_bytes(2), length="9" * 6000)  # more digits than int() takes
         return good(i)
 
     server = serve(liar=liar)
     before = peak_rss_mb()
     source = StreamSource(server.url_of("/liar"), open_timeout_s=3, read_timeout_s=3)
+    source.skip_report_interval_s = 0.0
     rec = Recorder(source)
     source.start()
     try:
         assert rec.wait_frames(10), [e.message for e in rec.events]
     finally:
         source.stop()
-    assert "declares 1.9 GB" in rec.messages("skipped")[0]
+    skipped = rec.messages("skipped")
+    assert "declares 1.9 GB" in skipped[0] and "declares a 6000-digit number of bytes" in skipped[1]
     assert rec.messages("disconnected") == [] and server.connections == 1
     assert peak_rss_mb() - before < 300
 
