@@ -258,7 +258,7 @@ def test_frames_ffmpeg_decodes_are_held_to_the_same_pixel_limit(serve, tmp_path,
     for index in range(10):
         writer.write(np.full((240, 320, 3), 20 * index, np.uint8))
     writer.release()
-    server = MjpegServer(files={"/clip.avi": ("video/x-msvideo", open(path, "rb").read())}).start()
+    server = MjpegServer(files={"/clip.avi": ("video/x-msvideo", (tmp_path / "clip.avi").read_bytes())}).start()
     try:
         monkeypatch.setenv("CNN_STUDIO_MAX_IMAGE_PIXELS", "50000")
         source = StreamSource(server.url_of("/clip.avi"), open_timeout_s=3, background_open=False)
