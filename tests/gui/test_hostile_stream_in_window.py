@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import resource
 
-from tests.detection.stream_servers import MjpegServer, claiming_jpeg, jpeg_bytes, mjpeg_part
+from tests.detect.stream_servers import MjpegServer, claiming_jpeg, jpeg_bytes, mjpeg_part
 
 
 def test_a_stream_of_pictures_over_the_limit_gives_one_message_and_the_demo(qtbot, make_window, frames_waiter):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.faces.embedders import installed_embedders
-from engine.weights.cache import default_cache
-from gui.settings import CheckedStore, read_setting
-from gui.tabs.placeholder import PlaceholderTab
+from engine.features.faces.embedders import installed_embedders
+from engine.models.cache import default_cache
+from gui.common.settings import CheckedStore, read_setting
+from gui.common.placeholder_tab import PlaceholderTab
 
 TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
 INT_5 = r"@Variant(\0\0\0\x2\0\0\0\x5)"  # how Qt writes a QVariant int: a number where a list belongs
@@ -66,7 +66,7 @@ def on_disk(path: Path) -> configparser.ConfigParser:
 def test_bad_stored_values_never_remove_a_tab_and_are_repaired_on_disk(make_window, tmp_path, caplog, values):
     path = write_ini(tmp_path / "settings.ini", values)
     settings = QSettings(str(path), QSettings.Format.IniFormat)
-    with caplog.at_level(logging.WARNING, logger="gui.settings"):
+    with caplog.at_level(logging.WARNING, logger="gui.common.settings"):
         window = make_window("demo", settings_=settings)
     assert [type(tab).__name__ for tab in window.tabs if isinstance(tab, PlaceholderTab)] == []
     assert [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())] == TITLES
@@ -93,7 +93,7 @@ def test_the_one_reader_checks_types_bounds_and_choices(tmp_path: Path, caplog):
     assert read_setting(settings, "a/int", 0) == 12 and read_setting(settings, "a/float", 0.0) == 0.5
     assert read_setting(settings, "a/bool", False) is True and read_setting(settings, "a/text", "") == "x"
     assert read_setting(settings, "a/list", []) == ["one"] and read_setting(settings, "missing", 7) == 7
-    with caplog.at_level(logging.WARNING, logger="gui.settings"):
+    with caplog.at_level(logging.WARNING, logger="gui.common.settings"):
         assert read_setting(settings, "b/int", 3) == 3
         assert read_setting(settings, "b/big", 3) == 3  # no widget holds it
         assert read_setting(settings, "b/bool", True) is True

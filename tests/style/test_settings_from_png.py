@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.style.gatys import GatysSettings
-from engine.style.metadata import PNG_KEY
-from engine.weights.cache import WeightsCache
-from gui.context import AppContext
-from gui.settings import open_settings
-from gui.tabs.style_tab import StyleTab
+from engine.features.style.gatys import GatysSettings
+from engine.features.style.metadata import PNG_KEY
+from engine.models.cache import WeightsCache
+from gui.common.context import AppContext
+from gui.common.settings import open_settings
+from gui.features.style.tab import StyleTab
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
