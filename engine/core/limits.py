@@ -8,7 +8,8 @@ variable (the README's Troubleshooting lists them):
 ==============================  =============================  =========================
 limit                           environment variable           default
 ==============================  =============================  =========================
-image pixels kept after reading CNN_STUDIO_MAX_IMAGE_PIXELS    24,000,000 (24 MP)
+image pixels kept after reading CNN_STUDIO_MAX_IMAGE_PIXELS    24,000,000 (24 MP; also
+                                                               each stream frame)
 image pixels a file may declare CNN_STUDIO_MAX_DECODE_PIXELS   400,000,000 (JPEG only:
                                                                read downscaled)
 input file size (image, names)  CNN_STUDIO_MAX_INPUT_BYTES     512 MB
@@ -21,6 +22,7 @@ download without published size CNN_STUDIO_MAX_DOWNLOAD_BYTES  2 GB
 download read timeout (s)       CNN_STUDIO_DOWNLOAD_TIMEOUT    30
 download minimum rate (B/s)     CNN_STUDIO_DOWNLOAD_MIN_RATE   1024, averaged over
                                 CNN_STUDIO_DOWNLOAD_RATE_WINDOW  30 s
+one part of an MJPEG stream     CNN_STUDIO_MAX_STREAM_PART_BYTES 32 MB
 ==============================  =============================  =========================
 
 ``current()`` reads the environment each time it is called, so a test or a user can
@@ -54,6 +56,7 @@ class Limits:
     download_timeout: float = 30.0
     download_min_rate: float = 1024.0
     download_rate_window: float = 30.0
+    max_stream_part_bytes: int = 32 * 1024 * 1024
 
     @staticmethod
     def env_name(field_name: str) -> str:

@@ -115,14 +115,20 @@ CONVERTERS: dict[type, Callable[[Any], Any]] = {bool: to_bool, int: to_int, floa
 
 
 def converter_for(kind: type) -> Callable[[Any], Any]:
-    """The conversion for ``kind`` (bool, int, float, str, list; a tuple reads as a list)."""
+    """The conversion for ``kind``: bool, int, float, str, list (a tuple reads as a list);
+    any other type (e.g. the QByteArray of a window's saved state) is taken as stored when
+    it is an instance of ``kind``."""
     if kind is tuple:
         kind = list
-    try:
+    if kind in CONVERTERS:
         return CONVERTERS[kind]
-    except KeyError:
-        raise TypeError(f"settings of type {kind.__name__} are not supported: use one of "
-                        f"{', '.join(k.__name__ for k in CONVERTERS)}") from None
+
+    def same_type(raw: Any) -> Any:
+        if not isinstance(raw, kind):
+            raise MalformedValue(f"{type(raw).__name__} is not {kind.__name__}")
+        return raw
+
+    return same_type
 
 
 def join_key(prefix: str, key: str) -> str:

@@ -3,7 +3,8 @@
 Spec syntax (``open_source``): "screen" (all monitors together), "screen:N" (monitor N,
 1-based as mss numbers them), "screen:X,Y,W,H" (a region in desktop pixels), each
 optionally followed by "@FPS" ("screen:1@10"). Frames are uint8 BGR (H, W, 3) of the
-captured area's size, taken at the chosen rate (default 10 fps).
+captured area's size, taken at the chosen rate (default 10 fps, from MIN_SCREEN_FPS to
+MAX_SCREEN_FPS). A malformed spec or rate raises SourceError with one message naming it.
 """
 
 from __future__ import annotations
@@ -17,32 +18,76 @@ from engine.io.sources import FrameSource, SourceError
 
 log = logging.getLogger(__name__)
 
-_SPEC = re.compile(r"^screen(?::(?P<what>[^@]*))?(?:@(?P<fps>[0-9.]+))?$", re.IGNORECASE)
+# Anything that starts with "screen" followed by ":" or "@" (or nothing) is a screen spec,
+# so a mistyped rate ("screen@.", "screen@1e9") gets the screen's own message instead of
+# being taken for a file name.
+_SPEC = re.compile(r"^screen(?::(?P<what>[^@]*))?(?:@(?P<fps>.*))?$", re.IGNORECASE | re.DOTALL)
+# A rate is written as a plain decimal number: no exponent, sign, "nan" or "inf".
+_RATE = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
+
+DEFAULT_SCREEN_FPS = 10.0
+#: Slowest rate: one frame every 5 s. Below it the capture thread sleeps so long between
+#: grabs that the picture looks frozen (and stopping waits for the sleep to end).
+MIN_SCREEN_FPS = 0.2
+#: Fastest rate: a desktop grab costs several ms, and more frames than a monitor shows
+#: only load the machine.
+MAX_SCREEN_FPS = 60.0
+_SPEC_HELP = "use screen, screen:N (monitor N) or screen:X,Y,W,H (a region), optionally followed by @FPS, e.g. screen:1@10"
 
 
 def is_screen_spec(text: str) -> bool:
+    """Whether ``text`` names the screen ("screen", "screen:1@10", also a malformed "screen@x")."""
     return bool(_SPEC.match(str(text).strip()))
 
 
+def check_screen_fps(fps: object, spec: str = "screen") -> float:
+    """``fps`` as a float in [MIN_SCREEN_FPS, MAX_SCREEN_FPS]; SourceError naming ``spec`` otherwise.
+
+    Accepts a number or the text after "@" in a spec (a plain decimal such as "10" or "2.5").
+    """
+    if isinstance(fps, str):
+        text = fps.strip()
+        if not text:
+            raise SourceError(f"{spec}: no frame rate after '@' ({_SPEC_HELP})")
+        if not _RATE.match(text):
+            raise SourceError(f"{spec}: the frame rate {text!r} is not a plain number; write the frames per "
+                              f"second, from {MIN_SCREEN_FPS:g} to {MAX_SCREEN_FPS:g}, e.g. screen@10")
+        value = float(text)
+    elif isinstance(fps, (int, float)) and not isinstance(fps, bool):
+        value = float(fps)
+    else:
+        raise SourceError(f"{spec}: the frame rate {fps!r} is not a number")
+    if not MIN_SCREEN_FPS <= value <= MAX_SCREEN_FPS:  # also False for nan
+        raise SourceError(f"{spec}: a frame rate of {value:g} per second is outside {MIN_SCREEN_FPS:g} to "
+                          f"{MAX_SCREEN_FPS:g}; pick one in that range, e.g. screen@10")
+    return value
+
+
 def parse_screen_spec(text: str) -> tuple[int | tuple[int, int, int, int], float]:
-    """"screen:1@10" -> (1, 10.0); "screen:0,0,640,480" -> ((0, 0, 640, 480), 10.0); "screen" -> (0, 10.0)."""
-    m = _SPEC.match(str(text).strip())
+    """"screen:1@10" -> (1, 10.0); "screen:0,0,640,480" -> ((0, 0, 640, 480), 10.0); "screen" -> (0, 10.0).
+
+    The target is 0 (all monitors), a monitor number, or a region (x, y, w, h) in desktop
+    pixels; the rate is frames per second. SourceError names the spec and what to change.
+    """
+    spec = str(text).strip()
+    m = _SPEC.match(spec)
     if not m:
-        raise SourceError(f"{text}: use screen, screen:N (a monitor) or screen:X,Y,W,H, optionally @FPS")
+        raise SourceError(f"{text}: not a screen spec; {_SPEC_HELP}")
     what = (m.group("what") or "").strip()
-    fps = float(m.group("fps")) if m.group("fps") else 10.0
-    if not 0 < fps <= 120:
-        raise SourceError(f"{text}: the frame rate must be between 0 and 120")
+    fps = check_screen_fps(m.group("fps"), spec) if m.group("fps") is not None else DEFAULT_SCREEN_FPS
     if not what:
+        if m.group("what") is not None:
+            raise SourceError(f"{spec}: nothing after 'screen:'; give a monitor number (screen:1) or a region "
+                              "X,Y,W,H (screen:0,0,640,480)")
         return 0, fps
     parts = [p.strip() for p in what.split(",")]
-    if not all(p.lstrip("-").isdigit() for p in parts) or len(parts) not in (1, 4):
-        raise SourceError(f"{text}: give a monitor number (screen:1) or a region X,Y,W,H (screen:0,0,640,480)")
+    if len(parts) not in (1, 4) or not all(re.fullmatch(r"-?\d{1,6}", p) for p in parts):
+        raise SourceError(f"{spec}: give a monitor number (screen:1) or a region X,Y,W,H in pixels (screen:0,0,640,480)")
     if len(parts) == 1:
         return int(parts[0]), fps
     x, y, w, h = (int(p) for p in parts)
     if w <= 0 or h <= 0:
-        raise SourceError(f"{text}: the region's width and height must be positive")
+        raise SourceError(f"{spec}: the region's width and height must be positive")
     return (x, y, w, h), fps
 
 
@@ -56,7 +101,8 @@ class ScreenSource(FrameSource):
 
     kind = "screen"
 
-    def __init__(self, target: int | tuple[int, int, int, int] = 0, fps: float = 10.0) -> None:
+    def __init__(self, target: int | tuple[int, int, int, int] = 0, fps: float = DEFAULT_SCREEN_FPS) -> None:
+        fps = check_screen_fps(fps)
         label = "screen" if target == 0 else (f"monitor {target}" if isinstance(target, int) else
                                               "screen region {}x{} at {},{}".format(target[2], target[3], *target[:2]))
         super().__init__(label, fps=fps, pace=True)

@@ -251,8 +251,14 @@ class FrameSource:
 
     Subclasses implement ``_open()``, ``_read() -> ndarray | None`` (None = end of
     stream) and ``_close()``. ``_read`` raising means the device failed; sources that
-    ``reconnects`` then re-open with exponential backoff.
+    ``reconnects`` then re-open with exponential backoff. The backoff is not reset by a
+    re-open that works but fails again at once (a server that accepts and then drops the
+    connection): only ``STABLE_AFTER_S`` of frames bring it back to ``backoff_initial``.
     """
+
+    #: Seconds of delivered frames after a reconnect before the backoff starts from its
+    #: initial delay again.
+    STABLE_AFTER_S = 10.0
 
     reconnects = False
     kind = "source"
@@ -264,6 +270,8 @@ class FrameSource:
         self.mirror = False
         self.backoff_initial = 0.25
         self.backoff_max = 4.0
+        self._next_backoff: float | None = None  # the wait before the next re-open; None: backoff_initial
+        self._reconnected_at = 0.0
         self._subscribers: list[Callable[[Frame], None]] = []
         self._listeners: list[Callable[[SourceEvent], None]] = []
         self._lock = threading.Lock()
@@ -365,8 +373,10 @@ class FrameSource:
                 try:
                     image = self._read()
                 except Exception as exc:  # noqa: BLE001 - any device failure
+                    if self._stop.is_set():
+                        return  # stop() ended the read (a stream's socket is shut down)
                     if not self.reconnects:
-                        self._emit("error", f"{self.name}: {exc}")
+                        self._emit("error", self._named(str(exc)))
                         self.state = "ended"
                         return
                     if not self._reconnect(str(exc)):
@@ -383,6 +393,8 @@ class FrameSource:
                     self._emit("ended", f"{self.name}: end of stream")
                     return
                 self._deliver(image)
+                if self._next_backoff is not None and time.monotonic() - self._reconnected_at >= self.STABLE_AFTER_S:
+                    self._next_backoff = None
                 if self.pace:
                     next_due += period
                     delay = next_due - time.monotonic()
@@ -397,15 +409,23 @@ class FrameSource:
                 log.exception("closing %s failed", self.name)
             self._emit("stopped", self.name)
 
+    def _named(self, message: str) -> str:
+        """``message`` prefixed with the source's name, unless it starts with it already."""
+        return message if message.startswith(self.name) else f"{self.name}: {message}"
+
     def _reconnect(self, reason: str) -> bool:
-        """Re-open with exponential backoff until it works or we are stopped."""
+        """Re-open with exponential backoff until it works or we are stopped.
+
+        The delay doubles after each failed re-open up to ``backoff_max``, and carries on
+        from there when the connection fails again within ``STABLE_AFTER_S``.
+        """
         self.state = "reconnecting"
-        self._emit("disconnected", f"{self.name}: {reason}")
+        self._emit("disconnected", self._named(reason))
         try:
             self._close()
         except Exception:
             log.debug("close before reconnect failed", exc_info=True)
-        delay = self.backoff_initial
+        delay = self._next_backoff or self.backoff_initial
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
@@ -418,6 +438,8 @@ class FrameSource:
                 log.debug("reopen failed: %s", exc)
                 delay = min(delay * 2.0, self.backoff_max)
                 continue
+            self._next_backoff = min(delay * 2.0, self.backoff_max)
+            self._reconnected_at = time.monotonic()
             self.state = "running"
             self._emit("reconnected", self.name)
             return True

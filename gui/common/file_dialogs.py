@@ -25,8 +25,10 @@ def _settings(settings: QSettings | None) -> QSettings:
 
 def last_folder(settings: QSettings | None = None) -> str:
     """The folder of the last file or folder picked (the home folder at first)."""
-    value = _settings(settings).value(KEY_LAST_FOLDER, "")
-    if isinstance(value, str) and value and Path(value).is_dir():
+    from gui.common.settings import read_setting
+
+    value = read_setting(_settings(settings), KEY_LAST_FOLDER, "")
+    if value and Path(value).is_dir():
         return value
     return str(Path.home())
 

@@ -6,20 +6,32 @@ puts ``config_dir()`` under that home when the variable is set.
 The file is the app's one settings store: ``QSettingsStore`` adapts the QSettings on it
 to ``engine.core.store.SettingsStore``, so controllers, tabs and the window read the same
 typed, validated values (a malformed value falls back to its default and is rewritten).
-``read_bool``/``read_int``/``read_float``/``read_str`` are that store's typed reads for
-code that holds a QSettings.
+``read_setting`` (with bounds and choices) and ``read_bool``/``read_int``/``read_float``/
+``read_str`` are that store's typed reads for code that holds a QSettings.
+
+The file is the user's to edit, so any value in it may be malformed: "abc" for a number,
+"nan", 99999999999 for a spin box that holds at most 2**31 - 1, a string where a list
+belongs. Each read checks the value against its default's type and bounds and replaces a
+bad one by the default, in memory and on disk, with a warning in the log: one bad line
+can never take a tab down, and it is repaired once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from PySide6.QtCore import QSettings
 
 from engine.core.store import MISSING, BaseStore, SettingsStore
 
 SETTINGS_FILENAME = "settings.ini"
+#: What a Qt spin box or slider holds; an int setting without bounds of its own is kept inside.
+INT_RANGE = (-(2**31), 2**31 - 1)
+#: Most items in a stored list (recent files and the like keep a handful).
+MAX_LIST_ITEMS = 100
+
+T = TypeVar("T")
 
 
 def settings_path() -> Path:
@@ -72,6 +84,35 @@ def as_store(settings: "QSettings | SettingsStore") -> BaseStore:
     raise TypeError(f"expected a QSettings or a settings store, got {type(settings).__name__}")
 
 
+def read_setting(settings: "QSettings | SettingsStore", key: str, default: T, *, minimum: float | None = None,
+                 maximum: float | None = None, choices: tuple | list | None = None,
+                 valid: Callable[[Any], bool] | None = None) -> T:
+    """The value stored under ``key``, of ``default``'s type, or ``default``.
+
+    The type comes from ``default`` (bool, int, float, str, list of str; any other type —
+    QByteArray for the window's saved state — by isinstance). Numbers must lie within
+    ``minimum``..``maximum`` (ints without bounds within ``INT_RANGE``), ``choices`` are
+    the allowed values, ``valid`` is a last check. A missing key gives ``default``; a
+    value that fails is logged, replaced by ``default`` on disk, and ``default`` returned.
+    """
+    low, high = minimum, maximum
+    if isinstance(default, int) and not isinstance(default, bool):
+        low = INT_RANGE[0] if low is None else low
+        high = INT_RANGE[1] if high is None else high
+
+    def acceptable(value: Any) -> bool:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+            return False
+        if choices is not None and value not in choices:
+            return False
+        return valid is None or bool(valid(value))
+
+    return as_store(settings).get(key, default, acceptable)
+
+
 def read_bool(settings: "QSettings | SettingsStore", key: str, default: bool,
               validator: Callable[[bool], bool] | None = None) -> bool:
     """A yes/no setting: the INI backend returns the strings "true"/"false"; anything else
@@ -79,10 +120,11 @@ def read_bool(settings: "QSettings | SettingsStore", key: str, default: bool,
     return as_store(settings).get(key, bool(default), validator)
 
 
-def read_int(settings: "QSettings | SettingsStore", key: str, default: int,
-             validator: Callable[[int], bool] | None = None) -> int:
-    """An integer; a missing, malformed or rejected value gives ``default`` (written back when not missing)."""
-    return as_store(settings).get(key, int(default), validator)
+def read_int(settings: "QSettings | SettingsStore", key: str, default: int, minimum: int | None = None,
+             maximum: int | None = None, validator: Callable[[int], bool] | None = None) -> int:
+    """An integer within ``minimum``..``maximum`` (else ``INT_RANGE``); a missing, malformed or
+    rejected value gives ``default`` (written back when not missing)."""
+    return read_setting(settings, key, int(default), minimum=minimum, maximum=maximum, valid=validator)
 
 
 def read_float(settings: "QSettings | SettingsStore", key: str, default: float,

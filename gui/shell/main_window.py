@@ -28,7 +28,7 @@ from gui.live.bridge import LivePipeline
 from gui.common.context import AppContext
 from gui.live.display import LiveDisplay
 from gui.live.presenter import FramePresenter
-from gui.common.settings import read_bool, read_int
+from gui.common.settings import read_bool, read_int, read_setting
 from gui.shell.status import StatusPanel
 from gui.common.tab_base import StudioTab
 from gui.common.perf_plot import PerfPlot
@@ -79,8 +79,7 @@ class MainWindow(QMainWindow):
         self.context = AppContext(settings, device, status_sink=self.show_status, dialog_parent=self,
                                   latest_frame=self.latest_frame, video_view=self.view)
         self.output = ViewOutput(self.view, self.show_status, self.context.error)
-        mode = settings.value(KEY_VIEW_MODE, "synced")
-        self.presenter = FramePresenter(mode if mode in ("synced", "live") else "synced")
+        self.presenter = FramePresenter(read_setting(settings, KEY_VIEW_MODE, "synced", choices=("synced", "live")))
         self._active: StudioTab | None = None
         self._closing = False
         self.tabs: list[StudioTab] = []
@@ -181,8 +180,7 @@ class MainWindow(QMainWindow):
             self._rebuild_menus()
         if device is not None:
             self.status_panel.set_device(device_label(device))
-        last_tab = read_int(self.settings, KEY_LAST_TAB, 0)
-        self.tab_widget.setCurrentIndex(last_tab if 0 <= last_tab < len(self.tabs) else 0)
+        self.tab_widget.setCurrentIndex(read_int(self.settings, KEY_LAST_TAB, 0, 0, max(0, len(self.tabs) - 1)))
         self.tab_widget.currentChanged.connect(self._activate_tab)
         self._activate_tab(self.tab_widget.currentIndex())
 
@@ -204,8 +202,8 @@ class MainWindow(QMainWindow):
     def _restore_window_state(self) -> None:
         for key, restore in ((KEY_GEOMETRY, self.restoreGeometry), (KEY_STATE, self.restoreState),
                              (KEY_SPLITTER, self.splitter.restoreState)):
-            value = self.settings.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
+            value = read_setting(self.settings, key, QByteArray())
+            if not value.isEmpty():
                 restore(value)
         mirror = read_bool(self.settings, KEY_MIRROR, False)
         self.pipeline.set_mirror(mirror)

@@ -14,10 +14,20 @@ from PySide6.QtWidgets import QInputDialog, QWidget
 
 from engine.io.stream import is_stream_url
 from engine.io.stream_url import remembered_url
+from gui.common.settings import read_setting
 
 KEY_RECENT = "source/recent_streams"
 MAX_RECENT = 8
 SCREEN_CHOICES = ("screen@10", "screen:1@10", "screen:2@10", "screen@5", "screen:1@25")
+
+
+def _url_list(text: str) -> bool:
+    """Whether ``text`` is what ``remember_stream`` writes: a JSON list of strings."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def recent_streams(settings) -> list[str]:
@@ -25,14 +35,12 @@ def recent_streams(settings) -> list[str]:
     if settings is None:
         return []
     try:
-        value = json.loads(str(settings.value(KEY_RECENT, "[]") or "[]"))
-    except ValueError:
-        return []
-    if not isinstance(value, list):
+        value = json.loads(read_setting(settings, KEY_RECENT, "[]", valid=_url_list))
+    except (ValueError, RecursionError):
         return []
     urls: list[str] = []
     for entry in value:
-        safe = remembered_url(entry) if isinstance(entry, str) and is_stream_url(entry) else None
+        safe = remembered_url(entry) if is_stream_url(entry) else None
         if safe is not None and safe not in urls:
             urls.append(safe)
     return urls[:MAX_RECENT]

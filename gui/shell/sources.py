@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Slot
 
+from gui.common.settings import read_setting
+
 if TYPE_CHECKING:
     from engine.io.sources import SourceError
     from gui.shell.main_window import MainWindow
@@ -54,8 +56,8 @@ class SourceSwitcher:
         if requested:
             self.open(requested)
             return
-        last = self.window.settings.value(KEY_LAST_SOURCE)
-        candidates = ([last] if isinstance(last, str) and last.strip() else []) + self.window.source_bar.camera_specs()[:1]
+        last = read_setting(self.window.settings, KEY_LAST_SOURCE, "")
+        candidates = ([last] if last.strip() else []) + self.window.source_bar.camera_specs()[:1]
         for spec in candidates:
             if self.open(spec, report=False):
                 return

@@ -4,7 +4,9 @@
   plays an MPEG-TS clip (made with the system's ffmpeg) as RTP/MP2T interleaved over the
   RTSP connection (RFC 2326 section 10.12, RFC 2250), in real time, looping.
 - ``MjpegServer``: HTTP multipart/x-mixed-replace JPEG frames (what most IP cameras and
-  ESP32-CAMs serve), plus /garbage that sends random bytes as a "video".
+  ESP32-CAMs serve), plus /garbage that sends random bytes as a "video", plus any routes
+  a test adds (``parts``: path -> the raw bytes of part N, None to hang up), for hostile
+  streams built with ``mjpeg_part``, ``jpeg_bytes`` and ``claiming_jpeg``.
 
 Both can be stopped and started again on the same port (for the reconnect tests).
 """
@@ -174,15 +176,50 @@ def mjpeg_frame(index: int, size: tuple[int, int] = (320, 240)) -> np.ndarray:
     return image
 
 
-class MjpegServer:
-    """http://127.0.0.1:PORT/stream (MJPEG, 15 fps) and /garbage (random bytes)."""
+def jpeg_bytes(index: int, size: tuple[int, int] = (320, 240)) -> bytes:
+    """``mjpeg_frame(index)`` encoded as JPEG."""
+    return cv2.imencode(".jpg", mjpeg_frame(index, size))[1].tobytes()
 
-    def __init__(self, port: int | None = None, fps: float = 15.0) -> None:
+
+def claiming_jpeg(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header (SOF) claims ``width`` x ``height``: a decoder
+    that trusts it allocates the full picture (16000 x 16000: 768 MB in BGR)."""
+    data = bytearray(jpeg_bytes(0, (64, 48)))
+    at = 2
+    while data[at] == 0xFF and data[at + 1] not in (0xC0, 0xC1, 0xC2):
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    data[at + 5:at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def mjpeg_part(body: bytes, length: int | str | None = "auto", boundary: str = "frame") -> bytes:
+    """One multipart part: the boundary line, headers (Content-Length: the body's size
+    for "auto", the given number or text, or none for None), a blank line, the body."""
+    head = f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+    if length is not None:
+        head += f"Content-Length: {len(body) if length == 'auto' else length}\r\n"
+    return head.encode() + b"\r\n" + body + b"\r\n"
+
+
+class MjpegServer:
+    """http://127.0.0.1:PORT/stream (MJPEG, 15 fps), /garbage (random bytes) and the paths
+    of ``parts`` (each: index -> raw bytes of that part, or None to close the connection),
+    served as multipart/x-mixed-replace with boundary "frame" at ``fps``."""
+
+    def __init__(self, port: int | None = None, fps: float = 15.0, parts: dict | None = None,
+                 content_types: dict | None = None, files: dict | None = None) -> None:
         self.port = port or free_port()
         self.fps = fps
+        self.parts = dict(parts or {})
+        self.content_types = dict(content_types or {})  # path -> Content-Type other than the usual
+        self.files = dict(files or {})  # path -> (Content-Type, bytes): a plain answer (a video file)
         self.url = f"http://127.0.0.1:{self.port}/stream"
         self.garbage_url = f"http://127.0.0.1:{self.port}/garbage"
+        self.connections = 0  # GET requests answered, over the server's life
         self._server: ThreadingHTTPServer | None = None
+
+    def url_of(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self) -> "MjpegServer":
         owner = self
@@ -192,6 +229,21 @@ class MjpegServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                owner.connections += 1
+                if self.path in owner.parts:
+                    self._serve_parts(owner.parts[self.path], owner.content_types.get(self.path))
+                    return
+                if self.path in owner.files:
+                    content_type, data = owner.files[self.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(data)
+                    except OSError:
+                        pass
+                    return
                 if self.path.startswith("/garbage"):
                     self.send_response(200)
                     self.send_header("Content-Type", "video/mp4")
@@ -219,6 +271,23 @@ class MjpegServer:
                 except OSError:
                     return
 
+            def _serve_parts(self, part_of, content_type: str | None) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type or "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                index = 0
+                try:
+                    while owner._server is not None:
+                        part = part_of(index)
+                        if part is None:
+                            return
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                        index += 1
+                        time.sleep(1.0 / owner.fps)
+                except OSError:
+                    return
+
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         server.allow_reuse_address = True
@@ -231,3 +300,41 @@ class MjpegServer:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class Recorder:
+    """Collects frames and events of a source; waits for counts or event kinds."""
+
+    def __init__(self, source):
+        self.frames, self.events = [], []
+        self._changed = threading.Condition()
+        source.subscribe(self._frame)
+        source.on_event(self._event)
+
+    def _frame(self, frame):
+        with self._changed:
+            self.frames.append(frame)
+            self._changed.notify_all()
+
+    def _event(self, event):
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def wait_frames(self, count: int, timeout: float = 20.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.frames) >= count, timeout)
+
+    def wait_event(self, kind: str, timeout: float = 20.0):
+        with self._changed:
+            self._changed.wait_for(lambda: any(e.kind == kind for e in self.events), timeout)
+            return next((e for e in self.events if e.kind == kind), None)
+
+    def wait_events(self, kind: str, count: int, timeout: float = 20.0) -> bool:
+        """Wait until ``count`` events of ``kind`` arrived."""
+        with self._changed:
+            return self._changed.wait_for(lambda: sum(e.kind == kind for e in self.events) >= count, timeout)
+
+    def messages(self, kind: str) -> list[str]:
+        with self._changed:
+            return [e.message for e in self.events if e.kind == kind]

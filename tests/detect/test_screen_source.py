@@ -122,3 +122,37 @@ def test_no_display_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":4711")
     with pytest.raises(SourceError, match="screen capture is not available"):
         ScreenSource(0).start()
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ("screen@.", "not a plain number"),
+    ("screen@1.2.3", "not a plain number"),
+    ("screen:1@abc", "not a plain number"),
+    ("screen@1e9", "not a plain number"),
+    ("screen@nan", "not a plain number"),
+    ("screen@-1", "not a plain number"),
+    ("screen@", "no frame rate"),
+    ("screen@0.0000001", "outside 0.2 to 60"),
+    ("screen@61", "outside 0.2 to 60"),
+    ("screen:", "nothing after 'screen:'"),
+    ("screen:1,2@5", "give a monitor number"),
+])
+def test_a_malformed_screen_spec_gets_one_message_naming_it(spec, problem):
+    """Parsing needs no display: every malformed spec is taken for the screen (not a file)
+    and refused by the one parser, with the spec and the accepted rates in the message."""
+    assert classify(spec) == "screen"
+    with pytest.raises(SourceError) as info:
+        open_source(spec)
+    message = str(info.value)
+    assert message.startswith(f"{spec}: ") and problem in message
+    assert "screen@10" in message or "screen:1" in message  # an example of what works
+
+
+def test_screen_rates_at_the_bounds_are_accepted_and_a_source_checks_its_own():
+    assert parse_screen_spec("screen@0.2") == (0, 0.2)
+    assert parse_screen_spec("screen:2@60") == (2, 60.0)
+    assert parse_screen_spec("SCREEN:0,0,64,48@.5") == ((0, 0, 64, 48), 0.5)
+    with pytest.raises(SourceError, match="outside 0.2 to 60"):
+        ScreenSource(0, fps=1e-7)
+    with pytest.raises(SourceError, match="outside 0.2 to 60"):
+        ScreenSource(0, fps=float("nan"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -15,38 +14,9 @@ import pytest
 from engine.io.sources import SourceError, classify, open_source
 from engine.io.stream import StreamSource, has_credentials, mask_url
 from engine.io.stream_url import storable_url
-from tests.detect.stream_servers import MjpegServer, RtspServer, free_port, make_ts_clip
+from tests.detect.stream_servers import MjpegServer, Recorder, RtspServer, free_port, make_ts_clip
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program (apt-get install ffmpeg)")
-
-
-class Recorder:
-    """Collects frames and events of a source; waits for counts or event kinds."""
-
-    def __init__(self, source):
-        self.frames, self.events = [], []
-        self._changed = threading.Condition()
-        source.subscribe(self._frame)
-        source.on_event(self._event)
-
-    def _frame(self, frame):
-        with self._changed:
-            self.frames.append(frame)
-            self._changed.notify_all()
-
-    def _event(self, event):
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait_frames(self, count: int, timeout: float = 20.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.frames) >= count, timeout)
-
-    def wait_event(self, kind: str, timeout: float = 20.0):
-        with self._changed:
-            self._changed.wait_for(lambda: any(e.kind == kind for e in self.events), timeout)
-            return next((e for e in self.events if e.kind == kind), None)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +33,8 @@ def play_and_restart(server, url: str) -> Recorder:
     try:
         assert rec.wait_frames(10), [e.kind for e in rec.events]
         server.stop()
-        assert rec.wait_event("disconnected") is not None
+        lost = rec.wait_event("disconnected")
+        assert lost is not None and lost.message.count("127.0.0.1") == 1, lost  # the (masked) URL once
         server.start()
         seen = len(rec.frames)
         assert rec.wait_event("reconnected") is not None

@@ -56,6 +56,44 @@ MAX_LEVELS = 3
 _STEP_SHARES = {1: (1.0,), 2: (0.6, 0.4), 3: (0.45, 0.3, 0.25)}
 
 
+MAX_STYLE_LAYERS = 16  # VGG-19 has 16 conv layers; a longer list is not a real setting
+
+
+def _setting_value(key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default`` (bool, int, float or str); ValueError otherwise."""
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+            raise ValueError(f"setting {key}={value!r} is not a finite number")
+    elif isinstance(value, kind):
+        return value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise ValueError(f"setting {key}={shown} is not {'an' if kind is int else 'a'} {kind.__name__}")
+
+
+def _style_layers(value: Any) -> tuple[tuple[str, float], ...]:
+    """{name: weight} or [[name, weight], ...] as a tuple of (name, weight); ValueError otherwise."""
+    items = list(value.items()) if isinstance(value, Mapping) else value
+    if not isinstance(items, (list, tuple)) or len(items) > MAX_STYLE_LAYERS:
+        raise ValueError(f"style_layers must map at most {MAX_STYLE_LAYERS} layer names to weights")
+    layers = []
+    for item in items:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError("style_layers must map layer names to weights")
+        layers.append((item[0], _setting_value(f"style_layers[{item[0]}]", item[1], 1.0)))
+    return tuple(layers)
+
+
 @dataclass(frozen=True)
 class GatysSettings:
     """Everything that decides the result (and is written into a saved PNG).
@@ -100,10 +138,16 @@ class GatysSettings:
             problems.append(f"preserve_color {self.preserve_color!r} (use {', '.join(PRESERVE_COLOR_MODES)})")
         if self.init not in INITS:
             problems.append(f"init {self.init!r} (use {' or '.join(INITS)})")
-        if min(self.content_weight, self.style_weight, self.tv_weight, self.style_strength) < 0:
+        weights = (self.content_weight, self.style_weight, self.tv_weight, self.style_strength,
+                   *(w for _, w in self.style_layers))
+        if not all(math.isfinite(w) for w in weights):
+            problems.append("a weight that is not a finite number")
+        elif min(weights) < 0:
             problems.append("negative weight (weights must be >= 0)")
         if not 0.05 <= self.style_scale <= 8:
             problems.append(f"style_scale {self.style_scale} (use 0.05 to 8)")
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            problems.append(f"learning_rate {self.learning_rate} (must be a positive number)")
         if not 0 <= self.levels <= 5:
             problems.append(f"levels {self.levels} (use 0 for automatic, or 1 to 5)")
         if not self.style_layers:
@@ -125,24 +169,26 @@ class GatysSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "GatysSettings":
-        """Inverse of ``to_dict``; unknown keys are ignored, wrong types raise ValueError."""
+        """Inverse of ``to_dict``; unknown keys are ignored.
+
+        Strict, because the dict may come from a file: an int field takes an int (or a
+        float with an integral value), a float field a finite number, a bool field a bool,
+        a str field a str. Anything else, and every check of ``__post_init__``, raises
+        ValueError naming the setting.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"the settings are a {type(data).__name__}, not a mapping of names to values")
         known = {f.name: f for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
                 continue
             if key == "style_layers":
-                items = value.items() if isinstance(value, Mapping) else value
-                kwargs[key] = tuple((str(n), float(w)) for n, w in items)
-                continue
-            default = known[key].default
-            try:
-                if value is None or default is None:
-                    kwargs[key] = None if value is None else float(value)
-                else:
-                    kwargs[key] = type(default)(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"setting {key}={value!r} is not a {type(default).__name__}") from None
+                kwargs[key] = _style_layers(value)
+            elif key == "learning_rate":
+                kwargs[key] = None if value is None else _setting_value(key, value, 1.0)
+            else:
+                kwargs[key] = _setting_value(key, value, known[key].default)
         return cls(**kwargs)
 
     def level_sides(self) -> list[int]:

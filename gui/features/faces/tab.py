@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from engine.features.faces.controller import FacesController
 from engine.features.faces.gallery import Gallery, GalleryError
 from engine.features.faces.quality import GuidedCapture
+from gui.common.settings import read_int
 from gui.common.tab_base import StudioTab
 from gui.features.faces.calibrate import CalibratePanel
 from gui.features.faces.enrol import EnrolPanel, ask_existing_dialog
@@ -50,7 +51,7 @@ class FacesTab(StudioTab):
         self._jobs.finished.connect(self._job_finished)
         self._jobs.failed.connect(lambda message: self.context.error("Enrolment", message))
         self.ask_existing = self._ask_existing_dialog  # replaced in tests; the default asks with a dialog
-        self._build_ui(context.store.get("Faces/shots", 5, lambda n: n >= 1))
+        self._build_ui(read_int(context.store, "Faces/shots", 5, minimum=1, maximum=20))
         self.listen(self.ctl.task_changed, self._on_task_changed)
         self.listen(self.ctl.verdict, lambda text: self.verdict_label.setText(text))
         self.follow(self.ctl)

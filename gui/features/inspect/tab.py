@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from gui.common.settings import read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.inspect.collect import CollectAndVisualise
 from gui.features.inspect.conv_explainer import ConvolutionExplainer
@@ -143,12 +144,12 @@ class FeaturesTab(StudioTab):
     def _restore_view_settings(self) -> None:
         s = self.context.store.group(SETTINGS_GROUP)
         self.weights_combo.setCurrentIndex(max(0, self.weights_combo.findData(self.controller.weights_choice)))
-        colormap = s.get("colormap", "viridis")
-        if colormap in COLORMAPS:
-            self.channels_page.colormap_combo.setCurrentText(colormap)
+        colormap = read_setting(s, "colormap", "viridis", choices=tuple(COLORMAPS))
+        self.channels_page.colormap_combo.setCurrentText(colormap)
         norm = self.channels_page.norm_combo
         norm.setCurrentIndex(max(0, norm.findData(s.get("normalisation", "channel"))))
-        self.saliency_page.opacity_slider.setValue(s.get("opacity", 50))
+        slider = self.saliency_page.opacity_slider
+        slider.setValue(read_int(s, "opacity", 50, slider.minimum(), slider.maximum()))
         self.saliency_page.set_classes(self.controller.spec.categories)
         self.weights_label.setText(self.controller.weights_text())
 

@@ -49,7 +49,7 @@ def _weight_spin(value: float) -> QDoubleSpinBox:
 
 
 class StylePhotoPage(QWidget):
-    """Widgets of photo mode; ``gatys_settings()`` reads them, ``apply_settings(info)`` writes them."""
+    """Widgets of photo mode; ``gatys_settings()`` reads them, ``apply_record(record)`` writes them."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,17 +166,43 @@ class StylePhotoPage(QWidget):
             low_memory=self.low_memory_check.isChecked())
 
     def apply_settings(self, info: dict[str, Any]) -> None:
-        """Put saved settings (``engine.features.style.metadata`` info) back into the widgets."""
-        from engine.features.style.gatys import GatysSettings
+        """Put saved settings (``engine.features.style.metadata`` info) into the widgets: all or none.
 
-        method = info.get("method", "gatys")
-        index = self.method_combo.findData(method)
-        if index >= 0:
-            self.method_combo.setCurrentIndex(index)
-        raw = info.get("settings", {})
-        if method == "gatys":
-            s = GatysSettings.from_dict(raw)
-            self.size_spin.setValue(s.size)
+        ValueError, saying what is wrong, when a value is malformed or does not fit its
+        widget; then no widget has changed.
+        """
+        from engine.features.style.metadata import check_info
+
+        record = check_info(info)
+        problems = self.fit_problems(record)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.apply_record(record)
+
+    def fit_problems(self, record: Any) -> list[str]:
+        """What of a checked ``StyleRecord`` the widgets cannot hold (outside a box's range)."""
+        values = [(self.size_spin, "size", record.size)]
+        if record.gatys is not None:
+            s = record.gatys
+            values += [(self.steps_spin, "steps", s.steps), (self.content_weight_spin, "content_weight", s.content_weight),
+                       (self.style_weight_spin, "style_weight", s.style_weight), (self.tv_weight_spin, "tv_weight", s.tv_weight),
+                       (self.strength_spin, "style_strength", s.style_strength), (self.scale_spin, "style_scale", s.style_scale),
+                       (self.seed_spin, "seed", s.seed)]
+        elif record.alpha is not None:
+            values.append((self.strength_spin, "alpha", record.alpha))
+        problems = []
+        for spin, name, value in values:
+            if not spin.minimum() <= value <= spin.maximum():
+                problems.append(f"setting {name}={value!r} is outside what this tab takes "
+                                f"({spin.minimum():g} to {spin.maximum():g})")
+        return problems
+
+    def apply_record(self, record: Any) -> None:
+        """Put a checked ``StyleRecord`` into the widgets (``fit_problems`` must be empty)."""
+        self.method_combo.setCurrentIndex(self.method_combo.findData(record.method))
+        self.size_spin.setValue(record.size)
+        s = record.gatys
+        if s is not None:
             self.steps_spin.setValue(s.steps)
             self.optimizer_combo.setCurrentIndex(self.optimizer_combo.findData(s.optimizer))
             self.content_weight_spin.setValue(s.content_weight)
@@ -188,10 +214,9 @@ class StylePhotoPage(QWidget):
             self.init_combo.setCurrentIndex(self.init_combo.findData(s.init))
             self.seed_spin.setValue(s.seed)
             self.low_memory_check.setChecked(s.low_memory)
-        else:
-            self.size_spin.setValue(int(raw.get("size", self.size_spin.value())))
-            self.strength_spin.setValue(float(raw.get("alpha", 1.0)))
-            self.colour_combo.setCurrentIndex(self.colour_combo.findData("luminance" if raw.get("preserve_color") else "none"))
+        elif record.alpha is not None:
+            self.strength_spin.setValue(record.alpha)
+            self.colour_combo.setCurrentIndex(self.colour_combo.findData("luminance" if record.preserve_color else "none"))
 
     def start(self) -> None:
         self.loss_plot.clear()

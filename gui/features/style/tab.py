@@ -22,7 +22,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
 
 from engine.features.style.controller import StyleController
-from gui.common.settings import read_bool, read_int
+from gui.common.settings import read_bool, read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.style.input_panel import StyleInputPanel
 from gui.features.style.live_page import StyleLivePage
@@ -131,18 +131,18 @@ class StyleTab(StudioTab):
     # ------------------------------------------------------------------ settings
     def _restore(self) -> None:
         s = self.context.store
-        self.gallery.set_recent(s.get("Style/recent", []))
-        self.photo.size_spin.setValue(read_int(s, "Style/size", 512))
-        self.photo.steps_spin.setValue(read_int(s, "Style/steps", 300))
-        self.live_page.alpha_slider.setValue(read_int(s, "Style/alpha", 100))
+        self.gallery.set_recent(read_setting(s, "Style/recent", []))
+        for key, widget, default in (("Style/size", self.photo.size_spin, 512), ("Style/steps", self.photo.steps_spin, 300),
+                                     ("Style/alpha", self.live_page.alpha_slider, 100),
+                                     ("Style/live_size", self.live_page.live_size_spin, self.controller.live.process_side)):
+            widget.setValue(read_int(s, key, default, widget.minimum(), widget.maximum()))
         self.live_page.live_colour_check.setChecked(read_bool(s, "Style/live_preserve_color", False))
-        self.live_page.live_size_spin.setValue(read_int(s, "Style/live_size", self.controller.live.process_side))
         self.live_page.stabilise_check.setChecked(read_bool(s, "Style/stabilise", False))
         model = s.get("Style/live_model", "")
         if model:
             self.controller.set_live(model=model)
             self.controller.refresh()
-        self.modes.setCurrentIndex(min(read_int(s, "Style/mode", 0), 1))
+        self.modes.setCurrentIndex(min(read_int(s, "Style/mode", 0, 0, self.modes.count() - 1), 1))
 
     def _on_styles_changed(self) -> None:
         self._save()  # the controller announced the new blend (settings_changed) already
@@ -200,16 +200,27 @@ class StyleTab(StudioTab):
         return self.photo.method()
 
     def apply_settings(self, info: dict[str, Any]) -> None:
+        """Apply saved settings (all or none); ValueError says what is wrong."""
         self.photo.apply_settings(info)
 
     def load_settings_from(self, path: str) -> bool:
-        from engine.features.style.metadata import MetadataError, read_info
+        """Apply the settings saved in the PNG at ``path``: the whole record, or nothing.
+
+        Every value is checked (``engine.features.style.metadata.read_record``, then against the
+        widgets' ranges) before the first widget changes; a problem shows one message
+        naming the file and the value. True when applied.
+        """
+        from engine.features.style.metadata import MetadataError, read_record
 
         try:
-            self.photo.apply_settings(read_info(path))
-        except (MetadataError, ValueError) as exc:
-            self.context.error("No settings in this image", exc)
+            record = read_record(path)
+            problems = self.photo.fit_problems(record)
+            if problems:
+                raise MetadataError(f"{path}: " + "; ".join(problems))
+        except MetadataError as exc:
+            self.context.error("Settings not loaded", exc, "Nothing was changed; pick a PNG saved by the Style tab or `stylize`.")
             return False
+        self.photo.apply_record(record)
         self.context.status(f"Settings loaded from {Path(path).name}")
         return True
 
