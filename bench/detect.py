@@ -101,7 +101,7 @@ def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[
     (median latency ms, p90 latency ms, results, frames dropped)."""
     from engine.features.detect.task import DetectionTask
     from engine.runtime.worker import running_worker
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
 
     latencies: list[float] = []
     task = DetectionTask(detector_factory)

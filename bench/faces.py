@@ -103,7 +103,7 @@ def bench_recognition(device: torch.device, frames: int, embedders: list[str]) -
     from engine.features.faces.gallery import Gallery
     from engine.features.faces.recognizer import FaceRecognizer
     from engine.features.faces.task import FacesTask
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
 
     folder = tempfile.mkdtemp(prefix="faces-bench-")
     gallery = Gallery(os.path.join(folder, "gallery.db"))

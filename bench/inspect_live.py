@@ -43,7 +43,7 @@ from dataclasses import replace  # noqa: E402
 
 from engine.features.inspect.task import InspectSettings, InspectTask
 from engine.features.inspect.top_patches import TopPatches
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 
 def synthetic_frames(count: int, width: int = 640, height: int = 480) -> list[Frame]:

@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from engine.runtime.worker import Task
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 TIMER_INTERVAL_MS = 10
 
@@ -103,7 +103,7 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float, mod
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from engine.io.sources import DemoSource
+    from engine.io.demo import DemoSource
     from gui.live.bridge import LivePipeline
     from gui.live.presenter import FramePresenter
     from gui.common.video_view import VideoView

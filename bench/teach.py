@@ -63,7 +63,7 @@ def main() -> int:
     from engine.features.teach.features import EmbeddingCache
     from engine.features.teach.task import LiveSettings, TeachTask
     from engine.features.teach.settings import AugmentSettings, TrainSettings
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from engine.features.teach.synthetic import make_image
     from engine.features.teach.training import DataItem, Dataset, run_to_end, train
 

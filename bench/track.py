@@ -68,7 +68,7 @@ def bench_end_to_end(model: str, size: tuple[int, int], frames: int, rounds: int
     from engine.features.detect.names import bundled_path
     from engine.features.detect.task import DetectionTask, DetectSettings
     from engine.features.detect.backends.darknet.detector import YoloDetector
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
 
     cfg = bundled_path(f"{model}.cfg")
     with tempfile.TemporaryDirectory() as tmp:

@@ -110,7 +110,8 @@ def _build_detector(args: argparse.Namespace):
 
 
 def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
-    from engine.io.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from engine.io.images import IMAGE_SUFFIXES
+    from engine.io.video import VIDEO_SUFFIXES
 
     if not args.output:
         return None
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
     from engine.features.detect.task import DetectionTask
     from engine.io.recorder import VideoRecorder
-    from engine.io.sources import classify, iter_frames
+    from engine.io import classify, iter_frames
     from engine.runtime.sync import run_task
 
     tracking = args.track or bool(args.line or args.zone or args.events)

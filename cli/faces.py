@@ -198,7 +198,7 @@ def _rename(args) -> int:
 
 
 def _identify(args) -> int:
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     image = read_image(args.image)
     with _gallery(args) as gallery:
@@ -230,7 +230,7 @@ def _identify(args) -> int:
 
 
 def _verify(args) -> int:
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     a, b = read_image(args.image1), read_image(args.image2)
     rec = _recognizer(args)
@@ -250,7 +250,7 @@ def _no_face(path: str, rec) -> str:
 
 def _embed(args) -> int:
     from engine.features.faces.align import align_face, as_chip
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     image = read_image(args.image)
     rec = _recognizer(args)
@@ -286,7 +286,7 @@ def _embed(args) -> int:
 
 def _detect(args) -> int:
     from engine.features.faces.detectors import default_detector_name
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     image = read_image(args.image)
     detector = _detector(args, None)

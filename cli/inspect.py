@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
     from engine.core.errors import UserError
     from engine.features.inspect.zoo import load_model
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     try:
         image = read_image(args.image)

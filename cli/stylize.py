@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return run_train(args)
     from engine.runtime.device import choose_device
     from engine.core.errors import UserError
-    from engine.io.sources import classify
+    from engine.io import classify
     from engine.features.style import jobs
     from engine.features.style.imaging import StyleImage, load_input_image, style_size_notice
 
@@ -266,7 +266,7 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
     import cv2
 
     from engine.io.recorder import VideoRecorder
-    from engine.io.sources import iter_frames
+    from engine.io import iter_frames
     from engine.features.style.imaging import image_input
     from engine.features.style.jobs import stylize_photo
     from engine.features.style.metadata import save_png

@@ -92,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.io.sources import iter_frames
+    from engine.io import iter_frames
     from engine.features.teach.imaging import to_batch
     from engine.features.teach.model import load_model_dir
 
@@ -119,7 +119,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _is_video(spec: str) -> bool:
-    from engine.io.sources import VIDEO_SUFFIXES
+    from engine.io.video import VIDEO_SUFFIXES
 
     return Path(spec).suffix.lower() in VIDEO_SUFFIXES
 

@@ -37,7 +37,7 @@ from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections
 from engine.runtime.device import choose_device
 from engine.runtime.worker import Task, run_frame
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.models.cache import WeightsMissingError
 from engine.models.catalog import UnknownModelError
 

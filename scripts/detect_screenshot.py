@@ -48,7 +48,7 @@ def main() -> int:
     from engine.features.detect.task import TrackedDetections
     from engine.features.detect.types import Detections
     from engine.runtime.worker import Timings, TaskResult
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from engine.models.cache import WeightsCache
     from engine.models.catalog import catalog
     from gui.common.context import AppContext

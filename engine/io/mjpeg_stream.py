@@ -39,8 +39,8 @@ import cv2
 import numpy as np
 
 from engine.core import limits
+from engine.core.errors import SourceError
 from engine.io.image_header import HeaderError, image_size
-from engine.io.sources import SourceError
 
 log = logging.getLogger(__name__)
 

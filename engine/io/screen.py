@@ -14,7 +14,8 @@ import re
 
 import numpy as np
 
-from engine.io.sources import FrameSource, SourceError
+from engine.core.errors import SourceError
+from engine.io.base import FrameSource
 
 log = logging.getLogger(__name__)
 

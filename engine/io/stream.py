@@ -27,10 +27,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from urllib.parse import urlsplit
 
 import cv2
 
-from engine.io.sources import CaptureSource, SourceError, to_bgr8
+from engine.core.errors import SourceError
+from engine.io.base import CaptureSource
+from engine.io.images import to_bgr8
 from engine.io.stream_url import hide_url_in, mask_url, parse_stream_url
 
 log = logging.getLogger(__name__)

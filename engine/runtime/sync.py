@@ -28,7 +28,7 @@ import torch
 
 from engine.runtime.device import choose_device
 from engine.runtime.worker import Task, TaskResult, WorkerEvent, frame_error_event, run_frame
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

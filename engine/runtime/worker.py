@@ -26,7 +26,7 @@ import torch
 
 from engine.runtime.device import choose_device
 from engine.runtime.mailbox import Mailbox
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from gui.common.settings import QSettingsStore
 if TYPE_CHECKING:
     import torch
 
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from engine.models.cache import WeightsCache
     from gui.common.video_view import VideoView
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from engine.runtime.worker import InferenceWorker, Task
-    from engine.io.sources import FrameSource
+    from engine.io.base import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,10 @@ class LivePipeline(QObject):
     def open(self, spec: str) -> "FrameSource":
         """Stop the current source and start the one named by ``spec``.
 
-        Raises ``engine.io.sources.SourceError`` (with a message naming ``spec``) when it cannot
+        Raises ``engine.core.errors.SourceError`` (with a message naming ``spec``) when it cannot
         be opened; the previous source then keeps playing.
         """
-        from engine.io.sources import classify, open_source
+        from engine.io import classify, open_source
 
         # Videos loop in the GUI: a live view that freezes on the last frame looks broken.
         options = {"loop": True} if classify(spec) == "video" else {}

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 
 if TYPE_CHECKING:
     from engine.runtime.worker import TaskResult
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from gui.shell.main_window import MainWindow
     from gui.live.presenter import Shown
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import torch
     from PySide6.QtCore import QSettings
 
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ class SourceBar(QWidget):
     """Controls that choose what feeds the video view.
 
     Signals:
-        source_requested(str): a source spec for ``engine.io.sources.open_source`` — "demo",
+        source_requested(str): a source spec for ``engine.io.open_source`` — "demo",
             a camera index ("0"), a file path or a folder path.
         start_stop_requested(): toggle the current source.
         mirror_toggled(bool): flip the picture left-right (selfie view).
@@ -90,7 +90,7 @@ class SourceBar(QWidget):
     # -- cameras ---------------------------------------------------------------------
     def refresh_cameras(self) -> None:
         """Ask the engine which cameras exist and fill the picker."""
-        from engine.io.sources import list_cameras
+        from engine.io.camera import list_cameras
 
         try:
             cameras = list_cameras()

@@ -16,7 +16,7 @@ from PySide6.QtCore import Slot
 from gui.common.settings import read_setting
 
 if TYPE_CHECKING:
-    from engine.io.sources import SourceError
+    from engine.core.errors import SourceError
     from gui.shell.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class SourceSwitcher:
         The new source is built and started before the playing one stops, so a failure
         (reported when ``report``) leaves the playing source as it was.
         """
-        from engine.io.sources import SourceError, classify, open_source
+        from engine.core.errors import SourceError
+        from engine.io import classify, open_source
 
         w = self.window
         spec = str(spec).strip()

@@ -141,7 +141,7 @@ def test_the_cli_gives_the_live_tasks_detections(capsys, darknet_weights, inputs
     from engine.features.detect.task import DetectionTask, DetectSettings
     from engine.features.detect.backends.darknet.detector import YoloDetector
     from engine.runtime.worker import running_worker
-    from engine.io.sources import iter_frames
+    from engine.io import iter_frames
 
     if precision == "int8" and not int8.available():
         pytest.skip("this PyTorch build has no oneDNN int8 convolution")

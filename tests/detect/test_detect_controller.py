@@ -17,7 +17,7 @@ from engine.features.detect.synthetic_scenes import MovingObject, render_detecti
 from engine.features.detect.task import DetectSettings, TrackedDetections
 from engine.features.detect.types import Detections
 from engine.runtime.worker import Timings, TaskResult
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.io.stream_url import storable_url
 from engine.models.catalog import catalog
 from gui.common.settings import QSettingsStore

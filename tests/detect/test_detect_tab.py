@@ -21,7 +21,7 @@ from engine.features.detect.synthetic_scenes import MovingObject, render_detecti
 from engine.features.detect.task import DetectionTask, TrackedDetections
 from engine.features.detect.types import Detections
 from engine.runtime.worker import Timings, TaskResult
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 from engine.models.catalog import CatalogEntry, ModelFile, catalog

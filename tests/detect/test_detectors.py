@@ -16,7 +16,7 @@ from engine.features.detect.backends.torchvision import build_model
 from engine.core.boxes import box_iou
 from engine.features.detect.backends.darknet.detector import YoloDetector, cpu_bf16_supported
 from engine.runtime.worker import running_worker
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import catalog
 

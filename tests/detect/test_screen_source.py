@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from engine.io.screen import ScreenSource, parse_screen_spec
-from engine.io.sources import SourceError, classify, open_source
+from engine.core.errors import SourceError
+from engine.io import classify, open_source
 
 WIDTH, HEIGHT = 640, 480
 

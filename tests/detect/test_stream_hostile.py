@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from engine.io.sources import SourceError
+from engine.core.errors import SourceError
 from engine.io.stream import StreamSource
 from tests.detect.stream_servers import MjpegServer, Recorder, claiming_jpeg, jpeg_bytes, mjpeg_part
 

@@ -11,7 +11,8 @@ import socket
 import numpy as np
 import pytest
 
-from engine.io.sources import SourceError, classify, open_source
+from engine.core.errors import SourceError
+from engine.io import classify, open_source
 from engine.io.stream import StreamSource, has_credentials, mask_url
 from engine.io.stream_url import storable_url
 from tests.detect.stream_servers import MjpegServer, Recorder, RtspServer, free_port, make_ts_clip

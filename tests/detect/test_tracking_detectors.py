@@ -11,7 +11,7 @@ import torch
 from engine.features.detect.factory import load_detector
 from engine.features.detect.task import DetectionTask, DetectSettings, TrackedDetections
 from engine.features.detect.backends.torchvision import build_model
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.models.cache import WeightsCache
 from engine.models.catalog import catalog
 

@@ -26,7 +26,7 @@ from engine.features.detect.names import bundled_path
 from engine.features.detect.onnx_export import export_darknet_onnx
 from engine.features.detect.task import DetectionTask
 from engine.features.detect.types import empty_detections
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import UnknownModelError, catalog

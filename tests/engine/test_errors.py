@@ -87,7 +87,7 @@ CLASSES = exception_classes()
 
 def test_the_walk_finds_the_known_classes():
     # A guard on the walk itself: were it to find nothing, every test below would pass.
-    for qualified in ("engine.io.sources.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
+    for qualified in ("engine.core.errors.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
                       "engine.features.faces.gallery_io.ArchiveError", "cli.CliError", "cli.common.Terminated",
                       "engine.core.safe_files.InputTooLargeError", "engine.core.errors.Cancelled"):
         assert qualified in CLASSES, qualified
@@ -137,7 +137,7 @@ BUILTIN_BASES = {
     "engine.models.cache.WeightsError": RuntimeError,
     "engine.models.cache.WeightsMissingError": RuntimeError,
     "engine.models.catalog.UnknownModelError": KeyError,
-    "engine.io.sources.SourceError": RuntimeError,
+    "engine.core.errors.SourceError": RuntimeError,
     "engine.core.safe_files.UnsafeFileError": ValueError,
     "engine.io.recorder.RecorderError": RuntimeError,
     "engine.io.image_header.HeaderError": ValueError,

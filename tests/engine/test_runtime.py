@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
-from engine.io.sources import DemoSource, Frame
+from engine.io.demo import DemoSource
+from engine.core.frame import Frame
 
 
 def make_frame(i: int, value: int = 0) -> Frame:

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from engine.runtime.mailbox import Mailbox
-from engine.io.sources import CameraSource, DemoSource, FolderSource, ImageSource, SourceError, VideoSource, classify, iter_frames, list_cameras, open_source, read_image
+from engine.io.camera import CameraSource, list_cameras
+from engine.io.demo import DemoSource
+from engine.io.folder import FolderSource
+from engine.io.image import ImageSource
+from engine.core.errors import SourceError
+from engine.io.video import VideoSource
+from engine.io import classify, iter_frames, open_source
+from engine.io.images import read_image
 
 
 def collect(source, count: int, timeout: float = 10.0):

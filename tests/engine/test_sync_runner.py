@@ -21,7 +21,7 @@ from engine.features.detect.names import bundled_path
 from engine.features.detect.task import DetectionTask, DetectSettings
 from engine.features.detect.backends.darknet.detector import YoloDetector
 from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 
 

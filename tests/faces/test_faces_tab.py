@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage, QPainter
 
 from engine.runtime.worker import TaskResult, Timings
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.models.cache import WeightsCache
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from engine.features.faces.task import FacesSettings, FacesTask
 from engine.features.faces.types import UNKNOWN
 from engine.runtime.worker import InferenceWorker
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPainter
 
 from engine.runtime.worker import Task, TaskResult
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from gui.common.tab_base import StudioTab
 
 # The demo frame size; the shell does not care, but the assertions below do.

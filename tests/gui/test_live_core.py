@@ -13,7 +13,7 @@ import torch
 from PySide6.QtGui import QColor, QPainter
 
 from engine.runtime.worker import Task, TaskResult
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from gui.common.context import AppContext
 from gui.common.tab_base import StudioTab
 

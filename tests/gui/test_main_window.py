@@ -217,7 +217,7 @@ def test_space_stops_and_starts_the_source(qtbot, make_window, frames_waiter):
 
 
 def test_lost_camera_shows_reconnecting_and_recovers(qtbot, make_window, frames_waiter):
-    from engine.io.sources import FrameSource
+    from engine.io.base import FrameSource
 
     class FlakyCamera(FrameSource):
         """A real FrameSource that loses its device after 5 frames, then refuses to reopen twice."""

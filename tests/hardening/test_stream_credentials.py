@@ -19,7 +19,7 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from engine.io.sources import SourceError
+from engine.core.errors import SourceError
 from engine.io.stream import StreamSource, has_credentials, mask_url
 from engine.io.stream_url import parse_stream_url, storable_url
 from gui.common.context import AppContext

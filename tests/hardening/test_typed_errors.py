@@ -39,7 +39,8 @@ def test_input_problems_are_typed(tmp_path):
 
 
 def test_a_missing_image_in_a_folder_named_like_the_limit_message(tmp_path, monkeypatch):
-    from engine.io.sources import SourceError, read_image
+    from engine.core.errors import SourceError
+    from engine.io.images import read_image
 
     folder = tmp_path / "larger than the limit"
     folder.mkdir()

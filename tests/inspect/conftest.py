@@ -24,7 +24,7 @@ def make_frame(frame_image):
     """Wraps an image in the engine's Frame type (index and time stamp filled in)."""
     import time
 
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
 
     def make(image: np.ndarray | None = None, index: int = 0):
         return Frame(image=frame_image if image is None else image, index=index, timestamp=time.monotonic(), source="test")

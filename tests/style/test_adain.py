@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.runtime.worker import InferenceWorker
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.features.style.adain import AdaINStylizer, AdaINWeightsError, StyleStats, adaptive_instance_norm, blend_stats, feature_stats, load_decoder_state, load_encoder_state
 from engine.features.style.imaging import chroma
 from engine.features.style.task import AdaINTask, LiveStyleSettings, PaletteTask, StyleImage

@@ -142,7 +142,7 @@ def test_fast_task_in_the_worker_follows_settings_snapshots(tmp_path, pictures):
     import time
 
     from engine.runtime.worker import InferenceWorker
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from engine.features.style.task import FastStyleTask, LiveStyleSettings
 
     path = tmp_path / "mosaic.pth"

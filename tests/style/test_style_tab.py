@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.runtime.worker import TaskResult, Timings
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.features.style.adain import random_decoder_state, random_encoder_state
 from engine.features.style.task import AdaINTask, FastStyleTask, PaletteTask
 from engine.features.style.metadata import read_info

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 from engine.features.teach.backbones import BackboneWeightsMissingError, load_backbone
 from engine.features.teach.export import export

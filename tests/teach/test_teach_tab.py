@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPainter
 
 from engine.runtime.worker import TaskResult, Timings
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.features.teach.controller import TeachController
 from engine.features.teach.synthetic import make_image
 from gui.common.context import AppContext

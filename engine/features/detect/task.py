@@ -22,7 +22,7 @@ from engine.features.detect.scene_analysis import SceneAnalyzer, TrackedFrame
 from engine.features.detect.tracking import TrackerConfig, config_for_confidence
 from engine.features.detect.types import Detections
 from engine.runtime.worker import Task
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def enrol_from_files(recognizer, name: str, paths: Sequence[str], add_to_existin
     ``lock`` (optional): held around each use of the recogniser's models, so a live task
     sharing them is never run at the same time.
     """
-    from engine.io.sources import read_image
+    from engine.io.images import read_image
 
     guard = lock if lock is not None else nullcontext()
     total = len(paths) + 1

@@ -27,7 +27,7 @@ from engine.features.faces.recognizer import FaceRecognizer
 from engine.features.faces.tracking import FaceTracker
 from engine.features.faces.types import UNKNOWN, FacesResult, RecognisedFace
 from engine.runtime.worker import Task
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

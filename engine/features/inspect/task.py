@@ -31,7 +31,7 @@ from engine.features.inspect.saliency import class_scores, grad_cam, last_conv_l
 from engine.features.inspect.top_patches import TopPatches
 from engine.features.inspect.zoo import InspectModel, Preprocessing, load_model
 from engine.runtime.worker import Task
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -336,7 +336,8 @@ def collect_folder(model, layer: str, folder: str | Path, *, k: int = 9, input_s
     from engine.features.inspect.activations import LayerTap
     from engine.features.inspect.layer_table import build_layer_table
     from engine.features.inspect.preprocess import frame_to_tensor
-    from engine.io.sources import SourceError, read_image
+    from engine.core.errors import SourceError
+    from engine.io.images import read_image
 
     files = image_files(folder)
     pre = model.preprocessing(input_size)

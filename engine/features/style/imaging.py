@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from engine.core.errors import UserError
-from engine.io.sources import SourceError, read_image, to_bgr8
+from engine.core.errors import SourceError
+from engine.io.images import read_image, to_bgr8
 
 log = logging.getLogger(__name__)
 

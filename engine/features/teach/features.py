@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from engine.io.sources import SourceError
+from engine.core.errors import SourceError
 from engine.features.teach import atomic
 from engine.features.teach.backbones import Backbone
 from engine.features.teach.imaging import augment, square_crop, to_batch

@@ -35,7 +35,8 @@ import numpy as np
 
 from engine.core import paths
 from engine.core.errors import UserError
-from engine.io.sources import IMAGE_SUFFIXES, SourceError, read_image
+from engine.io.images import IMAGE_SUFFIXES, read_image
+from engine.core.errors import SourceError
 from engine.features.teach import atomic
 from engine.features.teach.backbones import DEFAULT_BACKBONE, backbone_spec
 from engine.features.teach.settings import TrainSettings

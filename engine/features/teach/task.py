@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from engine.runtime.worker import Task
-from engine.io.sources import Frame
+from engine.core.frame import Frame
 from engine.features.teach.imaging import to_batch
 from engine.features.teach.model import TrainedModel, load_model_dir
 

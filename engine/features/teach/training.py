@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from engine.core.errors import Cancelled, UserError
-from engine.io.sources import SourceError, list_images, read_image
+from engine.core.errors import SourceError
+from engine.io.images import list_images, read_image
 from engine.features.teach.backbones import Backbone
 from engine.features.teach.features import EmbeddingCache, augment_tag, compute
 from engine.features.teach.imaging import augment, to_batch

@@ -32,7 +32,7 @@ from gui.features.style.weights_banner import StyleWeightsBanner
 
 if TYPE_CHECKING:
     from engine.runtime.worker import Task, TaskResult
-    from engine.io.sources import Frame
+    from engine.core.frame import Frame
     from gui.common.context import AppContext
 
 log = logging.getLogger(__name__)
