@@ -16,10 +16,12 @@ Times are seconds (the frame's timestamp, or frame index / fps for files).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,7 +292,11 @@ class RegionCounter:
         self.last_time = 0.0
 
     def label(self, class_id: int) -> str:
+        """The name of ``class_id`` from ``class_names``: a tuple indexed by id, or a mapping
+        id -> name (sparse ids, e.g. read back from a file), else "class N"."""
         names = self.class_names
+        if isinstance(names, Mapping):
+            return names.get(class_id) or f"class {class_id}"
         return names[class_id] if 0 <= class_id < len(names) else f"class {class_id}"
 
     def update(self, tracks: Tracks, time: float, frame: int = 0) -> list[CountEvent]:
@@ -359,7 +365,11 @@ class RegionCounter:
 
 
 def save_events(events: list[CountEvent], path: str | Path) -> Path:
-    """Write events to ``path`` as CSV (.csv) or JSON (.json, a list of objects)."""
+    """Write events to ``path`` as CSV (.csv) or JSON (.json, a list of objects), atomically:
+    a failed write (a full disk) leaves the previous file as it was and raises
+    ``engine.safe_files.OutputWriteError`` naming ``path``."""
+    from engine.safe_files import atomic_write_json, atomic_write_text
+
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
@@ -367,14 +377,13 @@ def save_events(events: list[CountEvent], path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise ValueError(f"{path}: the folder {path.parent} does not exist")
     if suffix == ".json":
-        path.write_text(json.dumps([e.to_dict() for e in events], indent=1))
-        return path
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=EVENT_FIELDS)
-        writer.writeheader()
-        for event in events:
-            writer.writerow({k: ("" if v is None else v) for k, v in event.to_dict().items()})
-    return path
+        return atomic_write_json(path, [e.to_dict() for e in events], indent=1)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=EVENT_FIELDS)
+    writer.writeheader()
+    for event in events:
+        writer.writerow({k: ("" if v is None else v) for k, v in event.to_dict().items()})
+    return atomic_write_text(path, text.getvalue())
 
 
 @dataclass
