@@ -21,8 +21,8 @@ def parse_regions(args: argparse.Namespace, inputs: Iterable[str | os.PathLike[s
     """The Regions from --line/--zone, after checking --events against ``inputs`` (the command's
     input files and other outputs), before any work starts. Raises RegionError/ValueError
     (UnsafeFileError) with a user message."""
-    from engine.detection.counting import Regions, parse_line, parse_zone
-    from engine.safe_files import check_output
+    from engine.features.detect.counting import Regions, parse_line, parse_zone
+    from engine.core.safe_files import check_output
 
     lines = tuple(parse_line(text, f"line{i + 1}") for i, text in enumerate(args.line))
     zones = tuple(parse_zone(text, f"zone{i + 1}") for i, text in enumerate(args.zone))
@@ -52,7 +52,7 @@ def report_counting(analyzer, args, lead: str = "") -> int:
     """After a run: write the counting events (``--events``) and, without ``--json``, print
     the tracks and counts, the line starting with ``lead``. Returns the exit code."""
     from cli import fail
-    from engine.detection.counting import save_events
+    from engine.features.detect.counting import save_events
 
     if args.events:
         try:

@@ -16,7 +16,7 @@ from cli.common import number, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from engine.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE
+    from engine.features.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE
 
     parser = subparsers.add_parser("teach", help="transfer learning: train your own image classifier",
                                    description="Train a small classifier on top of an ImageNet backbone, predict, export.")
@@ -43,12 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.sources import SourceError
-    from engine.teach.backbones import BackboneError
-    from engine.teach.export import ExportError
-    from engine.teach.model import ModelDirError
-    from engine.teach.training import TrainingError
-    from engine.weights.cache import WeightsError
+    from engine.io.sources import SourceError
+    from engine.features.teach.backbones import BackboneError
+    from engine.features.teach.export import ExportError
+    from engine.features.teach.model import ModelDirError
+    from engine.features.teach.training import TrainingError
+    from engine.models.cache import WeightsError
 
     try:
         return {"train": _train, "predict": _predict, "export": _export}[args.action](args)
@@ -60,11 +60,11 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from cli.progress import ProgressBar
-    from engine.device import choose_device
-    from engine.teach.backbones import load_backbone
-    from engine.teach.model import save_model_dir
-    from engine.teach.settings import AugmentSettings, TrainSettings
-    from engine.teach.training import dataset_from_folder, run_to_end, train
+    from engine.runtime.device import choose_device
+    from engine.features.teach.backbones import load_backbone
+    from engine.features.teach.model import save_model_dir
+    from engine.features.teach.settings import AugmentSettings, TrainSettings
+    from engine.features.teach.training import dataset_from_folder, run_to_end, train
 
     settings = TrainSettings(seed=args.seed, finetune=args.finetune, head=args.head,
                              augment=AugmentSettings(enabled=not args.no_augment),
@@ -119,7 +119,7 @@ def _check_model_output(output: str, dataset: str) -> None:
     """UnsafeFileError unless ``output`` can become a model folder: not a file, not inside the
     data set, and either new, empty or a model folder already (a folder of other files would
     get weights.pt, labels.txt and model.json among them, replacing any of that name)."""
-    from engine.safe_files import UnsafeFileError, check_output
+    from engine.core.safe_files import UnsafeFileError, check_output
 
     out = check_output(output, option="-o", kind="folder", keep_out_of=[(dataset, "the data set")], make_parents=True)
     if out.is_dir() and any(out.iterdir()) and not (out / "model.json").is_file():
@@ -130,9 +130,9 @@ def _check_model_output(output: str, dataset: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.sources import iter_frames
-    from engine.teach.imaging import to_batch
-    from engine.teach.model import load_model_dir
+    from engine.io.sources import iter_frames
+    from engine.features.teach.imaging import to_batch
+    from engine.features.teach.model import load_model_dir
 
     model = load_model_dir(args.model)
     if not Path(args.source).exists():
@@ -157,15 +157,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _is_video(spec: str) -> bool:
-    from engine.sources import VIDEO_SUFFIXES
+    from engine.io.sources import VIDEO_SUFFIXES
 
     return Path(spec).suffix.lower() in VIDEO_SUFFIXES
 
 
 def _export(args: argparse.Namespace) -> int:
-    from engine.safe_files import check_output
-    from engine.teach.export import export
-    from engine.teach.model import load_model_dir
+    from engine.core.safe_files import check_output
+    from engine.features.teach.export import export
+    from engine.features.teach.model import load_model_dir
 
     # Before the work: the export (and the labels.txt beside it) must not land in the model folder.
     check_output(args.output, option="-o", keep_out_of=[(args.model, "the model folder")], make_parents=True)

@@ -31,7 +31,7 @@ from cli.regions_args import add_region_options, parse_regions, report_counting
 log = logging.getLogger(__name__)
 
 # Limits of a `track` input; the tracker's own (MAX_DETECTIONS_PER_FRAME, MAX_CLASS_ID) are in
-# engine.detection.tracking, imported only when a file is read (it loads scipy).
+# engine.features.detect.tracking, imported only when a file is read (it loads scipy).
 CHARS_PER_DETECTION = 200  # a line may hold this many characters per allowed detection; `detect --json` writes ~100
 MAX_COORDINATE = 1e6  # pixels: far beyond any frame, and exact in float32
 MAX_FRAME = 10**9  # a year of video at 30 fps
@@ -56,7 +56,7 @@ class InputError(ValueError):
 
 def max_line_chars() -> int:
     """The longest line read: CHARS_PER_DETECTION for each detection a frame may hold."""
-    from engine.detection.tracking import MAX_DETECTIONS_PER_FRAME
+    from engine.features.detect.tracking import MAX_DETECTIONS_PER_FRAME
 
     return MAX_DETECTIONS_PER_FRAME * CHARS_PER_DETECTION
 
@@ -110,7 +110,7 @@ def parse_line(text: str, default_frame: int):
     """
     import numpy as np
 
-    from engine.detection.tracking import MAX_CLASS_ID, MAX_DETECTIONS_PER_FRAME
+    from engine.features.detect.tracking import MAX_CLASS_ID, MAX_DETECTIONS_PER_FRAME
 
     try:
         record = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
@@ -134,8 +134,8 @@ def parse_line(text: str, default_frame: int):
 
 def read_frames(path: str):
     """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line."""
-    from engine.detection.tracking import MAX_DETECTIONS_PER_FRAME
-    from engine.safe_files import input_file_problem
+    from engine.features.detect.tracking import MAX_DETECTIONS_PER_FRAME
+    from engine.core.safe_files import input_file_problem
 
     limit = max_line_chars()
     name = "stdin" if path == "-" else path
@@ -175,8 +175,8 @@ def read_frames(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.detection.counting import RegionError
-    from engine.detection.scene_analysis import SceneAnalyzer
+    from engine.features.detect.counting import RegionError
+    from engine.features.detect.scene_analysis import SceneAnalyzer
 
     try:
         regions = parse_regions(args, inputs=[args.input] if args.input != "-" else [])

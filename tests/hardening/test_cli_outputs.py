@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.safe_files import json_text
+from engine.core.safe_files import json_text
 from tests.hardening.conftest import TWO_GB_KIB, child_env
 from tests.hardening.limited_cli import run_limited, run_limited_many
 
@@ -115,9 +115,9 @@ def pictures(tmp_path):
 def test_adain_and_palette_work_without_size(pictures, tmp_path, method):
     """`stylize photo.jpg style.jpg --method adain -o out.jpg` (the README's example) always
     crashed with "TypeError: None * float": the default size was not applied."""
-    from engine.style.adain import random_decoder_state, random_encoder_state
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.features.style.adain import random_decoder_state, random_encoder_state
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     models = tmp_path / "models"
     cache = WeightsCache(models)
@@ -135,7 +135,7 @@ def test_adain_and_palette_work_without_size(pictures, tmp_path, method):
 
 def test_a_style_model_with_nan_weights_is_refused_naming_the_file(pictures, tmp_path):
     """A NaN fast-style model painted a black picture without a word."""
-    from engine.style.transformer_net import random_state
+    from engine.features.style.transformer_net import random_state
 
     state = random_state(1)
     state["conv1.conv2d.weight"][0, 0, 0, 0] = math.nan

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from cli.track import CHARS_PER_DETECTION, MAX_FRAME
-from engine.detection.counting import MAX_ZONE_CORNERS, RegionError, Regions
-from engine.detection.tracking import MAX_CLASS_ID, MAX_DETECTIONS_PER_FRAME
+from engine.features.detect.counting import MAX_ZONE_CORNERS, RegionError, Regions
+from engine.features.detect.tracking import MAX_CLASS_ID, MAX_DETECTIONS_PER_FRAME
 from tests.hardening.conftest import TWO_GB_KIB
 from tests.hardening.limited_cli import run_limited
 

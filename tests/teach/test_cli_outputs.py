@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from engine.teach.model import save_model_dir
+from engine.features.teach.model import save_model_dir
 from tests.hardening.conftest import TWO_GB_KIB
 from tests.hardening.limited_cli import run_limited, run_limited_many
 
@@ -62,7 +62,7 @@ def test_train_checks_its_output_before_training(small_folder, tmp_path):
 
 def test_train_reports_progress_in_plain_lines(tmp_path):
     """100,000 images printed nothing for 7 minutes when stderr was not a terminal."""
-    from engine.teach.synthetic import write_image_folder
+    from engine.features.teach.synthetic import write_image_folder
 
     folder = write_image_folder(tmp_path / "data", per_class=40, seed=2)
     out = tmp_path / "model"

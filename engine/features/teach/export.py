@@ -1,0 +1,105 @@
+"""Export a trained classifier: TorchScript or ONNX, with labels and preprocessing in the metadata.
+
+Both take the batch of ``engine.features.teach.imaging.to_batch`` — float32 (N, 3, S, S), RGB,
+[0, 1] — and return (N, C) class probabilities; the ImageNet normalisation is inside.
+ONNX: the metadata properties ``labels`` (JSON list) and ``preprocessing`` (JSON object)
+are set; TorchScript: the archive holds ``extra/model.json`` (model.json's content).
+A ``labels.txt`` is written beside the exported file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from engine.core.safe_files import atomic_path, atomic_write_text, json_text
+from engine.features.teach.model import TrainedModel, preprocessing_info
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript")
+LABELS_NAME = "labels.txt"
+
+
+class ExportError(RuntimeError):
+    """An export failed; the message names the file and the reason."""
+
+
+def _metadata(model: TrainedModel) -> dict:
+    return {**model.info, "labels": list(model.labels), "preprocessing": model.info.get("preprocessing", preprocessing_info())}
+
+
+def _target(path: str | os.PathLike[str]) -> Path:
+    """The export's path; ExportError when it would be the labels.txt written beside it."""
+    target = Path(path)
+    if target.name == LABELS_NAME:
+        raise ExportError(f"{target}: {LABELS_NAME} is written beside the exported model; give the model another "
+                          "name (e.g. model.onnx)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _write_labels(model: TrainedModel, target: Path) -> Path:
+    return atomic_write_text(target.with_name(LABELS_NAME), "\n".join(model.labels) + "\n")
+
+
+def export_torchscript(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
+    """A traced TorchScript module at ``path`` (+ labels.txt beside it)."""
+    target = _target(path)
+    size = model.input_size
+    classifier = model.classifier.cpu().eval()
+    # TorchScript is deprecated in favour of torch.export, but it is still what C++/mobile runtimes load.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(classifier, torch.rand(2, 3, size, size), check_trace=False)
+        with atomic_path(target) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={"model.json": json_text(_metadata(model))})
+    _write_labels(model, target)
+    return target
+
+
+def export_onnx(model: TrainedModel, path: str | os.PathLike[str], opset: int = 17) -> Path:
+    """An ONNX model at ``path`` with a dynamic batch axis (+ labels.txt beside it)."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ExportError("ONNX export needs the onnx package: pip install onnx onnxscript") from exc
+    target = _target(path)
+    size = model.input_size
+    classifier = model.classifier.cpu().eval()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        raw = Path(tmp_dir) / "model.onnx"
+        try:
+            # The TorchScript-based exporter: it needs no extra packages beyond onnx and keeps
+            # the graph plain (Conv, HardSwish, ...) for every runtime.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(classifier, (torch.rand(1, 3, size, size),), str(raw), input_names=["image"],
+                                  output_names=["probabilities"], dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+                                  opset_version=opset, dynamo=False)
+        except Exception as exc:
+            raise ExportError(f"ONNX export to {target} failed: {type(exc).__name__}: {exc}") from exc
+        proto = onnx.load(str(raw))
+        meta = _metadata(model)
+        for key, value in (("labels", json_text(meta["labels"])), ("preprocessing", json_text(meta["preprocessing"])),
+                           ("cnn_studio", json_text(meta))):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.producer_name = "cnn-studio"
+        with atomic_path(target) as tmp:
+            onnx.save(proto, str(tmp))
+    _write_labels(model, target)
+    return target
+
+
+def export(model: TrainedModel, fmt: str, path: str | os.PathLike[str]) -> Path:
+    if fmt == "onnx":
+        return export_onnx(model, path)
+    if fmt == "torchscript":
+        return export_torchscript(model, path)
+    raise ExportError(f"unknown export format '{fmt}': choose one of {', '.join(FORMATS)}")
