@@ -12,18 +12,25 @@
 
 ``output_file(path)`` is the context manager the commands write through: it yields a
 temporary path in the same folder, with the same suffix, renamed over ``path`` only
-when the block completes.
+when the block completes. ``check_output`` is the check every output passes before the
+work starts (not an input, not inside a data set or model folder, its folder exists).
+
+``number(low, high, ...)`` is the argparse ``type`` of every numeric option: a finite
+number (NaN and infinity are refused) in a range. ``print_json`` prints valid JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import math
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from engine.core.safe_files import atomic_path as output_file
-from engine.core.safe_files import refuse_same_file
+from engine.core.safe_files import check_output, json_text, refuse_same_file
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -66,3 +73,64 @@ def guarded(run: Callable) -> Callable:
 
     wrapper.__wrapped_by_guard__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _bound(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def number(low: float | None = None, high: float | None = None, *, integer: bool = False,
+           low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number (an int with ``integer``) with ``low <= value <= high``
+    (``low_open``/``high_open``: strictly). NaN, infinity and out-of-range values are refused
+    with a message that gives the range."""
+    if integer:
+        what = "a whole number"
+    else:
+        what = "a number"
+    if low is not None and high is not None:
+        wanted = f"{what} from {_bound(low)} to {_bound(high)}"
+        if low_open or high_open:
+            wanted = (f"{what} {'above' if low_open else 'from'} {_bound(low)} "
+                      f"{'and below' if high_open else 'up to'} {_bound(high)}")
+    elif low is not None:
+        wanted = f"{what} {'above' if low_open else 'of at least'} {_bound(low)}"
+    elif high is not None:
+        wanted = f"{what} {'below' if high_open else 'of at most'} {_bound(high)}"
+    else:
+        wanted = f"a finite {what[2:]}"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text, 10) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}: give {wanted}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number: give {wanted}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {wanted}")
+        return value
+
+    parse.__name__ = "integer" if integer else "number"  # argparse names the type in some messages
+    return parse
+
+
+def number_list(low: float | None = None, high: float | None = None) -> Callable[[str], list[float]]:
+    """An argparse ``type``: comma-separated numbers, each checked as by ``number(low, high)``."""
+    one = number(low, high)
+
+    def parse(text: str) -> list[float]:
+        values = [one(item.strip()) for item in text.split(",") if item.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"'{text}' holds no numbers: give comma-separated numbers (e.g. 2,1)")
+        return values
+
+    parse.__name__ = "numbers"
+    return parse
+
+
+def print_json(value: Any, **options: Any) -> None:
+    """Print ``value`` as one valid JSON document (see ``engine.core.safe_files.json_text``)."""
+    print(json_text(value, **options), flush=True)

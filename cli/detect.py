@@ -17,11 +17,12 @@ frame / the video's fps, in seconds.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 from pathlib import Path
 
 from cli import fail
+from cli.common import number, print_json
 from cli.regions_args import add_region_options, parse_regions, report_counting
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,6 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect", help="detect objects in an image, a folder or a video",
@@ -64,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cfg", metavar="CFG", help="a Darknet .cfg file (with --weights)")
     parser.add_argument("--weights", metavar="W", help="the Darknet .weights file for --cfg")
     parser.add_argument("--names", metavar="FILE", help="class names, one per line (default: COCO for 80 classes)")
-    parser.add_argument("--conf", type=_threshold, default=0.25, help="minimum score, 0..1 (default 0.25)")
-    parser.add_argument("--iou", type=_threshold, default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
+    parser.add_argument("--conf", type=number(0, 1), default=0.25, help="minimum score, 0..1 (default 0.25)")
+    parser.add_argument("--iou", type=number(0, 1), default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
     parser.add_argument("--size", type=_size, metavar="WxH", help="network input size, multiples of 32 (default: the cfg's)")
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
@@ -130,8 +121,13 @@ def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
         raise ValueError(f"-o {out}: the folder {out.parent} does not exist")
     from cli.common import refuse_same_file
 
-    refuse_same_file([p for p in (args.input, args.cfg, args.weights, args.names) if p], out)
+    refuse_same_file(_inputs(args), out)
     return out
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """Every file the command reads (no output may be one of them)."""
+    return [p for p in (args.input, args.cfg, args.weights, args.names) if p]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
     tracking = args.track or bool(args.line or args.zone or args.events)
     try:
-        regions = parse_regions(args) if tracking else None
+        # --events must be none of the inputs, nor -o.
+        regions = parse_regions(args, [*_inputs(args), *([args.output] if args.output else [])]) if tracking else None
         kind = classify(args.input)
         if kind in ("demo", "camera"):
             raise ValueError(f"{args.input}: give an image, a folder or a video file (live cameras are for the GUI)")
@@ -167,59 +164,54 @@ def run(args: argparse.Namespace) -> int:
         from engine.features.detect.tracking import config_for_confidence
         analyzer = SceneAnalyzer(regions, tuple(detector.class_names), config_for_confidence(args.conf))
     recorder = None
-    video_tmp = None
     total = frames = 0
     try:
-        for step in run_task(DetectionTask.for_detector(detector), iter_frames(args.input), device=detector.device):
-            frame, found = step.frame, step.result
-            tracked = track_ids = None
-            if analyzer is not None:
-                tracked = analyzer.step(found.boxes, found.scores, found.class_ids, frame.index / fps, frame.index)
-                shown = found.scores >= args.conf
-                found, track_ids = found.select(shown), tracked.track_ids[shown]
-            frames += 1
-            total += len(found)
-            source = frame.source if kind != "video" else str(args.input)
-            if args.json:
-                record = detections_record(found, source, frame.index)
-                if track_ids is not None:
-                    for det, tid in zip(record["detections"], track_ids.tolist()):
-                        det["track_id"] = tid if tid >= 0 else None
-                print(json.dumps(record), flush=True)
-            elif kind != "video":
-                summary = ", ".join(f"{label} {score:.2f}" for label, score in zip(found.labels, found.scores))
-                print(f"{frame.source}: {len(found)} object(s)" + (f": {summary}" if summary else ""))
-            if out is not None:
-                if tracked is not None:
-                    annotated = draw_tracks(frame.image.copy(), tracked, regions, tuple(detector.class_names))
-                else:
-                    annotated = draw_detections(frame.image, found)
-                if kind == "image":
-                    _write_image(cv2, out, annotated)
-                elif kind == "folder":
-                    _write_image(cv2, out / frame.source, annotated)
-                else:
-                    if recorder is None:
-                        # Written under a temporary name; renamed over -o only when complete.
-                        from engine.core.safe_files import signals_deferred, temp_name_for
+        with contextlib.ExitStack() as video:
+            for step in run_task(DetectionTask.for_detector(detector), iter_frames(args.input), device=detector.device):
+                frame, found = step.frame, step.result
+                tracked = track_ids = None
+                if analyzer is not None:
+                    tracked = analyzer.step(found.boxes, found.scores, found.class_ids, frame.index / fps, frame.index)
+                    shown = found.scores >= args.conf
+                    found, track_ids = found.select(shown), tracked.track_ids[shown]
+                frames += 1
+                total += len(found)
+                source = frame.source if kind != "video" else str(args.input)
+                if args.json:
+                    record = detections_record(found, source, frame.index)
+                    if track_ids is not None:
+                        for det, tid in zip(record["detections"], track_ids.tolist()):
+                            det["track_id"] = tid if tid >= 0 else None
+                    print_json(record)
+                elif kind != "video":
+                    summary = ", ".join(f"{label} {score:.2f}" for label, score in zip(found.labels, found.scores))
+                    print(f"{frame.source}: {len(found)} object(s)" + (f": {summary}" if summary else ""))
+                if out is not None:
+                    if tracked is not None:
+                        annotated = draw_tracks(frame.image.copy(), tracked, regions, tuple(detector.class_names))
+                    else:
+                        annotated = draw_detections(frame.image, found)
+                    if kind == "image":
+                        _write_image(cv2, out, annotated)
+                    elif kind == "folder":
+                        _write_image(cv2, out / frame.source, annotated)
+                    else:
+                        if recorder is None:
+                            # Written under a temporary name, renamed over -o only when the
+                            # stack closes without an error (engine.core.safe_files.atomic_path).
+                            from cli.common import output_file
 
-                        with signals_deferred():  # the finally below must know the name to remove it
-                            video_tmp = temp_name_for(out)
-                        recorder = VideoRecorder(video_tmp, fps=fps)
-                    recorder.write(annotated)
-        if recorder is not None:
-            recorder.close()
-            if not recorder.error:
-                import os
-
-                os.replace(video_tmp, out)
+                            recorder = VideoRecorder(video.enter_context(output_file(out)), fps=fps)
+                            video.callback(recorder.close)
+                        recorder.write(annotated)
+            if recorder is not None:
+                recorder.close()
+                if recorder.error:
+                    raise _VideoUnfinished()  # the temporary goes, -o stays as it was
+    except _VideoUnfinished:
+        pass  # reported after the counts, which are still worth writing
     except (UserError, OSError) as exc:
         return fail(exc)
-    finally:
-        if recorder is not None:
-            recorder.close()
-        if video_tmp is not None:
-            video_tmp.unlink(missing_ok=True)
     if kind == "video" and not args.json:
         print(f"{args.input}: {frames} frame(s), {total} detection(s)" + (f"; wrote {out}" if out else ""))
     if analyzer is not None and (code := report_counting(analyzer, args)) != 0:
@@ -227,6 +219,10 @@ def run(args: argparse.Namespace) -> int:
     if recorder is not None and recorder.error:
         return fail(f"{out}: {recorder.error}")
     return 0
+
+
+class _VideoUnfinished(Exception):
+    """The video writer failed: leave the output stack with an error, so -o is not replaced."""
 
 
 def _write_image(cv2, path: Path, image) -> None:

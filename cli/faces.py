@@ -9,10 +9,10 @@ The default detector goes with the embedder: dlib's MMOD for dlib-resnet, else H
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from cli import fail
+from cli.common import number, print_json
 
 ACTIONS = ("enrol", "list", "remove", "rename", "identify", "verify", "embed", "detect", "calibrate", "export", "import")
 DETECTORS = ("dlib-mmod", "yunet", "haar")
@@ -21,7 +21,7 @@ DETECTORS = ("dlib-mmod", "yunet", "haar")
 def _detector_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", choices=DETECTORS, default=None,
                         help="face detector (default: dlib-mmod with dlib-resnet, else haar)")
-    parser.add_argument("--upsample", type=int, default=0, metavar="N",
+    parser.add_argument("--upsample", type=number(0, 3, integer=True), default=0, metavar="N",
                         help="dlib-mmod: double the image N times first to find small faces (default 0)")
 
 
@@ -58,12 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = actions.add_parser("identify", help="name every face in a photo")
     p.add_argument("image", metavar="IMG")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--threshold", type=float, help="distance threshold (default: the embedder's)")
+    p.add_argument("--threshold", type=number(0), metavar="D",
+                   help="distance threshold, a number >= 0 (default: the embedder's)")
     _common(p, detector=True)
     p = actions.add_parser("verify", help="are the faces of two photos the same person?")
     p.add_argument("image1", metavar="IMG1")
     p.add_argument("image2", metavar="IMG2")
-    p.add_argument("--threshold", type=float, help="distance threshold (default: the embedder's)")
+    p.add_argument("--threshold", type=number(0), metavar="D",
+                   help="distance threshold, a number >= 0 (default: the embedder's)")
     _common(p, detector=True)
     p = actions.add_parser("embed", help="print the embedding of each face in a photo")
     p.add_argument("image", metavar="IMG")
@@ -76,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     _detector_args(p)
     p = actions.add_parser("calibrate", help="genuine/impostor distances of the gallery: EER and thresholds")
-    p.add_argument("--far", type=float, default=0.01, help="false-accept rate to find the threshold for (default 0.01)")
+    p.add_argument("--far", type=number(0, 1), default=0.01, help="false-accept rate to find the threshold for (default 0.01)")
     p.add_argument("--json", action="store_true")
     _common(p)
     p = actions.add_parser("export", help="write the gallery to a zip (JSON + .npy + PNG thumbnails)")
@@ -169,10 +171,10 @@ def _list(args) -> int:
     with _gallery(args) as gallery:
         people = gallery.people()
         if args.json:
-            print(json.dumps({"gallery": str(gallery.path), "read_only": gallery.read_only,
-                              "embedders": gallery.embedders(),
-                              "people": [{"name": p.name, "shots": p.shots, "created": p.created} for p in people]},
-                             indent=2))
+            print_json({"gallery": str(gallery.path), "read_only": gallery.read_only,
+                        "embedders": gallery.embedders(),
+                        "people": [{"name": p.name, "shots": p.shots, "created": p.created} for p in people]},
+                       indent=2)
             return 0
         if not people:
             print(f"the gallery is empty ({gallery.path})")
@@ -216,8 +218,8 @@ def _identify(args) -> int:
         for face, match in found
     ]
     if args.json:
-        print(json.dumps({"image": args.image, "embedder": rec.embedder.name, "classical": rec.embedder.classical,
-                          "metric": rec.embedder.metric, "threshold": threshold, "faces": rows}, indent=2))
+        print_json({"image": args.image, "embedder": rec.embedder.name, "classical": rec.embedder.classical,
+                    "metric": rec.embedder.metric, "threshold": threshold, "faces": rows}, indent=2)
         return 0
     if not rows:
         print(f"no face found in {args.image}")
@@ -274,10 +276,10 @@ def _embed(args) -> int:
             faces.append({"box": [round(float(v), 2) for v in face.box],
                           "landmarks": None if face.landmarks is None else face.landmarks.tolist(), "vector": vector})
     if args.json:
-        print(json.dumps({"image": args.image, "embedder": rec.embedder.name, "classical": rec.embedder.classical,
-                          "metric": rec.embedder.metric, "threshold": rec.embedder.default_threshold,
-                          "dim": int(faces[0]["vector"].size), "vector": [float(v) for v in faces[0]["vector"]],
-                          "faces": [{**f, "vector": [float(v) for v in f["vector"]]} for f in faces]}))
+        print_json({"image": args.image, "embedder": rec.embedder.name, "classical": rec.embedder.classical,
+                    "metric": rec.embedder.metric, "threshold": rec.embedder.default_threshold,
+                    "dim": int(faces[0]["vector"].size), "vector": [float(v) for v in faces[0]["vector"]],
+                    "faces": [{**f, "vector": [float(v) for v in f["vector"]]} for f in faces]})
     else:
         for f in faces:
             print(" ".join(f"{v:.6g}" for v in f["vector"]))
@@ -313,7 +315,7 @@ def _detect(args) -> int:
                      "landmarks": None if landmarks is None else [[float(x), float(y)] for x, y in landmarks],
                      "landmark_scheme": scheme if landmarks is not None else None})
     if args.json:
-        print(json.dumps({"image": args.image, "detector": name, "upsample": args.upsample, "faces": rows}, indent=2))
+        print_json({"image": args.image, "detector": name, "upsample": args.upsample, "faces": rows}, indent=2)
         return 0
     if not rows:
         print(_no_face(args.image, type("R", (), {"detector": detector})()))
@@ -345,7 +347,7 @@ def _calibrate(args) -> int:
         out = cal.as_dict()
         out.update({"embedder": embedder.name, "metric": info["metric"], "default_threshold": info["threshold"],
                     "far": args.far, "threshold": threshold, "far_at_threshold": far, "frr_at_threshold": frr})
-        print(json.dumps(out, indent=2))
+        print_json(out, indent=2)
         return 0
     print(f"{embedder.name}: {len(cal.genuine)} genuine and {len(cal.impostor)} impostor pairs ({info['metric']} distance)")
     print(f"equal error rate {cal.eer:.2%} at threshold {cal.eer_threshold:.4f}")

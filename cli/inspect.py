@@ -16,12 +16,12 @@ overlays line up with the whole picture. With --json, stdout is one JSON object;
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
 from cli import fail
+from cli.common import number, print_json
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("--gradcam", metavar="CLASS", help="Grad-CAM of CLASS (an index or a class name) at --layer (default: last conv)")
     parser.add_argument("--class", dest="target", metavar="CLASS", help="class to explain with --saliency/--smoothgrad (default: the top class)")
     parser.add_argument("-o", "--output", metavar="FILE", help="where to save the channel grid or the overlay (.png, .jpg)")
-    parser.add_argument("--topk", type=int, default=5, metavar="K", help="how many classes to print (default 5; 0: none)")
-    parser.add_argument("--channels", type=int, default=32, metavar="N", help="channels in the grid, strongest first (default 32)")
+    parser.add_argument("--topk", type=number(0, 1000, integer=True), default=5, metavar="K", help="how many classes to print (default 5; 0: none)")
+    parser.add_argument("--channels", type=number(1, 4096, integer=True), default=32, metavar="N", help="channels in the grid, strongest first (default 32)")
     parser.add_argument("--colormap", default="viridis", help="viridis, inferno, magma, jet or gray (default viridis)")
     parser.add_argument("--norm", default="channel", choices=["channel", "shared"], help="grid normalisation: each channel on its own or one scale for all")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0-1 (default 0.5)")
+    parser.add_argument("--alpha", type=number(0, 1), default=0.5, help="overlay opacity 0-1 (default 0.5)")
     parser.add_argument("--top-patches", metavar="LAYER", help="for every channel of LAYER, the K image patches of FOLDER that excite it most")
-    parser.add_argument("--k", type=int, default=9, metavar="K", help="patches per channel with --top-patches (default 9)")
+    parser.add_argument("--k", type=number(1, 100, integer=True), default=9, metavar="K", help="patches per channel with --top-patches (default 9)")
     parser.set_defaults(func=run)
 
 
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         text.extend(f"  {i + 1}. {p.name or p.index} ({p.index})  {100 * p.probability:.1f} %" for i, p in enumerate(predictions))
 
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report, indent=2)
     else:
         print("\n".join(text))
     return 0
@@ -246,7 +246,7 @@ def _top_patches(args: argparse.Namespace) -> int:
             return fail(exc)
     if args.json:
         for record in collection.as_records():
-            print(json.dumps(record))
+            print_json(record)
     else:
         print(f"{model.spec.title} — weights: {model.weights_label}")
         print(f"{args.top_patches}: {collection.channels} channels, {collection.images_seen} images")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 
 from cli import fail
+from cli.common import print_json
 from cli.progress import ProgressBar
 from engine.features.registry import registry
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             for e in entries
         ]
         if args.json:
-            print(json.dumps({"models_dir": str(cache.root), "models": rows}, indent=2))
+            print_json({"models_dir": str(cache.root), "models": rows}, indent=2)
             return 0
         if not rows:
             print("the catalog is empty")

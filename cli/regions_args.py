@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -15,9 +17,12 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", metavar="FILE", help="write the counting events to FILE (.csv or .json)")
 
 
-def parse_regions(args: argparse.Namespace):
-    """The Regions from --line/--zone (raises RegionError/ValueError with a user message)."""
+def parse_regions(args: argparse.Namespace, inputs: Iterable[str | os.PathLike[str]] = ()):
+    """The Regions from --line/--zone, after checking --events against ``inputs`` (the command's
+    input files and other outputs), before any work starts. Raises RegionError/ValueError
+    (UnsafeFileError) with a user message."""
     from engine.features.detect.counting import Regions, parse_line, parse_zone
+    from engine.core.safe_files import check_output
 
     lines = tuple(parse_line(text, f"line{i + 1}") for i, text in enumerate(args.line))
     zones = tuple(parse_zone(text, f"zone{i + 1}") for i, text in enumerate(args.zone))
@@ -25,8 +30,7 @@ def parse_regions(args: argparse.Namespace):
         path = Path(args.events).expanduser()
         if path.suffix.lower() not in (".csv", ".json"):
             raise ValueError(f"--events {args.events}: give a .csv or .json file name")
-        if not path.parent.is_dir():
-            raise ValueError(f"--events {args.events}: the folder {path.parent} does not exist")
+        check_output(path, inputs, option="--events")
     return Regions(lines, zones)
 
 

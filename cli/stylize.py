@@ -25,34 +25,15 @@ import time
 from pathlib import Path
 
 from cli import fail
+from cli.common import number, number_list
 
 log = logging.getLogger(__name__)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
-
-
-def _unit(text: str) -> float:
-    value = _positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
-    return value
-
-
 def _weights(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers (e.g. 2,1)") from None
-    if not values or any(v < 0 for v in values) or sum(values) <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}': weights must be >= 0 and not all 0")
+    values = number_list(0)(text)
+    if sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': the weights are all 0; give at least one above 0 (e.g. 2,1)")
     return values
 
 
@@ -67,25 +48,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", choices=["gatys", "adain", "fast", "palette"], default="gatys", help="default gatys")
     parser.add_argument("--model", metavar="NAME|FILE", help="fast: a catalog model (fast-candy, fast-mosaic, fast-rain-princess, "
                         "fast-udnie, one of yours) or a .pth in the TransformerNet layout")
-    parser.add_argument("--size", type=int, default=None, help="long side of the output in pixels (default 512; train: crop size, default 256)")
-    parser.add_argument("--steps", type=int, default=None, help="Gatys: evaluations of the loss (default 300); train: optimiser steps (default 2000)")
-    parser.add_argument("--batch", type=int, default=2, help="train: crops per step (default 2)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="train: Adam learning rate (default 0.001)")
+    parser.add_argument("--size", type=number(16, 8192, integer=True), default=None, help="long side of the output in pixels (default 512; train: crop size, default 256)")
+    parser.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=None, help="Gatys: evaluations of the loss (default 300); train: optimiser steps (default 2000)")
+    parser.add_argument("--batch", type=number(1, 64, integer=True), default=2, help="train: crops per step (default 2)")
+    parser.add_argument("--lr", type=number(0, 1, low_open=True), default=1e-3, help="train: Adam learning rate (default 0.001)")
     parser.add_argument("--install", metavar="TITLE", help="train: also install the result as your own style called TITLE")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CNN_STUDIO_DEVICE or the best available)")
     parser.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="Gatys optimiser (default lbfgs)")
-    parser.add_argument("--content-weight", type=_positive_float, default=None, metavar="W", help="alpha (default 1)")
-    parser.add_argument("--style-weight", type=_positive_float, default=None, metavar="W", help="beta (default 1000)")
-    parser.add_argument("--tv-weight", type=_positive_float, default=None, metavar="W", help="total-variation weight (default 1)")
+    parser.add_argument("--content-weight", type=number(0), default=None, metavar="W", help="alpha (default 1)")
+    parser.add_argument("--style-weight", type=number(0), default=None, metavar="W", help="beta (default 1000)")
+    parser.add_argument("--tv-weight", type=number(0), default=None, metavar="W", help="total-variation weight (default 1)")
     parser.add_argument("--preserve-color", nargs="?", const="luminance", choices=["luminance", "histogram"], default=None,
                         help="keep the content's colours: luminance-only transfer (default) or histogram matching of the style")
-    parser.add_argument("--alpha", type=_unit, default=1.0, help="style amount 0..1 (AdaIN trade-off; Gatys: scales the style weight)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (noise start, reproducibility)")
+    parser.add_argument("--alpha", type=number(0, 1), default=1.0, help="style amount 0..1 (AdaIN trade-off; Gatys: scales the style weight)")
+    parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0, help="random seed (noise start, reproducibility)")
     parser.add_argument("--style-weights", type=_weights, metavar="W1,W2", help="blend weights of the STYLE images (default equal)")
-    parser.add_argument("--style-scale", type=float, default=1.0, help="Gatys: style image size relative to the output (>1: bigger strokes)")
+    parser.add_argument("--style-scale", type=number(0.05, 8), default=1.0, help="Gatys: style image size relative to the output (>1: bigger strokes)")
     parser.add_argument("--init", choices=["content", "noise"], default="content", help="Gatys: start image (default content)")
     parser.add_argument("--low-memory", action="store_true", help="Gatys: recompute activations instead of storing them (large outputs; slower)")
-    parser.add_argument("--levels", type=int, default=0, help="Gatys: coarse-to-fine levels (0 = automatic)")
+    parser.add_argument("--levels", type=number(0, 5, integer=True), default=0, help="Gatys: coarse-to-fine levels (0 = automatic)")
     parser.add_argument("--content-layer", default=None, metavar="LAYER", help="Gatys content layer (default conv4_2)")
     parser.add_argument("--style-layers", default=None, metavar="L1,L2", help="Gatys style layers, equal weights (default conv1_1..conv5_1)")
     parser.set_defaults(func=run)
@@ -107,7 +88,9 @@ def _check_proportions(image, long_side: int, label: str) -> None:
 
 
 def _coarsest_side(args: argparse.Namespace, settings) -> int:
-    return settings.level_sides()[0] if args.method == "gatys" else args.size
+    """Long side in pixels of the smallest picture the network sees: Gatys' first level, else
+    the output size (``settings.size``: --size or its default, never None)."""
+    return settings.level_sides()[0] if args.method == "gatys" else settings.size
 
 
 def _settings(args: argparse.Namespace):
@@ -227,6 +210,9 @@ def run_train(args: argparse.Namespace) -> int:
         out = Path(args.output)
         if out.suffix.lower() not in (".pth", ".pt"):
             raise ValueError(f"{out}: the trained model is a PyTorch state_dict, OUT must end in .pth")
+        from engine.core.safe_files import check_output
+
+        check_output(out, [style_path], make_parents=True)  # before the training, not after it
         values = dict(steps=args.steps or 2000, size=args.size or 256, batch=args.batch, lr=args.lr, seed=args.seed)
         if args.content_weight is not None:
             values["content_weight"] = args.content_weight
@@ -271,20 +257,18 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
     from engine.features.style.jobs import stylize_photo
     from engine.features.style.metadata import save_png
 
-    import os
+    import contextlib
 
     from cli.common import output_file
-    from engine.core.safe_files import signals_deferred, temp_name_for
 
     count = 0
     recorder = None
-    video_tmp = None
     if kind == "folder":
         out.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.ExitStack() as video:
         for frame in iter_frames(args.content):
             loaded = image_input(frame.image, frame.source)
-            _check_proportions(loaded.image, getattr(args, "_coarsest_side", args.size), frame.source)
+            _check_proportions(loaded.image, getattr(args, "_coarsest_side", settings.size), frame.source)
             for note in loaded.notices:
                 print(f"note: {note}", file=sys.stderr)
             label = frame.source if kind != "video" else f"frame {frame.index + 1}"
@@ -306,21 +290,16 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
                     save_png(tmp, image, info)
             else:
                 if recorder is None:
-                    with signals_deferred():  # the finally below must know the name to remove it
-                        video_tmp = temp_name_for(out)
-                    recorder = VideoRecorder(video_tmp, fps=_video_fps(args.content))
+                    # Written under a temporary name, renamed over OUT only when the stack
+                    # closes without an error (engine.core.safe_files.atomic_path).
+                    recorder = VideoRecorder(video.enter_context(output_file(out)), fps=_video_fps(args.content))
+                    video.callback(recorder.close)
                 recorder.write(image)
             count += 1
         if recorder is not None:
             recorder.close()
             if recorder.error:
                 raise OSError(f"{out}: {recorder.error}")
-            os.replace(video_tmp, out)
-    finally:
-        if recorder is not None:
-            recorder.close()
-        if video_tmp is not None:
-            video_tmp.unlink(missing_ok=True)
     where = out if kind != "folder" else f"{out}/"
     print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
           file=sys.stderr)

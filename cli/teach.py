@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from cli import fail
+from cli.common import number, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("folder", metavar="FOLDER")
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=list(BACKBONES), help=f"default: {DEFAULT_BACKBONE}")
     p.add_argument("--untrained", action="store_true", help="random backbone weights (no download; much worse)")
-    p.add_argument("--epochs", type=int, default=None, help="at most N epochs (early stopping may end sooner)")
-    p.add_argument("--finetune", type=int, default=0, metavar="K", help="also train the backbone's last K blocks")
+    p.add_argument("--epochs", type=number(1, 1000, integer=True), default=None, help="at most N epochs (early stopping may end sooner)")
+    p.add_argument("--finetune", type=number(0, 20, integer=True), default=0, metavar="K", help="also train the backbone's last K blocks")
     p.add_argument("--head", choices=("linear", "mlp"), default="linear")
     p.add_argument("--no-augment", action="store_true", help="train without flips, crops and colour jitter")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR")
     p = actions.add_parser("predict", help="classify an image, a folder of images or a video")
     p.add_argument("model", metavar="MODEL_DIR")
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from cli.progress import ProgressBar
     from engine.runtime.device import choose_device
     from engine.features.teach.backbones import load_backbone
     from engine.features.teach.model import save_model_dir
@@ -63,7 +64,10 @@ def _train(args: argparse.Namespace) -> int:
     settings = TrainSettings(seed=args.seed, finetune=args.finetune, head=args.head,
                              augment=AugmentSettings(enabled=not args.no_augment),
                              **({"epochs": args.epochs} if args.epochs is not None else {}))
+    _check_model_output(args.output, args.folder)  # before any work: a refused -o must not cost a training
+    print(f"scanning {args.folder}", file=sys.stderr, flush=True)
     dataset = dataset_from_folder(args.folder)
+    print(f"found {len(dataset.items)} images in {len(dataset.classes)} classes", file=sys.stderr, flush=True)
     for path, reason in dataset.skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
     backbone = load_backbone(args.backbone, untrained=args.untrained)
@@ -71,11 +75,28 @@ def _train(args: argparse.Namespace) -> int:
         print(f"note: {backbone.weights_label}", file=sys.stderr)
     device = choose_device(None)
     torch.manual_seed(args.seed)
+    bars: dict[str, ProgressBar] = {}
 
     def report(progress) -> None:
-        if progress.stage == "epoch" and sys.stderr.isatty():
-            print(f"\repoch {progress.epoch:3d}  loss {progress.train_loss:.3f}  val acc {progress.val_accuracy:6.1%}",
-                  end="", file=sys.stderr, flush=True)
+        # Plain lines when stderr is not a terminal (a log file, a pipe): every stage says how far it is.
+        if progress.stage == "epoch":
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            line = (f"epoch {progress.epoch:3d}/{progress.total}  loss {progress.train_loss:.3f}  "
+                    f"val acc {progress.val_accuracy:6.1%}")
+            if sys.stderr.isatty():
+                print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
+            return
+        label = progress.message.split(":")[0] or progress.stage
+        if label not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            bars[label] = ProgressBar(label)
+        bars[label].update(progress.done, progress.total, f"{progress.done}/{progress.total}")
 
     result = run_to_end(train(dataset, backbone, settings, device=device), report)
     if sys.stderr.isatty():
@@ -87,6 +108,18 @@ def _train(args: argparse.Namespace) -> int:
     print(f"validation accuracy: {result.val_accuracy:.1%} ({result.model.info['val_samples']} samples, "
           f"best epoch {result.best_epoch}); model saved to {args.output}")
     return 0
+
+
+def _check_model_output(output: str, dataset: str) -> None:
+    """UnsafeFileError unless ``output`` can become a model folder: not a file, not inside the
+    data set, and either new, empty or a model folder already (a folder of other files would
+    get weights.pt, labels.txt and model.json among them, replacing any of that name)."""
+    from engine.core.safe_files import UnsafeFileError, check_output
+
+    out = check_output(output, option="-o", kind="folder", keep_out_of=[(dataset, "the data set")], make_parents=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / "model.json").is_file():
+        raise UnsafeFileError(f"-o {out} is a folder of other files, not a Teach model folder; give a new or empty "
+                              "folder (the model's weights.pt, labels.txt and model.json would go among them)")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -111,8 +144,8 @@ def _predict(args: argparse.Namespace) -> int:
             else:
                 source = str(spec)
             if args.json:
-                print(json.dumps({"source": source, "label": model.labels[best], "score": round(float(probs[best]), 6),
-                                  "scores": {label: round(float(p), 6) for label, p in zip(model.labels, probs)}}))
+                print_json({"source": source, "label": model.labels[best], "score": round(float(probs[best]), 6),
+                            "scores": {label: round(float(p), 6) for label, p in zip(model.labels, probs)}})
             else:
                 print(f"{source}\t{model.labels[best]}\t{probs[best]:.3f}")
     return 0
@@ -125,9 +158,12 @@ def _is_video(spec: str) -> bool:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from engine.core.safe_files import check_output
     from engine.features.teach.export import export
     from engine.features.teach.model import load_model_dir
 
+    # Before the work: the export (and the labels.txt beside it) must not land in the model folder.
+    check_output(args.output, option="-o", keep_out_of=[(args.model, "the model folder")], make_parents=True)
     model = load_model_dir(args.model)
     path = export(model, args.format, args.output)
     print(f"exported {args.format} to {path} (labels in {path.with_name('labels.txt')})")

@@ -16,8 +16,6 @@ from torch import nn
 
 from engine.core.errors import BadFormat
 
-from engine.core.errors import BadFormat
-
 log = logging.getLogger(__name__)
 
 # Keys that old checkpoints lack and that BatchNorm fills in itself when loading.

@@ -23,6 +23,7 @@ INTERNAL = {
     "engine.core.errors.Cancelled": "a control-flow signal: the user asked a job to stop",
     "engine.models.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
     "cli.common.Terminated": "SIGTERM turned into an exception so that finally blocks clean up",
+    "cli.detect._VideoUnfinished": "control flow inside detect: the video writer failed, leave -o as it was",
     "engine.core.store.MalformedValue": "caught inside the store, which falls back to the default and repairs the value",
     "engine.models.catalog.CatalogNotReadyError": "a programming error: catalog() before engine.features installed its provider",
 }
@@ -89,6 +90,7 @@ def test_the_walk_finds_the_known_classes():
     # A guard on the walk itself: were it to find nothing, every test below would pass.
     for qualified in ("engine.core.errors.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
                       "engine.features.faces.gallery_io.ArchiveError", "cli.CliError", "cli.common.Terminated",
+    "cli.detect._VideoUnfinished": "control flow inside detect: the video writer failed, leave -o as it was",
                       "engine.core.safe_files.InputTooLargeError", "engine.core.errors.Cancelled"):
         assert qualified in CLASSES, qualified
     assert len(CLASSES) >= 50

@@ -107,8 +107,10 @@ def test_cli_detect_small_face_and_bad_files(tmp_path, capsys):
     assert main.main(["faces", "embed", str(tiny), "--embedder", "dlib-resnet"]) != 0
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "no face found" in err and "--upsample 1" in err
-    assert main.main(["faces", "detect", str(tiny), "--upsample", "9"]) != 0
-    assert "--upsample 9" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main.main(["faces", "detect", str(tiny), "--upsample", "9"])
+    assert stop.value.code == 2
+    assert "argument --upsample: 9 is out of range: give a whole number from 0 to 3" in capsys.readouterr().err
 
 
 def test_a_truncated_dat_file_imported_by_hand_is_refused(tmp_path, monkeypatch, capsys):

@@ -134,9 +134,16 @@ def test_top_patches_of_a_folder_print_one_json_object_per_channel(capsys, tmp_p
     assert picture is not None and picture.shape[0] > 100
 
 
+def test_a_k_out_of_range_is_an_argparse_error(capsys, tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(SystemExit) as stop:
+        _run(capsys, tmp_path, "--model", "lenet5", "--untrained", "--top-patches", "features.3", "--k", "0")
+    assert stop.value.code == 2
+    assert "argument --k: 0 is out of range: give a whole number from 1 to 100" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--top-patches", "features.99"], "features.99"),
-    (["--top-patches", "features.3", "--k", "0"], "--k must be"),
     (["--top-patches", "features.3", "--layer", "features.0"], "goes alone"),
 ])
 def test_top_patches_bad_input_gets_one_error_line(capsys, tmp_path, argv, message):

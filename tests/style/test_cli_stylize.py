@@ -101,8 +101,15 @@ def test_adain_on_a_folder_and_a_video(installed_weights, inputs, tmp_path: Path
     assert "wrote 3 frames" in capsys.readouterr().err
 
 
+def test_a_size_out_of_range_is_an_argparse_error(inputs, tmp_path: Path, capsys) -> None:
+    content, style = inputs
+    with pytest.raises(SystemExit) as stop:
+        main(["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), "--size", "4"])
+    assert stop.value.code == 2
+    assert "argument --size: 4 is out of range: give a whole number from 16 to 8192" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad, message", [
-    (["--size", "4"], "size 4"),
     (["--style-weights", "1,2"], "--style-weights has 2 values for 1 style"),
     (["-o", "OUT.txt"], "OUT must be an image file"),
 ])

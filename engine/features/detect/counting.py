@@ -16,10 +16,12 @@ Times are seconds (the frame's timestamp, or frame index / fps for files).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,11 @@ from engine.core.errors import UserError
 log = logging.getLogger(__name__)
 
 ANCHORS = ("center", "bottom")
+
+# Limits: the corners of one zone (each is compared with every other edge when the zone is
+# made, and with every track point per frame), and the edge pairs compared per block then.
+MAX_ZONE_CORNERS = 1000
+ZONE_CHECK_BLOCK = 1 << 18
 
 
 class RegionError(UserError, ValueError):
@@ -86,18 +93,44 @@ class CountLine:
         return {"name": self.name, "p1": list(self.p1), "p2": list(self.p2)}
 
 
-def _segments_cross(a, b, c, d) -> bool:
-    """Whether segments ab and cd properly intersect (touching at an end does not count)."""
-    def orient(p, q, r):
-        v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-        return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
-    o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
-    return o1 * o2 < 0 and o3 * o4 < 0
+def _orientation(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Sign (-1, 0, +1) of the turn p -> q -> r for broadcast (..., 2) points; 0 when collinear
+    within 1e-9."""
+    v = (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+    return np.where(np.abs(v) < 1e-9, 0, np.sign(v)).astype(np.int8)
+
+
+def _first_self_crossing(pts: np.ndarray) -> tuple[int, int] | None:
+    """The first pair (i, j), i < j, in row order, of edges of the closed outline ``pts``
+    (n, 2) that properly intersect (touching at an end does not count); None if none.
+
+    Edge i runs from corner i to corner i+1. Vectorised in blocks of rows, so a zone of
+    ``MAX_ZONE_CORNERS`` corners is checked in milliseconds with a few MB of memory.
+    """
+    n = len(pts)
+    a, b = pts, np.roll(pts, -1, axis=0)
+    cols = np.arange(n)
+    block = max(1, ZONE_CHECK_BLOCK // n)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(start + block, n))
+        ai, bi = a[rows, None, :], b[rows, None, :]
+        aj, bj = a[None, :, :], b[None, :, :]
+        o1, o2 = _orientation(ai, bi, aj), _orientation(ai, bi, bj)
+        o3, o4 = _orientation(aj, bj, ai), _orientation(aj, bj, bi)
+        cross = ((o1 * o2) < 0) & ((o3 * o4) < 0)
+        # Only later edges that are not neighbours (neighbouring edges share a corner).
+        later = cols[None, :] > rows[:, None] + 1
+        later &= ~((rows[:, None] == 0) & (cols[None, :] == n - 1))
+        hits = np.argwhere(cross & later)
+        if len(hits):
+            i, j = hits[0]
+            return int(rows[i]), int(j)
+    return None
 
 
 @dataclass(frozen=True)
 class Zone:
-    """A polygon zone (frame pixels), at least 3 corners, not self-intersecting."""
+    """A polygon zone (frame pixels), 3 to ``MAX_ZONE_CORNERS`` corners, not self-intersecting."""
 
     name: str
     points: tuple[tuple[float, float], ...]
@@ -112,13 +145,14 @@ class Zone:
         if not all(math.isfinite(v) for p in pts for v in p):
             raise RegionError(f"zone '{self.name}': corners must be finite numbers")
         n = len(pts)
-        for i in range(n):
-            for j in range(i + 1, n):
-                if j == i + 1 or (i == 0 and j == n - 1):
-                    continue  # neighbouring edges share a corner
-                if _segments_cross(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]):
-                    raise RegionError(f"zone '{self.name}': the outline crosses itself (edges {i + 1} and {j + 1}); "
-                                      "draw the corners in order around the area")
+        if n > MAX_ZONE_CORNERS:
+            raise RegionError(f"zone '{self.name}': {n:,} corners; a zone has at most {MAX_ZONE_CORNERS:,} "
+                              "(simplify the outline: a few corners around the area are enough)")
+        crossing = _first_self_crossing(np.asarray(pts, np.float64))
+        if crossing is not None:
+            i, j = crossing
+            raise RegionError(f"zone '{self.name}': the outline crosses itself (edges {i + 1} and {j + 1}); "
+                              "draw the corners in order around the area")
         area = 0.5 * abs(sum(pts[i][0] * pts[(i + 1) % n][1] - pts[(i + 1) % n][0] * pts[i][1] for i in range(n)))
         if area < 1.0:
             raise RegionError(f"zone '{self.name}': the corners enclose no area (all on one line?)")
@@ -259,7 +293,11 @@ class RegionCounter:
         self.last_time = 0.0
 
     def label(self, class_id: int) -> str:
+        """The name of ``class_id`` from ``class_names``: a tuple indexed by id, or a mapping
+        id -> name (sparse ids, e.g. read back from a file), else "class N"."""
         names = self.class_names
+        if isinstance(names, Mapping):
+            return names.get(class_id) or f"class {class_id}"
         return names[class_id] if 0 <= class_id < len(names) else f"class {class_id}"
 
     def update(self, tracks: Tracks, time: float, frame: int = 0) -> list[CountEvent]:
@@ -328,7 +366,11 @@ class RegionCounter:
 
 
 def save_events(events: list[CountEvent], path: str | Path) -> Path:
-    """Write events to ``path`` as CSV (.csv) or JSON (.json, a list of objects)."""
+    """Write events to ``path`` as CSV (.csv) or JSON (.json, a list of objects), atomically:
+    a failed write (a full disk) leaves the previous file as it was and raises
+    ``engine.core.safe_files.OutputWriteError`` naming ``path``."""
+    from engine.core.safe_files import atomic_write_json, atomic_write_text
+
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
@@ -336,14 +378,13 @@ def save_events(events: list[CountEvent], path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise ValueError(f"{path}: the folder {path.parent} does not exist")
     if suffix == ".json":
-        path.write_text(json.dumps([e.to_dict() for e in events], indent=1))
-        return path
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=EVENT_FIELDS)
-        writer.writeheader()
-        for event in events:
-            writer.writerow({k: ("" if v is None else v) for k, v in event.to_dict().items()})
-    return path
+        return atomic_write_json(path, [e.to_dict() for e in events], indent=1)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=EVENT_FIELDS)
+    writer.writeheader()
+    for event in events:
+        writer.writerow({k: ("" if v is None else v) for k, v in event.to_dict().items()})
+    return atomic_write_text(path, text.getvalue())
 
 
 @dataclass

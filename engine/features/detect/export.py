@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from engine.features.detect.types import Detections
+from engine.core.safe_files import atomic_write_text, json_text
 
 CSV_FIELDS = ("source", "frame", "class_id", "label", "score", "x1", "y1", "x2", "y2")
 
@@ -20,7 +20,7 @@ def detections_record(detections: Detections, source: str, frame: int) -> dict:
 
 
 def to_json(detections: Detections, source: str = "", frame: int = 0) -> str:
-    return json.dumps(detections_record(detections, source, frame))
+    return json_text(detections_record(detections, source, frame))
 
 
 def to_csv(detections: Detections, source: str = "", frame: int = 0) -> str:
@@ -33,14 +33,13 @@ def to_csv(detections: Detections, source: str = "", frame: int = 0) -> str:
 
 
 def save_detections(detections: Detections, path: str | Path, source: str = "", frame: int = 0) -> Path:
-    """Write CSV or JSON depending on the suffix (.csv / .json); raises ValueError otherwise."""
+    """Write CSV or JSON depending on the suffix (.csv / .json), atomically; raises ValueError otherwise."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         text = to_csv(detections, source, frame)
     elif suffix == ".json":
-        text = json.dumps(detections_record(detections, source, frame), indent=2)
+        text = json_text(detections_record(detections, source, frame), indent=2)
     else:
         raise ValueError(f"{path.name}: export as .csv or .json")
-    path.write_text(text, encoding="utf-8")
-    return path
+    return atomic_write_text(path, text)

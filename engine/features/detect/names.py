@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from engine.core.paths import resources_dir
 
 from engine.core.errors import UserError
 from engine.core.paths import resources_dir

@@ -17,7 +17,6 @@ and nothing is ever written by it. ``train_job`` wraps it and saves the model at
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -292,20 +291,14 @@ def save_state(state: dict[str, torch.Tensor], path: str | Path, info: dict | No
 
     ``info`` (JSON-able) goes to a ``.json`` file beside it.
     """
-    import json
+    from engine.core.safe_files import atomic_path, atomic_write_json
 
     target = Path(path).expanduser()
     clean_state(state, "trained model")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(target) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     if info is not None:
-        target.with_suffix(".json").write_text(json.dumps(info, indent=1, sort_keys=True))
+        atomic_write_json(target.with_suffix(".json"), info, indent=1, sort_keys=True)
     return target
 
 

@@ -432,9 +432,9 @@ def _optimise(content: np.ndarray, styles: list[StyleImage], settings: GatysSett
             nonlocal terms
             with torch.no_grad():
                 image.clamp_(0, 1)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)  # noqa: F821 - bound before the loop's del
             with torch.enable_grad():
-                terms = objective(image)
+                terms = objective(image)  # noqa: F821 - bound before the loop's del
                 terms["total"].backward()
             total = float(terms["total"].detach())
             if total < best["total"]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import BadFormat
+from engine.core.safe_files import json_text
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def save_png(path: str | Path, image: np.ndarray, info: dict[str, Any]) -> Path:
     if p.suffix.lower() != ".png":
         p = p.with_suffix(".png")
     meta = PngInfo()
-    meta.add_text(PNG_KEY, json.dumps(info, sort_keys=True))
+    meta.add_text(PNG_KEY, json_text(info, sort_keys=True))  # valid JSON even with a NaN loss
     meta.add_text("Software", "CNN Studio")
     p.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(p, pnginfo=meta)

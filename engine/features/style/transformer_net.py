@@ -122,7 +122,7 @@ def clean_state(state: object, origin: str = "state_dict") -> dict[str, torch.Te
     """The state_dict with deprecated instance-norm buffers dropped, checked key by key.
 
     Raises FastStyleWeightsError naming the first key (in the layout's order) that is
-    missing or has the wrong shape, or the first unexpected key.
+    missing, has the wrong shape or holds NaN or infinity, or the first unexpected key.
     """
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]  # some training scripts wrap it
@@ -138,6 +138,9 @@ def clean_state(state: object, origin: str = "state_dict") -> dict[str, torch.Te
                 f"(its first keys: {', '.join(list(map(str, kept))[:3]) or 'none'})")
         if tuple(tensor.shape) != shape:
             raise FastStyleWeightsError(f"{origin}: key '{key}' has shape {tuple(tensor.shape)}, expected {shape}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):  # it would paint a black picture
+            raise FastStyleWeightsError(f"{origin}: key '{key}' holds values that are not finite numbers (NaN or "
+                                        "infinity); the model is broken: train it again or use another file")
     extra = [k for k in kept if k not in expected]
     if extra:
         raise FastStyleWeightsError(f"{origin}: unexpected key '{extra[0]}' — not the TransformerNet layout")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from engine.core.safe_files import atomic_write_json
 from engine.models.cache import WeightsCache
 from engine.models.catalog import CatalogEntry, ModelFile, catalog
 
@@ -97,7 +98,7 @@ def install_user_style(cache: WeightsCache, source: str | Path, title: str, info
     meta = dict(info or {}, title=title)
     entry = user_entry(name, title, meta)
     cache.import_file(entry, source, force=True)
-    (folder / MARKER).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+    atomic_write_json(folder / MARKER, meta, indent=1, sort_keys=True, default=str)
     if name not in catalog():
         catalog().add(entry)
     log.info("installed user style %s from %s", name, source)

@@ -9,7 +9,6 @@ A ``labels.txt`` is written beside the exported file.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -19,11 +18,13 @@ from pathlib import Path
 import torch
 
 from engine.core.errors import UserError
+from engine.core.safe_files import atomic_path, atomic_write_text, json_text
 from engine.features.teach.model import TrainedModel, preprocessing_info
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "torchscript")
+LABELS_NAME = "labels.txt"
 
 
 class ExportError(UserError, RuntimeError):
@@ -34,25 +35,31 @@ def _metadata(model: TrainedModel) -> dict:
     return {**model.info, "labels": list(model.labels), "preprocessing": model.info.get("preprocessing", preprocessing_info())}
 
 
+def _target(path: str | os.PathLike[str]) -> Path:
+    """The export's path; ExportError when it would be the labels.txt written beside it."""
+    target = Path(path)
+    if target.name == LABELS_NAME:
+        raise ExportError(f"{target}: {LABELS_NAME} is written beside the exported model; give the model another "
+                          "name (e.g. model.onnx)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def _write_labels(model: TrainedModel, target: Path) -> Path:
-    labels = target.with_name("labels.txt")
-    labels.write_text("\n".join(model.labels) + "\n", encoding="utf-8")
-    return labels
+    return atomic_write_text(target.with_name(LABELS_NAME), "\n".join(model.labels) + "\n")
 
 
 def export_torchscript(model: TrainedModel, path: str | os.PathLike[str]) -> Path:
     """A traced TorchScript module at ``path`` (+ labels.txt beside it)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _target(path)
     size = model.input_size
     classifier = model.classifier.cpu().eval()
     # TorchScript is deprecated in favour of torch.export, but it is still what C++/mobile runtimes load.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(classifier, torch.rand(2, 3, size, size), check_trace=False)
-        tmp = target.with_name(f".tmp-{target.name}")
-        torch.jit.save(traced, str(tmp), _extra_files={"model.json": json.dumps(_metadata(model))})
-    os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={"model.json": json_text(_metadata(model))})
     _write_labels(model, target)
     return target
 
@@ -63,8 +70,7 @@ def export_onnx(model: TrainedModel, path: str | os.PathLike[str], opset: int = 
         import onnx
     except ImportError as exc:
         raise ExportError("ONNX export needs the onnx package: pip install onnx onnxscript") from exc
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _target(path)
     size = model.input_size
     classifier = model.classifier.cpu().eval()
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -81,14 +87,13 @@ def export_onnx(model: TrainedModel, path: str | os.PathLike[str], opset: int = 
             raise ExportError(f"ONNX export to {target} failed: {type(exc).__name__}: {exc}") from exc
         proto = onnx.load(str(raw))
         meta = _metadata(model)
-        for key, value in (("labels", json.dumps(meta["labels"])), ("preprocessing", json.dumps(meta["preprocessing"])),
-                           ("cnn_studio", json.dumps(meta))):
+        for key, value in (("labels", json_text(meta["labels"])), ("preprocessing", json_text(meta["preprocessing"])),
+                           ("cnn_studio", json_text(meta))):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         proto.producer_name = "cnn-studio"
-        tmp = target.with_name(f".tmp-{target.name}")
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            onnx.save(proto, str(tmp))
     _write_labels(model, target)
     return target
 

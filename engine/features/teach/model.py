@@ -152,6 +152,10 @@ def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
     except Exception as exc:  # a damaged or mismatched weights file comes in many types
         raise ModelDirError(f"{folder / 'weights.pt'} does not fit {meta_path.name} ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160]}): train the model again") from exc
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if broken is not None:  # it would score every image NaN
+        raise ModelDirError(f"{folder / 'weights.pt'}: '{broken}' holds values that are not finite numbers (NaN or "
+                            "infinity); the model is broken: train it again")
     classifier.eval()
     return TrainedModel(classifier, [str(x) for x in labels], info)
 
