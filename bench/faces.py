@@ -268,6 +268,7 @@ def main() -> int:
     parser.add_argument("--skip-recognition", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--only-dlib", action="store_true", help="only the ours-vs-dlib pipeline comparison")
+    parser.add_argument("--skip-dlib", action="store_true", help="no ours-vs-dlib pipeline comparison")
     parser.add_argument("--dlib-repeats", type=int, default=5, help="repetitions per stage (dlib at upsample 1: at most 3)")
     parser.add_argument("--upsample", default="0,1", help="MMOD upsampling levels to compare")
     args = parser.parse_args()
@@ -278,7 +279,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     print(f"device: {device_label(device)}; torch {torch.__version__}; opencv {cv2.__version__}")
-    bench_dlib(device, args.dlib_repeats, [int(u) for u in args.upsample.split(",")])
+    if not args.skip_dlib:
+        bench_dlib(device, args.dlib_repeats, [int(u) for u in args.upsample.split(",")])
     if args.only_dlib:
         return 0
     if not args.skip_search:

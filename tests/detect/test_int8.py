@@ -42,6 +42,20 @@ def test_int8_conv_is_within_quantisation_error(activation):
     assert err > 0  # it really ran in int8
 
 
+def test_int8_conv_does_not_clip_its_largest_products():
+    """Every input at the top of its range times every weight at its largest: the sum is
+    exact in int32, but CPUs without VNNI add pairs of products into a saturating int16
+    first; the weights' range must keep those pairs from clipping."""
+    conv = nn.Conv2d(16, 4, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(0.5)
+    x = torch.ones(1, 16, 3, 5).contiguous(memory_format=torch.channels_last)
+    q = int8.Int8ConvAct(conv, nn.Identity(), 1 / 255, 0, (3, 5))
+    with torch.no_grad():
+        out = q(x)
+    torch.testing.assert_close(out, torch.full_like(out, 8.0), rtol=1e-5, atol=1e-5)
+
+
 def test_first_convolution_sees_the_image_exactly(darknet_weights):
     cfg, weights = darknet_weights("yolov4-tiny")
     det = YoloDetector.from_files(cfg, weights, device="cpu", input_size=(256, 192))

@@ -93,3 +93,23 @@ def test_float16_ranking_finds_the_float32_answer_among_many_close_vectors():
     for a, b in zip(fast.search(queries, k=3, per_label=False), exact.search(queries, k=3, per_label=False)):
         assert [h.key for h in a] == [h.key for h in b]
         assert np.allclose([h.distance for h in a], [h.distance for h in b], atol=1e-6)
+
+
+@pytest.mark.parametrize("half", [False, True], ids=["float32", "float16-ranking"])
+def test_l2_distance_of_a_stored_vector_to_itself_is_zero(half):
+    """Raw vectors (dlib's descriptors have norms near 1.5): |q - v| computed as
+    sqrt(|q|^2 - 2 q.v + |v|^2) loses every digit near 0, so an enrolled photo shown
+    again would be reported ~1e-3 away from itself depending on summation order."""
+    rng = np.random.default_rng(3)
+    data = (rng.normal(size=(40, 128)) * 0.13).astype(np.float32)
+    labels = list(range(100, 140))
+    index = VectorIndex(128, "l2", half_ranking=half)
+    index.add(list(range(40)), data, labels)
+    for per_label, k in ((True, 1), (True, 3), (False, 3)):
+        for q, hits in zip(data, index.search(data, k=k, per_label=per_label)):
+            assert hits[0].distance == 0.0
+            expected = np.sort(np.linalg.norm(data - q, axis=1))[:k]
+            assert np.allclose([h.distance for h in hits], expected, rtol=1e-6, atol=0)
+    to_person = index.distance_to_label(data[:5], 102)
+    assert to_person[2] == 0.0
+    assert np.allclose(to_person, np.linalg.norm(data[:5] - data[2], axis=1), rtol=1e-6, atol=0)

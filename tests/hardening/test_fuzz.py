@@ -6,6 +6,7 @@ a bug. The number of examples is bounded so the run stays short in CI.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -108,7 +109,9 @@ def test_mutated_exports_import_or_fail_cleanly(tmp_path_factory, data):
             try:
                 for key in path[:-1]:
                     node = node[key]
-                node[path[-1]] = data.draw(_JSON_LEAVES)
+                # st.just hands out ONE [] / {} object for every draw: a copy, or a later
+                # mutation writes into it (even into itself) and into later examples.
+                node[path[-1]] = copy.deepcopy(data.draw(_JSON_LEAVES))
             except (KeyError, IndexError, TypeError):
                 continue
         items["manifest.json"] = json.dumps(manifest).encode()

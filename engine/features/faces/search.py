@@ -3,6 +3,7 @@
 Rows are unit vectors, so both metrics come from one matrix product:
 cosine distance = 1 - q.v, L2 distance = sqrt(2 - 2 q.v). Ranking by the dot product
 is therefore exact for both, and the square root is only taken for the k answers.
+The "l2" answers' distances are measured directly, |q - v| (see ``_answer_distances``).
 
 On the CPU a matrix-vector product is limited by memory bandwidth, so the index also
 keeps a float16 copy for ranking when that is faster on this machine (it halves the
@@ -229,7 +230,7 @@ class VectorIndex:
                 top_sim, top_row = torch.topk(sims, kk, dim=1)
             else:
                 top_sim, top_row = sims.max(dim=1, keepdim=True)
-            dists = similarity_to_distance(top_sim.float(), self.metric, q_sq).cpu().tolist()
+            dists = self._answer_distances(qt, top_row, top_sim, q_sq).cpu().tolist()
             rows = top_row.cpu().tolist()
             return [[Hit(self._keys[r], self._label_list[r], d) for r, d in zip(rows[qi], dists[qi])]
                     for qi in range(len(q))]
@@ -243,9 +244,26 @@ class VectorIndex:
             if len(rows) == 0 or len(q) == 0:
                 return np.full(len(q), np.inf, np.float32)
             qt = torch.from_numpy(q).to(self.device)
+            if self.metric == "l2":
+                return self._answer_distances(qt, rows.expand(len(qt), -1), None, None).min(dim=1).values.cpu().numpy()
             sims = qt @ self._matrix[rows].T - self._half_sq[rows]  # (Q, rows)
             q_sq = (qt ** 2).sum(1)
             return similarity_to_distance(sims.max(dim=1).values, self.metric, q_sq).cpu().numpy().astype(np.float32)
+
+    def _answer_distances(self, qt: torch.Tensor, rows: torch.Tensor, sims: torch.Tensor | None,
+                          q_sq: torch.Tensor | None) -> torch.Tensor:
+        """Distances (Q, K) float32 of the answers: ``rows`` (Q, K) of the matrix, ``sims``
+        their scores (Q, K), ``q_sq`` the queries' |q|^2 (Q, 1).
+
+        "l2" takes |q - v| itself: the score's sqrt(|q|^2 - 2 q.v + |v|^2) subtracts
+        numbers of about |q|^2 (~2 for dlib's descriptors), so near 0 it keeps no correct
+        digit; a vector's distance to itself came out as 7e-4 instead of 0 as soon as the
+        dot product and the squared norm were summed in different orders (which PyTorch
+        does not promise either way).
+        """
+        if self.metric == "l2":
+            return torch.linalg.vector_norm(qt[:, None, :] - self._matrix[rows], dim=2)
+        return similarity_to_distance(sims.float(), self.metric, q_sq)
 
     def _rank(self, qt: torch.Tensor, n: int) -> torch.Tensor:
         return self._dot(qt, n) - self._half_sq[:n]
@@ -274,7 +292,8 @@ class VectorIndex:
                 rows = torch.nonzero(labels == label).flatten()
                 exact = self._matrix[rows] @ qt[qi] - self._half_sq[rows]  # float32 scores of this label's rows
                 j = int(torch.argmax(exact))
-                dist = float(similarity_to_distance(exact[j], self.metric, q_sq[qi, 0]))
+                dist = float(self._answer_distances(qt[qi:qi + 1], rows[j].view(1, 1), exact[j].view(1, 1),
+                                                    q_sq[qi:qi + 1]))
                 hits.append(Hit(self._keys[int(rows[j])], label, dist))
             results.append(sorted(hits, key=lambda h: h.distance))
         return results

@@ -16,7 +16,9 @@ has the oneDNN int8 ops (``available()``).
 
 from __future__ import annotations
 
+import functools
 import logging
+import platform
 from collections.abc import Iterable
 
 import torch
@@ -36,6 +38,32 @@ def available() -> bool:
             and hasattr(torch.ops.onednn, "qconv2d_pointwise"))
 
 
+@functools.lru_cache(maxsize=1)
+def weight_max() -> int:
+    """The largest int8 weight magnitude that this CPU's int8 convolution adds up exactly.
+
+    oneDNN multiplies u8 activations by s8 weights with VNNI (AVX-512 VNNI, AVX-VNNI,
+    AMX) straight into int32. Without it (AVX2, AVX-512 alone) it uses vpmaddubsw,
+    which adds each pair of u8 x s8 products into an int16 WITH SATURATION, and oneDNN
+    leaves avoiding that to the caller for u8 sources (its "Nuances of int8
+    Computations"): 2 * 255 * 127 = 64770 clips to 32767 and whole outputs come out
+    wrong. Weights of at most 63 keep every pair within int16 (2 * 255 * 63 = 32130) at
+    the cost of one bit of weight precision; the activations keep their 8 bits, so the
+    image still enters the first convolution exactly.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64", "x86", "i386", "i686"):
+        return 127
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        found = capabilities()
+        exact = any(found.get(name, False) for name in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    else:  # older PyTorch: only AVX-512 VNNI is reported
+        exact = torch.cpu._is_vnni_supported()
+    if not exact:
+        log.debug("no VNNI on this CPU: int8 weights limited to +-63 so products cannot saturate")
+    return 127 if exact else 63
+
+
 def activation_qparams(low: float, high: float) -> tuple[float, int]:
     """(scale, zero point) of an asymmetric uint8 range that holds [low, high] and 0."""
     low, high = min(float(low), 0.0), max(float(high), 0.0)
@@ -47,6 +75,8 @@ def activation_qparams(low: float, high: float) -> tuple[float, int]:
 
 class Int8ConvAct(nn.Module):
     """uint8 activations x int8 per-channel weights -> float32, then the activation.
+
+    The weights use +-``weight_max()`` levels: 127, or 63 on CPUs without VNNI.
 
     Input and output: (N, C, H, W) float32 on the CPU (channels_last is what oneDNN
     wants). ``x_scale``/``x_zero_point`` quantise the input; ``input_hw`` tunes the
@@ -60,8 +90,9 @@ class Int8ConvAct(nn.Module):
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.x_scale, self.x_zero_point = float(x_scale), int(x_zero_point)
         weight = conv.weight.detach().float()
-        w_scale = (weight.abs().amax(dim=(1, 2, 3)) / 127.0).clamp_min(1e-12)
-        w_int8 = torch.clamp(torch.round(weight / w_scale.reshape(-1, 1, 1, 1)), -128, 127).to(torch.int8)
+        levels = weight_max()
+        w_scale = (weight.abs().amax(dim=(1, 2, 3)) / levels).clamp_min(1e-12)
+        w_int8 = torch.clamp(torch.round(weight / w_scale.reshape(-1, 1, 1, 1)), -levels, levels).to(torch.int8)
         packed = torch.ops.onednn.qconv_prepack(
             w_int8.contiguous(memory_format=torch.channels_last), w_scale, self.x_scale, self.x_zero_point,
             self.stride, self.padding, self.dilation, self.groups, [1, conv.in_channels, *input_hw])
