@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     gui = getattr(args, "func", None) is None
     # The thread policy must be in place before anything imports torch (engine.runtime.threads).
-    from cli import fail
+    from cli.common import fail
     from engine.runtime.threads import THREADS_ENV, ThreadBudgetError, prepare_process
 
     try:

@@ -15,30 +15,12 @@ import importlib
 import logging
 import sys
 
-from engine.core.errors import UserError, one_line
+from cli.common import EXIT_BAD_INPUT, CliError, fail  # noqa: F401 - the package's public names
 
 log = logging.getLogger(__name__)
 
 #: Commands of the app itself rather than of one feature.
 SHELL_COMMANDS = ("cli.models",)
-
-EXIT_BAD_INPUT = 2
-
-
-class CliError(UserError):
-    """Bad input on the command line; printed as one `error: ...` line, exit code 2."""
-
-
-def fail(problem: str | BaseException) -> int:
-    """Print ``problem`` as the one ``error: ...`` line the user sees; returns exit code 2.
-
-    The one place the command line reports bad input: a ``UserError`` (raised anywhere
-    and caught by ``cli.common.guarded``, or by a command) prints ``error: <what>: <todo>``;
-    a message of the command's own prints as it is.
-    """
-    print(f"error: {one_line(str(problem))}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
     """Add ``models`` and every registered feature's commands to ``parser``."""

@@ -29,8 +29,27 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from engine.core.errors import UserError, one_line
 from engine.core.safe_files import atomic_path as output_file
 from engine.core.safe_files import check_output, json_text, refuse_same_file
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(UserError):
+    """Bad input on the command line; printed as one `error: ...` line, exit code 2."""
+
+
+def fail(problem: str | BaseException) -> int:
+    """Print ``problem`` as the one ``error: ...`` line the user sees; returns exit code 2.
+
+    The one place the command line reports bad input: a ``UserError`` (raised anywhere
+    and caught by ``cli.common.guarded``, or by a command) prints ``error: <what>: <todo>``;
+    a message of the command's own prints as it is.
+    """
+    print(f"error: {one_line(str(problem))}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -49,7 +68,6 @@ def guarded(run: Callable) -> Callable:
 
     @functools.wraps(run)
     def wrapper(args) -> int:
-        from cli import fail
         from engine.core.errors import UserError
 
         previous = None

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, print_json
 from cli.regions_args import add_region_options, parse_regions, report_counting
 

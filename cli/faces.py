@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, print_json
 
 ACTIONS = ("enrol", "list", "remove", "rename", "identify", "verify", "embed", "detect", "calibrate", "export", "import")

@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, print_json
 
 log = logging.getLogger(__name__)

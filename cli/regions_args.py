@@ -51,7 +51,7 @@ def counts_summary(counts: dict) -> list[str]:
 def report_counting(analyzer, args, lead: str = "") -> int:
     """After a run: write the counting events (``--events``) and, without ``--json``, print
     the tracks and counts, the line starting with ``lead``. Returns the exit code."""
-    from cli import fail
+    from cli.common import fail
     from engine.features.detect.counting import save_events
 
     if args.events:

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, number_list
 
 log = logging.getLogger(__name__)

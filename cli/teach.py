@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, print_json
 
 

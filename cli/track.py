@@ -24,7 +24,7 @@ import logging
 import math
 import sys
 
-from cli import fail
+from cli.common import fail
 from cli.common import number, print_json
 from cli.regions_args import add_region_options, parse_regions, report_counting
 

@@ -89,7 +89,7 @@ CLASSES = exception_classes()
 def test_the_walk_finds_the_known_classes():
     # A guard on the walk itself: were it to find nothing, every test below would pass.
     for qualified in ("engine.core.errors.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
-                      "engine.features.faces.gallery_io.ArchiveError", "cli.CliError", "cli.common.Terminated",
+                      "engine.features.faces.gallery_io.ArchiveError", "cli.common.CliError", "cli.common.Terminated",
                       "engine.core.safe_files.InputTooLargeError", "engine.core.errors.Cancelled"):
         assert qualified in CLASSES, qualified
     assert len(CLASSES) >= 50
@@ -145,7 +145,7 @@ BUILTIN_BASES = {
     "engine.features.inspect.layer_table.UnknownLayerError": KeyError,
     "engine.models.weights_io.WeightsMismatchError": ValueError,
     "engine.features.faces.gallery.GalleryError": RuntimeError,
-    "engine.features.faces.detectors.FaceModelError": RuntimeError,
+    "engine.features.faces.types.FaceModelError": RuntimeError,
     "engine.features.teach.project.ProjectError": ValueError,
     "engine.features.teach.export.ExportError": RuntimeError,
     "engine.features.detect.backends.darknet.cfg.DarknetCfgError": ValueError,

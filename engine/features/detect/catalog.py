@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.features.detect.names import bundled_path, read_names
+from engine.features.detect.names import bundled_path, coco91_names, read_names
 from engine.models.catalog import CatalogEntry, ModelFile, Transforms
 from engine.core.paths import resources_dir
 
 _RESOURCES = resources_dir()
 _COCO80 = read_names(bundled_path("coco.names"), expected=80)
-_COCO91 = read_names(_RESOURCES / "detection" / "coco91.names", expected=91)  # torchvision's list, background first
+_COCO91 = coco91_names()  # torchvision's list, background first
 _TORCHVISION_ONLY_OPTIONS = ("input_size", "letterbox", "bf16", "int8", "compile", "channels_last")
 
 

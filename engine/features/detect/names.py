@@ -51,3 +51,8 @@ def bundled_path(filename: str) -> Path:
 def coco_names() -> tuple[str, ...]:
     """The 80 COCO class names in Darknet's order."""
     return read_names(bundled_path("coco.names"), expected=80)
+
+
+def coco91_names() -> tuple[str, ...]:
+    """torchvision's COCO category list: 91 entries, "__background__" first (ids as its models emit them)."""
+    return read_names(resources_dir() / "detection" / "coco91.names", expected=91)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from engine.core.errors import UserError
-from engine.features.faces.types import FaceDetection
+from engine.features.faces.types import FaceDetection, FaceModelError  # noqa: F401 - FaceModelError is raised here and imported from here
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,6 @@ YUNET_NAME = "yunet"
 MMOD_NAME = "dlib-mmod"
 # Best first: the default detector is the first one installed.
 DETECTOR_NAMES = (MMOD_NAME, YUNET_NAME, HAAR_NAME)
-
-
-class FaceModelError(UserError, RuntimeError):
-    """A face model file is missing, corrupt or unusable; the message says what to do."""
 
 
 def _largest_first(faces: list[FaceDetection]) -> list[FaceDetection]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from engine.features.faces.detectors import FaceModelError
+from engine.features.faces.types import FaceModelError
 
 log = logging.getLogger(__name__)
 

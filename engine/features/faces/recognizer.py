@@ -138,9 +138,8 @@ class FaceRecognizer:
         if self.gallery is None:
             return
         if not self.gallery.read_only:
-            from engine.features.faces.jobs import reembed_gallery, run_job
-
-            run_job(reembed_gallery(self.gallery, self.embedder))
+            for _progress in reembed(self.gallery, self.embedder):
+                pass
         self.matcher.sync(self.gallery, force=True)
 
     def identify(self, image: np.ndarray, threshold: float | None = None) -> list[tuple[FaceDetection, Match]]:

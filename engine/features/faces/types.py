@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.core.errors import UserError
+
 UNKNOWN = "Unknown"
 
 
@@ -98,3 +100,7 @@ class FacesResult:
     mode: str = "recognise"
     verify_name: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class FaceModelError(UserError, RuntimeError):
+    """A face model file is missing, corrupt or unusable; the message says what to do."""

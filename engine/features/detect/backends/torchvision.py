@@ -21,6 +21,7 @@ from torch import nn
 
 from engine.core.boxes import class_nms
 from engine.features.detect.detector import Detector, DetectorError
+from engine.features.detect.names import coco91_names
 from engine.features.detect.types import Detections
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,6 @@ ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
     "ssdlite320_mobilenet_v3_large": _ssdlite,
     "fasterrcnn_mobilenet_v3_large_320_fpn": _frcnn,
 }
-
-
-def coco91_names() -> tuple[str, ...]:
-    """torchvision's COCO category list (91 entries, "__background__" first), from the catalog."""
-    from engine.features.detect.catalog import _COCO91
-    return _COCO91
 
 
 def build_model(architecture: str, num_classes: int = 91) -> nn.Module:
