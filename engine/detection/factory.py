@@ -12,11 +12,13 @@ from engine.detection.darknet.model import DarknetModel
 from engine.detection.darknet.weights_file import DarknetWeightsError, WeightsHeader, read_header
 from engine.detection.detector import Detector, DetectorError
 from engine.detection.names import NamesError, bundled_path
+from engine.detection.options import DetectorOptions
+from engine.weights.catalog import CapabilityError
 
 log = logging.getLogger(__name__)
 
 #: Everything that means "these files/settings cannot make a detector" (vs a bug).
-USER_ERRORS = (DetectorError, DarknetCfgError, DarknetWeightsError, NamesError)
+USER_ERRORS = (DetectorError, DarknetCfgError, DarknetWeightsError, NamesError, CapabilityError)
 
 
 def expected_weights_bytes(cfg_path: str | Path, header: WeightsHeader | None = None) -> int:
@@ -42,11 +44,14 @@ def check_weights_file(cfg_name: str, path: str | Path) -> None:
             "(is it the weights file of another model?)")
 
 
-def load_detector(name: str, *, cache=None, device: torch.device | str | None = None, **options) -> Detector:
+def load_detector(name: str, *, cache=None, device: torch.device | str | None = None,
+                  options: DetectorOptions | None = None) -> Detector:
     """Build the catalog model ``name`` from the weights cache with its entry's builder.
 
-    Raises WeightsMissingError (with the fetch/import commands) when not installed,
-    UnknownModelError for an unknown name, and USER_ERRORS for files that do not fit.
+    ``options`` are checked against the entry's capabilities first. Raises
+    CapabilityError for an option the model does not take, WeightsMissingError (with the
+    fetch/import commands) when not installed, UnknownModelError for an unknown name,
+    and USER_ERRORS for files that do not fit.
     """
     from engine.weights.catalog import catalog
 
@@ -55,11 +60,16 @@ def load_detector(name: str, *, cache=None, device: torch.device | str | None = 
         raise DetectorError(f"'{name}' is a {entry.task} model, not an object detector")
     if entry.builder is None:
         raise DetectorError(f"catalog entry '{name}' has no builder")
-    return entry.builder(entry, cache, device, **options)
+    return entry.build(cache, device, options or DetectorOptions())
 
 
 def detector_from_files(cfg: str | Path, weights: str | Path, names: str | Path | None = None, *,
-                        device: torch.device | str | None = None, **options) -> Detector:
-    """A YOLO detector from a user's own cfg + .weights (+ names) files."""
-    from engine.detection.yolo import YoloDetector
-    return YoloDetector.from_files(cfg, weights, names, device=device, **options)
+                        device: torch.device | str | None = None, options: DetectorOptions | None = None) -> Detector:
+    """A YOLO detector from a user's own cfg + .weights (+ names) files; ``options`` are
+    checked against what Darknet models can do (``darknet_capabilities``)."""
+    from engine.detection.catalog import darknet_capabilities
+    from engine.detection.yolo import yolo_from_files
+
+    options = options or DetectorOptions()
+    options.check(darknet_capabilities(), Path(cfg).name)
+    return yolo_from_files(cfg, weights, names, options, device=device)
