@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build_detector(args: argparse.Namespace):
-    from engine.detection.catalog import darknet_capabilities
+    from engine.detection.darknet.capabilities import darknet_capabilities
     from engine.detection.factory import detector_from_files, load_detector
     from engine.detection.options import CLI_FLAGS, DetectorOptions
     from engine.weights.catalog import CapabilityError, catalog

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.detection.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.detection.names import bundled_path, read_names
 from engine.weights.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms
 
@@ -23,24 +24,9 @@ _RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 _COCO80 = read_names(bundled_path("coco.names"), expected=80)
 _COCO91 = read_names(_RESOURCES / "detection" / "coco91.names", expected=91)  # torchvision's list, background first
 
-#: What Darknet YOLO feeds its network: RGB in [0, 1], stretched to the input unless the
-#: cfg says letter_box=1 (the detector reads the cfg for that).
-DARKNET_TRANSFORMS = Transforms(size=(416, 416), resize="stretch", colour="RGB", scale=1 / 255)
-
-
-def darknet_capabilities(default_size: tuple[int, int] = (416, 416)) -> Capabilities:
-    """What our Darknet YOLO runs can do: any input size in multiples of 32 (the stride of
-    the coarsest head), the grid/anchor view, fp32/bf16/int8 on the CPU, class-wise NMS,
-    tracking, letterbox, torch.compile and a choice of memory layout."""
-    return Capabilities(
-        input_size=InputSize(default=default_size, adjustable=True, multiple=32, min_side=32),
-        grid_view=True, precisions=("fp32", "bf16", "int8"), postprocess="nms", tracks=True,
-        letterbox=True, compile=True, channels_last=True)
-
-
-#: torchvision's detectors resize and normalise inside their forward and are run as
-#: published: a fixed input, float32, NMS inside the model and again in ours.
 def _torchvision_capabilities(input_size: int) -> Capabilities:
+    """torchvision's detectors resize and normalise inside their forward and are run as
+    published: a fixed input, float32, NMS inside the model and again in ours."""
     return Capabilities(input_size=InputSize(default=(input_size, input_size), adjustable=False),
                         postprocess="nms", tracks=True)
 

@@ -67,7 +67,7 @@ def detector_from_files(cfg: str | Path, weights: str | Path, names: str | Path 
                         device: torch.device | str | None = None, options: DetectorOptions | None = None) -> Detector:
     """A YOLO detector from a user's own cfg + .weights (+ names) files; ``options`` are
     checked against what Darknet models can do (``darknet_capabilities``)."""
-    from engine.detection.catalog import darknet_capabilities
+    from engine.detection.darknet.capabilities import darknet_capabilities
     from engine.detection.yolo import yolo_from_files
 
     options = options or DetectorOptions()

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from engine.detection.boxes import class_nms, cxcywh_to_xyxy
-from engine.detection.catalog import DARKNET_TRANSFORMS, darknet_capabilities
+from engine.detection.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.detection.darknet import cpu_fusion
 from engine.detection.darknet import int8 as int8_convs
 from engine.detection.darknet.cfg import DarknetCfg, parse_cfg
