@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.inspect.activations import LayerTap, top_channels
     from engine.inspect.layer_table import UnknownLayerError, build_layer_table, find_layer
     from engine.inspect.predictions import resolve_class, top_k
-    from engine.inspect.preprocess import frame_to_tensor
     from engine.inspect.render import activation_grid, heat_overlay
     from engine.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
     from engine.inspect.weights_io import WeightsMismatchError
     from engine.inspect.zoo import UnknownInspectModelError, load_model
     from engine.sources import SourceError, read_image
     from engine.weights.cache import WeightsError
+    from engine.weights.transforms import to_input
 
     try:
         image = read_image(args.image)
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     module = model.module.to(device).eval()
     spec = model.spec
-    pre = spec.preprocessing
+    transforms = model.input_transforms()
     report: dict = {"model": spec.name, "weights": model.weights_label, "trained": model.trained}
     text: list[str] = [f"{spec.title} — weights: {model.weights_label}"]
 
@@ -136,12 +136,13 @@ def run(args: argparse.Namespace) -> int:
         if args.layer:
             find_layer(module, args.layer, spec.name)
         if args.summary:
-            table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), spec.name)
+            width, height = transforms.size
+            table = build_layer_table(module, (transforms.channels, height, width), spec.name)
             report.update(table.as_dict())
             text.append(table.format_text())
         module.requires_grad_(False)  # saliency differentiates w.r.t. the image only
 
-        x, geometry = frame_to_tensor(image, pre, device)
+        x, _ = to_input(image, transforms, device=device)
         explaining = args.saliency or args.smoothgrad or args.gradcam is not None
         tap = LayerTap(module, args.layer, spec.name) if args.layer and not explaining else None
         with torch.no_grad():

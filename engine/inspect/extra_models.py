@@ -21,36 +21,36 @@ _REFERENCE_CFG_DIRS = (
 
 
 def _yolo_spec():
+    from engine.detection.darknet.capabilities import DARKNET_TRANSFORMS
     from engine.detection.darknet.cfg import parse_cfg
     from engine.detection.darknet.model import DarknetModel
-    from engine.inspect.zoo import ModelSpec, Preprocessing
+    from engine.inspect.zoo import ModelSpec
 
     cfg_path = next((d / "yolov3-tiny.cfg" for d in _REFERENCE_CFG_DIRS if (d / "yolov3-tiny.cfg").is_file()), None)
     if cfg_path is None:
         return None
     names_path = cfg_path.with_name("coco.names")
     names = tuple(n.strip() for n in names_path.read_text().splitlines() if n.strip()) if names_path.is_file() else ()
-    # Darknet feeds RGB in [0, 1]: mean 0 and std 1 leave the scaled pixels as they are.
     return ModelSpec(
         name="yolov3_tiny",
         title="YOLOv3-tiny (Detect tab)",
         build=lambda: DarknetModel(parse_cfg(cfg_path)),
-        preprocessing=Preprocessing(input_size=416, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+        transforms=DARKNET_TRANSFORMS,
         categories=(),
         family="detect",
     )
 
 
 def _facenet_spec():
+    from engine.faces.catalog import FACENET_TRANSFORMS
     from engine.faces.inception_resnet_v1 import InceptionResnetV1
-    from engine.inspect.zoo import ModelSpec, Preprocessing
+    from engine.inspect.zoo import ModelSpec
 
-    # FaceNet standardises pixels as (x - 127.5) / 128, i.e. mean 0.5 and std ~0.502 on [0, 1].
     return ModelSpec(
         name="facenet",
         title="FaceNet Inception-ResNet v1 (Faces tab)",
         build=lambda: InceptionResnetV1(num_classes=None),
-        preprocessing=Preprocessing(input_size=160, mean=(0.5, 0.5, 0.5), std=(128 / 255,) * 3),
+        transforms=FACENET_TRANSFORMS,
         categories=(),
         family="faces",
     )

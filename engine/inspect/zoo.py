@@ -1,8 +1,9 @@
 """The models the Feature maps tab and the ``inspect`` CLI can open.
 
 Every model is a :class:`ModelSpec`: a builder that makes the architecture with random
-weights, the preprocessing its trained weights expect, its class names and the catalog
-entry holding those weights. The ImageNet classifiers are read from their catalog
+weights, the preprocessing its trained weights expect (a catalog ``Transforms``, the
+entry's own where there is an entry), its class names and the catalog entry holding
+those weights. The ImageNet classifiers are read from their catalog
 entries (:mod:`engine.inspect.catalog`: transforms, meta, builder), which are the only
 description of them. Names are torchvision's builder names (``resnet18``, ``alexnet``,
 ...) plus the built-in ``lenet5``; models of the other tabs join through
@@ -25,10 +26,13 @@ from torch import nn
 
 from engine.inspect.lenet import DIGITS, LeNet5
 from engine.inspect.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.weights.catalog import Transforms
 
 log = logging.getLogger(__name__)
 
 UNTRAINED_LABEL = "untrained (random initial weights)"
+#: LeNet-5 (built in, no catalog entry): 32 x 32 gray, (pixel / 255 - 0.5) / 0.5.
+LENET_TRANSFORMS = Transforms(size=(32, 32), colour="GRAY", scale=1.0 / 255.0, mean=(0.5,), std=(0.5,))
 
 
 class UnknownInspectModelError(KeyError):
@@ -39,28 +43,11 @@ class UnknownInspectModelError(KeyError):
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    """How a frame becomes the network's input.
-
-    input_size: side of the square input in pixels. mean/std: per channel, applied to
-    values scaled to [0, 1], in the network's channel order (RGB, or one gray channel).
-    channels: 3 for RGB, 1 for grayscale. resize_size/interpolation: what the weights'
-    evaluation transform used (resize the short side, then centre-crop input_size).
-    """
-
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channels: int = 3
-    resize_size: int | None = None
-    interpolation: str = "bilinear"
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     """An inspectable model.
 
     build: returns the architecture with random weights (float32, CPU).
+    transforms: the preprocessing its weights expect (resolved by engine.weights.transforms).
     categories: class names of the output units ("" entries when unknown).
     catalog_name: the weights' catalog entry, or None when weights come only from a file.
     ignore_prefixes: state-dict keys of the published checkpoint that the inspected
@@ -71,7 +58,7 @@ class ModelSpec:
     name: str
     title: str
     build: Callable[[], nn.Module]
-    preprocessing: Preprocessing
+    transforms: Transforms
     categories: tuple[str, ...] = ()
     catalog_name: str | None = None
     family: str = "torchvision"
@@ -101,30 +88,27 @@ class InspectModel:
         Darknet's detection heads are not: they get no top-5)."""
         return bool(self.spec.categories)
 
-    def preprocessing(self, input_size: int | None = None) -> Preprocessing:
-        """The spec's preprocessing, at another square ``input_size`` when given."""
-        pre = self.spec.preprocessing
-        return pre if not input_size else replace(pre, input_size=int(input_size))
+    def input_transforms(self, input_size: int | None = None) -> Transforms:
+        """The spec's transforms as live inspection applies them: the whole frame stretched
+        to a square of ``input_size`` pixels (default: the weights' own side), so that maps,
+        saliency and receptive-field boxes cover the whole picture the user sees (the slight
+        change of aspect ratio does not matter for looking at features); the colour and
+        normalisation stay the weights'."""
+        t = self.spec.transforms
+        side = int(input_size) if input_size else int(t.size[0])
+        return replace(t, size=(side, side), resize="stretch", resize_size=None)
 
 
 def _catalog_spec(entry) -> ModelSpec:
     """A ModelSpec read from an ImageNet catalog entry (its transforms, meta and builder)."""
     from engine.inspect.catalog import architecture, state_dict_fixups
 
-    t = entry.transforms
     rename, ignore = state_dict_fixups(entry)
     return ModelSpec(
         name=entry.name,
         title=entry.title.replace(" (ImageNet)", ""),
         build=lambda: architecture(entry),
-        preprocessing=Preprocessing(
-            input_size=int(t.size[0]),
-            mean=tuple(t.mean),
-            std=tuple(t.std),
-            channels=1 if t.colour == "GRAY" else 3,
-            resize_size=entry.meta.get("resize_size"),
-            interpolation=str(entry.meta.get("interpolation", "bilinear")),
-        ),
+        transforms=entry.transforms,
         categories=tuple(entry.meta.get("categories", ())),
         catalog_name=entry.name,
         ignore_prefixes=ignore,
@@ -147,7 +131,7 @@ def _lenet_spec() -> ModelSpec:
         name="lenet5",
         title="LeNet-5 (built in)",
         build=LeNet5,
-        preprocessing=Preprocessing(input_size=32, mean=(0.5,), std=(0.5,), channels=1),
+        transforms=LENET_TRANSFORMS,
         categories=DIGITS,
         family="builtin",
     )
@@ -155,16 +139,17 @@ def _lenet_spec() -> ModelSpec:
 
 def _vgg19_spec() -> ModelSpec:
     # The Style tab's network: its catalog entry (engine.style.catalog) holds the weights;
-    # the architecture and preprocessing are those of the other torchvision ImageNet models.
+    # the architecture and the evaluation preprocessing are those of torchvision's VGG-16.
     import torchvision.models as tvm
 
-    from engine.inspect.catalog import IMAGENET_CATEGORIES, IMAGENET_MEAN, IMAGENET_STD
+    from engine.inspect.catalog import ENTRIES, IMAGENET_CATEGORIES
 
+    vgg16 = next(e for e in ENTRIES if e.name == "vgg16")
     return ModelSpec(
         name="vgg19",
         title="VGG-19 (Style tab)",
         build=lambda: tvm.vgg19(weights=None),
-        preprocessing=Preprocessing(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, resize_size=256),
+        transforms=vgg16.transforms,
         categories=IMAGENET_CATEGORIES,
         catalog_name="vgg19",
         family="style",

@@ -41,11 +41,14 @@ class InputMapping:
     (same for y), so x_frame = (x_in - pad_x) / scale_x.
 
     Stretch: pad 0, scale_x = input_width / frame_width. Letterbox: equal scales, padding
-    on the short side. Crop: equal scales, negative pads (the cut border).
+    on the short side. Crop: equal scales, negative pads (the cut border). Sizes are in
+    pixels: the network input's and the frame's it was made from.
     """
 
     input_width: int
     input_height: int
+    frame_width: int
+    frame_height: int
     scale_x: float
     scale_y: float
     pad_x: float = 0.0
@@ -140,15 +143,15 @@ class InputResolver:
         """The input <-> frame mapping for a frame of this size."""
         t = self.transforms
         if t.size is None:
-            return InputMapping(frame_w, frame_h, 1.0, 1.0)
+            return InputMapping(frame_w, frame_h, frame_w, frame_h, 1.0, 1.0)
         in_w, in_h = t.size
         if t.resize == "letterbox":
             _, _, pad_x, pad_y, scale = letterbox_geometry(frame_w, frame_h, in_w, in_h)
-            return InputMapping(in_w, in_h, scale, scale, float(pad_x), float(pad_y))
+            return InputMapping(in_w, in_h, frame_w, frame_h, scale, scale, float(pad_x), float(pad_y))
         if t.resize == "crop":
             new_w, new_h, left, top, _ = crop_geometry(frame_w, frame_h, in_w, in_h, t.resize_size)
-            return InputMapping(in_w, in_h, new_w / frame_w, new_h / frame_h, float(-left), float(-top))
-        return InputMapping(in_w, in_h, in_w / frame_w, in_h / frame_h)
+            return InputMapping(in_w, in_h, frame_w, frame_h, new_w / frame_w, new_h / frame_h, float(-left), float(-top))
+        return InputMapping(in_w, in_h, frame_w, frame_h, in_w / frame_w, in_h / frame_h)
 
     def _convert(self, src: np.ndarray, dst: np.ndarray) -> None:
         """BGR uint8 -> the model's channel order, written into ``dst`` (may be ``src``)."""
@@ -175,6 +178,7 @@ class InputResolver:
 
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
             raise ValueError(f"expected a BGR uint8 image of shape (H, W, 3), got {image_bgr.dtype} {image_bgr.shape}")
+        image_bgr = np.ascontiguousarray(image_bgr)  # OpenCV refuses views with negative strides
         t = self.transforms
         h, w = image_bgr.shape[:2]
         in_w, in_h = t.size if t.size is not None else (w, h)
