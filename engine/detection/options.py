@@ -13,9 +13,8 @@ from typing import Mapping
 
 from engine.weights.catalog import PRECISIONS, Capabilities, CapabilityError, catalog
 
-#: How the CLI spells each option; messages use these when a caller passes them to ``check``.
-CLI_FLAGS = {"input_size": "--size", "letterbox": "--letterbox", "precision": "--precision",
-             "compile": "--compile", "channels_last": "--channels-last", "iou_threshold": "--iou"}
+#: How the CLI spells the options it has; messages use these when a caller passes them to ``check``.
+CLI_FLAGS = {"input_size": "--size", "precision": "--precision", "iou_threshold": "--iou"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class DetectorOptions:
         if self.input_size is not None:
             size = caps.input_size
             if size is None or not size.adjustable:
-                fixed = f" ({size.default[0]}x{size.default[1]}: it resizes frames itself)" if size is not None else ""
+                fixed = f" ({size.default[0]}x{size.default[1]})" if size is not None else ""
                 raise CapabilityError(f"{model} has a fixed input size{fixed}; {say('input_size')} is for models "
                                       f"whose input size can be changed{_examples()}")
             problem = size.problem(self.input_size)
@@ -80,7 +79,8 @@ class DetectorOptions:
         if self.channels_last is not None and not caps.channels_last:
             raise CapabilityError(f"{model} keeps its own memory layout; leave out {say('channels_last')}")
         if self.iou_threshold is not None and caps.postprocess != "nms":
-            raise CapabilityError(f"{model} predicts a set of boxes without non-maximum suppression; "
+            how = " (it predicts a set of boxes)" if caps.postprocess == "set" else ""
+            raise CapabilityError(f"{model} uses no non-maximum suppression{how}; "
                                   f"{say('iou_threshold')} does not apply to it")
 
 
