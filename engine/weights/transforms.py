@@ -96,12 +96,14 @@ class InputResolver:
     ``transforms.size`` (a detector's chosen input size); resize: a fitting mode instead
     of ``transforms.resize`` (a feature that must see the whole frame). With no size at
     all, frames keep theirs (a model that resizes inside its forward). dtype and
-    channels_last: the tensor the model wants; device: where it goes.
+    channels_last: the tensor the model wants; device: where it goes. pinned: keep the
+    host buffer in page-locked memory so uploads overlap (None: on CUDA); worth it only
+    for a resolver that is kept and called per frame.
     """
 
     def __init__(self, transforms: Transforms, *, size: tuple[int, int] | None = None, resize: str | None = None,
                  device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, pinned: bool | None = None) -> None:
         import cv2
         import torch
 
@@ -116,6 +118,7 @@ class InputResolver:
         self.device = torch.device(device)
         self.dtype = dtype = dtype or torch.float32
         self.channels_last = channels_last
+        self.pinned = self.device.type == "cuda" if pinned is None else bool(pinned and torch.cuda.is_available())
         self._size: tuple[int, int] | None = None  # (width, height) the buffers are made for
         self._fitted: np.ndarray | None = None  # letterbox/crop: the resized frame before padding or cutting
         # Skipped when they change nothing: Darknet's input is then one fused scaling pass.
@@ -130,7 +133,7 @@ class InputResolver:
         if self._size == (width, height):
             return
         channels = self.transforms.channels
-        host = torch.empty((height, width, channels), dtype=torch.uint8, pin_memory=self.device.type == "cuda")
+        host = torch.empty((height, width, channels), dtype=torch.uint8, pin_memory=self.pinned)
         self._host, self._host_np = host, host.numpy()
         self._staging = (torch.empty((height, width, channels), dtype=torch.uint8, device=self.device)
                          if self.device.type != "cpu" else None)
@@ -225,7 +228,7 @@ def to_input(image_bgr: np.ndarray, transforms: Transforms, *, size: tuple[int, 
              resize: str | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor, InputMapping]:
     """One frame -> a new float32 (1, C, h, w) tensor on ``device`` and its mapping (see
     ``InputResolver`` for ``size`` and ``resize``)."""
-    return InputResolver(transforms, size=size, resize=resize, device=device)(image_bgr)
+    return InputResolver(transforms, size=size, resize=resize, device=device, pinned=False)(image_bgr)
 
 
 def to_batch(images: Sequence[np.ndarray], transforms: Transforms, *,
@@ -235,7 +238,7 @@ def to_batch(images: Sequence[np.ndarray], transforms: Transforms, *,
     size is known."""
     import torch
 
-    resolver = InputResolver(transforms, device=device)
+    resolver = InputResolver(transforms, device=device, pinned=False)
     if not images:
         w, h = transforms.size or (0, 0)
         return torch.empty((0, transforms.channels, h, w), device=device)
