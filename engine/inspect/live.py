@@ -263,7 +263,8 @@ class InspectTask(Task):
         assert self.model is not None, "load() must run first"
         settings = self.settings  # this frame's snapshot: every later step reads this one
         image = settings.frozen_image if settings.frozen_image is not None else frame.image
-        # A new tensor per frame (not a reused buffer): explanations make it require grad.
+        # A new tensor per frame, not a reused buffer: frames alternate between inference
+        # mode and grad mode (explanations make the input require grad).
         x, geometry = to_input(image, self._transforms(), device=self.device)
         return x, geometry, settings, image
 
