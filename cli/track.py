@@ -70,8 +70,8 @@ def read_frames(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.detection.counting import RegionError
-    from engine.detection.scene_analysis import SceneAnalyzer
+    from engine.features.detect.counting import RegionError
+    from engine.features.detect.scene_analysis import SceneAnalyzer
 
     try:
         regions = parse_regions(args)

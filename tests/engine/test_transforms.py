@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.weights.catalog import Transforms, catalog
-from engine.weights.transforms import InputResolver, to_batch, to_input
+from engine.models.catalog import Transforms, catalog
+from engine.models.transforms import InputResolver, to_batch, to_input
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -36,11 +36,11 @@ def close(actual: torch.Tensor, expected: np.ndarray) -> None:
 
 
 def test_darknet_yolo_stretch_and_letterbox(frame):
-    from engine.detection.darknet.capabilities import DARKNET_TRANSFORMS
-    from engine.detection.darknet.cfg import parse_cfg
-    from engine.detection.darknet.model import DarknetModel
-    from engine.detection.names import bundled_path, coco_names
-    from engine.detection.yolo import YoloDetector
+    from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS
+    from engine.features.detect.backends.darknet.cfg import parse_cfg
+    from engine.features.detect.backends.darknet.model import DarknetModel
+    from engine.features.detect.names import bundled_path, coco_names
+    from engine.features.detect.backends.darknet.detector import YoloDetector
 
     t = catalog().get("yolov4-tiny").transforms
     assert t is DARKNET_TRANSFORMS
@@ -75,7 +75,7 @@ def test_torchvision_detectors_take_whole_rgb_frames(frame):
 
 
 def _inspect_model(name: str):
-    from engine.inspect.zoo import InspectModel, model_spec
+    from engine.features.inspect.zoo import InspectModel, model_spec
 
     return InspectModel(model_spec(name), torch.nn.Identity(), "none", trained=False)
 
@@ -99,7 +99,7 @@ def test_lenet_is_gray(frame):
 
 
 def test_facenet_is_stated_once_and_means_the_same_in_both_tabs(frame):
-    from engine.faces.embedders import FaceNetEmbedder
+    from engine.features.faces.embedders import FaceNetEmbedder
 
     entry = catalog().get("facenet-vggface2")
     # The Feature maps tab used mean 0.5 and std 128/255 on [0, 1]; the Faces tab (x - 127.5) / 128.
