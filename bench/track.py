@@ -27,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import engine  # noqa: E402,F401  (first: it sets how OpenMP threads wait, before torch loads)
-import numpy as np  # noqa: E402
 
 
 def bench_tracker(objects: int, frames: int) -> tuple[float, float, float]:

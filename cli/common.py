@@ -30,8 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import UserError, one_line
-from engine.core.safe_files import atomic_path as output_file
-from engine.core.safe_files import check_output, json_text, refuse_same_file
+from engine.core.safe_files import json_text
 
 EXIT_BAD_INPUT = 2
 

@@ -21,21 +21,25 @@ import contextlib
 import logging
 from pathlib import Path
 
-from cli.common import fail
-from cli.common import number, print_json
+from cli.common import fail, number, print_json
+from engine.models.catalog import PRECISIONS
 from cli.regions_args import add_region_options, parse_regions, report_counting
 
 log = logging.getLogger(__name__)
 
 
 def _size(text: str) -> tuple[int, int]:
+    """"416x416" (or "416" for a square) -> (416, 416); what sizes a model takes is its
+    catalog entry's to say (checked when the model is known)."""
     parts = text.lower().replace("×", "x").split("x")
+    if len(parts) == 1:
+        parts = parts * 2
     try:
         width, height = (int(p) for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 32 (e.g. 416x416, 608x352)")
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be positive (e.g. 416x416)")
     from engine.core import limits
 
     bound = limits.current()
@@ -56,11 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", metavar="W", help="the Darknet .weights file for --cfg")
     parser.add_argument("--names", metavar="FILE", help="class names, one per line (default: COCO for 80 classes)")
     parser.add_argument("--conf", type=number(0, 1), default=0.25, help="minimum score, 0..1 (default 0.25)")
-    parser.add_argument("--iou", type=number(0, 1), default=0.45, help="NMS IoU threshold, 0..1 (default 0.45)")
-    parser.add_argument("--size", type=_size, metavar="WxH", help="network input size, multiples of 32 (default: the cfg's)")
+    parser.add_argument("--iou", type=number(0, 1), help="NMS IoU threshold, 0..1 (default 0.45; models that use NMS)")
+    parser.add_argument("--size", type=_size, metavar="WxH",
+                        help="network input size, for models whose input size can change: Darknet YOLO takes "
+                             "multiples of 32 (default: the model's)")
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
-                        help="YOLO on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="for models that offer them (Darknet YOLO), on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
                              "int8 (fast mode: quantised convolutions, VNNI/AMX; the first 4 frames calibrate it and run in "
                              "fp32) move scores and boxes slightly")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
@@ -71,33 +77,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build_detector(args: argparse.Namespace):
+    from engine.features.detect.backends.darknet.capabilities import darknet_capabilities
     from engine.features.detect.factory import detector_from_files, load_detector
-    from engine.models.catalog import catalog
+    from engine.features.detect.options import CLI_FLAGS, DetectorOptions
+    from engine.models.catalog import CapabilityError, catalog
 
     # Tracking: the detector also reports the unsure detections, which keep tracks alive
     # (ByteTrack's second stage); only those >= --conf are shown.
-    conf = min(args.conf, 0.1) if (args.track or args.line or args.zone or args.events) else args.conf
-    options = {"conf_threshold": conf, "iou_threshold": args.iou}
-    if args.size:
-        options["input_size"] = args.size
-    precision = getattr(args, "precision", "fp32")
-    if precision != "fp32":
-        options[precision] = True
+    tracking = bool(args.track or args.line or args.zone or args.events)
+    conf = min(args.conf, 0.1) if tracking else args.conf
+    options = DetectorOptions(input_size=args.size, precision=getattr(args, "precision", "fp32"),
+                              conf_threshold=conf, iou_threshold=args.iou)
     if args.cfg or args.weights:
         if args.model:
             raise ValueError("give either --model or --cfg/--weights, not both")
         if not (args.cfg and args.weights):
             raise ValueError("--cfg and --weights go together (the .weights file trained with that cfg)")
-        return detector_from_files(args.cfg, args.weights, args.names, **options)
-    if args.names:
-        raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
-    name = args.model or catalog().default("detect").name
-    entry = catalog().get(name)
-    if args.size and not entry.meta.get("adjustable_input"):
-        raise ValueError(f"--size only applies to YOLO models; {name} resizes its input itself")
-    if precision not in entry.meta.get("precisions", ("fp32",)):
-        raise ValueError(f"--precision {precision} only applies to YOLO models; {name} runs in fp32")
-    return load_detector(name, **options)
+        model, capabilities = Path(args.cfg).name, darknet_capabilities()
+    else:
+        if args.names:
+            raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
+        entry = catalog().get(args.model or catalog().default("detect").name)
+        model, capabilities = entry.name, entry.capabilities
+    # Checked here, with the flags' own names, before any weights are read.
+    options.check(capabilities, model, CLI_FLAGS)
+    if tracking and not capabilities.tracks:
+        raise CapabilityError(f"{model} gives no boxes the tracker can follow; --track, --line and --zone "
+                              "need a model that does")
+    if args.cfg:
+        return detector_from_files(args.cfg, args.weights, args.names, options=options)
+    return load_detector(model, options=options)
 
 
 def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from cli.common import fail
@@ -102,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.inspect.activations import LayerTap, top_channels
     from engine.features.inspect.layer_table import UnknownLayerError, build_layer_table, find_layer
     from engine.features.inspect.predictions import resolve_class, top_k
-    from engine.features.inspect.preprocess import frame_to_tensor
     from engine.features.inspect.render import activation_grid, heat_overlay
     from engine.features.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
     from engine.core.errors import UserError
     from engine.features.inspect.zoo import load_model
     from engine.io.images import read_image
+    from engine.models.transforms import to_input
 
     try:
         image = read_image(args.image)
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     module = model.module.to(device).eval()
     spec = model.spec
-    pre = spec.preprocessing
+    transforms = model.input_transforms()
     report: dict = {"model": spec.name, "weights": model.weights_label, "trained": model.trained}
     text: list[str] = [f"{spec.title} — weights: {model.weights_label}"]
 
@@ -135,12 +134,13 @@ def run(args: argparse.Namespace) -> int:
         if args.layer:
             find_layer(module, args.layer, spec.name)
         if args.summary:
-            table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), spec.name)
+            width, height = transforms.size
+            table = build_layer_table(module, (transforms.channels, height, width), spec.name)
             report.update(table.as_dict())
             text.append(table.format_text())
         module.requires_grad_(False)  # saliency differentiates w.r.t. the image only
 
-        x, geometry = frame_to_tensor(image, pre, device)
+        x, _ = to_input(image, transforms, device=device)
         explaining = args.saliency or args.smoothgrad or args.gradcam is not None
         tap = LayerTap(module, args.layer, spec.name) if args.layer and not explaining else None
         with torch.no_grad():

@@ -3,8 +3,8 @@
 A feature lists "module:function" references in its ``Feature.inspectables``; each
 function returns a :class:`ModelSpec` (or None when the network cannot be built on this
 installation). The inspector builds the architecture from it, loads weights from the
-catalog entry or a file the user names, and preprocesses frames as ``preprocessing``
-says. Living here, below the features, it lets a feature offer its networks without
+catalog entry or a file the user names, and preprocesses frames as its ``transforms``
+(the one preprocessing vocabulary, ``engine.models.catalog.Transforms``) say. Living here, below the features, it lets a feature offer its networks without
 importing the inspector, and the inspector open them without importing the feature.
 """
 
@@ -14,27 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.models.catalog import Transforms
+
 if TYPE_CHECKING:  # describing a model needs no torch; building it does
     import torch
     from torch import nn
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a frame becomes the network's input.
-
-    input_size: side of the square input in pixels. mean/std: per channel, applied to
-    values scaled to [0, 1], in the network's channel order (RGB, or one gray channel).
-    channels: 3 for RGB, 1 for grayscale. resize_size/interpolation: what the weights'
-    evaluation transform used (resize the short side, then centre-crop input_size).
-    """
-
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channels: int = 3
-    resize_size: int | None = None
-    interpolation: str = "bilinear"
 
 
 @dataclass(frozen=True)
@@ -42,6 +26,7 @@ class ModelSpec:
     """An inspectable model.
 
     build: returns the architecture with random weights (float32, CPU).
+    transforms: the preprocessing its weights expect (resolved by engine.models.transforms).
     categories: class names of the output units ("" entries when unknown).
     catalog_name: the weights' catalog entry, or None when weights come only from a file.
     family: where it comes from: "torchvision", "builtin", or the key of the feature
@@ -53,7 +38,7 @@ class ModelSpec:
     name: str
     title: str
     build: Callable[[], nn.Module]
-    preprocessing: Preprocessing
+    transforms: Transforms
     categories: tuple[str, ...] = ()
     catalog_name: str | None = None
     family: str = "torchvision"

@@ -108,7 +108,8 @@ def test_bad_input_gives_one_error_line(capsys, darknet_weights, inputs, tmp_pat
         (["--cfg", cfg, "--weights", weights, "--classes", "person,unicorn"], r"unknown class name\(s\) .*unicorn"),
         (["--cfg", cfg], r"--cfg and --weights go together"),
         (["--model", "yolov9"], r"no model called 'yolov9'"),
-        (["--model", "ssdlite320_mobilenet_v3_large", "--size", "320x320"], r"--size only applies to YOLO models"),
+        (["--model", "ssdlite320_mobilenet_v3_large", "--size", "320x320"],
+         r"ssdlite320_mobilenet_v3_large has a fixed input size .*--size is for models whose input size can be changed"),
         (["--cfg", cfg, "--weights", weights, "-o", tmp_path / "out.txt"], r"give an image file name"),
     ]
     for extra, pattern in cases:
@@ -117,6 +118,27 @@ def test_bad_input_gives_one_error_line(capsys, darknet_weights, inputs, tmp_pat
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), err
         assert __import__("re").search(pattern, lines[0]), (pattern, lines[0])
+
+
+def test_size_and_precision_are_checked_against_the_models_capabilities(capsys, darknet_weights, inputs):
+    """--size 500 on a Darknet model says the multiple (and sizes that fit); flags a model
+    does not take are refused before any weights are read."""
+    cfg, weights = darknet_weights("yolov4-tiny")
+    cases = [
+        (["--cfg", cfg, "--weights", weights, "--size", "500"],
+         r"yolov4-tiny\.cfg: --size 500x500 is not valid: width and height must be multiples of 32.*480x480 or 512x512"),
+        (["--model", "yolov3-tiny", "--size", "416x500"], r"yolov3-tiny: --size 416x500 is not valid: .*multiples of 32"),
+        (["--model", "fasterrcnn_mobilenet_v3_large_320_fpn", "--precision", "int8"],
+         r"--precision int8 is not available for fasterrcnn_mobilenet_v3_large_320_fpn: it runs in fp32"),
+    ]
+    for extra, pattern in cases:
+        code, out, err = run_cli(capsys, inputs["image"], *extra)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+        assert __import__("re").search(pattern, lines[0]), (pattern, lines[0])
+    code, out, err = run_cli(capsys, inputs["image"], "--cfg", cfg, "--weights", weights, "--size", "256", "--json")
+    assert code == 0, err  # a single number is a square
+    assert json.loads(out.strip().splitlines()[0])["width"] == 320
 
 
 def test_real_entry_point(darknet_weights, inputs):

@@ -119,7 +119,7 @@ def test_track_rejects_files_that_are_not_detect_json(capsys, tmp_path):
 
 
 def test_catalog_yolo_models_take_size_and_tracking(capsys, darknet_weights, still_clip):
-    """--size is read from the entry's meta (adjustable input), not from a kind string."""
+    """--size is checked against the entry's capabilities (adjustable input), not a kind string."""
     _, weights = darknet_weights("yolov3-tiny")
     assert app_main.main(["models", "import", "yolov3-tiny", str(weights)]) == 0
     capsys.readouterr()

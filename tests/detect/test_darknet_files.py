@@ -3,7 +3,6 @@ the layer semantics that OpenCV's oracle does not isolate (maxpool padding, rout
 
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 import pytest

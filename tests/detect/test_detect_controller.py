@@ -57,7 +57,7 @@ def test_settings_are_one_frozen_snapshot():
     with pytest.raises(AttributeError):
         second.conf_threshold = 0.9  # frozen
     assert changes.count("settings") == 2
-    controller.select_model(next(i for i, e in enumerate(controller.entries) if not e.meta.get("adjustable_input")))
+    controller.select_model(next(i for i, e in enumerate(controller.entries) if not e.capabilities.adjustable_input))
     assert "model" in changes and controller.settings().input_size is None  # torchvision models size themselves
 
 

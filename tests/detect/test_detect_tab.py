@@ -24,7 +24,7 @@ from engine.runtime.worker import Timings, TaskResult
 from engine.core.frame import Frame
 from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
-from engine.models.catalog import CatalogEntry, ModelFile, catalog
+from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms, catalog
 from gui.common.context import AppContext
 from gui.features.detect.tab import DetectTab, parse_size
 from gui.features.detect.overlay import class_qcolor
@@ -154,13 +154,14 @@ def test_import_then_detect_with_settings_snapshots_counts_grid_and_export(qtbot
     assert not tab.export_detections(tmp_path / "dets.txt") and context.last_error is not None
     assert not hasattr(tab, "start_recording")  # the main window records what the view shows
 
-    if tab.settings_box.fast_check.isEnabled():  # the fast mode builds a new bfloat16 model
+    combo = tab.settings_box.precision_combo
+    if "bf16" in tab.controller.precision_choices():  # the fast mode builds a new bfloat16 model
         with qtbot.waitSignal(tab.task_changed):
-            tab.settings_box.fast_check.setChecked(True)
+            combo.setCurrentIndex(combo.findData("bf16"))
         fast_task = tab.make_task()
         fast_task.load(torch.device("cpu"))
         assert fast_task.detector.dtype == torch.bfloat16
-        tab.settings_box.fast_check.setChecked(False)
+        combo.setCurrentIndex(combo.findData("fp32"))
 
 
 def test_a_box_is_painted_exactly_where_the_detection_is(installed_tab):
@@ -281,7 +282,7 @@ def test_download_shows_progress_and_installs(qtbot, context, darknet_weights, t
     entry = CatalogEntry(name="yolov4-tiny-local", task="detect", title="YOLOv4-tiny (local copy)",
                          files=(ModelFile("yolov4-tiny-local.weights", weights.as_uri(), size=weights.stat().st_size),),
                          license=base.license, source=base.source, transforms=base.transforms, meta=base.meta,
-                         builder=base.builder, default=True, validator=base.validator)
+                         builder=base.builder, default=True, validator=base.validator, capabilities=base.capabilities)
     tab = DetectTab(context, entries=[entry])
     qtbot.addWidget(tab)
     reports = []
@@ -372,3 +373,71 @@ def test_a_box_on_the_frame_edge_shows_all_four_sides(installed_tab):
     out = render_overlay(installed_tab, image)
     colour = bgr(4)
     assert (out[180, 319] == colour).all() and (out[239, 260] == colour).all()  # right and bottom, on the border
+
+
+def _toy(name: str, capabilities, size=None):
+    """A detect entry that only has to be listed: the tab reads its capabilities."""
+    return CatalogEntry(name=name, task="detect", title=name, files=(ModelFile(f"{name}.pt", "https://example.invalid/x"),),
+                        license="none", source="here", transforms=Transforms(size=size), capabilities=capabilities,
+                        meta={"categories": ("thing",)})
+
+
+def test_controls_follow_the_models_capabilities(qtbot, context):
+    """Shown, hidden and enabled as each entry's capabilities say, never by its name."""
+    yolo = catalog().get("yolov4-tiny")
+    fixed = catalog().get("ssdlite320_mobilenet_v3_large")
+    toy_set = _toy("toy-set", Capabilities(input_size=InputSize((640, 640)), postprocess="set", tracks=True), (640, 640))
+    toy_free = _toy("toy-free", Capabilities(input_size=InputSize((96, 64), adjustable=True, multiple=16, min_side=32),
+                                             postprocess="nms", tracks=True), (96, 64))
+    tab = DetectTab(context, entries=[yolo, fixed, toy_set, toy_free])
+    qtbot.addWidget(tab)
+    s = tab.settings_box
+
+    def shown(widget) -> bool:
+        return not widget.isHidden()
+
+    assert tab.entry is yolo
+    assert shown(s.iou_row) and shown(s.size_row) and s.size_combo.isEnabled() and shown(s.grid_check)
+    assert s.size_rule.text() == "× 32" and "multiples of 32" in s.size_combo.toolTip()
+    assert s.track_check.isEnabled()
+
+    tab.model_box.combo.setCurrentIndex(1)  # torchvision: a fixed input, NMS, no grid
+    assert tab.entry is fixed
+    assert shown(s.iou_row) and shown(s.size_row) and not s.size_combo.isEnabled()
+    assert s.size_combo.currentText() == "320x320" and s.size_rule.text() == "fixed"
+    assert not shown(s.grid_check) and not shown(s.grid_label)
+    assert [s.precision_combo.itemData(i) for i in range(s.precision_combo.count())] == ["fp32"]
+    assert not s.precision_combo.isEnabled()
+    assert tab.task_settings().input_size is None
+
+    tab.model_box.combo.setCurrentIndex(2)  # set prediction: no NMS, so no IoU slider
+    assert not shown(s.iou_row) and not shown(s.grid_check) and not s.size_combo.isEnabled()
+    assert s.size_combo.currentText() == "640x640"
+
+    tab.model_box.combo.setCurrentIndex(3)  # another multiple: its presets and its rule
+    assert shown(s.iou_row) and s.size_combo.isEnabled() and s.size_rule.text() == "× 16"
+    presets = [s.size_combo.itemText(i) for i in range(s.size_combo.count())]
+    assert presets and all(int(v) % 16 == 0 for p in presets for v in p.split("x"))
+    s.size_combo.setCurrentText("100x64")
+    tab._on_size()
+    assert "multiples of 16" in context.last_status and "96x64 or 112x64" in context.last_status
+    s.size_combo.setCurrentText("112x48")
+    tab._on_size()
+    assert tab.task_settings().input_size == (112, 48)
+
+    tab.model_box.combo.setCurrentIndex(0)  # back: the YOLO controls again, grid and all
+    assert shown(s.grid_check) and s.size_combo.isEnabled() and s.size_rule.text() == "× 32"
+    tab.shutdown()
+
+
+def test_precision_choices_are_what_the_model_and_the_device_share():
+    from engine.features.detect.controller import DetectController, DictStore
+
+    yolo, fixed = catalog().get("yolov4-tiny"), catalog().get("ssdlite320_mobilenet_v3_large")
+    store = DictStore({"Detect/bf16": "true"})  # a setting saved before precisions had names
+    c = DetectController([yolo, fixed], store, device_precisions=("fp32", "bf16"))
+    assert c.precision_choices() == ("fp32", "bf16") and c.effective_precision == "bf16"
+    c.set_precision("int8")  # the model has it, this device does not
+    assert c.effective_precision == "bf16"
+    c.select_model(1)
+    assert c.precision_choices() == ("fp32",) and c.effective_precision == "fp32"

@@ -11,6 +11,7 @@ import torch
 
 from engine.features.detect.detector import DetectorError
 from engine.features.detect.factory import load_detector
+from engine.features.detect.options import DetectorOptions
 from engine.features.detect.task import DetectionTask, DetectSettings
 from engine.features.detect.backends.torchvision import build_model
 from engine.core.boxes import box_iou
@@ -128,7 +129,7 @@ def test_torchvision_detectors_load_saved_state_dicts(tmp_path, cache, arch, str
     src = tmp_path / entry.files[0].filename
     torch.save(state, src)
     cache.import_file(entry, src)
-    detector = load_detector(arch, cache=cache, device="cpu", conf_threshold=0.0)
+    detector = load_detector(arch, cache=cache, device="cpu", options=DetectorOptions(conf_threshold=0.0))
     found = detector.detect(street_image)
     assert found.boxes.shape[1] == 4 and found.frame_size == (640, 480)
     assert detector.class_names[1] == "person" and len(detector.class_names) == 91

@@ -18,6 +18,8 @@ from engine.features.faces.dlib_format import DlibFormatError
 from engine.features.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
 from engine.features.faces.dlib_resnet import STRUCTURE, load_resnet
 from engine.features.faces.dlib_shape import load_shape_predictor
+from engine.models.catalog import catalog
+from engine.models.transforms import to_batch
 
 import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 
@@ -113,8 +115,12 @@ def test_descriptor_equals_dlibs_on_dlibs_chip(variants, oracle, resnet):
         chip = dlib.get_face_chip(img, sp(img, dlib.rectangle(*box)), 150, 0.25)
         chips.append(chip)
         refs.append(np.array(rec.compute_face_descriptor(chip)))
+    transforms = catalog().get("dlib-resnet").transforms
+    # The entry states what the file records: the per-channel means (RGB) it was trained with.
+    assert transforms.mean == pytest.approx(resnet.mean_rgb.flatten().tolist(), abs=1e-4)
     with torch.inference_mode():
-        ours = resnet(resnet.prepare(torch.from_numpy(np.stack(chips)))).double().numpy()  # one batch
+        bgr = [chip[:, :, ::-1] for chip in chips]  # dlib's chips are RGB; frames and chips here are BGR
+        ours = resnet(to_batch(bgr, transforms)).double().numpy()  # one batch
     refs = np.stack(refs)
     cos = (ours * refs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(refs, axis=1)
     assert cos.min() > 0.99999

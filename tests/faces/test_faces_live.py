@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import torch
 from PySide6.QtCore import QSettings
 

@@ -68,10 +68,10 @@ def test_weights_file_is_used(capsys, image_file, random_weights_file):
     data = json.loads(out)
     assert data["trained"] is True and data["weights"] == path.name
     image = cv2.imread(str(image_file))
-    from engine.features.inspect.preprocess import frame_to_tensor
     from engine.features.inspect.zoo import model_spec
+    from engine.models.transforms import to_input
 
-    x, _ = frame_to_tensor(image, model_spec("lenet5").preprocessing)
+    x, _ = to_input(image, model_spec("lenet5").transforms)
     with torch.no_grad():
         expected = int(module.eval()(x).argmax())
     assert data["predictions"][0]["index"] == expected

@@ -25,9 +25,9 @@ def _chain(layers: list[tuple[int, int, int]]) -> tuple[int, int, int]:
 
 def _table(name: str, size: int | None = None):
     model = load_model(name, untrained=True)
-    pre = model.spec.preprocessing
-    side = size or pre.input_size
-    return model, build_layer_table(model.module, (pre.channels, side, side), name)
+    t = model.spec.transforms
+    side = size or t.size[0]
+    return model, build_layer_table(model.module, (t.channels, side, side), name)
 
 
 def test_resnet18_total_is_the_published_number():
@@ -101,10 +101,9 @@ def _real_shapes(module: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...
 @pytest.mark.parametrize("name", ["lenet5", *[pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in TORCHVISION_ZOO]])
 def test_table_matches_torchvision_counts_and_a_real_forward_pass(name):
     model = load_model(name, untrained=True)
-    pre = model.spec.preprocessing
     # A non-square input that is not the default size catches shapes copied from defaults.
     h, w = (32, 32) if name == "lenet5" else (96, 128)
-    table = build_layer_table(model.module, (pre.channels, h, w), name)
+    table = build_layer_table(model.module, (model.spec.transforms.channels, h, w), name)
 
     from engine.models.catalog import catalog
 
@@ -116,7 +115,7 @@ def test_table_matches_torchvision_counts_and_a_real_forward_pass(name):
     assert sum(r.params for r in table.rows if not r.is_container) == expected
     assert sum(r.params for r in table.rows if r.depth == 0) == expected
 
-    real = _real_shapes(model.module, torch.zeros(1, pre.channels, h, w))
+    real = _real_shapes(model.module, torch.zeros(1, model.spec.transforms.channels, h, w))
     ran = {r.name: r.output_shape for r in table.rows if r.output_shape is not None}
     assert ran == real
     # Modules that did not run (training-only heads) are the only ones without a shape.

@@ -69,7 +69,7 @@ def test_one_frame_gives_maps_predictions_and_geometry(make_frame):
     probs = [p.probability for p in result.predictions]
     assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
     assert result.predictions[0].name  # ImageNet class names from torchvision's metadata
-    assert result.geometry.frame_width == 160 and result.geometry.input_size == 96
+    assert result.geometry.frame_width == 160 and result.geometry.input_width == result.geometry.input_height == 96
     assert result.table.row("layer2").output_shape == (128, 12, 12)
     task.close()
 
@@ -213,8 +213,8 @@ def test_unit_at_inverts_receptive_box(make_frame):
     result = _run(task, make_frame())
     for row, col in [(3, 4), (6, 6), (11, 0)]:
         rf = result.table.row("layer2").receptive_field
-        centre_x = (col * rf.x.stride - rf.x.padding + (rf.x.size - 1) / 2 + 0.5) * result.geometry.scale_x
-        centre_y = (row * rf.y.stride - rf.y.padding + (rf.y.size - 1) / 2 + 0.5) * result.geometry.scale_y
+        centre_x = (col * rf.x.stride - rf.x.padding + (rf.x.size - 1) / 2 + 0.5) / result.geometry.scale_x
+        centre_y = (row * rf.y.stride - rf.y.padding + (rf.y.size - 1) / 2 + 0.5) / result.geometry.scale_y
         assert unit_at(result.table, "layer2", centre_x, centre_y, result.geometry) == (row, col)
     assert unit_at(result.table, "layer2", 1e6, -5, result.geometry) == (0, 11)  # clipped to the grid
     with pytest.raises(ValueError, match="no feature map"):

@@ -36,12 +36,12 @@ def test_a_failing_inspectable_is_skipped(plugin_folder, caplog):
             "netsfeat.nets:good"))
     ''')
     (plugin_folder / "netsfeat" / "nets.py").write_text(
-        "from engine.models.inspectable import ModelSpec, Preprocessing\n"
+        "from engine.models.catalog import Transforms\nfrom engine.models.inspectable import ModelSpec\n"
         "def broken():\n    raise RuntimeError('half-written package')\n"
         "def not_a_spec():\n    return 'vgg19'\n"
         "def unbuildable():\n    return None\n"
         "def good():\n    return ModelSpec(name='good', title='Good', build=lambda: None,\n"
-        "                     preprocessing=Preprocessing(input_size=8, mean=(0.0,), std=(1.0,), channels=1))\n")
+        "                     transforms=Transforms(size=(8, 8), colour=\"GRAY\", mean=(0.0,), std=(1.0,)))\n")
     reg.reload(env={"CNN_STUDIO_FEATURES": "netsfeat"})
     with caplog.at_level(logging.WARNING, logger="engine.features.inspect.extra_models"):
         specs = extra_specs()

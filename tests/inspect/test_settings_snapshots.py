@@ -6,8 +6,6 @@ import random
 import threading
 import time
 
-import numpy as np
-import pytest
 import torch
 
 from engine.features.inspect.task import InspectSettings, InspectTask

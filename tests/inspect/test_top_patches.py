@@ -12,9 +12,10 @@ from torch import nn
 
 from engine.features.inspect.activations import LayerTap
 from engine.features.inspect.layer_table import build_layer_table
-from engine.features.inspect.preprocess import InputGeometry, frame_to_tensor
 from engine.features.inspect.top_patches import CollectionFileError, TopPatches, collect_folder, crop_patch
-from engine.features.inspect.zoo import InspectModel, ModelSpec, Preprocessing
+from engine.features.inspect.zoo import InspectModel, ModelSpec
+from engine.models.catalog import Transforms
+from engine.models.transforms import to_input
 
 SIZE = 96
 
@@ -35,7 +36,7 @@ def edge_net() -> nn.Sequential:
 
 def edge_model() -> InspectModel:
     net = edge_net()
-    spec = ModelSpec(name="edge", title="red edge", build=edge_net, preprocessing=Preprocessing(input_size=SIZE, mean=(0, 0, 0), std=(1, 1, 1)))
+    spec = ModelSpec(name="edge", title="red edge", build=edge_net, transforms=Transforms(size=(SIZE, SIZE)))
     return InspectModel(spec, net, "constructed", trained=True)
 
 
@@ -64,12 +65,12 @@ def clutter_images(count: int, red_every: int, seed: int = 0):
 
 
 def _offer(collection, model, images, names=None, layer="0"):
-    pre = model.spec.preprocessing
-    table = build_layer_table(model.module, (3, pre.input_size, pre.input_size), "edge")
+    transforms = model.input_transforms()
+    table = build_layer_table(model.module, (3, *transforms.size[::-1]), "edge")
     rf = table.row(layer).receptive_field
     with LayerTap(model.module, layer, "edge") as tap, torch.no_grad():
         for i, image in enumerate(images):
-            x, geometry = frame_to_tensor(image, pre)
+            x, geometry = to_input(image, transforms)
             model.module(x)
             collection.add(tap.output, image, geometry, rf, names[i] if names else f"img{i}", layer=layer)
     return table
@@ -101,11 +102,11 @@ def test_the_patch_is_exactly_the_receptive_field_clipped_to_the_image():
     rf = table.row("3").receptive_field
     # 3x3 conv (r 3, j 1, P 1) -> pool 2 (r 4, j 2, P 1) -> 3x3 conv: r 4 + 2 * 2, P 1 + 1 * 2
     assert (rf.size, rf.stride, rf.padding) == (8, 2, 3)
-    x, geometry = frame_to_tensor(image, model.spec.preprocessing)
+    x, geometry = to_input(image, model.input_transforms())
+    assert (geometry.input_width, geometry.frame_width, geometry.frame_height) == (SIZE, 192, 128)
     with LayerTap(model.module, "3") as tap, torch.no_grad():
         model.module(x)
         act = tap.output[0]
-    geometry = InputGeometry(SIZE, 192, 128)
     for c in range(2):
         (patch,) = collection.channel(c)
         row, col = divmod(int(act[c].flatten().argmax()), act.shape[2])
@@ -114,13 +115,14 @@ def test_the_patch_is_exactly_the_receptive_field_clipped_to_the_image():
         expected = (clipped[0] * 2.0, clipped[1] * 4 / 3, clipped[2] * 2.0, clipped[3] * 4 / 3)
         assert patch.box == pytest.approx(expected)
         assert patch.activation == pytest.approx(float(act[c].max()))
-        assert np.array_equal(patch.image, crop_patch(image, geometry.to_frame(rf.unit_box(row, col, SIZE, SIZE)), 20))
+        assert np.array_equal(patch.image, crop_patch(image, geometry.box_to_frame(rf.unit_box(row, col, SIZE, SIZE)), 20))
 
 
 def test_top_k_matches_a_brute_force_over_all_frames():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 6, 5, stride=2), nn.ReLU(), nn.Conv2d(6, 12, 3)).eval()
-    spec = ModelSpec(name="r", title="r", build=lambda: net, preprocessing=Preprocessing(input_size=48, mean=(0.5,) * 3, std=(0.25,) * 3))
+    spec = ModelSpec(name="r", title="r", build=lambda: net,
+                     transforms=Transforms(size=(48, 48), mean=(0.5,) * 3, std=(0.25,) * 3))
     model = InspectModel(spec, net, "random", True)
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 255, (60, 80, 3), dtype=np.uint8) for _ in range(120)]
@@ -129,7 +131,7 @@ def test_top_k_matches_a_brute_force_over_all_frames():
     maxima = []
     with LayerTap(net, "2") as tap, torch.no_grad():
         for image in images:
-            net(frame_to_tensor(image, spec.preprocessing)[0])
+            net(to_input(image, model.input_transforms())[0])
             maxima.append(tap.output[0].flatten(1).max(dim=1).values.numpy())
     brute = -np.sort(-np.stack(maxima), axis=0)[:9].T  # (C, 9) best first
     assert np.allclose(collection.values(), brute, rtol=1e-6)

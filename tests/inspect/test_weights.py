@@ -120,13 +120,14 @@ def test_catalog_entries_agree_with_torchvisions_published_metadata():
         assert prefix and len(prefix) == 8 and entry.meta["sha256_prefix"] == prefix
         assert entry.transforms.size == (transform.crop_size[0],) * 2 and entry.transforms.resize == "crop"
         assert entry.transforms.mean == pytest.approx(transform.mean) and entry.transforms.std == pytest.approx(transform.std)
-        assert entry.meta["resize_size"] == transform.resize_size[0]
+        assert entry.transforms.resize_size == transform.resize_size[0]
+        assert entry.transforms.interpolation == transform.interpolation.value
         assert entry.meta["categories"] == tuple(weights.meta["categories"])
         assert entry.meta["num_params"] == weights.meta["num_params"]
         assert entry.meta["accuracy"]["ImageNet-1k top-1"] == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
-        # The zoo reads the entry: same input size, normalisation and class names.
+        # The zoo reads the entry (its transforms are not restated) and its class names.
         spec = model_spec(entry.name)
-        assert spec.preprocessing.input_size == entry.transforms.size[0] and spec.preprocessing.mean == entry.transforms.mean
+        assert spec.transforms is entry.transforms
         assert spec.categories is entry.meta["categories"] or spec.categories == entry.meta["categories"]
 
 

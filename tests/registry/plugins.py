@@ -104,7 +104,8 @@ def run(args) -> int:
     return 0
 ''',
     "nets.py": '''
-from engine.models.inspectable import ModelSpec, Preprocessing
+from engine.models.catalog import Transforms
+from engine.models.inspectable import ModelSpec
 
 
 def _build():
@@ -115,7 +116,7 @@ def _build():
 
 def tiny_spec():
     return ModelSpec(name="toy_conv", title="Toy conv", build=_build,
-                     preprocessing=Preprocessing(input_size=16, mean=(0.0,) * 3, std=(1.0,) * 3))
+                     transforms=Transforms(size=(16, 16)))
 ''',
 }
 

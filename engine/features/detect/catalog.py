@@ -5,44 +5,59 @@ resources/darknet (``meta["cfg"]``), so ``models import yolov4-tiny FILE.weights
 is all an offline user needs. Sizes of the .weights files are exact (they follow from
 the cfg: 20-byte header + 4 bytes per parameter) and are checked by the validator.
 
-Each entry's ``builder(entry, cache, device, **options)`` returns a ready ``Detector``;
-options are the detector's own (conf_threshold, iou_threshold, input_size, bf16, ...).
-Detection-specific meta keys, besides ``categories``: ``cfg`` (the bundled Darknet cfg),
-``architecture`` (the torchvision constructor), ``adjustable_input`` (the network input
-size may be changed live, e.g. 320x320..608x608), ``anchor_grid`` (the "show the grid"
-view applies), ``precisions`` (the CPU precisions it can run in; fp32 only when absent).
+Each entry's ``builder(entry, cache, device, options=None)`` returns a ready ``Detector``;
+``options`` is a ``DetectorOptions``, checked against the entry's ``capabilities`` first
+(what is not declared there is refused with a message, never dropped). Detection-specific
+meta keys, besides ``categories``: ``cfg`` (the bundled Darknet cfg), ``architecture``
+(the torchvision constructor).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.names import bundled_path, coco91_names, read_names
-from engine.models.catalog import CatalogEntry, ModelFile, Transforms
+from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms
 from engine.core.paths import resources_dir
 
 _RESOURCES = resources_dir()
 _COCO80 = read_names(bundled_path("coco.names"), expected=80)
 _COCO91 = coco91_names()  # torchvision's list, background first
-_TORCHVISION_ONLY_OPTIONS = ("input_size", "letterbox", "bf16", "int8", "compile", "channels_last")
+
+def _torchvision_capabilities(input_size: int) -> Capabilities:
+    """torchvision's detectors resize and normalise inside their forward and are run as
+    published: a fixed input, float32, NMS inside the model and again in ours."""
+    return Capabilities(input_size=InputSize(default=(input_size, input_size), adjustable=False),
+                        postprocess="nms", tracks=True)
 
 
-def _build_darknet(entry: CatalogEntry, cache=None, device=None, **options):
-    from engine.features.detect.backends.darknet.detector import YoloDetector
+def _build_darknet(entry: CatalogEntry, cache=None, device=None, options=None):
+    from engine.features.detect.options import DetectorOptions
+    from engine.features.detect.backends.darknet.detector import yolo_from_files
     from engine.models.cache import default_cache
+
+    options = options or DetectorOptions()
+    options.check(entry.capabilities, entry.name)
     weights = (cache or default_cache()).require(entry)
-    options.setdefault("input_size", entry.transforms.size if entry.transforms else None)
-    return YoloDetector.from_files(bundled_path(entry.meta["cfg"]), weights, bundled_path("coco.names"),
-                                   name=entry.name, device=device, **options)
+    return yolo_from_files(bundled_path(entry.meta["cfg"]), weights, bundled_path("coco.names"), options,
+                           name=entry.name, device=device, transforms=entry.transforms,
+                           default_size=entry.transforms.size if entry.transforms else None)
 
 
-def _build_torchvision(entry: CatalogEntry, cache=None, device=None, **options):
+def _build_torchvision(entry: CatalogEntry, cache=None, device=None, options=None):
+    from engine.features.detect.options import DetectorOptions
     from engine.features.detect.backends.torchvision import TorchvisionDetector
     from engine.models.cache import default_cache
+
+    options = options or DetectorOptions()
+    options.check(entry.capabilities, entry.name)
     weights = (cache or default_cache()).require(entry)
-    for yolo_only in _TORCHVISION_ONLY_OPTIONS:
-        options.pop(yolo_only, None)  # these models resize internally and run as published
-    return TorchvisionDetector.from_file(entry.meta["architecture"], weights, name=entry.name, device=device, **options)
+    thresholds = {"conf_threshold": options.conf_threshold}
+    if options.iou_threshold is not None:
+        thresholds["iou_threshold"] = options.iou_threshold
+    return TorchvisionDetector.from_file(entry.meta["architecture"], weights, name=entry.name, device=device,
+                                         transforms=entry.transforms, **thresholds)
 
 _DARKNET_LICENSE = "Public domain (YOLO license: \"Darknet is public domain\")"
 _DARKNET_CFG_URL = "https://raw.githubusercontent.com/AlexeyAB/darknet/master/cfg/{}.cfg"
@@ -62,10 +77,9 @@ def _yolo(name: str, title: str, url: str, size: int, source: str, description: 
         name=name, task="detect", title=title,
         files=(ModelFile(f"{name}.weights", url, size=size),),
         license=_DARKNET_LICENSE, source=source, description=description,
-        # "stretch" unless the cfg says letter_box=1 (the detector reads the cfg for that).
-        transforms=Transforms(size=(416, 416), resize="stretch", colour="RGB", scale=1 / 255),
-        meta={"categories": _COCO80, "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name),
-              "adjustable_input": True, "anchor_grid": True, "precisions": ("fp32", "bf16", "int8")},
+        transforms=DARKNET_TRANSFORMS,
+        capabilities=darknet_capabilities(DARKNET_TRANSFORMS.size),
+        meta={"categories": _COCO80, "cfg": f"{name}.cfg", "cfg_url": _DARKNET_CFG_URL.format(name)},
         builder=_build_darknet, default=default, validator=_validate_darknet(f"{name}.cfg"),
     )
 
@@ -88,8 +102,9 @@ def _torchvision(name: str, title: str, url: str, description: str, input_size: 
         files=(ModelFile(Path(url).name, url),),
         license=_TORCHVISION_LICENSE, source="https://pytorch.org/vision/stable/models.html#object-detection",
         description=description,
-        # The model resizes (to input_size) and normalises inside its forward.
-        transforms=Transforms(size=(input_size, input_size), resize="stretch", colour="RGB", scale=1 / 255),
+        # Whole frames, RGB in [0, 1]: the model resizes (to input_size) and normalises inside its forward.
+        transforms=Transforms(size=None, resize="stretch", colour="RGB", scale=1 / 255),
+        capabilities=_torchvision_capabilities(input_size),
         meta={"categories": _COCO91, "architecture": name},
         builder=_build_torchvision,
         validator=_validate_torchvision(name),

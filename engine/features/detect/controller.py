@@ -31,9 +31,11 @@ import numpy as np
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
+from engine.features.detect.options import DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
 from engine.features.detect.task import DetectionTask, DetectSettings, split_result
 from engine.features.detect.types import Detections
+from engine.models.catalog import PRECISIONS, Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,13 @@ HISTORY_S = 600.0
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
-    """"416x416" -> (416, 416); None unless both are positive multiples of 32."""
+    """"416x416" -> (416, 416); None unless it is WIDTHxHEIGHT in positive whole pixels
+    (which sizes a model takes is its capabilities' ``InputSize`` to say)."""
     parts = text.lower().replace(" ", "").split("x")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         return None
     w, h = int(parts[0]), int(parts[1])
-    return (w, h) if w >= 32 and h >= 32 and w % 32 == 0 and h % 32 == 0 else None
+    return (w, h) if w > 0 and h > 0 else None
 
 
 def _is_fraction(value: float) -> bool:
@@ -71,14 +74,19 @@ class DetectController(Controller):
     live snapshot: the tab forwards it to the worker), ``task_changed`` (another model or
     precision: the task must be rebuilt), ``regions_changed`` (the lines, zones or the
     drawing changed), ``status(text)``.
+
+    What may be chosen for the selected model (input size, grid view, NMS IoU, precision,
+    tracking) is read from its entry's ``capabilities``, never from its name.
+    ``device_precisions``: the precisions this device can run ("fp32" always; "bf16" and
+    "int8" on CPUs with the kernels); the choices offered are those the model has too.
     """
 
     regions_changed = EventField[None]("the lines or zones, or the one being drawn, changed")
 
-    def __init__(self, entries: list, store: SettingsStore, *, fast_possible: bool = False) -> None:
+    def __init__(self, entries: list, store: SettingsStore, *, device_precisions: tuple[str, ...] = ("fp32",)) -> None:
         self.entries = list(entries)
         self.store = store
-        self.fast_possible = fast_possible
+        self.device_precisions = ("fp32",) + tuple(p for p in device_precisions if p != "fp32")
         name = store.get(KEY + "model", "")
         self.index = next((i for i, e in enumerate(self.entries) if e.name == name),
                           next((i for i, e in enumerate(self.entries) if e.default), 0))
@@ -86,7 +94,9 @@ class DetectController(Controller):
         self.iou = store.get(KEY + "iou", 0.45, _is_fraction)
         self.size_text = store.get(KEY + "size", "416x416")
         self.grid = store.get(KEY + "grid", False)
-        self.bf16 = fast_possible and store.get(KEY + "bf16", False)
+        # "precision" replaced the older "bf16" switch; a saved switch still counts.
+        self.precision = store.get(KEY + "precision", "bf16" if store.get(KEY + "bf16", False) else "fp32",
+                                   lambda p: p in PRECISIONS)
         self.tracking = store.get(KEY + "tracking", False)
         self.show_heat = store.get(KEY + "heat", False)
         self.heat_minutes = store.get(KEY + "heat_minutes", 5.0, lambda minutes: minutes > 0)
@@ -108,10 +118,36 @@ class DetectController(Controller):
         return self.entries[self.index] if self.entries else None
 
     @property
-    def adjustable(self) -> bool:
-        """The model takes another input size, the grid view and the bf16 mode (YOLO)."""
+    def capabilities(self) -> Capabilities:
+        """What the selected model can do (none when there is no model)."""
         entry = self.entry
-        return bool(entry is not None and entry.meta.get("adjustable_input"))
+        return entry.capabilities if entry is not None else Capabilities()
+
+    @property
+    def adjustable(self) -> bool:
+        """The selected model takes another network input size."""
+        return self.capabilities.adjustable_input
+
+    def precision_choices(self) -> tuple[str, ...]:
+        """The precisions offered: the model's that this device can run, "fp32" first."""
+        return tuple(p for p in self.capabilities.precisions if p in self.device_precisions)
+
+    @property
+    def effective_precision(self) -> str:
+        """The chosen precision when the model and the device have it, else "fp32"."""
+        return self.precision if self.precision in self.precision_choices() else "fp32"
+
+    def size_presets(self) -> tuple[str, ...]:
+        """The preset sizes the selected model takes (none when its size is fixed)."""
+        size = self.capabilities.input_size
+        if size is None or not size.adjustable:
+            return ()
+        return tuple(p for p in SIZE_PRESETS if size.problem(parse_size(p)) is None)
+
+    @property
+    def grid_shown(self) -> bool:
+        """The grid view is on and the selected model has one."""
+        return self.grid and self.capabilities.grid_view
 
     def select_model(self, index: int) -> None:
         if not 0 <= index < len(self.entries) or index == self.index:
@@ -130,18 +166,21 @@ class DetectController(Controller):
         entry = self.entry
         if entry is None or not cache.is_installed(entry):
             return None
-        bf16 = self.bf16 and self.adjustable
+        options = DetectorOptions(precision=self.effective_precision)
 
         def factory(device):
-            return entry.builder(entry, cache, device, bf16=bf16)
+            return entry.build(cache, device, options)
 
         return DetectionTask(factory, name=f"detect:{entry.name}", settings=self.settings())
 
     # -- live settings ----------------------------------------------------------------------
     def settings(self) -> DetectSettings:
         size = parse_size(self.size_text) if self.adjustable else None
+        if size is not None and self.capabilities.input_size.problem(size) is not None:
+            size = None  # a size saved for another model: this one runs at its default
         return DetectSettings(conf_threshold=self.conf, iou_threshold=self.iou, class_filter=self.class_filter,
-                              input_size=size, tracking=self.tracking, regions=self.regions)
+                              input_size=size, tracking=self.tracking and self.capabilities.tracks,
+                              regions=self.regions)
 
     def set_thresholds(self, conf: float, iou: float) -> None:
         self.conf, self.iou = float(conf), float(iou)
@@ -150,8 +189,21 @@ class DetectController(Controller):
         self.settings_changed.emit()
 
     def set_size(self, text: str) -> bool:
-        if parse_size(text) is None:
-            self.status.emit(f"Input size '{text}' is not valid: use WIDTHxHEIGHT, multiples of 32 (e.g. 416x416)")
+        """Take a new network input size ("WIDTHxHEIGHT"); False (and a status) when the
+        selected model does not take it."""
+        input_size = self.capabilities.input_size
+        size = parse_size(text)
+        if input_size is None or not input_size.adjustable:
+            name = self.entry.name if self.entry is not None else "this model"
+            self.status.emit(f"{name} has a fixed input size: it cannot be changed")
+            return False
+        if size is None:
+            self.status.emit(f"Input size '{text}' is not valid: use WIDTHxHEIGHT, {input_size.rule} "
+                           f"(e.g. {input_size.example()})")
+            return False
+        problem = input_size.problem(size)
+        if problem is not None:
+            self.status.emit(f"Input size {problem}")
             return False
         self.size_text = text
         self.store.set(KEY + "size", text)
@@ -170,9 +222,16 @@ class DetectController(Controller):
         self.tracked = None
         self.settings_changed.emit()
 
-    def set_fast(self, on: bool) -> None:
-        self.bf16 = bool(on) and self.fast_possible
-        self.store.set(KEY + "bf16", self.bf16)
+    def set_precision(self, precision: str) -> None:
+        """Choose a precision (one of ``precision_choices``); a new model is built."""
+        if precision not in self.precision_choices():
+            self.status.emit(f"{precision} is not available for {self.entry.name if self.entry else 'this model'} "
+                           f"here (choose {', '.join(self.precision_choices())})")
+            return
+        if precision == self.precision:
+            return
+        self.precision = precision
+        self.store.set(KEY + "precision", precision)
         self.task_changed.emit()  # a new precision means a new model on the worker
 
     def set_grid(self, on: bool) -> None:
@@ -297,7 +356,7 @@ class DetectController(Controller):
         self.tracked = tracked
         if self.selected is not None and self.selected >= len(detections):
             self.selected = None
-        if self.selected is None and self.grid and len(detections):
+        if self.selected is None and self.grid_shown and len(detections):
             self.selected = 0
         now = frame.timestamp
         if tracked is not None:

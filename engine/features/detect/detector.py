@@ -37,8 +37,6 @@ class Detector(ABC):
     """
 
     name: str = "detector"
-    #: True when detections carry grid/anchor origins (YOLO), for the grid view.
-    has_grid: bool = False
 
     def __init__(self, class_names: tuple[str, ...], *, conf_threshold: float = 0.25,
                  iou_threshold: float = 0.45, class_filter: set[int] | None = None,

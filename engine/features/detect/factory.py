@@ -12,6 +12,7 @@ from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import DarknetWeightsError, WeightsHeader, read_header
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import bundled_path
+from engine.features.detect.options import DetectorOptions
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,13 @@ def check_weights_file(cfg_name: str, path: str | Path) -> None:
             "(is it the weights file of another model?)")
 
 
-def load_detector(name: str, *, cache=None, device: torch.device | str | None = None, **options) -> Detector:
+def load_detector(name: str, *, cache=None, device: torch.device | str | None = None,
+                  options: DetectorOptions | None = None) -> Detector:
     """Build the catalog model ``name`` from the weights cache with its entry's builder.
 
-    Raises WeightsMissingError (with the fetch/import commands) when not installed,
+    ``options`` are checked against the entry's capabilities first. Raises
+    CapabilityError (a UserError) for an option the model does not take,
+    WeightsMissingError (with the fetch/import commands) when not installed,
     UnknownModelError for an unknown name, and a UserError (DetectorError,
     DarknetCfgError, DarknetWeightsError, NamesError) for files that do not fit.
     """
@@ -53,11 +57,16 @@ def load_detector(name: str, *, cache=None, device: torch.device | str | None = 
         raise DetectorError(f"'{name}' is a {entry.task} model, not an object detector")
     if entry.builder is None:
         raise DetectorError(f"catalog entry '{name}' has no builder")
-    return entry.builder(entry, cache, device, **options)
+    return entry.build(cache, device, options or DetectorOptions())
 
 
 def detector_from_files(cfg: str | Path, weights: str | Path, names: str | Path | None = None, *,
-                        device: torch.device | str | None = None, **options) -> Detector:
-    """A YOLO detector from a user's own cfg + .weights (+ names) files."""
-    from engine.features.detect.backends.darknet.detector import YoloDetector
-    return YoloDetector.from_files(cfg, weights, names, device=device, **options)
+                        device: torch.device | str | None = None, options: DetectorOptions | None = None) -> Detector:
+    """A YOLO detector from a user's own cfg + .weights (+ names) files; ``options`` are
+    checked against what Darknet models can do (``darknet_capabilities``)."""
+    from engine.features.detect.backends.darknet.capabilities import darknet_capabilities
+    from engine.features.detect.backends.darknet.detector import yolo_from_files
+
+    options = options or DetectorOptions()
+    options.check(darknet_capabilities(), Path(cfg).name)
+    return yolo_from_files(cfg, weights, names, options, device=device)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from engine.core.paths import resources_dir
-from engine.models.inspectable import ModelSpec, Preprocessing
+from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS
+from engine.models.inspectable import ModelSpec
 
 _REFERENCE_CFG_DIRS = (
     resources_dir() / "darknet",
@@ -24,6 +25,6 @@ def yolov3_tiny_spec() -> ModelSpec | None:
         name="yolov3_tiny",
         title="YOLOv3-tiny",
         build=lambda: DarknetModel(parse_cfg(cfg_path)),
-        preprocessing=Preprocessing(input_size=416, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+        transforms=DARKNET_TRANSFORMS,
         categories=(),
     )

@@ -32,7 +32,7 @@ class DetectSettings:
     """The Detect tab's live settings.
 
     conf_threshold / iou_threshold: 0..1. class_filter: class ids to keep (None: all).
-    input_size: network input (width, height), multiples of 32, or None for the model's.
+    input_size: network input (width, height) as the model's capabilities allow, or None for its default.
     tracking: run the tracker and counters. regions: lines and zones (frame pixels).
     tracker: association settings.
     """

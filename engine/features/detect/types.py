@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.models.transforms import InputMapping
+
 
 @dataclass(frozen=True)
 class HeadGrid:
@@ -25,25 +27,6 @@ class HeadGrid:
     stride: int
     anchors: np.ndarray
     mask: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class InputMapping:
-    """How network-input pixels map to frame pixels: x_frame = (x_in - pad_x) / scale_x.
-
-    Plain resize: pad 0, scale_x = input_w / frame_w. Letterbox: equal scales, padding
-    on the short side.
-    """
-
-    input_width: int
-    input_height: int
-    scale_x: float
-    scale_y: float
-    pad_x: float = 0.0
-    pad_y: float = 0.0
-
-    def to_frame(self, x_in: np.ndarray | float, y_in: np.ndarray | float) -> tuple:
-        return (np.asarray(x_in) - self.pad_x) / self.scale_x, (np.asarray(y_in) - self.pad_y) / self.scale_y
 
 
 @dataclass(frozen=True, eq=False)

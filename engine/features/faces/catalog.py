@@ -32,8 +32,9 @@ _DLIB_LICENSE = "Public domain (CC0 1.0)"
 _DLIB_SOURCE = "https://github.com/davisking/dlib-models (Davis E. King), packaged as face-recognition-models"
 _DLIB_BUNDLE = ("face_recognition_models", "models")
 
-_FACENET_TRANSFORMS = Transforms(size=(160, 160), resize="stretch", colour="RGB", scale=1.0,
-                                 mean=(127.5, 127.5, 127.5), std=(128.0, 128.0, 128.0))
+#: FaceNet's input, the one statement of it: 160 x 160 RGB, (pixel - 127.5) / 128.
+FACENET_TRANSFORMS = Transforms(size=(160, 160), resize="stretch", colour="RGB", scale=1.0,
+                                mean=(127.5, 127.5, 127.5), std=(128.0, 128.0, 128.0))
 
 
 def _validate_facenet(path: Path) -> None:
@@ -182,7 +183,7 @@ ENTRIES: list[CatalogEntry] = [
         license=_FACENET_LICENSE,
         source="https://github.com/timesler/facenet-pytorch",
         description="FaceNet trained on VGGFace2 (LFW accuracy 0.9965)." + _FACENET_NOTE,
-        transforms=_FACENET_TRANSFORMS,
+        transforms=FACENET_TRANSFORMS,
         meta={"role": "embedder", "metric": "euclidean", "threshold": 1.1, "embedding_dim": 512,
               "num_classes": 8631, "accuracy": {"LFW": 0.9965}},
         default=True,
@@ -197,7 +198,7 @@ ENTRIES: list[CatalogEntry] = [
         license=_FACENET_LICENSE,
         source="https://github.com/timesler/facenet-pytorch",
         description="FaceNet trained on CASIA-WebFace (LFW accuracy 0.9905)." + _FACENET_NOTE,
-        transforms=_FACENET_TRANSFORMS,
+        transforms=FACENET_TRANSFORMS,
         meta={"role": "embedder", "metric": "euclidean", "threshold": 1.1, "embedding_dim": 512,
               "num_classes": 10575, "accuracy": {"LFW": 0.9905}},
         builder=_build_facenet,

@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.core.errors import UserError
 from engine.features.faces.types import FaceDetection, FaceModelError  # noqa: F401 - FaceModelError is raised here and imported from here
 
 log = logging.getLogger(__name__)

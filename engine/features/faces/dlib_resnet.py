@@ -94,7 +94,9 @@ class Residual(nn.Module):
 class DlibFaceResNet(nn.Module):
     """150x150 RGB chips -> 128-d descriptors (not normalised; compare with L2, threshold 0.6).
 
-    forward(x): x float (N, 3, 150, 150), already (rgb - mean) / 256 (see ``prepare``).
+    forward(x): x float (N, 3, 150, 150), already normalised as the "dlib-resnet" catalog
+    entry's transforms say ((rgb - mean) / 256; resolved by engine.models.transforms).
+    ``mean_rgb`` is the file's own record of those means, kept to check the entry against.
     """
 
     def __init__(self) -> None:
@@ -108,11 +110,6 @@ class DlibFaceResNet(nn.Module):
             cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(256, DIM, bias=False)
-
-    def prepare(self, chips_rgb: torch.Tensor) -> torch.Tensor:
-        """uint8/float (N, 150, 150, 3) RGB -> normalised (N, 3, 150, 150) on this module's device."""
-        x = chips_rgb.to(self.mean_rgb.device).permute(0, 3, 1, 2).float()
-        return ((x - self.mean_rgb) / 256.0).to(self.stem.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last runs the convolutions on oneDNN / tensor-core kernels: ~5x faster on a CPU.

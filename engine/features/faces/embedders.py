@@ -28,6 +28,7 @@ import torch
 from engine.features.faces import lbp
 from engine.features.faces.detectors import FaceModelError
 from engine.features.faces.types import FaceDetection
+from engine.models.transforms import to_batch
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,6 @@ class LBPEmbedder(Embedder):
         return np.stack([lbp.describe(c) for c in chips])
 
 
-def _normalise(chips: Sequence[np.ndarray], transforms, device: torch.device) -> torch.Tensor:
-    """Gallery chips -> (N, 3, H, W) float tensor as ``transforms`` (a catalog Transforms) says."""
-    w, h = transforms.size
-    arr = np.stack([c if c.shape[:2] == (h, w) else cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in chips])
-    if transforms.colour == "RGB":
-        arr = arr[..., ::-1]
-    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(0, 3, 1, 2).float() * transforms.scale
-    mean = torch.tensor(transforms.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(transforms.std, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
 class FaceNetEmbedder(Embedder):
     """Our Inception-ResNet-v1 with a FaceNet checkpoint; batched on the chosen device."""
 
@@ -127,8 +116,8 @@ class FaceNetEmbedder(Embedder):
             raise FaceModelError(f"{exc}; fetch or import '{self.name}' again") from exc
 
     def preprocess(self, chips: Sequence[np.ndarray]) -> torch.Tensor:
-        """chips -> (N, 3, 160, 160) float32 as the entry's transforms say (RGB, (x - 127.5) / 128)."""
-        return _normalise(chips, self.entry.transforms, torch.device("cpu"))
+        """BGR uint8 chips -> (N, 3, h, w) float32, as the entry's transforms say."""
+        return to_batch(chips, self.entry.transforms)
 
     def embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         if len(chips) == 0:
@@ -230,7 +219,7 @@ class DlibResNetEmbedder(Embedder):
         out = []
         with torch.inference_mode():
             for start in range(0, len(chips), self.batch_size):
-                x = _normalise(chips[start:start + self.batch_size], self.entry.transforms, self.device)
+                x = to_batch(chips[start:start + self.batch_size], self.entry.transforms, device=self.device)
                 out.append(self.model(x.half() if self.half else x).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 

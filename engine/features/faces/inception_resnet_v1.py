@@ -5,7 +5,8 @@ ports of David Sandberg's FaceNet checkpoints (conv2d_1a ... conv2d_4b, repeat_1
 mixed_6a, mixed_7a, block8, last_linear, last_bn, optional logits), so those
 checkpoints load with ``load_state_dict(strict=True)``.
 
-Input: (B, 3, 160, 160) float RGB, standardised as (x - 127.5) / 128.
+Input: (B, 3, 160, 160) float RGB, standardised as the FaceNet catalog entries'
+transforms say (engine/features/faces/catalog.py FACENET_TRANSFORMS, the one statement of it).
 Output: (B, 512) float, L2-normalised (unit vectors); or class logits when the
 classifier layer exists and ``classify=True``.
 Without ``logits`` the network has 23,482,624 parameters.

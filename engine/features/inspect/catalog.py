@@ -1,8 +1,8 @@
 """The ImageNet classifiers of the Feature maps tab, each described once, as a catalog entry.
 
 An entry holds everything the app knows about a model: its file (torchvision's published
-checkpoint), license, ``transforms`` (the evaluation preprocessing, read by
-``engine.features.inspect.zoo`` when it turns frames into inputs), ``meta`` (categories,
+checkpoint), license, ``transforms`` (the evaluation preprocessing, short side and
+interpolation included, resolved by ``engine.models.transforms``), ``meta`` (categories,
 num_params, accuracy, and the architecture's torchvision builder name and arguments) and
 ``builder``, which makes the network. The zoo, the tab, ``models list`` and the Teach tab
 (which reuses ``resnet18`` and the MobileNets by name) all read these entries; nothing
@@ -136,15 +136,14 @@ ENTRIES: list[CatalogEntry] = [
         license=license_,
         source=_TORCHVISION_SOURCE,
         description=f"{title}: ImageNet top-1 {top1:.1f} %. {note}{_IMAGENET_NOTE}",
-        transforms=Transforms(size=(crop, crop), resize="crop", colour="RGB", scale=1.0 / 255.0, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        transforms=Transforms(size=(crop, crop), resize="crop", resize_size=resize, interpolation=interpolation,
+                              colour="RGB", scale=1.0 / 255.0, mean=IMAGENET_MEAN, std=IMAGENET_STD),
         meta={
             "categories": IMAGENET_CATEGORIES,
             "num_params": params,
             "accuracy": {"ImageNet-1k top-1": top1, "ImageNet-1k top-5": top5},
             "architecture": name,
             "builder_kwargs": kwargs,
-            "resize_size": resize,
-            "interpolation": interpolation,
             "approx_size_mb": approx_mb,
             "sha256_prefix": sha256_prefix(filename),
         },

@@ -285,13 +285,14 @@ class FeaturesController(Controller):
         objective = Objective(kind, int(index), layer=None if kind == "class" else (self.settings.layer or (self.result.layer if self.result else None)))
         if kind == "class" and not self.spec.categories:
             raise ValueError(f"{self.model_name} has no classes: visualise a channel or a unit instead")
-        pre = self.spec.preprocessing
-        if pre.channels != 3:
-            raise ValueError(f"{self.model_name} takes gray images: feature visualisation needs an RGB model")
+        transforms = self.spec.transforms
+        if transforms.colour != "RGB":
+            raise ValueError(f"{self.model_name} takes {transforms.colour} images: feature visualisation needs an RGB model")
+        mean, std = transforms.unit_normalisation()  # the visualiser optimises an image in [0, 1]
 
         def job():
             model = self._job_model()
-            result = yield from visualise(model.module, objective, mean=pre.mean, std=pre.std, size=size, steps=steps,
+            result = yield from visualise(model.module, objective, mean=mean, std=std, size=size, steps=steps,
                                           init_image=init_image, model_name=self.model_name)
             return result
 

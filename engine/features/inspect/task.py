@@ -26,10 +26,11 @@ from engine.features.inspect.attribution import guided_backprop, integrated_grad
 from engine.features.inspect.filters import FilterView, filter_view
 from engine.features.inspect.layer_table import LayerTable, build_layer_table
 from engine.features.inspect.predictions import Prediction, top_k
-from engine.features.inspect.preprocess import InputGeometry, frame_to_tensor
+from engine.models.catalog import Transforms
+from engine.models.transforms import InputMapping, to_input
 from engine.features.inspect.saliency import class_scores, grad_cam, last_conv_layer, smooth_grad
 from engine.features.inspect.top_patches import TopPatches
-from engine.features.inspect.zoo import InspectModel, Preprocessing, load_model
+from engine.features.inspect.zoo import InspectModel, load_model
 from engine.runtime.worker import Task
 from engine.core.frame import Frame
 
@@ -112,7 +113,7 @@ class InspectResult:
     saliency: np.ndarray | None
     saliency_class: Prediction | None
     saliency_layer: str
-    geometry: InputGeometry
+    geometry: InputMapping
     table: LayerTable | None = field(default=None, repr=False)
     filters: FilterView | None = field(default=None, repr=False)
     settings: InspectSettings | None = field(default=None, repr=False)
@@ -120,7 +121,7 @@ class InspectResult:
     collected: int = 0
 
 
-def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: InputGeometry) -> tuple[float, float, float, float]:
+def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: InputMapping) -> tuple[float, float, float, float]:
     """Frame-pixel box x1 y1 x2 y2 of the unit at grid (row, col) of ``layer``.
 
     Every channel of a layer sees the same input region, so the channel is not needed.
@@ -129,11 +130,11 @@ def receptive_box(table: LayerTable, layer: str, row: int, col: int, geometry: I
     rf = table.row(layer).receptive_field
     if rf is None:
         raise ValueError(f"layer '{layer}' did not run, so it has no receptive field")
-    box = rf.unit_box(row, col, geometry.input_size, geometry.input_size)
-    return geometry.to_frame(box)
+    box = rf.unit_box(row, col, geometry.input_height, geometry.input_width)
+    return geometry.box_to_frame(box)
 
 
-def unit_at(table: LayerTable, layer: str, x: float, y: float, geometry: InputGeometry) -> tuple[int, int]:
+def unit_at(table: LayerTable, layer: str, x: float, y: float, geometry: InputMapping) -> tuple[int, int]:
     """The (row, col) of ``layer``'s grid whose receptive field is centred nearest to frame point (x, y).
 
     Unit u is centred on input pixel u * stride - padding + (size - 1) / 2; the result is
@@ -218,8 +219,9 @@ class InspectTask(Task):
             self.model = self._load_model()
         module = self.model.module.to(device).eval()
         self.device = device
-        pre = self._preprocessing()
-        self.table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), self.model_name)
+        transforms = self._transforms()
+        width, height = transforms.size
+        self.table = build_layer_table(module, (transforms.channels, height, width), self.model_name)
         module.requires_grad_(False)  # explanations differentiate w.r.t. inputs, never weights
         self._tap = LayerTap(module, self._default_layer(), self.model_name)
         self.configure(self.settings)
@@ -257,18 +259,20 @@ class InspectTask(Task):
         self.model = None
 
     # -- per frame ----------------------------------------------------------------------
-    def preprocess(self, frame: Frame) -> tuple[torch.Tensor, InputGeometry, InspectSettings, np.ndarray]:
+    def preprocess(self, frame: Frame) -> tuple[torch.Tensor, InputMapping, InspectSettings, np.ndarray]:
         assert self.model is not None, "load() must run first"
         settings = self.settings  # this frame's snapshot: every later step reads this one
         image = settings.frozen_image if settings.frozen_image is not None else frame.image
-        x, geometry = frame_to_tensor(image, self._preprocessing(), self.device)
+        # A new tensor per frame, not a reused buffer: frames alternate between inference
+        # mode and grad mode (explanations make the input require grad).
+        x, geometry = to_input(image, self._transforms(), device=self.device)
         return x, geometry, settings, image
 
-    def _preprocessing(self) -> Preprocessing:
+    def _transforms(self) -> Transforms:
         assert self.model is not None
-        return self.model.preprocessing(self.input_size)
+        return self.model.input_transforms(self.input_size)
 
-    def infer(self, inputs: tuple[torch.Tensor, InputGeometry, InspectSettings, np.ndarray]) -> dict[str, Any]:
+    def infer(self, inputs: tuple[torch.Tensor, InputMapping, InspectSettings, np.ndarray]) -> dict[str, Any]:
         assert self.model is not None and self._tap is not None
         x, geometry, s, image = inputs
         module = self.model.module

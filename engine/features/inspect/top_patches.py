@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from engine.core.errors import BadFormat
-from engine.features.inspect.preprocess import InputGeometry
+from engine.models.transforms import InputMapping
 from engine.features.inspect.receptive_field import ReceptiveField
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,9 @@ class Patch:
         return {"source": self.source, "box": [round(v, 2) for v in self.box], "activation": round(self.activation, 6)}
 
 
-def patch_box(rf: ReceptiveField, row: int, col: int, geometry: InputGeometry) -> tuple[float, float, float, float]:
+def patch_box(rf: ReceptiveField, row: int, col: int, geometry: InputMapping) -> tuple[float, float, float, float]:
     """The receptive field of unit (row, col), clipped to the network input, in source pixels."""
-    return geometry.to_frame(rf.unit_box(row, col, geometry.input_size, geometry.input_size))
+    return geometry.box_to_frame(rf.unit_box(row, col, geometry.input_height, geometry.input_width))
 
 
 def crop_patch(image: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
@@ -168,7 +168,7 @@ class TopPatches:
         del self._scene_thumbs[: -self.scene_memory]
         return scene
 
-    def add(self, activation: torch.Tensor, image: np.ndarray, geometry: InputGeometry, rf: ReceptiveField, source: str, layer: str | None = None) -> int:
+    def add(self, activation: torch.Tensor, image: np.ndarray, geometry: InputMapping, rf: ReceptiveField, source: str, layer: str | None = None) -> int:
         """Offer one image: ``activation`` (1, C, h, w) or (C, h, w) of the layer on ``image``.
 
         ``geometry`` maps the network input to ``image`` pixels and ``rf`` is the layer's
@@ -214,7 +214,7 @@ class TopPatches:
         boxes = np.empty((rows.size, 4), np.float32)
         # Fields much larger than a patch: shrink the picture once instead of every crop
         # (the patch is the same box, read from an image 1/factor the size).
-        factor = int(min(rf.x.size * geometry.scale_x, rf.y.size * geometry.scale_y) // (2 * self.patch_size))
+        factor = int(min(rf.x.size / geometry.scale_x, rf.y.size / geometry.scale_y) // (2 * self.patch_size))
         source_image = image if factor < 2 else cv2.resize(image, (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
                                                            interpolation=cv2.INTER_AREA)
         shrink = image.shape[1] / source_image.shape[1], image.shape[0] / source_image.shape[0]
@@ -335,14 +335,16 @@ def collect_folder(model, layer: str, folder: str | Path, *, k: int = 9, input_s
     """
     from engine.features.inspect.activations import LayerTap
     from engine.features.inspect.layer_table import build_layer_table
-    from engine.features.inspect.preprocess import frame_to_tensor
     from engine.core.errors import SourceError
     from engine.io.images import read_image
+    from engine.models.transforms import InputResolver
 
     files = image_files(folder)
-    pre = model.preprocessing(input_size)
+    transforms = model.input_transforms(input_size)
+    resolve = InputResolver(transforms, device=device)
     module = model.module.to(device).eval()
-    table = build_layer_table(module, (pre.channels, pre.input_size, pre.input_size), model.name)
+    width, height = transforms.size
+    table = build_layer_table(module, (transforms.channels, height, width), model.name)
     row = table.row(layer)
     if row.receptive_field is None or row.output_shape is None or len(row.output_shape) != 3:
         raise ValueError(f"layer '{layer}' of {model.name} has no feature map: choose a convolutional layer")
@@ -357,7 +359,7 @@ def collect_folder(model, layer: str, folder: str | Path, *, k: int = 9, input_s
                 skipped += 1
                 log.warning("skipped %s", exc)
             else:
-                x, geometry = frame_to_tensor(image, pre, device)
+                x, geometry = resolve(image)
                 module(x)
                 out.add(tap.output, image, geometry, row.receptive_field, path.name)
             yield (i + 1, len(files), path.name if not skipped else f"{path.name} (skipped {skipped})")

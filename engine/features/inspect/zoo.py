@@ -1,13 +1,14 @@
 """The models the Feature maps tab and the ``inspect`` CLI can open.
 
 Every model is a :class:`ModelSpec`: a builder that makes the architecture with random
-weights, the preprocessing its trained weights expect, its class names and the catalog
-entry holding those weights. The ImageNet classifiers are read from their catalog
+weights, the preprocessing its trained weights expect (a catalog ``Transforms``, the
+entry's own where there is an entry), its class names and the catalog entry holding
+those weights. The ImageNet classifiers are read from their catalog
 entries (:mod:`engine.features.inspect.catalog`: transforms, meta, builder), which are the only
 description of them. Names are torchvision's builder names (``resnet18``, ``alexnet``,
 ...) plus the built-in ``lenet5``; models of the other features join through
 :mod:`engine.features.inspect.extra_models` (each feature declares them in its
-``Feature.inspectables``). ``ModelSpec`` and ``Preprocessing`` live in
+``Feature.inspectables``). ``ModelSpec`` lives in
 :mod:`engine.models.inspectable`, below the features, so a feature can describe its
 networks without importing this one.
 
@@ -28,12 +29,15 @@ from torch import nn
 from engine.features.inspect.lenet import DIGITS, LeNet5
 from engine.features.registry import registry
 from engine.models.catalog import UnknownModelError
-from engine.models.inspectable import ModelSpec, Preprocessing
-from engine.models.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.models.inspectable import ModelSpec
+from engine.models.weights_io import load_checked, read_state_dict
+from engine.models.catalog import Transforms
 
 log = logging.getLogger(__name__)
 
 UNTRAINED_LABEL = "untrained (random initial weights)"
+#: LeNet-5 (built in, no catalog entry): 32 x 32 gray, (pixel / 255 - 0.5) / 0.5.
+LENET_TRANSFORMS = Transforms(size=(32, 32), colour="GRAY", scale=1.0 / 255.0, mean=(0.5,), std=(0.5,))
 
 
 # The zoo's unknown names are the catalog's: one error for a model name that does not exist.
@@ -62,30 +66,27 @@ class InspectModel:
         Darknet's detection heads are not: they get no top-5)."""
         return bool(self.spec.categories)
 
-    def preprocessing(self, input_size: int | None = None) -> Preprocessing:
-        """The spec's preprocessing, at another square ``input_size`` when given."""
-        pre = self.spec.preprocessing
-        return pre if not input_size else replace(pre, input_size=int(input_size))
+    def input_transforms(self, input_size: int | None = None) -> Transforms:
+        """The spec's transforms as live inspection applies them: the whole frame stretched
+        to a square of ``input_size`` pixels (default: the weights' own side), so that maps,
+        saliency and receptive-field boxes cover the whole picture the user sees (the slight
+        change of aspect ratio does not matter for looking at features); the colour and
+        normalisation stay the weights'."""
+        t = self.spec.transforms
+        side = int(input_size) if input_size else int(t.size[0])
+        return replace(t, size=(side, side), resize="stretch", resize_size=None)
 
 
 def _catalog_spec(entry) -> ModelSpec:
     """A ModelSpec read from an ImageNet catalog entry (its transforms, meta and builder)."""
     from engine.features.inspect.catalog import architecture, state_dict_fixups
 
-    t = entry.transforms
     rename, ignore = state_dict_fixups(entry)
     return ModelSpec(
         name=entry.name,
         title=entry.title.replace(" (ImageNet)", ""),
         build=lambda: architecture(entry),
-        preprocessing=Preprocessing(
-            input_size=int(t.size[0]),
-            mean=tuple(t.mean),
-            std=tuple(t.std),
-            channels=1 if t.colour == "GRAY" else 3,
-            resize_size=entry.meta.get("resize_size"),
-            interpolation=str(entry.meta.get("interpolation", "bilinear")),
-        ),
+        transforms=entry.transforms,
         categories=tuple(entry.meta.get("categories", ())),
         catalog_name=entry.name,
         ignore_prefixes=ignore,
@@ -108,7 +109,7 @@ def _lenet_spec() -> ModelSpec:
         name="lenet5",
         title="LeNet-5 (built in)",
         build=LeNet5,
-        preprocessing=Preprocessing(input_size=32, mean=(0.5,), std=(0.5,), channels=1),
+        transforms=LENET_TRANSFORMS,
         categories=DIGITS,
         family="builtin",
     )

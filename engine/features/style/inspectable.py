@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from engine.models.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_categories
-from engine.models.inspectable import ModelSpec, Preprocessing
+from engine.models.catalog import Transforms
+from engine.models.inspectable import ModelSpec
 
 
 def vgg19_spec() -> ModelSpec:
@@ -18,7 +19,9 @@ def vgg19_spec() -> ModelSpec:
         name="vgg19",
         title="VGG-19",
         build=lambda: tvm.vgg19(weights=None),
-        preprocessing=Preprocessing(input_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, resize_size=256),
+        # torchvision's evaluation preprocessing of its ImageNet VGGs: short side 256, centre 224.
+        transforms=Transforms(size=(224, 224), resize="crop", resize_size=256, colour="RGB", scale=1.0 / 255.0,
+                              mean=IMAGENET_MEAN, std=IMAGENET_STD),
         categories=imagenet_categories(),
         catalog_name="vgg19",
     )

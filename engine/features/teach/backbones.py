@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.features.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE, BackboneError, BackboneSpec, backbone_spec
+from engine.features.teach.backbone_specs import BackboneSpec, backbone_spec
 from engine.models.cache import WeightsMissingError
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Backbone:
                 for name, block in zip(self.net.block_names, self.net.blocks)]
 
 
-def _calibrate_batchnorm(model: nn.Module, count: int = 16) -> None:
+def _calibrate_batchnorm(model: nn.Module, transforms: Any, count: int = 16) -> None:
     """Set BatchNorm statistics from seeded smooth noise images.
 
     With fresh BatchNorm statistics (mean 0, variance 1) the activations of a random
@@ -151,8 +151,8 @@ def _calibrate_batchnorm(model: nn.Module, count: int = 16) -> None:
     coarse = torch.rand(count, 3, 14, 14)
     images = nn.functional.interpolate(coarse, size=(224, 224), mode="bilinear", align_corners=False)
     images = images + 0.1 * torch.randn_like(images)
-    mean = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
-    std = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+    mean = torch.tensor(transforms.mean).view(1, 3, 1, 1)  # the noise is in [0, 1]: the weights' scale
+    std = torch.tensor(transforms.std).view(1, 3, 1, 1)
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
@@ -185,19 +185,19 @@ def load_backbone(name: str, *, untrained: bool = False, cache: Any = None) -> B
     ImageNet weights must be installed; ``BackboneWeightsMissingError`` says how to get
     them or how to continue untrained.
     """
+    from engine.models.catalog import catalog
+
     spec = backbone_spec(name)
     if untrained:
         # A private RNG stream: building the backbone must not disturb the caller's seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)
             model = _torchvision_model(spec.arch)
-            _calibrate_batchnorm(model)
+            _calibrate_batchnorm(model, catalog().get(spec.catalog_name).transforms)
         model.eval()
         net = FeatureNet(_blocks_of(spec.arch, model), keep=spec.untrained_blocks).eval()
         # The key names everything that shapes the embedding, so a cache of another recipe is never reused.
         return Backbone(spec, net, False, untrained_label(spec), f"untrained{UNTRAINED_SEED}-bn1-b{spec.untrained_blocks}")
-    from engine.models.catalog import catalog
-
     entry = catalog().get(spec.catalog_name)
     if cache is None:
         from engine.models.cache import default_cache

@@ -85,11 +85,11 @@ def copy_rng(sample_id: str, tag: str) -> np.random.Generator:
 @torch.inference_mode()
 def embed_images(backbone: Backbone, images: list[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
     """Embeddings (N, D) float32 of BGR images (cropped and resized as for the live feed)."""
-    from engine.features.teach.catalog import IMAGENET_MEAN, IMAGENET_STD
+    from engine.features.teach.catalog import TEACH_TRANSFORMS
 
-    batch = to_batch(images).to(device)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    batch = to_batch(images).to(device)  # RGB in [0, 1]: TEACH_TRANSFORMS' scale
+    mean = torch.tensor(TEACH_TRANSFORMS.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(TEACH_TRANSFORMS.std, device=device).view(1, 3, 1, 1)
     return backbone.net((batch - mean) / std).float().cpu().numpy()
 
 

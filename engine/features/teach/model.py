@@ -26,7 +26,7 @@ from torch import nn
 from engine.core.errors import UserError
 from engine.features.teach import atomic
 from engine.features.teach.backbones import FeatureNet, _blocks_of, _torchvision_model, backbone_spec
-from engine.features.teach.catalog import IMAGENET_MEAN, IMAGENET_STD
+from engine.features.teach.catalog import TEACH_TRANSFORMS
 from engine.features.teach.imaging import INPUT_SIZE
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class Classifier(nn.Module):
 
     def __init__(self, net: FeatureNet, head: Head) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(TEACH_TRANSFORMS.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(TEACH_TRANSFORMS.std).view(1, 3, 1, 1))
         self.net = net
         self.head = head
 
@@ -94,7 +94,8 @@ def preprocessing_info(size: int = INPUT_SIZE) -> dict[str, Any]:
         "size": size,
         "colour": "RGB",
         "scale": 1.0 / 255.0,
-        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "applied": "inside the model"},
+        "normalisation": {"mean": list(TEACH_TRANSFORMS.mean), "std": list(TEACH_TRANSFORMS.std),
+                          "applied": "inside the model"},
         "output": "float32 (N, C) class probabilities (softmax), index order of labels",
     }
 

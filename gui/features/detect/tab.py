@@ -1,7 +1,8 @@
 """The Detect tab: live object detection, tracking and counting (a view over DetectController).
 
 Left panel: the model box (catalog picker, Download / Import file…), live settings
-(confidence, NMS IoU, input size, fast mode, the YOLO grid view, tracking, heat map), the
+(confidence, NMS IoU, input size, precision, the grid view, tracking, heat map: each shown
+as the selected model's catalog capabilities allow), the
 class filter, what is in view, counting lines and zones with their counts table, and the
 export of detections and counting events. Below: results per second and latency, and the
 counts over time. Boxes, tracks, lines, zones and the heat map are painted over the video
@@ -24,7 +25,7 @@ from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from engine.features.detect.controller import DetectController, parse_size
+from engine.features.detect.controller import DetectController
 from engine.features.detect.export import save_detections
 from engine.models.cache import human_size
 from gui.common.tab_base import StudioTab
@@ -43,6 +44,17 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
 
 
+def device_precisions(device) -> tuple[str, ...]:
+    """The precisions ``device`` runs detectors in: fp32 everywhere; bf16 and int8 on CPUs
+    with native kernels for them (a model offers only those it has too)."""
+    if device.type != "cpu":
+        return ("fp32",)
+    from engine.features.detect.backends.darknet import int8
+    from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
+
+    return ("fp32",) + (("bf16",) if cpu_bf16_supported() else ()) + (("int8",) if int8.available() else ())
+
+
 class DetectTab(StudioTab):
     title = "Detect"
 
@@ -51,9 +63,7 @@ class DetectTab(StudioTab):
         if entries is None:
             from engine.models.catalog import catalog
             entries = catalog().entries("detect")
-        from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
-        fast = context.device.type == "cpu" and cpu_bf16_supported()
-        self.controller = DetectController(entries, context.store, fast_possible=fast)
+        self.controller = DetectController(entries, context.store, device_precisions=device_precisions(context.device))
         self.entries = self.controller.entries
         self._installed = False
         self._dirty = False
@@ -90,7 +100,7 @@ class DetectTab(StudioTab):
         s.iou_slider.valueChanged.connect(self._on_thresholds)
         s.size_combo.lineEdit().editingFinished.connect(self._on_size)
         s.size_combo.activated.connect(lambda _i: self._on_size())
-        s.fast_check.toggled.connect(c.set_fast)
+        s.precision_combo.currentIndexChanged.connect(lambda _i: c.set_precision(s.precision))
         s.grid_check.toggled.connect(self._on_grid_toggled)
         s.track_check.toggled.connect(c.set_tracking)
         s.heat_check.toggled.connect(lambda on: self._on_heat(on))
@@ -188,7 +198,7 @@ class DetectTab(StudioTab):
         busy = self.installer.download.busy if hasattr(self, "installer") else False
         box.download_button.setEnabled(not installed and not busy)
         box.import_button.setEnabled(not busy)
-        self.settings_box.set_model_capabilities(self.controller.adjustable, self.controller.fast_possible)
+        self.settings_box.set_model_capabilities(self.controller)
         if installed:
             box.state.setText(f"{entry.description}\nLicense: {entry.license}")
         else:
@@ -329,7 +339,7 @@ class DetectTab(StudioTab):
             paint_heat(painter, self._heat_image, frame_width, frame_height)
         d = c.detections
         if d is not None:
-            if c.grid and d.grids:
+            if c.grid_shown and d.grids:
                 text = paint_grid(painter, d, c.selected)
                 if text != self._grid_text:
                     self._grid_text = text

@@ -22,7 +22,6 @@ from engine.features.teach.imaging import preview
 from engine.features.teach.project import ProjectError
 from engine.features.teach.render import class_colour, confusion_image
 from engine.features.teach.settings import AugmentSettings
-from gui.common.settings import read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter

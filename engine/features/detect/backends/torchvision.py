@@ -4,7 +4,8 @@ Supported architectures (``ARCHITECTURES``): ssdlite320_mobilenet_v3_large and
 fasterrcnn_mobilenet_v3_large_320_fpn. Their checkpoints are plain state_dicts, loaded
 with ``torch.load(..., weights_only=True)`` into a model built without any download
 (``weights=None, weights_backbone=None``). The models resize and normalise internally;
-we hand them RGB float in [0, 1] and get boxes back in frame pixels. Labels use
+we hand them the whole frame as their catalog entry's ``transforms`` say (RGB float in
+[0, 1], resolved by engine.models.transforms) and get boxes back in frame pixels. Labels use
 torchvision's 91-entry COCO list (index 0 is the background, some are "N/A").
 """
 
@@ -14,7 +15,6 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -23,6 +23,8 @@ from engine.core.boxes import class_nms
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import coco91_names
 from engine.features.detect.types import Detections
+from engine.models.catalog import Transforms
+from engine.models.transforms import InputResolver
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +72,24 @@ def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
         raise DetectorError(f"{path} does not fit this architecture: {' '.join(first[:3])[:400]}") from None
 
 
+#: What torchvision's detectors take when no catalog entry says otherwise: whole RGB frames in [0, 1].
+FRAME_RGB = Transforms(size=None, resize="stretch", colour="RGB", scale=1 / 255)
+
+
 class TorchvisionDetector(Detector):
-    """A torchvision detection model (SSDlite, Faster R-CNN) as a ``Detector``."""
+    """A torchvision detection model (SSDlite, Faster R-CNN) as a ``Detector``.
 
-    has_grid = False
+    transforms: how frames become its input (``size`` None: whole frames; the model
+    resizes them itself).
+    """
 
-    def __init__(self, model: nn.Module, class_names: tuple[str, ...], *, name: str, **kwargs) -> None:
+    def __init__(self, model: nn.Module, class_names: tuple[str, ...], *, name: str,
+                 transforms: Transforms | None = None, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         self.name = name
         self.model = model.eval().to(self.device)
+        self.transforms = transforms or FRAME_RGB
+        self._resolver = InputResolver(self.transforms, device=self.device)
 
     @classmethod
     def from_file(cls, architecture: str, weights_path: str | Path, **kwargs) -> "TorchvisionDetector":
@@ -105,9 +116,8 @@ class TorchvisionDetector(Detector):
             raise DetectorError(f"expected a BGR uint8 image of shape (H, W, 3), got {image_bgr.dtype} {image_bgr.shape}")
         h, w = image_bgr.shape[:2]
         self._set_model_thresholds()
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float().div_(255.0)
-        out = self.model([x])[0]
+        x, _ = self._resolver(image_bgr)
+        out = self.model([x[0]])[0]
         boxes, scores, labels = out["boxes"], out["scores"], out["labels"]
         keep = scores > self.conf_threshold
         allowed = self.class_mask(len(self.class_names), labels.device)

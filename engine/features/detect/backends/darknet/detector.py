@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from engine.core.boxes import class_nms, cxcywh_to_xyxy
+from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.backends.darknet import cpu_fusion
 from engine.features.detect.backends.darknet import int8 as int8_convs
 from engine.features.detect.backends.darknet.cfg import DarknetCfg, parse_cfg
@@ -28,9 +29,11 @@ from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import read_names
-from engine.features.detect.preprocess import Preprocessor
+from engine.features.detect.options import DetectorOptions
 from engine.features.detect.types import Detections, HeadGrid, InputMapping
 from engine.features.detect.backends.darknet.decode import YoloDecoder
+from engine.models.catalog import Transforms
+from engine.models.transforms import InputResolver
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,28 @@ def cpu_bf16_supported() -> bool:
 
 
 def check_input_size(width: int, height: int) -> None:
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise DetectorError(f"input size {width}x{height} is not valid: width and height must be "
-                            "multiples of 32 (e.g. 320x320, 416x416, 608x352)")
+    """Raise DetectorError unless (width, height) fits Darknet's input rule (its capabilities)."""
+    problem = darknet_capabilities().input_size.problem((width, height))
+    if problem is not None:
+        raise DetectorError(f"input size {problem}")
+
+
+def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: str | Path | None,
+                    options: DetectorOptions, *, name: str | None = None, device=None,
+                    transforms: Transforms | None = None,
+                    default_size: tuple[int, int] | None = None) -> "YoloDetector":
+    """A YoloDetector from files, built as ``options`` say (already checked against the
+    model's capabilities by the caller). default_size: the input size when ``options``
+    names none (None: the cfg's)."""
+    keywords = {"input_size": options.input_size or default_size, "letterbox": options.letterbox,
+                "channels_last": options.channels_last, "compile": options.compile,
+                "bf16": options.precision == "bf16", "int8": options.precision == "int8",
+                "conf_threshold": options.conf_threshold, "transforms": transforms}
+    if options.iou_threshold is not None:
+        keywords["iou_threshold"] = options.iou_threshold
+    if name is not None:
+        keywords["name"] = name
+    return YoloDetector.from_files(cfg_path, weights_path, names_path, device=device, **keywords)
 
 
 class YoloDetector(Detector):
@@ -72,12 +94,10 @@ class YoloDetector(Detector):
 
     INT8_CALIBRATION_FRAMES = 4
 
-    has_grid = True
-
     def __init__(self, model: DarknetModel, class_names: tuple[str, ...], *, name: str = "yolo",
                  input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
                  half: bool | None = None, channels_last: bool | None = None, compile: bool = False,
-                 bf16: bool = False, int8: bool = False, **kwargs) -> None:
+                 bf16: bool = False, int8: bool = False, transforms: Transforms | None = None, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         if len(class_names) != model.num_classes:
             raise DetectorError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
@@ -104,10 +124,11 @@ class YoloDetector(Detector):
         self.model = model
         self.decoder = YoloDecoder(model.heads)
         self.letterbox = model.cfg.letter_box if letterbox is None else bool(letterbox)
+        self.transforms = transforms or DARKNET_TRANSFORMS
         size = input_size or (model.input_width, model.input_height)
         check_input_size(*size)
         self._input_size = (int(size[0]), int(size[1]))
-        self._pre: Preprocessor | None = None
+        self._pre: InputResolver | None = None
         self._network = self._compiled(model) if compile else self._packed(model) if self.dtype == torch.float32 else model
         self._calibration: list[torch.Tensor] | None = [] if self.int8 else None
 
@@ -196,9 +217,11 @@ class YoloDetector(Detector):
         return tuple(HeadGrid(cols=w // hd.stride, rows=h // hd.stride, stride=hd.stride,
                               anchors=hd.anchors.copy(), mask=hd.mask) for hd in self.model.heads)
 
-    def _preprocessor(self) -> Preprocessor:
+    def _preprocessor(self) -> InputResolver:
         if self._pre is None:
-            self._pre = Preprocessor(self._input_size, self.device, self.dtype, self.channels_last, self.letterbox)
+            self._pre = InputResolver(self.transforms, size=self._input_size,
+                                      resize="letterbox" if self.letterbox else "stretch", device=self.device,
+                                      dtype=self.dtype, channels_last=self.channels_last)
         return self._pre
 
     # -- inference ---------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""What a caller may ask of a detector when it is built, as one frozen value.
+
+``DetectorOptions`` replaces free keyword options: a builder takes one, and
+``options.check(capabilities, model)`` refuses, with one clear message, anything the
+model's catalog entry does not declare (a new input size for a model that resizes frames
+itself, bfloat16 for a model without it) instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from engine.models.catalog import PRECISIONS, Capabilities, CapabilityError, catalog
+
+#: How the CLI spells the options it has; messages use these when a caller passes them to ``check``.
+CLI_FLAGS = {"input_size": "--size", "precision": "--precision", "iou_threshold": "--iou"}
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Build-time choices for a detector; None means "the model's own default".
+
+    input_size: network input (width, height) in pixels. letterbox: fit frames with the
+    aspect kept and grey padding (True) or stretched (False); None: as the model was
+    trained (a Darknet cfg's letter_box). precision: one of ``PRECISIONS``; "fp32" is the
+    default, which on CUDA means float16 where the detector does that by itself.
+    compile: run through ``torch.compile``. channels_last: NHWC memory layout (None: the
+    detector's choice). conf_threshold: the first minimum score, 0..1. iou_threshold: the
+    first NMS IoU threshold, 0..1 (None: the detector's 0.45; only for "nms" models).
+    Thresholds stay live attributes of the detector afterwards.
+    """
+
+    input_size: tuple[int, int] | None = None
+    letterbox: bool | None = None
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool | None = None
+    conf_threshold: float = 0.25
+    iou_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_size is not None:
+            size = tuple(self.input_size)
+            if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+                raise ValueError(f"input size must be (width, height) in positive pixels, not {self.input_size!r}")
+            object.__setattr__(self, "input_size", size)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        for name in ("conf_threshold", "iou_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name.replace('_', ' ')} {value} must be between 0 and 1")
+
+    def check(self, capabilities: Capabilities, model: str, flags: Mapping[str, str] | None = None) -> None:
+        """Raise CapabilityError naming ``model`` when an option asks for something its
+        ``capabilities`` do not declare. ``flags`` maps option names to how the caller
+        spells them in messages (``CLI_FLAGS`` for the command line)."""
+        def say(option: str) -> str:
+            return (flags or {}).get(option, option.replace("_", " "))
+
+        caps = capabilities
+        if self.input_size is not None:
+            size = caps.input_size
+            if size is None or not size.adjustable:
+                fixed = f" ({size.default[0]}x{size.default[1]})" if size is not None else ""
+                raise CapabilityError(f"{model} has a fixed input size{fixed}; {say('input_size')} is for models "
+                                      f"whose input size can be changed{_examples()}")
+            problem = size.problem(self.input_size)
+            if problem is not None:
+                raise CapabilityError(f"{model}: {say('input_size')} {problem}")
+        if self.letterbox is not None and not caps.letterbox:
+            raise CapabilityError(f"{model} cannot letterbox its input; {say('letterbox')} is for models that can")
+        if self.precision not in caps.precisions:
+            raise CapabilityError(f"{say('precision')} {self.precision} is not available for {model}: it runs in "
+                                  f"{', '.join(caps.precisions)}")
+        if self.compile and not caps.compile:
+            raise CapabilityError(f"{model} cannot run through torch.compile; leave out {say('compile')}")
+        if self.channels_last is not None and not caps.channels_last:
+            raise CapabilityError(f"{model} keeps its own memory layout; leave out {say('channels_last')}")
+        if self.iou_threshold is not None and caps.postprocess != "nms":
+            how = " (it predicts a set of boxes)" if caps.postprocess == "set" else ""
+            raise CapabilityError(f"{model} uses no non-maximum suppression{how}; "
+                                  f"{say('iou_threshold')} does not apply to it")
+
+
+def _examples() -> str:
+    """", e.g. yolov4-tiny, yolov3-tiny" from the detect entries whose input size can change."""
+    names = [e.name for e in catalog().entries("detect") if e.capabilities.adjustable_input][:2]
+    return f", e.g. {', '.join(names)}" if names else ""
