@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import sys
 
 from cli.common import EXIT_BAD_INPUT, CliError, fail  # noqa: F401 - the package's public names
 

@@ -263,7 +263,7 @@ class WeightsCache:
                         f"the server offers {human_size(announced)} for {model_file.filename}, "
                         + (f"but the published file has {model_file.size:,} bytes" if expected is not None
                            else f"more than the download limit of {human_size(cap)} ({bound.hint('max_download_bytes')})")
-                        + f"; nothing was downloaded (wrong URL, or a server error page?)")
+                        + "; nothing was downloaded (wrong URL, or a server error page?)")
                 total = announced if announced is not None else expected
                 if progress:
                     progress(0, total, model_file.filename)
