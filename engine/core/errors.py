@@ -22,6 +22,8 @@ This module imports nothing from the application: it is the bottom layer.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["BadFormat", "Cancelled", "NotFound", "TooLarge", "Unsupported", "UserError", "one_line"]
 
 
@@ -55,12 +57,12 @@ class UserError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.what!r}, {self.todo!r})" if self.todo else f"{type(self).__name__}({self.what!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Subclasses take other constructor arguments (a name, paths): rebuild from the state.
         return _restore, (type(self), self.args, dict(self.__dict__))
 
 
-def _restore(cls: type[UserError], args: tuple, state: dict) -> UserError:
+def _restore(cls: type[UserError], args: tuple[Any, ...], state: dict[str, Any]) -> UserError:
     error = cls.__new__(cls)
     error.args = args
     error.__dict__.update(state)

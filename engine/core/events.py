@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import cast, Any, Generic, TypeVar, overload
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class EventField(Generic[T]):
         if event is None:
             # setdefault: two threads reading the attribute first at once share one Event.
             event = events.setdefault(self.name, Event(f"{type(instance).__name__}.{self.name}"))
-        return event
+        return cast("Event[T]", event)
 
     def __set__(self, instance: object, value: object) -> None:
         raise AttributeError(f"{type(instance).__name__}.{self.name} is an event: connect to it "

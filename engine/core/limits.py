@@ -88,7 +88,7 @@ def current() -> Limits:
             log.warning("ignoring %s=%r: must be positive", Limits.env_name(f.name), raw)
             continue
         values[f.name] = value
-    return Limits(**values)
+    return Limits(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
 
 
 def megapixels(pixels: int) -> str:
