@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _enrol(args) -> int:
-    from engine.features.faces.gallery import PersonExistsError
+    from engine.features.faces.gallery_records import PersonExistsError
     from engine.features.faces.jobs import enrol_from_files, run_job
 
     with _gallery(args) as gallery:
@@ -366,7 +366,7 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from engine.features.faces.gallery import PersonExistsError
+    from engine.features.faces.gallery_records import PersonExistsError
     from engine.features.faces.gallery_io import import_zip
 
     with _gallery(args) as gallery:

@@ -88,7 +88,7 @@ CLASSES = exception_classes()
 
 def test_the_walk_finds_the_known_classes():
     # A guard on the walk itself: were it to find nothing, every test below would pass.
-    for qualified in ("engine.core.errors.SourceError", "engine.features.faces.gallery.PersonNotFoundError",
+    for qualified in ("engine.core.errors.SourceError", "engine.features.faces.gallery_records.PersonNotFoundError",
                       "engine.features.faces.gallery_io.ArchiveError", "cli.common.CliError", "cli.common.Terminated",
                       "engine.core.safe_files.InputTooLargeError", "engine.core.errors.Cancelled"):
         assert qualified in CLASSES, qualified
@@ -144,7 +144,7 @@ BUILTIN_BASES = {
     "engine.io.image_header.HeaderError": ValueError,
     "engine.features.inspect.layer_table.UnknownLayerError": KeyError,
     "engine.models.weights_io.WeightsMismatchError": ValueError,
-    "engine.features.faces.gallery.GalleryError": RuntimeError,
+    "engine.features.faces.gallery_records.GalleryError": RuntimeError,
     "engine.features.faces.types.FaceModelError": RuntimeError,
     "engine.features.teach.project.ProjectError": ValueError,
     "engine.features.teach.export.ExportError": RuntimeError,
@@ -159,7 +159,7 @@ def test_builtin_bases_are_kept(qualified):
 
 
 def test_kinds():
-    from engine.features.faces.gallery import PersonNotFoundError
+    from engine.features.faces.gallery_records import PersonNotFoundError
     from engine.features.faces.gallery_io import ArchiveError
     from engine.core.safe_files import InputTooLargeError, MissingInputError
     from engine.models.cache import WeightsMissingError

@@ -7,7 +7,7 @@ import pytest
 
 from engine.features.faces.detectors import HaarDetector
 from engine.features.faces.embedders import LBPEmbedder
-from engine.features.faces.gallery import PersonExistsError
+from engine.features.faces.gallery_records import PersonExistsError
 from engine.features.faces.quality import EnrolmentError
 from engine.features.faces.recognizer import FaceRecognizer
 from engine.features.faces.tracking import FaceTracker, iou_matrix

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_cfg_text
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.names import bundled_path
-from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.gallery_io import import_zip
 from tests.hardening.gallery_archives import members, real_export, write_members
 

@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.gallery_io import ArchiveError, import_zip
 from engine.features.faces.lbp import DIM as LBP_DIM
 from tests.hardening.conftest import TWO_GB_KIB, child_env, run_cli
@@ -184,7 +185,7 @@ def test_a_foreign_sqlite_file_is_left_untouched(tmp_path):
 
 
 def test_a_non_ascii_name_is_unique_ignoring_case(tmp_path):
-    from engine.features.faces.gallery import PersonExistsError
+    from engine.features.faces.gallery_records import PersonExistsError
 
     with Gallery(tmp_path / "g.db") as g:
         chip = np.zeros((40, 40, 3), np.uint8)

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from engine.features.faces.gallery import Gallery, GalleryError, GalleryReadOnlyError
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import GalleryError, GalleryReadOnlyError
 from engine.features.faces.lbp import DIM as LBP_DIM
 from tests.hardening.conftest import ROOT, child_env
 from tests.hardening.gallery_archives import fill

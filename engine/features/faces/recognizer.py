@@ -16,7 +16,8 @@ import torch
 from engine.features.faces.align import align_face
 from engine.features.faces.detectors import FaceDetector
 from engine.features.faces.embedders import Embedder
-from engine.features.faces.gallery import Gallery, Person
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import Person
 from engine.features.faces.quality import EnrolmentError, single_face
 from engine.features.faces.search import VectorIndex
 from engine.features.faces.types import UNKNOWN, FaceDetection, Match

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import GalleryError
 from gui.features.faces.thumbs import chip_icon
 
 log = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ class SiamesePanel(QWidget):
 
     def update_from(self, ctl) -> None:
         """Recompute the triplet with a FacesController (its gallery, embedder and last result)."""
-        from engine.features.faces.gallery import GalleryError
+        from engine.features.faces.gallery_records import GalleryError
 
         anchor, positive, negative = self.picks()
         if not positive or not negative:

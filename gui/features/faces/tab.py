@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.features.faces.controller import FacesController
-from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.quality import GuidedCapture
 from gui.common.settings import read_int
 from gui.common.tab_base import StudioTab
