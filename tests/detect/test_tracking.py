@@ -8,7 +8,8 @@ import pytest
 import motmetrics as mm  # noqa: E402  (a test dependency: missing, these tests fail rather than skip)
 
 from engine.features.detect.synthetic_scenes import MovingObject, render_detections
-from engine.features.detect.tracking import CONFIRMED, LOST, ByteTracker, TrackerConfig, iou_matrix, kalman_init, kalman_predict, kalman_update, match
+from engine.features.detect.association import iou_matrix, match
+from engine.features.detect.tracking import CONFIRMED, LOST, ByteTracker, TrackerConfig, kalman_init, kalman_predict, kalman_update
 
 # Two objects that cross each other behind an occluder (hidden for 10 frames), one that
 # enters late and leaves early, one that walks past the occluder's edge.
