@@ -96,3 +96,7 @@ class Cancelled(Exception):
 
     Not a ``UserError``: a control-flow signal, reported as "cancelled", never as a failure.
     """
+
+
+class SourceError(UserError, RuntimeError):
+    """A source could not be opened or read; the message says which and what to do."""
