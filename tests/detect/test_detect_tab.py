@@ -26,7 +26,8 @@ from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms, catalog
 from gui.common.context import AppContext
-from gui.features.detect.tab import DetectTab, parse_size
+from engine.features.detect.controller import parse_size
+from gui.features.detect.tab import DetectTab
 from gui.features.detect.overlay import class_qcolor
 from gui.common.video_view import VideoView
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime.worker.worker import threads
+from engine.runtime import threads
 from engine.runtime.threads import ThreadBudgetError, parse_threads, plan_threads, prepare_process, threads_argument, wait_policy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -38,7 +38,8 @@ from engine.core.errors import UserError
 from engine.io.images import IMAGE_SUFFIXES, read_image
 from engine.core.errors import SourceError
 from engine.features.teach import atomic
-from engine.features.teach.backbones import DEFAULT_BACKBONE, backbone_spec
+from engine.features.teach.backbone_specs import DEFAULT_BACKBONE
+from engine.features.teach.backbones import backbone_spec
 from engine.features.teach.settings import TrainSettings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
-from engine.features.teach.backbones import BACKBONES
+from engine.features.teach.backbone_specs import BACKBONES
 
 
 class ModelSettingsBox(QGroupBox):
