@@ -196,7 +196,7 @@ def test_crowded_frames_draw_every_box_but_cap_the_labels(installed_tab):
                             (640, 640), "test")
     image = np.zeros((640, 640, 3), np.uint8)
     installed_tab.on_result(result_of(detections, image))
-    from gui.common import raster_boxes
+    from gui.features.detect import raster_boxes
     before = raster_boxes.CAPTIONS.rendered
     out = render_overlay(installed_tab, image)
     rendered = raster_boxes.CAPTIONS.rendered - before

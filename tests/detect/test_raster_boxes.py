@@ -1,11 +1,11 @@
-"""Boxes and captions drawn into picture pixels (gui.common.raster_boxes)."""
+"""Boxes and captions drawn into picture pixels (gui.features.detect.raster_boxes)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gui.common.raster_boxes import CaptionBitmaps, class_bgra, draw_boxes
+from gui.features.detect.raster_boxes import CaptionBitmaps, class_bgra, draw_boxes
 
 
 @pytest.fixture

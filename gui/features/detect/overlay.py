@@ -1,7 +1,7 @@
 """Showing detections: boxes and captions drawn into the picture, the YOLO grid painted over it.
 
 ``draw_detections`` draws into the composed picture's pixels (``StudioTab.raster_overlay``,
-see ``gui.common.raster_boxes``): that runs for every result and must not hold the
+see ``gui.features.detect.raster_boxes``): that runs for every result and must not hold the
 interpreter lock. The rest is QPainter in frame pixel coordinates (origin top-left, y
 down), which is what ``StudioTab.paint_overlay`` receives: the grid and the "+N labels
 hidden" note. Drawing is bounded for crowded frames: at most ``raster_boxes.MAX_LABELS``
@@ -18,7 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from engine.features.detect.annotate import class_color_rgb
 from engine.features.detect.types import Detections
-from gui.common.raster_boxes import draw_boxes
+from gui.features.detect.raster_boxes import draw_boxes
 from gui.common.text_plate import text_plate
 
 # Faint, distinct colours for the heads' grids (coarse head first).
@@ -42,7 +42,7 @@ def paint_hidden_note(painter: QPainter, hidden: int, frame_width: int, frame_he
 def draw_detections(canvas: np.ndarray, scale: float, detections: Detections, frame_width: int, frame_height: int,
                     selected: int | None = None) -> int:
     """Boxes with "label score" captions in stable per-class colours, drawn into ``canvas``
-    (see ``gui.common.raster_boxes``); returns the captions left out."""
+    (see ``gui.features.detect.raster_boxes``); returns the captions left out."""
     order = np.argsort(-detections.scores, kind="stable")
     captions = [f"{label} {score:.2f}" for label, score in zip(detections.labels, detections.scores.tolist())]
     return draw_boxes(canvas, scale, detections.boxes, detections.class_ids, captions, order, frame_width,

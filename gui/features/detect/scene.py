@@ -20,7 +20,7 @@ from engine.features.detect.counting import Regions
 from engine.features.detect.controller import Draft
 from engine.features.detect.scene_analysis import TrackedFrame
 from gui.features.detect.overlay import class_qcolor
-from gui.common.raster_boxes import draw_boxes
+from gui.features.detect.raster_boxes import draw_boxes
 
 LINE_COLOR = QColor(255, 220, 60)
 ZONE_COLOR = QColor(60, 160, 255)
@@ -41,7 +41,7 @@ def paint_trails(painter: QPainter, tracked: TrackedFrame, frame_width: int, fra
 def draw_tracks(canvas: np.ndarray, scale: float, tracked: TrackedFrame, class_names: tuple[str, ...],
                 frame_width: int, frame_height: int, selected: int | None = None) -> int:
     """Track boxes captioned "#id label", drawn into ``canvas`` (see
-    ``gui.common.raster_boxes``); returns the captions left out."""
+    ``gui.features.detect.raster_boxes``); returns the captions left out."""
     tracks = tracked.tracks
     n = len(tracks)
     if n == 0:
