@@ -20,6 +20,6 @@ FEATURE = Feature(
     summary="feature maps and explanations",
     catalog="engine.features.inspect.catalog",
     task="engine.features.inspect.task:InspectTask",
-    tab="gui.features.inspect.tab:FeaturesTab",
+    tab="gui.features.inspect.tab:InspectTab",
     cli=("cli.inspect",),
 )

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_CHOICES = ("trained", "untrained", "file")
 
 
-class FeaturesController(Controller):
+class InspectController(Controller):
     """See the module docstring. ``weights_cache``: the app's WeightsCache (for "installed?")."""
 
     notice_changed = EventField[str]("the running task reported a problem (weights that failed to load); "

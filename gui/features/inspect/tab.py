@@ -1,6 +1,6 @@
 """The Feature maps tab: look inside a CNN while it watches the camera.
 
-A thin view over ``engine.features.inspect.controller.FeaturesController`` (state and commands,
+A thin view over ``engine.features.inspect.controller.InspectController`` (state and commands,
 no Qt): model picker, layer table, live channel grid with one channel enlarged and its
 unit's receptive field painted on the video, the layer's kernels, explanations over the
 video (saliency, SmoothGrad, Grad-CAM, Integrated Gradients, guided backprop,
@@ -36,17 +36,17 @@ SETTINGS_GROUP = "Features"
 WEIGHTS_CHOICES = (("ImageNet weights", "trained"), ("Untrained (random)", "untrained"), ("From file…", "file"))
 
 
-class FeaturesTab(StudioTab):
+class InspectTab(StudioTab):
     """See module docstring. Public methods are what the controls call (and tests use)."""
 
     title = "Feature maps"
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        from engine.features.inspect.controller import FeaturesController
+        from engine.features.inspect.controller import InspectController
 
         s = context.store.group(SETTINGS_GROUP)
-        self.controller = FeaturesController(context.weights_cache, s.get("model", "resnet18"), s.get("weights", "trained"))
+        self.controller = InspectController(context.weights_cache, s.get("model", "resnet18"), s.get("weights", "trained"))
         self.listen(self.controller.notice_changed, self._on_notice)
         self.follow(self.controller)
         self._table = None

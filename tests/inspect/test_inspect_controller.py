@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.features.inspect.controller import FeaturesController
+from engine.features.inspect.controller import InspectController
 from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 
@@ -15,7 +15,7 @@ def _frame(task, make_frame):
 
 
 def test_commands_replace_the_snapshot_and_tell_the_view(tmp_path):
-    c = FeaturesController(WeightsCache(tmp_path), model="lenet5", weights="untrained")
+    c = InspectController(WeightsCache(tmp_path), model="lenet5", weights="untrained")
     calls = []
     c.settings_changed.connect(lambda _none: calls.append("settings"))
     c.task_changed.connect(lambda _none: calls.append("task"))
@@ -40,7 +40,7 @@ def test_commands_replace_the_snapshot_and_tell_the_view(tmp_path):
 def test_bad_weights_file_falls_back_and_the_choice_reverts(tmp_path, make_frame):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00" * 64)
-    c = FeaturesController(WeightsCache(tmp_path / "cache"), model="lenet5", weights="untrained")
+    c = InspectController(WeightsCache(tmp_path / "cache"), model="lenet5", weights="untrained")
     task = c.make_task()
     task.load(torch.device("cpu"))
     c.on_result(_frame(task, make_frame))

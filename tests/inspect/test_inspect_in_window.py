@@ -18,7 +18,7 @@ def test_live_results_reach_the_tab_and_layer_switches_apply(qtbot, tmp_path):
     try:
         index = next(i for i, tab in enumerate(window.tabs) if tab.title == "Feature maps")
         tab = window.tabs[index]
-        assert type(tab).__name__ == "FeaturesTab"
+        assert type(tab).__name__ == "InspectTab"
         window.tab_widget.setCurrentIndex(index)
         qtbot.waitUntil(lambda: tab.result is not None, timeout=30000)
         assert tab.result.model == "lenet5" and not tab.result.trained

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.runtime.worker import TaskResult, Timings
 from gui.common.context import AppContext
-from gui.features.inspect.tab import FeaturesTab
+from gui.features.inspect.tab import InspectTab
 from gui.features.inspect.conv_explainer import ConvolutionExplainer, cross_correlate, make_kernel, output_size
 
 
@@ -25,7 +25,7 @@ def context(tmp_path):
 
 @pytest.fixture
 def tab(qtbot, context):
-    widget = FeaturesTab(context)
+    widget = InspectTab(context)
     qtbot.addWidget(widget)
     widget.resize(900, 700)
     widget.show()
@@ -243,7 +243,7 @@ def test_settings_persist(qtbot, context, tab):
     tab.set_model("lenet5", "untrained")
     tab.channels_page.colormap_combo.setCurrentText("magma")
     tab.shutdown()
-    again = FeaturesTab(context)
+    again = InspectTab(context)
     qtbot.addWidget(again)
     assert again.model_name == "lenet5" and again.weights_choice == "untrained"
     assert again.channels_page.colormap_combo.currentText() == "magma"
