@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 
-class ModelBox(QGroupBox):
+class DetectModelBox(QGroupBox):
     """Widgets only; the tab connects them to its controller and job runner."""
 
     def __init__(self, entries, parent: QWidget | None = None) -> None:

@@ -32,7 +32,7 @@ from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
 from gui.features.detect.installer import ModelInstaller
 from gui.common.list_rows import set_row_texts
-from gui.features.detect.model_box import ModelBox
+from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot
 from gui.features.detect.regions import RegionsBox
@@ -92,7 +92,7 @@ class DetectTab(StudioTab):
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
         c = self.controller
-        self.model_box = ModelBox(self.entries)
+        self.model_box = DetectModelBox(self.entries)
         self.model_box.combo.setCurrentIndex(c.index)
         self.model_box.combo.currentIndexChanged.connect(c.select_model)
         s = self.settings_box = SettingsBox(c)

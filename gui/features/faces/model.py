@@ -11,7 +11,7 @@ from engine.features.faces.detectors import DETECTOR_NAMES
 SLIDER_STEPS_PER_UNIT = 500  # slider value / 500 = distance
 
 
-class ModelBox(QGroupBox):
+class FacesModelBox(QGroupBox):
     def __init__(self, detector: str, upsample: int, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.embedder_combo = QComboBox()

@@ -27,7 +27,7 @@ from gui.common.tab_base import StudioTab
 from gui.features.faces.calibrate import CalibratePanel
 from gui.features.faces.enrol import EnrolPanel, ask_existing_dialog
 from gui.features.faces.gallery import GalleryManager
-from gui.features.faces.model import SLIDER_STEPS_PER_UNIT, ModelBox, ThresholdRow
+from gui.features.faces.model import SLIDER_STEPS_PER_UNIT, FacesModelBox, ThresholdRow
 from gui.features.faces.overlay import paint_faces
 from gui.features.faces.siamese import CAMERA, SiamesePanel
 
@@ -70,7 +70,7 @@ class FacesTab(StudioTab):
 
     # -- UI --------------------------------------------------------------------------
     def _build_ui(self, shots: int) -> None:
-        self.model_box = ModelBox(self.ctl.detector_name, self.ctl.settings.upsample)
+        self.model_box = FacesModelBox(self.ctl.detector_name, self.ctl.settings.upsample)
         self.embedder_combo = self.model_box.embedder_combo
         self.detector_combo = self.model_box.detector_combo
         self.embedder_note = self.model_box.embedder_note
