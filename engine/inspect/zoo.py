@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from engine.inspect.lenet import DIGITS, LeNet5
-from engine.inspect.weights_io import load_checked, read_state_dict, rename_densenet_keys
+from engine.inspect.weights_io import read_fitting_state, rename_densenet_keys
 
 log = logging.getLogger(__name__)
 
@@ -266,10 +266,9 @@ def load_model(
     else:
         path = Path(weights)
         label = path.name
-    state = read_state_dict(path)
-    if spec.rename_keys is not None:
-        state = spec.rename_keys(state)
-    load_checked(module, state, model_name=name, source=str(path), ignore_prefixes=spec.ignore_prefixes)
+    state = read_fitting_state(path, module, model_name=name, source=str(path), rename=spec.rename_keys,
+                               ignore_prefixes=spec.ignore_prefixes)
+    module.load_state_dict(state, strict=False)
     module.eval()
     log.info("loaded %s with weights from %s", name, path)
     return InspectModel(spec, module, label, trained=True)
