@@ -45,14 +45,18 @@ def test_object_arrays_fifos_and_big_files_are_refused(tmp_path):
         load_npz(big, ("keys",), max_bytes=1 << 20)
 
 
-def test_real_files_round_trip_and_a_hostile_collection_is_named(tmp_path):
-    from engine.inspect.top_patches import CollectionFileError, TopPatches
+def test_real_files_round_trip(tmp_path):
     from engine.npz_files import load_npz
 
     good = tmp_path / "good.npz"
     np.savez(good, keys=np.array(["a", "bb"]), vectors=np.arange(8, dtype=np.float32).reshape(2, 4))
     arrays = load_npz(good, ("keys", "vectors"), max_bytes=1 << 20)
     assert arrays["keys"].tolist() == ["a", "bb"] and arrays["vectors"][1, 3] == 7
+
+
+def test_a_hostile_collection_is_refused_by_its_declared_size(tmp_path):
+    from engine.inspect.top_patches import CollectionFileError, TopPatches
+
     liar = tmp_path / "collection.npz"
     with zipfile.ZipFile(liar, "w") as archive:
         for name in ("meta", "values", "boxes", "sources"):
