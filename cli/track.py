@@ -39,16 +39,30 @@ class InputError(ValueError):
     pass
 
 
+# One line holds one frame's detections (~100 bytes each): 4 MB is some 40,000 boxes. The
+# file is read line by line, so its length does not matter, only the longest line's.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_CLASS_ID = 100_000  # class names are kept in a table indexed by class id
+
+
 def read_frames(path: str):
-    """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line."""
+    """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line.
+
+    The input is streamed one line at a time (a line over MAX_LINE_BYTES is refused before
+    it is held whole), from a regular file only (a FIFO or a device is refused; use "-" to
+    pipe detections in).
+    """
     import numpy as np
 
+    from engine.regular_files import RegularFileError, iter_regular_lines, iter_stream_lines
+
     name = "stdin" if path == "-" else path
-    if path != "-" and not Path(path).is_file():
-        raise InputError(f"{path}: no such file (give the output of `detect VIDEO --json > FILE.jsonl`)")
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    if path == "-":
+        lines = iter_stream_lines(sys.stdin.buffer, name, MAX_LINE_BYTES, what="detections")
+    else:
+        lines = iter_regular_lines(path, MAX_LINE_BYTES, what="detections file")
     try:
-        for number, text in enumerate(stream, 1):
+        for number, text in lines:
             if not text.strip():
                 continue
             try:
@@ -59,14 +73,20 @@ def read_frames(path: str):
                 classes = np.array([d["class_id"] for d in dets], np.int64)
                 labels = {int(d["class_id"]): str(d.get("label", "")) for d in dets}
                 frame = int(record.get("frame", number - 1))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{name}:{number}: not a `detect --json` line ({type(exc).__name__}: {exc})") from None
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+                raise InputError(f"{name}:{number}: not a `detect --json` line ({type(exc).__name__}: "
+                                 f"{str(exc)[:160]})") from None
+            if classes.size and not (0 <= int(classes.min()) and int(classes.max()) <= MAX_CLASS_ID):
+                raise InputError(f"{name}:{number}: a class_id outside 0..{MAX_CLASS_ID:,}; "
+                                 "is it the output of `detect --json`?")
             yield frame, boxes, scores, classes, labels
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: not a text file (give the output of `detect --json`)") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+    except RegularFileError as exc:
+        message = str(exc)
+        if "no such file" in message:
+            message += " (give the output of `detect VIDEO --json > FILE.jsonl`)"
+        elif "UTF-8" in message:
+            message += " (give the output of `detect --json`)"
+        raise InputError(message) from None
 
 
 def run(args: argparse.Namespace) -> int:
