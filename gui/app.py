@@ -165,7 +165,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from gui.main_window import MainWindow
-    from gui.settings import open_settings
+    from gui.settings import open_settings, set_aside_unusable
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
@@ -175,6 +175,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
     _install_excepthook()
     _quit_on_signals(app)
     try:
+        notice = set_aside_unusable()
         settings = open_settings()
     except OSError as exc:  # engine.paths.PathsError: CNN_STUDIO_HOME is a file, a read-only disk, ...
         print(f"error: {exc}", file=sys.stderr)
@@ -183,6 +184,9 @@ def run(source: str | None = None, device: str | None = None) -> int:
     window = MainWindow(settings, None, source=source, defer_tabs=True)
     window.show()
     log.info("window shown; loading PyTorch in the background")
+    if notice:
+        print(f"warning: {notice}", file=sys.stderr)
+        window.show_status(notice, 30_000)
 
     def engine_ready(torch_device, warning) -> None:
         if warning:
