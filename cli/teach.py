@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from cli import fail
+from cli.common import printable, seed_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune", type=int, default=0, metavar="K", help="also train the backbone's last K blocks")
     p.add_argument("--head", choices=("linear", "mlp"), default="linear")
     p.add_argument("--no-augment", action="store_true", help="train without flips, crops and colour jitter")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (0 to 2^32-1)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR")
     p = actions.add_parser("predict", help="classify an image, a folder of images or a video")
     p.add_argument("model", metavar="MODEL_DIR")
@@ -90,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     save_model_dir(result.model, args.output)
     print(f"validation accuracy: {result.val_accuracy:.1%} ({result.model.info['val_samples']} samples, "
-          f"best epoch {result.best_epoch}); model saved to {args.output}")
+          f"best epoch {result.best_epoch}); model saved to {printable(args.output)}")
     return 0
 
 
@@ -119,7 +120,7 @@ def _predict(args: argparse.Namespace) -> int:
                 print(json.dumps({"source": source, "label": model.labels[best], "score": round(float(probs[best]), 6),
                                   "scores": {label: round(float(p), 6) for label, p in zip(model.labels, probs)}}))
             else:
-                print(f"{source}\t{model.labels[best]}\t{probs[best]:.3f}")
+                print(f"{printable(source)}\t{model.labels[best]}\t{probs[best]:.3f}")
     return 0
 
 
