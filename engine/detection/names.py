@@ -19,18 +19,14 @@ def read_names(path: str | Path, expected: int | None = None) -> tuple[str, ...]
     every label after the first mismatch would be wrong.
     """
     from engine import limits
-    from engine.safe_files import input_file_problem
+    from engine.regular_files import RegularFileError, read_regular_bytes
 
     path = Path(path)
-    problem = input_file_problem(path, limits.current().max_cfg_bytes)
-    if problem and "no such file" not in problem:
-        raise NamesError(f"names file {problem}")
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise NamesError(f"names file not found: {path}") from None
-    except OSError as exc:
-        raise NamesError(f"cannot read names file {path}: {exc.strerror or exc}") from None
+        text = read_regular_bytes(path, limits.current().max_cfg_bytes, what="names file",
+                                  hint=limits.current().hint("max_cfg_bytes")).decode("utf-8", errors="replace")
+    except RegularFileError as exc:
+        raise NamesError(f"names file not found: {path}" if "no such file" in str(exc) else str(exc)) from None
     names = tuple(line.strip() for line in text.splitlines())
     while names and not names[-1]:
         names = names[:-1]

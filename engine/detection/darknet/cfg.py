@@ -341,21 +341,15 @@ def parse_cfg(path: str | Path) -> DarknetCfg:
     size limit (``engine.limits``), checked before it is read.
     """
     from engine import limits
-    from engine.safe_files import input_file_problem
+    from engine.regular_files import RegularFileError, read_regular_bytes
 
     path = Path(path)
     bound = limits.current().max_cfg_bytes
-    problem = input_file_problem(path, bound)
-    if problem:
-        if "larger than the limit" in problem:
-            problem += f" for cfg files ({limits.current().hint('max_cfg_bytes')})"
-        raise DarknetCfgError(f"cfg file {problem}" if "no such file" not in problem else f"cfg file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise DarknetCfgError(f"cfg file not found: {path}") from None
-    except OSError as exc:
-        raise DarknetCfgError(f"cannot read cfg file {path}: {exc.strerror or exc}") from None
+        text = read_regular_bytes(path, bound, what="cfg file",
+                                  hint=limits.current().hint("max_cfg_bytes")).decode("utf-8", errors="replace")
+    except RegularFileError as exc:
+        raise DarknetCfgError(f"cfg file not found: {path}" if "no such file" in str(exc) else str(exc)) from None
     cfg = parse_cfg_text(text, source=str(path))
     log.debug("parsed %s: %d layers", path, len(cfg.layers))
     return cfg
