@@ -422,8 +422,8 @@ class _SkeletonUnpickler(pickle._Unpickler):  # the pure-Python unpickler: it ne
             "builtins.complex": complex,
         }.get(full)
         if stand_in is None:
-            raise self.fail(f"it holds a {full[:120]} object; only tensors and plain containers are loaded from a "
-                            "weights file")
+            raise self.fail(f"it holds pickled Python objects ({full[:120]}), which are never loaded: only tensors "
+                            "and plain containers are read from a weights file")
         return stand_in
 
     def persistent_load(self, pid: Any) -> _StorageRef:
