@@ -94,10 +94,9 @@ def load(path: str | os.PathLike[str], *, budget_bytes: int, check: Callable[[An
     from engine.regular_files import RegularFileError, open_regular
 
     name = str(path)
-    limit = budget_bytes + MAX_CHECKPOINT_PICKLE_BYTES + MAX_CHECKPOINT_MEMBERS * 256
     try:
-        handle = open_regular(path, limit, what=what,
-                              hint="it is larger than any weights file of this model can be; is it the right file?")
+        handle = open_regular(path, _file_limit(budget_bytes), what=what,
+                              hint="no weights file of this model is that large: is it the right file?")
     except RegularFileError as exc:
         raise CheckpointError(str(exc)) from None
     with handle:
@@ -116,7 +115,7 @@ def load_archive_member(path: str | os.PathLike[str], member: str, *, budget_byt
         handle = open_regular(path, None, what=what)
     except RegularFileError as exc:
         raise CheckpointError(str(exc)) from None
-    limit = budget_bytes + MAX_CHECKPOINT_PICKLE_BYTES + MAX_CHECKPOINT_MEMBERS * 256
+    limit = _file_limit(budget_bytes)
     with handle:
         try:
             archive = zipfile.ZipFile(handle)
@@ -152,6 +151,12 @@ def check_zip_directory(archive: zipfile.ZipFile, name: str, max_total_bytes: in
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _file_limit(budget: int) -> int:
+    """The largest file (or sum of zip members) a checkpoint of ``budget`` tensor bytes
+    can be: the tensors, the pickle and a few hundred bytes of headers per member."""
+    return budget + MAX_CHECKPOINT_PICKLE_BYTES + MAX_CHECKPOINT_MEMBERS * 256
 
 
 def _mb(n: int) -> str:
@@ -235,7 +240,7 @@ def _scan_zip(fh: BinaryIO, name: str, budget: int) -> Any:
         archive = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise CheckpointError(f"{name}: not a PyTorch state_dict (a damaged zip archive: {exc})") from None
-    members = check_zip_directory(archive, name, budget + MAX_CHECKPOINT_PICKLE_BYTES + MAX_CHECKPOINT_MEMBERS * 64)
+    members = check_zip_directory(archive, name, _file_limit(budget))
     if not members:
         raise CheckpointError(f"{name}: an empty zip archive, not a weights file")
     # torch names every record after the first member's top folder ("archive/data.pkl").
