@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from cli import fail
 from cli.regions_args import add_region_options, parse_regions, report_counting
