@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     gui = getattr(args, "func", None) is None
-    # The thread policy must be in place before anything imports torch (engine.threads).
-    from engine.threads import THREADS_ENV, ThreadBudgetError, prepare_process
+    # The thread policy must be in place before anything imports torch (engine.runtime.threads).
+    from engine.runtime.threads import THREADS_ENV, ThreadBudgetError, prepare_process
 
     try:
         prepare_process("gui" if gui else "cli", threads=args.threads)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         os.environ[THREADS_ENV] = str(args.threads)  # the GUI re-plans threads later; keep the user's choice
     if args.device:
-        from engine.device import DeviceError, choose_device
+        from engine.runtime.device import DeviceError, choose_device
 
         try:
             choose_device(args.device)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CNN_STUDIO_DEVICE"] = args.device
     if gui:
         try:
-            from gui.app import run as run_gui
+            from gui.shell.app import run as run_gui
         except ImportError as exc:
             print(f"error: the GUI cannot start ({exc}); reinstall with `bash scripts/setup`", file=sys.stderr)
             return 1

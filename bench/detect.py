@@ -18,7 +18,7 @@ int8, the CPU "fast" mode; bf16 on CPUs with AVX512-BF16/AMX) and, for each one 
 not fp32, its agreement with fp32 on the oracle images of the OpenCV-equivalence tests
 (synthetic street pictures, seeds 3-10; int8 calibrates on other pictures): recall and
 precision of fp32's detections (same class, IoU >= 0.5), mean IoU and score change.
-The other processes' CPU use is measured before and after (engine.threads), since the
+The other processes' CPU use is measured before and after (engine.runtime.threads), since the
 machine may be shared; ``--repeat`` runs the whole comparison several times and reports
 the spread of the ratio.
 """
@@ -38,7 +38,7 @@ from pathlib import Path
 # Run from anywhere: the engine package lives in the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process, threads_argument
 
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
@@ -46,11 +46,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.detection.boxes import box_iou  # noqa: E402
-from engine.detection.darknet.random_weights import synthetic_image, write_random_weights  # noqa: E402
-from engine.detection.names import bundled_path  # noqa: E402
-from engine.detection.yolo import YoloDetector  # noqa: E402
-from engine.threads import measure_other_load  # noqa: E402
+from engine.core.boxes import box_iou
+from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
+from engine.features.detect.names import bundled_path
+from engine.features.detect.backends.darknet.detector import YoloDetector
+from engine.runtime.threads import measure_other_load
 
 ORACLE_SEEDS = range(3, 11)  # tests/detection: street_image is synthetic_image(480, 640, seed=3)
 CALIBRATION_SEEDS = range(100, 100 + YoloDetector.INT8_CALIBRATION_FRAMES)
@@ -99,9 +99,9 @@ def agreement(reference, other, iou_min: float = 0.5) -> dict[str, float]:
 def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[float, float, int, int]:
     """Frames submitted at ``fps`` from a thread to a real InferenceWorker; returns
     (median latency ms, p90 latency ms, results, frames dropped)."""
-    from engine.detection.task import DetectionTask
-    from engine.runtime import running_worker
-    from engine.sources import Frame
+    from engine.features.detect.task import DetectionTask
+    from engine.runtime.worker import running_worker
+    from engine.io.sources import Frame
 
     latencies: list[float] = []
     task = DetectionTask(detector_factory)

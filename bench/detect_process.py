@@ -10,10 +10,10 @@ network, decode boxes and NMS. Ours is the real command line (`main.py detect CL
 CFG --weights W`); the peer is the textbook OpenCV DNN loop (readNetFromDarknet,
 blobFromImage, forward, NMSBoxesBatched), written below. Runs alternate (ours, OpenCV,
 ours, ...) so background load hits both alike; medians and per-pair ratios are printed,
-with the other processes' CPU use (engine.threads) before and after each pair. Without
+with the other processes' CPU use (engine.runtime.threads) before and after each pair. Without
 --weights, random weights are written in the Darknet format (speed does not depend on
 their values). The thread policy each side runs under is its own: main.py applies the
-app's (engine.threads), OpenCV its defaults. ``--baseline DIR`` adds a third process in
+app's (engine.runtime.threads), OpenCV its defaults. ``--baseline DIR`` adds a third process in
 every round: main.py of another checkout of CNN Studio (e.g. the previous release), for
 before/after numbers from the same run.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.threads import WAIT_VARIABLES, measure_other_load  # noqa: E402  (imports no torch)
+from engine.runtime.threads import WAIT_VARIABLES, measure_other_load
 
 OPENCV_SCRIPT = r'''
 import sys
@@ -70,7 +70,7 @@ print(f"{clip}: {frames} frame(s), {total} detection(s)")
 def write_clip(path: Path, frames: int, size: tuple[int, int] = (640, 480)) -> None:
     import cv2
 
-    from engine.detection.darknet.random_weights import synthetic_image
+    from engine.features.detect.backends.darknet.random_weights import synthetic_image
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
     if not writer.isOpened():
@@ -100,8 +100,8 @@ def main() -> int:
     parser.add_argument("--baseline", metavar="DIR", help="also time main.py of this other checkout (fp32)")
     args = parser.parse_args()
 
-    from engine.detection.darknet.random_weights import write_random_weights
-    from engine.detection.names import bundled_path
+    from engine.features.detect.backends.darknet.random_weights import write_random_weights
+    from engine.features.detect.names import bundled_path
 
     cfg = bundled_path(f"{args.model}.cfg")
     tmp = tempfile.TemporaryDirectory()
@@ -110,7 +110,7 @@ def main() -> int:
         write_random_weights(cfg, weights)
     clip = Path(tmp.name) / "clip.avi"
     write_clip(clip, args.frames)
-    from engine.detection.darknet.cfg import parse_cfg
+    from engine.features.detect.backends.darknet.cfg import parse_cfg
 
     parsed = parse_cfg(cfg)
     conf, nms = 0.25, 0.45

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process, threads_argument
 
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
@@ -45,7 +45,7 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_search(device: torch.device, sizes: list[int], dims: list[int], queries: int) -> None:
-    from engine.faces.search import VectorIndex
+    from engine.features.faces.search import VectorIndex
 
     rng = np.random.default_rng(0)
     for dim in dims:
@@ -98,12 +98,12 @@ def scene(faces: int) -> np.ndarray:
 
 
 def bench_recognition(device: torch.device, frames: int, embedders: list[str]) -> None:
-    from engine.faces.detectors import HaarDetector
-    from engine.faces.embedders import LBPEmbedder
-    from engine.faces.gallery import Gallery
-    from engine.faces.recognizer import FaceRecognizer
-    from engine.faces.task import FacesTask
-    from engine.sources import Frame
+    from engine.features.faces.detectors import HaarDetector
+    from engine.features.faces.embedders import LBPEmbedder
+    from engine.features.faces.gallery import Gallery
+    from engine.features.faces.recognizer import FaceRecognizer
+    from engine.features.faces.task import FacesTask
+    from engine.io.sources import Frame
 
     folder = tempfile.mkdtemp(prefix="faces-bench-")
     gallery = Gallery(os.path.join(folder, "gallery.db"))
@@ -172,11 +172,11 @@ def _median_ms(fn, repeats: int, device: torch.device | None = None):
 
 def bench_dlib(device: torch.device, repeats: int, upsamples: list[int]) -> None:
     """Ours vs dlib, stage by stage, on one frame (boxes/landmarks from each side's own detector)."""
-    from engine.faces.dlib_chip import face_chip
-    from engine.faces.dlib_mmod import load_mmod
-    from engine.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
-    from engine.faces.dlib_resnet import load_resnet
-    from engine.faces.dlib_shape import load_shape_predictor
+    from engine.features.faces.dlib_chip import face_chip
+    from engine.features.faces.dlib_mmod import load_mmod
+    from engine.features.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
+    from engine.features.faces.dlib_resnet import load_resnet
+    from engine.features.faces.dlib_shape import load_shape_predictor
 
     if packaged_file(RESNET_FILE) is None:
         print("dlib pipeline: skipped (face-recognition-models is not installed)")
@@ -243,9 +243,9 @@ def bench_dlib(device: torch.device, repeats: int, upsamples: list[int]) -> None
 
 def _install_random_facenet(task) -> None:
     """Point the task at a randomly initialised FaceNet checkpoint in a temporary cache."""
-    from engine.faces.inception_resnet_v1 import InceptionResnetV1
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.features.faces.inception_resnet_v1 import InceptionResnetV1
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     cache = WeightsCache(tempfile.mkdtemp(prefix="faces-bench-models-"))
     path = os.path.join(tempfile.mkdtemp(), "random.pt")
@@ -272,7 +272,7 @@ def main() -> int:
     parser.add_argument("--upsample", default="0,1", help="MMOD upsampling levels to compare")
     args = parser.parse_args()
 
-    from engine.device import choose_device, device_label
+    from engine.runtime.device import choose_device, device_label
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -47,7 +47,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("CNN_STUDIO_HOME", tempfile.mkdtemp(prefix="cnn-studio-gui-live-"))
 os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
 
-from engine.threads import THREADS_ENV, prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import THREADS_ENV, prepare_process, threads_argument
 
 # Exactly what main.py does for the GUI, before torch loads: the run is the app's.
 prepare_process("gui", threads_argument())
@@ -74,9 +74,9 @@ def face_photo(folder: Path) -> str:
 
 # -- scenarios: put the real tab in the state a user would -------------------------------
 def prepare_detect(window, workdir: Path) -> str:
-    from engine.detection.darknet.random_weights import write_random_weights
-    from engine.detection.names import bundled_path
-    from engine.weights.catalog import catalog
+    from engine.features.detect.backends.darknet.random_weights import write_random_weights
+    from engine.features.detect.names import bundled_path
+    from engine.models.catalog import catalog
 
     entry = catalog().get("yolov4-tiny")
     cache = window.context.weights_cache
@@ -108,8 +108,8 @@ def prepare_faces(embedder: str, detector: str = "haar"):
         if embedder.startswith("facenet"):
             import torch
 
-            from engine.faces.inception_resnet_v1 import InceptionResnetV1
-            from engine.weights.catalog import catalog
+            from engine.features.faces.inception_resnet_v1 import InceptionResnetV1
+            from engine.models.catalog import catalog
 
             entry = catalog().get(embedder)
             generated = workdir / entry.files[0].filename
@@ -194,8 +194,8 @@ def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1) -> dic
 
     import torch
 
-    from gui.main_window import MainWindow
-    from gui.settings import open_settings
+    from gui.shell.main_window import MainWindow
+    from gui.common.settings import open_settings
 
     workdir = Path(tempfile.mkdtemp(prefix="gui-live-"))
     prepare, source_kind = SCENARIOS[name]

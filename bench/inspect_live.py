@@ -30,20 +30,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process, threads_argument
 
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.device import choose_device, device_label  # noqa: E402
-from engine.inspect.layer_table import build_layer_table  # noqa: E402
+from engine.runtime.device import choose_device, device_label
+from engine.features.inspect.layer_table import build_layer_table
 from dataclasses import replace  # noqa: E402
 
-from engine.inspect.live import InspectSettings, InspectTask  # noqa: E402
-from engine.inspect.top_patches import TopPatches  # noqa: E402
-from engine.sources import Frame  # noqa: E402
+from engine.features.inspect.task import InspectSettings, InspectTask
+from engine.features.inspect.top_patches import TopPatches
+from engine.io.sources import Frame
 
 
 def synthetic_frames(count: int, width: int = 640, height: int = 480) -> list[Frame]:
@@ -99,7 +99,7 @@ def collect_cost(task: InspectTask, frames: list[Frame]) -> float:
 
 def compare_backends(task: InspectTask, frames: list[Frame], device: torch.device, rounds: int) -> None:
     """Our Integrated Gradients and occlusion against Captum's, per live frame (same input, same model)."""
-    from engine.inspect.attribution import integrated_gradients, occlusion
+    from engine.features.inspect.attribution import integrated_gradients, occlusion
 
     module = task.model.module
     inputs = [task.preprocess(f)[0] for f in frames[:2]]
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     task.close()
 
     if args.vis_steps:
-        from engine.inspect.feature_vis import Objective, visualise
+        from engine.features.inspect.feature_vis import Objective, visualise
 
         start = time.perf_counter()
         for _ in visualise(module, Objective("channel", 0, layer=args.layer), size=224, steps=args.vis_steps, preview_every=32):

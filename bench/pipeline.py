@@ -1,6 +1,6 @@
 """Benchmark of the live pipeline as the GUI runs it: demo source -> worker -> Qt view.
 
-Runs the real ``gui.bridge.LivePipeline`` (capture thread, latest-frame mailboxes,
+Runs the real ``gui.live.bridge.LivePipeline`` (capture thread, latest-frame mailboxes,
 InferenceWorker, queued Qt delivery) with a task of adjustable cost, while an offscreen
 QApplication paints every delivered frame in a real ``VideoView`` and a precise QTimer
 measures how late the event loop services it (event-loop latency).
@@ -29,18 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process, threads_argument
 
 # The fake model must use exactly one core, as the targets assume: the live worker sizes its
-# threads itself (engine.threads), so the count is pinned the way a user would pin it.
+# threads itself (engine.runtime.threads), so the count is pinned the way a user would pin it.
 os.environ.setdefault("CNN_STUDIO_THREADS", threads_argument() or "1")
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.runtime import Task  # noqa: E402
-from engine.sources import Frame  # noqa: E402
+from engine.runtime.worker import Task
+from engine.io.sources import Frame
 
 TIMER_INTERVAL_MS = 10
 
@@ -103,10 +103,10 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float, mod
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from engine.sources import DemoSource
-    from gui.bridge import LivePipeline
-    from gui.presenter import FramePresenter
-    from gui.widgets.video_view import VideoView
+    from engine.io.sources import DemoSource
+    from gui.live.bridge import LivePipeline
+    from gui.live.presenter import FramePresenter
+    from gui.common.video_view import VideoView
 
     torch.set_num_threads(1)  # the worker saturates exactly one core, as the targets assume
     app = QApplication.instance() or QApplication([])

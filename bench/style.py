@@ -38,7 +38,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent))  # run from anywhere: the engine lives in the repository root
 
-from engine.threads import prepare_process, threads_argument  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process, threads_argument
 
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
@@ -47,9 +47,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.style.gatys import GatysSettings, StyleObjective, run_to_end, stylize  # noqa: E402
-from engine.style.imaging import bgr_to_tensor, resize_to, size_for_long_side, tensor_to_bgr  # noqa: E402
-from engine.style.vgg import IMAGENET_MEAN, IMAGENET_STD, LAYERS, VGGFeatures, normalise_state_dict  # noqa: E402
+from engine.features.style.gatys import GatysSettings, StyleObjective, run_to_end, stylize
+from engine.features.style.imaging import bgr_to_tensor, resize_to, size_for_long_side, tensor_to_bgr
+from engine.features.style.vgg import IMAGENET_MEAN, IMAGENET_STD, LAYERS, VGGFeatures, normalise_state_dict
 
 PRESETS = _HERE.parent / "resources" / "styles"
 
@@ -168,12 +168,12 @@ def reference_transfer(vgg_state: dict, content: torch.Tensor, style: torch.Tens
 
 
 def _weights(device: torch.device) -> tuple[dict, str]:
-    from engine.style import models
+    from engine.features.style import models
 
     try:
         return models.load_vgg19(), "trained vgg19 (installed)"
     except Exception:
-        from engine.style.vgg import random_vgg19_state_dict
+        from engine.features.style.vgg import random_vgg19_state_dict
 
         return random_vgg19_state_dict(0), "random-init VGG-19 (trained weights not installed here)"
 
@@ -259,10 +259,10 @@ def bench_large(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def bench_live(args: argparse.Namespace, device: torch.device) -> None:
-    from engine.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
+    from engine.features.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
 
     try:
-        from engine.style import models
+        from engine.features.style import models
 
         model = models.load_adain(device)
         note = "trained AdaIN (installed)"
@@ -322,9 +322,9 @@ _CELLS = (
 
 
 def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
-    from engine.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
-    from engine.style.fast_style import FastStylizer, SpeedOptions
-    from engine.style.transformer_net import random_state
+    from engine.features.style.adain import AdaINStylizer, random_decoder_state, random_encoder_state
+    from engine.features.style.fast_style import FastStylizer, SpeedOptions
+    from engine.features.style.transformer_net import random_state
 
     style = cv2.imread(str(PRESETS / "mosaic.png"))
     adain = AdaINStylizer(random_encoder_state(0), random_decoder_state(0), device)
@@ -365,9 +365,9 @@ def bench_live_matrix(args: argparse.Namespace, device: torch.device) -> None:
 
 def bench_flicker(args: argparse.Namespace) -> None:
     """Flicker (mean |change| between consecutive frames, 0..255) on a generated slow pan, with and without the stabiliser."""
-    from engine.style.fast_style import FastStylizer
-    from engine.style.stabilise import FlowStabiliser, flicker, psnr
-    from engine.style.transformer_net import random_state
+    from engine.features.style.fast_style import FastStylizer
+    from engine.features.style.stabilise import FlowStabiliser, flicker, psnr
+    from engine.features.style.transformer_net import random_state
 
     state = random_state(5)
     state["deconv3.conv2d.weight"] = state["deconv3.conv2d.weight"] * 150.0  # a random net with a visible output range
@@ -414,7 +414,7 @@ def main() -> int:
     parser.add_argument("--rows", default="", help="--live-matrix: only rows whose method contains one of these words (e.g. adain)")
     parser.add_argument("--flicker", action="store_true", help="flicker with and without the stabiliser")
     args = parser.parse_args()
-    from engine.device import choose_device, device_label
+    from engine.runtime.device import choose_device, device_label
 
     device = choose_device(args.device)
     if args.threads:

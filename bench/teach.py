@@ -8,7 +8,7 @@
 The backbone is the full architecture: its installed ImageNet weights when present,
 else random weights written in the same checkpoint format into a temporary weights
 cache and loaded through the same path (same cost). Samples are synthetic 640 x 480
-images (engine.teach.synthetic). Prints "name: value" lines; targets on a 2-core laptop
+images (engine.features.teach.synthetic). Prints "name: value" lines; targets on a 2-core laptop
 CPU: head training on 300 cached samples < 5 s, live prediction >= 20 fps.
 """
 
@@ -35,9 +35,9 @@ def _sync(device: torch.device) -> None:
 
 
 def full_backbone(name: str, tmp: Path):
-    from engine.teach.backbones import _torchvision_model, backbone_spec, load_backbone, weights_installed
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.features.teach.backbones import _torchvision_model, backbone_spec, load_backbone, weights_installed
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     if weights_installed(name):
         return load_backbone(name), "installed ImageNet weights"
@@ -59,13 +59,13 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=100, help="live frames to time")
     args = parser.parse_args()
 
-    from engine.device import choose_device, device_label
-    from engine.teach.features import EmbeddingCache
-    from engine.teach.live import LiveSettings, TeachTask
-    from engine.teach.settings import AugmentSettings, TrainSettings
-    from engine.sources import Frame
-    from engine.teach.synthetic import make_image
-    from engine.teach.training import DataItem, Dataset, run_to_end, train
+    from engine.runtime.device import choose_device, device_label
+    from engine.features.teach.features import EmbeddingCache
+    from engine.features.teach.task import LiveSettings, TeachTask
+    from engine.features.teach.settings import AugmentSettings, TrainSettings
+    from engine.io.sources import Frame
+    from engine.features.teach.synthetic import make_image
+    from engine.features.teach.training import DataItem, Dataset, run_to_end, train
 
     device = choose_device(args.device)
     print(f"device: {device_label(device)}")

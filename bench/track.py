@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 
 def bench_tracker(objects: int, frames: int) -> tuple[float, float, float]:
     """(median ms per update, p90 ms, median ms per update + counting) for ``objects`` objects."""
-    from engine.detection.counting import CountLine, RegionCounter, Regions, Zone
-    from engine.detection.synthetic_scenes import random_objects, render_detections
-    from engine.detection.tracking import ByteTracker
+    from engine.features.detect.counting import CountLine, RegionCounter, Regions, Zone
+    from engine.features.detect.synthetic_scenes import random_objects, render_detections
+    from engine.features.detect.tracking import ByteTracker
 
     scene = render_detections(random_objects(objects, frames, seed=objects), frames, jitter=2.0, miss_rate=0.02,
                               frame_size=(1920, 1080), seed=1)
@@ -63,12 +63,12 @@ def bench_end_to_end(model: str, size: tuple[int, int], frames: int, rounds: int
     machine the two fps differ by more noise than the tracker costs."""
     import torch
 
-    from engine.detection.counting import CountLine, Regions
-    from engine.detection.darknet.random_weights import synthetic_image, write_random_weights
-    from engine.detection.names import bundled_path
-    from engine.detection.task import DetectionTask, DetectSettings
-    from engine.detection.yolo import YoloDetector
-    from engine.sources import Frame
+    from engine.features.detect.counting import CountLine, Regions
+    from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
+    from engine.features.detect.names import bundled_path
+    from engine.features.detect.task import DetectionTask, DetectSettings
+    from engine.features.detect.backends.darknet.detector import YoloDetector
+    from engine.io.sources import Frame
 
     cfg = bundled_path(f"{model}.cfg")
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ import sys
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect_cmd", "teach")
+SUBCOMMANDS = ("models", "detect", "track", "faces", "stylize", "inspect", "teach")
 
 
 class CliError(Exception):

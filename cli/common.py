@@ -6,7 +6,7 @@
   number, the shell convention), after the ``finally`` blocks on the way out have
   removed any temporary output, so an interrupted command leaves no partial file and
   the previous output intact;
-- a data folder that cannot be used or an input/output refused by ``engine.safe_files``
+- a data folder that cannot be used or an input/output refused by ``engine.core.safe_files``
   is one ``error: ...`` line (exit code 2), never a traceback.
 
 ``output_file(path)`` is the context manager the commands write through: it yields a
@@ -21,8 +21,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from engine.safe_files import atomic_path as output_file  # noqa: F401  (re-exported for the commands)
-from engine.safe_files import refuse_same_file  # noqa: F401
+from engine.core.safe_files import atomic_path as output_file
+from engine.core.safe_files import refuse_same_file
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -42,8 +42,8 @@ def guarded(run: Callable) -> Callable:
     @functools.wraps(run)
     def wrapper(args) -> int:
         from cli import fail
-        from engine.paths import PathsError
-        from engine.safe_files import UnsafeFileError
+        from engine.core.paths import PathsError
+        from engine.core.safe_files import UnsafeFileError
 
         previous = None
         try:

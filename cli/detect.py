@@ -35,7 +35,7 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
     if width < 32 or height < 32 or width % 32 or height % 32:
         raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 32 (e.g. 416x416, 608x352)")
-    from engine import limits
+    from engine.core import limits
 
     bound = limits.current()
     if max(width, height) > bound.max_network_side:
@@ -80,8 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build_detector(args: argparse.Namespace):
-    from engine.detection.factory import detector_from_files, load_detector
-    from engine.weights.catalog import catalog
+    from engine.features.detect.factory import detector_from_files, load_detector
+    from engine.models.catalog import catalog
 
     # Tracking: the detector also reports the unsure detections, which keep tracks alive
     # (ByteTrack's second stage); only those >= --conf are shown.
@@ -110,7 +110,7 @@ def _build_detector(args: argparse.Namespace):
 
 
 def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
-    from engine.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from engine.io.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     if not args.output:
         return None
@@ -136,14 +136,14 @@ def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from engine.detection.annotate import draw_detections
-    from engine.detection.export import detections_record
-    from engine.detection.factory import USER_ERRORS
-    from engine.recorder import RecorderError, VideoRecorder
-    from engine.sources import SourceError, classify, iter_frames
-    from engine.weights.cache import WeightsError
-    from engine.weights.catalog import UnknownModelError
-    from engine.detection.counting import RegionError
+    from engine.features.detect.annotate import draw_detections
+    from engine.features.detect.export import detections_record
+    from engine.features.detect.factory import USER_ERRORS
+    from engine.io.recorder import RecorderError, VideoRecorder
+    from engine.io.sources import SourceError, classify, iter_frames
+    from engine.models.cache import WeightsError
+    from engine.models.catalog import UnknownModelError
+    from engine.features.detect.counting import RegionError
 
     tracking = args.track or bool(args.line or args.zone or args.events)
     try:
@@ -162,9 +162,9 @@ def run(args: argparse.Namespace) -> int:
     analyzer = None
     fps = _video_fps(cv2, args.input) if kind == "video" else 1.0
     if tracking:
-        from engine.detection.annotate_tracks import draw_tracks
-        from engine.detection.scene_analysis import SceneAnalyzer
-        from engine.detection.tracking import config_for_confidence
+        from engine.features.detect.annotate_tracks import draw_tracks
+        from engine.features.detect.scene_analysis import SceneAnalyzer
+        from engine.features.detect.tracking import config_for_confidence
         analyzer = SceneAnalyzer(regions, tuple(detector.class_names), config_for_confidence(args.conf))
     recorder = None
     video_tmp = None
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     if recorder is None:
                         # Written under a temporary name; renamed over -o only when complete.
-                        from engine.safe_files import signals_deferred, temp_name_for
+                        from engine.core.safe_files import signals_deferred, temp_name_for
 
                         with signals_deferred():  # the finally below must know the name to remove it
                             video_tmp = temp_name_for(out)

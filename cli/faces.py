@@ -94,7 +94,7 @@ _NOTICES: dict[str, bool] = {}
 
 
 def _embedder(args):
-    from engine.faces.embedders import make_embedder
+    from engine.features.faces.embedders import make_embedder
 
     embedder = make_embedder(args.embedder)
     embedder.load(_device())
@@ -106,13 +106,13 @@ def _embedder(args):
 
 
 def _device():
-    from engine.device import choose_device
+    from engine.runtime.device import choose_device
 
     return choose_device(None)
 
 
 def _gallery(args):
-    from engine.faces.gallery import Gallery
+    from engine.features.faces.gallery import Gallery
 
     gallery = Gallery(args.gallery)
     if gallery.notice:
@@ -121,7 +121,7 @@ def _gallery(args):
 
 
 def _detector(args, embedder_name: str | None):
-    from engine.faces.detectors import default_detector_name, make_detector
+    from engine.features.faces.detectors import default_detector_name, make_detector
 
     name = getattr(args, "detector", None) or default_detector_name(None, embedder_name)
     upsample = getattr(args, "upsample", 0) or 0
@@ -131,22 +131,22 @@ def _detector(args, embedder_name: str | None):
 
 
 def _recognizer(args, gallery=None):
-    from engine.faces.recognizer import FaceRecognizer
+    from engine.features.faces.recognizer import FaceRecognizer
 
     embedder = _embedder(args)
     return FaceRecognizer(_detector(args, embedder.name), embedder, gallery, _device())
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.faces.calibration import CalibrationError
-    from engine.faces.detectors import FaceModelError
-    from engine.faces.dlib_format import DlibFormatError
-    from engine.faces.gallery import GalleryError
-    from engine.faces.quality import EnrolmentError
-    from engine.sources import SourceError
-    from engine.weights.catalog import UnknownModelError
+    from engine.features.faces.calibration import CalibrationError
+    from engine.features.faces.detectors import FaceModelError
+    from engine.features.faces.dlib_format import DlibFormatError
+    from engine.features.faces.gallery import GalleryError
+    from engine.features.faces.quality import EnrolmentError
+    from engine.io.sources import SourceError
+    from engine.models.catalog import UnknownModelError
 
-    from engine.faces.embedders import EMBEDDER_NAMES
+    from engine.features.faces.embedders import EMBEDDER_NAMES
 
     embedder = getattr(args, "embedder", None)
     if embedder is not None and embedder not in EMBEDDER_NAMES:
@@ -159,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _enrol(args) -> int:
-    from engine.faces.gallery import PersonExistsError
-    from engine.faces.jobs import enrol_from_files, run_job
+    from engine.features.faces.gallery import PersonExistsError
+    from engine.features.faces.jobs import enrol_from_files, run_job
 
     with _gallery(args) as gallery:
         rec = _recognizer(args, gallery)
@@ -206,7 +206,7 @@ def _rename(args) -> int:
 
 
 def _identify(args) -> int:
-    from engine.sources import read_image
+    from engine.io.sources import read_image
 
     image = read_image(args.image)
     with _gallery(args) as gallery:
@@ -238,7 +238,7 @@ def _identify(args) -> int:
 
 
 def _verify(args) -> int:
-    from engine.sources import read_image
+    from engine.io.sources import read_image
 
     a, b = read_image(args.image1), read_image(args.image2)
     rec = _recognizer(args)
@@ -257,8 +257,8 @@ def _no_face(path: str, rec) -> str:
 
 
 def _embed(args) -> int:
-    from engine.faces.align import CHIP_SIZE, align_face, as_chip, check_chip
-    from engine.sources import read_image
+    from engine.features.faces.align import CHIP_SIZE, align_face, as_chip, check_chip
+    from engine.io.sources import read_image
 
     image = read_image(args.image)
     rec = _recognizer(args)
@@ -295,8 +295,8 @@ def _embed(args) -> int:
 
 
 def _detect(args) -> int:
-    from engine.faces.detectors import default_detector_name
-    from engine.sources import read_image
+    from engine.features.faces.detectors import default_detector_name
+    from engine.io.sources import read_image
 
     image = read_image(args.image)
     detector = _detector(args, None)
@@ -310,10 +310,10 @@ def _detect(args) -> int:
             # Haar gives no landmarks: dlib's 5-point model places them in the box when installed.
             try:
                 if shape is None:
-                    from engine.weights.catalog import catalog
+                    from engine.models.catalog import catalog
 
                     shape = catalog().get("dlib-5pt").build(None, None)
-                from engine.faces.embedders import dlib_rect
+                from engine.features.faces.embedders import dlib_rect
 
                 landmarks, scheme = shape.predict(image, [dlib_rect(face.box)])[0], "dlib5"
             except Exception as exc:  # noqa: BLE001 - landmarks are optional here
@@ -336,9 +336,9 @@ def _detect(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from engine.faces.calibration import calibrate_gallery
-    from engine.faces.embedders import embedder_info, make_embedder
-    from engine.faces.jobs import reembed_gallery, run_job
+    from engine.features.faces.calibration import calibrate_gallery
+    from engine.features.faces.embedders import embedder_info, make_embedder
+    from engine.features.faces.jobs import reembed_gallery, run_job
 
     if not 0.0 <= args.far <= 1.0:
         return fail(f"--far {args.far}: give a rate between 0 and 1 (e.g. 0.01 for 1 %)")
@@ -365,7 +365,7 @@ def _calibrate(args) -> int:
 
 
 def _export(args) -> int:
-    from engine.faces.gallery_io import export_zip
+    from engine.features.faces.gallery_io import export_zip
 
     with _gallery(args) as gallery:
         summary = export_zip(gallery, args.file)
@@ -374,8 +374,8 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from engine.faces.gallery import PersonExistsError
-    from engine.faces.gallery_io import import_zip
+    from engine.features.faces.gallery import PersonExistsError
+    from engine.features.faces.gallery_io import import_zip
 
     with _gallery(args) as gallery:
         try:

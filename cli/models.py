@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.weights.cache import DownloadCancelled, WeightsError, default_cache, human_size
-    from engine.weights.catalog import UnknownModelError, catalog
+    from engine.models.cache import DownloadCancelled, WeightsError, default_cache, human_size
+    from engine.models.catalog import UnknownModelError, catalog
 
     cache = default_cache()
     if args.action == "path":

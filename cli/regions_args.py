@@ -17,7 +17,7 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
 
 def parse_regions(args: argparse.Namespace):
     """The Regions from --line/--zone (raises RegionError/ValueError with a user message)."""
-    from engine.detection.counting import Regions, parse_line, parse_zone
+    from engine.features.detect.counting import Regions, parse_line, parse_zone
 
     lines = tuple(parse_line(text, f"line{i + 1}") for i, text in enumerate(args.line))
     zones = tuple(parse_zone(text, f"zone{i + 1}") for i, text in enumerate(args.zone))
@@ -48,7 +48,7 @@ def report_counting(analyzer, args, lead: str = "") -> int:
     """After a run: write the counting events (``--events``) and, without ``--json``, print
     the tracks and counts, the line starting with ``lead``. Returns the exit code."""
     from cli import fail
-    from engine.detection.counting import save_events
+    from engine.features.detect.counting import save_events
 
     if args.events:
         try:

@@ -112,7 +112,7 @@ def _coarsest_side(args: argparse.Namespace, settings) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    from engine.style.gatys import GatysSettings
+    from engine.features.style.gatys import GatysSettings
 
     values = dict(size=args.size or 512, steps=args.steps or 300, optimizer=args.optimizer, seed=args.seed, init=args.init,
                   preserve_color=args.preserve_color or "none", style_scale=args.style_scale,
@@ -129,14 +129,14 @@ def _settings(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.content == "train" and not Path("train").exists():
         return run_train(args)
-    from engine.device import choose_device
-    from engine.recorder import RecorderError
-    from engine.sources import SourceError, classify
-    from engine.style import jobs
-    from engine.style.imaging import StyleImage, StyleInputError, load_input_image, style_size_notice
-    from engine.style.transformer_net import FastStyleWeightsError
-    from engine.weights.cache import WeightsError
-    from engine.weights.catalog import UnknownModelError
+    from engine.runtime.device import choose_device
+    from engine.io.recorder import RecorderError
+    from engine.io.sources import SourceError, classify
+    from engine.features.style import jobs
+    from engine.features.style.imaging import StyleImage, StyleInputError, load_input_image, style_size_notice
+    from engine.features.style.transformer_net import FastStyleWeightsError
+    from engine.models.cache import WeightsError
+    from engine.models.catalog import UnknownModelError
 
     try:
         settings = _settings(args)
@@ -217,11 +217,11 @@ def _drive(gen, label: str | None, notes: bool = True):
 
 def run_train(args: argparse.Namespace) -> int:
     """`stylize train STYLE CONTENT_FOLDER -o OUT.pth`: train a fast style (see the module docstring)."""
-    from engine.device import choose_device
-    from engine.style import models
-    from engine.style.fast_train import TrainingError, TrainSettings, list_images, train_job
-    from engine.style.imaging import StyleInputError, load_input_image
-    from engine.weights.cache import WeightsError, default_cache
+    from engine.runtime.device import choose_device
+    from engine.features.style import models
+    from engine.features.style.fast_train import TrainingError, TrainSettings, list_images, train_job
+    from engine.features.style.imaging import StyleInputError, load_input_image
+    from engine.models.cache import WeightsError, default_cache
 
     try:
         if len(args.styles) != 2:
@@ -254,7 +254,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{path}: {settings.steps} steps in {result.elapsed_s:.1f}s on {result.device}; final content={final.get('content', 0):.6g} "
           f"style={final.get('style', 0):.6g} total={final.get('total', 0):.6g}")
     if args.install:
-        from engine.style.user_styles import install_user_style
+        from engine.features.style.user_styles import install_user_style
 
         try:
             entry = install_user_style(default_cache(), path, args.install, {"style": style.name, "steps": settings.steps})
@@ -268,16 +268,16 @@ def run_train(args: argparse.Namespace) -> int:
 def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings) -> int:
     import cv2
 
-    from engine.recorder import VideoRecorder
-    from engine.sources import iter_frames
-    from engine.style.imaging import image_input
-    from engine.style.jobs import stylize_photo
-    from engine.style.metadata import save_png
+    from engine.io.recorder import VideoRecorder
+    from engine.io.sources import iter_frames
+    from engine.features.style.imaging import image_input
+    from engine.features.style.jobs import stylize_photo
+    from engine.features.style.metadata import save_png
 
     import os
 
     from cli.common import output_file
-    from engine.safe_files import signals_deferred, temp_name_for
+    from engine.core.safe_files import signals_deferred, temp_name_for
 
     count = 0
     recorder = None

@@ -17,7 +17,7 @@ from cli.common import printable, seed_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from engine.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE
+    from engine.features.teach.backbone_specs import BACKBONES, DEFAULT_BACKBONE
 
     parser = subparsers.add_parser("teach", help="transfer learning: train your own image classifier",
                                    description="Train a small classifier on top of an ImageNet backbone, predict, export.")
@@ -44,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.sources import SourceError
-    from engine.teach.backbones import BackboneError
-    from engine.teach.export import ExportError
-    from engine.teach.model import ModelDirError
-    from engine.teach.training import TrainingError
-    from engine.weights.cache import WeightsError
+    from engine.io.sources import SourceError
+    from engine.features.teach.backbones import BackboneError
+    from engine.features.teach.export import ExportError
+    from engine.features.teach.model import ModelDirError
+    from engine.features.teach.training import TrainingError
+    from engine.models.cache import WeightsError
 
     try:
         return {"train": _train, "predict": _predict, "export": _export}[args.action](args)
@@ -60,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.device import choose_device
-    from engine.teach.backbones import load_backbone
-    from engine.teach.model import save_model_dir
-    from engine.teach.settings import AugmentSettings, TrainSettings
-    from engine.teach.training import dataset_from_folder, run_to_end, train
+    from engine.runtime.device import choose_device
+    from engine.features.teach.backbones import load_backbone
+    from engine.features.teach.model import save_model_dir
+    from engine.features.teach.settings import AugmentSettings, TrainSettings
+    from engine.features.teach.training import dataset_from_folder, run_to_end, train
 
     settings = TrainSettings(seed=args.seed, finetune=args.finetune, head=args.head,
                              augment=AugmentSettings(enabled=not args.no_augment),
@@ -98,9 +98,9 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.sources import iter_frames
-    from engine.teach.imaging import to_batch
-    from engine.teach.model import load_model_dir
+    from engine.io.sources import iter_frames
+    from engine.features.teach.imaging import to_batch
+    from engine.features.teach.model import load_model_dir
 
     model = load_model_dir(args.model)
     if not Path(args.source).exists():
@@ -125,14 +125,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _is_video(spec: str) -> bool:
-    from engine.sources import VIDEO_SUFFIXES
+    from engine.io.sources import VIDEO_SUFFIXES
 
     return Path(spec).suffix.lower() in VIDEO_SUFFIXES
 
 
 def _export(args: argparse.Namespace) -> int:
-    from engine.teach.export import export
-    from engine.teach.model import load_model_dir
+    from engine.features.teach.export import export
+    from engine.features.teach.model import load_model_dir
 
     model = load_model_dir(args.model)
     path = export(model, args.format, args.output)

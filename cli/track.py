@@ -53,7 +53,7 @@ def read_frames(path: str):
     """
     import numpy as np
 
-    from engine.regular_files import RegularFileError, iter_regular_lines, iter_stream_lines
+    from engine.core.regular_files import RegularFileError, iter_regular_lines, iter_stream_lines
 
     name = "stdin" if path == "-" else path
     if path == "-":
@@ -89,8 +89,8 @@ def read_frames(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.detection.counting import RegionError
-    from engine.detection.scene_analysis import SceneAnalyzer
+    from engine.features.detect.counting import RegionError
+    from engine.features.detect.scene_analysis import SceneAnalyzer
 
     try:
         regions = parse_regions(args)

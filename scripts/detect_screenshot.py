@@ -42,17 +42,17 @@ def main() -> int:
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtWidgets import QApplication
 
-    from engine.detection.counting import CountLine, Regions, Zone
-    from engine.detection.scene_analysis import SceneAnalyzer
-    from engine.detection.synthetic_scenes import MovingObject, render_detections
-    from engine.detection.task import TrackedDetections
-    from engine.detection.types import Detections
-    from engine.runtime import Timings, TaskResult
-    from engine.sources import Frame
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
-    from gui.context import AppContext
-    from gui.tabs.detect_tab import DetectTab
+    from engine.features.detect.counting import CountLine, Regions, Zone
+    from engine.features.detect.scene_analysis import SceneAnalyzer
+    from engine.features.detect.synthetic_scenes import MovingObject, render_detections
+    from engine.features.detect.task import TrackedDetections
+    from engine.features.detect.types import Detections
+    from engine.runtime.worker import Timings, TaskResult
+    from engine.io.sources import Frame
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
+    from gui.common.context import AppContext
+    from gui.features.detect.tab import DetectTab
 
     app = QApplication.instance() or QApplication([])
     width, height = 960, 540

@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="cnn-studio-test-home-")
 os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
 
-from engine.threads import prepare_process  # noqa: E402  (imports no torch)
+from engine.runtime.threads import prepare_process
 
 # The same entry-point policy as main.py, before torch loads: passive OpenMP waiting and
 # at most two intra-op threads (test processes share the machine).

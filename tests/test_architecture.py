@@ -48,7 +48,7 @@ def test_import_linter_contract_holds():
 
 
 def test_importing_the_engine_loads_no_qt():
-    code = "import sys, engine.sources, engine.runtime, engine.weights.cache; print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
+    code = "import sys, engine.io.sources, engine.runtime, engine.models.cache; print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from engine.mailbox import Mailbox
+from engine.runtime.mailbox import Mailbox
 
 
 def test_newest_item_wins_and_replaced_ones_count_as_dropped():

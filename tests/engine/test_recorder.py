@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.recorder import RecorderError, VideoRecorder
+from engine.io.recorder import RecorderError, VideoRecorder
 
 
 def _read_all(path: Path) -> list[np.ndarray]:

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import torch
 
-from engine.runtime import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
-from engine.sources import DemoSource, Frame
+from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
+from engine.io.sources import DemoSource, Frame
 
 
 def make_frame(i: int, value: int = 0) -> Frame:

@@ -11,20 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.mailbox import Mailbox
-from engine.sources import (
-    CameraSource,
-    DemoSource,
-    FolderSource,
-    ImageSource,
-    SourceError,
-    VideoSource,
-    classify,
-    iter_frames,
-    list_cameras,
-    open_source,
-    read_image,
-)
+from engine.runtime.mailbox import Mailbox
+from engine.io.sources import CameraSource, DemoSource, FolderSource, ImageSource, SourceError, VideoSource, classify, iter_frames, list_cameras, open_source, read_image
 
 
 def collect(source, count: int, timeout: float = 10.0):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import threads
-from engine.threads import ThreadBudgetError, parse_threads, plan_threads, prepare_process, threads_argument, wait_policy
+from engine.runtime import threads
+from engine.runtime.threads import ThreadBudgetError, parse_threads, plan_threads, prepare_process, threads_argument, wait_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", threads.THREADS_ENV)
@@ -32,7 +32,7 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_importing_the_engine_leaves_the_environment_unchanged():
-    code = ("import json, os, sys; before = dict(os.environ); import engine, engine.threads, engine.paths; "
+    code = ("import json, os, sys; before = dict(os.environ); import engine, engine.runtime.threads, engine.core.paths; "
             "print(json.dumps([before == dict(os.environ), 'torch' in sys.modules]))")
     unchanged, torch_loaded = json.loads(run_python(code))
     assert unchanged
@@ -62,7 +62,7 @@ def test_a_command_applies_the_policy_before_torch_loads():
 def test_torch_sees_the_planned_threads_and_the_users_wait_policy_wins():
     env = clean_env()
     env["OMP_WAIT_POLICY"] = "ACTIVE"
-    code = ("import os; from engine.threads import prepare_process; set_ = prepare_process('gui', 1); "
+    code = ("import os; from engine.runtime.threads import prepare_process; set_ = prepare_process('gui', 1); "
             "import torch; print(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'], sorted(set_))")
     assert run_python(code, env=env).split() == ["1", "ACTIVE", "['OMP_NUM_THREADS']"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.weights.cache import DownloadCancelled, WeightsCache, WeightsError, WeightsMissingError
-from engine.weights.catalog import Catalog, CatalogEntry, ModelFile, UnknownModelError
+from engine.models.cache import DownloadCancelled, WeightsCache, WeightsError, WeightsMissingError
+from engine.models.catalog import Catalog, CatalogEntry, ModelFile, UnknownModelError
 
 PAYLOAD = bytes(range(256)) * 20_000  # ~5 MB: several 1 MiB chunks
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from engine.faces.align import as_chip
+from engine.features.faces.align import as_chip
 
 
 def _bgr(rgb: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def no_face_photos() -> dict[str, np.ndarray]:
 
 @pytest.fixture()
 def gallery(tmp_path):
-    from engine.faces.gallery import Gallery
+    from engine.features.faces.gallery import Gallery
 
     g = Gallery(tmp_path / "faces" / "gallery.db")
     yield g

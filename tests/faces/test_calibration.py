@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.faces.calibration import CalibrationError, calibrate, calibrate_gallery, pair_distances
+from engine.features.faces.calibration import CalibrationError, calibrate, calibrate_gallery, pair_distances
 
 
 def test_a_known_roc_gives_the_exact_eer_and_far_thresholds():

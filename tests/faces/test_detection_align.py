@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.faces.align import CHIP_SIZE, align_face, crop_box, similarity_matrix, template
-from engine.faces.detectors import HaarDetector, make_detector
-from engine.faces.types import FaceDetection
+from engine.features.faces.align import CHIP_SIZE, align_face, crop_box, similarity_matrix, template
+from engine.features.faces.detectors import HaarDetector, make_detector
+from engine.features.faces.types import FaceDetection
 
 
 def test_haar_finds_the_astronauts_face(astronaut):

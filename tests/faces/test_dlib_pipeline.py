@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 
 import main
-from engine.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
+from engine.features.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
 
 import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 
@@ -51,9 +51,9 @@ def dlib_descriptors(rgb_variants):
 
 
 def test_enrol_one_photo_identify_transformed_versions_like_dlib(gallery, rgb_variants, dlib_descriptors):
-    from engine.faces.detectors import make_detector
-    from engine.faces.embedders import make_embedder
-    from engine.faces.recognizer import FaceRecognizer
+    from engine.features.faces.detectors import make_detector
+    from engine.features.faces.embedders import make_embedder
+    from engine.features.faces.recognizer import FaceRecognizer
 
     embedder = make_embedder("dlib-resnet")
     assert embedder.metric == "l2" and embedder.default_threshold == 0.6 and embedder.dim == 128
@@ -121,8 +121,8 @@ def test_a_truncated_dat_file_imported_by_hand_is_refused(tmp_path, monkeypatch,
 
 
 def test_catalog_lists_the_three_models_as_installed_public_domain(capsys):
-    from engine.weights.cache import default_cache
-    from engine.weights.catalog import catalog
+    from engine.models.cache import default_cache
+    from engine.models.catalog import catalog
 
     for name in ("dlib-resnet", "dlib-mmod", "dlib-5pt"):
         entry = catalog().get(name)

@@ -12,12 +12,12 @@ import pytest
 import skimage.data
 import torch
 
-from engine.faces.dlib_chip import face_chip
-from engine.faces.dlib_dnn import read_dnn
-from engine.faces.dlib_format import DlibFormatError
-from engine.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
-from engine.faces.dlib_resnet import STRUCTURE, load_resnet
-from engine.faces.dlib_shape import load_shape_predictor
+from engine.features.faces.dlib_chip import face_chip
+from engine.features.faces.dlib_dnn import read_dnn
+from engine.features.faces.dlib_format import DlibFormatError
+from engine.features.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
+from engine.features.faces.dlib_resnet import STRUCTURE, load_resnet
+from engine.features.faces.dlib_shape import load_shape_predictor
 
 import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 
@@ -165,7 +165,7 @@ def _iou(a, b):
 
 @pytest.fixture(scope="module")
 def mmod_pair():
-    from engine.faces.dlib_mmod import load_mmod
+    from engine.features.faces.dlib_mmod import load_mmod
 
     return load_mmod(packaged_file(MMOD_FILE)), dlib.cnn_face_detection_model_v1(str(packaged_file(MMOD_FILE)))
 

@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.faces.gallery import Gallery, PersonExistsError
-from engine.faces.gallery_io import ArchiveError, export_zip, import_zip
-from engine.faces.lbp import DIM as LBP_DIM
+from engine.features.faces.gallery import Gallery, PersonExistsError
+from engine.features.faces.gallery_io import ArchiveError, export_zip, import_zip
+from engine.features.faces.lbp import DIM as LBP_DIM
 
 SFACE_DIM = 128  # imports are checked against each embedder's real vector length
 

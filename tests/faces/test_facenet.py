@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.faces.align import align_face
-from engine.faces.detectors import HaarDetector
-from engine.faces.facenet import CheckpointError, load_checkpoint
-from engine.faces.inception_resnet_v1 import InceptionResnetV1, count_parameters
+from engine.features.faces.align import align_face
+from engine.features.faces.detectors import HaarDetector
+from engine.features.faces.facenet import CheckpointError, load_checkpoint
+from engine.features.faces.inception_resnet_v1 import InceptionResnetV1, count_parameters
 
 # Names and shapes from the state_dicts published for facenet-pytorch's InceptionResnetV1.
 PUBLISHED_LAYOUT = {
@@ -101,7 +101,7 @@ def test_wrong_or_unsafe_checkpoints_are_refused_with_a_reason(tmp_path, checkpo
 
 def test_models_import_installs_the_checkpoint_and_it_becomes_the_default(checkpoints, tmp_path, monkeypatch, capsys, astronaut):
     import main
-    from engine.faces.embedders import FaceNetEmbedder, installed_embedders, make_embedder
+    from engine.features.faces.embedders import FaceNetEmbedder, installed_embedders, make_embedder
 
     monkeypatch.setenv("CNN_STUDIO_MODELS", str(tmp_path / "models"))
     assert "facenet-vggface2" not in installed_embedders()
@@ -123,11 +123,11 @@ def test_models_import_installs_the_checkpoint_and_it_becomes_the_default(checkp
 
 
 def test_switching_embedders_re_embeds_from_the_stored_thumbnails(checkpoints, tmp_path, monkeypatch, astronaut_variants):
-    from engine.faces.embedders import LBPEmbedder, make_embedder
-    from engine.faces.gallery import Gallery
-    from engine.faces.recognizer import FaceRecognizer
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.features.faces.embedders import LBPEmbedder, make_embedder
+    from engine.features.faces.gallery import Gallery
+    from engine.features.faces.recognizer import FaceRecognizer
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     cache = WeightsCache(tmp_path / "models")
     cache.import_file(catalog().get("facenet-casia"), checkpoints[0]["with_logits"], force=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.faces.calibration import CalibrationError
-from engine.faces.controller import DictStore, FacesController
-from engine.weights.cache import WeightsCache
+from engine.features.faces.calibration import CalibrationError
+from engine.features.faces.controller import DictStore, FacesController
+from engine.models.cache import WeightsCache
 
 
 @pytest.fixture()
@@ -52,7 +52,7 @@ def test_jobs_borrow_the_live_tasks_models(ctl, astronaut_variants, tmp_path):
     for name in ("original", "brighter"):
         paths.append(str(tmp_path / f"{name}.png"))
         cv2.imwrite(paths[-1], astronaut_variants[name])
-    from engine.faces.jobs import JobProgress, run_job
+    from engine.features.faces.jobs import JobProgress, run_job
 
     steps = []
     person = run_job(ctl.enrol_photos_job("Eileen", paths, False), steps.append)

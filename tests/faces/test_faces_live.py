@@ -7,17 +7,17 @@ import numpy as np
 import torch
 from PySide6.QtCore import QSettings
 
-from engine.faces.detectors import HaarDetector
-from engine.faces.embedders import LBPEmbedder
-from engine.faces.gallery import Gallery
-from engine.faces.recognizer import FaceRecognizer
+from engine.features.faces.detectors import HaarDetector
+from engine.features.faces.embedders import LBPEmbedder
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.recognizer import FaceRecognizer
 
 
 def test_a_live_feed_shows_the_enrolled_name(qtbot, tmp_path, monkeypatch, astronaut_variants):
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
-    from engine.faces.gallery import default_path
-    from gui.main_window import MainWindow
-    from gui.tabs.faces_tab import FacesTab
+    from engine.features.faces.gallery import default_path
+    from gui.shell.main_window import MainWindow
+    from gui.features.faces.tab import FacesTab
 
     with Gallery(default_path()) as gallery:
         FaceRecognizer(HaarDetector(), LBPEmbedder(), gallery).enrol(

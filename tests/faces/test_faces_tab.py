@@ -11,16 +11,16 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage, QPainter
 
-from engine.runtime import TaskResult, Timings
-from engine.sources import Frame
-from engine.weights.cache import WeightsCache
+from engine.runtime.worker import TaskResult, Timings
+from engine.io.sources import Frame
+from engine.models.cache import WeightsCache
 
 
 @pytest.fixture()
 def tab(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
-    from gui.context import AppContext
-    from gui.tabs.faces_tab import FacesTab
+    from gui.common.context import AppContext
+    from gui.features.faces.tab import FacesTab
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     # Nothing installed, not even dlib's bundled models: the offline pipeline (Haar + LBP).
@@ -200,10 +200,10 @@ def test_a_damaged_gallery_is_restored_and_the_user_is_told(qtbot, tab, photo_fi
 
 
 def test_calibrate_and_siamese_views(qtbot, tab, photo_files, astronaut_variants, lfw_faces):
-    from engine.faces.embedders import LBPEmbedder
-    from engine.faces.recognizer import FaceRecognizer
-    from engine.faces.detectors import HaarDetector
-    from gui.widgets.faces_siamese import CAMERA
+    from engine.features.faces.embedders import LBPEmbedder
+    from engine.features.faces.recognizer import FaceRecognizer
+    from engine.features.faces.detectors import HaarDetector
+    from gui.features.faces.siamese import CAMERA
 
     _enrol_photos(qtbot, tab, "Ann", [photo_files["original"], photo_files["brighter"]])
     tab.pages.setCurrentWidget(tab.calibrate)

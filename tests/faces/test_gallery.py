@@ -14,14 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.faces.gallery import (
-    Gallery,
-    GalleryDamagedError,
-    GalleryLockedError,
-    GalleryReadOnlyError,
-    PersonExistsError,
-    PersonNotFoundError,
-)
+from engine.features.faces.gallery import Gallery, GalleryDamagedError, GalleryLockedError, GalleryReadOnlyError, PersonExistsError, PersonNotFoundError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,7 +146,7 @@ _CRASHING_WRITER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from engine.faces.gallery import Gallery
+    from engine.features.faces.gallery import Gallery
 
     g = Gallery(sys.argv[1])
     # A tiny page cache makes SQLite spill uncommitted pages into the WAL mid-transaction:

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.faces.align import align_face
-from engine.faces.detectors import HaarDetector
-from engine.faces.embedders import LBPEmbedder, default_embedder_name, distances, make_embedder
+from engine.features.faces.align import align_face
+from engine.features.faces.detectors import HaarDetector
+from engine.features.faces.embedders import LBPEmbedder, default_embedder_name, distances, make_embedder
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_genuine_pairs_are_within_and_impostors_beyond_the_default_threshold(emb
 
 
 def test_the_offline_embedder_is_the_default_when_nothing_is_installed(tmp_path):
-    from engine.weights.cache import WeightsCache
+    from engine.models.cache import WeightsCache
 
     empty = WeightsCache(tmp_path / "models", bundled=False)
     assert default_embedder_name(empty) == "lbp"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.faces.detectors import FaceModelError, YuNetDetector, make_detector
-from engine.faces.embedders import SFaceEmbedder, default_embedder_name, installed_embedders, make_embedder
-from engine.weights.cache import WeightsCache, WeightsError
-from engine.weights.catalog import catalog
+from engine.features.faces.detectors import FaceModelError, YuNetDetector, make_detector
+from engine.features.faces.embedders import SFaceEmbedder, default_embedder_name, installed_embedders, make_embedder
+from engine.models.cache import WeightsCache, WeightsError
+from engine.models.catalog import catalog
 
 
 @pytest.fixture()

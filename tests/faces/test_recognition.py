@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.faces.detectors import HaarDetector
-from engine.faces.embedders import LBPEmbedder
-from engine.faces.gallery import PersonExistsError
-from engine.faces.quality import EnrolmentError
-from engine.faces.recognizer import FaceRecognizer
-from engine.faces.tracking import FaceTracker, iou_matrix
-from engine.faces.types import UNKNOWN
+from engine.features.faces.detectors import HaarDetector
+from engine.features.faces.embedders import LBPEmbedder
+from engine.features.faces.gallery import PersonExistsError
+from engine.features.faces.quality import EnrolmentError
+from engine.features.faces.recognizer import FaceRecognizer
+from engine.features.faces.tracking import FaceTracker, iou_matrix
+from engine.features.faces.types import UNKNOWN
 
 ENROL = ("original", "brighter", "cropped")
 PROBES = ("flipped", "darker", "smaller", "rotated", "noisy", "blurred")

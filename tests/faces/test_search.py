@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.faces.search import VectorIndex
+from engine.features.faces.search import VectorIndex
 
 
 def _unit(rng, n, d):

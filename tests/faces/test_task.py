@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine.faces.detectors import HaarDetector
-from engine.faces.embedders import LBPEmbedder
-from engine.faces.recognizer import FaceRecognizer
+from engine.features.faces.detectors import HaarDetector
+from engine.features.faces.embedders import LBPEmbedder
+from engine.features.faces.recognizer import FaceRecognizer
 from dataclasses import replace
 
-from engine.faces.task import FacesSettings, FacesTask
-from engine.faces.types import UNKNOWN
-from engine.runtime import InferenceWorker
-from engine.sources import Frame
+from engine.features.faces.task import FacesSettings, FacesTask
+from engine.features.faces.types import UNKNOWN
+from engine.runtime.worker import InferenceWorker
+from engine.io.sources import Frame
 
 
 def _frame(image, i=0):

@@ -11,9 +11,9 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPainter
 
-from engine.runtime import Task, TaskResult
-from engine.sources import Frame
-from gui.tabs.base import StudioTab
+from engine.runtime.worker import Task, TaskResult
+from engine.io.sources import Frame
+from gui.common.tab_base import StudioTab
 
 # The demo frame size; the shell does not care, but the assertions below do.
 DEMO_W, DEMO_H = 640, 480
@@ -99,7 +99,7 @@ def probe_tab_class() -> type[ProbeTab]:
 @pytest.fixture
 def make_window(qtbot, settings):
     """Build MainWindows (closed and shut down after the test)."""
-    from gui.main_window import MainWindow
+    from gui.shell.main_window import MainWindow
 
     windows = []
 

@@ -16,9 +16,9 @@ from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QLineEdit, QSlider, QVBoxLayout
 
-from gui import file_dialogs
-from gui.context import AppContext
-from gui.tabs.base import StudioTab
+from gui.common import file_dialogs
+from gui.common.context import AppContext
+from gui.common.tab_base import StudioTab
 
 ROOT = Path(__file__).resolve().parents[2]
 

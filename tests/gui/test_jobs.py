@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gui.jobs import JobControl, JobRunner
+from gui.common.jobs import JobControl, JobRunner
 
 
 @pytest.fixture

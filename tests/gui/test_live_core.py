@@ -12,10 +12,10 @@ import pytest
 import torch
 from PySide6.QtGui import QColor, QPainter
 
-from engine.runtime import Task, TaskResult
-from engine.sources import Frame
-from gui.context import AppContext
-from gui.tabs.base import StudioTab
+from engine.runtime.worker import Task, TaskResult
+from engine.io.sources import Frame
+from gui.common.context import AppContext
+from gui.common.tab_base import StudioTab
 
 
 @dataclass(frozen=True)

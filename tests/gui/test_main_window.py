@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from gui.main_window import KEY_LAST_SOURCE, KEY_LAST_TAB
+from gui.shell.main_window import KEY_LAST_SOURCE, KEY_LAST_TAB
 
 DEMO_W, DEMO_H = 640, 480
 TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
@@ -124,7 +124,7 @@ def test_settings_persist_between_windows(qtbot, make_window, frames_waiter, set
 
 def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
         qtbot, make_window, frames_waiter, probe_tab_class, tmp_path, settings):
-    from gui.context import AppContext
+    from gui.common.context import AppContext
     import torch
 
     context = AppContext(settings, torch.device("cpu"))
@@ -215,7 +215,7 @@ def test_space_stops_and_starts_the_source(qtbot, make_window, frames_waiter):
 
 
 def test_lost_camera_shows_reconnecting_and_recovers(qtbot, make_window, frames_waiter):
-    from engine.sources import FrameSource
+    from engine.io.sources import FrameSource
 
     class FlakyCamera(FrameSource):
         """A real FrameSource that loses its device after 5 frames, then refuses to reopen twice."""
@@ -275,7 +275,7 @@ def test_mirror_flips_what_is_shown_and_persists(qtbot, make_window, tmp_path, s
 
 
 def test_task_changed_swaps_the_running_task(qtbot, make_window, frames_waiter, probe_tab_class, settings):
-    from gui.context import AppContext
+    from gui.common.context import AppContext
     import torch
 
     context = AppContext(settings, torch.device("cpu"))
@@ -292,7 +292,7 @@ def test_task_changed_swaps_the_running_task(qtbot, make_window, frames_waiter, 
 
 
 def test_models_menu_opens_the_model_manager(qtbot, make_window):
-    from gui.widgets.model_manager import ModelManagerDialog
+    from gui.common.model_manager import ModelManagerDialog
 
     window = make_window("demo")
     window.open_model_manager()

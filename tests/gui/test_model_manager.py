@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.weights.cache import WeightsCache
-from engine.weights.catalog import Catalog, CatalogEntry, ModelFile, catalog as builtin_catalog
-from gui.widgets.model_manager import INSTALLED, MISSING, ModelManagerDialog
+from engine.models.cache import WeightsCache
+from engine.models.catalog import Catalog, CatalogEntry, ModelFile, catalog as builtin_catalog
+from gui.common.model_manager import INSTALLED, MISSING, ModelManagerDialog
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several progress reports
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from gui.widgets.strip_chart import StripChart, format_tick, nice_ceiling
+from gui.common.strip_chart import StripChart, format_tick, nice_ceiling
 
 RED = (255, 0, 0)
 

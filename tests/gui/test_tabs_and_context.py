@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from gui.context import AppContext
-from gui.settings import open_settings, settings_path
-from gui.tabs import TAB_SPECS, load_tab, load_tabs
-from gui.tabs.base import StudioTab
-from gui.tabs.placeholder import PlaceholderTab
+from gui.common.context import AppContext
+from gui.common.settings import open_settings, settings_path
+from gui.shell.tabs import TAB_SPECS, load_tab, load_tabs
+from gui.common.tab_base import StudioTab
+from gui.common.placeholder_tab import PlaceholderTab
 
 
 def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):
@@ -25,7 +25,7 @@ def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):
 
 
 def test_missing_tab_module_becomes_placeholder(qtbot, settings):
-    tab = load_tab(AppContext(settings, torch.device("cpu")), "gui.tabs.no_such_tab", "NoTab", "Detect")
+    tab = load_tab(AppContext(settings, torch.device("cpu")), "gui.shell.tabs.no_such_tab", "NoTab", "Detect")
     qtbot.addWidget(tab)
     assert isinstance(tab, PlaceholderTab)
     assert tab.title == "Detect"
@@ -39,7 +39,7 @@ def test_broken_tab_module_becomes_placeholder_and_is_logged(qtbot, settings, tm
     (package / "__init__.py").write_text("")
     (package / "bad_tab.py").write_text("import this_module_does_not_exist_anywhere\n")
     (package / "raising_tab.py").write_text(
-        "from gui.tabs.base import StudioTab\n"
+        "from gui.common.tab_base import StudioTab\n"
         "class RaisingTab(StudioTab):\n"
         "    def __init__(self, context):\n"
         "        raise RuntimeError('model folder unreadable')\n")

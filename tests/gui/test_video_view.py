@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
 
-from gui.widgets.video_view import BACKGROUND, VideoView, bgr_to_qimage, qimage_to_bgr
+from gui.common.video_view import BACKGROUND, VideoView, bgr_to_qimage, qimage_to_bgr
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_failing_raster_overlay_does_not_break_painting(view):
 
 
 def test_display_geometry_places_whole_pixels_centred():
-    from gui.widgets.video_view import display_geometry
+    from gui.common.video_view import display_geometry
 
     assert display_geometry(640, 480, 900, 675) == (0, 0, 900, 675)
     assert display_geometry(640, 480, 1000, 675) == (50, 0, 900, 675)  # pillarbox

@@ -114,7 +114,7 @@ def tiny_cfg_text(classes: int = 2, channels: int = 3) -> str:
 @pytest.fixture()
 def tiny_detector_files(tmp_path):
     """(cfg, weights, names) of a small 2-class YOLO, weights random in the real format."""
-    from engine.detection.darknet.random_weights import write_random_weights
+    from engine.features.detect.backends.darknet.random_weights import write_random_weights
 
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text(tiny_cfg_text())

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.faces.gallery import Gallery
-from engine.faces.lbp import DIM as LBP_DIM
+from engine.features.faces.gallery import Gallery
+from engine.features.faces.lbp import DIM as LBP_DIM
 
 
 def fill(gallery: Gallery, names=("Ines", "Tomasz", "Øyvind"), seed: int = 11) -> None:
@@ -24,7 +24,7 @@ def fill(gallery: Gallery, names=("Ines", "Tomasz", "Øyvind"), seed: int = 11) 
 
 
 def real_export(folder: Path) -> Path:
-    from engine.faces.gallery_io import export_zip
+    from engine.features.faces.gallery_io import export_zip
 
     with Gallery(folder / "source" / "gallery.db") as g:
         fill(g)

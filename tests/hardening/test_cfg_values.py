@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.detection.darknet.cfg import DarknetCfgError, parse_cfg, parse_cfg_text
-from engine.detection.darknet.model import DarknetModel
+from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_cfg, parse_cfg_text
+from engine.features.detect.backends.darknet.model import DarknetModel
 from tests.hardening.conftest import tiny_cfg_text
 
 _MAXPOOL = """[net]
@@ -67,8 +67,8 @@ def test_convolutional_net_and_yolo_values(old, new, line, fragment):
 
 
 def test_a_grayscale_cfg_builds_loads_and_detects(tmp_path):
-    from engine.detection.darknet.random_weights import synthetic_image, write_random_weights
-    from engine.detection.yolo import YoloDetector
+    from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
+    from engine.features.detect.backends.darknet.detector import YoloDetector
 
     cfg = tmp_path / "gray.cfg"
     cfg.write_text(tiny_cfg_text(channels=1))
@@ -90,7 +90,7 @@ def test_a_grayscale_cfg_builds_loads_and_detects(tmp_path):
 
 
 def test_the_weights_size_is_checked_before_the_model_is_built(tmp_path, monkeypatch):
-    from engine.detection.darknet.weights_file import DarknetWeightsError, check_weights_size
+    from engine.features.detect.backends.darknet.weights_file import DarknetWeightsError, check_weights_size
 
     cfg = tmp_path / "wide.cfg"
     # Parameters just under the limit, but a one-kilobyte weights file: refused by size alone.

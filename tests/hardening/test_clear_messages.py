@@ -56,7 +56,7 @@ def test_an_output_name_that_is_not_utf8_is_printed(tmp_path):
 
 
 def test_pixel_limits_give_exact_counts(tmp_path, monkeypatch):
-    from engine.sources import SourceError, read_image
+    from engine.io.sources import SourceError, read_image
 
     path = tmp_path / "just-over.png"
     path.write_bytes(png_claiming(4900, 4900))  # 24,010,000 pixels: "24 MP" when rounded

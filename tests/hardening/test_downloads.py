@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.weights.cache import WeightsCache, WeightsError
-from engine.weights.catalog import CatalogEntry, ModelFile
+from engine.models.cache import WeightsCache, WeightsError
+from engine.models.catalog import CatalogEntry, ModelFile
 
 EXPECTED = 5_000
 
@@ -132,7 +132,7 @@ def test_stale_part_files_are_removed(tmp_path):
 
 
 def _torchvision_entry():
-    from engine.weights.catalog import catalog
+    from engine.models.catalog import catalog
 
     return catalog().get("ssdlite320_mobilenet_v3_large")
 
@@ -164,7 +164,7 @@ def test_a_state_dict_of_another_model_is_refused(tmp_path):
 
 
 def test_the_real_torchvision_layout_is_installed(tmp_path):
-    from engine.detection.torchvision_detectors import build_model
+    from engine.features.detect.backends.torchvision import build_model
 
     entry = _torchvision_entry()
     good = tmp_path / Path(entry.files[0].filename).name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import paths
+from engine.core import paths
 
 
 def test_home_pointing_at_a_file(tmp_path, monkeypatch):

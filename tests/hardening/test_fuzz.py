@@ -16,11 +16,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.detection.darknet.cfg import DarknetCfgError, parse_cfg_text
-from engine.detection.darknet.model import DarknetModel
-from engine.detection.names import bundled_path
-from engine.faces.gallery import Gallery, GalleryError
-from engine.faces.gallery_io import import_zip
+from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_cfg_text
+from engine.features.detect.backends.darknet.model import DarknetModel
+from engine.features.detect.names import bundled_path
+from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery_io import import_zip
 from tests.hardening.gallery_archives import members, real_export, write_members
 
 REAL_CFGS = {name: bundled_path(f"{name}.cfg").read_text() for name in ("yolov4-tiny", "yolov3-tiny", "yolov7-tiny")}

@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.faces.gallery import Gallery, GalleryError
-from engine.faces.gallery_io import ArchiveError, import_zip
-from engine.faces.lbp import DIM as LBP_DIM
+from engine.features.faces.gallery import Gallery, GalleryError
+from engine.features.faces.gallery_io import ArchiveError, import_zip
+from engine.features.faces.lbp import DIM as LBP_DIM
 from tests.hardening.conftest import TWO_GB_KIB, child_env, run_cli
 from tests.hardening.gallery_archives import members, npy_bytes, real_export, with_manifest, write_members
 
@@ -184,7 +184,7 @@ def test_a_foreign_sqlite_file_is_left_untouched(tmp_path):
 
 
 def test_a_non_ascii_name_is_unique_ignoring_case(tmp_path):
-    from engine.faces.gallery import PersonExistsError
+    from engine.features.faces.gallery import PersonExistsError
 
     with Gallery(tmp_path / "g.db") as g:
         chip = np.zeros((40, 40, 3), np.uint8)

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from engine.faces.gallery import Gallery, GalleryError, GalleryReadOnlyError
-from engine.faces.lbp import DIM as LBP_DIM
+from engine.features.faces.gallery import Gallery, GalleryError, GalleryReadOnlyError
+from engine.features.faces.lbp import DIM as LBP_DIM
 from tests.hardening.conftest import ROOT, child_env
 from tests.hardening.gallery_archives import fill
 
@@ -76,7 +76,7 @@ def test_a_read_only_disk_opens_read_only_and_says_so(tmp_path):
 
 @needs_mount
 def test_a_full_disk_during_export_leaves_nothing(tmp_path):
-    from engine.faces.gallery_io import export_zip
+    from engine.features.faces.gallery_io import export_zip
 
     with Gallery(tmp_path / "g.db") as g:
         fill(g, names=("Mira", "Noor", "Otto"))
@@ -101,8 +101,8 @@ def test_a_failed_export_in_a_child_with_a_file_size_limit(tmp_path):
     script = (
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-        "from engine.faces.gallery import Gallery, GalleryError\n"
-        "from engine.faces.gallery_io import export_zip\n"
+        "from engine.features.faces.gallery import Gallery, GalleryError\n"
+        "from engine.features.faces.gallery_io import export_zip\n"
         "g = Gallery(sys.argv[1])\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))\n"
         "try:\n    export_zip(g, sys.argv[2])\nexcept GalleryError as exc:\n    print(exc); sys.exit(3)\n"
@@ -152,7 +152,7 @@ def test_removal_includes_backups_in_progress(tmp_path):
 
 
 def test_exporting_over_the_gallery_itself_is_refused(tmp_path):
-    from engine.faces.gallery_io import export_zip
+    from engine.features.faces.gallery_io import export_zip
 
     with Gallery(tmp_path / "g.db") as g:
         fill(g, names=("Uma",))

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings
 
-from engine.weights.cache import WeightsCache
-from engine.weights.catalog import CatalogEntry, ModelFile, catalog
-from gui.context import AppContext
-from gui.tabs.detect_tab import DetectTab
+from engine.models.cache import WeightsCache
+from engine.models.catalog import CatalogEntry, ModelFile, catalog
+from gui.common.context import AppContext
+from gui.features.detect.tab import DetectTab
 
 
 def _offline_copy(base: CatalogEntry, folder) -> CatalogEntry:

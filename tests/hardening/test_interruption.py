@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.safe_files import atomic_path, atomic_write_bytes
+from engine.core.safe_files import atomic_path, atomic_write_bytes
 from tests.hardening.conftest import MAIN, child_env
 
 
@@ -80,7 +80,7 @@ def test_a_signal_inside_signals_deferred_is_raised_when_the_block_ends():
     """Ctrl+C during the block is not lost and does not split it: it comes right after."""
     import os
 
-    from engine.safe_files import signals_deferred
+    from engine.core.safe_files import signals_deferred
 
     steps = []
     with pytest.raises(KeyboardInterrupt):
@@ -97,7 +97,7 @@ def test_atomic_path_leaves_nothing_when_interrupted_while_creating_its_temporar
     """A signal between creating the temporary and storing its name used to leak the file."""
     import os
 
-    from engine import safe_files
+    from engine.core import safe_files
 
     real = safe_files.temp_name_for
 

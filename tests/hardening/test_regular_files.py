@@ -1,4 +1,4 @@
-"""engine.regular_files: FIFOs, devices, sockets and folders are refused without blocking,
+"""engine.core.regular_files: FIFOs, devices, sockets and folders are refused without blocking,
 sizes are bounded before reading, long lines before they are held."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.hardening.conftest import ROOT, child_env
 def _open_in_child(path, max_bytes="None") -> subprocess.CompletedProcess:
     """open_regular in a child process: a regression that blocks fails by its timeout
     instead of hanging the test run."""
-    code = ("import sys\nfrom engine.regular_files import RegularFileError, open_regular\n"
+    code = ("import sys\nfrom engine.core.regular_files import RegularFileError, open_regular\n"
             f"try:\n    open_regular(sys.argv[1], {max_bytes}, what='test file').close()\n"
             "except RegularFileError as exc:\n    print(exc)\n    sys.exit(3)\n")
     return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
@@ -33,7 +33,7 @@ def test_a_fifo_is_refused_at_once(tmp_path):
 
 @pytest.mark.parametrize("kind", ["device", "folder", "socket"])
 def test_other_non_regular_files_are_refused(tmp_path, kind):
-    from engine.regular_files import RegularFileError, open_regular
+    from engine.core.regular_files import RegularFileError, open_regular
 
     if kind == "device":
         path, word = "/dev/zero", "device"
@@ -49,7 +49,7 @@ def test_other_non_regular_files_are_refused(tmp_path, kind):
 
 
 def test_the_size_is_checked_before_reading(tmp_path):
-    from engine.regular_files import RegularFileError, open_regular, read_regular_bytes
+    from engine.core.regular_files import RegularFileError, open_regular, read_regular_bytes
 
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:
@@ -66,7 +66,7 @@ def test_the_size_is_checked_before_reading(tmp_path):
 
 
 def test_lines_are_bounded_one_by_one(tmp_path):
-    from engine.regular_files import RegularFileError, iter_regular_lines
+    from engine.core.regular_files import RegularFileError, iter_regular_lines
 
     text = tmp_path / "lines.txt"
     text.write_bytes(b"one\n\ntwo\nthree")

@@ -10,9 +10,9 @@ import torch
 
 @pytest.fixture()
 def vgg_installed(tmp_path, monkeypatch):
-    from engine.style.vgg import random_vgg19_state_dict
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.features.style.vgg import random_vgg19_state_dict
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
     weights = tmp_path / "vgg19-random.pth"

@@ -22,7 +22,7 @@ from tests.hardening.hostile_weights import BOMBS
 @pytest.fixture(scope="module")
 def teach_model(tmp_path_factory) -> Path:
     """A small, valid Teach model folder (MobileNetV3-Small cut after two blocks)."""
-    from engine.teach.model import TrainedModel, build_classifier, save_model_dir
+    from engine.features.teach.model import TrainedModel, build_classifier, save_model_dir
 
     folder = tmp_path_factory.mktemp("teach") / "model"
     classifier = build_classifier("mobilenet_v3_small", 2, blocks=2)
@@ -154,7 +154,7 @@ def test_checkpoint_sizes_are_checked_against_the_architecture(tmp_path):
     """A real state_dict of a larger model is refused by its declared size, before loading."""
     import torch
 
-    from engine.weights import checkpoint
+    from engine.models import checkpoint
 
     small = torch.nn.Linear(4, 2)
     big = tmp_path / "big.pth"
@@ -174,7 +174,7 @@ def test_checkpoint_sizes_are_checked_against_the_architecture(tmp_path):
 def test_a_zip_member_that_inflates_too_well_is_refused(tmp_path):
     import zipfile
 
-    from engine.weights import checkpoint
+    from engine.models import checkpoint
 
     path = tmp_path / "bomb.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -95,7 +95,7 @@ def test_stylize_train_applies_the_image_limits(tmp_path):
     """Six 5 KB JPEGs claiming 30000x30000 pixels: each is refused from its header."""
     import torch
 
-    from engine.style.vgg16 import random_state
+    from engine.features.style.vgg16 import random_state
 
     home = tmp_path / "home"
     vgg = home / "cache" / "models" / "vgg16" / "vgg16-397923af.pth"

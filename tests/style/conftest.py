@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.adain import random_decoder_state, random_encoder_state
-from engine.style.gatys import GatysSettings
-from engine.style.vgg import random_vgg19_state_dict
+from engine.features.style.adain import random_decoder_state, random_encoder_state
+from engine.features.style.gatys import GatysSettings
+from engine.features.style.vgg import random_vgg19_state_dict
 
 # Layers that keep Gatys tests cheap on a shared CPU: the extractor then stops at conv2_2.
 SHALLOW = dict(content_layer="conv2_2", style_layers=(("conv1_1", 0.5), ("conv2_1", 0.5)))

@@ -10,20 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.runtime import InferenceWorker
-from engine.sources import Frame
-from engine.style.adain import (
-    AdaINStylizer,
-    AdaINWeightsError,
-    StyleStats,
-    adaptive_instance_norm,
-    blend_stats,
-    feature_stats,
-    load_decoder_state,
-    load_encoder_state,
-)
-from engine.style.imaging import chroma
-from engine.style.live import AdaINTask, LiveStyleSettings, PaletteTask, StyleImage
+from engine.runtime.worker import InferenceWorker
+from engine.io.sources import Frame
+from engine.features.style.adain import AdaINStylizer, AdaINWeightsError, StyleStats, adaptive_instance_norm, blend_stats, feature_stats, load_decoder_state, load_encoder_state
+from engine.features.style.imaging import chroma
+from engine.features.style.task import AdaINTask, LiveStyleSettings, PaletteTask, StyleImage
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +74,7 @@ def test_stylize_keeps_size_alpha_zero_reconstructs(stylizer: AdaINStylizer, pic
     stats = stylizer.style_stats(pictures.style(64), name="strokes")
     full = stylizer.stylize(content, stats, alpha=1.0)
     assert full.shape == content.shape and full.dtype == np.uint8
-    from engine.style.imaging import bgr_to_tensor, tensor_to_bgr
+    from engine.features.style.imaging import bgr_to_tensor, tensor_to_bgr
 
     with torch.inference_mode():
         x = bgr_to_tensor(content)

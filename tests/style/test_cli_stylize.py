@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.adain import random_decoder_state, random_encoder_state
-from engine.style.metadata import read_info
-from engine.style.vgg import random_vgg19_state_dict
-from engine.weights.cache import default_cache
-from engine.weights.catalog import catalog
+from engine.features.style.adain import random_decoder_state, random_encoder_state
+from engine.features.style.metadata import read_info
+from engine.features.style.vgg import random_vgg19_state_dict
+from engine.models.cache import default_cache
+from engine.models.catalog import catalog
 from main import main
 
 
@@ -117,7 +117,7 @@ def test_bad_arguments_give_one_error_line(installed_weights, inputs, tmp_path: 
 
 
 def _fast_file(path: Path, seed: int = 4) -> Path:
-    from engine.style.transformer_net import random_state
+    from engine.features.style.transformer_net import random_state
 
     state = random_state(seed)
     state["in1.running_mean"] = torch.zeros(32)  # as old PyTorch versions saved them
@@ -154,7 +154,7 @@ def test_fast_model_of_another_layout_names_the_first_mismatching_key(inputs, tm
 
 
 def test_train_says_how_long_then_writes_the_model(inputs, tmp_path: Path, capsys, pictures) -> None:
-    from engine.style.vgg16 import random_state
+    from engine.features.style.vgg16 import random_state
 
     content, style = inputs
     cache = default_cache()

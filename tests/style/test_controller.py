@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.controller import ADAIN, PALETTE, StyleController
-from engine.style.gatys import GatysSettings
-from engine.style.live import FastStyleTask, PaletteTask
-from engine.style.transformer_net import random_state
-from engine.weights.cache import WeightsCache
+from engine.features.style.controller import ADAIN, PALETTE, StyleController
+from engine.features.style.gatys import GatysSettings
+from engine.features.style.task import FastStyleTask, PaletteTask
+from engine.features.style.transformer_net import random_state
+from engine.models.cache import WeightsCache
 
 
 def _drive(gen):
@@ -57,7 +57,7 @@ def test_choice_snapshots_and_weights_by_content(tmp_path, pictures):
 
 
 def test_photo_job_is_the_engine_job(tmp_path, pictures):
-    from engine.style import jobs
+    from engine.features.style import jobs
 
     c = StyleController(WeightsCache(tmp_path / "models"), torch.device("cpu"))
     content = pictures.content(48, 64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.style.costs import content_cost, gram_matrix, layer_style_cost, total_cost, total_variation
+from engine.features.style.costs import content_cost, gram_matrix, layer_style_cost, total_cost, total_variation
 
 # One layer, n_C = 2 channels, n_H = 1, n_W = 2.
 A_C = torch.tensor([[[1.0, 2.0]], [[3.0, 0.0]]])  # channel 0: 1 2, channel 1: 3 0

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine.style.fast_style import FastStylizer, SpeedOptions, load_fast_file, processing_size, sharp_resize
-from engine.style.transformer_net import FastStyleWeightsError, TransformerNet, clean_state, read_state
+from engine.features.style.fast_style import FastStylizer, SpeedOptions, load_fast_file, processing_size, sharp_resize
+from engine.features.style.transformer_net import FastStyleWeightsError, TransformerNet, clean_state, read_state
 
 
 # -- the reference: pytorch/examples' fast_neural_style layer list, written out plainly ----------
@@ -141,9 +141,9 @@ def test_fast_task_in_the_worker_follows_settings_snapshots(tmp_path, pictures):
     import threading
     import time
 
-    from engine.runtime import InferenceWorker
-    from engine.sources import Frame
-    from engine.style.live import FastStyleTask, LiveStyleSettings
+    from engine.runtime.worker import InferenceWorker
+    from engine.io.sources import Frame
+    from engine.features.style.task import FastStyleTask, LiveStyleSettings
 
     path = tmp_path / "mosaic.pth"
     torch.save(_reference_checkpoint(), path)

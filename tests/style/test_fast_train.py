@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style import models
-from engine.style.fast_train import TrainingCancelled, TrainingError, TrainSettings, list_images, train, train_job
-from engine.style.transformer_net import read_state
-from engine.style.user_styles import install_user_style, save_user_style, user_style_entries
-from engine.style.vgg16 import random_state as random_vgg16
-from engine.weights.cache import WeightsCache
+from engine.features.style import models
+from engine.features.style.fast_train import TrainingCancelled, TrainingError, TrainSettings, list_images, train, train_job
+from engine.features.style.transformer_net import read_state
+from engine.features.style.user_styles import install_user_style, save_user_style, user_style_entries
+from engine.features.style.vgg16 import random_state as random_vgg16
+from engine.models.cache import WeightsCache
 
 SMALL = TrainSettings(steps=6, size=32, batch=1, lr=1e-2, preview_every=3, seed=0)
 
@@ -57,7 +57,7 @@ def test_training_lowers_the_perceptual_loss(photos, pictures, vgg16_state):
 
 
 def read_state_keys():
-    from engine.style.transformer_net import expected_shapes
+    from engine.features.style.transformer_net import expected_shapes
 
     return expected_shapes().keys()
 
@@ -67,7 +67,7 @@ def test_trained_model_round_trips_through_save_catalog_and_import(tmp_path, pho
     _, (path, result) = _run(train_job(pictures.style(48), photos, out, SMALL, vgg16_state, style_name="strokes"))
     assert path == out and out.is_file() and out.with_suffix(".json").is_file()
     frame = pictures.content(48, 64)
-    from engine.style.fast_style import FastStylizer
+    from engine.features.style.fast_style import FastStylizer
 
     direct = FastStylizer(result.state).stylize(frame, 64)
     cache = WeightsCache(tmp_path / "models")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.gatys import GatysSettings, StyleObjective, is_out_of_memory, run_to_end, stylize
-from engine.style.imaging import chroma, resize_to
-from engine.style.vgg import VGGFeatures
+from engine.features.style.gatys import GatysSettings, StyleObjective, is_out_of_memory, run_to_end, stylize
+from engine.features.style.imaging import chroma, resize_to
+from engine.features.style.vgg import VGGFeatures
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

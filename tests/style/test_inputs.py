@@ -9,17 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.style.catalog import ENTRIES
-from engine.style.gatys import GatysSettings
-from engine.style.imaging import (
-    StyleInputError,
-    load_input_image,
-    match_colors,
-    style_size_notice,
-)
-from engine.style.metadata import MetadataError, read_info, save_png
-from engine.style.vgg import random_vgg19_state_dict
-from engine.weights.cache import WeightsCache, WeightsError
+from engine.features.style.catalog import ENTRIES
+from engine.features.style.gatys import GatysSettings
+from engine.features.style.imaging import StyleInputError, load_input_image, match_colors, style_size_notice
+from engine.features.style.metadata import MetadataError, read_info, save_png
+from engine.features.style.vgg import random_vgg19_state_dict
+from engine.models.cache import WeightsCache, WeightsError
 
 
 def test_non_image_file_is_named(tmp_path: Path) -> None:
@@ -105,7 +100,7 @@ def test_catalog_entries_and_validators(tmp_path: Path) -> None:
     installed = cache.import_file(names["vgg19"], good)
     assert installed.name == "vgg19-dcbb9e9d.pth" and cache.is_installed(names["vgg19"])
 
-    from engine.style import models
+    from engine.features.style import models
 
     state = models.load_vgg19(cache)
     assert state["0.weight"].shape == (64, 3, 3, 3)
@@ -121,8 +116,8 @@ def test_fast_preset_from_the_published_archive(tmp_path: Path) -> None:
     """The download is saved_models.zip with all four models; each entry reads its own member."""
     import zipfile
 
-    from engine.style.transformer_net import random_state
-    from engine.weights.catalog import catalog
+    from engine.features.style.transformer_net import random_state
+    from engine.models.catalog import catalog
 
     members = {}
     for i, stem in enumerate(("candy", "mosaic", "rain_princess", "udnie")):

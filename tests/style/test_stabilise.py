@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import torch
 
-from engine.style.fast_style import FastStylizer
-from engine.style.stabilise import FlowStabiliser, flicker, psnr
-from engine.style.transformer_net import random_state
+from engine.features.style.fast_style import FastStylizer
+from engine.features.style.stabilise import FlowStabiliser, flicker, psnr
+from engine.features.style.transformer_net import random_state
 
 
 def _scene(width: int = 400, height: int = 160, seed: int = 0) -> np.ndarray:

@@ -12,17 +12,17 @@ import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from engine.runtime import TaskResult, Timings
-from engine.sources import Frame
-from engine.style.adain import random_decoder_state, random_encoder_state
-from engine.style.live import AdaINTask, FastStyleTask, PaletteTask
-from engine.style.metadata import read_info
-from engine.style.vgg import random_vgg19_state_dict
-from engine.weights.cache import WeightsCache
-from engine.weights.catalog import catalog
-from gui.context import AppContext
-from gui.settings import open_settings
-from gui.tabs.style_tab import StyleTab
+from engine.runtime.worker import TaskResult, Timings
+from engine.io.sources import Frame
+from engine.features.style.adain import random_decoder_state, random_encoder_state
+from engine.features.style.task import AdaINTask, FastStyleTask, PaletteTask
+from engine.features.style.metadata import read_info
+from engine.features.style.vgg import random_vgg19_state_dict
+from engine.models.cache import WeightsCache
+from engine.models.catalog import catalog
+from gui.common.context import AppContext
+from gui.common.settings import open_settings
+from gui.features.style.tab import StyleTab
 
 
 def _context(tmp_path: Path, latest=None) -> AppContext:
@@ -231,7 +231,7 @@ def test_live_mode_settings_snapshots_and_style_switch(qtbot, tmp_path: Path, fi
 
 
 def _fast_file(path: Path, seed: int = 2) -> Path:
-    from engine.style.transformer_net import random_state
+    from engine.features.style.transformer_net import random_state
 
     torch.save(random_state(seed), path)
     return path
@@ -266,7 +266,7 @@ def test_fast_preset_imported_by_content_runs_live(qtbot, tmp_path: Path, pictur
 
 
 def test_training_in_the_tab_saves_a_user_style(qtbot, tmp_path: Path, files, pictures) -> None:
-    from engine.style.vgg16 import random_state
+    from engine.features.style.vgg16 import random_state
 
     context = _context(tmp_path)
     weights = context.weights_cache.path(catalog().get("vgg16"))

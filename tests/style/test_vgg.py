@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision.models import vgg as tv_vgg
 
-from engine.style.vgg import VGGFeatures, VGGWeightsError, load_vgg19_state_dict, normalise_state_dict
+from engine.features.style.vgg import VGGFeatures, VGGWeightsError, load_vgg19_state_dict, normalise_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import engine  # noqa: F401  (process policy before torch)
-from engine.teach.backbones import load_backbone
-from engine.teach.settings import AugmentSettings, TrainSettings
-from engine.teach.synthetic import write_image_folder
-from engine.teach.training import dataset_from_folder, run_to_end, train
+from engine.features.teach.backbones import load_backbone
+from engine.features.teach.settings import AugmentSettings, TrainSettings
+from engine.features.teach.synthetic import write_image_folder
+from engine.features.teach.training import dataset_from_folder, run_to_end, train
 
 BACKBONE = "mobilenet_v3_small"
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine.teach.controller import TeachController
-from engine.teach.synthetic import make_image
+from engine.features.teach.controller import TeachController
+from engine.features.teach.synthetic import make_image
 
 
 def _drain(job):

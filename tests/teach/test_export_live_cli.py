@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.sources import Frame
-from engine.teach.backbones import BackboneWeightsMissingError, load_backbone
-from engine.teach.export import export
-from engine.teach.imaging import to_batch
-from engine.teach.live import LiveSettings, TeachTask
-from engine.teach.model import ModelDirError, load_model_dir, save_model_dir
-from engine.teach.training import dataset_from_folder
+from engine.io.sources import Frame
+from engine.features.teach.backbones import BackboneWeightsMissingError, load_backbone
+from engine.features.teach.export import export
+from engine.features.teach.imaging import to_batch
+from engine.features.teach.task import LiveSettings, TeachTask
+from engine.features.teach.model import ModelDirError, load_model_dir, save_model_dir
+from engine.features.teach.training import dataset_from_folder
 
 import main
 
@@ -123,7 +123,7 @@ def test_cli_bad_input_is_one_error_line(tmp_path, capsys):
 
 
 def test_missing_imagenet_weights_offer_download_or_untrained(tmp_path):
-    from engine.weights.cache import WeightsCache
+    from engine.models.cache import WeightsCache
 
     cache = WeightsCache(tmp_path / "models")
     with pytest.raises(BackboneWeightsMissingError, match=r"models fetch mobilenet_v3_small.*untrained"):
@@ -133,8 +133,8 @@ def test_missing_imagenet_weights_offer_download_or_untrained(tmp_path):
 def test_installed_weights_are_loaded_and_labelled_trained(tmp_path):
     import torchvision.models as tvm
 
-    from engine.weights.cache import WeightsCache
-    from engine.weights.catalog import catalog
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
 
     torch.manual_seed(1)
     reference = tvm.mobilenet_v3_small(weights=None).eval()

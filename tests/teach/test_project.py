@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.teach.project import MAX_CLASSES, Project, ProjectError
-from engine.teach.settings import TrainSettings
+from engine.features.teach.project import MAX_CLASSES, Project, ProjectError
+from engine.features.teach.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ _WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     import numpy as np
-    from engine.teach.project import Project
+    from engine.features.teach.project import Project
     project = Project.open(sys.argv[1])
     marker = Path(sys.argv[2])
     rng = np.random.default_rng(0)

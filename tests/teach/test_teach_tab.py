@@ -8,12 +8,12 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPainter
 
-from engine.runtime import TaskResult, Timings
-from engine.sources import Frame
-from engine.teach.controller import TeachController
-from engine.teach.synthetic import make_image
-from gui.context import AppContext
-from gui.tabs.teach_tab import TeachTab
+from engine.runtime.worker import TaskResult, Timings
+from engine.io.sources import Frame
+from engine.features.teach.controller import TeachController
+from engine.features.teach.synthetic import make_image
+from gui.common.context import AppContext
+from gui.features.teach.tab import TeachTab
 
 
 @pytest.fixture

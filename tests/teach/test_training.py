@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.teach.features import EmbeddingCache
-from engine.teach.imaging import preview
-from engine.teach.project import Project
-from engine.teach.settings import AugmentSettings, TrainSettings
-from engine.teach.training import (TrainingCancelled, TrainingError, dataset_from_folder, dataset_from_project,
-                                   run_to_end, train)
+from engine.features.teach.features import EmbeddingCache
+from engine.features.teach.imaging import preview
+from engine.features.teach.project import Project
+from engine.features.teach.settings import AugmentSettings, TrainSettings
+from engine.features.teach.training import TrainingCancelled, TrainingError, dataset_from_folder, dataset_from_project, run_to_end, train
 
 NO_AUG = AugmentSettings(enabled=False)
 

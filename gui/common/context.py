@@ -1,0 +1,122 @@
+"""What a tab may use from the application: settings, weights, device, reporting, jobs.
+
+Tabs receive one ``AppContext`` at construction. It is deliberately small, so a tab can be
+tested on its own with ``AppContext.create()`` (no main window) — in that case status and
+error messages are logged and kept in ``last_status`` / ``last_error`` for assertions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from gui.common.jobs import JobRunner
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.io.sources import Frame
+    from engine.models.cache import WeightsCache
+    from gui.common.video_view import VideoView
+
+log = logging.getLogger(__name__)
+
+
+class AppContext:
+    """Shared services for tabs (all methods are for the GUI thread).
+
+    Attributes:
+        settings: the user's QSettings (INI). Tabs keep their keys under a group named
+            after the tab, e.g. ``settings.setValue("Detect/threshold", 0.4)``.
+        device: the torch.device the engine runs on.
+        video_view: the main window's video view, or None when there is no window.
+            Its ``frame_clicked(float, float)`` signal gives clicks in frame pixels.
+        last_status / last_error: the most recent messages (handy in tests).
+    """
+
+    def __init__(
+        self,
+        settings: QSettings,
+        device: "torch.device",
+        *,
+        weights_cache: "WeightsCache | None" = None,
+        status_sink: Callable[[str], None] | None = None,
+        dialog_parent: QWidget | None = None,
+        latest_frame: Callable[[], "Frame | None"] | None = None,
+        video_view: "VideoView | None" = None,
+    ) -> None:
+        self.settings = settings
+        self.device = device
+        self._weights_cache = weights_cache
+        self._status_sink = status_sink
+        self._dialog_parent = dialog_parent
+        self._latest_frame = latest_frame
+        self.video_view = video_view
+        self.last_status = ""
+        self.last_error: tuple[str, str] | None = None
+        self._runners: list[JobRunner] = []
+
+    @classmethod
+    def create(cls, settings: QSettings | None = None, device: str | None = None) -> "AppContext":
+        """A stand-alone context: settings from ``gui.common.settings.open_settings()``, the engine's
+        device choice (``device`` like "cpu"/"cuda"/None=auto), the default weights cache."""
+        from engine.runtime.device import choose_device
+        from gui.common.settings import open_settings
+
+        return cls(settings if settings is not None else open_settings(), choose_device(device))
+
+    # -- services -------------------------------------------------------------------
+    @property
+    def weights_cache(self) -> "WeightsCache":
+        """The user's weights cache (``engine.models.cache.default_cache()``), built lazily."""
+        if self._weights_cache is None:
+            from engine.models.cache import default_cache
+
+            self._weights_cache = default_cache()
+        return self._weights_cache
+
+    def latest_frame(self) -> "Frame | None":
+        """The newest frame the source delivered (None when no source runs)."""
+        return self._latest_frame() if self._latest_frame is not None else None
+
+    def status(self, message: str) -> None:
+        """Show a short line in the status bar."""
+        self.last_status = message
+        log.info("status: %s", message)
+        if self._status_sink is not None:
+            self._status_sink(message)
+
+    def error(self, title: str, message: str) -> None:
+        """Report a problem the user must see: a non-blocking dialog plus the status bar.
+
+        ``message`` should name the file/camera/value and say what to do.
+        """
+        self.last_error = (title, message)
+        log.warning("%s: %s", title, message)
+        self.status(f"{title}: {message}")
+        if self._dialog_parent is not None:
+            box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                              self._dialog_parent)
+            box.setObjectName("errorDialog")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()  # window-modal but non-blocking: the video keeps running behind it
+
+    def request_repaint(self) -> None:
+        """Draw the overlays again now (e.g. after the tab changed an overlay setting)."""
+        if self.video_view is not None:
+            self.video_view.refresh_overlay()
+
+    def job_runner(self, name: str = "job", parent: QObject | None = None) -> JobRunner:
+        """A ``JobRunner`` for long jobs; the context cancels it when the app shuts down."""
+        runner = JobRunner(parent, name=name)
+        self._runners.append(runner)
+        return runner
+
+    def shutdown(self) -> None:
+        """Cancel every job runner handed out (called by the main window on close)."""
+        for runner in self._runners:
+            runner.shutdown()

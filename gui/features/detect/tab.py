@@ -1,0 +1,412 @@
+"""The Detect tab: live object detection, tracking and counting (a view over DetectController).
+
+Left panel: the model box (catalog picker, Download / Import file…), live settings
+(confidence, NMS IoU, input size, fast mode, the YOLO grid view, tracking, heat map), the
+class filter, what is in view, counting lines and zones with their counts table, and the
+export of detections and counting events. Below: results per second and latency, and the
+counts over time. Boxes, tracks, lines, zones and the heat map are painted over the video
+by ``paint_overlay``.
+
+State and commands live in ``engine.features.detect.controller`` (no Qt); the live
+settings reach the worker as one ``DetectSettings`` snapshot (``task_settings``).
+Recording is the main window's (it records what the view shows).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget,
+                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from engine.features.detect.controller import DetectController, parse_size
+from engine.features.detect.export import save_detections
+from engine.models.cache import human_size
+from gui.common.tab_base import StudioTab
+from gui.features.detect.classes import ClassFilter, CountsList
+from gui.features.detect.installer import ModelInstaller
+from gui.common.list_rows import set_row_texts
+from gui.features.detect.model_box import ModelBox
+from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
+from gui.features.detect.plots import CountsPlot, RatePlot
+from gui.features.detect.regions import RegionsBox
+from gui.features.detect.scene import draw_tracks, heat_qimage, paint_heat, paint_regions, paint_trails
+from gui.features.detect.settings_box import SettingsBox
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
+
+
+class DetectTab(StudioTab):
+    title = "Detect"
+
+    def __init__(self, context, parent: QWidget | None = None, entries=None) -> None:
+        super().__init__(context, parent)
+        if entries is None:
+            from engine.models.catalog import catalog
+            entries = catalog().entries("detect")
+        from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
+        fast = context.device.type == "cpu" and cpu_bf16_supported()
+        self.controller = DetectController(entries, context.settings, fast_possible=fast,
+                                           on_change=self._on_controller_change)
+        self.entries = self.controller.entries
+        self._installed = False
+        self._dirty = False
+        self._grid_text = ""
+        self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
+        self._heat_image = None
+        self._latency_ms = 0.0
+        self._last_sample = 0.0
+        self._build()
+        self.installer = ModelInstaller(context, self.model_box, lambda: self.controller.entry, self)
+        self.installer.state_changed.connect(self._refresh_model_state)
+        self.installer.installed.connect(self._on_installed)
+        self.runner, self.download = self.installer.runner, self.installer.download
+        box = self.model_box  # the buttons by their usual names, for scripts and tests
+        self.download_button, self.import_button, self.progress = box.download_button, box.import_button, box.progress
+        self._refresh_model_state()
+        self._show_regions()
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh_views)
+        self.timer.start()
+        if context.video_view is not None:
+            context.video_view.frame_clicked.connect(self.on_frame_clicked)
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        c = self.controller
+        self.model_box = ModelBox(self.entries)
+        self.model_box.combo.setCurrentIndex(c.index)
+        self.model_box.combo.currentIndexChanged.connect(c.select_model)
+        s = self.settings_box = SettingsBox(c)
+        s.conf_slider.valueChanged.connect(self._on_thresholds)
+        s.iou_slider.valueChanged.connect(self._on_thresholds)
+        s.size_combo.lineEdit().editingFinished.connect(self._on_size)
+        s.size_combo.activated.connect(lambda _i: self._on_size())
+        s.fast_check.toggled.connect(c.set_fast)
+        s.grid_check.toggled.connect(self._on_grid_toggled)
+        s.track_check.toggled.connect(c.set_tracking)
+        s.heat_check.toggled.connect(lambda on: self._on_heat(on))
+        s.heat_minutes.valueChanged.connect(lambda _v: self._on_heat(s.heat_check.isChecked()))
+        self.class_filter = ClassFilter()
+        self.class_filter.changed.connect(c.set_class_filter)
+        self.counts = CountsList()
+        self.detection_list = QListWidget()
+        self.detection_list.setObjectName("detectDetections")
+        self.detection_list.currentRowChanged.connect(self._on_detection_selected)
+        classes_box = QGroupBox("Classes")
+        QVBoxLayout(classes_box).addWidget(self.class_filter)
+        view_box = QGroupBox("In view")
+        view_layout = QVBoxLayout(view_box)
+        view_layout.addWidget(self.counts)
+        view_layout.addWidget(self.detection_list)
+        r = self.regions_box = RegionsBox()
+        r.line_button.clicked.connect(lambda: self._begin("line"))
+        r.zone_button.clicked.connect(lambda: self._begin("zone"))
+        r.finish_button.clicked.connect(c.finish_zone)
+        r.rename_button.clicked.connect(self._rename_region)
+        r.delete_button.clicked.connect(self._delete_region)
+        r.export_button.clicked.connect(self._choose_events_file)
+        self.export_button = QPushButton("Export detections…")
+        self.export_button.clicked.connect(self._choose_export_file)
+        out_box = QGroupBox("Output")
+        QHBoxLayout(out_box).addWidget(self.export_button)
+        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.ApplicationShortcut)
+        self.escape.setEnabled(False)
+        self.escape.activated.connect(c.cancel_drawing)
+
+        panel = QWidget()
+        panel_layout = QVBoxLayout(panel)
+        for widget in (self.model_box, s, classes_box, view_box, r, out_box):
+            panel_layout.addWidget(widget)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        # Ask for the panel's full width: a horizontal scroll bar would hide the values.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.perf = RatePlot()
+        self.counts_plot = CountsPlot()
+        self.plots = QTabWidget()
+        self.plots.addTab(self.perf, "Speed")
+        self.plots.addTab(self.counts_plot, "Counts over time")
+        self.plots.setMinimumHeight(150)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.plots)
+        splitter.setStretchFactor(0, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    # -- controller -> view ------------------------------------------------------------------
+    def _on_controller_change(self, what: str) -> None:
+        if what == "settings":
+            self.settings_changed.emit()
+            self.context.request_repaint()  # e.g. tracking off: its boxes go now, not at the next frame
+        elif what == "model":
+            self._clear_views()
+            self._refresh_model_state()
+            self.task_changed.emit()
+        elif what == "regions":
+            self._show_regions()
+            self.context.request_repaint()
+        elif what.startswith("status:"):
+            self.context.status(what[len("status:"):])
+
+    def _show_regions(self) -> None:
+        c = self.controller
+        self.regions_box.set_regions(c.regions, c.draft.kind if c.draft else None)
+        self.escape.setEnabled(c.draft is not None)
+        self._dirty = True
+
+    # -- model state ---------------------------------------------------------------------------
+    @property
+    def entry(self):
+        return self.controller.entry
+
+    def is_installed(self) -> bool:
+        """Whether the selected model's weights are in the cache (checked on the disk)."""
+        entry = self.entry
+        return entry is not None and self.context.weights_cache.is_installed(entry)
+
+    def _refresh_model_state(self) -> None:
+        entry, box = self.entry, self.model_box
+        if entry is None:
+            box.state.setText("No detection models in the catalog.")
+            return
+        installed = self._installed = self.is_installed()  # paint_overlay runs per frame: no disk access there
+        busy = self.installer.download.busy if hasattr(self, "installer") else False
+        box.download_button.setEnabled(not installed and not busy)
+        box.import_button.setEnabled(not busy)
+        self.settings_box.set_model_capabilities(self.controller.adjustable, self.controller.fast_possible)
+        if installed:
+            box.state.setText(f"{entry.description}\nLicense: {entry.license}")
+        else:
+            box.state.setText(
+                f"<b>{entry.title} is not installed.</b> Click <b>Download</b> ({human_size(entry.size)}) or "
+                f"<b>Import file…</b> if you already have <i>{entry.files[0].filename}</i>. "
+                "Detection starts as soon as it is installed.")
+        names = self.controller.class_names()
+        if getattr(self, "_class_names", None) != names:  # keep the user's filter when only the install state changed
+            self._class_names = names
+            self.class_filter.set_classes(names)
+        self.context.request_repaint()  # the banner and the boxes follow the model and its install state
+
+    def download_selected(self) -> None:
+        self.installer.download_selected()
+
+    def import_weights(self, path: str | Path) -> bool:
+        return self.installer.import_weights(path)
+
+    def _on_installed(self, entry) -> None:
+        if entry is self.entry:
+            self.task_changed.emit()
+
+    # -- the live task -------------------------------------------------------------------------
+    def make_task(self):
+        return self.controller.make_task(self.context.weights_cache)
+
+    def task_settings(self):
+        return self.controller.settings()
+
+    def _on_thresholds(self) -> None:
+        self.settings_box.show_values()
+        self.controller.set_thresholds(self.settings_box.conf, self.settings_box.iou)
+
+    def _on_size(self) -> None:
+        self.controller.set_size(self.settings_box.size_combo.currentText())
+
+    def _on_grid_toggled(self, on: bool) -> None:
+        self.controller.set_grid(on)
+        self._dirty = True
+        self.context.request_repaint()
+
+    def _on_heat(self, on: bool) -> None:
+        self.controller.set_heat(on, self.settings_box.heat_minutes.value())
+        self._heat_image = None
+        self._dirty = True
+        self.context.request_repaint()
+
+    # -- results ---------------------------------------------------------------------------------
+    def on_result(self, result) -> None:
+        if not self.controller.on_result(result):
+            return
+        self._latency_ms = result.timings.latency_ms
+        self._dirty = True
+        now = time.monotonic()
+        if now - self._last_sample >= 0.5:  # two plot samples a second are plenty
+            self._last_sample = now
+            self.perf.add_sample(self.controller.result_rate, self._latency_ms, now)
+
+    def refresh_views(self) -> None:
+        """Lists, table, plots and heat image from the controller's state (timer, ~4 Hz)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        c, d = self.controller, self.controller.detections
+        self.regions_box.set_rows(c.count_rows())
+        if self.plots.currentWidget() is self.perf:
+            self.perf.redraw()
+        elif self.isVisible():
+            self.counts_plot.set_series(c.counts_series())
+        heat = c.heat_image()
+        self._heat_image = heat_qimage(heat) if heat is not None else None
+        if d is None:
+            return
+        self.counts.set_counts(d.counts(), {n: i for i, n in enumerate(d.class_names)})
+        texts = [f"{label} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]"
+                 for label, score, (x1, y1, x2, y2) in zip(d.labels, d.scores.tolist(),
+                                                           np.rint(d.boxes).astype(int).tolist())]
+        lst = self.detection_list
+        lst.blockSignals(True)
+        set_row_texts(lst, texts)
+        wanted = -1 if c.selected is None else c.selected
+        if wanted != lst.currentRow():
+            lst.setCurrentRow(wanted)
+        lst.blockSignals(False)
+
+    def _clear_views(self) -> None:
+        self.counts.clear()
+        self.detection_list.clear()
+        self.perf.clear()
+        self._heat_image = None
+
+    def _on_detection_selected(self, row: int) -> None:
+        self.controller.selected = row if row >= 0 else None
+        self.context.request_repaint()
+
+    @property
+    def detections(self):
+        return self.controller.detections
+
+    @property
+    def selected(self):
+        return self.controller.selected
+
+    def select_at(self, x: float, y: float) -> None:
+        row = self.controller.select_at(x, y)
+        if row is not None:
+            self.detection_list.setCurrentRow(row)
+            self.context.request_repaint()  # also when the list's row was already this one
+
+    def on_frame_clicked(self, x: float, y: float) -> None:
+        """A click on the video: a corner of the line/zone being drawn, else a selection."""
+        if not self.isVisible() and self.controller.draft is None:
+            return
+        if not self.controller.click(x, y):
+            self.select_at(x, y)
+
+    def raster_overlay(self, canvas, scale: float, frame_width: int, frame_height: int) -> None:
+        """Boxes and captions, drawn into the picture (they change with every result)."""
+        c = self.controller
+        d = c.detections
+        self._hidden = 0
+        if not self._installed or d is None:
+            return
+        if c.tracked is not None:
+            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height)
+        else:
+            self._hidden = draw_detections(canvas, scale, d, frame_width, frame_height, c.selected)
+
+    def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
+        c = self.controller
+        if not self._installed:
+            self._paint_banner(painter, frame_width, frame_height,
+                               f"Detect: {self.entry.name if self.entry else 'no model'} is not installed — "
+                               "use Download or Import file… in the Detect panel")
+            return
+        if self._heat_image is not None:
+            paint_heat(painter, self._heat_image, frame_width, frame_height)
+        d = c.detections
+        if d is not None:
+            if c.grid and d.grids:
+                text = paint_grid(painter, d, c.selected)
+                if text != self._grid_text:
+                    self._grid_text = text
+                    self.settings_box.grid_label.setText(text)
+            if c.tracked is not None:
+                paint_trails(painter, c.tracked, frame_width, frame_height)
+        paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
+        paint_hidden_note(painter, self._hidden, frame_width, frame_height)
+
+    @staticmethod
+    def _paint_banner(painter: QPainter, width: int, height: int, text: str) -> None:
+        font = QFont()
+        font.setPixelSize(max(12, width // 45))
+        painter.setFont(font)
+        band = max(28, height // 12)
+        painter.fillRect(0, 0, width, band, QColor(0, 0, 0, 170))
+        painter.setPen(QColor(255, 210, 90))
+        painter.drawText(0, 0, width, band, Qt.AlignmentFlag.AlignCenter, text)
+
+    # -- lines and zones ------------------------------------------------------------------------
+    def _begin(self, kind: str) -> None:
+        if not self.controller.tracking:
+            self.settings_box.track_check.setChecked(True)  # counting needs ids
+        self.controller.begin(kind)
+
+    def _rename_region(self) -> None:
+        current = self.regions_box.current()
+        if current is None:
+            return
+        name, ok = QInputDialog.getText(self, f"Rename the {current[0]}", "Name:", text=current[1])
+        if ok:
+            self.controller.rename(current[0], current[1], name)
+
+    def _delete_region(self) -> None:
+        current = self.regions_box.current()
+        if current is not None:
+            self.controller.delete(*current)
+
+    # -- export -------------------------------------------------------------------------------------
+    def _choose_export_file(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export detections", "detections.csv", "CSV (*.csv);;JSON (*.json)")
+        if path:
+            self.export_detections(path)
+
+    def export_detections(self, path: str | Path) -> bool:
+        d = self.controller.detections
+        if d is None:
+            self.context.status("Nothing to export yet: no detections have arrived")
+            return False
+        try:
+            save_detections(d, path, source=d.model)
+        except (ValueError, OSError) as exc:
+            self.context.error("Export failed", f"{path}: {exc}")
+            return False
+        self.context.status(f"Exported {len(d)} detection(s) to {path}")
+        return True
+
+    def _choose_events_file(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
+        if path:
+            self.export_events(path)
+
+    def export_events(self, path: str | Path) -> bool:
+        try:
+            count = self.controller.export_events(path)
+        except (ValueError, OSError) as exc:
+            self.context.error("Export failed", f"{path}: {exc}")
+            return False
+        self.context.status(f"Exported {count} counting event(s) to {path}")
+        return True
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    def activated(self) -> None:
+        # Weights may have been installed elsewhere (model manager, CLI) meanwhile.
+        was = self._installed
+        self._refresh_model_state()
+        if self._installed != was:
+            self.task_changed.emit()
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.installer.shutdown()

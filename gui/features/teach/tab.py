@@ -1,0 +1,403 @@
+"""Teach tab: record classes from the webcam, train a classifier on an ImageNet backbone, run it live.
+
+A thin view over ``engine.features.teach.controller.TeachController``: the controller owns the
+project, the backbone, the training job and the live settings; this module only lays
+out widgets, forwards the user's actions and paints the live prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
+
+from engine.features.teach.backbones import BackboneWeightsMissingError
+from engine.features.teach.controller import TeachController
+from engine.features.teach.imaging import preview
+from engine.features.teach.task import LiveSettings
+from engine.features.teach.project import ProjectError
+from engine.features.teach.render import class_colour, confusion_image
+from engine.features.teach.settings import AugmentSettings
+from gui.common.tab_base import StudioTab
+from gui.features.teach.classes import ClassList, files_in, thumbnail
+from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
+from gui.features.teach.settings import ModelSettingsBox
+from gui.features.teach.training import TrainPanel, pixmap_of
+
+log = logging.getLogger(__name__)
+KEY_LAST = "Teach/last_project"
+
+
+class TeachTab(StudioTab):
+    title = "Teach"
+
+    def __init__(self, context, parent: QWidget | None = None, controller: TeachController | None = None) -> None:
+        super().__init__(context, parent)
+        self.controller = controller or TeachController(weights_cache=context.weights_cache)
+        self.prediction = None
+        self.train_runner = context.job_runner("teach-train", self)
+        self.embed_runner = context.job_runner("teach-embed", self)
+        self.train_runner.progress.connect(self._on_train_progress)
+        self.train_runner.finished.connect(self._on_trained)
+        self.train_runner.failed.connect(lambda m: self.train_panel.show_stopped(f"Training failed: {m}"))
+        self.train_runner.cancelled.connect(lambda: self.train_panel.show_stopped("Training cancelled; nothing was changed."))
+        self.embed_runner.finished.connect(lambda _: self._refresh_pca())
+        self.record_timer = QTimer(self)
+        self.record_timer.timeout.connect(self._record_tick)
+        self._build()
+        last = context.settings.value(KEY_LAST, "", type=str)
+        self._show_project(self.controller.open_or_create(last or None))
+
+    # -- layout ---------------------------------------------------------------------
+    def _build(self) -> None:
+        self.project_label = QLabel()
+        self.project_label.setObjectName("projectName")
+        buttons = QHBoxLayout()
+        for text, slot in (("New…", self._new_project), ("Open…", self._open_project),
+                           ("Import folder…", self._import_folder), ("Export folder…", self._export_folder)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        self.model_box = ModelSettingsBox()
+        self.model_box.edited.connect(self._settings_edited)
+        self.model_box.preview_clicked.connect(self._preview_augmentation)
+        box = self.model_box
+        self.backbone_combo, self.untrained_check, self.head_combo = box.backbone_combo, box.untrained_check, box.head_combo
+        self.finetune_spin, self.epochs_spin, self.augment_check = box.finetune_spin, box.epochs_spin, box.augment_check
+        self.weights_label = box.weights_label
+
+        self.class_list = ClassList()
+        self.class_list.add_class_clicked.connect(self._add_class)
+        self.class_list.rate_spin.valueChanged.connect(lambda v: setattr(self.controller, "record_rate", float(v)))
+        self.train_panel = TrainPanel()
+        self.train_panel.train_clicked.connect(self._train)
+        self.train_panel.cancel_clicked.connect(self.train_runner.cancel)
+        self.strip = BackboneStrip()
+        self.params_label = QLabel()
+        self.params_label.setObjectName("paramsLabel")
+        self.scatter = EmbeddingScatter()
+        self.smoothing_slider = self._slider(0, 95, int(self.controller.live_settings.smoothing * 100))
+        self.threshold_slider = self._slider(0, 100, int(self.controller.live_settings.threshold * 100))
+        live_row = QHBoxLayout()
+        live_row.addWidget(QLabel("Smoothing"))
+        live_row.addWidget(self.smoothing_slider)
+        live_row.addWidget(QLabel("Uncertain below"))
+        live_row.addWidget(self.threshold_slider)
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.project_label, 1)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.model_box)
+        layout.addWidget(self.class_list)
+        layout.addWidget(self.train_panel)
+        insight = QGroupBox("Transfer learning")
+        box = QVBoxLayout(insight)
+        box.addWidget(self.strip)
+        box.addWidget(self.params_label)
+        box.addWidget(self.scatter)
+        layout.addWidget(insight)
+        layout.addLayout(live_row)
+        layout.addStretch(1)
+
+    def _slider(self, lo: int, hi: int, value: int) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(lo, hi)
+        slider.setValue(value)
+        slider.valueChanged.connect(self._live_edited)
+        return slider
+
+    # -- project --------------------------------------------------------------------
+    def _show_project(self, project) -> None:
+        self.context.settings.setValue(KEY_LAST, str(project.root))
+        self.project_label.setText(f"Project: <b>{project.name}</b>")
+        self.project_label.setToolTip(str(project.root))  # long paths would widen the tab column
+        if project.notice:
+            self.context.status(f"Teach: {project.notice}")
+        self.model_box.load(project)
+        self._rebuild_cards()
+        self._refresh_model_view()
+        self.task_changed.emit()
+
+    def _rebuild_cards(self) -> None:
+        project = self.controller.project
+        for card in self.class_list.rebuild([(c.id, c.name) for c in project.classes]):
+            card.record_pressed.connect(self._start_recording)
+            card.record_released.connect(lambda _id: self._stop_recording())
+            card.add_files_clicked.connect(self._add_files)
+            card.files_dropped.connect(lambda cid, paths: self._add_paths(cid, files_in(paths)))
+            card.rename_requested.connect(self._rename_class)
+            card.delete_requested.connect(self._delete_class)
+            card.delete_sample_requested.connect(self._delete_sample)
+            samples = project.samples(card.class_id)
+            shown = []
+            for s in reversed(samples[-40:]):
+                try:
+                    shown.append((s.id, thumbnail(project.load_sample(s))))
+                except Exception as exc:  # a damaged file: listed in training warnings, skipped here
+                    log.warning("thumbnail skipped: %s", exc)
+            card.set_samples(shown, len(samples))
+        self.class_list.add_button.setEnabled(len(project.classes) < 20)
+
+    def _refresh_model_view(self) -> None:
+        c = self.controller
+        try:
+            blocks = c.strip()
+            trained, frozen = c.trainable_summary()
+            self.strip.set_blocks(blocks)
+            backbone = c.backbone()
+            self.weights_label.setText(backbone.weights_label if backbone.trained else f"⚠ {backbone.weights_label}")
+            self.params_label.setText(f"Trained: {trained:,} parameters (orange); frozen: {frozen:,} (grey).")
+        except BackboneWeightsMissingError as exc:
+            self.strip.set_blocks([])
+            self.weights_label.setText(f"⚠ {exc}")
+        if c.result is None:
+            self.train_panel.status.setText("A trained model is loaded." if c.model is not None else "Not trained yet.")
+        self._start_embedding()
+
+    def _new_project(self) -> None:
+        name, ok = QInputDialog.getText(self, "New Teach project", "Name:")
+        if ok and name.strip():
+            self._show_project(self.controller.new_project(name))
+
+    def _open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open Teach project", str(self.controller.projects_dir))
+        if folder:
+            try:
+                self._show_project(self.controller.open_project(folder))
+            except ProjectError as exc:
+                self.context.error("Cannot open project", str(exc))
+
+    def _import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import an ImageFolder (one sub-folder per class)")
+        if folder:
+            self.import_folder(folder)
+
+    def import_folder(self, folder: str) -> None:
+        try:
+            report = self.controller.project.import_folder(folder)
+        except ProjectError as exc:
+            self.context.error("Cannot import", str(exc))
+            return
+        self._rebuild_cards()
+        self._start_embedding()
+        skipped = f"; skipped {len(report.skipped)} file(s) that are not images" if report.skipped else ""
+        self.context.status(f"Imported {report.total} samples{skipped}")
+
+    def _export_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export samples as an ImageFolder")
+        if folder:
+            count = self.controller.project.export_folder(folder)
+            self.context.status(f"Exported {count} samples to {folder}")
+
+    # -- classes and samples --------------------------------------------------------
+    def _guard(self, action, *args):
+        try:
+            return action(*args)
+        except ProjectError as exc:
+            self.context.error("Teach", str(exc))
+            return None
+
+    def _add_class(self) -> None:
+        n = len(self.controller.project.classes) + 1
+        if self._guard(self.controller.project.add_class, f"Class {n}") is not None:
+            self._rebuild_cards()
+
+    def _rename_class(self, class_id: str, name: str) -> None:
+        if self._guard(self.controller.project.rename_class, class_id, name) is None:
+            self._rebuild_cards()
+
+    def _delete_class(self, class_id: str) -> None:
+        info = self.controller.project.get_class(class_id)
+        answer = QMessageBox.question(self, "Delete class", f"Delete '{info.name}' and its {len(info.samples)} samples?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.project.delete_class(class_id)
+            self._rebuild_cards()
+
+    def _delete_sample(self, class_id: str, sample_id: str) -> None:
+        self._guard(self.controller.project.delete_sample, sample_id)
+        self._rebuild_cards()
+
+    def _add_files(self, class_id: str) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        if files:
+            self._add_paths(class_id, [Path(f) for f in files])
+
+    def _add_paths(self, class_id: str, files: list[Path]) -> None:
+        report = self.controller.project.add_files(class_id, files)
+        self._rebuild_cards()
+        self._start_embedding()
+        if report.skipped:
+            self.context.error("Some files were not added", "\n".join(reason for _, reason in report.skipped[:5]))
+
+    def _start_recording(self, class_id: str) -> None:
+        self.controller.start_recording(class_id)
+        card = self.class_list.card(class_id)
+        if card is not None:
+            card.set_recording(True)
+        self.record_timer.start(max(20, int(1000 / self.controller.record_rate / 2)))
+        if self.context.latest_frame() is None:
+            self.context.status("Teach: no video is running — start a camera (Space) to record samples")
+
+    def _stop_recording(self) -> None:
+        for card in self.class_list.cards.values():
+            card.set_recording(False)
+        self.controller.stop_recording()
+        self.record_timer.stop()
+        self._start_embedding()
+
+    def _record_tick(self) -> None:
+        frame = self.context.latest_frame()
+        c = self.controller
+        if frame is None or c.recording is None:
+            return
+        class_id = c.recording
+        if c.offer_frame(frame.image):
+            sample = c.project.samples(class_id)[-1]
+            card = self.class_list.card(class_id)
+            if card is not None:
+                card.prepend_sample(sample.id, thumbnail(frame.image), len(c.project.get_class(class_id).samples))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
+        card = self.class_list.card_at(event.key() - Qt.Key.Key_1) if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 else None
+        if card is not None and not event.isAutoRepeat():
+            self._start_recording(card.class_id)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 and not event.isAutoRepeat() and self.controller.recording:
+            self._stop_recording()
+            return
+        super().keyReleaseEvent(event)
+
+    # -- settings -------------------------------------------------------------------
+    def _settings_edited(self) -> None:
+        project = self.controller.project
+        s = project.train_settings
+        from dataclasses import replace
+
+        project.set_train_settings(replace(s, head=self.head_combo.currentText(), finetune=self.finetune_spin.value(),
+                                           epochs=self.epochs_spin.value(),
+                                           augment=replace(s.augment, enabled=self.augment_check.isChecked())))
+        backbone = (self.backbone_combo.currentData(), self.untrained_check.isChecked())
+        if backbone != (project.backbone, project.untrained):
+            project.set_backbone(*backbone)
+        self._refresh_model_view()
+
+    def _live_edited(self) -> None:
+        self.controller.live_settings = LiveSettings(self.smoothing_slider.value() / 100, self.threshold_slider.value() / 100)
+        self.settings_changed.emit()
+
+    def _preview_augmentation(self) -> None:
+        samples = self.controller.project.samples()
+        if not samples:
+            self.context.status("Teach: record or add a sample first")
+            return
+        image = self.controller.project.load_sample(samples[-1])
+        tiles = preview(image, self.controller.project.train_settings.augment or AugmentSettings(), count=8, size=72)
+        self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
+
+    # -- training -------------------------------------------------------------------
+    def _train(self) -> None:
+        try:
+            self.controller.backbone()
+        except BackboneWeightsMissingError as exc:
+            box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", str(exc), parent=self)
+            untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.exec()
+            if box.clickedButton() is untrained:
+                self.untrained_check.setChecked(True)
+            elif box.clickedButton() is not None and box.buttonRole(box.clickedButton()) == QMessageBox.ButtonRole.ActionRole:
+                window = self.window()
+                if hasattr(window, "open_model_manager"):
+                    window.open_model_manager()
+                return
+            else:
+                return
+        self.embed_runner.cancel()
+        self.train_panel.start()
+        self.train_runner.start(self.controller.train_job(self.context.device))
+
+    def _on_train_progress(self, progress) -> None:
+        self.train_panel.show_progress(progress)
+
+    def _on_trained(self, result) -> None:
+        self.controller.finish_training(result)
+        project = self.controller.project
+        paths = {s.id: s for s in project.samples()}
+        hard = []
+        for m in result.misclassified[:8]:
+            if m.id in paths:
+                try:
+                    hard.append((cv2.resize(project.load_sample(paths[m.id]), (64, 64)), f"{m.label} → {m.predicted}"))
+                except Exception:
+                    continue
+        self.train_panel.show_result(result, confusion_image(result.confusion, result.labels), hard)
+        self._refresh_model_view()
+        self.task_changed.emit()
+
+    def _start_embedding(self) -> None:
+        if self.train_runner.is_running():
+            return
+        try:
+            self.controller.backbone()
+        except BackboneWeightsMissingError:
+            return
+        self.embed_runner.start(self.controller.embed_job())
+
+    def _refresh_pca(self) -> None:
+        self.scatter.set_points(*self.controller.pca_points())
+
+    # -- live -----------------------------------------------------------------------
+    def make_task(self):
+        return self.controller.make_task()
+
+    def task_settings(self):
+        return self.controller.live_settings
+
+    def on_result(self, result) -> None:
+        self.prediction = result.result
+
+    def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
+        p = self.prediction
+        if p is None:
+            return
+        font = QFont()
+        size = max(11, frame_width // 48)
+        font.setPixelSize(size)
+        painter.setFont(font)
+        row = size + 8
+        banner = max(16, frame_width // 22) + 16
+        x0, y0, bar_w = 10, banner + 8, frame_width // 4  # under the banner, clear of captions at the bottom
+        for i, (label, value) in enumerate(zip(p.labels, p.smoothed)):
+            y = y0 + i * row
+            b, g, r = class_colour(i)
+            painter.fillRect(x0, y, bar_w, row - 4, QColor(0, 0, 0, 140))
+            painter.fillRect(x0, y, int(bar_w * float(value)), row - 4, QColor(r, g, b, 220))
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(x0 + 4, y + row - 8, f"{label}  {float(value):.0%}")
+        font.setPixelSize(max(16, frame_width // 22))
+        font.setBold(True)
+        painter.setFont(font)
+        text = "uncertain" if p.uncertain else f"{p.labels[p.index]}  {p.score:.0%}"
+        painter.fillRect(0, 0, frame_width, font.pixelSize() + 16, QColor(0, 0, 0, 150))
+        b, g, r = class_colour(p.index)
+        painter.setPen(QColor(200, 200, 200) if p.uncertain else QColor(r, g, b))
+        painter.drawText(12, font.pixelSize() + 6, text)
+
+    def deactivated(self) -> None:
+        if self.controller.recording:
+            self._stop_recording()
+
+    def shutdown(self) -> None:
+        self.train_runner.shutdown()
+        self.embed_runner.shutdown()

@@ -1,1 +1,0 @@
-"""Reusable widgets of the main window: video view, performance plot, model manager, source bar."""

@@ -1,0 +1,36 @@
+"""The Feature maps tab inside the real main window, fed by the demo source and worker."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PySide6.QtCore import QSettings
+
+
+def test_live_results_reach_the_tab_and_layer_switches_apply(qtbot, tmp_path):
+    from gui.shell.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("Features/model", "lenet5")
+    settings.setValue("Features/weights", "untrained")
+    window = MainWindow(settings, torch.device("cpu"), source="demo")
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        index = next(i for i, tab in enumerate(window.tabs) if tab.title == "Feature maps")
+        tab = window.tabs[index]
+        assert type(tab).__name__ == "FeaturesTab"
+        window.tab_widget.setCurrentIndex(index)
+        qtbot.waitUntil(lambda: tab.result is not None, timeout=30000)
+        assert tab.result.model == "lenet5" and not tab.result.trained
+        tab.choose_layer("features.3")
+        qtbot.waitUntil(lambda: tab.result.layer == "features.3", timeout=15000)
+        assert tab.result.channels.shape == (16, 10, 10)
+        tab.freeze_button.setChecked(True)
+        assert tab.frozen
+        frozen_view = window.view.current_image()
+        qtbot.wait(300)
+        assert window.view.current_image() is frozen_view or (window.view.current_image() == frozen_view).all()
+        tab.freeze_button.setChecked(False)
+    finally:
+        window.shutdown()
