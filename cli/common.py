@@ -151,3 +151,30 @@ def number_list(low: float | None = None, high: float | None = None) -> Callable
 def print_json(value: Any, **options: Any) -> None:
     """Print ``value`` as one valid JSON document (see ``engine.core.safe_files.json_text``)."""
     print(json_text(value, **options), flush=True)
+
+
+# Seeds feed torch.manual_seed, numpy and random alike; numpy's legacy generator takes
+# 32 bits, so that is the range every command accepts.
+MAX_SEED = 2**32 - 1
+
+
+def seed_value(text: str) -> int:
+    """argparse type of --seed: a whole number from 0 to MAX_SEED, refused with a message
+    that gives the range (torch alone would say "Overflow when unpacking long long")."""
+    import argparse
+
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number (use 0 to {MAX_SEED})") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use a whole number from 0 to {MAX_SEED}")
+    return value
+
+
+def printable(path: object) -> str:
+    """A path as text that any terminal can print: bytes of a file name that are not
+    UTF-8 (Linux allows them) are shown as \\xNN instead of failing the print."""
+    import os
+
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")

@@ -251,7 +251,7 @@ def _no_face(path: str, rec) -> str:
 
 
 def _embed(args) -> int:
-    from engine.features.faces.align import align_face, as_chip
+    from engine.features.faces.align import CHIP_SIZE, align_face, as_chip, check_chip
     from engine.io.images import read_image
 
     image = read_image(args.image)
@@ -261,9 +261,11 @@ def _embed(args) -> int:
         native = getattr(rec.embedder, "entry", None) is not None and rec.embedder.name == "dlib-resnet"
         if native:
             size = rec.embedder.entry.transforms.size
+            check_chip(image, size[0], args.image)
             chip = image if image.shape[1::-1] == tuple(size) else as_chip(image, size[0])
             vectors = rec.embedder.embed_native([chip])
         else:
+            check_chip(image, CHIP_SIZE, args.image)
             vectors = rec.embedder.embed([as_chip(image)])
         faces.append({"box": None, "landmarks": None, "vector": vectors[0]})
     else:

@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli.common import fail
-from cli.common import number, number_list
+from cli.common import fail, number, number_list, seed_value
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preserve-color", nargs="?", const="luminance", choices=["luminance", "histogram"], default=None,
                         help="keep the content's colours: luminance-only transfer (default) or histogram matching of the style")
     parser.add_argument("--alpha", type=number(0, 1), default=1.0, help="style amount 0..1 (AdaIN trade-off; Gatys: scales the style weight)")
-    parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0, help="random seed (noise start, reproducibility)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="random seed (noise start, reproducibility; 0 to 2^32-1)")
     parser.add_argument("--style-weights", type=_weights, metavar="W1,W2", help="blend weights of the STYLE images (default equal)")
     parser.add_argument("--style-scale", type=number(0.05, 8), default=1.0, help="Gatys: style image size relative to the output (>1: bigger strokes)")
     parser.add_argument("--init", choices=["content", "noise"], default="content", help="Gatys: start image (default content)")

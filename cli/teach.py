@@ -11,8 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import fail
-from cli.common import number, print_json
+from cli.common import fail, number, print_json, printable, seed_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune", type=number(0, 20, integer=True), default=0, metavar="K", help="also train the backbone's last K blocks")
     p.add_argument("--head", choices=("linear", "mlp"), default="linear")
     p.add_argument("--no-augment", action="store_true", help="train without flips, crops and colour jitter")
-    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (0 to 2^32-1)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR")
     p = actions.add_parser("predict", help="classify an image, a folder of images or a video")
     p.add_argument("model", metavar="MODEL_DIR")
@@ -106,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     save_model_dir(result.model, args.output)
     print(f"validation accuracy: {result.val_accuracy:.1%} ({result.model.info['val_samples']} samples, "
-          f"best epoch {result.best_epoch}); model saved to {args.output}")
+          f"best epoch {result.best_epoch}); model saved to {printable(args.output)}")
     return 0
 
 
@@ -147,7 +146,7 @@ def _predict(args: argparse.Namespace) -> int:
                 print_json({"source": source, "label": model.labels[best], "score": round(float(probs[best]), 6),
                             "scores": {label: round(float(p), 6) for label, p in zip(model.labels, probs)}})
             else:
-                print(f"{source}\t{model.labels[best]}\t{probs[best]:.3f}")
+                print(f"{printable(source)}\t{model.labels[best]}\t{probs[best]:.3f}")
     return 0
 
 

@@ -135,29 +135,24 @@ def parse_line(text: str, default_frame: int):
 
 
 def read_frames(path: str):
-    """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line."""
-    from engine.features.detect.tracking import MAX_DETECTIONS_PER_FRAME
-    from engine.core.safe_files import input_file_problem
+    """Yield (frame, boxes, scores, class_ids, labels) per line; InputError names file:line.
+
+    The input is streamed one line at a time from a regular file (a FIFO or a device is
+    refused; "-" reads a pipe on stdin); a line longer than ``max_line_chars()`` is refused
+    before it is held whole, and each line is checked (``parse_line``) before any array is
+    made. Frame numbers must increase.
+    """
+    from engine.core.regular_files import RegularFileError, iter_regular_lines, iter_stream_lines
 
     limit = max_line_chars()
     name = "stdin" if path == "-" else path
-    if path != "-":
-        problem = input_file_problem(path)
-        if problem:
-            raise InputError(f"{problem} (give the output of `detect VIDEO --json > FILE.jsonl`)")
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    if path == "-":
+        lines = iter_stream_lines(sys.stdin.buffer, name, limit, what="detections")
+    else:
+        lines = iter_regular_lines(path, limit, what="detections file")
     previous = None
     try:
-        number = 0
-        while True:
-            # Read at most limit + 1 characters: a longer line is refused unread.
-            text = stream.readline(limit + 1)
-            if not text:
-                break
-            number += 1
-            if len(text) > limit:
-                raise InputError(f"{name}:{number}: a line of more than {limit:,} characters; a frame holds at "
-                                 f"most {MAX_DETECTIONS_PER_FRAME:,} detections (is this a `detect --json` file?)")
+        for number, text in lines:
             if not text.strip():
                 continue
             try:
@@ -169,11 +164,8 @@ def read_frames(path: str):
                                  "increase (several `detect --json` outputs joined? track each one on its own)")
             previous = frame
             yield frame, boxes, scores, classes, labels
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: not a text file (give the output of `detect --json`)") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+    except RegularFileError as exc:
+        raise InputError(f"{exc} (give the output of `detect VIDEO --json > FILE.jsonl`)") from None
 
 
 def run(args: argparse.Namespace) -> int:

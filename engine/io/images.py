@@ -60,20 +60,20 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     that gives the limit and how to raise it.
     """
     from engine.core import limits
-    from engine.core.safe_files import InputTooLargeError, input_file_problem
+    from engine.core.regular_files import RegularFileError, open_regular
     from engine.io.image_header import HeaderError, image_size
 
     p = Path(path)
     limit = limits.current()
-    problem = input_file_problem(p, limit.max_input_bytes)
-    if isinstance(problem, InputTooLargeError):
-        raise SourceError(f"{problem.what} for input files", limit.hint("max_input_bytes"))
-    if problem is not None:
-        raise SourceError(problem.what, problem.todo)
     try:
-        with open(p, "rb") as fh:
+        # One open of a regular file (a FIFO or a device is refused without blocking),
+        # its size bounded before anything is read; header and data come from it.
+        with open_regular(p, limit.max_input_bytes, what="image", hint=limit.hint("max_input_bytes")) as fh:
             declared = image_size(fh)
-        data = np.fromfile(str(p), dtype=np.uint8)  # also handles non-ASCII paths on Windows
+            fh.seek(0)
+            data = np.frombuffer(fh.read(limit.max_input_bytes + 1), dtype=np.uint8)
+    except RegularFileError as exc:
+        raise SourceError(exc.what, exc.todo) from None
     except HeaderError as exc:
         raise SourceError(f"{p}: damaged image ({exc})") from exc
     except OSError as exc:
@@ -112,7 +112,8 @@ def _decode_flags(p: Path, kind: str, width: int, height: int, limit) -> int:
     pixels = width * height
     if pixels <= limit.max_image_pixels:
         return cv2.IMREAD_UNCHANGED
-    claimed = f"{p}: {width}x{height} pixels ({limits.megapixels(pixels)})"
+    # Exact counts: rounded megapixels made "24 MP is more than the limit of 24 MP".
+    claimed = f"{p}: {width}x{height} = {pixels:,} pixels"
     if kind == "jpeg" and pixels <= limit.max_decode_pixels:
         for factor, flag in _REDUCED_FLAGS:
             if math.ceil(width / factor) * math.ceil(height / factor) <= limit.max_image_pixels:
@@ -120,10 +121,11 @@ def _decode_flags(p: Path, kind: str, width: int, height: int, limit) -> int:
                             limits.megapixels(limit.max_image_pixels))
                 return flag
     if kind == "jpeg":
-        raise SourceError(f"{claimed} is more than the largest photo that can be read, "
-                          f"{limits.megapixels(limit.max_decode_pixels)} ({limit.hint('max_decode_pixels')})")
-    raise SourceError(f"{claimed} is more than the image limit of {limits.megapixels(limit.max_image_pixels)} "
-                      f"({limit.hint('max_image_pixels')}, or save it as JPEG, which is read downscaled)")
+        raise SourceError(f"{claimed} is more than the largest photo that can be read, {limit.max_decode_pixels:,} "
+                          f"pixels ({limits.megapixels(limit.max_decode_pixels)}; {limit.hint('max_decode_pixels')})")
+    raise SourceError(f"{claimed} is more than the image limit of {limit.max_image_pixels:,} pixels "
+                      f"({limits.megapixels(limit.max_image_pixels)}; {limit.hint('max_image_pixels')}, "
+                      "or save it as JPEG, which is read downscaled)")
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

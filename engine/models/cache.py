@@ -55,6 +55,7 @@ class DownloadCancelled(Cancelled):
     """The user cancelled a download; nothing was left behind."""
 
 
+MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest lists a few files' sizes and hashes
 STALE_PART_AGE_S = 600.0  # a live download writes its .part every few seconds at most
 
 
@@ -157,9 +158,11 @@ class WeightsCache:
         return path
 
     def manifest(self, entry: CatalogEntry) -> dict:
-        try:
-            return json.loads((self.folder(entry) / "manifest.json").read_text())
-        except (OSError, ValueError):
+        from engine.core.regular_files import read_regular_text
+
+        try:  # a regular file of at most 1 MB: a FIFO or a huge file here must not hang or fill memory
+            return json.loads(read_regular_text(self.folder(entry) / "manifest.json", MAX_MANIFEST_BYTES, what="manifest"))
+        except (OSError, ValueError, RecursionError):
             return {}
 
     def expected_sha256(self, entry: CatalogEntry, model_file: ModelFile) -> str | None:

@@ -1,14 +1,16 @@
 """Reading state-dict files safely and fitting them to an architecture with clear errors.
 
-Files are read with ``torch.load(..., weights_only=True)``: tensors and plain
+Files are read by ``engine.models.checkpoint`` (``torch.load(..., weights_only=True)``
+after checking every declared size against the architecture): tensors and plain
 containers only, never arbitrary pickled objects.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -29,24 +31,55 @@ class WeightsMismatchError(BadFormat, ValueError):
     """A weights file does not fit the model; the message names the first bad key."""
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, module: nn.Module | None = None, *, budget_bytes: int | None = None,
+                    check: Callable[[dict[str, torch.Tensor]], object] | None = None) -> dict[str, torch.Tensor]:
     """Tensors of a state-dict file, unwrapping a ``{"state_dict": ...}``/``{"model": ...}`` wrapper.
 
-    Raises FileNotFoundError or WeightsMismatchError with a message naming the file.
+    Read by the safe loader (``engine.models.checkpoint``) with a budget from ``module``'s
+    parameter count (or ``budget_bytes``); ``check`` gets the unwrapped state_dict of meta
+    tensors before any tensor is read and raises to refuse it. Raises
+    WeightsMismatchError with a message naming the file.
     """
+    from engine.models import checkpoint
+
     path = Path(path)
-    if not path.is_file():
+    name = f"weights file '{path}'"
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"weights file '{path}' does not exist")
+    if budget_bytes is None:
+        if module is None:
+            raise ValueError("read_state_dict needs the architecture (module) or a budget_bytes")
+        budget_bytes = checkpoint.budget_for(module)
+
+    def on_skeleton(skeleton: object) -> None:
+        state = checkpoint.state_dict_of(skeleton, name)
+        if check is not None:
+            check(state)
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise WeightsMismatchError(f"weights file '{path}' is not a PyTorch state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from exc
-    for wrapper in ("state_dict", "model"):
-        if isinstance(data, Mapping) and isinstance(data.get(wrapper), Mapping):
-            data = data[wrapper]
-    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise WeightsMismatchError(f"weights file '{path}' holds a {type(data).__name__}, not a state_dict of tensors")
-    return dict(data)
+        data = checkpoint.load(path, budget_bytes=budget_bytes, check=on_skeleton, what="weights file")
+        return checkpoint.state_dict_of(data, name)
+    except checkpoint.CheckpointError as exc:
+        raise WeightsMismatchError(str(exc)) from None
+
+
+def read_fitting_state(path: str | Path, module: nn.Module, *, model_name: str, source: str | None = None,
+                       rename: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                       ignore_prefixes: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """The entries of the file ``path`` that ``module`` loads (``check_fit`` on the file's
+    keys and shapes, after ``rename``), compared before any tensor is read."""
+    label = source if source is not None else str(path)
+
+    def fit(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return check_fit(module, rename(state) if rename is not None else state, model_name=model_name, source=label,
+                         ignore_prefixes=ignore_prefixes)
+
+    from engine.models import checkpoint
+
+    # Parts the file has and the network leaves out (GoogLeNet's auxiliary heads) also
+    # take memory while the file is read.
+    budget = checkpoint.budget_for(module) * (2 if ignore_prefixes else 1)
+    return fit(read_state_dict(path, module, budget_bytes=budget, check=fit))
 
 
 def rename_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

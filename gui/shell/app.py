@@ -166,7 +166,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
 
     from engine.features.registry import registry
     from gui.shell.main_window import MainWindow
-    from gui.common.settings import open_settings
+    from gui.common.settings import open_settings, set_aside_unusable
 
     # The features are found now, on this thread (cheap: no torch); this also gives the
     # model catalog its provider, so the model manager works before the tabs arrive.
@@ -180,6 +180,7 @@ def run(source: str | None = None, device: str | None = None) -> int:
     _install_excepthook()
     _quit_on_signals(app)
     try:
+        notice = set_aside_unusable()
         settings = open_settings()
     except OSError as exc:  # engine.core.paths.PathsError: CNN_STUDIO_HOME is a file, a read-only disk, ...
         print(f"error: {exc}", file=sys.stderr)
@@ -188,6 +189,9 @@ def run(source: str | None = None, device: str | None = None) -> int:
     window = MainWindow(settings, None, source=source, defer_tabs=True)
     window.show()
     log.info("window shown; loading PyTorch in the background")
+    if notice:
+        print(f"warning: {notice}", file=sys.stderr)
+        window.show_status(notice, 30_000)
 
     def engine_ready(torch_device, warning) -> None:
         if warning:

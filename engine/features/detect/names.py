@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from engine.core.paths import resources_dir
 
 from engine.core.errors import UserError
-from engine.core.paths import resources_dir
 
 # resources/ sits next to engine/ both in the repository and when installed.
 _DARKNET_RESOURCES = resources_dir() / "darknet"
@@ -22,18 +22,14 @@ def read_names(path: str | Path, expected: int | None = None) -> tuple[str, ...]
     every label after the first mismatch would be wrong.
     """
     from engine.core import limits
-    from engine.core.safe_files import MissingInputError, input_file_problem
+    from engine.core.regular_files import MissingFileError, RegularFileError, read_regular_bytes
 
     path = Path(path)
-    problem = input_file_problem(path, limits.current().max_cfg_bytes)
-    if problem is not None and not isinstance(problem, MissingInputError):  # a missing file: the message below
-        raise NamesError(f"names file {problem.what}", problem.todo)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise NamesError(f"names file not found: {path}") from None
-    except OSError as exc:
-        raise NamesError(f"cannot read names file {path}: {exc.strerror or exc}") from None
+        text = read_regular_bytes(path, limits.current().max_cfg_bytes, what="names file",
+                                  hint=limits.current().hint("max_cfg_bytes")).decode("utf-8", errors="replace")
+    except RegularFileError as exc:
+        raise (NamesError(f"names file not found: {path}") if isinstance(exc, MissingFileError) else NamesError(exc.what, exc.todo)) from None
     names = tuple(line.strip() for line in text.splitlines())
     while names and not names[-1]:
         names = names[:-1]

@@ -122,6 +122,36 @@ def align_face(image: np.ndarray, face: FaceDetection, size: int = CHIP_SIZE) ->
     return np.ascontiguousarray(chip)
 
 
+# An image given as an already aligned face chip must look like one: nearly square, and
+# not so small (or so large) that resizing it to the embedder's input invents or throws
+# away most of the face. Beyond these it is refused with a message instead of being
+# silently squashed (a 1x10000 "chip" used to become a 160x160 smear).
+MAX_CHIP_ASPECT = 1.25       # long side / short side
+MIN_CHIP_FRACTION = 0.25     # short side >= this x the embedder's input side
+MAX_CHIP_FACTOR = 16         # long side <= this x the embedder's input side
+
+
+class ChipError(ValueError):
+    """An image refused as an aligned face chip; the message names it and says what to do."""
+
+
+def check_chip(image: np.ndarray, size: int, name: str = "the image") -> None:
+    """ChipError when ``image`` (H, W[, C]) is too far from a ``size`` x ``size`` face chip."""
+    h, w = image.shape[:2]
+    short, long = min(h, w), max(h, w)
+    advice = (f"give a face chip of about {size}x{size} pixels, or leave out --aligned so the face is found "
+              "and aligned first")
+    if short == 0 or long / short > MAX_CHIP_ASPECT:
+        raise ChipError(f"{name}: {w}x{h} pixels is not square enough for an aligned face chip "
+                        f"(at most {MAX_CHIP_ASPECT}:1); {advice}")
+    if short < MIN_CHIP_FRACTION * size:
+        raise ChipError(f"{name}: {w}x{h} pixels is too small for an aligned face chip (at least "
+                        f"{int(np.ceil(MIN_CHIP_FRACTION * size))} pixels a side for this embedder); {advice}")
+    if long > MAX_CHIP_FACTOR * size:
+        raise ChipError(f"{name}: {w}x{h} pixels is too large for an aligned face chip (at most "
+                        f"{MAX_CHIP_FACTOR * size} pixels a side for this embedder); {advice}")
+
+
 def as_chip(image: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
     """Treat a whole image as an already-aligned face crop: centre-square it and resize."""
     if image.ndim == 2:

@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 
 _INF, _NINF, _NAN = 32000, 32001, 32002
 
+# The largest dlib model file read (whole, into memory). The published ones: the 5-point
+# shape model 9 MB, the ResNet face embedder 22 MB, the MMOD detector 0.7 MB, the
+# 68-point shape model (refused with its own message) 100 MB.
+MAX_DLIB_MODEL_BYTES = 128 * 1024 * 1024
+# Every dlib integer takes at least two bytes (a control byte and one value byte), so a
+# declared count of integers is checked against the bytes left before anything is allocated.
+MIN_INT_BYTES = 2
+
 
 class DlibFormatError(BadFormat, ValueError):
     """A dlib model file that is truncated, foreign or of an unknown layout."""
@@ -51,11 +59,15 @@ class DlibReader:
 
     @classmethod
     def open(cls, path: str | Path) -> "DlibReader":
+        """The whole file, read only if it is a regular file of at most MAX_DLIB_MODEL_BYTES."""
+        from engine.core.regular_files import RegularFileError, read_regular_bytes
+
         path = Path(path)
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DlibFormatError(f"cannot read dlib model file {path}: {exc.strerror or exc}") from exc
+            data = read_regular_bytes(path, MAX_DLIB_MODEL_BYTES, what="dlib model file",
+                                      hint="the dlib models this app reads are under 100 MB; is it the right file?")
+        except RegularFileError as exc:
+            raise DlibFormatError(f"cannot read {exc}") from None
         return cls(data, path)
 
     # -- errors and scopes ------------------------------------------------------------
@@ -116,6 +128,9 @@ class DlibReader:
         which makes multi-megabyte tree ensembles load in about a second.
         """
         data, pos, end = self.data, self.pos, len(self.data)
+        if count < 0 or count * MIN_INT_BYTES > end - pos:
+            raise self.fail(f"unexpected end of file reading {what}: {count:,} integers declared, "
+                            f"more than the {end - pos:,} bytes left can hold")
         starts = np.empty(count, np.int64)
         for i in range(count):
             if pos >= end:
@@ -201,7 +216,7 @@ class DlibReader:
         """A dlib matrix of floats -> float32 (rows, cols)."""
         rows = abs(self.int(what + " (rows)"))
         cols = abs(self.int(what + " (cols)"))
-        if rows * cols > 1 << 26:
+        if rows * cols > 1 << 26 or 2 * rows * cols * MIN_INT_BYTES > len(self.data) - self.pos:
             raise self.fail(f"implausible matrix size {rows}x{cols} reading {what}")
         return self.floats(rows * cols, what).reshape(rows, cols)
 
@@ -211,7 +226,9 @@ class DlibReader:
         dims = [self.int(what + " (shape)") for _ in range(4)]
         if any(d < 0 for d in dims):
             raise self.fail(f"negative tensor shape {dims} reading {what}")
-        count = int(np.prod(dims, dtype=np.int64))
+        count = 1
+        for d in dims:  # Python integers: a hostile shape must not wrap around in int64
+            count *= d
         raw = self._take(4 * count, what + f" ({count} floats)")
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(dims)
 

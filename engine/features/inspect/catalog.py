@@ -82,7 +82,7 @@ def build_imagenet(entry: CatalogEntry, cache: Any = None, device: Any = None, *
     weights: a state-dict file to load instead of the installed catalog file. Raises
     WeightsMissingError (how to install) or WeightsMismatchError (the first bad key).
     """
-    from engine.models.weights_io import load_checked, read_state_dict
+    from engine.models.weights_io import read_fitting_state
 
     if weights is None:
         if cache is None:
@@ -93,11 +93,10 @@ def build_imagenet(entry: CatalogEntry, cache: Any = None, device: Any = None, *
     else:
         path = Path(weights)
     module = architecture(entry)
-    state = read_state_dict(path)
     rename, ignore = state_dict_fixups(entry)
-    if rename is not None:
-        state = rename(state)
-    load_checked(module, state, model_name=entry.name, source=str(path) if weights is not None else path.name, ignore_prefixes=ignore)
+    state = read_fitting_state(path, module, model_name=entry.name, source=str(path) if weights is not None else path.name,
+                               rename=rename, ignore_prefixes=ignore)
+    module.load_state_dict(state, strict=False)
     module.eval()
     return module.to(device) if device is not None else module
 
@@ -107,17 +106,14 @@ def _validator(name: str):
         # Names and shapes are compared on a "meta" model: no memory, no initialisation.
         import torch
 
-        from engine.models.weights_io import check_fit, read_state_dict
+        from engine.models.weights_io import read_fitting_state
         from engine.models.cache import sha256_of
 
         entry = _BY_NAME[name]
         with torch.device("meta"):
             module = architecture(entry)
-        state = read_state_dict(path)
         rename, ignore = state_dict_fixups(entry)
-        if rename is not None:
-            state = rename(state)
-        check_fit(module, state, model_name=name, source=path.name, ignore_prefixes=ignore)
+        read_fitting_state(path, module, model_name=name, source=path.name, rename=rename, ignore_prefixes=ignore)
         prefix = entry.meta.get("sha256_prefix")
         if prefix:
             digest = sha256_of(path)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,8 @@ from engine.features.inspect.receptive_field import ReceptiveField
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# A collection holds k patches per channel: 2,048 channels x 16 x 64x64x3 is ~400 MB.
+MAX_COLLECTION_BYTES = 1024 * 1024 * 1024
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -284,14 +287,19 @@ class TopPatches:
     @classmethod
     def load(cls, path: str | Path) -> "TopPatches":
         """Read a collection written by :meth:`save`; CollectionFileError names what is wrong."""
+        from engine.core.npz_files import NpzFileError, load_npz
+
         path = Path(path)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise CollectionFileError(f"collection '{path}' does not exist")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in ("meta", "values", "boxes", "sources", "patches")}
+            arrays = load_npz(path, ("meta", "values", "boxes", "sources", "patches"), max_bytes=MAX_COLLECTION_BYTES,
+                              what="collection")
+        except NpzFileError as exc:
+            raise CollectionFileError(str(exc)) from None
+        try:
             meta = json.loads(arrays["meta"].tobytes().decode())
-        except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, KeyError, UnicodeDecodeError, RecursionError) as exc:
             raise CollectionFileError(f"'{path}' is not a top-patches collection ({type(exc).__name__}: {exc})") from None
         values, boxes, sources, patches = arrays["values"], arrays["boxes"], arrays["sources"], arrays["patches"]
         try:

@@ -28,10 +28,9 @@ from torch import nn
 
 from engine.features.inspect.lenet import DIGITS, LeNet5
 from engine.features.registry import registry
-from engine.models.catalog import UnknownModelError
+from engine.models.catalog import Transforms, UnknownModelError
 from engine.models.inspectable import ModelSpec
-from engine.models.weights_io import load_checked, read_state_dict
-from engine.models.catalog import Transforms
+from engine.models.weights_io import read_fitting_state
 
 log = logging.getLogger(__name__)
 
@@ -212,10 +211,9 @@ def load_model(
     else:
         path = Path(weights)
         label = path.name
-    state = read_state_dict(path)
-    if spec.rename_keys is not None:
-        state = spec.rename_keys(state)
-    load_checked(module, state, model_name=name, source=str(path), ignore_prefixes=spec.ignore_prefixes)
+    state = read_fitting_state(path, module, model_name=name, source=str(path), rename=spec.rename_keys,
+                               ignore_prefixes=spec.ignore_prefixes)
+    module.load_state_dict(state, strict=False)
     module.eval()
     log.info("loaded %s with weights from %s", name, path)
     return InspectModel(spec, module, label, trained=True)

@@ -85,14 +85,17 @@ def _expected_shapes(spec: Sequence[tuple | str], limit: int | None = None) -> d
 
 
 def _load_checked(path: str | Path, spec: Sequence[tuple | str], limit: int | None, what: str) -> dict[str, torch.Tensor]:
+    from engine.models import checkpoint
+
     p = Path(path)
+    origin = f"{p} ({what})"
+    # The published files hold the whole network even where only its first layers are used.
+    budget = checkpoint.budget_for_parameters(checkpoint.parameter_count(_expected_shapes(spec)))
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise AdaINWeightsError(f"{p}: no such file") from None
-    except Exception as exc:  # damaged or foreign file
-        raise AdaINWeightsError(f"{p}: not a PyTorch state_dict ({exc.__class__.__name__}: {str(exc)[:200]})") from exc
-    return check_state(state, spec, limit, f"{p} ({what})")
+        state = checkpoint.load(p, budget_bytes=budget, check=lambda s: check_state(s, spec, limit, origin), what="AdaIN weights file")
+    except checkpoint.CheckpointError as exc:
+        raise AdaINWeightsError(str(exc)) from None
+    return check_state(state, spec, limit, origin)
 
 
 def check_state(state: object, spec: Sequence[tuple | str], limit: int | None, origin: str) -> dict[str, torch.Tensor]:

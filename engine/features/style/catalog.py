@@ -89,13 +89,20 @@ def read_fast_file(path: Path, stem: str) -> dict:
 
     from engine.features.style.transformer_net import read_state, read_state_from_zip
 
+    from engine.core.regular_files import RegularFileError, open_regular
+    from engine.features.style.transformer_net import FastStyleWeightsError
+
     path = Path(path)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-        # a modern torch.save file is a zip too, but its members are tensors and data.pkl
-        if any(Path(n).name in (f"{stem}.pth", f"{stem}.model") for n in names):
-            return read_state_from_zip(path, stem)
+    try:
+        with open_regular(path, None, what="style model") as fh:
+            names = zipfile.ZipFile(fh).namelist() if zipfile.is_zipfile(fh) else []
+    except RegularFileError as exc:
+        raise FastStyleWeightsError(str(exc)) from None
+    except (zipfile.BadZipFile, OSError):
+        names = []
+    # a modern torch.save file is a zip too, but its members are tensors and data.pkl
+    if any(Path(n).name in (f"{stem}.pth", f"{stem}.model") for n in names):
+        return read_state_from_zip(path, stem)
     return read_state(path)
 
 

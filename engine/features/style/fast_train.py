@@ -106,13 +106,16 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def _crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize the short side to ``size`` and take the centre square (BGR uint8)."""
+    """The centre square of the short side, resized to ``size`` x ``size`` (BGR uint8).
+
+    Cropping first keeps the work at the square's size whatever the aspect ratio (a
+    1 x 24,000,000 picture would otherwise be scaled up to gigabytes before the crop)."""
     h, w = image.shape[:2]
-    scale = size / min(h, w)
-    image = cv2.resize(image, (max(size, round(w * scale)), max(size, round(h * scale))), interpolation=cv2.INTER_AREA)
-    h, w = image.shape[:2]
-    y, x = (h - size) // 2, (w - size) // 2
-    return image[y:y + size, x:x + size]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    square = image[y:y + side, x:x + side]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(square, (size, size), interpolation=interpolation))
 
 
 def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -175,10 +178,16 @@ class _Batches:
         return self.order.pop()
 
     def read(self, path: Path) -> np.ndarray | None:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        # engine.io.images.read_image: regular files only, dimensions checked from the header
+        # against engine.core.limits before decoding (a 5 KB JPEG may claim 30000x30000).
+        from engine.core.errors import SourceError
+        from engine.io.images import read_image
+
+        try:
+            image = read_image(path)
+        except SourceError as exc:
             if path not in self.bad:
-                log.warning("skipping %s: not a readable image", path)
+                log.warning("skipping %s", exc)
             self.bad.add(path)
             return None
         return _crop(image, self.size)

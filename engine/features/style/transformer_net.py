@@ -147,39 +147,58 @@ def clean_state(state: object, origin: str = "state_dict") -> dict[str, torch.Te
     return {k: kept[k].float() for k in expected}
 
 
+def _budget() -> int:
+    from engine.models.checkpoint import budget_for_parameters, parameter_count
+
+    return budget_for_parameters(parameter_count(_expected()))
+
+
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     """Load and check a TransformerNet checkpoint (weights_only; a .zip of the published models works too).
 
+    Read by the safe loader (``engine.models.checkpoint``): keys, shapes and declared
+    sizes are compared with the TransformerNet layout before any tensor is read.
     A zip that holds several ``.pth`` files (the published ``saved_models.zip``) is not
     a model by itself: use ``read_state_from_zip(path, member_stem)``.
     """
+    from engine.models import checkpoint
+
     p = Path(path)
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FastStyleWeightsError(f"{p}: no such file") from None
-    except Exception as exc:  # damaged, foreign or a plain zip
-        raise FastStyleWeightsError(f"{p}: not a PyTorch state_dict ({exc.__class__.__name__}: {str(exc)[:160]})") from exc
+        state = checkpoint.load(p, budget_bytes=_budget(), check=lambda s: clean_state(s, str(p)), what="style model")
+    except checkpoint.CheckpointError as exc:
+        raise FastStyleWeightsError(str(exc)) from None
     return clean_state(state, str(p))
 
 
 def read_state_from_zip(path: str | Path, stem: str) -> dict[str, torch.Tensor]:
-    """The model ``stem`` (e.g. "candy") from an archive of several ``.pth`` files."""
-    import io
+    """The model ``stem`` (e.g. "candy") from an archive of several ``.pth`` files.
+
+    The member's declared size and compression ratio are checked before it is inflated.
+    """
     import zipfile
 
+    from engine.core.regular_files import RegularFileError, open_regular
+    from engine.models import checkpoint
+
     p = Path(path)
-    with zipfile.ZipFile(p) as archive:
-        members = [n for n in archive.namelist() if Path(n).name in (f"{stem}.pth", f"{stem}.model")]
-        if not members:
-            have = ", ".join(Path(n).name for n in archive.namelist() if n.endswith((".pth", ".model"))) or "none"
-            raise FastStyleWeightsError(f"{p}: holds no {stem}.pth (it holds: {have})")
-        data = archive.read(members[0])
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise FastStyleWeightsError(f"{p}:{members[0]}: not a PyTorch state_dict ({exc.__class__.__name__})") from exc
-    return clean_state(state, f"{p}:{members[0]}")
+        with open_regular(p, None, what="style archive") as fh, zipfile.ZipFile(fh) as archive:
+            members = [n for n in archive.namelist() if Path(n).name in (f"{stem}.pth", f"{stem}.model")]
+            if not members:
+                have = ", ".join(Path(n).name for n in archive.namelist() if n.endswith((".pth", ".model"))) or "none"
+                raise FastStyleWeightsError(f"{p}: holds no {stem}.pth (it holds: {have})")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FastStyleWeightsError(f"{p}: not a readable zip archive ({exc})") from None
+    except RegularFileError as exc:
+        raise FastStyleWeightsError(str(exc)) from None
+    origin = f"{p}:{members[0]}"
+    try:
+        state = checkpoint.load_archive_member(p, members[0], budget_bytes=_budget(),
+                                               check=lambda s: clean_state(s, origin), what="style archive")
+    except checkpoint.CheckpointError as exc:
+        raise FastStyleWeightsError(str(exc)) from None
+    return clean_state(state, origin)
 
 
 def build(state: Mapping[str, torch.Tensor]) -> TransformerNet:

@@ -58,9 +58,11 @@ def user_entry(name: str, title: str, info: dict[str, Any] | None = None) -> Cat
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
+    from engine.core.regular_files import read_regular_text
+
+    try:  # a regular file of at most 1 MB (a FIFO here would hang every model list)
+        info = json.loads(read_regular_text(folder / MARKER, 1024 * 1024, what="style description"))
+    except (OSError, ValueError, RecursionError):
         return None
     return info if isinstance(info, dict) else None
 

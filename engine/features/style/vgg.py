@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# torchvision's vgg19-dcbb9e9d.pth holds the classifier too: the file's size budget counts it.
+VGG19_FILE_PARAMETERS = 143_667_240
 
 # torchvision's configuration "E": output channels of each conv, "M" for a max-pool.
 _VGG19_CFG: tuple[int | str, ...] = (
@@ -99,13 +101,14 @@ def normalise_state_dict(state: Mapping[str, torch.Tensor], origin: str = "state
 
 def load_vgg19_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a torchvision VGG-19 checkpoint safely (``weights_only=True``) and check it."""
+    from engine.models import checkpoint as safe_checkpoint
+
     p = Path(path)
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise VGGWeightsError(f"{p}: no such file") from None
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise VGGWeightsError(f"{p}: not a PyTorch state_dict ({exc.__class__.__name__}: {str(exc)[:200]})") from exc
+        state = safe_checkpoint.load(p, budget_bytes=safe_checkpoint.budget_for_parameters(VGG19_FILE_PARAMETERS),
+                                check=lambda s: normalise_state_dict(s, str(p)), what="VGG-19 weights file")
+    except safe_checkpoint.CheckpointError as exc:
+        raise VGGWeightsError(str(exc)) from None
     return normalise_state_dict(state, str(p))
 
 

@@ -22,6 +22,8 @@ from engine.features.style.vgg import IMAGENET_MEAN, IMAGENET_STD
 # (features index, in, out) of each conv up to conv4_3; "M" = max-pool.
 _CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
 OUTPUTS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+# torchvision's vgg16-397923af.pth holds the classifier too: the file's size budget counts it.
+VGG16_FILE_PARAMETERS = 138_357_544
 _TAPS = {3: "relu1_2", 8: "relu2_2", 15: "relu3_3", 22: "relu4_3"}  # index of the ReLU in ``features``
 
 
@@ -63,13 +65,14 @@ def check_state(state: object, origin: str = "state_dict") -> dict[str, torch.Te
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    from engine.models import checkpoint
+
     p = Path(path)
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise VGG16WeightsError(f"{p}: no such file") from None
-    except Exception as exc:
-        raise VGG16WeightsError(f"{p}: not a PyTorch state_dict ({exc.__class__.__name__})") from exc
+        state = checkpoint.load(p, budget_bytes=checkpoint.budget_for_parameters(VGG16_FILE_PARAMETERS),
+                                check=lambda s: check_state(s, str(p)), what="VGG-16 weights file")
+    except checkpoint.CheckpointError as exc:
+        raise VGG16WeightsError(str(exc)) from None
     return check_state(state, str(p))
 
 

@@ -91,7 +91,7 @@ def build_torchvision(arch: str, entry: Any, cache: Any, device: Any = None) -> 
     entry's builder calls it too. Raises WeightsMissingError when not installed and
     WeightsMismatchError when the file is not this architecture's.
     """
-    from engine.models.weights_io import load_checked, read_state_dict
+    from engine.models.weights_io import read_fitting_state
 
     if cache is None:
         from engine.models.cache import default_cache
@@ -99,7 +99,7 @@ def build_torchvision(arch: str, entry: Any, cache: Any, device: Any = None) -> 
         cache = default_cache()
     path = cache.require(entry)
     model = _torchvision_model(arch)
-    load_checked(model, read_state_dict(path), model_name=arch, source=str(path))
+    model.load_state_dict(read_fitting_state(path, model, model_name=arch, source=str(path)), strict=False)
     model.eval()
     if device is not None:
         model.to(device)

@@ -28,6 +28,9 @@ from engine.features.teach.settings import AugmentSettings
 
 log = logging.getLogger(__name__)
 
+# A cache holds one vector (at most a few thousand floats) per sample and augmentation.
+MAX_CACHE_BYTES = 512 * 1024 * 1024
+
 
 class EmbeddingCache:
     """Embeddings of one backbone (``backbone.cache_key``) for one project folder."""
@@ -38,9 +41,11 @@ class EmbeddingCache:
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
         if self.path is not None and self.path.is_file():
+            from engine.core.npz_files import load_npz
+
             try:
-                with np.load(self.path, allow_pickle=False) as data:
-                    self._vectors = {str(k): v for k, v in zip(data["keys"], data["vectors"].astype(np.float32))}
+                data = load_npz(self.path, ("keys", "vectors"), max_bytes=MAX_CACHE_BYTES, what="embedding cache")
+                self._vectors = {str(k): v for k, v in zip(data["keys"], data["vectors"].astype(np.float32))}
             except Exception as exc:  # a damaged cache is re-creatable: start again
                 log.warning("embedding cache %s is damaged (%s); it is computed again", self.path, exc)
 

@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 MODEL_FORMAT = "cnn-studio-teach-model"
 MODEL_VERSION = 1
 
+# Bounds of model.json's values (a hostile or damaged file must not size an allocation).
+MAX_MODEL_JSON_BYTES = 1024 * 1024      # a real model.json is a few KB (labels included)
+MIN_INPUT_SIZE = 32                     # the backbones need a few pixels after five stride-2 stages
+MAX_INPUT_SIZE = 1024                   # the trained size is 224; 1024 costs ~12 MB per image
+MAX_LABELS = 1000
+MAX_LABEL_CHARS = 200
+MAX_HIDDEN_UNITS = 4096
+MAX_BACKBONE_BLOCKS = 64
+
 
 class ModelDirError(UserError, ValueError):
     """A model folder that is missing, damaged or from another version; the message says what to do."""
@@ -122,42 +131,109 @@ def build_classifier(backbone: str, labels: int, head_kind: str = "linear", hidd
     return Classifier(net, Head(net.output_dim(), labels, head_kind, hidden))
 
 
-def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
-    """The classifier saved in ``folder`` (CPU, eval); ModelDirError explains what is wrong."""
-    folder = Path(folder)
-    meta_path = folder / "model.json"
-    if not meta_path.is_file():
-        raise ModelDirError(f"{folder} is not a Teach model folder (no model.json): train one with `python main.py teach train`")
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _reject(meta_path: Path, what: str) -> ModelDirError:
+    return ModelDirError(f"{meta_path}: {what}; train the model again (or restore model.json from a backup)")
+
+
+def _bounded_int(meta_path: Path, value: Any, field_name: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _reject(meta_path, f"{field_name} is {json.dumps(value)[:60]}, expected a whole number from {low} to {high}")
+    return value
+
+
+def read_model_info(meta_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """model.json checked against its schema: every value a loader computes with is of the
+    right type and within bounds (``preprocessing.size`` in MIN_INPUT_SIZE..MAX_INPUT_SIZE,
+    2..MAX_LABELS labels, a known backbone and head). ModelDirError names the file and the
+    field; the file is opened only if it is a regular file of at most MAX_MODEL_JSON_BYTES."""
+    from engine.core.regular_files import RegularFileError, read_regular_text
+    from engine.features.teach.backbone_specs import BACKBONES
+
+    meta_path = Path(meta_path)
     try:
-        info = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelDirError(f"{meta_path} cannot be read ({exc}): train the model again") from exc
+        text = read_regular_text(meta_path, MAX_MODEL_JSON_BYTES, what="model file",
+                                 hint="a Teach model.json is a few kilobytes; train the model again")
+        info = json.loads(text, parse_constant=_refuse_constant)
+    except RegularFileError as exc:
+        raise ModelDirError(str(exc)) from None
+    except RecursionError:
+        raise _reject(meta_path, "it is nested too deeply to be a model description") from None
+    except ValueError as exc:  # json.JSONDecodeError and the refused constants
+        raise _reject(meta_path, f"not valid JSON ({exc})") from None
     if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-        raise ModelDirError(f"{folder} is not a Teach model folder ({meta_path.name} has another format)")
+        raise ModelDirError(f"{meta_path.parent} is not a Teach model folder ({meta_path} has another format)")
     version = info.get("version")
     if version != MODEL_VERSION:
-        raise ModelDirError(f"{folder} was written by another version of CNN Studio (model version {version}, "
-                            f"this one reads {MODEL_VERSION}): train it again from its project or folder")
+        raise ModelDirError(f"{meta_path.parent} was written by another version of CNN Studio (model version "
+                            f"{json.dumps(version)[:20]}, this one reads {MODEL_VERSION}): train it again from its project or folder")
     labels = info.get("labels")
+    if not isinstance(labels, list) or not 2 <= len(labels) <= MAX_LABELS:
+        raise _reject(meta_path, f"labels must be a list of 2 to {MAX_LABELS} class names")
+    if not all(isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS for label in labels):
+        raise _reject(meta_path, f"every label must be a text of 1 to {MAX_LABEL_CHARS} characters")
+    if info.get("backbone") not in BACKBONES:
+        raise _reject(meta_path, f"backbone {json.dumps(info.get('backbone'))[:60]} is not one of {', '.join(BACKBONES)}")
+    blocks = info.get("backbone_blocks")
+    if blocks is not None:
+        _bounded_int(meta_path, blocks, "backbone_blocks", 1, MAX_BACKBONE_BLOCKS)
     head = info.get("head", {})
-    if not isinstance(labels, list) or len(labels) < 2 or not isinstance(head, dict):
-        raise ModelDirError(f"{meta_path} lists no labels: train the model again")
+    if not isinstance(head, dict) or head.get("kind", "linear") not in ("linear", "mlp"):
+        raise _reject(meta_path, "head must be {\"kind\": \"linear\" or \"mlp\", \"hidden\": N}")
+    _bounded_int(meta_path, head.get("hidden", 128), "head.hidden", 1, MAX_HIDDEN_UNITS)
+    preprocessing = info.get("preprocessing", {})
+    if not isinstance(preprocessing, dict):
+        raise _reject(meta_path, "preprocessing must be an object")
+    _bounded_int(meta_path, preprocessing.get("size", INPUT_SIZE), "preprocessing.size", MIN_INPUT_SIZE, MAX_INPUT_SIZE)
+    return info
+
+
+def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
+    """The classifier saved in ``folder`` (CPU, eval); ModelDirError explains what is wrong.
+
+    model.json is validated first (``read_model_info``); weights.pt is read by the safe
+    loader (``engine.models.checkpoint``) with a budget from the classifier's parameter
+    count, its keys and shapes compared with the classifier before any tensor is read.
+    """
+    from engine.models import checkpoint
+
+    folder = Path(folder)
+    meta_path = folder / "model.json"
+    if not meta_path.exists() and not meta_path.is_symlink():
+        raise ModelDirError(f"{folder} is not a Teach model folder (no model.json): train one with `python main.py teach train`")
+    info = read_model_info(meta_path)
+    labels = info["labels"]
+    head = info.get("head", {})
+    blocks = info.get("backbone_blocks")
+    classifier = build_classifier(info["backbone"], len(labels), head.get("kind", "linear"), head.get("hidden", 128), blocks)
+    weights = folder / "weights.pt"
+    expected = {k: tuple(v.shape) for k, v in classifier.state_dict().items()}
+
+    def fits(state: Any) -> None:
+        if not isinstance(state, dict):
+            raise ModelDirError(f"{weights} holds a {type(state).__name__}, not the classifier's weights: train the model again")
+        missing = [k for k in expected if k not in state]
+        extra = [k for k in state if k not in expected]
+        wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
+        if missing or extra or wrong:
+            first = (f"missing key '{missing[0]}'" if missing else f"unexpected key '{str(extra[0])[:80]}'" if extra
+                     else f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {expected[wrong[0]]}")
+            raise ModelDirError(f"{weights} does not fit {meta_path.name} ({first}): train the model again")
+
     try:
-        blocks = info.get("backbone_blocks")
-        classifier = build_classifier(info["backbone"], len(labels), head.get("kind", "linear"), int(head.get("hidden", 128)),
-                                      int(blocks) if blocks is not None else None)
-        state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-        classifier.load_state_dict(state)
-    except FileNotFoundError as exc:
-        raise ModelDirError(f"{folder / 'weights.pt'} is missing: train the model again") from exc
-    except Exception as exc:  # a damaged or mismatched weights file comes in many types
-        raise ModelDirError(f"{folder / 'weights.pt'} does not fit {meta_path.name} ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:160]}): train the model again") from exc
+        state = checkpoint.load(weights, budget_bytes=checkpoint.budget_for(classifier), check=fits, what="weights file")
+    except checkpoint.CheckpointError as exc:
+        if not weights.exists() and not weights.is_symlink():
+            raise ModelDirError(f"{weights} is missing: train the model again") from None
+        raise ModelDirError(f"{exc}: train the model again") from None
+    fits(state)
     broken = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
     if broken is not None:  # it would score every image NaN
-        raise ModelDirError(f"{folder / 'weights.pt'}: '{broken}' holds values that are not finite numbers (NaN or "
+        raise ModelDirError(f"{weights}: '{broken}' holds values that are not finite numbers (NaN or "
                             "infinity); the model is broken: train it again")
+    classifier.load_state_dict(state)
     classifier.eval()
-    return TrainedModel(classifier, [str(x) for x in labels], info)
-
-
+    return TrainedModel(classifier, list(labels), info)

@@ -22,6 +22,7 @@ import contextlib
 import copy
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -88,6 +89,15 @@ def dataset_from_folder(folder: str | Path) -> Dataset:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise TrainingError(f"{root} has no class sub-folders: put each class's images in a folder named after the class")
+    for d in class_dirs:
+        try:
+            d.name.encode("utf-8")
+        except UnicodeEncodeError:
+            # The folder name becomes the class label, written into labels.txt and
+            # model.json: refuse it now rather than after training.
+            shown = os.fsencode(d).decode("utf-8", "backslashreplace")
+            raise TrainingError(f"{shown}: the class folder's name is not valid UTF-8 text, so it cannot be a "
+                                "class label; rename the folder (e.g. with only letters and digits)") from None
     items, skipped = [], []
     images_by_dir = {d: set(list_images(d)) for d in class_dirs}
     for d in class_dirs:

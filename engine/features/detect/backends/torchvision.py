@@ -56,13 +56,26 @@ def build_model(architecture: str, num_classes: int = 91) -> nn.Module:
 
 def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
     """Load a state_dict checkpoint safely; mismatching keys/shapes raise DetectorError."""
+    from engine.models import checkpoint
+
     path = Path(path)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+    def fits(state: object) -> None:
+        if not isinstance(state, dict):
+            raise DetectorError(f"{path} does not hold a state_dict (found {type(state).__name__})")
+        missing = [k for k in expected if k not in state]
+        extra = [k for k in state if k not in expected]
+        wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
+        if missing or extra or wrong:
+            first = (f"missing key '{missing[0]}'" if missing else f"unexpected key '{str(extra[0])[:80]}'" if extra
+                     else f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {expected[wrong[0]]}")
+            raise DetectorError(f"{path} does not fit this architecture: {first}")
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DetectorError(f"weights file not found: {path}") from None
-    except Exception as exc:  # a corrupt/foreign file: torch raises many different types
-        raise DetectorError(f"{path} is not a loadable PyTorch state_dict: {exc}") from None
+        state = checkpoint.load(path, budget_bytes=checkpoint.budget_for(model), check=fits, what="weights file")
+    except checkpoint.CheckpointError as exc:
+        raise DetectorError(str(exc)) from None
     if not isinstance(state, dict):
         raise DetectorError(f"{path} does not hold a state_dict (found {type(state).__name__})")
     try:

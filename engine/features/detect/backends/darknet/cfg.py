@@ -343,23 +343,15 @@ def parse_cfg(path: str | Path) -> DarknetCfg:
     size limit (``engine.core.limits``), checked before it is read.
     """
     from engine.core import limits
-    from engine.core.safe_files import InputTooLargeError, MissingInputError, input_file_problem
+    from engine.core.regular_files import MissingFileError, RegularFileError, read_regular_bytes
 
     path = Path(path)
     bound = limits.current().max_cfg_bytes
-    problem = input_file_problem(path, bound)
-    if isinstance(problem, MissingInputError):
-        raise DarknetCfgError(f"cfg file not found: {path}")
-    if isinstance(problem, InputTooLargeError):
-        raise DarknetCfgError(f"cfg file {problem.what} for cfg files", limits.current().hint("max_cfg_bytes"))
-    if problem is not None:
-        raise DarknetCfgError(f"cfg file {problem.what}", problem.todo)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise DarknetCfgError(f"cfg file not found: {path}") from None
-    except OSError as exc:
-        raise DarknetCfgError(f"cannot read cfg file {path}: {exc.strerror or exc}") from None
+        text = read_regular_bytes(path, bound, what="cfg file",
+                                  hint=limits.current().hint("max_cfg_bytes")).decode("utf-8", errors="replace")
+    except RegularFileError as exc:
+        raise (DarknetCfgError(f"cfg file not found: {path}") if isinstance(exc, MissingFileError) else DarknetCfgError(exc.what, exc.todo)) from None
     cfg = parse_cfg_text(text, source=str(path))
     log.debug("parsed %s: %d layers", path, len(cfg.layers))
     return cfg

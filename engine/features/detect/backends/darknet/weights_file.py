@@ -15,6 +15,7 @@ we insist on the exact byte count instead and report expected vs actual.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +76,16 @@ def expected_floats(model: DarknetModel) -> int:
     return sum(t.numel() for block in model.conv_blocks() for t in block.darknet_tensors())
 
 
-def _open_checked(path: Path) -> None:
-    from engine.core.safe_files import MissingInputError, input_file_problem
+def _open_checked(path: Path):
+    """``path`` opened through engine.core.regular_files (a FIFO or a device is refused at once)."""
+    from engine.core.regular_files import MissingFileError, RegularFileError, open_regular
 
-    problem = input_file_problem(path)
-    if isinstance(problem, MissingInputError):
-        raise DarknetWeightsError(f"weights file not found: {path}")
-    if problem is not None:
-        raise DarknetWeightsError(f"weights file {problem.what}", problem.todo)
+    try:
+        return open_regular(path, None, what="weights file")
+    except MissingFileError:
+        raise DarknetWeightsError(f"weights file not found: {path}") from None
+    except RegularFileError as exc:
+        raise DarknetWeightsError(exc.what, exc.todo) from None
 
 
 def _size_problem(path: Path, cfg_source: str, header: WeightsHeader, count: int, actual: int) -> str | None:
@@ -100,11 +103,10 @@ def check_weights_size(cfg, path: str | Path) -> WeightsHeader:
     its header and building the model on the meta device (no tensor memory); run it
     before building the real model so a wrong file costs nothing."""
     path = Path(path)
-    _open_checked(path)
     try:
-        with path.open("rb") as fh:
+        with _open_checked(path) as fh:
             head = fh.read(20)
-        actual = path.stat().st_size
+            actual = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise DarknetWeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
     header = read_header(head, str(path))
@@ -124,16 +126,16 @@ def load_darknet_weights(model: DarknetModel, path: str | Path) -> WeightsHeader
     is compared before the file is read, so a huge file or a device costs nothing).
     """
     path = Path(path)
-    _open_checked(path)
     count = expected_floats(model)
     try:
-        with path.open("rb") as fh:
+        with _open_checked(path) as fh:
             head = fh.read(20)
-        header = read_header(head, str(path))
-        problem = _size_problem(path, model.cfg.source, header, count, path.stat().st_size)
-        if problem:
-            raise DarknetWeightsError(problem)
-        data = path.read_bytes()
+            header = read_header(head, str(path))
+            problem = _size_problem(path, model.cfg.source, header, count, os.fstat(fh.fileno()).st_size)
+            if problem:
+                raise DarknetWeightsError(problem)
+            fh.seek(0)
+            data = fh.read(header.nbytes + 4 * count + 1)  # one more byte notices a file that grew
     except FileNotFoundError:
         raise DarknetWeightsError(f"weights file not found: {path}") from None
     except OSError as exc:
