@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import UserError, one_line
-from engine.core.safe_files import json_text
+from engine.core.safe_files import atomic_path as output_file  # noqa: F401 - the commands write through it
+from engine.core.safe_files import check_output, json_text, refuse_same_file  # noqa: F401 - checks the commands share
 
 EXIT_BAD_INPUT = 2
 

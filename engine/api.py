@@ -225,19 +225,29 @@ def load_detector(name_or_path: PathLike, device: str | torch.device | None = No
     """
     from engine.features.detect.factory import detector_from_files
     from engine.features.detect.factory import load_detector as build_catalog_detector
+    from engine.features.detect.options import DetectorOptions
     from engine.models.catalog import catalog
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     where = device if isinstance(device, torch.device) else choose_device(device)
-    options: dict = {"conf_threshold": _unit(conf_threshold, "conf_threshold"),
-                     "iou_threshold": _unit(iou_threshold, "iou_threshold")}
-    wanted_size = _input_size(size)
-    if wanted_size is not None:
-        options["input_size"] = wanted_size
-    yolo_precision = {"auto": {}, "fp32": {"half": False}, "bf16": {"bf16": True}, "int8": {"int8": True}}[precision]
     text = os.fspath(name_or_path)
-    if text.lower().endswith(".cfg"):
+    entry = None
+    if not text.lower().endswith(".cfg") and not Path(text).expanduser().is_file():
+        if weights is not None or names is not None:
+            raise ValueError("weights= and names= go with a .cfg path; catalog models bring their own files")
+        entry = catalog().get(text)
+        if entry.task != "detect":
+            raise DetectorError(f"'{text}' is a {entry.task} model, not an object detector")
+    # "auto" is the app's default: fp32 on the CPU (float16 on CUDA, which the detector
+    # chooses by itself); anything else is checked against the model's capabilities.
+    nms = entry is None or entry.capabilities.postprocess == "nms"
+    options = DetectorOptions(input_size=_input_size(size), precision="fp32" if precision == "auto" else precision,
+                              conf_threshold=_unit(conf_threshold, "conf_threshold"),
+                              iou_threshold=_unit(iou_threshold, "iou_threshold") if nms else None)
+    if entry is not None:
+        detector = build_catalog_detector(text, device=where, options=options)
+    elif text.lower().endswith(".cfg"):
         cfg = Path(text).expanduser()
         weights_path = Path(weights).expanduser() if weights is not None else cfg.with_suffix(".weights")
         if not weights_path.is_file():
@@ -245,22 +255,10 @@ def load_detector(name_or_path: PathLike, device: str | torch.device | None = No
                                 "beside it under the same name, or pass weights=PATH")
         names_path = Path(names).expanduser() if names is not None else cfg.with_suffix(".names")
         detector = detector_from_files(cfg, weights_path, names_path if names is not None or names_path.is_file() else None,
-                                       device=where, **options, **yolo_precision)
-    elif Path(text).expanduser().is_file():
+                                       device=where, options=options)
+    else:
         raise DetectorError(f"{text}: give the Darknet .cfg file (its .weights beside it, or weights=PATH) "
                             "or a catalog name (python main.py models list --task detect)")
-    else:
-        if weights is not None or names is not None:
-            raise ValueError("weights= and names= go with a .cfg path; catalog models bring their own files")
-        entry = catalog().get(text)
-        if entry.task != "detect":
-            raise DetectorError(f"'{text}' is a {entry.task} model, not an object detector")
-        if wanted_size is not None and not entry.meta.get("adjustable_input"):
-            raise DetectorError(f"size only applies to YOLO models; {text} resizes its input itself")
-        if precision != "auto" and precision not in entry.meta.get("precisions", ("fp32",)):
-            raise DetectorError(f"precision {precision} only applies to YOLO models; {text} runs in fp32")
-        detector = build_catalog_detector(text, device=where, **options,
-                                          **(yolo_precision if "precisions" in entry.meta else {}))
     return ObjectDetector(detector, where)
 
 

@@ -16,10 +16,12 @@ import zipfile
 
 import numpy as np
 
+from engine.core.errors import BadFormat
+
 MAX_NPZ_MEMBERS = 64  # the app's .npz files hold a handful of arrays
 
 
-class NpzFileError(ValueError):
+class NpzFileError(BadFormat, ValueError):
     """An .npz file that is damaged, foreign or too large; the message names it."""
 
 

@@ -39,6 +39,8 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from engine.core.errors import BadFormat
+
 log = logging.getLogger(__name__)
 
 MAX_CHECKPOINT_MEMBERS = 65_536          # a zip member per tensor storage; the largest torchvision model has ~1,500
@@ -52,7 +54,7 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadFormat, ValueError):
     """A weights file that is damaged, foreign, hostile or too large; the message names it."""
 
 

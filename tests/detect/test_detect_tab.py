@@ -432,10 +432,11 @@ def test_controls_follow_the_models_capabilities(qtbot, context):
 
 
 def test_precision_choices_are_what_the_model_and_the_device_share():
-    from engine.features.detect.controller import DetectController, DictStore
+    from engine.core.store import MemoryStore
+    from engine.features.detect.controller import DetectController
 
     yolo, fixed = catalog().get("yolov4-tiny"), catalog().get("ssdlite320_mobilenet_v3_large")
-    store = DictStore({"Detect/bf16": "true"})  # a setting saved before precisions had names
+    store = MemoryStore({"Detect/bf16": "true"})  # a setting saved before precisions had names
     c = DetectController([yolo, fixed], store, device_precisions=("fp32", "bf16"))
     assert c.precision_choices() == ("fp32", "bf16") and c.effective_precision == "bf16"
     c.set_precision("int8")  # the model has it, this device does not

@@ -24,6 +24,7 @@ INTERNAL = {
     "engine.models.cache.DownloadCancelled": "a Cancelled: the user stopped a download",
     "cli.common.Terminated": "SIGTERM turned into an exception so that finally blocks clean up",
     "cli.detect._VideoUnfinished": "control flow inside detect: the video writer failed, leave -o as it was",
+    "engine.io.mjpeg_stream._Skip": "control flow inside the MJPEG reader: a part that is skipped, never raised out of it",
     "engine.core.store.MalformedValue": "caught inside the store, which falls back to the default and repairs the value",
     "engine.models.catalog.CatalogNotReadyError": "a programming error: catalog() before engine.features installed its provider",
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.core.errors import UserError
 from engine.features.faces.types import FaceDetection
 
 CHIP_SIZE = 160
@@ -76,7 +77,8 @@ def dlib_to_template_matrix(size: int = CHIP_SIZE) -> np.ndarray:
     of its eye corners) and the nose (dlib's point sits just below the tip, close enough
     for framing a thumbnail).
     """
-    from engine.features.faces.dlib_chip import CHIP_SIZE as DLIB_SIZE, PADDING, TEMPLATE_5
+    from engine.features.faces.dlib_chip import CHIP_SIZE as DLIB_SIZE
+    from engine.features.faces.dlib_chip import PADDING, TEMPLATE_5
 
     dlib_pts = (PADDING + TEMPLATE_5) / (2 * PADDING + 1) * DLIB_SIZE
     src = np.array([(dlib_pts[2] + dlib_pts[3]) / 2, (dlib_pts[0] + dlib_pts[1]) / 2, dlib_pts[4]])
@@ -131,7 +133,7 @@ MIN_CHIP_FRACTION = 0.25     # short side >= this x the embedder's input side
 MAX_CHIP_FACTOR = 16         # long side <= this x the embedder's input side
 
 
-class ChipError(ValueError):
+class ChipError(UserError, ValueError):
     """An image refused as an aligned face chip; the message names it and says what to do."""
 
 

@@ -138,7 +138,8 @@ def clean_state(state: object, origin: str = "state_dict") -> dict[str, torch.Te
                 f"(its first keys: {', '.join(list(map(str, kept))[:3]) or 'none'})")
         if tuple(tensor.shape) != shape:
             raise FastStyleWeightsError(f"{origin}: key '{key}' has shape {tuple(tensor.shape)}, expected {shape}")
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):  # it would paint a black picture
+        # Meta tensors (the safe loader's first look) have no values yet: checked again once read.
+        if tensor.is_floating_point() and not tensor.is_meta and not bool(torch.isfinite(tensor).all()):  # a black picture
             raise FastStyleWeightsError(f"{origin}: key '{key}' holds values that are not finite numbers (NaN or "
                                         "infinity); the model is broken: train it again or use another file")
     extra = [k for k in kept if k not in expected]
