@@ -94,10 +94,10 @@ def to_float(raw: Any) -> float:
 
 
 def to_str(raw: Any) -> str:
+    # The INI file gives text back as text; a number or a list there (a @Variant written by
+    # hand, or by another program) is not the name or path this setting holds.
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, (bool, int, float)):
-        return str(raw).lower() if isinstance(raw, bool) else str(raw)
     raise MalformedValue(f"{raw!r} is not a text value")
 
 
@@ -208,7 +208,11 @@ class BaseStore:
             if validator is not None and not validator(value):
                 raise MalformedValue(f"{value!r} is out of range")
         except (MalformedValue, TypeError, ValueError) as exc:
-            log.warning("setting %s: %s; using %r instead and saving it", self.describe(key), exc, default)
+            shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:57] + "..."
+            name = self.full_key(key)
+            where = self.describe(key)[len(name):]  # e.g. " in /home/.../settings.ini"
+            log.warning("settings: %s=%s is not valid (%s); using and saving the default %r%s", name, shown, exc,
+                        default, where)
             self._repair(key, default)
             return default
         return value
@@ -219,6 +223,7 @@ class BaseStore:
                 self.delete_raw(key)
             else:
                 self.write_raw(key, list(default) if isinstance(default, tuple) else default)
+            self.sync()  # repaired on disk now: the next start reads a good value even after a crash
         except Exception:  # noqa: BLE001 - a read-only settings file must not break reading
             log.warning("setting %s could not be repaired", self.describe(key), exc_info=True)
 
@@ -238,7 +243,11 @@ class BaseStore:
         return GroupStore(self, prefix)
 
     def describe(self, key: str) -> str:
-        """How a key is named in log messages."""
+        """How a key is named in log messages (the full key, then where it is stored)."""
+        return key
+
+    def full_key(self, key: str) -> str:
+        """``key`` as the backend names it (a group's prefix included)."""
         return key
 
     def __iter__(self) -> Iterator[str]:
@@ -270,6 +279,9 @@ class GroupStore(BaseStore):
 
     def describe(self, key: str) -> str:
         return self.parent.describe(join_key(self.prefix, key))
+
+    def full_key(self, key: str) -> str:
+        return self.parent.full_key(join_key(self.prefix, key))
 
 
 class MemoryStore(BaseStore):

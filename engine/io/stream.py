@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from urllib.parse import urlsplit
 
 import cv2
 
@@ -128,10 +127,12 @@ class StreamSource(CaptureSource):
     def _open(self) -> None:
         self._opened_at = time.monotonic()
         self._last_frame_at = None
-        if urlsplit(self.url).scheme.lower() in ("http", "https"):
+        if self._connect_url.split("://", 1)[0].lower() in ("http", "https"):
             from engine.io.mjpeg_stream import open_mjpeg
 
-            stream = open_mjpeg(self.url, self.name, self.open_timeout_s, self.read_timeout_s, self._skipped)
+            # The connect URL: a password holding / ? # is percent-encoded there, so the
+            # reader's URL parsing finds the same host this module's parser found.
+            stream = open_mjpeg(self._connect_url, self.name, self.open_timeout_s, self.read_timeout_s, self._skipped)
             if stream is not None:
                 try:
                     first = stream.next_frame(self._opened_at + self.open_timeout_s)

@@ -75,6 +75,8 @@ def test_bad_stored_values_never_remove_a_tab_and_are_repaired_on_disk(make_wind
     for (group, key), (text, default) in values.items():
         if key.startswith("threshold") and key != in_use:
             continue  # only the embedder in use reads its threshold
+        if default is None and not disk.has_option(group, key):
+            continue  # a value with no default is repaired by removing it
         stored = disk.get(group, key)
         assert stored != text, f"{group}/{key} still holds {text!r}"
         if default is not None:
