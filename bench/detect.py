@@ -25,9 +25,8 @@ the spread of the ratio.
 
 from __future__ import annotations
 
-import os
-
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -46,9 +45,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from engine.core.boxes import box_iou
+from engine.features.detect.backends.darknet.detector import YoloDetector
 from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
 from engine.features.detect.names import bundled_path
-from engine.features.detect.backends.darknet.detector import YoloDetector
 from engine.runtime.threads import measure_other_load
 
 ORACLE_SEEDS = range(3, 11)  # tests/detection: street_image is synthetic_image(480, 640, seed=3)
@@ -98,9 +97,9 @@ def agreement(reference, other, iou_min: float = 0.5) -> dict[str, float]:
 def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[float, float, int, int]:
     """Frames submitted at ``fps`` from a thread to a real InferenceWorker; returns
     (median latency ms, p90 latency ms, results, frames dropped)."""
+    from engine.core.frame import Frame
     from engine.features.detect.task import DetectionTask
     from engine.runtime.worker import running_worker
-    from engine.core.frame import Frame
 
     latencies: list[float] = []
     task = DetectionTask(detector_factory)

@@ -98,12 +98,12 @@ def scene(faces: int) -> np.ndarray:
 
 
 def bench_recognition(device: torch.device, frames: int, embedders: list[str]) -> None:
+    from engine.core.frame import Frame
     from engine.features.faces.detectors import HaarDetector
     from engine.features.faces.embedders import LBPEmbedder
     from engine.features.faces.gallery import Gallery
     from engine.features.faces.recognizer import FaceRecognizer
     from engine.features.faces.task import FacesTask
-    from engine.core.frame import Frame
 
     folder = tempfile.mkdtemp(prefix="faces-bench-")
     gallery = Gallery(os.path.join(folder, "gallery.db"))

@@ -190,12 +190,11 @@ def process_cpu_seconds() -> float:
 def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1) -> dict:
     """In-app and standalone phases of ``seconds`` each, alternated ``repeats`` times so
     that a change in the machine's load between them shows up as a spread, not a bias."""
+    import torch
     from PySide6.QtWidgets import QApplication
 
-    import torch
-
-    from gui.shell.main_window import MainWindow
     from gui.common.settings import open_settings
+    from gui.shell.main_window import MainWindow
 
     workdir = Path(tempfile.mkdtemp(prefix="gui-live-"))
     prepare, source_kind = SCENARIOS[name]

@@ -20,11 +20,10 @@ Prints plain lines "name: value" so runs can be compared.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import argparse
+import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -34,16 +33,16 @@ from engine.runtime.threads import prepare_process, threads_argument
 
 prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiting, thread count
 
+from dataclasses import replace  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.runtime.device import choose_device, device_label
+from engine.core.frame import Frame
 from engine.features.inspect.layer_table import build_layer_table
-from dataclasses import replace  # noqa: E402
-
 from engine.features.inspect.task import InspectSettings, InspectTask
 from engine.features.inspect.top_patches import TopPatches
-from engine.core.frame import Frame
+from engine.runtime.device import choose_device, device_label
 
 
 def synthetic_frames(count: int, width: int = 640, height: int = 480) -> list[Frame]:

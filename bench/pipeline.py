@@ -39,8 +39,8 @@ prepare_process("bench", threads_argument())  # before torch loads: OpenMP waiti
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.runtime.worker import Task
 from engine.core.frame import Frame
+from engine.runtime.worker import Task
 
 TIMER_INTERVAL_MS = 10
 
@@ -104,9 +104,9 @@ def run(cost_ms: float, seconds: float, width: int, height: int, fps: float, mod
     from PySide6.QtWidgets import QApplication
 
     from engine.io.demo import DemoSource
+    from gui.common.video_view import VideoView
     from gui.live.bridge import LivePipeline
     from gui.live.presenter import FramePresenter
-    from gui.common.video_view import VideoView
 
     torch.set_num_threads(1)  # the worker saturates exactly one core, as the targets assume
     app = QApplication.instance() or QApplication([])

@@ -24,9 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import engine  # noqa: E402,F401  (process policy before torch)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+import engine  # noqa: E402,F401  (process policy before torch)
 
 
 def _sync(device: torch.device) -> None:
@@ -59,13 +60,13 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=100, help="live frames to time")
     args = parser.parse_args()
 
-    from engine.runtime.device import choose_device, device_label
-    from engine.features.teach.features import EmbeddingCache
-    from engine.features.teach.task import LiveSettings, TeachTask
-    from engine.features.teach.settings import AugmentSettings, TrainSettings
     from engine.core.frame import Frame
+    from engine.features.teach.features import EmbeddingCache
+    from engine.features.teach.settings import AugmentSettings, TrainSettings
     from engine.features.teach.synthetic import make_image
+    from engine.features.teach.task import LiveSettings, TeachTask
     from engine.features.teach.training import DataItem, Dataset, run_to_end, train
+    from engine.runtime.device import choose_device, device_label
 
     device = choose_device(args.device)
     print(f"device: {device_label(device)}")

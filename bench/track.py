@@ -62,12 +62,12 @@ def bench_end_to_end(model: str, size: tuple[int, int], frames: int, rounds: int
     machine the two fps differ by more noise than the tracker costs."""
     import torch
 
-    from engine.features.detect.counting import CountLine, Regions
+    from engine.core.frame import Frame
+    from engine.features.detect.backends.darknet.detector import YoloDetector
     from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
+    from engine.features.detect.counting import CountLine, Regions
     from engine.features.detect.names import bundled_path
     from engine.features.detect.task import DetectionTask, DetectSettings
-    from engine.features.detect.backends.darknet.detector import YoloDetector
-    from engine.core.frame import Frame
 
     cfg = bundled_path(f"{model}.cfg")
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,8 +22,8 @@ import logging
 from pathlib import Path
 
 from cli.common import fail, number, print_json
-from engine.models.catalog import PRECISIONS
 from cli.regions_args import add_region_options, parse_regions, report_counting
+from engine.models.catalog import PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,12 @@ def _inputs(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
+    from engine.core.errors import UserError
     from engine.features.detect.annotate import draw_detections
     from engine.features.detect.export import detections_record
-    from engine.core.errors import UserError
     from engine.features.detect.task import DetectionTask
-    from engine.io.recorder import VideoRecorder
     from engine.io import classify, iter_frames
+    from engine.io.recorder import VideoRecorder
     from engine.runtime.sync import run_task
 
     tracking = args.track or bool(args.line or args.zone or args.events)

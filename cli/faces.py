@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import fail
-from cli.common import number, print_json
+from cli.common import fail, number, print_json
 
 ACTIONS = ("enrol", "list", "remove", "rename", "identify", "verify", "embed", "detect", "calibrate", "export", "import")
 DETECTORS = ("dlib-mmod", "yunet", "haar")
@@ -368,8 +367,8 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from engine.features.faces.gallery_records import PersonExistsError
     from engine.features.faces.gallery_io import import_zip
+    from engine.features.faces.gallery_records import PersonExistsError
 
     with _gallery(args) as gallery:
         try:

@@ -19,8 +19,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from cli.common import fail
-from cli.common import number, print_json
+from cli.common import fail, number, print_json
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +96,16 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
-    from engine.runtime.device import DeviceError, choose_device
+    from engine.core.errors import UserError
     from engine.features.inspect.activations import LayerTap, top_channels
     from engine.features.inspect.layer_table import UnknownLayerError, build_layer_table, find_layer
     from engine.features.inspect.predictions import resolve_class, top_k
     from engine.features.inspect.render import activation_grid, heat_overlay
     from engine.features.inspect.saliency import NotAClassifierError, class_scores, grad_cam, last_conv_layer, smooth_grad, vanilla_gradient
-    from engine.core.errors import UserError
     from engine.features.inspect.zoo import load_model
     from engine.io.images import read_image
     from engine.models.transforms import to_input
+    from engine.runtime.device import DeviceError, choose_device
 
     try:
         image = read_image(args.image)
@@ -206,11 +205,11 @@ def _write(path: str, image, cv2=None) -> None:
 def _top_patches(args: argparse.Namespace) -> int:
     """inspect FOLDER --top-patches LAYER: collect, then print records and/or save the grid."""
     from cli.progress import ProgressBar
-    from engine.runtime.device import choose_device
     from engine.core.errors import UserError
     from engine.features.inspect.layer_table import UnknownLayerError
     from engine.features.inspect.top_patches import collect_folder
     from engine.features.inspect.zoo import load_model
+    from engine.runtime.device import choose_device
 
     folder = Path(args.image)
     if not folder.is_dir():

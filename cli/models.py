@@ -6,8 +6,7 @@ import argparse
 import sys
 import threading
 
-from cli.common import fail
-from cli.common import print_json
+from cli.common import fail, print_json
 from cli.progress import ProgressBar
 from engine.features.registry import registry
 

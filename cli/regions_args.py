@@ -21,8 +21,8 @@ def parse_regions(args: argparse.Namespace, inputs: Iterable[str | os.PathLike[s
     """The Regions from --line/--zone, after checking --events against ``inputs`` (the command's
     input files and other outputs), before any work starts. Raises RegionError/ValueError
     (UnsafeFileError) with a user message."""
-    from engine.features.detect.counting import Regions, parse_line, parse_zone
     from engine.core.safe_files import check_output
+    from engine.features.detect.counting import Regions, parse_line, parse_zone
 
     lines = tuple(parse_line(text, f"line{i + 1}") for i, text in enumerate(args.line))
     zones = tuple(parse_zone(text, f"zone{i + 1}") for i, text in enumerate(args.zone))

@@ -110,11 +110,11 @@ def _settings(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.content == "train" and not Path("train").exists():
         return run_train(args)
-    from engine.runtime.device import choose_device
     from engine.core.errors import UserError
-    from engine.io import classify
     from engine.features.style import jobs
     from engine.features.style.imaging import StyleImage, load_input_image, style_size_notice
+    from engine.io import classify
+    from engine.runtime.device import choose_device
 
     try:
         settings = _settings(args)
@@ -195,12 +195,12 @@ def _drive(gen, label: str | None, notes: bool = True):
 
 def run_train(args: argparse.Namespace) -> int:
     """`stylize train STYLE CONTENT_FOLDER -o OUT.pth`: train a fast style (see the module docstring)."""
-    from engine.runtime.device import choose_device
     from engine.core.errors import UserError
     from engine.features.style import models
     from engine.features.style.fast_train import TrainSettings, list_images, train_job
     from engine.features.style.imaging import load_input_image
     from engine.models.cache import default_cache
+    from engine.runtime.device import choose_device
 
     try:
         if len(args.styles) != 2:
@@ -248,17 +248,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings) -> int:
+    import contextlib
+
     import cv2
 
-    from engine.io.recorder import VideoRecorder
-    from engine.io import iter_frames
+    from cli.common import output_file
     from engine.features.style.imaging import image_input
     from engine.features.style.jobs import stylize_photo
     from engine.features.style.metadata import save_png
-
-    import contextlib
-
-    from cli.common import output_file
+    from engine.io import iter_frames
+    from engine.io.recorder import VideoRecorder
 
     count = 0
     recorder = None

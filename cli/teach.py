@@ -54,11 +54,11 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from cli.progress import ProgressBar
-    from engine.runtime.device import choose_device
     from engine.features.teach.backbones import load_backbone
     from engine.features.teach.model import save_model_dir
     from engine.features.teach.settings import AugmentSettings, TrainSettings
     from engine.features.teach.training import dataset_from_folder, run_to_end, train
+    from engine.runtime.device import choose_device
 
     settings = TrainSettings(seed=args.seed, finetune=args.finetune, head=args.head,
                              augment=AugmentSettings(enabled=not args.no_augment),
@@ -124,9 +124,9 @@ def _check_model_output(output: str, dataset: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.io import iter_frames
     from engine.features.teach.imaging import to_batch
     from engine.features.teach.model import load_model_dir
+    from engine.io import iter_frames
 
     model = load_model_dir(args.model)
     if not Path(args.source).exists():

@@ -24,10 +24,8 @@ import logging
 import math
 import sys
 
-from cli.common import fail
-from cli.common import number, print_json
+from cli.common import fail, number, print_json
 from cli.regions_args import add_region_options, parse_regions, report_counting
-
 from engine.core.errors import UserError
 
 log = logging.getLogger(__name__)

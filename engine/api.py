@@ -33,13 +33,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from engine.core.frame import Frame
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections
-from engine.runtime.device import choose_device
-from engine.runtime.worker import Task, run_frame
-from engine.core.frame import Frame
 from engine.models.cache import WeightsMissingError
 from engine.models.catalog import UnknownModelError
+from engine.runtime.device import choose_device
+from engine.runtime.worker import Task, run_frame
 
 __all__ = [
     "PRECISIONS",

@@ -42,15 +42,15 @@ def main() -> int:
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtWidgets import QApplication
 
+    from engine.core.frame import Frame
     from engine.features.detect.counting import CountLine, Regions, Zone
     from engine.features.detect.scene_analysis import SceneAnalyzer
     from engine.features.detect.synthetic_scenes import MovingObject, render_detections
     from engine.features.detect.task import TrackedDetections
     from engine.features.detect.types import Detections
-    from engine.runtime.worker import Timings, TaskResult
-    from engine.core.frame import Frame
     from engine.models.cache import WeightsCache
     from engine.models.catalog import catalog
+    from engine.runtime.worker import TaskResult, Timings
     from gui.common.context import AppContext
     from gui.features.detect.tab import DetectTab
 

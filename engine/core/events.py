@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import cast, Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -137,7 +138,7 @@ def read_regular_text(path: str | os.PathLike[str], max_bytes: int, *, what: str
 
 
 def iter_regular_lines(path: str | os.PathLike[str], max_line_bytes: int, *, what: str = "file",
-                       encoding: str = "utf-8"):
+                       encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
     """Yield (line number from 1, text) of a regular file of any length, one line at a time.
 
     A line longer than ``max_line_bytes`` raises RegularFileError naming the file and the
@@ -149,7 +150,7 @@ def iter_regular_lines(path: str | os.PathLike[str], max_line_bytes: int, *, wha
 
 
 def iter_stream_lines(stream: BinaryIO | io.BufferedIOBase, name: str, max_line_bytes: int, *, what: str = "file",
-                      encoding: str = "utf-8"):
+                      encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
     """``iter_regular_lines`` over an already open binary stream (stdin)."""
     number = 0
     while True:

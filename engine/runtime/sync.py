@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
+from engine.core.frame import Frame
 from engine.runtime.device import choose_device
 from engine.runtime.worker import Task, TaskResult, WorkerEvent, frame_error_event, run_frame
-from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any, Callable
 
 import torch
 
+from engine.core.frame import Frame
 from engine.runtime.device import choose_device
 from engine.runtime.mailbox import Mailbox
-from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.common.jobs import JobControl, JobRunner
 from gui.common.download_progress import DownloadJob, show_download_progress
+from gui.common.jobs import JobControl, JobRunner
 
 if TYPE_CHECKING:
     from engine.models.cache import WeightsCache

@@ -24,8 +24,8 @@ from gui.common.events import connect_event
 
 if TYPE_CHECKING:  # the engine is imported lazily so a broken model module cannot stop the shell
     from engine.core.events import Controller, Event
-    from engine.runtime.worker import Task, TaskResult
     from engine.core.frame import Frame
+    from engine.runtime.worker import Task, TaskResult
     from gui.common.context import AppContext
 
 T = TypeVar("T")

@@ -27,8 +27,8 @@ from engine.runtime.mailbox import Mailbox
 if TYPE_CHECKING:
     import torch
 
-    from engine.runtime.worker import InferenceWorker, Task
     from engine.io.base import FrameSource
+    from engine.runtime.worker import InferenceWorker, Task
 
 log = logging.getLogger(__name__)
 

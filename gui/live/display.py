@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Slot
 
 if TYPE_CHECKING:
-    from engine.runtime.worker import TaskResult
     from engine.core.frame import Frame
-    from gui.shell.main_window import MainWindow
+    from engine.runtime.worker import TaskResult
     from gui.live.presenter import Shown
+    from gui.shell.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 

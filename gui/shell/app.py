@@ -165,8 +165,8 @@ def run(source: str | None = None, device: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from engine.features.registry import registry
-    from gui.shell.main_window import MainWindow
     from gui.common.settings import open_settings, set_aside_unusable
+    from gui.shell.main_window import MainWindow
 
     # The features are found now, on this thread (cheap: no torch); this also gives the
     # model catalog its provider, so the model manager works before the tabs arrive.

@@ -24,20 +24,20 @@ from PySide6.QtGui import QCloseEvent, QPainter
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QToolBar, QWidget
 
 from engine.core.errors import UserError
-from gui.live.bridge import LivePipeline
 from gui.common.context import AppContext
-from gui.live.display import LiveDisplay
-from gui.live.presenter import FramePresenter
-from gui.common.settings import read_bool, read_int, read_setting
-from gui.shell.status import StatusPanel
-from gui.common.tab_base import StudioTab
 from gui.common.perf_plot import PerfPlot
-from gui.shell.source_bar import SourceBar
+from gui.common.settings import read_bool, read_int, read_setting
+from gui.common.tab_base import StudioTab
 from gui.common.video_view import VideoView
 from gui.common.wheel_guard import WheelGuard
+from gui.live.bridge import LivePipeline
+from gui.live.display import LiveDisplay
+from gui.live.presenter import FramePresenter
 from gui.shell.menus import build_menus
 from gui.shell.output import ViewOutput
+from gui.shell.source_bar import SourceBar
 from gui.shell.sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher, storable_spec
+from gui.shell.status import StatusPanel
 
 if TYPE_CHECKING:
     import torch

@@ -10,9 +10,8 @@ without an edit here.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Callable
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from engine.features.detect.backends.darknet.cfg import parse_cfg
+from engine.features.detect.backends.darknet.decode import YoloDecoder
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import load_darknet_weights
-from engine.features.detect.backends.darknet.decode import YoloDecoder
 
 
 @pytest.mark.parametrize("name, threshold", [("yolov4-tiny", 0.25), ("yolov7-tiny", 0.1), ("yolov4-tiny", 0.0)])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.features.detect.backends.torchvision import build_model
 from engine.features.detect.factory import load_detector
 from engine.features.detect.options import CLI_FLAGS, DetectorOptions
-from engine.features.detect.backends.torchvision import build_model
 from engine.models.cache import WeightsCache
 from engine.models.catalog import Capabilities, CapabilityError, CatalogEntry, InputSize, Transforms, catalog
 

@@ -159,11 +159,11 @@ def test_the_cli_gives_the_live_tasks_detections(capsys, darknet_weights, inputs
     import threading
 
     from engine.features.detect.backends.darknet import int8
+    from engine.features.detect.backends.darknet.detector import YoloDetector
     from engine.features.detect.export import detections_record
     from engine.features.detect.task import DetectionTask, DetectSettings
-    from engine.features.detect.backends.darknet.detector import YoloDetector
-    from engine.runtime.worker import running_worker
     from engine.io import iter_frames
+    from engine.runtime.worker import running_worker
 
     if precision == "int8" and not int8.available():
         pytest.skip("this PyTorch build has no oneDNN int8 convolution")

@@ -9,7 +9,17 @@ import json
 import numpy as np
 import pytest
 
-from engine.features.detect.counting import CountLine, HeatMap, RegionCounter, RegionError, Regions, Zone, parse_line, parse_zone, save_events
+from engine.features.detect.counting import (
+    CountLine,
+    HeatMap,
+    RegionCounter,
+    RegionError,
+    Regions,
+    Zone,
+    parse_line,
+    parse_zone,
+    save_events,
+)
 from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.tracking import ByteTracker
 

@@ -10,11 +10,11 @@ from torch import nn
 
 from engine.features.detect.backends.darknet import cpu_fusion
 from engine.features.detect.backends.darknet.cfg import parse_cfg
+from engine.features.detect.backends.darknet.detector import YoloDetector
 from engine.features.detect.backends.darknet.layers import ConvBlock
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import load_darknet_weights
 from engine.features.detect.names import bundled_path
-from engine.features.detect.backends.darknet.detector import YoloDetector
 
 pytestmark = pytest.mark.skipif(not cpu_fusion.available(), reason="this PyTorch build has no fused oneDNN convolution")
 

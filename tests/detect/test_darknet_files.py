@@ -3,7 +3,6 @@ the layer semantics that OpenCV's oracle does not isolate (maxpool padding, rout
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +11,14 @@ from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_c
 from engine.features.detect.backends.darknet.layers import MaxPool, Route
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.random_weights import calibrated_random_model
-from engine.features.detect.backends.darknet.weights_file import DarknetWeightsError, WeightsHeader, expected_floats, load_darknet_weights, read_header, write_darknet_weights
+from engine.features.detect.backends.darknet.weights_file import (
+    DarknetWeightsError,
+    WeightsHeader,
+    expected_floats,
+    load_darknet_weights,
+    read_header,
+    write_darknet_weights,
+)
 from engine.features.detect.factory import check_weights_file
 from engine.features.detect.names import NamesError, bundled_path, coco_names, read_names
 

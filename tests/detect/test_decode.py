@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
-from engine.features.detect.backends.darknet.model import YoloHeadSpec
 from engine.features.detect.backends.darknet.decode import YoloDecoder
+from engine.features.detect.backends.darknet.model import YoloHeadSpec
 
 
 def head(anchors, classes=2, scale=1.0, new_coords=False, stride=32):

@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.features.detect.counting import Regions
+from engine.core.frame import Frame
 from engine.core.store import MemoryStore
 from engine.features.detect.controller import DetectController
+from engine.features.detect.counting import Regions
 from engine.features.detect.scene_analysis import SceneAnalyzer
 from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.task import DetectSettings, TrackedDetections
 from engine.features.detect.types import Detections
-from engine.runtime.worker import Timings, TaskResult
-from engine.core.frame import Frame
 from engine.io.stream_url import storable_url
 from engine.models.catalog import catalog
+from engine.runtime.worker import TaskResult, Timings
 from gui.common.settings import QSettingsStore
-from gui.shell.sources import storable_spec
 from gui.shell.source_stream import recent_streams, remember_stream
+from gui.shell.sources import storable_spec
 
 NAMES = tuple(catalog().get("yolov4-tiny").meta["categories"])
 

@@ -12,8 +12,8 @@ def test_weights_installed_elsewhere_start_detection_after_models_changed(qtbot,
     """An install outside the tab (the model manager, a script) reaches the tab through
     ``MainWindow.models_changed``: its "not installed" banner goes and results arrive."""
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
-    from gui.shell.main_window import MainWindow
     from gui.features.detect.tab import DetectTab
+    from gui.shell.main_window import MainWindow
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings, torch.device("cpu"), source="demo")

@@ -15,21 +15,21 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt
 
+from engine.core.frame import Frame
 from engine.features.detect.backends.darknet.random_weights import synthetic_image
+from engine.features.detect.controller import parse_size
 from engine.features.detect.scene_analysis import SceneAnalyzer
 from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.task import DetectionTask, TrackedDetections
 from engine.features.detect.types import Detections
-from engine.runtime.worker import Timings, TaskResult
-from engine.core.frame import Frame
-from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
 from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms, catalog
+from engine.runtime.sync import run_task
+from engine.runtime.worker import TaskResult, Timings
 from gui.common.context import AppContext
-from engine.features.detect.controller import parse_size
-from gui.features.detect.tab import DetectTab
-from gui.features.detect.overlay import class_qcolor
 from gui.common.video_view import VideoView
+from gui.features.detect.overlay import class_qcolor
+from gui.features.detect.tab import DetectTab
 
 TIMINGS = Timings(1.0, 2.0, 30.0, 3.0, 35.0, 40.0)
 

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core.boxes import box_iou
+from engine.core.frame import Frame
+from engine.features.detect.backends.darknet.detector import YoloDetector, cpu_bf16_supported
+from engine.features.detect.backends.torchvision import build_model
 from engine.features.detect.detector import DetectorError
 from engine.features.detect.factory import load_detector
 from engine.features.detect.options import DetectorOptions
 from engine.features.detect.task import DetectionTask, DetectSettings
-from engine.features.detect.backends.torchvision import build_model
-from engine.core.boxes import box_iou
-from engine.features.detect.backends.darknet.detector import YoloDetector, cpu_bf16_supported
-from engine.runtime.worker import running_worker
-from engine.core.frame import Frame
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import catalog
+from engine.runtime.worker import running_worker
 
 
 @pytest.fixture()

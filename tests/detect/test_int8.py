@@ -11,8 +11,8 @@ from torch import nn
 
 from engine.core.boxes import box_iou
 from engine.features.detect.backends.darknet import int8
-from engine.features.detect.backends.darknet.random_weights import synthetic_image
 from engine.features.detect.backends.darknet.detector import YoloDetector
+from engine.features.detect.backends.darknet.random_weights import synthetic_image
 
 pytestmark = pytest.mark.skipif(not int8.available(), reason="this PyTorch build has no oneDNN int8 convolution")
 

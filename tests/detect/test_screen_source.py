@@ -13,9 +13,9 @@ import threading
 import numpy as np
 import pytest
 
-from engine.io.screen import ScreenSource, parse_screen_spec
 from engine.core.errors import SourceError
 from engine.io import classify, open_source
+from engine.io.screen import ScreenSource, parse_screen_spec
 
 WIDTH, HEIGHT = 640, 480
 

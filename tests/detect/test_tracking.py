@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import motmetrics as mm  # noqa: E402  (a test dependency: missing, these tests fail rather than skip)
 import numpy as np
 import pytest
 
-import motmetrics as mm  # noqa: E402  (a test dependency: missing, these tests fail rather than skip)
-
-from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.association import iou_matrix, match
+from engine.features.detect.synthetic_scenes import MovingObject, render_detections
 from engine.features.detect.tracking import CONFIRMED, LOST, ByteTracker, TrackerConfig, kalman_init, kalman_predict, kalman_update
 
 # Two objects that cross each other behind an occluder (hidden for 10 frames), one that

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import torch
 
+from engine.core.frame import Frame
+from engine.features.detect.backends.torchvision import build_model
 from engine.features.detect.factory import load_detector
 from engine.features.detect.task import DetectionTask, DetectSettings, TrackedDetections
-from engine.features.detect.backends.torchvision import build_model
-from engine.core.frame import Frame
 from engine.models.cache import WeightsCache
 from engine.models.catalog import catalog
 

@@ -18,6 +18,7 @@ import skimage.data
 import torch
 
 from engine import api
+from engine.core.frame import Frame
 from engine.features.detect.backends.darknet import int8
 from engine.features.detect.backends.darknet.random_weights import write_random_weights
 from engine.features.detect.detector import Detector, DetectorError
@@ -26,10 +27,9 @@ from engine.features.detect.names import bundled_path
 from engine.features.detect.onnx_export import export_darknet_onnx
 from engine.features.detect.task import DetectionTask
 from engine.features.detect.types import empty_detections
-from engine.core.frame import Frame
-from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import CapabilityError, UnknownModelError, catalog
+from engine.runtime.sync import run_task
 
 
 @pytest.fixture()

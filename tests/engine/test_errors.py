@@ -160,9 +160,9 @@ def test_builtin_bases_are_kept(qualified):
 
 
 def test_kinds():
-    from engine.features.faces.gallery_records import PersonNotFoundError
-    from engine.features.faces.gallery_io import ArchiveError
     from engine.core.safe_files import InputTooLargeError, MissingInputError
+    from engine.features.faces.gallery_io import ArchiveError
+    from engine.features.faces.gallery_records import PersonNotFoundError
     from engine.models.cache import WeightsMissingError
 
     assert issubclass(WeightsMissingError, NotFound) and issubclass(PersonNotFoundError, NotFound)

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import torch
 
-from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
-from engine.io.demo import DemoSource
 from engine.core.frame import Frame
+from engine.io.demo import DemoSource
+from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
 
 
 def make_frame(i: int, value: int = 0) -> Frame:

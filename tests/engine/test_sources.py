@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.runtime.mailbox import Mailbox
+from engine.core.errors import SourceError
+from engine.io import classify, iter_frames, open_source
 from engine.io.camera import CameraSource, list_cameras
 from engine.io.demo import DemoSource
 from engine.io.folder import FolderSource
 from engine.io.image import ImageSource
-from engine.core.errors import SourceError
-from engine.io.video import VideoSource
-from engine.io import classify, iter_frames, open_source
 from engine.io.images import read_image
+from engine.io.video import VideoSource
+from engine.runtime.mailbox import Mailbox
 
 
 def collect(source, count: int, timeout: float = 10.0):

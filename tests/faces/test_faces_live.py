@@ -15,8 +15,8 @@ from engine.features.faces.recognizer import FaceRecognizer
 def test_a_live_feed_shows_the_enrolled_name(qtbot, tmp_path, monkeypatch, astronaut_variants):
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
     from engine.features.faces.gallery import default_path
-    from gui.shell.main_window import MainWindow
     from gui.features.faces.tab import FacesTab
+    from gui.shell.main_window import MainWindow
 
     with Gallery(default_path()) as gallery:
         FaceRecognizer(HaarDetector(), LBPEmbedder(), gallery).enrol(

@@ -11,9 +11,9 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage, QPainter
 
-from engine.runtime.worker import TaskResult, Timings
 from engine.core.frame import Frame
 from engine.models.cache import WeightsCache
+from engine.runtime.worker import TaskResult, Timings
 
 
 @pytest.fixture()
@@ -200,9 +200,9 @@ def test_a_damaged_gallery_is_restored_and_the_user_is_told(qtbot, tab, photo_fi
 
 
 def test_calibrate_and_siamese_views(qtbot, tab, photo_files, astronaut_variants, lfw_faces):
+    from engine.features.faces.detectors import HaarDetector
     from engine.features.faces.embedders import LBPEmbedder
     from engine.features.faces.recognizer import FaceRecognizer
-    from engine.features.faces.detectors import HaarDetector
     from gui.features.faces.siamese import CAMERA
 
     _enrol_photos(qtbot, tab, "Ann", [photo_files["original"], photo_files["brighter"]])

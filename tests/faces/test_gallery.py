@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 from engine.features.faces.gallery import Gallery
-from engine.features.faces.gallery_records import GalleryDamagedError, GalleryLockedError, GalleryReadOnlyError, PersonExistsError, PersonNotFoundError
+from engine.features.faces.gallery_records import (
+    GalleryDamagedError,
+    GalleryLockedError,
+    GalleryReadOnlyError,
+    PersonExistsError,
+    PersonNotFoundError,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 
+from engine.core.frame import Frame
 from engine.features.faces.detectors import HaarDetector
 from engine.features.faces.embedders import LBPEmbedder
 from engine.features.faces.recognizer import FaceRecognizer
-from dataclasses import replace
-
 from engine.features.faces.task import FacesSettings, FacesTask
 from engine.features.faces.types import UNKNOWN
-from engine.runtime.worker import InferenceWorker
-from engine.core.frame import Frame
 from engine.runtime.sync import run_task
+from engine.runtime.worker import InferenceWorker
 
 
 def _frame(image, i=0):

@@ -11,8 +11,8 @@ import torch
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPainter
 
-from engine.runtime.worker import Task, TaskResult
 from engine.core.frame import Frame
+from engine.runtime.worker import Task, TaskResult
 from gui.common.tab_base import StudioTab
 
 # The demo frame size; the shell does not care, but the assertions below do.

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PySide6.QtGui import QColor, QPainter
 
-from engine.runtime.worker import Task, TaskResult
 from engine.core.frame import Frame
+from engine.runtime.worker import Task, TaskResult
 from gui.common.context import AppContext
 from gui.common.tab_base import StudioTab
 

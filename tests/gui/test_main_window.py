@@ -126,8 +126,9 @@ def test_settings_persist_between_windows(qtbot, make_window, frames_waiter, set
 
 def test_results_reach_the_active_tab_and_overlays_land_in_snapshots(
         qtbot, make_window, frames_waiter, probe_tab_class, tmp_path, settings):
-    from gui.common.context import AppContext
     import torch
+
+    from gui.common.context import AppContext
 
     context = AppContext(settings, torch.device("cpu"))
     probes = [probe_tab_class(context, title) for title in TITLES]
@@ -277,8 +278,9 @@ def test_mirror_flips_what_is_shown_and_persists(qtbot, make_window, tmp_path, s
 
 
 def test_task_changed_swaps_the_running_task(qtbot, make_window, frames_waiter, probe_tab_class, settings):
-    from gui.common.context import AppContext
     import torch
+
+    from gui.common.context import AppContext
 
     context = AppContext(settings, torch.device("cpu"))
     probes = [probe_tab_class(context, title) for title in TITLES]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.models.cache import WeightsCache
-from engine.models.catalog import Catalog, CatalogEntry, ModelFile, catalog as builtin_catalog
+from engine.models.catalog import Catalog, CatalogEntry, ModelFile
+from engine.models.catalog import catalog as builtin_catalog
 from gui.common.model_manager import INSTALLED, MISSING, ModelManagerDialog
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several progress reports

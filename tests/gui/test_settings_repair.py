@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings
 
 from engine.features.faces.embedders import installed_embedders
 from engine.models.cache import default_cache
-from gui.common.settings import read_setting
 from gui.common.placeholder_tab import PlaceholderTab
+from gui.common.settings import read_setting
 
 TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
 INT_5 = r"@Variant(\0\0\0\x2\0\0\0\x5)"  # how Qt writes a QVariant int: a number where a list belongs

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from gui.common.context import AppContext
-from gui.common.settings import open_settings, settings_path
 from engine.features.registry import features
-from gui.shell.tabs import load_tab, load_tabs
-from gui.common.tab_base import StudioTab
+from gui.common.context import AppContext
 from gui.common.placeholder_tab import PlaceholderTab
+from gui.common.settings import open_settings, settings_path
+from gui.common.tab_base import StudioTab
+from gui.shell.tabs import load_tab, load_tabs
 
 
 def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):

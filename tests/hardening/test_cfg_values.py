@@ -66,8 +66,8 @@ def test_convolutional_net_and_yolo_values(old, new, line, fragment):
 
 
 def test_a_grayscale_cfg_builds_loads_and_detects(tmp_path):
-    from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
     from engine.features.detect.backends.darknet.detector import YoloDetector
+    from engine.features.detect.backends.darknet.random_weights import synthetic_image, write_random_weights
 
     cfg = tmp_path / "gray.cfg"
     cfg.write_text(tiny_cfg_text(channels=1))

@@ -75,9 +75,9 @@ def test_a_huge_network_size(tmp_path, tiny_detector_files, cli):
 
 
 def test_a_huge_network_size_message(tmp_path, capsys):
-    from cli.detect import _size
-
     import argparse
+
+    from cli.detect import _size
 
     with pytest.raises(argparse.ArgumentTypeError, match="limit is 4096 pixels a side.*CNN_STUDIO_MAX_NETWORK_SIDE"):
         _size("30016x30016")

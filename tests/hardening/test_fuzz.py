@@ -21,8 +21,8 @@ from engine.features.detect.backends.darknet.cfg import DarknetCfgError, parse_c
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.names import bundled_path
 from engine.features.faces.gallery import Gallery
-from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.gallery_io import import_zip
+from engine.features.faces.gallery_records import GalleryError
 from tests.hardening.gallery_archives import members, real_export, write_members
 
 REAL_CFGS = {name: bundled_path(f"{name}.cfg").read_text() for name in ("yolov4-tiny", "yolov3-tiny", "yolov7-tiny")}

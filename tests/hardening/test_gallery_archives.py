@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.features.faces.gallery import Gallery
-from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.gallery_io import ArchiveError, import_zip
+from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.lbp import DIM as LBP_DIM
 from tests.hardening.conftest import TWO_GB_KIB, child_env, run_cli
 from tests.hardening.gallery_archives import members, npy_bytes, real_export, with_manifest, write_members

@@ -1,4 +1,4 @@
-"""engine.core.npz_files: an .npz is read only after its declared shapes fit its data."""
+"""engine.models.npz_files: an .npz is read only after its declared shapes fit its data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _npy_header(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
 
 
 def test_a_declared_shape_larger_than_its_data_is_refused(tmp_path):
-    from engine.core.npz_files import NpzFileError, load_npz
+    from engine.models.npz_files import NpzFileError, load_npz
 
     path = tmp_path / "liar.npz"
     with zipfile.ZipFile(path, "w") as archive:
@@ -28,7 +28,7 @@ def test_a_declared_shape_larger_than_its_data_is_refused(tmp_path):
 
 
 def test_object_arrays_fifos_and_big_files_are_refused(tmp_path):
-    from engine.core.npz_files import NpzFileError, load_npz
+    from engine.models.npz_files import NpzFileError, load_npz
 
     objects = tmp_path / "objects.npz"
     np.savez(objects, keys=np.array([{"a": 1}], dtype=object))
@@ -46,7 +46,7 @@ def test_object_arrays_fifos_and_big_files_are_refused(tmp_path):
 
 
 def test_real_files_round_trip(tmp_path):
-    from engine.core.npz_files import load_npz
+    from engine.models.npz_files import load_npz
 
     good = tmp_path / "good.npz"
     np.savez(good, keys=np.array(["a", "bb"]), vectors=np.arange(8, dtype=np.float32).reshape(2, 4))

@@ -23,8 +23,8 @@ from engine.core.errors import SourceError
 from engine.io.stream import StreamSource, has_credentials, mask_url
 from engine.io.stream_url import parse_stream_url, storable_url
 from gui.common.context import AppContext
-from gui.shell.main_window import KEY_LAST_SOURCE, MainWindow
 from gui.common.placeholder_tab import PlaceholderTab
+from gui.shell.main_window import KEY_LAST_SOURCE, MainWindow
 from gui.shell.source_stream import KEY_RECENT, recent_streams, remember_stream
 
 # (url, shown by mask_url, stored in the settings, secrets that must never appear in either)

@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 
 from engine.core.errors import NotFound, TooLarge
+from engine.core.safe_files import InputTooLargeError, MissingInputError, UnsafeFileError, input_file_problem
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryFullError, GalleryLockedError
 from engine.features.faces.lbp import DIM as LBP_DIM
-from engine.core.safe_files import InputTooLargeError, MissingInputError, UnsafeFileError, input_file_problem
 from tests.hardening.gallery_archives import fill
-
 
 # -- engine.core.safe_files: the kind of an input problem is its type --------------------------------
 
@@ -182,8 +181,8 @@ def test_a_gallery_locked_by_another_program(tmp_path):
 
 
 def test_exporting_a_gallery_over_itself_names_both_paths(tmp_path):
-    from engine.features.faces.gallery_records import GalleryError
     from engine.features.faces.gallery_io import export_zip
+    from engine.features.faces.gallery_records import GalleryError
 
     with Gallery(tmp_path / "g.db") as g:
         fill(g, names=("Hana",))

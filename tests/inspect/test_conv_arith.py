@@ -7,7 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.features.inspect.conv_arith import cross_correlate, output_size, pointwise, pool, transposed_cells, transposed_convolve, transposed_output_size, window_cells
+from engine.features.inspect.conv_arith import (
+    cross_correlate,
+    output_size,
+    pointwise,
+    pool,
+    transposed_cells,
+    transposed_convolve,
+    transposed_output_size,
+    window_cells,
+)
 
 
 def _t(a):

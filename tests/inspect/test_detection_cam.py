@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engine.features.detect.backends.darknet.cfg import parse_cfg
-from engine.features.detect.backends.darknet.random_weights import calibrated_random_model, synthetic_image
 from engine.features.detect.backends.darknet.detector import YoloDetector
+from engine.features.detect.backends.darknet.random_weights import calibrated_random_model, synthetic_image
 from engine.features.inspect.detection_cam import default_cam_layer, detection_grad_cam
 
 CFG = Path(__file__).resolve().parents[2] / "resources" / "darknet" / "yolov3-tiny.cfg"

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.features.inspect.controller import InspectController
-from engine.runtime.sync import run_task
 from engine.models.cache import WeightsCache
+from engine.runtime.sync import run_task
 
 
 def _frame(task, make_frame):

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication
 
 from engine.runtime.worker import TaskResult, Timings
 from gui.common.context import AppContext
-from gui.features.inspect.tab import InspectTab
 from gui.features.inspect.conv_explainer import ConvolutionExplainer, cross_correlate, make_kernel, output_size
+from gui.features.inspect.tab import InspectTab
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import gc
 import threading
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from engine.features.inspect.activations import LayerTap, top_channels
-from dataclasses import replace
-
 from engine.features.inspect.task import InspectResult, InspectSettings, InspectTask, receptive_box
 from engine.features.inspect.zoo import load_model
 from engine.runtime.sync import run_task

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.features.inspect.catalog import ENTRIES, sha256_prefix
+from engine.features.inspect.zoo import TORCHVISION_ZOO, UNTRAINED_LABEL, UnknownInspectModelError, load_model, model_spec
 from engine.models.weights_io import WeightsMismatchError
-from engine.features.inspect.zoo import UNTRAINED_LABEL, TORCHVISION_ZOO, UnknownInspectModelError, load_model, model_spec
 
 
 def test_a_saved_state_dict_loads_exactly(random_weights_file):

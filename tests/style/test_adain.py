@@ -10,11 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.runtime.worker import InferenceWorker
 from engine.core.frame import Frame
-from engine.features.style.adain import AdaINStylizer, AdaINWeightsError, StyleStats, adaptive_instance_norm, blend_stats, feature_stats, load_decoder_state, load_encoder_state
+from engine.features.style.adain import (
+    AdaINStylizer,
+    AdaINWeightsError,
+    StyleStats,
+    adaptive_instance_norm,
+    blend_stats,
+    feature_stats,
+    load_decoder_state,
+    load_encoder_state,
+)
 from engine.features.style.imaging import chroma
 from engine.features.style.task import AdaINTask, LiveStyleSettings, PaletteTask, StyleImage
+from engine.runtime.worker import InferenceWorker
 
 
 @pytest.fixture(scope="module")

@@ -141,9 +141,9 @@ def test_fast_task_in_the_worker_follows_settings_snapshots(tmp_path, pictures):
     import threading
     import time
 
-    from engine.runtime.worker import InferenceWorker
     from engine.core.frame import Frame
     from engine.features.style.task import FastStyleTask, LiveStyleSettings
+    from engine.runtime.worker import InferenceWorker
 
     path = tmp_path / "mosaic.pth"
     torch.save(_reference_checkpoint(), path)

@@ -12,15 +12,15 @@ import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from engine.runtime.worker import TaskResult, Timings
 from engine.core.frame import Frame
 from engine.features.style.adain import random_decoder_state, random_encoder_state
-from engine.features.style.task import AdaINTask, FastStyleTask, PaletteTask
 from engine.features.style.metadata import read_info
-from engine.runtime.sync import run_task
+from engine.features.style.task import AdaINTask, FastStyleTask, PaletteTask
 from engine.features.style.vgg import random_vgg19_state_dict
 from engine.models.cache import WeightsCache
 from engine.models.catalog import catalog
+from engine.runtime.sync import run_task
+from engine.runtime.worker import TaskResult, Timings
 from gui.common.context import AppContext
 from gui.common.settings import open_settings
 from gui.features.style.tab import StyleTab

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+import main
 from engine.core.frame import Frame
-from engine.runtime.sync import run_task
 from engine.features.teach.backbones import BackboneWeightsMissingError, load_backbone
 from engine.features.teach.export import export
 from engine.features.teach.imaging import to_batch
-from engine.features.teach.task import LiveSettings, TeachTask
 from engine.features.teach.model import ModelDirError, load_model_dir, save_model_dir
+from engine.features.teach.task import LiveSettings, TeachTask
 from engine.features.teach.training import dataset_from_folder
-
-import main
+from engine.runtime.sync import run_task
 
 
 def _validation_batch(trained, image_folder):

@@ -8,10 +8,10 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPainter
 
-from engine.runtime.worker import TaskResult, Timings
 from engine.core.frame import Frame
 from engine.features.teach.controller import TeachController
 from engine.features.teach.synthetic import make_image
+from engine.runtime.worker import TaskResult, Timings
 from gui.common.context import AppContext
 from gui.features.teach.tab import TeachTab
 

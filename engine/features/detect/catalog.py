@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.core.paths import resources_dir
 from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.names import bundled_path, coco91_names, read_names
 from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms
-from engine.core.paths import resources_dir
 
 _RESOURCES = resources_dir()
 _COCO80 = read_names(bundled_path("coco.names"), expected=80)
@@ -33,8 +33,8 @@ def _torchvision_capabilities(input_size: int) -> Capabilities:
 
 
 def _build_darknet(entry: CatalogEntry, cache=None, device=None, options=None):
-    from engine.features.detect.options import DetectorOptions
     from engine.features.detect.backends.darknet.detector import yolo_from_files
+    from engine.features.detect.options import DetectorOptions
     from engine.models.cache import default_cache
 
     options = options or DetectorOptions()
@@ -46,8 +46,8 @@ def _build_darknet(entry: CatalogEntry, cache=None, device=None, options=None):
 
 
 def _build_torchvision(entry: CatalogEntry, cache=None, device=None, options=None):
-    from engine.features.detect.options import DetectorOptions
     from engine.features.detect.backends.torchvision import TorchvisionDetector
+    from engine.features.detect.options import DetectorOptions
     from engine.models.cache import default_cache
 
     options = options or DetectorOptions()

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.features.detect.tracking import Tracks
 from engine.core.errors import UserError
+from engine.features.detect.tracking import Tracks
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
-from engine.features.detect.types import Detections
 from engine.core.errors import UserError
+from engine.features.detect.types import Detections
 
 log = logging.getLogger(__name__)
 

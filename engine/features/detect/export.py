@@ -6,8 +6,8 @@ import csv
 import io
 from pathlib import Path
 
-from engine.features.detect.types import Detections
 from engine.core.safe_files import atomic_write_text, json_text
+from engine.features.detect.types import Detections
 
 CSV_FIELDS = ("source", "frame", "class_id", "label", "score", "x1", "y1", "x2", "y2")
 

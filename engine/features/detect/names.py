@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from engine.core.paths import resources_dir
 
 from engine.core.errors import UserError
+from engine.core.paths import resources_dir
 
 # resources/ sits next to engine/ both in the repository and when installed.
 _DARKNET_RESOURCES = resources_dir() / "darknet"

@@ -16,13 +16,13 @@ from typing import Any, Callable
 
 import torch
 
+from engine.core.frame import Frame
 from engine.features.detect.counting import Regions
 from engine.features.detect.detector import Detector
 from engine.features.detect.scene_analysis import SceneAnalyzer, TrackedFrame
 from engine.features.detect.tracking import TrackerConfig, config_for_confidence
 from engine.features.detect.types import Detections
 from engine.runtime.worker import Task
-from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

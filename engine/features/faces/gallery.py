@@ -35,22 +35,28 @@ import numpy as np
 
 from engine.core import paths
 from engine.features.faces.gallery_records import (
-    GalleryError,
-    GalleryLockedError,
     GalleryDamagedError,
-    GalleryReadOnlyError,
+    GalleryError,
     GalleryFullError,
+    GalleryLockedError,
+    GalleryReadOnlyError,
+    Person,
     PersonExistsError,
     PersonNotFoundError,
-    Person,
     Shot,
-    encode_chip,
-    decode_chip,
     check_name,
-    name_key,
     check_vector,
+    decode_chip,
+    encode_chip,
+    name_key,
+)
+from engine.features.faces.gallery_records import (
     is_full_error as _is_full_error,
+)
+from engine.features.faces.gallery_records import (
     is_lock_error as _is_lock_error,
+)
+from engine.features.faces.gallery_records import (
     is_read_only_error as _is_read_only_error,
 )
 

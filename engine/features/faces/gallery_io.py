@@ -33,9 +33,9 @@ import numpy as np
 
 from engine.core import limits
 from engine.core.errors import BadFormat
+from engine.core.safe_files import atomic_path, input_file_problem
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryError, PersonExistsError, check_name, decode_chip, name_key
-from engine.core.safe_files import atomic_path, input_file_problem
 
 log = logging.getLogger(__name__)
 

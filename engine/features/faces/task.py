@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from engine.core.frame import Frame
 from engine.features.faces.detectors import make_detector
 from engine.features.faces.embedders import make_embedder
 from engine.features.faces.gallery import Gallery
@@ -27,7 +28,6 @@ from engine.features.faces.recognizer import FaceRecognizer
 from engine.features.faces.tracking import FaceTracker
 from engine.features.faces.types import UNKNOWN, FacesResult, RecognisedFace
 from engine.runtime.worker import Task
-from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -106,8 +106,8 @@ def _validator(name: str):
         # Names and shapes are compared on a "meta" model: no memory, no initialisation.
         import torch
 
-        from engine.models.weights_io import read_fitting_state
         from engine.models.cache import sha256_of
+        from engine.models.weights_io import read_fitting_state
 
         entry = _BY_NAME[name]
         with torch.device("meta"):

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from engine.core.events import Controller, EventField
-from engine.features.inspect.task import InspectResult, InspectSettings, InspectTask, receptive_box, unit_at
 from engine.features.inspect.predictions import resolve_class
+from engine.features.inspect.task import InspectResult, InspectSettings, InspectTask, receptive_box, unit_at
 from engine.features.inspect.top_patches import TopPatches
 from engine.features.inspect.zoo import catalog_entry_for, model_names, model_spec
 

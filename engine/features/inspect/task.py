@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.core.frame import Frame
 from engine.features.inspect.activations import ChannelSummary, LayerTap, channel_maps, top_channels
 from engine.features.inspect.attribution import guided_backprop, integrated_gradients, normalise, occlusion
 from engine.features.inspect.filters import FilterView, filter_view
 from engine.features.inspect.layer_table import LayerTable, build_layer_table
 from engine.features.inspect.predictions import Prediction, top_k
-from engine.models.catalog import Transforms
-from engine.models.transforms import InputMapping, to_input
 from engine.features.inspect.saliency import class_scores, grad_cam, last_conv_layer, smooth_grad
 from engine.features.inspect.top_patches import TopPatches
 from engine.features.inspect.zoo import InspectModel, load_model
+from engine.models.catalog import Transforms
+from engine.models.transforms import InputMapping, to_input
 from engine.runtime.worker import Task
-from engine.core.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from engine.core.errors import BadFormat
-from engine.models.transforms import InputMapping
 from engine.features.inspect.receptive_field import ReceptiveField
+from engine.models.transforms import InputMapping
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class TopPatches:
     @classmethod
     def load(cls, path: str | Path) -> "TopPatches":
         """Read a collection written by :meth:`save`; CollectionFileError names what is wrong."""
-        from engine.core.npz_files import NpzFileError, load_npz
+        from engine.models.npz_files import NpzFileError, load_npz
 
         path = Path(path)
         if not os.path.lexists(path):
@@ -341,9 +341,9 @@ def collect_folder(model, layer: str, folder: str | Path, *, k: int = 9, input_s
     images are skipped with a warning (their count is in the last progress report's
     name as "skipped N"). Images are not deduplicated (each file is its own scene).
     """
+    from engine.core.errors import SourceError
     from engine.features.inspect.activations import LayerTap
     from engine.features.inspect.layer_table import build_layer_table
-    from engine.core.errors import SourceError
     from engine.io.images import read_image
     from engine.models.transforms import InputResolver
 

@@ -87,10 +87,8 @@ def read_fast_file(path: Path, stem: str) -> dict:
     """The TransformerNet state_dict in ``path``: a bare .pth, or the published archive's ``stem`` member."""
     import zipfile
 
-    from engine.features.style.transformer_net import read_state, read_state_from_zip
-
     from engine.core.regular_files import RegularFileError, open_regular
-    from engine.features.style.transformer_net import FastStyleWeightsError
+    from engine.features.style.transformer_net import FastStyleWeightsError, read_state, read_state_from_zip
 
     path = Path(path)
     try:

@@ -33,8 +33,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.features.style.costs import content_cost, layer_style_cost_from_grams, gram_matrix, total_variation
-from engine.features.style.imaging import StyleImage, bgr_to_tensor, combine_luminance, gray_as_bgr, match_colors, match_luminance, resize_long_side, resize_to, size_for_long_side, tensor_to_bgr
+from engine.features.style.costs import content_cost, gram_matrix, layer_style_cost_from_grams, total_variation
+from engine.features.style.imaging import (
+    StyleImage,
+    bgr_to_tensor,
+    combine_luminance,
+    gray_as_bgr,
+    match_colors,
+    match_luminance,
+    resize_long_side,
+    resize_to,
+    size_for_long_side,
+    tensor_to_bgr,
+)
 from engine.features.style.vgg import VGGFeatures, check_layer_names
 
 log = logging.getLogger(__name__)

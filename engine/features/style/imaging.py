@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.core.errors import UserError
-from engine.core.errors import SourceError
+from engine.core.errors import SourceError, UserError
 from engine.io.images import read_image, to_bgr8
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.models.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_categories
 from engine.models.catalog import Transforms
+from engine.models.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_categories
 from engine.models.inspectable import ModelSpec
 
 

@@ -29,11 +29,11 @@ import cv2
 import numpy as np
 import torch
 
-from engine.runtime.worker import Task
 from engine.core.frame import Frame
 from engine.features.style.adain import AdaINStylizer, StyleStats, load_decoder_state, load_encoder_state
 from engine.features.style.imaging import StyleImage, bgr_to_tensor, combine_luminance, reinhard_transfer, resize_long_side, tensor_to_bgr
 from engine.features.style.stabilise import FlowStabiliser
+from engine.runtime.worker import Task
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import numpy as np
 from engine.core.events import Controller
 from engine.features.teach.backbones import Backbone, BackboneWeightsMissingError, backbone_spec, load_backbone
 from engine.features.teach.features import EmbeddingCache, compute
-from engine.features.teach.task import LiveSettings, TeachTask
 from engine.features.teach.model import ModelDirError, TrainedModel, load_model_dir, save_model_dir
 from engine.features.teach.project import Project, default_projects_dir
+from engine.features.teach.task import LiveSettings, TeachTask
 from engine.features.teach.training import TrainResult, dataset_from_project, train
 
 log = logging.getLogger(__name__)

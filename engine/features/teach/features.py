@@ -41,7 +41,7 @@ class EmbeddingCache:
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
         if self.path is not None and self.path.is_file():
-            from engine.core.npz_files import load_npz
+            from engine.models.npz_files import load_npz
 
             try:
                 data = load_npz(self.path, ("keys", "vectors"), max_bytes=MAX_CACHE_BYTES, what="embedding cache")

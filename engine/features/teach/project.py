@@ -34,13 +34,12 @@ import cv2
 import numpy as np
 
 from engine.core import paths
-from engine.core.errors import UserError
-from engine.io.images import IMAGE_SUFFIXES, read_image
-from engine.core.errors import SourceError
+from engine.core.errors import SourceError, UserError
 from engine.features.teach import atomic
 from engine.features.teach.backbone_specs import DEFAULT_BACKBONE
 from engine.features.teach.backbones import backbone_spec
 from engine.features.teach.settings import TrainSettings
+from engine.io.images import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 

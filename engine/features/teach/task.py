@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.runtime.worker import Task
 from engine.core.frame import Frame
 from engine.features.teach.imaging import to_batch
 from engine.features.teach.model import TrainedModel, load_model_dir
+from engine.runtime.worker import Task
 
 log = logging.getLogger(__name__)
 

@@ -32,14 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.errors import Cancelled, UserError
-from engine.core.errors import SourceError
-from engine.io.images import list_images, read_image
+from engine.core.errors import Cancelled, SourceError, UserError
 from engine.features.teach.backbones import Backbone
 from engine.features.teach.features import EmbeddingCache, augment_tag, compute
 from engine.features.teach.imaging import augment, to_batch
 from engine.features.teach.model import Classifier, Head, TrainedModel, preprocessing_info
 from engine.features.teach.settings import TrainSettings
+from engine.io.images import list_images, read_image
 
 log = logging.getLogger(__name__)
 

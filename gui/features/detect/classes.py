@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QPixmap, QIcon
-from PySide6.QtWidgets import (QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QBrush, QIcon, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from gui.features.detect.overlay import class_qcolor
 from gui.common.list_rows import set_row_texts
+from gui.features.detect.overlay import class_qcolor
 
 
 def _swatch(class_id: int) -> QIcon:

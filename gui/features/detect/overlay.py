@@ -18,8 +18,8 @@ from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from engine.features.detect.annotate import class_color_rgb
 from engine.features.detect.types import Detections
-from gui.features.detect.raster_boxes import draw_boxes
 from gui.common.text_plate import text_plate
+from gui.features.detect.raster_boxes import draw_boxes
 
 # Faint, distinct colours for the heads' grids (coarse head first).
 _GRID_COLORS = ((255, 255, 255), (120, 220, 255), (255, 200, 90))

@@ -3,9 +3,19 @@ table, and the export of counting events."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHeaderView, QListWidget, QListWidgetItem, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class RegionsBox(QGroupBox):

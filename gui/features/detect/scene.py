@@ -16,8 +16,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
 
-from engine.features.detect.counting import Regions
 from engine.features.detect.controller import Draft
+from engine.features.detect.counting import Regions
 from engine.features.detect.scene_analysis import TrackedFrame
 from gui.features.detect.overlay import class_qcolor
 from gui.features.detect.raster_boxes import draw_boxes

@@ -22,16 +22,27 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QListWidget,
-                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.features.detect.controller import DetectController
 from engine.features.detect.export import save_detections
 from engine.models.cache import human_size
+from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
 from gui.features.detect.installer import ModelInstaller
-from gui.common.list_rows import set_row_texts
 from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot

@@ -14,8 +14,17 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QRadioButton, QStackedWidget,
-    QTabWidget, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.features.faces.controller import FacesController

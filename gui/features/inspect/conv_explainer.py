@@ -16,7 +16,17 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from engine.features.inspect.conv_arith import OPERATIONS, cross_correlate, output_size, pointwise, pool, transposed_cells, transposed_convolve, transposed_output_size, window_cells
+from engine.features.inspect.conv_arith import (
+    OPERATIONS,
+    cross_correlate,
+    output_size,
+    pointwise,
+    pool,
+    transposed_cells,
+    transposed_convolve,
+    transposed_output_size,
+    window_cells,
+)
 
 log = logging.getLogger(__name__)
 __all__ = ["ConvolutionExplainer", "cross_correlate", "make_kernel", "output_size"]

@@ -24,9 +24,9 @@ from gui.common.settings import read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.inspect.collect import CollectAndVisualise
 from gui.features.inspect.conv_explainer import ConvolutionExplainer
+from gui.features.inspect.overlay import paint_features_overlay
 from gui.features.inspect.pages import COLORMAPS, ChannelsPage, FiltersPage, SaliencyPage, heat_qimage
 from gui.features.inspect.units import UnitsPage
-from gui.features.inspect.overlay import paint_features_overlay
 from gui.features.inspect.views import LayerTree
 from gui.features.inspect.visualise import VisualisePage
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QMouseEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QLabel, QListWidget, QListWidgetItem, QWidget
 
-from gui.common.video_view import bgr_to_qimage
 from engine.core.paths import resources_dir
+from gui.common.video_view import bgr_to_qimage
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from gui.features.style.train_page import StyleTrainPage
 from gui.features.style.weights_banner import StyleWeightsBanner
 
 if TYPE_CHECKING:
-    from engine.runtime.worker import Task, TaskResult
     from engine.core.frame import Frame
+    from engine.runtime.worker import Task, TaskResult
     from gui.common.context import AppContext
 
 log = logging.getLogger(__name__)

@@ -21,17 +21,17 @@ import torch
 from torch import nn
 
 from engine.core.boxes import class_nms, cxcywh_to_xyxy
-from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.backends.darknet import cpu_fusion
 from engine.features.detect.backends.darknet import int8 as int8_convs
+from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.backends.darknet.cfg import DarknetCfg, parse_cfg
+from engine.features.detect.backends.darknet.decode import YoloDecoder
 from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import read_names
 from engine.features.detect.options import DetectorOptions
 from engine.features.detect.types import Detections, HeadGrid, InputMapping
-from engine.features.detect.backends.darknet.decode import YoloDecoder
 from engine.models.catalog import Transforms
 from engine.models.transforms import InputResolver
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.core.errors import BadFormat
+from engine.features.detect.backends.darknet.model import DarknetModel
 
 log = logging.getLogger(__name__)
 
