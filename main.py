@@ -58,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
             return fail(exc)
         os.environ["CNN_STUDIO_DEVICE"] = args.device
     if gui:
+        # Before Qt loads: a machine without the X11 libraries of Qt's xcb plugin gets one
+        # line naming the packages and the install command, not Qt's abort (exit 134).
+        from gui.shell.platform_check import problem_line
+
+        problem = problem_line()
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 1
         try:
             from gui.shell.app import run as run_gui
         except ImportError as exc:
