@@ -95,7 +95,7 @@ def open_regular(path: str | os.PathLike[str], max_bytes: int | None, *, what: s
         if max_bytes is not None and info.st_size > max_bytes:
             advice = hint or "check that it is the right file"
             raise FileTooLargeError(f"{what} {p}: {_size_text(info.st_size)} is larger than the limit of "
-                                   f"{_size_text(max_bytes)}; {advice}")
+                                    f"{_size_text(max_bytes)}", advice)
         if hasattr(os, "O_NONBLOCK"):
             # Regular files ignore O_NONBLOCK, but clear it so the flag never leaks into
             # code that later re-uses the descriptor for something else.

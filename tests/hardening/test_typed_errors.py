@@ -51,7 +51,8 @@ def test_a_missing_image_in_a_folder_named_like_the_limit_message(tmp_path, monk
     (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
     with pytest.raises(SourceError) as info:
         read_image(folder / "photo.png")
-    assert "larger than the limit of 100 B for input files" in str(info.value)
+    assert "larger than the limit of 100 B" in str(info.value) and isinstance(info.value, SourceError)
+    assert "CNN_STUDIO_MAX_INPUT_BYTES" in info.value.todo  # the size, not "no such file": typed, not read from text
     assert info.value.todo == "set CNN_STUDIO_MAX_INPUT_BYTES to raise it"
 
 
