@@ -76,6 +76,24 @@ def parameter_count(source: Any) -> int:
     return total
 
 
+def first_mismatch(expected: Mapping[str, tuple[int, ...]], state: Any) -> str | None:
+    """How ``state`` (a state dict, of meta or real tensors) fails to match ``expected``
+    (key -> shape), as the user should read it: the first missing key, else the first
+    unexpected key, else the first key of another shape; None when it matches."""
+    if not isinstance(state, Mapping):
+        return f"it holds a {type(state).__name__}, not a state dict"
+    missing = [k for k in expected if k not in state]
+    if missing:
+        return f"missing key '{missing[0]}'"
+    extra = [k for k in state if k not in expected]
+    if extra:
+        return f"unexpected key '{str(extra[0])[:80]}'"
+    wrong = [k for k in expected if tuple(getattr(state[k], "shape", ())) != tuple(expected[k])]
+    if wrong:
+        return f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]])}"
+    return None
+
+
 def budget_for(module: Any) -> int:
     """``budget_for_parameters`` of a module (it may live on the meta device)."""
     return budget_for_parameters(parameter_count(module))

@@ -14,7 +14,7 @@ prints the missing packages, space-separated (nothing when all are there).
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -87,23 +87,38 @@ def x11_wanted(environ: dict[str, str] | None = None) -> bool:
 def missing_libraries(plugin: Path) -> list[str]:
     """File names of the libraries ``plugin`` needs that the dynamic loader cannot find.
 
-    ``ldd`` lists the whole dependency tree; libxcb-cursor is looked up on its own
-    because Qt loads it at run time, so no ``ldd`` shows it. Empty when ``ldd`` is absent.
+    The plugin is opened as Qt would open it (``dlopen``, which costs nothing on a
+    machine where it works); only when that fails does ``ldd`` list the whole tree of
+    what is missing. libxcb-cursor is opened on its own because Qt loads it at run time,
+    so no ``ldd`` shows it.
     """
     missing: list[str] = []
-    ldd = shutil.which("ldd")
-    if ldd is not None:
+    try:
+        ctypes.CDLL(str(plugin))
+    except OSError:
+        missing = _ldd_not_found(plugin)
+    if os.environ.get(PLUGIN_ENV, "").strip() == "":  # an overridden plugin describes all it needs
         try:
-            out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            out = ""
-        for line in out.splitlines():
-            name, _, rest = line.strip().partition(" => ")
-            if rest.strip() == "not found" and name not in missing:
-                missing.append(name)
-    if os.environ.get(PLUGIN_ENV, "").strip() == "" and ctypes.util.find_library("xcb-cursor") is None:
-        missing.append("libxcb-cursor.so.0")
+            ctypes.CDLL("libxcb-cursor.so.0")
+        except OSError:
+            missing.append("libxcb-cursor.so.0")
     return missing
+
+
+def _ldd_not_found(plugin: Path) -> list[str]:
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return []
+    try:
+        out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found: list[str] = []
+    for line in out.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if rest.strip() == "not found" and name not in found:
+            found.append(name)
+    return found
 
 
 def missing_packages(plugin: Path | None = None) -> list[str]:

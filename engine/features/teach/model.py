@@ -213,15 +213,9 @@ def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
     expected = {k: tuple(v.shape) for k, v in classifier.state_dict().items()}
 
     def fits(state: Any) -> None:
-        if not isinstance(state, dict):
-            raise ModelDirError(f"{weights} holds a {type(state).__name__}, not the classifier's weights: train the model again")
-        missing = [k for k in expected if k not in state]
-        extra = [k for k in state if k not in expected]
-        wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
-        if missing or extra or wrong:
-            first = (f"missing key '{missing[0]}'" if missing else f"unexpected key '{str(extra[0])[:80]}'" if extra
-                     else f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {expected[wrong[0]]}")
-            raise ModelDirError(f"{weights} does not fit {meta_path.name} ({first}): train the model again")
+        problem = checkpoint.first_mismatch(expected, state)
+        if problem is not None:
+            raise ModelDirError(f"{weights} does not fit {meta_path.name} ({problem}): train the model again")
 
     try:
         state = checkpoint.load(weights, budget_bytes=checkpoint.budget_for(classifier), check=fits, what="weights file")

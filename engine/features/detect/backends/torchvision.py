@@ -62,15 +62,9 @@ def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
     def fits(state: object) -> None:
-        if not isinstance(state, dict):
-            raise DetectorError(f"{path} does not hold a state_dict (found {type(state).__name__})")
-        missing = [k for k in expected if k not in state]
-        extra = [k for k in state if k not in expected]
-        wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
-        if missing or extra or wrong:
-            first = (f"missing key '{missing[0]}'" if missing else f"unexpected key '{str(extra[0])[:80]}'" if extra
-                     else f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {expected[wrong[0]]}")
-            raise DetectorError(f"{path} does not fit this architecture: {first}")
+        problem = checkpoint.first_mismatch(expected, state)
+        if problem is not None:
+            raise DetectorError(f"{path} does not fit this architecture: {problem}")
 
     try:
         state = checkpoint.load(path, budget_bytes=checkpoint.budget_for(model), check=fits, what="weights file")
