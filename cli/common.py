@@ -165,7 +165,7 @@ def seed_value(text: str) -> int:
     import argparse
 
     try:
-        value = int(text.strip(), 0)
+        value = int(text.strip(), 10)  # base 10: a seed written 007 is 7
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number (use 0 to {MAX_SEED})") from None
     if not 0 <= value <= MAX_SEED:

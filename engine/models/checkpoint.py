@@ -88,7 +88,12 @@ def first_mismatch(expected: Mapping[str, tuple[int, ...]], state: Any) -> str |
     extra = [k for k in state if k not in expected]
     if extra:
         return f"unexpected key '{str(extra[0])[:80]}'"
-    wrong = [k for k in expected if tuple(getattr(state[k], "shape", ())) != tuple(expected[k])]
+    import torch  # what the loader gives back; checked here so callers may read .shape and values
+
+    odd = next((k for k in expected if not isinstance(state[k], torch.Tensor)), None)
+    if odd is not None:
+        return f"key '{odd}' holds a {type(state[odd]).__name__}, not a tensor"
+    wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k])]
     if wrong:
         return f"key '{wrong[0]}' has shape {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]])}"
     return None

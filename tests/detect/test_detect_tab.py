@@ -428,6 +428,8 @@ def test_controls_follow_the_models_capabilities(qtbot, context):
 
     tab.model_box.combo.setCurrentIndex(0)  # back: the YOLO controls again, grid and all
     assert shown(s.grid_check) and s.size_combo.isEnabled() and s.size_rule.text() == "× 32"
+    # 112x48 was chosen for the x16 model; YOLO runs at its default, and the box says so.
+    assert tab.task_settings().input_size is None and s.size_combo.currentText() == "416x416"
     tab.shutdown()
 
 

@@ -83,3 +83,13 @@ def test_an_aligned_chip_far_from_the_input_is_refused(tmp_path):
     runs[0].assert_one_error(str(thin), "10000x1", "not square enough", "leave out --aligned")
     runs[1].assert_one_error(str(tiny), "12x12", "too small")
     assert runs[2].rc == 0, runs[2].stderr
+
+
+def test_a_seed_with_leading_zeros_is_the_number_it_reads_as():
+    import argparse
+
+    from cli.common import MAX_SEED, seed_value
+
+    assert seed_value("007") == 7 and seed_value(str(MAX_SEED)) == MAX_SEED
+    with pytest.raises(argparse.ArgumentTypeError, match="not a whole number"):
+        seed_value("0x10")

@@ -182,3 +182,23 @@ def test_a_zip_member_that_inflates_too_well_is_refused(tmp_path):
         archive.writestr("archive/data/0", bytes(8 << 20))
     with pytest.raises(checkpoint.CheckpointError, match="inflates .* times"):
         checkpoint.load(path, budget_bytes=64 << 20)
+
+
+@pytest.mark.parametrize("odd", [7, "seven", [1.0, 2.0]], ids=["int", "str", "list"])
+def test_a_value_that_is_no_tensor_is_refused_naming_the_key(tmp_path, teach_model, odd):
+    """torch.load(weights_only=True) accepts ints, strings and lists: a hand-edited file with
+    one where a tensor belongs is a ModelDirError naming the key, not an AttributeError."""
+    import shutil
+
+    import torch
+
+    from engine.features.teach.model import ModelDirError, load_model_dir
+
+    folder = tmp_path / "edited"
+    shutil.copytree(teach_model, folder)
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    key = next(iter(state))
+    state[key] = odd
+    torch.save(state, folder / "weights.pt")
+    with pytest.raises(ModelDirError, match=f"key '{key}' holds a {type(odd).__name__}, not a tensor"):
+        load_model_dir(folder)

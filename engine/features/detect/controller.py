@@ -174,6 +174,18 @@ class DetectController(Controller):
         return DetectionTask(factory, name=f"detect:{entry.name}", settings=self.settings())
 
     # -- live settings ----------------------------------------------------------------------
+    @property
+    def effective_size(self) -> tuple[int, int] | None:
+        """The network input (width, height) the selected model runs at: the chosen size,
+        or the model's default when that size was chosen for another model (or is fixed)."""
+        input_size = self.capabilities.input_size
+        if input_size is None:
+            return None
+        size = parse_size(self.size_text) if input_size.adjustable else None
+        if size is None or input_size.problem(size) is not None:
+            return tuple(input_size.default)
+        return size
+
     def settings(self) -> DetectSettings:
         size = parse_size(self.size_text) if self.adjustable else None
         if size is not None and self.capabilities.input_size.problem(size) is not None:

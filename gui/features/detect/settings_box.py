@@ -116,7 +116,8 @@ class SettingsBox(QGroupBox):
         self.size_combo.clear()
         if size is not None and size.adjustable:
             self.size_combo.addItems(c.size_presets())
-            self.size_combo.setCurrentText(c.size_text)
+            width, height = c.effective_size  # what runs: a size saved for another model may not fit this one
+            self.size_combo.setCurrentText(f"{width}x{height}")
             self.size_rule.setText(f"× {size.multiple}" if size.multiple > 1 else "")
             self.size_combo.setToolTip(f"Network input width x height: {size.rule}. "
                                        "Larger finds smaller objects, slower.")
