@@ -10,7 +10,8 @@ import torch
 
 from engine.core.frame import Frame
 from engine.io.demo import DemoSource
-from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent, running_worker
+from engine.runtime.worker import InferenceWorker, Task, running_worker
+from tests.engine.worker_collector import Collector
 
 
 def make_frame(i: int, value: int = 0) -> Frame:
@@ -52,27 +53,6 @@ class MeanTask(Task):
 
     def close(self) -> None:
         self.closed.set()
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.results: list[TaskResult] = []
-        self.events: list[WorkerEvent] = []
-        self.cond = threading.Condition()
-
-    def on_result(self, result: TaskResult) -> None:
-        with self.cond:
-            self.results.append(result)
-            self.cond.notify_all()
-
-    def on_event(self, event: WorkerEvent) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, predicate, timeout: float = 10.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: predicate(self), timeout)
 
 
 def test_task_loads_in_the_worker_thread_and_runs_in_inference_mode():

@@ -7,7 +7,6 @@ worker's own event, or raised; settings, gradients, loading and closing as the w
 
 from __future__ import annotations
 
-import threading
 import time
 
 import cv2
@@ -23,6 +22,7 @@ from engine.features.detect.names import bundled_path
 from engine.features.detect.task import DetectionTask, DetectSettings
 from engine.runtime.sync import run_task
 from engine.runtime.worker import InferenceWorker, Task, TaskResult, WorkerEvent
+from tests.engine.worker_collector import Collector
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +43,6 @@ def _detect_task(yolo_files, settings: DetectSettings) -> DetectionTask:
     cfg, weights = yolo_files
     return DetectionTask(lambda device: YoloDetector.from_files(cfg, weights, device=device, input_size=(320, 256)),
                          settings=settings)
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.results: list[TaskResult] = []
-        self.events: list[WorkerEvent] = []
-        self.cond = threading.Condition()
-
-    def on_result(self, result: TaskResult) -> None:
-        with self.cond:
-            self.results.append(result)
-            self.cond.notify_all()
-
-    def on_event(self, event: WorkerEvent) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, predicate, timeout: float = 60.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: predicate(self), timeout)
 
 
 def _through_worker(task: Task, frames: list[Frame]) -> Collector:

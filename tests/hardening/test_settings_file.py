@@ -76,7 +76,6 @@ def test_an_unusable_settings_file_is_set_aside(tmp_path, kind):
 
 
 def test_set_aside_leaves_a_good_file_alone(tmp_path):
-    pytest.importorskip("PySide6")
     from gui.common.settings import MAX_SETTINGS_BYTES, set_aside_unusable
 
     ini = tmp_path / "settings.ini"
