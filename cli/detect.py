@@ -1,7 +1,7 @@
 """`detect`: YOLO / torchvision object detection on an image, a folder or a video.
 
     python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
-        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision fp32|bf16|int8]
+        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision auto|fp32|bf16|int8]
         [--json] [-o OUT]
         [--track [--line X1,Y1,X2,Y2[:NAME]]... [--zone X,Y,X,Y,X,Y,...[:NAME]]... [--events FILE]]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cli.common import fail, number, print_json
 from cli.regions_args import add_region_options, parse_regions, report_counting
-from engine.models.catalog import PRECISIONS
+from engine.features.detect.options import PRECISION_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,14 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _auto_label() -> str:
+    """What --precision auto means on this machine for a model with bf16 (Darknet YOLO):
+    "auto (fp32: no bf16 on this CPU)" or "auto (bf16: AMX)"."""
+    from engine.runtime.precision import resolve_precision
+
+    return resolve_precision("auto", ("fp32", "bf16")).label
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect", help="detect objects in an image, a folder or a video",
@@ -65,10 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="network input size, for models whose input size can change: Darknet YOLO takes "
                              "multiples of 32 (default: the model's)")
     parser.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="for models that offer them (Darknet YOLO), on the CPU: fp32 (default, exact); bf16 (fast on CPUs with AVX512-BF16/AMX) or "
-                             "int8 (fast mode: quantised convolutions, VNNI/AMX; the first 4 frames calibrate it and run in "
-                             "fp32) move scores and boxes slightly")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                        help="for models that offer them (Darknet YOLO), on the CPU: auto (default: the fastest mode that "
+                             f"agrees with fp32; here {_auto_label()}); fp32 (exact); bf16 (fast on CPUs with "
+                             "AVX512-BF16/AMX) or int8 (quantised convolutions, VNNI/AMX; the first 4 frames calibrate "
+                             "it and run in fp32) move scores and boxes slightly")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
     parser.add_argument("--track", action="store_true", help="follow objects with ids across frames (ByteTrack-style)")
@@ -86,7 +95,7 @@ def _build_detector(args: argparse.Namespace):
     # (ByteTrack's second stage); only those >= --conf are shown.
     tracking = bool(args.track or args.line or args.zone or args.events)
     conf = min(args.conf, 0.1) if tracking else args.conf
-    options = DetectorOptions(input_size=args.size, precision=getattr(args, "precision", "fp32"),
+    options = DetectorOptions(input_size=args.size, precision=getattr(args, "precision", "auto"),
                               conf_threshold=conf, iou_threshold=args.iou)
     if args.cfg or args.weights:
         if args.model:

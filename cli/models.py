@@ -1,4 +1,4 @@
-"""`models`: list, fetch, import, remove and locate model weights."""
+"""`models`: list, fetch, import, remove and locate model weights; export a detector's network."""
 
 from __future__ import annotations
 
@@ -29,7 +29,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = actions.add_parser("verify", help="check installed files against their SHA-256")
     p.add_argument("name")
     actions.add_parser("path", help="print the folder where models are installed")
+    p = actions.add_parser("export", help="write an installed detector's network for other runtimes (ONNX)",
+                           description="Write the network of an installed detector as ONNX (float32; input 'image' "
+                                       "(N, 3, H, W) preprocessed as the model's transforms say, listed with the "
+                                       "decoding parameters in the file's metadata).")
+    p.add_argument("name")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="file format (default onnx)")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write it (default NAME.onnx here)")
+    p.add_argument("--size", type=_size, metavar="WxH", help="the network input size (default: the model's)")
     parser.set_defaults(func=run)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """"416x416" (or "416") -> (416, 416); positive whole pixels."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(v) for v in (parts * 2 if len(parts) == 1 else parts))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not WIDTHxHEIGHT (e.g. 416x416)") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be positive (e.g. 416x416)")
+    return width, height
+
+
+def _export(args: argparse.Namespace, entry) -> int:
+    """models export: the network of ``entry`` (an installed detector) as an ONNX file."""
+    from pathlib import Path
+
+    from engine.api import load_detector
+
+    if entry.task != "detect":
+        return fail(f"{entry.name} is a {entry.task} model: export covers detectors (models list --task detect)")
+    out = Path(args.output).expanduser() if args.output else Path(f"{entry.name}.onnx")
+    if out.is_dir():
+        out = out / f"{entry.name}.onnx"
+    size = args.size
+    adjustable = entry.capabilities.input_size is not None and entry.capabilities.input_size.adjustable
+    # A model whose input size can change is built at the asked size, so the size rule
+    # (e.g. multiples of 32) is checked with the model's own message.
+    detector = load_detector(entry.name, device="cpu", precision="fp32", size=size if adjustable else None)
+    path = detector.export_onnx(out, size)
+    width, height = size or detector.input_size or (0, 0)
+    print(f"wrote {path} ({entry.name}, {width}x{height}, {args.format})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     entry = catalog().get(args.name)  # UnknownModelError: one line from cli.common.guarded
+    if args.action == "export":
+        return _export(args, entry)
     try:
         if args.action == "fetch":
             if cache.is_installed(entry):

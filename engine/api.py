@@ -132,6 +132,12 @@ class ObjectDetector:
         return str(getattr(self.engine_detector, "precision", "float32"))
 
     @property
+    def precision_label(self) -> str:
+        """The precision as chosen: "fp32", "bf16", "int8", or what "auto" chose and why,
+        e.g. "auto (fp32: no bf16 on this CPU)"."""
+        return str(getattr(self.engine_detector, "precision_label", "fp32"))
+
+    @property
     def device(self) -> torch.device:
         return self._runner.device
 
@@ -159,15 +165,18 @@ class ObjectDetector:
         assert self._task.detector is not None
         return self._task.detector
 
-    def export_onnx(self, path: PathLike) -> Path:
-        """Write the network (Darknet YOLO models) to ``path`` as ONNX; returns the path.
+    def export_onnx(self, path: PathLike, size: int | tuple[int, int] | None = None) -> Path:
+        """Write the network to ``path`` as ONNX (float32, batch norm folded); returns the path.
 
-        Input ``image`` float32 (N, 3, H, W) RGB in [0, 1] at ``input_size``; outputs the
-        raw heads ``head0``, ``head1``, ... (see ``engine.features.detect.onnx_export``).
+        Input ``image`` float32 (N, 3, H, W), preprocessed as the model's transforms say
+        (Darknet YOLO: RGB in [0, 1]), at ``size`` (width, height) or one side (default
+        ``input_size``); outputs the network's raw outputs (Darknet: the heads ``head0``,
+        ``head1``, ...; see ``engine.features.detect.onnx_export``). Raises DetectorError
+        for a detector without a network that takes such an input.
         """
-        from engine.features.detect.onnx_export import export_darknet_onnx
+        from engine.features.detect.onnx_export import export_onnx
 
-        return export_darknet_onnx(self.engine_detector, path)
+        return export_onnx(self.engine_detector, path, _input_size(size))
 
     def _configure(self, **changes) -> None:
         from dataclasses import replace
@@ -175,7 +184,7 @@ class ObjectDetector:
         self._task.configure(replace(self._task.settings, **changes))
 
     def __repr__(self) -> str:
-        return f"ObjectDetector({self.name!r}, {self.precision}, {self.device})"
+        return f"ObjectDetector({self.name!r}, {self.precision_label}, {self.device})"
 
 
 def _unit(value: float, what: str) -> float:
@@ -210,10 +219,12 @@ def load_detector(name_or_path: PathLike, device: str | torch.device | None = No
         80 names when there is none and the model has 80 classes).
     device: "auto"/None (CUDA, then Apple MPS, then the CPU; ``$CNN_STUDIO_DEVICE``
         overrides None), "cpu", "cuda", "cuda:1", "mps", or a ``torch.device``.
-    precision: "auto" is what the app runs by default (float32 on the CPU, float16 for
-        YOLO on CUDA); "fp32" float32 everywhere; "bf16" and "int8" are the YOLO CPU fast
-        modes (bf16 needs native CPU support; int8 calibrates on its first 4 frames,
-        which run in float32); the ``precision`` property says what was used.
+    precision: "auto" is what the app runs by default: the fastest mode that agrees with
+        float32 (bf16 for YOLO on CPUs with AVX512-BF16 or AMX, float32 on other CPUs,
+        float16 for YOLO on CUDA); "fp32" float32 everywhere; "bf16" and "int8" are the
+        YOLO CPU fast modes (bf16 needs native CPU support; int8 calibrates on its first 4
+        frames, which run in float32); the ``precision`` property says what was used and
+        ``precision_label`` what was chosen and why.
     size: the YOLO network input, (width, height) or one side, multiples of 32 (default
         the cfg's); other models resize by themselves and refuse it.
     conf_threshold, iou_threshold: 0..1, the app's defaults.
@@ -239,10 +250,11 @@ def load_detector(name_or_path: PathLike, device: str | torch.device | None = No
         entry = catalog().get(text)
         if entry.task != "detect":
             raise DetectorError(f"'{text}' is a {entry.task} model, not an object detector")
-    # "auto" is the app's default: fp32 on the CPU (float16 on CUDA, which the detector
-    # chooses by itself); anything else is checked against the model's capabilities.
+    # "auto" is the app's default, resolved when the detector is built (bf16 on CPUs with
+    # AVX512-BF16/AMX for models that have it, else fp32; float16 on CUDA, which the
+    # detector chooses by itself); anything else is checked against the model's capabilities.
     nms = entry is None or entry.capabilities.postprocess == "nms"
-    options = DetectorOptions(input_size=_input_size(size), precision="fp32" if precision == "auto" else precision,
+    options = DetectorOptions(input_size=_input_size(size), precision=precision,
                               conf_threshold=_unit(conf_threshold, "conf_threshold"),
                               iou_threshold=_unit(iou_threshold, "iou_threshold") if nms else None)
     if entry is not None:
@@ -306,6 +318,12 @@ class ImageClassifier:
     def input_size(self) -> int:
         """Side of the square the network sees, in pixels."""
         return self._model.input_size
+
+    @property
+    def precision_label(self) -> str:
+        """The precision as chosen: "fp32", "bf16", "int8", or what "auto" chose and why,
+        e.g. "auto (fp32: no bf16 on this CPU)"."""
+        return str(getattr(self.engine_detector, "precision_label", "fp32"))
 
     @property
     def device(self) -> torch.device:

@@ -131,7 +131,7 @@ def test_input_size_rules_and_examples():
     (lambda: Capabilities(input_size=(416, 416)), "must be an InputSize"),
     (lambda: InputSize((500, 500), adjustable=True, multiple=32), "breaks its own rule"),
     (lambda: InputSize((0, 320)), "positive pixels"),
-    (lambda: DetectorOptions(precision="fp16"), "not one of fp32, bf16, int8"),
+    (lambda: DetectorOptions(precision="fp16"), "not one of auto, fp32, bf16, int8"),
     (lambda: DetectorOptions(conf_threshold=1.5), "between 0 and 1"),
     (lambda: CatalogEntry("toy", "detect", "Toy", (), "none", "here", transforms=Transforms(size=(320, 320)),
                           capabilities=Capabilities(input_size=InputSize((416, 416)))), "disagree"),

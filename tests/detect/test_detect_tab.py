@@ -440,8 +440,12 @@ def test_precision_choices_are_what_the_model_and_the_device_share():
     yolo, fixed = catalog().get("yolov4-tiny"), catalog().get("ssdlite320_mobilenet_v3_large")
     store = MemoryStore({"Detect/bf16": "true"})  # a setting saved before precisions had names
     c = DetectController([yolo, fixed], store, device_precisions=("fp32", "bf16"))
-    assert c.precision_choices() == ("fp32", "bf16") and c.effective_precision == "bf16"
+    assert c.precision_choices() == ("auto", "fp32", "bf16") and c.effective_precision == "bf16"
     c.set_precision("int8")  # the model has it, this device does not
-    assert c.effective_precision == "bf16"
+    assert c.effective_precision == "bf16" and c.precision_label == "bf16"
+    c.set_precision("auto")
+    assert c.precision_label == c.auto_label and c.auto_label.startswith("auto (")
     c.select_model(1)
     assert c.precision_choices() == ("fp32",) and c.effective_precision == "fp32"
+    fresh = DetectController([yolo], MemoryStore({}), device_precisions=("fp32", "int8"))
+    assert fresh.effective_precision == "auto"  # the default for a model with more than one mode

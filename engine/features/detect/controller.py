@@ -31,11 +31,12 @@ import numpy as np
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
-from engine.features.detect.options import DetectorOptions
+from engine.features.detect.options import PRECISION_CHOICES, DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
 from engine.features.detect.task import DetectionTask, DetectSettings, split_result
 from engine.features.detect.types import Detections
-from engine.models.catalog import PRECISIONS, Capabilities
+from engine.models.catalog import Capabilities
+from engine.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ class DetectController(Controller):
         self.size_text = store.get(KEY + "size", "416x416")
         self.grid = store.get(KEY + "grid", False)
         # "precision" replaced the older "bf16" switch; a saved switch still counts.
-        self.precision = store.get(KEY + "precision", "bf16" if store.get(KEY + "bf16", False) else "fp32",
-                                   lambda p: p in PRECISIONS)
+        # "auto" (the fastest mode that agrees with fp32 here) is the default.
+        self.precision = store.get(KEY + "precision", "bf16" if store.get(KEY + "bf16", False) else "auto",
+                                   lambda p: p in PRECISION_CHOICES)
         self.tracking = store.get(KEY + "tracking", False)
         self.show_heat = store.get(KEY + "heat", False)
         self.heat_minutes = store.get(KEY + "heat_minutes", 5.0, lambda minutes: minutes > 0)
@@ -129,13 +131,29 @@ class DetectController(Controller):
         return self.capabilities.adjustable_input
 
     def precision_choices(self) -> tuple[str, ...]:
-        """The precisions offered: the model's that this device can run, "fp32" first."""
-        return tuple(p for p in self.capabilities.precisions if p in self.device_precisions)
+        """The precisions offered: the model's that this device can run, "fp32" first,
+        after "auto" when there is more than one."""
+        shared = tuple(p for p in self.capabilities.precisions if p in self.device_precisions)
+        return ("auto", *shared) if len(shared) > 1 else shared
 
     @property
     def effective_precision(self) -> str:
-        """The chosen precision when the model and the device have it, else "fp32"."""
-        return self.precision if self.precision in self.precision_choices() else "fp32"
+        """The chosen precision when the model and the device have it, else "auto" (or
+        "fp32" for a model with that alone)."""
+        choices = self.precision_choices()
+        return self.precision if self.precision in choices else choices[0]
+
+    @property
+    def precision_label(self) -> str:
+        """What runs, as shown: "fp32", "bf16", "int8" or e.g. "auto (fp32: no bf16 on this CPU)"."""
+        return self.auto_label if self.effective_precision == "auto" else self.effective_precision
+
+    @property
+    def auto_label(self) -> str:
+        """What "auto" means for the selected model here, e.g. "auto (fp32: no bf16 on this CPU)".
+        It is offered on the CPU only (where the device runs more than fp32), and the
+        detector resolves it from this CPU's flags when it is built, as here."""
+        return resolve_precision("auto", self.capabilities.precisions).label
 
     def size_presets(self) -> tuple[str, ...]:
         """The preset sizes the selected model takes (none when its size is fixed)."""

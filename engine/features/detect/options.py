@@ -8,13 +8,17 @@ itself, bfloat16 for a model without it) instead of silently dropping it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
 
 from engine.models.catalog import PRECISIONS, Capabilities, CapabilityError, catalog
+from engine.runtime.precision import PrecisionChoice, resolve_precision
 
 #: How the CLI spells the options it has; messages use these when a caller passes them to ``check``.
 CLI_FLAGS = {"input_size": "--size", "precision": "--precision", "iou_threshold": "--iou"}
+#: What ``DetectorOptions.precision`` may be: "auto" (every model has it: the fastest mode
+#: that agrees with fp32 here, see engine.runtime.precision) or one of a model's ``PRECISIONS``.
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,10 @@ class DetectorOptions:
 
     input_size: network input (width, height) in pixels. letterbox: fit frames with the
     aspect kept and grey padding (True) or stretched (False); None: as the model was
-    trained (a Darknet cfg's letter_box). precision: one of ``PRECISIONS``; "fp32" is the
-    default, which on CUDA means float16 where the detector does that by itself.
+    trained (a Darknet cfg's letter_box). precision: one of ``PRECISION_CHOICES``; "auto"
+    (the default) is resolved once, when the detector is built (``resolve``): bf16 on CPUs
+    with AVX512-BF16/AMX for models that have it, else fp32, which on CUDA means float16
+    where the detector does that by itself; int8 only when asked for.
     compile: run through ``torch.compile``. channels_last: NHWC memory layout (None: the
     detector's choice). conf_threshold: the first minimum score, 0..1. iou_threshold: the
     first NMS IoU threshold, 0..1 (None: the detector's 0.45; only for "nms" models).
@@ -33,7 +39,7 @@ class DetectorOptions:
 
     input_size: tuple[int, int] | None = None
     letterbox: bool | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     compile: bool = False
     channels_last: bool | None = None
     conf_threshold: float = 0.25
@@ -45,8 +51,8 @@ class DetectorOptions:
             if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
                 raise ValueError(f"input size must be (width, height) in positive pixels, not {self.input_size!r}")
             object.__setattr__(self, "input_size", size)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision '{self.precision}' is not one of {', '.join(PRECISION_CHOICES)}")
         for name in ("conf_threshold", "iou_threshold"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= float(value) <= 1.0:
@@ -71,7 +77,7 @@ class DetectorOptions:
                 raise CapabilityError(f"{model}: {say('input_size')} {problem}")
         if self.letterbox is not None and not caps.letterbox:
             raise CapabilityError(f"{model} cannot letterbox its input; {say('letterbox')} is for models that can")
-        if self.precision not in caps.precisions:
+        if self.precision != "auto" and self.precision not in caps.precisions:
             raise CapabilityError(f"{say('precision')} {self.precision} is not available for {model}: it runs in "
                                   f"{', '.join(caps.precisions)}")
         if self.compile and not caps.compile:
@@ -82,6 +88,16 @@ class DetectorOptions:
             how = " (it predicts a set of boxes)" if caps.postprocess == "set" else ""
             raise CapabilityError(f"{model} uses no non-maximum suppression{how}; "
                                   f"{say('iou_threshold')} does not apply to it")
+
+
+    def resolve(self, capabilities: Capabilities, device_type: str = "cpu",
+                flags: Iterable[str] | None = None) -> tuple["DetectorOptions", PrecisionChoice]:
+        """These options with "auto" replaced by the precision it means for a model with
+        ``capabilities`` on ``device_type`` ("cpu", "cuda", "mps") and a CPU with ``flags``
+        (None: this machine's); and that choice, whose ``label`` says what runs and why.
+        A concrete precision is kept as it is."""
+        choice = resolve_precision(self.precision, capabilities.precisions, device_type, flags)
+        return (self if choice.mode == self.precision else replace(self, precision=choice.mode)), choice
 
 
 def _examples() -> str:

@@ -91,6 +91,9 @@ class DetectionTask(Task):
 
     def load(self, device: torch.device) -> None:
         self.detector = self._factory(device)
+        label = getattr(self.detector, "precision_label", "")
+        if label.startswith("auto") and label not in self.name:
+            self.name = f"{self.name} in {label}"  # the status bar's "ready" line says which mode runs
         self.configure(self.settings)
         self.detector.warmup()
         log.info("detector %s ready on %s", self.detector.name, device)

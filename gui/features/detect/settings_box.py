@@ -17,11 +17,14 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 from engine.features.detect.controller import SIZE_PRESETS
 
 PRECISION_LABELS = {
+    "auto": "Auto",
     "fp32": "Exact (float32)",
     "bf16": "Fast CPU mode (bfloat16)",
     "int8": "Fast CPU mode (int8)",
 }
 PRECISION_TIPS = {
+    "auto": "The fastest mode whose detections agree with float32: bfloat16 on CPUs with AVX512-BF16/AMX, "
+            "float32 elsewhere.",
     "fp32": "Float32 on the CPU (float16 on a GPU): the reference results.",
     "bf16": "About 1.8x faster on CPUs with AVX512-BF16/AMX; scores may differ by a few hundredths.",
     "int8": "Quantised convolutions (VNNI/AMX): the first 4 frames calibrate it; scores and boxes move slightly.",
@@ -134,7 +137,9 @@ class SettingsBox(QGroupBox):
         self.precision_combo.blockSignals(True)
         self.precision_combo.clear()
         for p in choices:
-            self.precision_combo.addItem(PRECISION_LABELS.get(p, p), p)
+            # "Auto (fp32: no bf16 on this CPU)": the mode auto runs here, and why.
+            text = f"Auto{c.auto_label[4:]}" if p == "auto" else PRECISION_LABELS.get(p, p)
+            self.precision_combo.addItem(text, p)
             self.precision_combo.setItemData(self.precision_combo.count() - 1, PRECISION_TIPS.get(p, ""),
                                              Qt.ItemDataRole.ToolTipRole)
         self.precision_combo.setCurrentIndex(max(0, choices.index(c.effective_precision)))

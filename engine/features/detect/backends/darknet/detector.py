@@ -59,7 +59,11 @@ def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: 
                     default_size: tuple[int, int] | None = None) -> "YoloDetector":
     """A YoloDetector from files, built as ``options`` say (already checked against the
     model's capabilities by the caller). default_size: the input size when ``options``
-    names none (None: the cfg's)."""
+    names none (None: the cfg's). precision "auto" is resolved here, once, for this
+    device and CPU (``DetectorOptions.resolve``); the detector's ``precision_label`` says
+    what was chosen and why."""
+    device_type = torch.device(device).type if device is not None else "cpu"
+    options, choice = options.resolve(darknet_capabilities(), device_type)
     keywords = {"input_size": options.input_size or default_size, "letterbox": options.letterbox,
                 "channels_last": options.channels_last, "compile": options.compile,
                 "bf16": options.precision == "bf16", "int8": options.precision == "int8",
@@ -68,7 +72,10 @@ def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: 
         keywords["iou_threshold"] = options.iou_threshold
     if name is not None:
         keywords["name"] = name
-    return YoloDetector.from_files(cfg_path, weights_path, names_path, device=device, **keywords)
+    detector = YoloDetector.from_files(cfg_path, weights_path, names_path, device=device, **keywords)
+    if choice.requested == "auto":
+        detector.precision_label = choice.label
+    return detector
 
 
 class YoloDetector(Detector):
@@ -131,6 +138,9 @@ class YoloDetector(Detector):
         self._pre: InputResolver | None = None
         self._network = self._compiled(model) if compile else self._packed(model) if self.dtype == torch.float32 else model
         self._calibration: list[torch.Tensor] | None = [] if self.int8 else None
+        #: The precision as the user sees it: "fp32", "bf16", "int8", or what "auto" chose
+        #: and why, e.g. "auto (fp32: no bf16 on this CPU)" (set by ``yolo_from_files``).
+        self.precision_label = {"int8": "int8", "bfloat16": "bf16"}.get(self.precision, "fp32")
 
     @property
     def precision(self) -> str:
