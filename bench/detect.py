@@ -4,6 +4,7 @@
     python bench/detect.py [--model yolov4-tiny] [--size 416x416] [--frames 30] [--rounds 5]
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
                            [--variants fp32,int8,bf16] [--repeat 3]
+    python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32]
 
 Without --weights, calibrated random weights are written in the Darknet format (the
 speed of a network does not depend on its weight values). Both engines process the same
@@ -21,6 +22,10 @@ precision of fp32's detections (same class, IoU >= 0.5), mean IoU and score chan
 The other processes' CPU use is measured before and after (engine.runtime.threads), since the
 machine may be shared; ``--repeat`` runs the whole comparison several times and reports
 the spread of the ratio.
+
+``--peers openvino,onnxruntime`` compares ours with those runtimes on our own ONNX export
+instead (network alone and end to end, peers using our preprocessing and decoding so only
+the network runtime differs): see bench/detect_peers.py.
 """
 
 from __future__ import annotations
@@ -119,6 +124,54 @@ def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[
     return (statistics.median(lat), lat[int(0.9 * (len(lat) - 1))], len(lat), dropped) if lat else (float("nan"),) * 2 + (0, dropped)
 
 
+def catalog_detector(name: str, weights: str | None, size: tuple[int, int], precision: str, home: Path):
+    """Our detector for the detect catalog entry ``name`` (or a bundled Darknet cfg's stem),
+    installed in a cache under ``home``: from ``weights``, or, for Darknet entries, from
+    seeded random weights in the Darknet format."""
+    from engine.features.detect.factory import load_detector
+    from engine.features.detect.options import DetectorOptions
+    from engine.models.cache import WeightsCache
+    from engine.models.catalog import catalog
+
+    entry = catalog().get(name)
+    if entry.task != "detect":
+        raise SystemExit(f"--model {name} is a {entry.task} model, not a detector")
+    if weights is None:
+        if "cfg" not in entry.meta:
+            raise SystemExit(f"--model {name}: no generated weights for this family; pass --weights FILE")
+        weights = str(home / entry.files[0].filename)
+        write_random_weights(bundled_path(entry.meta["cfg"]), weights)
+    cache = WeightsCache(home / "models")
+    cache.import_file(entry, weights, force=True)
+    adjustable = entry.capabilities.input_size is not None and entry.capabilities.input_size.adjustable
+    options = DetectorOptions(input_size=size if adjustable else None, precision=precision)
+    return load_detector(name, cache=cache, device="cpu", options=options)
+
+
+def peers_main(args) -> int:
+    """--peers: ours against OpenVINO / ONNX Runtime on our ONNX export (bench/detect_peers.py)."""
+    from bench.detect_peers import run_peers
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        detector = catalog_detector(args.model, args.weights, (width, height), args.precision, Path(tmp))
+        for frame in (synthetic_image(480, 640, seed=s) for s in CALIBRATION_SEEDS):
+            detector.detect(frame)  # int8 calibrates on these
+        frames = [synthetic_image(480, 640, seed=s) for s in range(args.frames)]
+        oracle = [synthetic_image(480, 640, seed=s) for s in ORACLE_SEEDS]
+        label = (f"{detector.name} at {detector.input_size[0]}x{detector.input_size[1]} "
+                 f"{getattr(detector, 'precision_label', '')} ({getattr(detector, 'precision', '')}), torch {torch.__version__}"
+                 if detector.input_size else detector.name)
+        names = [n.strip() for n in args.peers.split(",") if n.strip()]
+        for rep in range(args.repeat):
+            print(f"run {rep + 1}/{args.repeat}")
+            run_peers(detector, names, frames, rounds=args.rounds, threads=threads, peer_precision=args.peer_precision,
+                      label=label, oracle=oracle)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="yolov4-tiny", help="bundled cfg name (yolov4-tiny, yolov3-tiny, yolov7-tiny, yolov4, ...)")
@@ -137,7 +190,15 @@ def main() -> int:
     parser.add_argument("--no-opencv", action="store_true", help="skip the OpenCV side (e.g. on a GPU box)")
     parser.add_argument("--batch", type=int, default=0, help="CUDA: also measure model-only throughput at this batch size")
     parser.add_argument("--pipeline", action="store_true", help="also measure live capture-to-result latency at 30 fps")
+    parser.add_argument("--peers", help="compare with other runtimes on our ONNX export instead of OpenCV: "
+                                        "openvino,onnxruntime (see bench/detect_peers.py); --model may then be any "
+                                        "detect catalog entry (Darknet ones get random weights, others need --weights)")
+    parser.add_argument("--precision", default="fp32", help="with --peers: ours in auto, fp32, bf16 or int8")
+    parser.add_argument("--peer-precision", choices=["default", "f32"], default="default",
+                        help="with --peers: OpenVINO's inference precision (its default: bf16 on AMX CPUs, f32 elsewhere)")
     args = parser.parse_args()
+    if args.peers:
+        return peers_main(args)
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     threads = args.threads or torch.get_num_threads()  # the budget set OMP_NUM_THREADS before torch loaded

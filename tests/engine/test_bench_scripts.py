@@ -46,3 +46,13 @@ def test_detect_process_compares_both_processes_on_the_same_clip():
     counts = re.findall(r"4 frame\(s\), (\d+) detection\(s\)", pair)
     assert len(counts) == 2 and counts[0] == counts[1], pair  # same clip, same weights: same boxes
     assert re.search(r"ratio of medians [\d.]+", out)
+
+
+def test_detect_peers_runs_ours_and_both_runtimes_on_the_same_export():
+    out = run("bench/detect.py", "--peers", "openvino,onnxruntime", "--size", "128x96", "--frames", "2",
+              "--rounds", "1", "--threads", "2", "--peer-precision", "f32", timeout=300)
+    # Both runtimes compute what ours computes on our export: the same boxes on every oracle picture.
+    checks = re.findall(r"max \|raw output difference\| ([\d.e+-]+); same number of boxes on (\d+)/(\d+)", out)
+    assert len(checks) == 2 and all(float(d) < 1e-3 and a == b for d, a, b in checks), out
+    ratios = re.findall(r"ours/(OpenVINO|ONNX Runtime) [\d.]+ \(f32\) (network|end to end)\s*: [\d.]+", out)
+    assert sorted(ratios) == sorted([(p, part) for p in ("OpenVINO", "ONNX Runtime") for part in ("network", "end to end")]), out

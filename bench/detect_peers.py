@@ -1,0 +1,200 @@
+"""Ours against other CPU runtimes on the same network: bench/detect.py --peers.
+
+    python bench/detect.py --peers openvino,onnxruntime [--model yolov4-tiny] [--size 416x416]
+                           [--precision fp32] [--peer-precision default|f32] [--threads 2]
+
+The same network (our ONNX export of the detector we run, float32), the same frames,
+interleaved frame by frame in one process (rotating order, so background load hits all
+alike), each runtime with the same thread count. Two measurements:
+
+- "network": the network alone on one ready input (ours: the detector's ``forward`` as the
+  app runs it, packed/compiled/bf16 as built; peers: their compiled model on the same
+  input as a float32 NCHW array).
+- "end to end": 640x480 BGR frame in -> final boxes out. The peers get OUR preprocessing
+  (``detector.prepare``: resize as the model's transforms say, RGB, scale) and OUR
+  decoding, thresholds and NMS (``detector.finish`` on their outputs), so only the network
+  runtime differs; the NCHW copy of the input that they need is counted against them.
+
+OpenVINO and ONNX Runtime are bench/test dependencies only. OpenVINO's default inference
+precision is bf16 on CPUs with AMX/AVX512-BF16 and f32 elsewhere; ``--peer-precision f32``
+forces f32 (the comparison for CPUs without bf16 and for ours in fp32).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+PEERS = ("openvino", "onnxruntime")
+
+
+def _flatten(value: Any) -> list[torch.Tensor]:
+    """Tensors of a network's output in the order the ONNX export names them."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict) or (hasattr(value, "items") and hasattr(value, "to_tuple")):
+        return [t for item in value.values() for t in _flatten(item)]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _flatten(item)]
+    return []
+
+
+def _rebuild(template: Any, flat: list[torch.Tensor]) -> Any:
+    """``flat`` tensors back into the structure of ``template`` (our forward's output)."""
+    items = iter(flat)
+
+    def build(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return next(items)
+        if isinstance(value, dict):
+            return type(value)((k, build(v)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return type(value)(build(v) for v in value)
+        return value
+
+    return build(template)
+
+
+class Peer:
+    """One runtime: ``run(x: float32 NCHW ndarray) -> list of ndarrays`` (the export's outputs)."""
+
+    name: str
+    precision: str
+    run: Callable[[np.ndarray], list[np.ndarray]]
+
+
+def onnxruntime_peer(path: Path, threads: int) -> Peer:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    peer = Peer()
+    peer.name, peer.precision = f"ONNX Runtime {ort.__version__}", "f32"
+    peer.run = lambda x: session.run(None, {"image": x})
+    return peer
+
+
+def openvino_peer(path: Path, threads: int, precision: str) -> Peer:
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+    if precision == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    request = compiled.create_infer_request()
+    outputs = list(compiled.outputs)
+    peer = Peer()
+    peer.name = f"OpenVINO {ov.__version__.split('-')[0]}"
+    hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()  # e.g. "<Type: 'float32'>"
+    peer.precision = "bf16" if "bf16" in hint or "bfloat16" in hint else "f16" if "f16" in hint or "float16" in hint else "f32"
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        result = request.infer({0: x})
+        return [result[o] for o in outputs]
+
+    peer.run = run
+    return peer
+
+
+def make_peers(names: list[str], path: Path, threads: int, precision: str) -> list[Peer]:
+    peers = []
+    for name in names:
+        if name == "onnxruntime":
+            peers.append(onnxruntime_peer(path, threads))
+        elif name == "openvino":
+            peers.append(openvino_peer(path, threads, precision))
+        else:
+            raise SystemExit(f"--peers: unknown runtime '{name}'; use {', '.join(PEERS)}")
+    return peers
+
+
+def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: int, threads: int,
+              peer_precision: str, label: str, oracle: list[np.ndarray]) -> dict[str, float]:
+    """Measure ``detector`` (ours, as built) against ``names`` peers; print the table and
+    return {"<peer> network": ours/peer, "<peer> end to end": ours/peer, ...}."""
+    from engine.features.detect.onnx_export import export_onnx
+
+    tmp = tempfile.TemporaryDirectory()
+    path = export_onnx(detector, Path(tmp.name) / "model.onnx")
+    peers = make_peers(names, path, threads, peer_precision)
+
+    with torch.inference_mode():
+        prepared = detector.prepare(frames[0])
+        prepared = (prepared[0].clone(), *prepared[1:])
+        template = detector.forward(prepared)
+    x0 = prepared[0].float().contiguous().numpy()
+
+    def ours_network(_frame):
+        with torch.inference_mode():
+            detector.forward(prepared)
+
+    def ours_e2e(frame):
+        return detector.detect(frame)
+
+    def peer_network(peer):
+        return lambda _frame: peer.run(x0)
+
+    def peer_e2e(peer):
+        def run(frame):
+            with torch.inference_mode():
+                ready = detector.prepare(frame)
+                x = ready[0].float().contiguous().numpy()
+                raw = _rebuild(template, [torch.from_numpy(a) for a in peer.run(x)])
+                return detector.finish(raw, ready)
+        return run
+
+    benches: dict[str, Callable] = {"ours network": ours_network, "ours end to end": ours_e2e}
+    for peer in peers:
+        benches[f"{peer.name} network"] = peer_network(peer)
+        benches[f"{peer.name} end to end"] = peer_e2e(peer)
+
+    # The peers compute what ours computes: largest difference of the raw outputs, and
+    # the boxes on the oracle pictures.
+    with torch.inference_mode():
+        ours_raw = [t.float().numpy() for t in _flatten(detector.forward(prepared))]
+    for peer in peers:
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(ours_raw, peer.run(x0)))
+        same = sum(len(ours_e2e(im)) == len(benches[f"{peer.name} end to end"](im)) for im in oracle)
+        print(f"  {peer.name} ({peer.precision}): max |raw output difference| {diff:.2e}; "
+              f"same number of boxes on {same}/{len(oracle)} oracle pictures")
+
+    for fn in benches.values():  # warm-up: allocators, primitive caches, OpenVINO's first inference
+        for frame in frames[:3]:
+            fn(frame)
+    names_ = list(benches)
+    times: dict[str, list[float]] = {k: [] for k in benches}
+    for r in range(rounds):
+        for i, frame in enumerate(frames):
+            shift = (r + i) % len(names_)
+            for name in names_[shift:] + names_[:shift]:
+                start = time.perf_counter()
+                benches[name](frame)
+                times[name].append((time.perf_counter() - start) * 1000.0)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    print(f"ours = {label}, {threads} threads each, {rounds} rounds x {len(frames)} frames (640x480 BGR), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, load average {os.getloadavg()[0]:.2f}")
+    for name in names_:
+        print(f"  {name:<34} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s)")
+    ratios = {}
+    for peer in peers:
+        for part in ("network", "end to end"):
+            ours, theirs = times[f"ours {part}"], times[f"{peer.name} {part}"]
+            ratio = median[f"ours {part}"] / median[f"{peer.name} {part}"]
+            paired = statistics.median(a / b for a, b in zip(ours, theirs))
+            ratios[f"{peer.name} {part}"] = ratio
+            print(f"  ours/{peer.name} ({peer.precision}) {part:<11}: {ratio:.3f} "
+                  f"(median of per-frame ratios {paired:.3f}; < 1 means ours is faster)")
+    tmp.cleanup()
+    return ratios
