@@ -78,6 +78,10 @@ def onnxruntime_peer(path: Path, threads: int) -> Peer:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle threads wait passively, as ours do (engine.runtime.threads): a pool still
+    # spinning after its run would take the cores from the preprocessing and decoding
+    # that follow it (and from whatever runs next in the interleaved order).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     peer = Peer()
     peer.name, peer.precision = f"ONNX Runtime {ort.__version__}", "f32"
