@@ -2,7 +2,7 @@
 """Whole-process detection time: `python main.py detect clip.mp4` vs an OpenCV-only script.
 
     python bench/detect_process.py [--model yolov4-tiny] [--frames 300] [--runs 3]
-                                   [--precision fp32|bf16|int8] [--weights FILE] [--baseline DIR]
+                                   [--precision auto|fp32|bf16|int8] [--weights FILE] [--baseline DIR]
 
 Both sides are fresh processes doing everything a user waits for: start Python, import
 their libraries, read the cfg and weights, decode every frame of the same video, run the
@@ -96,7 +96,8 @@ def main() -> int:
     parser.add_argument("--weights", help="a .weights file (default: random weights)")
     parser.add_argument("--frames", type=int, default=300, help="frames in the clip (640x480)")
     parser.add_argument("--runs", type=int, default=3, help="pairs of runs (ours, OpenCV)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32", help="ours: detect --precision")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="fp32",
+                        help="ours: detect --precision (default fp32, whatever the CLI's default)")
     parser.add_argument("--baseline", metavar="DIR", help="also time main.py of this other checkout (fp32)")
     args = parser.parse_args()
 
@@ -118,9 +119,8 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if k not in (*WAIT_VARIABLES, "OMP_NUM_THREADS")}
     env["PYTHONPATH"] = str(ROOT)
     detect_args = ["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--conf", str(conf), "--iou", str(nms)]
-    ours_cmd = [sys.executable, str(ROOT / "main.py"), *detect_args]
-    if args.precision != "fp32":
-        ours_cmd += ["--precision", args.precision]
+    # Always named: the CLI's default is "auto", which is bf16 on AMX CPUs.
+    ours_cmd = [sys.executable, str(ROOT / "main.py"), *detect_args, "--precision", args.precision]
     baseline_env = None
     if args.baseline:
         baseline = Path(args.baseline).resolve()
