@@ -35,6 +35,7 @@ import torch
 
 from engine.core.frame import Frame
 from engine.features.detect.detector import Detector, DetectorError
+from engine.features.detect.options import PRECISION_CHOICES
 from engine.features.detect.types import Detections
 from engine.models.cache import WeightsMissingError
 from engine.models.catalog import UnknownModelError
@@ -57,8 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The values of ``load_detector(precision=...)``.
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: The values of ``load_detector(precision=...)``: "auto", "fp32", "bf16", "int8".
+PRECISIONS = PRECISION_CHOICES
 
 PathLike = str | os.PathLike[str]
 
