@@ -24,7 +24,7 @@ def commands_of(help_text: str) -> list[str]:
 def test_help_lists_models_then_each_features_commands_in_order(tmp_path: Path):
     out = main_py("--help", env=child_env(tmp_path, "", tmp_path / "home"))
     assert out.returncode == 0, out.stderr
-    assert commands_of(out.stdout) == ["models", "detect", "track", "faces", "stylize", "inspect", "teach"]
+    assert commands_of(out.stdout) == ["models", "detect", "track", "faces", "stylize", "inspect", "teach", "segment"]
     assert out.stderr == ""
 
 

@@ -82,8 +82,14 @@ def build_network(architecture: str, num_classes: int = 21) -> nn.Module:
 def load_weights(network: nn.Module, path: str | Path, *, model_name: str) -> None:
     """Load a state_dict file into ``network`` (weights_only; the auxiliary head skipped).
 
-    Raises SegmentWeightsError naming the file and the first key that does not fit.
+    Raises SegmentWeightsError naming the file and the first key that does not fit (or
+    why the file cannot be read).
     """
+    from engine.core.safe_files import input_file_problem
+
+    problem = input_file_problem(Path(path))
+    if problem is not None:
+        raise SegmentWeightsError(problem.what, problem.todo)
     try:
         state = read_fitting_state(path, network, model_name=model_name, ignore_prefixes=(AUX_PREFIX,))
     except WeightsMismatchError as exc:

@@ -26,7 +26,7 @@ import torch
 
 from engine.core.frame import Frame
 from engine.features.segment.catalog import PERSON
-from engine.features.segment.model import Segmentation, Segmenter, input_size
+from engine.features.segment.model import Segmentation, Segmenter, input_size, resize_like_torchvision
 from engine.features.segment.person import Background, PersonCompositor
 from engine.models.catalog import CatalogEntry
 from engine.runtime.worker import Task
@@ -41,7 +41,9 @@ class SegmentSettings:
     """mode: "classes" or "person". short_side: network short side in classes mode (None:
     the entry's, torchvision's 520). person_side: network short side in person mode (96..520).
     background: what replaces it (person mode). softness: mask edge blur, px at person_side.
-    stabilise: flow stabilisation of the mask."""
+    stabilise: flow stabilisation of the mask. labels: person mode also gives the label map
+    of every class (``SegmentResult.segmentation``, from the same logits; the CLI's --json
+    and --mask-out with a background)."""
 
     mode: str = "classes"
     short_side: int | None = None
@@ -49,6 +51,7 @@ class SegmentSettings:
     background: Background = field(default_factory=Background)
     softness: float = 1.5
     stabilise: bool = True
+    labels: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -67,7 +70,7 @@ class SegmentSettings:
 @dataclass(frozen=True, eq=False)
 class SegmentResult:
     """One frame. model: the entry's name. mode: the settings' mode.
-    segmentation: classes mode, at the frame's size (else None). image: person mode, the
+    segmentation: classes mode (and person mode with ``labels``), at the frame's size, else None. image: person mode, the
     composed frame (H, W, 3) uint8 BGR (else None). mask: person mode, (h, w) uint8
     0..255 at the network's size. person_fraction: share of the frame that is person."""
 
@@ -131,10 +134,15 @@ class SegmentationTask(Task):
         if settings.mode == "classes":
             return self.segmenter.logits(image, settings.short_side)
         h, w = image.shape[:2]
-        # person mode is not compared with torchvision: OpenCV's area resize is ten times faster
-        small = cv2.resize(image, input_size(w, h, settings.person_side), interpolation=cv2.INTER_AREA)
+        size = input_size(w, h, settings.person_side)
+        if settings.labels:
+            small = resize_like_torchvision(image, size)
+            logits = self.segmenter.logits(small, settings.person_side)
+            return small, torch.softmax(logits[0], dim=0)[PERSON].numpy(), logits
+        # the live path: OpenCV's area resize is ten times faster than torchvision's resize
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         probability = self.segmenter.class_probability(small, PERSON, settings.person_side)
-        return small, probability
+        return small, probability, None
 
     def postprocess(self, outputs: Any, frame: Frame) -> SegmentResult:
         settings = self.settings
@@ -144,10 +152,15 @@ class SegmentationTask(Task):
             seg = self.segmenter.from_logits(outputs, (w, h))
             return SegmentResult(name, "classes", segmentation=seg,
                                  person_fraction=float(seg.fractions()[PERSON]))
-        small, probability = outputs
+        small, probability, logits = outputs
         mask = self.compositor.mask(probability, small, softness=settings.softness, stabilise=settings.stabilise)
         image = self.compositor.compose(frame.image, mask, settings.background)
-        return SegmentResult(name, "person", image=image, mask=mask, person_fraction=float(mask.mean() / 255.0))
+        seg = None
+        if logits is not None:
+            h, w = frame.image.shape[:2]
+            seg = self.segmenter.from_logits(logits, (w, h))
+        return SegmentResult(name, "person", segmentation=seg, image=image, mask=mask,
+                             person_fraction=float(mask.mean() / 255.0))
 
     def close(self) -> None:
         self.compositor.reset()
