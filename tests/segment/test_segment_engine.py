@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.features.segment.catalog import PERSON, VOC_CLASSES
-from engine.features.segment.model import SegmentWeightsError, Segmenter, build_network, load_weights
+from engine.features.segment.model import SegmentWeightsError, build_network, load_weights
 from engine.features.segment.person import Background, BackgroundImageError, PersonCompositor
 from engine.features.segment.task import SegmentationTask, SegmentSettings
 from engine.models.cache import WeightsCache, WeightsError
