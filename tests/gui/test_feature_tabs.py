@@ -69,4 +69,4 @@ def test_a_broken_feature_becomes_a_placeholder_tab(qtbot, make_window, plugin_f
     placeholder = window.tabs[-1]
     assert isinstance(placeholder, PlaceholderTab) and placeholder.make_task() is None
     assert "this_module_does_not_exist_anywhere" in placeholder.reason
-    assert ("Ctrl+7", "the brokenfeat tab") in shortcut_rows(window)
+    assert ("Ctrl+8", "the brokenfeat tab") in shortcut_rows(window)
