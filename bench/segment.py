@@ -13,7 +13,9 @@ resized bilinearly to the frame, argmax) and the person mask composed with the s
 Frames: a real photo (scikit-image's astronaut) resized to 640x480 and shifted a few
 pixels each frame, so the optical flow has motion to follow. The installed weights are
 used when present; otherwise seeded random weights (speed does not depend on the values).
-The 1-minute load average is printed: the numbers move with the machine's other work.
+The 1-minute load average is printed: the numbers move with the machine's other work;
+the CPU time a frame (all threads) moves much less, and gives the rate an idle machine
+would reach, between 1/cpu (no parallelism) and threads/cpu.
 """
 
 from __future__ import annotations
@@ -80,12 +82,12 @@ def bench_ours(segmenter: Segmenter, settings: SegmentSettings, images: list[np.
     stream = (Frame(image, i, time.monotonic(), "bench") for i, image in enumerate(images * 1000))
     for _ in zip(range(3), run_task(task, stream, load=False)):
         pass  # warm-up
-    start, n = time.perf_counter(), 0
+    start, cpu, n = time.perf_counter(), time.process_time(), 0
     for _ in run_task(task, stream, load=False):
         n += 1
         if time.perf_counter() - start > seconds:
             break
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n
 
 
 def bench_peer(network, architecture: str, images: list[np.ndarray], seconds: float) -> float:
@@ -108,11 +110,11 @@ def bench_peer(network, architecture: str, images: list[np.ndarray], seconds: fl
 
     for image in images[:2]:
         one(image)
-    start, n = time.perf_counter(), 0
+    start, cpu, n = time.perf_counter(), time.process_time(), 0
     while time.perf_counter() - start < seconds:
         one(images[n % len(images)])
         n += 1
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n
 
 
 def main() -> int:
@@ -132,12 +134,17 @@ def main() -> int:
                                stabilise=not args.no_stabilise)
     print(f"model {entry.name} ({what}); frames 640x480; torch threads {torch.get_num_threads()}; "
           f"load {os.getloadavg()[0]:.2f}")
-    ours = bench_ours(segmenter, settings, images, args.seconds)
+    ours, ours_cpu = bench_ours(segmenter, settings, images, args.seconds)
     print(f"ours  person mode, network at short side {args.side}, {args.background}, "
-          f"stabilise {'off' if args.no_stabilise else 'on'}: {ours:6.1f} fps")
-    peer = bench_peer(network, entry.meta["architecture"], images, args.seconds)
-    print(f"peer  torchvision plainly at full size (short side 520), argmax mask, blur: {peer:6.1f} fps")
-    print(f"speed-up {ours / peer:.1f}x; load {os.getloadavg()[0]:.2f}")
+          f"stabilise {'off' if args.no_stabilise else 'on'}: {ours:6.1f} fps, {ours_cpu * 1000:6.1f} ms CPU a frame")
+    peer, peer_cpu = bench_peer(network, entry.meta["architecture"], images, args.seconds)
+    print(f"peer  torchvision plainly at full size (short side 520), argmax mask, blur: {peer:6.1f} fps, "
+          f"{peer_cpu * 1000:6.1f} ms CPU a frame")
+    # CPU time counts every thread's work and not the waits for a busy machine: on an idle
+    # machine with these threads the rate lies between 1/cpu (no parallelism) and threads/cpu.
+    threads = torch.get_num_threads()
+    print(f"speed-up {ours / peer:.1f}x; idle-machine estimate for ours: {1 / ours_cpu:.0f}..{threads / ours_cpu:.0f} fps "
+          f"(peer {1 / peer_cpu:.1f}..{threads / peer_cpu:.1f}); load {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -141,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     totals: dict[str, int] = {}
     try:
         with contextlib.ExitStack() as video:
-            for step in run_task(task, iter_frames(args.input)):
+            from engine.runtime.device import choose_device
+
+            for step in run_task(task, iter_frames(args.input), device=choose_device()):
                 frame, result = step.frame, step.result
                 seg = result.segmentation
                 frames += 1

@@ -165,6 +165,13 @@ class Segmenter:
         # Frames arrive already at the input size: the resolver converts and normalises.
         self._resolver = InputResolver(transforms, device=self.device)
 
+    def to(self, device: torch.device | str) -> "Segmenter":
+        """Move the network (and the input buffers) to ``device``."""
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        self._resolver = InputResolver(self.transforms, device=self.device)
+        return self
+
     @classmethod
     def from_file(cls, entry: CatalogEntry, weights: str | Path, device: torch.device | str | None = None) -> "Segmenter":
         network = build_network(entry.meta["architecture"], len(entry.meta["categories"]))

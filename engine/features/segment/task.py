@@ -117,8 +117,7 @@ class SegmentationTask(Task):
         if self.segmenter is None:
             self.segmenter = self._source.build(self._cache, device)
         elif self.segmenter.device != device:
-            self.segmenter.network.to(device)
-            self.segmenter.device = device
+            self.segmenter.to(device)
         # warm up at the person size (the allocator and the kernels' first calls)
         self.segmenter.logits(np.zeros((120, 160, 3), np.uint8), 96)
 
@@ -138,7 +137,7 @@ class SegmentationTask(Task):
         if settings.labels:
             small = resize_like_torchvision(image, size)
             logits = self.segmenter.logits(small, settings.person_side)
-            return small, torch.softmax(logits[0], dim=0)[PERSON].numpy(), logits
+            return small, torch.softmax(logits[0], dim=0)[PERSON].cpu().numpy(), logits
         # the live path: OpenCV's area resize is ten times faster than torchvision's resize
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         probability = self.segmenter.class_probability(small, PERSON, settings.person_side)
