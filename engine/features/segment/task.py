@@ -72,7 +72,8 @@ class SegmentResult:
     """One frame. model: the entry's name. mode: the settings' mode.
     segmentation: classes mode (and person mode with ``labels``), at the frame's size, else None. image: person mode, the
     composed frame (H, W, 3) uint8 BGR (else None). mask: person mode, (h, w) uint8
-    0..255 at the network's size. person_fraction: share of the frame that is person."""
+    0..255 at the network's size. person_fraction: share of the frame that is person.
+    atrous: (rate, output stride) of the model's dilated ASPP branches (``stages.atrous_taps``; () without)."""
 
     model: str
     mode: str
@@ -80,6 +81,7 @@ class SegmentResult:
     image: np.ndarray | None = None
     mask: np.ndarray | None = None
     person_fraction: float = 0.0
+    atrous: tuple[tuple[int, int], ...] = ()
 
 
 class SegmentationTask(Task):
@@ -95,6 +97,7 @@ class SegmentationTask(Task):
         self.segmenter: Segmenter | None = model if isinstance(model, Segmenter) else None
         self.compositor = PersonCompositor()
         self._scene: tuple[str, int] | None = None
+        self._atrous: tuple[tuple[int, int], ...] = ()
         self._check_background(self.settings)
 
     @property
@@ -120,6 +123,8 @@ class SegmentationTask(Task):
             self.segmenter.to(device)
         # warm up at the person size (the allocator and the kernels' first calls)
         self.segmenter.logits(np.zeros((120, 160, 3), np.uint8), 96)
+        from engine.features.segment.stages import atrous_taps
+        self._atrous = tuple(atrous_taps(self.segmenter))
 
     def preprocess(self, frame: Frame) -> np.ndarray:
         scene = (frame.source, frame.scene)
@@ -150,7 +155,7 @@ class SegmentationTask(Task):
             h, w = frame.image.shape[:2]
             seg = self.segmenter.from_logits(outputs, (w, h))
             return SegmentResult(name, "classes", segmentation=seg,
-                                 person_fraction=float(seg.fractions()[PERSON]))
+                                 person_fraction=float(seg.fractions()[PERSON]), atrous=self._atrous)
         small, probability, logits = outputs
         mask = self.compositor.mask(probability, small, softness=settings.softness, stabilise=settings.stabilise)
         image = self.compositor.compose(frame.image, mask, settings.background)

@@ -6,7 +6,8 @@ the label map is tinted into the picture (``raster_overlay``) with the legend's 
 at the opacity slider's strength, for the classes checked in the legend; the legend shows
 each class's share of the frame; moving the pointer over the video reads the class and its
 probability at that pixel (an event filter on the video view: frame coordinates through
-``VideoView.widget_to_frame``). Person mode: the composed frame is shown instead of the
+``VideoView.widget_to_frame``); with DeepLabV3 the nine taps of each atrous branch (rates
+12, 24, 36) are drawn around the pointer: its receptive fields. Person mode: the composed frame is shown instead of the
 camera (``display_image``).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 from engine.core.errors import UserError
 from engine.features.segment.controller import Probe, SegmentController
 from engine.features.segment.render import blend_labels
+from engine.features.segment.stages import tap_offsets
 from gui.common.tab_base import StudioTab
 from gui.features.segment.legend import Legend
 from gui.features.segment.person_box import PersonBox
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 MODES = (("classes", "Label every pixel (21 VOC classes)"), ("person", "Person: blur or replace the background"))
 SIDES = ((256, "256 px (fast)"), (320, "320 px"), (520, "520 px (torchvision's, exact)"))
 KEY_MODEL = "Segment/model"
+ATROUS_COLOURS = (QColor(255, 200, 0), QColor(0, 220, 255), QColor(255, 80, 200))
 
 
 class SegmentTab(StudioTab):
@@ -198,6 +202,7 @@ class SegmentTab(StudioTab):
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         if self.probe is None or self.controller.settings.mode != "classes":
             return
+        self._paint_atrous(painter, frame_width)
         pen = QPen(QColor(255, 255, 255))
         pen.setWidthF(max(1.0, frame_width / 400))
         painter.setPen(pen)
@@ -206,6 +211,26 @@ class SegmentTab(StudioTab):
         painter.drawLine(QPointF(p.x() - r, p.y()), QPointF(p.x() + r, p.y()))
         painter.drawLine(QPointF(p.x(), p.y() - r), QPointF(p.x(), p.y() + r))
         painter.drawText(QPointF(p.x() + r, p.y() - r), self.probe.text())
+
+    def atrous_marks(self, frame_width: int) -> list[tuple[int, np.ndarray]]:
+        """(rate, (9, 2) frame-pixel tap positions) of each ASPP branch around the pointer; [] without."""
+        result = self.controller.result
+        if self.probe is None or result is None or result.segmentation is None or not result.atrous:
+            return []
+        frame_per_input = frame_width / result.segmentation.input_size[0]
+        centre = np.array([self.probe.x + 0.5, self.probe.y + 0.5], np.float32)
+        return [(rate, centre + tap_offsets(rate, stride, frame_per_input)) for rate, stride in result.atrous]
+
+    def _paint_atrous(self, painter: QPainter, frame_width: int) -> None:
+        """DeepLabV3's atrous rates as receptive fields: each branch's nine taps around the pointer."""
+        radius = max(2.0, frame_width / 250)
+        for (rate, taps), colour in zip(self.atrous_marks(frame_width), ATROUS_COLOURS):
+            painter.setPen(QPen(colour, max(1.0, frame_width / 500)))
+            painter.setBrush(colour)
+            for x, y in taps:
+                painter.drawEllipse(QPointF(float(x), float(y)), radius, radius)
+            painter.drawText(QPointF(float(taps[2][0]) + radius, float(taps[2][1])), f"rate {rate}")
+        painter.setBrush(Qt.BrushStyle.NoBrush)
 
     def display_image(self, frame):
         result = self.controller.result
