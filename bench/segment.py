@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Segment tab speed: person mode (background blur) frames per second at 640x480.
 
-    python bench/segment.py [--model lraspp_mobilenet_v3_large] [--seconds 6] [--side 192]
+    python bench/segment.py [--model lraspp_mobilenet_v3_large] [--seconds 6] [--side 160]
                             [--background blur|colour] [--no-stabilise] [--threads N]
 
 Ours: ``SegmentationTask`` in person mode through the worker's own per-frame step
@@ -121,7 +121,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lraspp_mobilenet_v3_large")
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--side", type=int, default=192, help="network short side in person mode (px)")
+    parser.add_argument("--side", type=int, default=160, help="network short side in person mode (px)")
     parser.add_argument("--background", choices=("blur", "colour"), default="blur")
     parser.add_argument("--no-stabilise", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the app's policy)")

@@ -47,7 +47,7 @@ class SegmentSettings:
 
     mode: str = "classes"
     short_side: int | None = None
-    person_side: int = 192
+    person_side: int = 160
     background: Background = field(default_factory=Background)
     softness: float = 1.5
     stabilise: bool = True

@@ -47,7 +47,7 @@ class PersonBox(QGroupBox):
         self.side_spin = QSpinBox()
         self.side_spin.setRange(96, 520)
         self.side_spin.setSingleStep(32)
-        self.side_spin.setValue(192)
+        self.side_spin.setValue(160)
         self.side_spin.setSuffix(" px")
         self.side_spin.setToolTip("Short side the network runs at; the mask is upsampled to the frame")
         self.side_spin.valueChanged.connect(self.side.emit)
