@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.core.events import Controller
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURES = ("detect", "faces", "inspect", "style", "teach")
+FEATURES = ("detect", "faces", "inspect", "style", "teach", "segment")
 
 
 def controller_classes() -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from gui.common.tab_base import StudioTab
 from gui.shell.menus import shortcut_rows, show_about, show_shortcuts
 from tests.registry.plugins import plugin_folder, write_broken, write_toy  # noqa: F401
 
-BUILTIN_TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
+BUILTIN_TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach", "Segment"]
 
 
 def tab_titles(window) -> list[str]:
@@ -51,10 +51,10 @@ def test_a_plugin_feature_gets_a_tab_its_shortcut_and_runs_its_task(qtbot, make_
     assert tab_titles(window) == BUILTIN_TITLES + ["Toy"]
     toy = window.tabs[-1]
     assert type(toy).__name__ == "ToyTab" and toy.title == "Toy"
-    assert ("Ctrl+6", "the Toy tab") in shortcut_rows(window)
+    assert ("Ctrl+7", "the Toy tab") in shortcut_rows(window)
     with qtbot.waitActive(window):
         window.activateWindow()
-    QTest.keyClick(window.view, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(window.view, Qt.Key.Key_7, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.active_tab is toy, timeout=3000)
     qtbot.waitUntil(lambda: len(toy.results) >= 2, timeout=20000)
     assert type(toy.results[-1].result).__name__ == "ToyResult"
@@ -69,4 +69,4 @@ def test_a_broken_feature_becomes_a_placeholder_tab(qtbot, make_window, plugin_f
     placeholder = window.tabs[-1]
     assert isinstance(placeholder, PlaceholderTab) and placeholder.make_task() is None
     assert "this_module_does_not_exist_anywhere" in placeholder.reason
-    assert ("Ctrl+7", "the brokenfeat tab") in shortcut_rows(window)
+    assert ("Ctrl+8", "the brokenfeat tab") in shortcut_rows(window)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from gui.shell.main_window import KEY_LAST_SOURCE, KEY_LAST_TAB
 
 DEMO_W, DEMO_H = 640, 480
-TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
+TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach", "Segment"]
 
 
 def test_opens_with_the_tabs_and_shows_moving_demo_frames(qtbot, make_window, frames_waiter):

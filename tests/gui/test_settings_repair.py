@@ -16,7 +16,7 @@ from engine.models.cache import default_cache
 from gui.common.placeholder_tab import PlaceholderTab
 from gui.common.settings import read_setting
 
-TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach"]
+TITLES = ["Detect", "Faces", "Style", "Feature maps", "Teach", "Segment"]
 INT_5 = r"@Variant(\0\0\0\x2\0\0\0\x5)"  # how Qt writes a QVariant int: a number where a list belongs
 
 # [group] key -> (hostile text in the file, the default text the file must hold afterwards)

@@ -20,9 +20,9 @@ def test_load_tabs_gives_the_tabs_in_order(qtbot, settings):
     tabs = load_tabs(AppContext(settings, torch.device("cpu")))
     for tab in tabs:
         qtbot.addWidget(tab)
-    assert [tab.title for tab in tabs] == ["Detect", "Faces", "Style", "Feature maps", "Teach"]
+    assert [tab.title for tab in tabs] == ["Detect", "Faces", "Style", "Feature maps", "Teach", "Segment"]
     assert all(isinstance(tab, StudioTab) for tab in tabs)
-    assert [type(tab).__name__ for tab in tabs] == ["DetectTab", "FacesTab", "StyleTab", "InspectTab", "TeachTab"]
+    assert [type(tab).__name__ for tab in tabs] == ["DetectTab", "FacesTab", "StyleTab", "InspectTab", "TeachTab", "SegmentTab"]
     assert [tab.title for tab in tabs] == [feature.title for feature in features()]
 
 

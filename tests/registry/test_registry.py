@@ -17,13 +17,13 @@ from engine.features.registry import Feature, FeatureError, UnknownFeatureError
 from engine.models.catalog import catalog, known_tasks
 from tests.registry.plugins import ROOT, plugin_folder, write_broken, write_entry_point, write_feature, write_toy  # noqa: F401
 
-BUILTIN = ("detect", "faces", "style", "inspect", "teach")
+BUILTIN = ("detect", "faces", "style", "inspect", "teach", "segment")
 
 
-def test_the_five_builtin_features_are_discovered_in_order():
+def test_the_six_builtin_features_are_discovered_in_order():
     found = reg.discover(env={})
     assert found.keys() == BUILTIN
-    assert [f.title for f in found] == ["Detect", "Faces", "Style", "Feature maps", "Teach"]
+    assert [f.title for f in found] == ["Detect", "Faces", "Style", "Feature maps", "Teach", "Segment"]
     assert [f.origin for f in found] == [f"engine.features.{key}" for key in BUILTIN]
     assert found.problems == ()
     assert found.get("detect").cli == ("cli.detect", "cli.track")
