@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import fail, number, printable
+from cli.common import fail, guarded, number, printable
 from engine.core.errors import one_line
 from engine.models.catalog import PRECISIONS
 
@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
     detect.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as for `detect` (default fp32)")
     _add_cluster_options(detect)
-    detect.set_defaults(func=run)
+    # cli.add_subcommands guards the top-level parsers only; this one is a level below.
+    detect.set_defaults(func=guarded(run))
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:

@@ -22,8 +22,13 @@ class ScaleMissingError(UserError, ImportError):
 
 def require_scale() -> None:
     """ScaleMissingError with the one install line when Ray or pyarrow is missing."""
-    import importlib.util
+    import importlib
 
-    missing = [module for module in ("ray", "pyarrow") if importlib.util.find_spec(module) is None]
+    missing = []
+    for module in ("ray", "pyarrow"):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # not installed, or installed broken: the same fix
+            missing.append(module)
     if missing:
         raise ScaleMissingError(f"batch needs {' and '.join(missing)}", f"install them with: {INSTALL_HINT}")
