@@ -113,16 +113,24 @@ def _worker_class(ray: Any):
 
 
 def _start_ray(ray: Any, address: str | None, workers: int | None) -> None:
-    package_root = str(Path(__file__).resolve().parents[2])
-    # Workers import the engine from where this process did (a source checkout too).
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    runtime_env = {"env_vars": {"PYTHONPATH": path}}
     try:
         if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, runtime_env=runtime_env,
-                     log_to_driver=False, logging_level=logging.WARNING)
+            # The embedded cluster's processes inherit this environment: its workers import
+            # the engine from where this process did (a source checkout too). No runtime_env:
+            # it would make Ray start fresh workers instead of the ones it prestarts.
+            package_root = str(Path(__file__).resolve().parents[2])
+            previous = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, previous) if p)
+            try:
+                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING)
+            finally:
+                if previous is None:
+                    del os.environ["PYTHONPATH"]
+                else:
+                    os.environ["PYTHONPATH"] = previous
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "an embedded Ray instance"
         raise ClusterLostError(f"could not start or reach {where} ({exc})",
