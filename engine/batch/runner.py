@@ -38,6 +38,8 @@ from engine.core.errors import UserError
 log = logging.getLogger(__name__)
 
 _IN_FLIGHT_PER_WORKER = 2
+_PROBE_EVERY_S = 2.0  # while no result arrives, the cluster's head is probed this often
+_LOST_AFTER_S = 10.0  # and declared gone after this long without an answer
 _RETRIES_AFTER_A_DEATH = 1
 
 
@@ -158,6 +160,7 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
         return progress
     started = time.monotonic()
     _start_ray(ray, address, workers)
+    lost = False
     try:
         if workers is None:
             resources = ray.cluster_resources()
@@ -190,14 +193,29 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
                     pending[actor.process.remote(unit.path)] = (actor, unit)
 
         top_up()
+        gcs = _gcs_address(ray, address)
+        unreachable_since: float | None = None
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=_PROBE_EVERY_S)
+            if not ready:
+                # Ray's own reaction to a lost head is to end this process after a minute
+                # with its message; noticing it here reports it as ours, manifest written.
+                if gcs is not None and not _reachable(gcs):
+                    unreachable_since = unreachable_since or time.monotonic()
+                    if time.monotonic() - unreachable_since >= _LOST_AFTER_S:
+                        raise _lost(address, progress, ConnectionError(f"nothing answers at {gcs[0]}:{gcs[1]}"))
+                else:
+                    unreachable_since = None
+                continue
             ref = ready[0]
             actor, unit = pending.pop(ref)
             try:
                 status, payload, seconds = ray.get(ref)
             except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-                _check_alive(ray, address, progress)
+                # A node lost, or the whole cluster? Asking Ray (ray.nodes()) would block on
+                # a head that is gone, so its port is probed instead.
+                if gcs is not None and not _answers_within(gcs, _LOST_AFTER_S):
+                    raise _lost(address, progress, exc)
                 attempts[unit.key] = attempts.get(unit.key, 0) + 1
                 if attempts[unit.key] > _RETRIES_AFTER_A_DEATH:
                     store.fail(unit.path, f"the worker process died while processing it ({type(exc).__name__})")
@@ -229,14 +247,19 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
                 on_progress(progress)
             top_up()
     except RayError as exc:
+        lost = True
         raise _lost(address, progress, exc) from exc
+    except ClusterLostError:
+        lost = True
+        raise
     finally:
         progress.elapsed = time.monotonic() - started
         store.write_manifest()
-        try:
-            ray.shutdown()
-        except Exception:  # a cluster that went away: nothing to shut down
-            log.debug("ray.shutdown failed", exc_info=True)
+        if not lost:  # with the head gone, shutting down would wait for it
+            try:
+                ray.shutdown()
+            except Exception:
+                log.debug("ray.shutdown failed", exc_info=True)
     return progress
 
 
@@ -247,11 +270,32 @@ def _lost(address: str | None, progress: Progress, exc: BaseException) -> Cluste
                             "to finish the rest")
 
 
-def _check_alive(ray: Any, address: str | None, progress: Progress) -> None:
-    """ClusterLostError unless the cluster still has a live node with CPUs."""
+def _gcs_address(ray: Any, address: str | None) -> tuple[str, int] | None:
+    """(host, port) of the cluster's head (its GCS), or None when it cannot be told."""
     try:
-        alive = [n for n in ray.nodes() if n.get("Alive")]
-    except Exception as exc:
-        raise _lost(address, progress, exc) from exc
-    if not alive:
-        raise _lost(address, progress, RuntimeError("no live node"))
+        text = ray.get_runtime_context().gcs_address
+    except Exception:
+        text = address
+    host, _, port = (text or "").rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
+def _reachable(gcs: tuple[str, int]) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(gcs, timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def _answers_within(gcs: tuple[str, int], seconds: float) -> bool:
+    """Whether the head accepts a connection at some moment within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if _reachable(gcs):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1.0)
