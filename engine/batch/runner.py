@@ -126,7 +126,9 @@ def _start_ray(ray: Any, address: str | None, workers: int | None) -> None:
             previous = os.environ.get("PYTHONPATH")
             os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, previous) if p)
             try:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                # "local": a new instance even where `ray start` runs a cluster on this machine
+                # (a bare ray.init() would join that one).
+                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)
             finally:
                 if previous is None:
