@@ -164,9 +164,17 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
     _start_ray(ray, address, workers)
     lost = False
     try:
-        if workers is None:
-            resources = ray.cluster_resources()
-            workers = int(resources.get("CPU", 1)) if not gpus_per_worker else int(resources.get("GPU", 0) / gpus_per_worker)
+        resources = ray.cluster_resources()
+        fit = int(resources.get("CPU", 1) // threads_per_worker)
+        if gpus_per_worker:
+            fit = min(fit, int(resources.get("GPU", 0) / gpus_per_worker))
+            if fit < 1:
+                raise BatchWorkerError(f"--gpus-per-worker {gpus_per_worker:g}: the cluster has {resources.get('GPU', 0):g} GPU(s)",
+                                       "ask for fewer, or leave it out to run on the CPUs")
+        if workers is not None and workers > fit:
+            # Actors beyond what the cluster holds would wait for resources forever.
+            log.warning("%d workers asked for, the cluster has room for %d", workers, fit)
+        workers = fit if workers is None else min(workers, fit)
         workers = max(1, min(workers, len(todo)))
         actor_class = _worker_class(ray).options(num_cpus=threads_per_worker, num_gpus=gpus_per_worker)
         device = "cuda" if gpus_per_worker else "cpu"
