@@ -19,7 +19,7 @@ from cli.common import EXIT_BAD_INPUT, CliError, fail  # noqa: F401 - the packag
 log = logging.getLogger(__name__)
 
 #: Commands of the app itself rather than of one feature.
-SHELL_COMMANDS = ("cli.models",)
+SHELL_COMMANDS = ("cli.models", "cli.batch")
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
     """Add ``models`` and every registered feature's commands to ``parser``."""

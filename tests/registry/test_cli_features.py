@@ -24,7 +24,7 @@ def commands_of(help_text: str) -> list[str]:
 def test_help_lists_models_then_each_features_commands_in_order(tmp_path: Path):
     out = main_py("--help", env=child_env(tmp_path, "", tmp_path / "home"))
     assert out.returncode == 0, out.stderr
-    assert commands_of(out.stdout) == ["models", "detect", "track", "faces", "stylize", "inspect", "teach", "segment"]
+    assert commands_of(out.stdout) == ["models", "batch", "detect", "track", "faces", "stylize", "inspect", "teach", "segment"]
     assert out.stderr == ""
 
 
@@ -60,7 +60,7 @@ def test_a_broken_feature_does_not_break_help_or_the_others(tmp_path: Path):
     env = child_env(tmp_path, "brokenfeat,toyfeat,halfcli", tmp_path / "home")
     out = main_py("--help", env=env)
     assert out.returncode == 0, out.stderr
-    assert commands_of(out.stdout) == ["models", "detect", "track", "faces", "stylize", "inspect", "teach", "segment", "toy"]
+    assert commands_of(out.stdout) == ["models", "batch", "detect", "track", "faces", "stylize", "inspect", "teach", "segment", "toy"]
     help_text = " ".join(out.stdout.split())
     assert "Left out (could not be loaded): brokenfeat (brokenfeat failed to import" in help_text
     assert "halfcli.command (RuntimeError: unfinished command)" in help_text

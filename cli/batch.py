@@ -1,0 +1,116 @@
+"""`batch detect`: one model over folders, globs and videos on Ray, into Parquet, resumable.
+
+    python main.py batch detect INPUTS... --out DIR [--model NAME] [--every N] [--track]
+        [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision fp32|bf16|int8]
+        [--address HOST:PORT] [--workers N] [--gpus-per-worker G]
+
+INPUTS: image and video files, folders (walked recursively for image and video files)
+and glob patterns (quoted: 'archive/**/*.mp4'). Each image or video is one unit of work,
+committed to DIR once, whole (engine/batch/store.py): run the same command again after
+a crash, a kill or a lost cluster and it does only what is missing. DIR/parts/*/
+detections.parquet holds one row per detection (source, frame, time, class_id, label,
+score, x1, y1, x2, y2 in pixels, track_id with --track), DIR/parts/*/frames.parquet one
+row per frame processed; DIR/failures.json the inputs that could not be read, and why.
+Without --address Ray runs inside this process with one worker per core (--workers).
+Exit code 0, or 1 when some inputs failed (listed), 2 for bad arguments.
+
+Batch is an app command (cli.SHELL_COMMANDS), not a feature: it has no tab and no models
+of its own, and maps a feature's step (engine/batch/detect.py for detect) over inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.common import fail, guarded, number, printable
+from engine.core.errors import one_line
+from engine.models.catalog import PRECISIONS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="run a model over many images and videos on Ray (resumable, Parquet output)",
+        description="Run a model over folders, globs and video files on Ray, embedded on this machine or on a "
+                    "cluster; results go to Parquet files in --out, and a rerun with the same --out resumes. "
+                    "Needs the optional dependencies: pip install 'cnn-studio[scale]'.")
+    tasks = parser.add_subparsers(dest="batch_task", metavar="TASK", required=True)
+    detect = tasks.add_parser("detect", help="object detection: one row per detection and one per frame",
+                              description=__doc__.split("\n\n")[1] if __doc__ else None,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    detect.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files, folders, quoted glob patterns")
+    detect.add_argument("--out", required=True, metavar="DIR", help="output folder (created; the same one resumes a run)")
+    detect.add_argument("--model", metavar="NAME", help="catalog model (default: the Detect default; `models list --task detect`)")
+    detect.add_argument("--every", type=number(1, integer=True), default=1, metavar="N",
+                        help="process every N-th frame of a video (default 1: all)")
+    detect.add_argument("--track", action="store_true", help="follow objects with ids within each video (track_id column)")
+    detect.add_argument("--conf", type=number(0, 1), default=0.25, help="minimum score, 0..1 (default 0.25)")
+    detect.add_argument("--iou", type=number(0, 1), help="NMS IoU threshold, 0..1 (models that use NMS)")
+    from cli.detect import _size
+
+    detect.add_argument("--size", type=_size, metavar="WxH", help="network input size, as for `detect`")
+    detect.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
+    detect.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as for `detect` (default fp32)")
+    _add_cluster_options(detect)
+    # cli.add_subcommands guards the top-level parsers only; this one is a level below.
+    detect.set_defaults(func=guarded(run))
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where it runs")
+    group.add_argument("--address", metavar="HOST:PORT",
+                       help="an existing Ray cluster (started with `ray start --head`); default: Ray inside this process")
+    group.add_argument("--workers", type=number(1, integer=True), metavar="N",
+                       help="model workers (default: one per CPU core here, or per CPU of the cluster)")
+    group.add_argument("--gpus-per-worker", type=number(0, 64), default=0.0, metavar="G",
+                       help="GPUs each worker takes (e.g. 1, or 0.5 to share one GPU between two); default 0: CPU")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.batch import require_scale
+
+    require_scale()  # one line naming what to install (a UserError: printed by cli.common.guarded)
+    from cli.progress import ProgressBar
+    from engine.batch.detect import DetectJob
+    from engine.batch.inputs import expand_inputs
+    from engine.batch.runner import run_batch
+    from engine.batch.store import BatchStore
+
+    try:
+        classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+        job = DetectJob.create(args.model, conf=args.conf, iou=args.iou, size=args.size, precision=args.precision,
+                               classes=classes, track=args.track, every=int(args.every))
+        inputs = expand_inputs(args.inputs)
+    except ValueError as exc:
+        return fail(exc)
+    bar = ProgressBar("batch detect")
+
+    def show(progress) -> None:
+        bar.update(progress.done, progress.total,
+                   f"{progress.done}/{progress.total} inputs, {progress.rate:.2f} inputs/s, "
+                   f"ETA {_duration(progress.eta)}" + (f", {progress.failed} failed" if progress.failed else ""))
+
+    with BatchStore(args.out) as store:
+        store.open(job.describe())
+        progress = run_batch(job, inputs, store, address=args.address, workers=args.workers and int(args.workers),
+                             gpus_per_worker=float(args.gpus_per_worker), on_progress=show)
+    bar.close()
+    earlier = f" ({progress.skipped} done by an earlier run)" if progress.skipped else ""
+    rate = f", {progress.rate:.2f} inputs/s on {progress.workers} worker(s)" if progress.done else ""
+    print(f"{progress.done - progress.failed} input(s) done{earlier}, {progress.failed} failed: {progress.frames} frame(s), "
+          f"{progress.detections} detection(s) in {progress.elapsed:.1f} s{rate} (+{progress.startup:.1f} s to start); "
+          f"results in {printable(args.out)}")
+    if progress.failed:
+        for failure in store.failures[:10]:
+            print(f"failed: {printable(failure['source'])}: {one_line(failure['reason'])}", file=sys.stderr)
+        print(f"{progress.failed} input(s) failed; all listed in {printable(store.root / 'failures.json')}; "
+              "fix them and run the same command to retry them", file=sys.stderr)
+        return 1
+    return 0
