@@ -137,3 +137,7 @@ ENTRIES: list[CatalogEntry] = [
                  "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
                  "Two-stage detector (region proposals + classifier) at low resolution.", 320),
 ]
+
+from engine.features.detect.backends.dfine.entries import ENTRIES as _DFINE_ENTRIES  # noqa: E402
+
+ENTRIES += _DFINE_ENTRIES

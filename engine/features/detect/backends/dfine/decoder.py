@@ -178,16 +178,16 @@ class Decoder(nn.Module):
                 course: dict | None = None) -> tuple[Tensor, Tensor]:
         """queries (N, Q, C), ref_logits (N, Q, 4) (inverse-sigmoid boxes), memory (N, S, C)
         -> logits (N, Q, num_labels), boxes (N, Q, 4). With ``course`` (a dict), also
-        stores per-layer ``layer_boxes`` (N, L, Q, 4), ``layer_logits`` (N, L, Q, C) and the
-        coarse layer-0 box ``coarse_boxes`` (N, Q, 4)."""
+        stores ``layer_boxes`` (N, L, Q, 4), the boxes after each layer that ran, and
+        ``coarse_boxes`` (N, Q, 4), layer 0's coarse box (FDR's anchor)."""
         project = weighting_function(self.bins, self.up, self.reg_scale)
         ref = torch.sigmoid(ref_logits)
         x = queries
         prev_x: Tensor | float = 0.0
-        corners: Tensor | float = 0.0
+        corners = torch.zeros(())
         coarse = ref
-        layer_boxes, layer_logits = [], []
-        logits = boxes = ref
+        layer_boxes = []
+        boxes = ref
         for i in range(self.last + 1):
             pos = self.query_pos_head(ref).clamp(min=-10, max=10)
             x = self.layers[i](x, pos, ref, memory, shapes)
@@ -199,12 +199,9 @@ class Decoder(nn.Module):
             boxes = distances_to_box(coarse, dist, self.reg_scale)
             ref = boxes
             prev_x = x
-            if course is not None or i == self.last:
-                logits = self.lqe_layers[i](self.class_embed[i](x), corners)
-                layer_boxes.append(boxes)
-                layer_logits.append(logits)
+            layer_boxes.append(boxes)
+        logits = self.lqe_layers[self.last](self.class_embed[self.last](x), corners)
         if course is not None:
             course["coarse_boxes"] = coarse
             course["layer_boxes"] = torch.stack(layer_boxes, dim=1)
-            course["layer_logits"] = torch.stack(layer_logits, dim=1)
         return logits, boxes

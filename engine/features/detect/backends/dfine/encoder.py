@@ -50,8 +50,9 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, pos: Tensor | None) -> Tensor:
         if self.pre_norm:
             x = x + self.self_attn(self.self_attn_layer_norm(x), pos)
+            # transformers takes the feed-forward's residual after the norm here
             h = self.final_layer_norm(x)
-            return x + self.fc2(self.act(self.fc1(h)))
+            return h + self.fc2(self.act(self.fc1(h)))
         x = self.self_attn_layer_norm(x + self.self_attn(x, pos))
         return self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
 

@@ -78,33 +78,33 @@ class _Core(nn.Module):
 
 
 class DFine(nn.Module):
-    """Whole detector; ``forward(pixel_values) -> (logits, boxes)`` (module docstring)."""
+    """Whole detector; ``forward(pixel_values) -> (logits, boxes)`` (module docstring).
 
-    def __init__(self, spec: DFineSpec) -> None:
+    With ``course=True`` the forward also returns what the course shows (the
+    ``SetDetector`` contract): ``layer_boxes`` (N, L + 1, Q, 4) cxcywh in [0, 1], each
+    query's encoder proposal (index 0) then its box after each of the L decoder layers
+    that run (the last equals ``boxes``), and ``proposal_logits`` (N, Q), the best encoder
+    class logit of each selected token (the top-Q selection ranks all tokens by it)."""
+
+    def __init__(self, spec: DFineSpec, course: bool = False) -> None:
         super().__init__()
         self.model = _Core(spec)
+        self.course = course
 
     @property
     def spec(self) -> DFineSpec:
         return self.model.spec
 
-    def forward(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:
-        return self._run(pixel_values, None)
-
-    def forward_course(self, pixel_values: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """``forward`` plus what the course shows (all for the N images):
-        ``query_index`` (N, Q) int64 token index of each query in the flattened encoder
-        sequence; ``level_shapes`` (L, 2) int64 (H, W) per level, finest first, so a token
-        index maps to (level, row, col); ``token_scores`` (N, S) sigmoid of each token's best
-        class logit (the selection ranks by it); ``proposal_boxes`` (N, Q, 4) the encoder's
-        boxes of the selected tokens; ``coarse_boxes`` (N, Q, 4) layer 0's coarse box;
-        ``layer_boxes`` (N, layers, Q, 4) and ``layer_logits`` (N, layers, Q, C) after each
-        decoder layer. Boxes cxcywh in [0, 1]."""
+    def forward(self, pixel_values: Tensor) -> tuple[Tensor, ...]:
+        if not self.course:
+            return self._run(pixel_values, None)
         course: dict[str, Tensor] = {}
         logits, boxes = self._run(pixel_values, course)
-        return logits, boxes, course
+        layers = torch.cat([course["proposal_boxes"][:, None], course["layer_boxes"]], dim=1)
+        return logits, boxes, layers, course["proposal_logits"]
 
     def _run(self, x: Tensor, course: dict | None) -> tuple[Tensor, Tensor]:
+        """The network; fills ``course`` (when given) with proposal and per-layer data."""
         m = self.model
         s = m.spec
         if x.dim() != 4 or x.shape[1] != 3:
@@ -131,8 +131,6 @@ class DFine(nn.Module):
             queries = tokens.gather(1, index[..., None].expand(-1, -1, tokens.shape[-1]))
         logits, boxes = m.decoder(queries, ref, memory, shapes, course)
         if course is not None:
-            course["query_index"] = index
-            course["level_shapes"] = torch.tensor(shapes, dtype=torch.int64)
-            course["token_scores"] = torch.sigmoid(best)
             course["proposal_boxes"] = torch.sigmoid(ref)
+            course["proposal_logits"] = best.gather(1, index)
         return logits, boxes
