@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from engine.features.detect.backends.dfine.config import DFineSpec
-from engine.features.detect.backends.dfine.layers import MLP, ConvNorm, SelfAttention, activation
+from engine.features.detect.backends.dfine.layers import ConvNorm, SelfAttention, activation
 
 
 def sine_position_embedding(height: int, width: int, dim: int, temperature: float,
