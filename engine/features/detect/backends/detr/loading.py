@@ -35,6 +35,13 @@ def _complete(module: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> dic
     RT-DETRv2's ``n_points_scale`` (a constant, 1 / points) when a file lacks it."""
     own = module.state_dict()
     out = {k: v for k, v in state.items() if not (k.endswith("num_batches_tracked") and k not in own)}
+    # The heads are shared between the model and its decoder in transformers; a file may
+    # keep them under the outer name ("class_embed.0.weight") instead of the decoder's.
+    for key in [k for k in out if k.startswith(("class_embed.", "bbox_embed."))]:
+        inner = "model.decoder." + key
+        if inner in own:
+            value = out.pop(key)
+            out.setdefault(inner, value)
     for key, value in own.items():
         if key not in out and (key.endswith("num_batches_tracked") or key.endswith("n_points_scale")):
             out[key] = value
