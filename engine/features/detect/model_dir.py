@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 #: transformers' ``model_type`` -> the function that builds that family from a folder.
 FOLDER_LOADERS: dict[str, str] = {
-    "rt_detr": "engine.features.detect.backends.detr.rtdetr:rtdetr_from_folder",
-    "rt_detr_v2": "engine.features.detect.backends.detr.rtdetr:rtdetr_v2_from_folder",
+    "rt_detr": "engine.features.detect.backends.detr.loading:rtdetr_from_folder",
+    "rt_detr_v2": "engine.features.detect.backends.detr.loading:rtdetr_v2_from_folder",
     "d_fine": "engine.features.detect.backends.dfine.loading:dfine_from_folder",
 }
 #: Builds a YOLOX detector from a Megvii-style ``.pth`` checkpoint.

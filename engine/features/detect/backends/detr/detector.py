@@ -30,32 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
 from engine.features.detect.backends.detr.postprocess import cxcywh_to_xyxy, postprocess_set
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections
-from engine.models.catalog import Capabilities, InputSize, Transforms
+from engine.models.catalog import Capabilities, Transforms
 from engine.models.transforms import InputResolver
 
 log = logging.getLogger(__name__)
-
-#: How transformers' RT-DETR / D-FINE image processors prepare a frame (checked against
-#: them in tests/detect/test_rtdetr_exact.py): stretch to 640x640, bilinear with
-#: antialiasing on uint8 pixels, RGB, x / 255, no mean/std.
-DETR_TRANSFORMS = Transforms(size=(640, 640), resize="stretch", colour="RGB", scale=1 / 255,
-                             interpolation="bilinear", antialias=True)
-
-
-def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True) -> Capabilities:
-    """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, float32.
-
-    adjustable: whether another input size may be asked for (multiples of 32, the
-    coarsest feature stride: true when the model makes its anchors and position
-    encodings from the feature maps, false when they were fixed for one size).
-    """
-    return Capabilities(input_size=InputSize(default=size, adjustable=adjustable, multiple=32, min_side=64,
-                                             max_side=2048 if adjustable else None),
-                        postprocess="set", tracks=True)
-
 
 @dataclass(frozen=True, eq=False)
 class SetTrace:

@@ -174,6 +174,30 @@ def read_state(folder: str | Path, max_bytes: int | None = None) -> dict[str, to
                                "the file is damaged or truncated; copy it again") from None
 
 
+def safetensors_keys(path: str | Path) -> list[str]:
+    """The tensor names in a safetensors file's header (the tensors are not read)."""
+    from engine.core.regular_files import RegularFileError, open_regular
+
+    try:
+        with open_regular(path, None, what="weights file") as fh:
+            size = fh.read(8)
+            if len(size) < 8:
+                raise ModelFolderError(f"{path}: too short for a safetensors file", "copy it again")
+            (length,) = struct.unpack("<Q", size)
+            if length > MAX_HEADER_BYTES:
+                raise ModelFolderError(f"{path}: not a safetensors file (header of {length:,} bytes)",
+                                       "give the model.safetensors file")
+            header = json.loads(fh.read(length))
+    except RegularFileError as exc:
+        raise ModelFolderError(exc.what, exc.todo) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFolderError(f"{path}: not a safetensors file (its header is not JSON)",
+                               "give the model.safetensors file") from None
+    if not isinstance(header, dict):
+        raise ModelFolderError(f"{path}: not a safetensors file", "give the model.safetensors file")
+    return [k for k in header if k != "__metadata__"]
+
+
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], where: str | Path) -> None:
     """Copy ``state`` into ``module`` (converted to its dtypes), after checking that the
     keys and shapes are exactly the module's; the first that is not is named in a
