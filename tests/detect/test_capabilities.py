@@ -38,6 +38,14 @@ def installed(tmp_path, darknet_weights):
             for f in entry.files:
                 cache.import_file(entry, folder / f.filename)
             return cache
+        if entry.meta.get("family") == "d_fine":
+            from tests.detect.dfine_reference import save_reference, tiny_config
+
+            folder = tmp_path / f"{name}-files"
+            save_reference(tiny_config("three_levels", num_labels=80), folder)
+            for f in entry.files:
+                cache.import_file(entry, folder / f.filename, f.filename, force=True)
+            return cache
         if "cfg" in entry.meta:
             _, weights = darknet_weights(name)
         else:

@@ -34,13 +34,17 @@ def _build(entry: CatalogEntry, cache=None, device=None, options=None):  # noqa:
     cache.require(entry, hf_folder.CONFIG_NAME)
     config = hf_folder.read_config(folder, ("d_fine",))
     state = hf_folder.read_state(folder)
-    return dfine_from_folder(folder, config, state, options=options, device=device, name=entry.name)
+    return dfine_from_folder(folder, config, state, options=options, device=device, name=entry.name,
+                             capabilities=entry.capabilities)
 
 
 def _validate(path: Path) -> None:
     """Refuse a file that cannot be a D-FINE config.json / model.safetensors (ValueError
-    with the reason); ``path`` may be a temporary name, so the kind is read from the bytes."""
+    with the reason); ``path`` may be a temporary name, so the kind is read from the bytes
+    (a safetensors header is read, not its tensors)."""
     import json
+
+    from engine.features.detect.backends.detr import hf_folder
 
     head = path.read_bytes()[:1] if path.stat().st_size else b""
     if head == b"{":
@@ -52,13 +56,7 @@ def _validate(path: Path) -> None:
             found = config.get("model_type") if isinstance(config, dict) else None
             raise ValueError(f"{path.name}: model_type is {found!r}, not 'd_fine'")
         return
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            keys = set(fh.keys())
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path.name}: neither a D-FINE config.json nor a safetensors file ({exc})") from None
+    keys = set(hf_folder.safetensors_keys(path))
     missing = [k for k in _KEYS if k not in keys]
     if missing:
         raise ValueError(f"{path.name}: not D-FINE weights in the transformers layout (no '{missing[0]}')")
@@ -66,14 +64,16 @@ def _validate(path: Path) -> None:
 
 def _entry(name: str, repo: str, title: str, ap: float, gflops: float, params_m: float,
            description: str) -> CatalogEntry:
-    from engine.features.detect.backends.detr.detector import DETR_TRANSFORMS, detr_capabilities
+    from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
 
     return CatalogEntry(
         name=name, task="detect", title=title,
         files=(ModelFile("model.safetensors", _HUB.format(repo, "model.safetensors")),
                ModelFile("config.json", _HUB.format(repo, "config.json"))),
         license=_LICENSE, source=f"https://huggingface.co/ustc-community/{repo}", description=description,
-        transforms=DETR_TRANSFORMS, capabilities=detr_capabilities((640, 640)),
+        # trained and measured at 640x640 (the hub config may fix the anchors to it); a
+        # folder of your own gets an adjustable size when its config does not fix it
+        transforms=DETR_TRANSFORMS, capabilities=detr_capabilities((640, 640), adjustable=False),
         meta={"categories": read_names(bundled_path("coco.names"), expected=80),
               "accuracy": {"COCO AP": ap}, "gflops": gflops, "num_params": int(params_m * 1e6),
               "family": "d_fine", "code": _SOURCE},
