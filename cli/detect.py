@@ -1,6 +1,6 @@
 """`detect`: YOLO / torchvision object detection on an image, a folder or a video.
 
-    python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE]]
+    python main.py detect INPUT [--model NAME | --cfg CFG --weights W [--names FILE] | --model-dir DIR|FILE [--names FILE]]
         [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision auto|fp32|bf16|int8]
         [--json] [-o OUT]
         [--track [--line X1,Y1,X2,Y2[:NAME]]... [--zone X,Y,X,Y,X,Y,...[:NAME]]... [--events FILE]]
@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="NAME", help="catalog model (see `models list --task detect`)")
     parser.add_argument("--cfg", metavar="CFG", help="a Darknet .cfg file (with --weights)")
     parser.add_argument("--weights", metavar="W", help="the Darknet .weights file for --cfg")
+    parser.add_argument("--model-dir", metavar="DIR|FILE",
+                        help="your own model: a transformers folder (config.json + model.safetensors) of RT-DETR, "
+                             "RT-DETRv2 or D-FINE, or a YOLOX .pth checkpoint (with --names)")
     parser.add_argument("--names", metavar="FILE", help="class names, one per line (default: COCO for 80 classes)")
     parser.add_argument("--conf", type=number(0, 1), default=0.25, help="minimum score, 0..1 (default 0.25)")
     parser.add_argument("--iou", type=number(0, 1), help="NMS IoU threshold, 0..1 (default 0.45; models that use NMS)")
@@ -97,6 +100,18 @@ def _build_detector(args: argparse.Namespace):
     conf = min(args.conf, 0.1) if tracking else args.conf
     options = DetectorOptions(input_size=args.size, precision=getattr(args, "precision", "auto"),
                               conf_threshold=conf, iou_threshold=args.iou)
+    model_dir = getattr(args, "model_dir", None)
+    if model_dir:
+        if args.model or args.cfg or args.weights:
+            raise ValueError("give one of --model, --cfg/--weights or --model-dir")
+        from engine.features.detect.model_dir import open_model_dir
+
+        detector = open_model_dir(model_dir, args.names, options=options)
+        capabilities = getattr(detector, "capabilities", None)
+        if tracking and capabilities is not None and not capabilities.tracks:
+            raise CapabilityError(f"{detector.name} gives no boxes the tracker can follow; --track, --line and "
+                                  "--zone need a model that does")
+        return detector
     if args.cfg or args.weights:
         if args.model:
             raise ValueError("give either --model or --cfg/--weights, not both")
@@ -105,7 +120,7 @@ def _build_detector(args: argparse.Namespace):
         model, capabilities = Path(args.cfg).name, darknet_capabilities()
     else:
         if args.names:
-            raise ValueError("--names only applies to --cfg/--weights (catalog models know their classes)")
+            raise ValueError("--names only applies to --cfg/--weights or --model-dir (catalog models know their classes)")
         entry = catalog().get(args.model or catalog().default("detect").name)
         model, capabilities = entry.name, entry.capabilities
     # Checked here, with the flags' own names, before any weights are read.
@@ -145,7 +160,7 @@ def _output_plan(args: argparse.Namespace, kind: str) -> Path | None:
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """Every file the command reads (no output may be one of them)."""
-    return [p for p in (args.input, args.cfg, args.weights, args.names) if p]
+    return [p for p in (args.input, args.cfg, args.weights, args.names, getattr(args, "model_dir", None)) if p]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -200,6 +200,10 @@ class Transforms:
     scale: factor applied to 0..255 values before ``mean``/``std``:
     value = (pixel * scale - mean) / std, per channel in ``colour`` order (so mean and std
     are in the units of pixel * scale). fill: the 0..255 grey a letterbox pads with.
+    antialias: resize as PIL and torchvision do (a filter widened by the downscale factor,
+    on uint8 pixels, torch's ``interpolate(antialias=True)``) instead of OpenCV's
+    point-sampled interpolation; "bilinear" or "bicubic" only. Models preprocessed by
+    Hugging Face image processors need it to see the pixels they were trained on.
     """
 
     size: tuple[int, int] | None = None
@@ -211,6 +215,7 @@ class Transforms:
     resize_size: int | None = None
     interpolation: str = "bilinear"
     fill: int = 127
+    antialias: bool = False
 
     def __post_init__(self) -> None:
         if self.size is not None and (len(self.size) != 2 or not all(isinstance(v, int) and v > 0 for v in self.size)):
@@ -230,6 +235,9 @@ class Transforms:
         if self.resize_size is not None and (self.resize != "crop" or self.resize_size < 1):
             raise ValueError(f"Transforms.resize_size ({self.resize_size}) is the short side before a crop: "
                              "only with resize='crop', in positive pixels")
+        if self.antialias and self.interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"Transforms.antialias works with bilinear or bicubic interpolation, "
+                             f"not {self.interpolation!r}")
         if not 0 <= self.fill <= 255:
             raise ValueError(f"Transforms.fill must be a 0..255 grey, not {self.fill}")
 

@@ -169,6 +169,23 @@ class InputResolver:
         else:
             cv2.cvtColor(src, cv2.COLOR_BGR2RGB, dst=dst)
 
+    def _resize(self, src: np.ndarray, width: int, height: int, dst: np.ndarray) -> None:
+        """``src`` (h, w, 3) uint8 resized to (height, width) into ``dst``."""
+        import cv2
+
+        if not self.transforms.antialias:
+            cv2.resize(src, (width, height), dst=dst, interpolation=self._interpolation)
+            return
+        import torch
+        import torch.nn.functional as F
+
+        # torch's uint8 kernel is the one torchvision (and so Hugging Face's processors)
+        # call: same filter, same rounding, bit for bit.
+        pixels = torch.from_numpy(src).permute(2, 0, 1).unsqueeze(0)
+        out = F.interpolate(pixels, size=(height, width), mode=self.transforms.interpolation, antialias=True,
+                            align_corners=False)
+        dst[...] = out[0].permute(1, 2, 0).numpy()
+
     def _fitted_buffer(self, width: int, height: int) -> np.ndarray:
         if self._fitted is None or self._fitted.shape[:2] != (height, width):
             self._fitted = np.empty((height, width, 3), np.uint8)
@@ -176,7 +193,6 @@ class InputResolver:
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, InputMapping]:
         """BGR uint8 (H, W, 3) -> ((1, C, h, w) tensor on the device, its mapping)."""
-        import cv2
         import torch
 
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
@@ -187,27 +203,26 @@ class InputResolver:
         in_w, in_h = t.size if t.size is not None else (w, h)
         self._buffers(in_w, in_h)
         host = self._host_np
-        interpolation = self._interpolation
         if t.resize == "letterbox" and t.size is not None:
             new_w, new_h, pad_x, pad_y, _ = letterbox_geometry(w, h, in_w, in_h)
             fitted = self._fitted_buffer(new_w, new_h)
-            cv2.resize(image_bgr, (new_w, new_h), dst=fitted, interpolation=interpolation)
+            self._resize(image_bgr, new_w, new_h, fitted)
             host[...] = t.fill
             self._convert(fitted, host[pad_y:pad_y + new_h, pad_x:pad_x + new_w])
         elif t.resize == "crop" and t.size is not None:
             new_w, new_h, left, top, _ = crop_geometry(w, h, in_w, in_h, t.resize_size)
             fitted = self._fitted_buffer(new_w, new_h)
-            cv2.resize(image_bgr, (new_w, new_h), dst=fitted, interpolation=interpolation)
+            self._resize(image_bgr, new_w, new_h, fitted)
             self._convert(np.ascontiguousarray(fitted[top:top + in_h, left:left + in_w]), host)
         elif (w, h) == (in_w, in_h):
             self._convert(image_bgr, host)
         elif t.channels == 3:
             # Resize in BGR, then convert in place: two passes over the small image.
-            cv2.resize(image_bgr, (in_w, in_h), dst=host, interpolation=interpolation)
+            self._resize(image_bgr, in_w, in_h, host)
             self._convert(host, host)
         else:
             fitted = self._fitted_buffer(in_w, in_h)
-            cv2.resize(image_bgr, (in_w, in_h), dst=fitted, interpolation=interpolation)
+            self._resize(image_bgr, in_w, in_h, fitted)
             self._convert(fitted, host)
         src = self._host
         if self._staging is not None:

@@ -38,6 +38,9 @@ class Detections:
     frame_size: (width, height). origins: (N, 4) int64 [head, grid_x, grid_y, anchor]
     for YOLO detectors (which cell and anchor predicted each box), else None.
     grids / mapping: the heads' grids and the input->frame mapping (YOLO only).
+    extra: whatever else a detector family reports (for the learner's views); under the
+    key "rows", a dict of per-detection arrays (first dimension N), which ``select``
+    filters with the boxes.
     """
 
     boxes: np.ndarray
@@ -69,8 +72,15 @@ class Detections:
             boxes=self.boxes[keep], scores=self.scores[keep], class_ids=self.class_ids[keep],
             class_names=self.class_names, frame_size=self.frame_size, model=self.model,
             origins=None if self.origins is None else self.origins[keep], grids=self.grids,
-            mapping=self.mapping, extra=dict(self.extra),
+            mapping=self.mapping, extra=self._selected_extra(keep),
         )
+
+    def _selected_extra(self, keep: np.ndarray) -> dict:
+        extra = dict(self.extra)
+        rows = extra.get("rows")
+        if isinstance(rows, dict):
+            extra["rows"] = {name: values[keep] for name, values in rows.items()}
+        return extra
 
     def to_records(self) -> list[dict]:
         """JSON-ready dicts: class_id, label, score, box [x1, y1, x2, y2] (and origin)."""

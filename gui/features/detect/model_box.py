@@ -1,12 +1,21 @@
-"""The Detect tab's model box: catalog picker, install state, Download / Import file… / Cancel."""
+"""The Detect tab's model box: catalog picker, install state, Download / Import file… / Cancel,
+and Open model folder… (your own trained model: ``model_path_chosen`` carries the path;
+the tab builds it with ``engine.features.detect.model_dir.open_model_dir``)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 
 class DetectModelBox(QGroupBox):
-    """Widgets only; the tab connects them to its controller and job runner."""
+    """Widgets only; the tab connects them to its controller and job runner.
+
+    model_path_chosen(str): the user picked a model folder (config.json +
+    model.safetensors) with Open model folder….
+    """
+
+    model_path_chosen = Signal(str)
 
     def __init__(self, entries, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
@@ -20,6 +29,11 @@ class DetectModelBox(QGroupBox):
         self.download_button = QPushButton("Download")
         self.import_button = QPushButton("Import file…")
         self.import_button.setToolTip("Install a weights file you already have (offline machines)")
+        self.folder_button = QPushButton("Open model folder…")
+        self.folder_button.setObjectName("detectOpenModelFolder")
+        self.folder_button.setToolTip("Your own trained model: a folder with config.json and model.safetensors "
+                                      "(RT-DETR, RT-DETRv2 or D-FINE, as transformers saves them)")
+        self.folder_button.clicked.connect(self.choose_model_folder)
         self.cancel_button = QPushButton("Cancel")
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -31,6 +45,7 @@ class DetectModelBox(QGroupBox):
         row.addWidget(self.download_button)
         row.addWidget(self.import_button)
         layout.addLayout(row)
+        layout.addWidget(self.folder_button)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
@@ -41,3 +56,12 @@ class DetectModelBox(QGroupBox):
         self.cancel_button.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
+
+    def ask_folder(self) -> str:
+        """The folder the user picks in a dialog ("" when cancelled)."""
+        return QFileDialog.getExistingDirectory(self, "Open model folder (config.json + model.safetensors)")
+
+    def choose_model_folder(self) -> None:
+        path = self.ask_folder()
+        if path:
+            self.model_path_chosen.emit(path)
