@@ -183,6 +183,7 @@ class Capabilities:
 RESIZE_MODES = ("stretch", "letterbox", "crop")
 COLOURS = ("RGB", "BGR", "GRAY")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area")
+ALIGNS = ("centre", "top-left")
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,9 @@ class Transforms:
     scale: factor applied to 0..255 values before ``mean``/``std``:
     value = (pixel * scale - mean) / std, per channel in ``colour`` order (so mean and std
     are in the units of pixel * scale). fill: the 0..255 grey a letterbox pads with.
+    align: where a letterbox puts the fitted frame: "centre" (padding split between both
+    sides, sides rounded to whole pixels) or "top-left" (all padding right and below, sides
+    truncated to whole pixels: YOLOX's ``preproc``).
     """
 
     size: tuple[int, int] | None = None
@@ -211,6 +215,7 @@ class Transforms:
     resize_size: int | None = None
     interpolation: str = "bilinear"
     fill: int = 127
+    align: str = "centre"
 
     def __post_init__(self) -> None:
         if self.size is not None and (len(self.size) != 2 or not all(isinstance(v, int) and v > 0 for v in self.size)):
@@ -232,6 +237,8 @@ class Transforms:
                              "only with resize='crop', in positive pixels")
         if not 0 <= self.fill <= 255:
             raise ValueError(f"Transforms.fill must be a 0..255 grey, not {self.fill}")
+        if self.align not in ALIGNS:
+            raise ValueError(f"Transforms.align must be one of {', '.join(ALIGNS)}, not {self.align!r}")
 
     @property
     def channels(self) -> int:
