@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from engine.core.errors import UserError
+from engine.features.detect.backends.darknet.random_weights import synthetic_image
 from engine.features.detect.backends.yolox.decode import grid_point_centres, point_centres
 from engine.features.detect.backends.yolox.loading import UnsupportedWeightsError, yolox_from_pth
 from engine.features.detect.backends.yolox.model import build_yolox
 from engine.features.detect.backends.yolox.random_weights import random_state_dict, write_random_pth
-from engine.features.detect.backends.darknet.random_weights import synthetic_image
 
 
 @pytest.fixture(scope="module")
