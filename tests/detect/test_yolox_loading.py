@@ -137,3 +137,23 @@ def test_detections_say_which_grid_point_predicted_them(files):
     assert np.array_equal(point_centres(found.origins, grids), found.extra["points"])
     lattice = grid_point_centres(grids[2])
     assert lattice.shape == (169, 2) and tuple(lattice[0]) == (16.0, 16.0) and tuple(lattice[-1]) == (400.0, 400.0)
+
+
+def test_course_view_points_in_frame_pixels(files):
+    from engine.features.detect.backends.yolox.course import point_levels, predicting_point
+
+    detector = yolox_from_pth(files["nano"], device="cpu")
+    detector.conf_threshold = 0.05
+    frame = synthetic_image(300, 451, seed=2)  # letterboxed: ratio 416 / 451
+    found = detector.detect(frame)
+    levels = point_levels(found)
+    assert [(lv.stride, len(lv.points)) for lv in levels] == [(8, 52 * 52), (16, 26 * 26), (32, 13 * 13)]
+    ratio = 416 / 451
+    np.testing.assert_allclose(levels[2].points[0], [16 / ratio, 16 / ratio], rtol=1e-6)
+    best = int(np.argmax(found.scores))
+    point = predicting_point(found, best)
+    level, gx, gy, _ = found.origins[best]
+    stride = found.grids[level].stride
+    np.testing.assert_allclose(point.centre, [(gx + 0.5) * stride / ratio, (gy + 0.5) * stride / ratio], rtol=1e-5)
+    assert f"stride {stride}" in point.text and f"point ({gx}, {gy})" in point.text
+    assert predicting_point(found, len(found)) is None

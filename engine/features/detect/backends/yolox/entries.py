@@ -40,10 +40,11 @@ def _validator(architecture: str):
         # pickle, another architecture or wrong shapes, naming the first mismatching key.
         from engine.features.detect.backends.yolox.loading import load_yolox_state
         from engine.features.detect.backends.yolox.model import ARCHITECTURES
+        from engine.features.detect.detector import DetectorError
 
         model, _ = load_yolox_state(path, ARCHITECTURES[architecture])
         if model.num_classes != len(_COCO80):
-            raise ValueError(f"{path} predicts {model.num_classes} classes, not COCO's 80: it is not the released "
+            raise DetectorError(f"{path} predicts {model.num_classes} classes, not COCO's 80: it is not the released "
                              f"YOLOX-{architecture}; open it with detect --model-dir and its names file instead")
     return validate
 
