@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.features.detect.backends.yolox.decode import grid_point_centres
+from engine.features.detect.backends.yolox.decode import grid_point_centres, point_centres
 from engine.features.detect.types import Detections
 
 
@@ -61,7 +61,7 @@ def predicting_point(detections: Detections, index: int) -> PredictingPoint | No
         return None
     level, gx, gy, _ = (int(v) for v in detections.origins[index])
     grid = detections.grids[level]
-    px, py = (float(v) for v in detections.extra["points"][index])
+    px, py = (float(v) for v in point_centres(detections.origins[index:index + 1], detections.grids)[0])
     fx, fy = detections.mapping.to_frame(px, py)
     mapping = detections.mapping
     text = (f"{detections.labels[index]} {detections.scores[index]:.2f}: stride {grid.stride} "

@@ -5,8 +5,8 @@ Per frame: letterbox into a grey (114) canvas at its top-left corner, BGR, 0..25
 YoloxModel (raw rows) -> the decoded grid (decode.py) -> score = objectness x best class
 probability, kept when >= the confidence threshold -> class-wise NMS in input pixels ->
 boxes divided by the letterbox ratio and clipped to the frame. Each kept box remembers the
-level and grid point that predicted it (``Detections.origins``; ``extra["points"]`` holds
-the points' centres in input pixels) for the learner's grid view.
+level and grid point that predicted it (``Detections.origins``; ``extra["anchor_free"]``
+marks the grids as point lattices) for the learner's grid view (see course.py).
 
 The network runs with batch norm folded into its convolutions, float32, under
 torch.inference_mode(); ``self.model`` takes float (N, 3, H, W) and returns the raw
@@ -22,7 +22,7 @@ import torch
 
 from engine.core.boxes import class_nms
 from engine.features.detect.backends.yolox.capabilities import yolox_capabilities, yolox_transforms
-from engine.features.detect.backends.yolox.decode import GridDecoder, head_grids, point_centres
+from engine.features.detect.backends.yolox.decode import GridDecoder, head_grids
 from engine.features.detect.backends.yolox.model import YoloxModel
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections, HeadGrid
@@ -154,7 +154,9 @@ class YoloxDetector(Detector):
             class_ids=class_ids.cpu().numpy().astype(np.int64, copy=False),
             class_names=self.class_names, frame_size=(frame_w, frame_h), model=self.name,
             origins=origins, grids=grids, mapping=mapping,
-            extra={"anchor_free": True, "points": point_centres(origins, grids)},
+            # Per-box point centres follow from origins and grids (decode.point_centres), so
+            # they stay right when the detections are selected/filtered.
+            extra={"anchor_free": True},
         )
 
     @torch.inference_mode()
