@@ -12,6 +12,7 @@ Refused, each with one line that says why and what to use instead: an Ultralytic
 
 from __future__ import annotations
 
+import functools
 import pickletools
 import zipfile
 from pathlib import Path
@@ -144,16 +145,22 @@ def load_yolox_state(path: str | Path, arch: YoloxArch | None = None) -> tuple[Y
             raise DetectorError(f"{source} does not fit YOLOX-{inferred.name} with {classes} classes: {problem}")
         found["arch"], found["classes"] = inferred, classes
 
-    largest = max(ARCHITECTURES.values(), key=lambda a: a.width * a.depth)
-    budget = checkpoint.budget_for(build_yolox_meta(largest, MAX_CLASSES))
     try:
-        data = checkpoint.load(path, budget_bytes=budget, check=check, what="YOLOX weights file")
+        data = checkpoint.load(path, budget_bytes=_budget(), check=check, what="YOLOX weights file")
         state = checkpoint.state_dict_of(data, source)
     except checkpoint.CheckpointError as exc:
         raise DetectorError(str(exc)) from None
     model = build_yolox(found["arch"], found["classes"])
     model.load_state_dict(state, strict=False)  # keys checked above; old files may lack BN counters
     return model.eval(), state
+
+
+@functools.cache
+def _budget() -> int:
+    """Bytes a YOLOX file may hold: the largest architecture with MAX_CLASSES classes
+    (8 bytes a parameter: a released file also holds the optimizer's momentum)."""
+    largest = max(ARCHITECTURES.values(), key=lambda a: a.width * a.depth)
+    return checkpoint.budget_for(build_yolox_meta(largest, MAX_CLASSES))
 
 
 def build_yolox_meta(arch: YoloxArch, num_classes: int) -> YoloxModel:
