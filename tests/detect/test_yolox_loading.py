@@ -78,7 +78,7 @@ def test_an_ultralytics_checkpoint_is_refused_unread(tmp_path):
     with pytest.raises(UnsupportedWeightsError) as exc:
         yolox_from_pth(path)
     text = one_line(exc)
-    assert "Ultralytics checkpoint" in text and "AGPL" in text and "YOLOX" in text and "D-FINE" in text
+    assert "Ultralytics (YOLOv5/YOLOv8-family) checkpoint" in text and "AGPL" in text and "YOLOX" in text and "D-FINE" in text
     assert "ultralytics" not in sys.modules
 
 

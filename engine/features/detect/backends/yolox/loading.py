@@ -36,7 +36,7 @@ _BOTTLENECK_PREFIX = "backbone.backbone.dark2.1.m."
 #: Class counts a YOLOX file may have (memory budget of the largest architecture).
 MAX_CLASSES = 4096
 
-_ULTRALYTICS_MODULES = ("ultralytics", "models.yolo", "models.common", "models.experimental", "utils.")
+_ULTRALYTICS_MODULES = ("ultralytics.", "models.yolo.", "models.common.")  # YOLOv8+ and YOLOv5-style pickles
 # Globals a state-dict pickle names (torch.save of tensors and plain containers).
 _STATE_DICT_GLOBALS = ("collections.OrderedDict", "torch._utils.", "torch._tensor.", "torch.nn.parameter.Parameter",
                        "torch.Size", "torch.device", "torch.Tensor", "_codecs.encode", "builtins.set",
@@ -88,7 +88,7 @@ def refuse_foreign_pickle(path: Path) -> None:
         return
     if any(g.startswith(_ULTRALYTICS_MODULES) for g in foreign):
         raise UnsupportedWeightsError(
-            f"{path} is an Ultralytics checkpoint, which this app does not read",
+            f"{path} is an Ultralytics (YOLOv5/YOLOv8-family) checkpoint, which this app does not read",
             "it is a pickled AGPL-3.0 model object, never unpickled here; use YOLOX (.pth from "
             "Megvii-BaseDetection/YOLOX), D-FINE or RT-DETR weights instead")
     raise UnsupportedWeightsError(
