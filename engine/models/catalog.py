@@ -183,6 +183,7 @@ class Capabilities:
 RESIZE_MODES = ("stretch", "letterbox", "crop")
 COLOURS = ("RGB", "BGR", "GRAY")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area")
+ALIGNS = ("centre", "top-left")
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,9 @@ class Transforms:
     on uint8 pixels, torch's ``interpolate(antialias=True)``) instead of OpenCV's
     point-sampled interpolation; "bilinear" or "bicubic" only. Models preprocessed by
     Hugging Face image processors need it to see the pixels they were trained on.
+    align: where a letterbox puts the fitted frame: "centre" (padding split between both
+    sides, sides rounded to whole pixels) or "top-left" (all padding right and below, sides
+    truncated to whole pixels: YOLOX's ``preproc``).
     """
 
     size: tuple[int, int] | None = None
@@ -216,6 +220,7 @@ class Transforms:
     interpolation: str = "bilinear"
     fill: int = 127
     antialias: bool = False
+    align: str = "centre"
 
     def __post_init__(self) -> None:
         if self.size is not None and (len(self.size) != 2 or not all(isinstance(v, int) and v > 0 for v in self.size)):
@@ -240,6 +245,8 @@ class Transforms:
                              f"not {self.interpolation!r}")
         if not 0 <= self.fill <= 255:
             raise ValueError(f"Transforms.fill must be a 0..255 grey, not {self.fill}")
+        if self.align not in ALIGNS:
+            raise ValueError(f"Transforms.align must be one of {', '.join(ALIGNS)}, not {self.align!r}")
 
     @property
     def channels(self) -> int:

@@ -70,9 +70,16 @@ class InputMapping:
         return float(fx1), float(fy1), float(fx2), float(fy2)
 
 
-def letterbox_geometry(frame_w: int, frame_h: int, in_w: int, in_h: int) -> tuple[int, int, int, int, float]:
-    """(new_w, new_h, pad_x, pad_y, scale) of a letterbox of the frame into the input."""
+def letterbox_geometry(frame_w: int, frame_h: int, in_w: int, in_h: int,
+                       align: str = "centre") -> tuple[int, int, int, int, float]:
+    """(new_w, new_h, pad_x, pad_y, scale) of a letterbox of the frame into the input.
+
+    align "centre": sides rounded, the padding split; "top-left": sides truncated (int()
+    of the scaled side, as YOLOX's ``preproc`` computes them), no padding before the frame.
+    """
     scale = min(in_w / frame_w, in_h / frame_h)
+    if align == "top-left":
+        return max(1, min(in_w, int(frame_w * scale))), max(1, min(in_h, int(frame_h * scale))), 0, 0, scale
     new_w = max(1, min(in_w, int(round(frame_w * scale))))
     new_h = max(1, min(in_h, int(round(frame_h * scale))))
     return new_w, new_h, (in_w - new_w) // 2, (in_h - new_h) // 2, scale
@@ -149,7 +156,7 @@ class InputResolver:
             return InputMapping(frame_w, frame_h, frame_w, frame_h, 1.0, 1.0)
         in_w, in_h = t.size
         if t.resize == "letterbox":
-            _, _, pad_x, pad_y, scale = letterbox_geometry(frame_w, frame_h, in_w, in_h)
+            _, _, pad_x, pad_y, scale = letterbox_geometry(frame_w, frame_h, in_w, in_h, t.align)
             return InputMapping(in_w, in_h, frame_w, frame_h, scale, scale, float(pad_x), float(pad_y))
         if t.resize == "crop":
             new_w, new_h, left, top, _ = crop_geometry(frame_w, frame_h, in_w, in_h, t.resize_size)
@@ -204,7 +211,7 @@ class InputResolver:
         self._buffers(in_w, in_h)
         host = self._host_np
         if t.resize == "letterbox" and t.size is not None:
-            new_w, new_h, pad_x, pad_y, _ = letterbox_geometry(w, h, in_w, in_h)
+            new_w, new_h, pad_x, pad_y, _ = letterbox_geometry(w, h, in_w, in_h, t.align)
             fitted = self._fitted_buffer(new_w, new_h)
             self._resize(image_bgr, new_w, new_h, fitted)
             host[...] = t.fill

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from engine.features.detect.backends.torchvision import build_model
+from engine.features.detect.backends.yolox.random_weights import write_random_pth
 from engine.features.detect.factory import load_detector
 from engine.features.detect.options import CLI_FLAGS, DetectorOptions
 from engine.models.cache import WeightsCache
@@ -48,6 +49,8 @@ def installed(tmp_path, darknet_weights):
             return cache
         if "cfg" in entry.meta:
             _, weights = darknet_weights(name)
+        elif name.startswith("yolox-"):
+            weights = write_random_pth(tmp_path / entry.files[0].filename, entry.meta["architecture"])
         else:
             torch.manual_seed(0)
             weights = tmp_path / entry.files[0].filename

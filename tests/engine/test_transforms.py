@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.models.catalog import Transforms, catalog
-from engine.models.transforms import InputResolver, to_batch, to_input
+from engine.models.transforms import InputResolver, letterbox_geometry, to_batch, to_input
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -157,3 +157,16 @@ def test_bgr_models_and_views_and_buffers(frame):
 def test_the_vocabulary_is_checked_when_an_entry_is_written(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Transforms(**kwargs)
+
+
+def test_top_left_letterbox_truncates_and_pads_right_and_below():
+    """YOLOX's preproc: sides int()-truncated, the frame at (0, 0), the grey fill after it."""
+    assert letterbox_geometry(451, 300, 416, 416, "top-left")[:4] == (416, int(300 * 416 / 451), 0, 0)
+    frame = np.full((300, 451, 3), 200, np.uint8)
+    x, mapping = to_input(frame, Transforms(size=(416, 416), resize="letterbox", colour="BGR", scale=1.0, fill=114,
+                                            align="top-left"))
+    rows = int(300 * 416 / 451)
+    assert float(x[0, 0, 0, 0]) == 200.0 and float(x[0, 0, rows - 1, 415]) == 200.0
+    assert float(x[0, 0, rows, 0]) == 114.0 and (mapping.pad_x, mapping.pad_y) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="align must be one of centre, top-left"):
+        Transforms(align="middle")

@@ -20,6 +20,7 @@ from engine.core.paths import resources_dir
 from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
 from engine.features.detect.backends.detr.entries import ENTRIES as DETR_ENTRIES
 from engine.features.detect.backends.dfine.entries import ENTRIES as DFINE_ENTRIES
+from engine.features.detect.backends.yolox.entries import ENTRIES as _YOLOX_ENTRIES
 from engine.features.detect.names import bundled_path, coco91_names, read_names
 from engine.models.catalog import Capabilities, CatalogEntry, InputSize, ModelFile, Transforms
 
@@ -139,5 +140,6 @@ ENTRIES: list[CatalogEntry] = [
                  "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
                  "Two-stage detector (region proposals + classifier) at low resolution.", 320),
 ]
+ENTRIES += _YOLOX_ENTRIES
 ENTRIES += DETR_ENTRIES
 ENTRIES += DFINE_ENTRIES

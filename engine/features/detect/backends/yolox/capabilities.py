@@ -1,0 +1,20 @@
+"""What a YOLOX model takes and can do, as catalog data (no torch): its input transforms
+and capabilities, declared by the catalog entries and checked by the detector."""
+
+from __future__ import annotations
+
+from engine.models.catalog import Capabilities, InputSize, Transforms
+
+
+def yolox_transforms(size: tuple[int, int] = (640, 640)) -> Transforms:
+    """YOLOX's ``preproc``: letterbox at the top-left of a 114-grey canvas (sides
+    truncated), BGR, raw 0..255 values (``ValTransform(legacy=False)``: no mean or std)."""
+    return Transforms(size=size, resize="letterbox", colour="BGR", scale=1.0, fill=114, align="top-left")
+
+
+def yolox_capabilities(default_size: tuple[int, int] = (640, 640)) -> Capabilities:
+    """Any input size in multiples of 32 (the coarsest stride), class-wise NMS, tracking,
+    letterbox (or stretch), the grid-point view, torch.compile and a choice of memory layout."""
+    return Capabilities(input_size=InputSize(default=default_size, adjustable=True, multiple=32, min_side=32),
+                        grid_view=True, precisions=("fp32",), postprocess="nms", tracks=True, letterbox=True,
+                        compile=True, channels_last=True)
