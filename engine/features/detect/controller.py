@@ -59,6 +59,15 @@ def _is_fraction(value: float) -> bool:
     return 0.0 <= value <= 1.0
 
 
+def _renamed(counts: dict, group: str, old: str, new: str) -> dict:
+    """A copy of a counts snapshot ({"lines": {name: ...}, "zones": {name: ...}}) with
+    region ``old`` of ``group`` called ``new``."""
+    if old not in counts.get(group, {}):
+        return counts
+    items = {(new if name == old else name): value for name, value in counts[group].items()}
+    return {**counts, group: items}
+
+
 @dataclass(frozen=True)
 class Draft:
     """A line or zone being drawn: kind "line" or "zone", the corners clicked so far."""
@@ -347,7 +356,15 @@ class DetectController(Controller):
             self.status.emit(f"'{new}' is empty or already used: give the {kind} another name")
             return False
         renamed = tuple(replace(r, name=new) if r.name == old else r for r in items)
-        self._set_regions(replace(self.regions, **{"lines" if kind == "line" else "zones": renamed}))
+        # The counts shown until the worker's next result (and the plot's history) are
+        # keyed by name: move them to the new name so nothing reads 0 meanwhile.
+        group = "lines" if kind == "line" else "zones"
+        if self.tracked is not None:
+            counts = _renamed(self.tracked.counts, group, old, new)
+            inside = _renamed({"zones": self.tracked.inside}, group, old, new)["zones"]
+            self.tracked = replace(self.tracked, counts=counts, inside=inside)
+        self.history = deque((t, _renamed(snapshot, group, old, new)) for t, snapshot in self.history)
+        self._set_regions(replace(self.regions, **{group: renamed}))
         return True
 
     def delete(self, kind: str, name: str) -> None:

@@ -292,6 +292,38 @@ class RegionCounter:
         self.events: list[CountEvent] = []
         self.last_time = 0.0
 
+    def with_regions(self, regions: Regions) -> "RegionCounter":
+        """A counter for ``regions`` that carries on this one's counts and per-track state
+        for every line and zone whose geometry did not change, also when it was renamed;
+        a new or moved line/zone starts from zero, a deleted one is forgotten. The event
+        log is kept. Why: editing one region (drawing a zone, renaming a line) must not
+        reset the totals of the others."""
+        new = RegionCounter(regions, self.class_names, self.anchor, self.margin)
+        old_lines = {line.name: line for line in self.regions.lines}
+        old_zones = {zone.name: zone for zone in self.regions.zones}
+
+        def match(item, old: dict, same) -> str | None:
+            """The old region ``item`` continues: the same name and geometry, else the
+            first old one with its geometry that no new region of that name claims."""
+            if item.name in old and same(old[item.name], item):
+                return item.name
+            names = {r.name for r in (regions.lines if old is old_lines else regions.zones)}
+            return next((name for name, r in old.items() if same(r, item) and name not in names), None)
+
+        for line in regions.lines:
+            name = match(line, old_lines, lambda a, b: (a.p1, a.p2) == (b.p1, b.p2))
+            if name is not None:
+                new._line_state[line.name] = dict(self._line_state[name])
+                new.line_counts[line.name] = {d: dict(c) for d, c in self.line_counts[name].items()}
+        for zone in regions.zones:
+            name = match(zone, old_zones, lambda a, b: a.points == b.points)
+            if name is not None:
+                new._inside[zone.name] = dict(self._inside[name])
+                new.zone_totals[zone.name] = dict(self.zone_totals[name])
+        new.events = list(self.events)
+        new.last_time = self.last_time
+        return new
+
     def label(self, class_id: int) -> str:
         """The name of ``class_id`` from ``class_names``: a tuple indexed by id, or a mapping
         id -> name (sparse ids, e.g. read back from a file), else "class N"."""

@@ -49,9 +49,11 @@ class SceneAnalyzer:
         return self.counter.regions
 
     def set_regions(self, regions: Regions) -> None:
-        """New lines/zones: their counts start from zero; tracks are kept."""
+        """New lines/zones: tracks are kept, and so are the counts of every line and zone
+        whose geometry did not change (renamed ones included); new or moved ones start
+        from zero (``RegionCounter.with_regions``)."""
         if regions != self.counter.regions:
-            self.counter = RegionCounter(regions, self.class_names, self.counter.anchor, self.counter.margin)
+            self.counter = self.counter.with_regions(regions)
 
     def step(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, time: float,
              frame: int) -> TrackedFrame:
