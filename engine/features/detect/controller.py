@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
+from engine.features.detect.association import iou_matrix
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
 from engine.features.detect.options import DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
@@ -43,6 +44,7 @@ KEY = "Detect/"
 SIZE_PRESETS = ("320x320", "416x416", "512x512", "608x608", "640x384", "384x640")
 CLOSE_ZONE_PX = 12.0  # clicking this close to a zone's first corner closes it
 HISTORY_S = 600.0
+FOLLOW_MIN_IOU = 0.1  # without tracking, the selection moves to the next result's box overlapping it at least this much
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -118,7 +120,10 @@ class DetectController(Controller):
         self.events: list[CountEvent] = []
         self.history: deque[tuple[float, dict]] = deque()  # (time, counts snapshot)
         self.heat: HeatMap | None = None
-        self.selected: int | None = None
+        self.selected: int | None = None  # row in ``detections`` of the selected object
+        # What the selection follows from result to result: ("track", id) while the object
+        # has a track id, else ("box", xyxy, class id), its box in the latest result.
+        self._follow: tuple | None = None
         self._rate_times: deque[float] = deque(maxlen=30)
 
     # -- model --------------------------------------------------------------------------
@@ -259,7 +264,7 @@ class DetectController(Controller):
         self.grid = bool(on)
         self.store.set(KEY + "grid", self.grid)
         if on and self.selected is None and self.detections is not None and len(self.detections):
-            self.selected = 0
+            self.select_row(0)
 
     def set_heat(self, on: bool, minutes: float | None = None) -> None:
         self.show_heat = bool(on)
@@ -383,10 +388,9 @@ class DetectController(Controller):
             self.set_source(frame.source)
         self.detections = detections
         self.tracked = tracked
-        if self.selected is not None and self.selected >= len(detections):
-            self.selected = None
-        if self.selected is None and self.grid_shown and len(detections):
-            self.selected = 0
+        self.selected = self._follow_selection()
+        if self._follow is None and self.grid_shown and len(detections):
+            self.select_row(0)  # nothing chosen yet: the grid explains the most confident box
         now = frame.timestamp
         if tracked is not None:
             self.events.extend(tracked.events)
@@ -409,6 +413,7 @@ class DetectController(Controller):
         self.detections = None
         self.tracked = None
         self.selected = None
+        self._follow = None
         self.events.clear()
         self.history.clear()
         self.heat = None
@@ -425,8 +430,66 @@ class DetectController(Controller):
             return None
         areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         areas = np.where(inside, areas, np.inf)
-        self.selected = int(areas.argmin())
+        self.select_row(int(areas.argmin()))
         return self.selected
+
+    def select_row(self, row: int | None) -> None:
+        """Select detection ``row`` of the latest result (None or -1: nothing). From then on
+        the selection follows that object, not the row: its track id while it has one,
+        else the best-overlapping box of each next result (``_follow_selection``)."""
+        d = self.detections
+        if row is None or d is None or not 0 <= row < len(d):
+            self.selected, self._follow = None, None
+            return
+        self.selected = int(row)
+        self._remember(self.selected)
+
+    def _track_id(self, row: int) -> int:
+        """The track id of detection ``row`` of the latest result, -1 when it has none."""
+        ids = self.tracked.track_ids if self.tracked is not None else None
+        return int(ids[row]) if ids is not None and 0 <= row < len(ids) else -1
+
+    def _remember(self, row: int) -> None:
+        d = self.detections
+        tid = self._track_id(row)
+        self._follow = ("track", tid) if tid >= 0 else ("box", d.boxes[row].astype(np.float32), int(d.class_ids[row]))
+
+    def selected_track_row(self) -> int | None:
+        """The row in ``tracked.tracks`` of the selected object (None when it has no track)."""
+        if self.tracked is None or self._follow is None or self._follow[0] != "track":
+            return None
+        rows = np.flatnonzero(self.tracked.tracks.ids == self._follow[1])
+        return int(rows[0]) if len(rows) else None
+
+    def _follow_selection(self) -> int | None:
+        """The row of the followed object in the new result (None: not in this one).
+
+        A track is looked for by id (it may come back after a gap, so it stays followed);
+        a box by overlap: the best IoU among boxes of its class, else among all, at least
+        ``FOLLOW_MIN_IOU``; a box that found no successor is let go.
+        """
+        follow, d = self._follow, self.detections
+        if follow is None or d is None:
+            return None
+        if follow[0] == "track":
+            if self.tracked is None:  # tracking was turned off: nothing to follow it by
+                self._follow = None
+                return None
+            rows = np.flatnonzero(self.tracked.track_ids == follow[1])
+            return int(rows[0]) if len(rows) else None
+        _kind, box, class_id = follow
+        if not len(d):
+            self._follow = None
+            return None
+        iou = iou_matrix(box[None, :], d.boxes)[0]
+        same = iou * (d.class_ids == class_id)
+        best = same if same.max() >= FOLLOW_MIN_IOU else iou
+        row = int(best.argmax())
+        if best[row] < FOLLOW_MIN_IOU:
+            self._follow = None
+            return None
+        self._remember(row)  # its new box (or its new track id) is followed from now on
+        return row
 
     def count_rows(self) -> list[tuple[str, str, str, str]]:
         """Rows of the counts table: (kind, name, what, value)."""

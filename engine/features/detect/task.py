@@ -11,7 +11,7 @@ new task (``worker.set_task``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -48,7 +48,8 @@ class DetectSettings:
 
 @dataclass(frozen=True, eq=False)
 class TrackedDetections:
-    """A frame's detections together with what tracking and counting made of them."""
+    """A frame's detections together with what tracking and counting made of them
+    (``tracked.track_ids[i]`` is the track id of ``detections`` row i, -1 for none)."""
 
     detections: Detections
     tracked: TrackedFrame
@@ -137,7 +138,8 @@ class DetectionTask(Task):
         tracked = self.analyzer.step(detections.boxes, detections.scores, detections.class_ids,
                                      frame.timestamp, frame.index)
         shown = detections.scores >= self.settings.conf_threshold
-        return TrackedDetections(detections.select(shown), tracked)
+        # track_ids stay aligned with the detections that are reported.
+        return TrackedDetections(detections.select(shown), replace(tracked, track_ids=tracked.track_ids[shown]))
 
     def close(self) -> None:
         self.detector = None

@@ -249,6 +249,9 @@ class DetectTab(StudioTab):
 
     def _on_grid_toggled(self, on: bool) -> None:
         self.controller.set_grid(on)
+        if not on:  # the explanation belongs to the grid: it goes with it
+            self._grid_text = ""
+            self.settings_box.grid_label.clear()
         self._dirty = True
         self.context.request_repaint()
 
@@ -303,7 +306,7 @@ class DetectTab(StudioTab):
         self._heat_image = None
 
     def _on_detection_selected(self, row: int) -> None:
-        self.controller.selected = row if row >= 0 else None
+        self.controller.select_row(row)
         self.context.request_repaint()
 
     @property
@@ -335,7 +338,8 @@ class DetectTab(StudioTab):
         if not self._installed or d is None:
             return
         if c.tracked is not None:
-            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height)
+            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height,
+                                       c.selected_track_row())
         else:
             self._hidden = draw_detections(canvas, scale, d, frame_width, frame_height, c.selected)
 
