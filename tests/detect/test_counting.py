@@ -148,7 +148,7 @@ def test_events_export_csv_and_json(tmp_path):
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(counter.events) == 5
     assert {r["region"] for r in rows} == {"door", "bench"}
-    assert set(rows[0]) == {"time", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell"}
+    assert set(rows[0]) == {"time", "time_base", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell"}
     data = json.loads(save_events(counter.events, tmp_path / "events.json").read_text())
     assert [d["direction"] for d in data] == [e.direction for e in counter.events]
     with pytest.raises(ValueError, match=r"\.csv or \.json"):

@@ -32,9 +32,10 @@ from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect.association import iou_matrix
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
+from engine.features.detect.export import SESSION_FRAMES, SeenFrame, save_session
 from engine.features.detect.options import DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
-from engine.features.detect.task import DetectionTask, DetectSettings, split_result
+from engine.features.detect.task import DetectionTask, DetectSettings, event_time, split_result
 from engine.features.detect.types import Detections
 from engine.models.catalog import PRECISIONS, Capabilities
 
@@ -125,6 +126,9 @@ class DetectController(Controller):
         # has a track id, else ("box", xyxy, class id), its box in the latest result.
         self._follow: tuple | None = None
         self._rate_times: deque[float] = deque(maxlen=30)
+        # Every frame seen this session (all sources), the newest SESSION_FRAMES: what
+        # "Export session detections…" writes. Not cleared by a new source or model.
+        self.session: deque[SeenFrame] = deque(maxlen=SESSION_FRAMES)
 
     # -- model --------------------------------------------------------------------------
     @property
@@ -400,6 +404,9 @@ class DetectController(Controller):
         if self.heat is None or (self.heat.width, self.heat.height) != (frame.width, frame.height):
             self.heat = HeatMap(frame.width, frame.height, window_s=self.heat_minutes * 60.0)
         self.heat.add(detections.boxes, now)
+        seconds, time_base = event_time(frame)
+        self.session.append(SeenFrame(frame.source or self.source, frame.index, seconds, time_base, detections,
+                                      None if tracked is None else tracked.track_ids))
         self._rate_times.append(time.monotonic())
         return True
 
@@ -509,6 +516,11 @@ class DetectController(Controller):
             for label, n in sorted(z["entered"].items()):
                 rows.append(("zone", zone.name, f"{label} entered", str(n)))
         return rows
+
+    def export_session(self, path: str | Path) -> tuple[int, int]:
+        """Write the detections of every frame seen this session (``session``); returns
+        (frames, detections) written (raises ValueError/OSError)."""
+        return save_session(self.session, path)
 
     def export_events(self, path: str | Path) -> int:
         """Write the events so far; returns how many (raises ValueError/OSError)."""

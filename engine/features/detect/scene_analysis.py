@@ -56,10 +56,11 @@ class SceneAnalyzer:
             self.counter = self.counter.with_regions(regions)
 
     def step(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, time: float,
-             frame: int) -> TrackedFrame:
-        """Track (N, 4) xyxy boxes with (N,) scores and class ids at ``time`` seconds."""
+             frame: int, time_base: str = "video") -> TrackedFrame:
+        """Track (N, 4) xyxy boxes with (N,) scores and class ids at ``time`` seconds
+        (``time_base``: "video" seconds into a file, or "wall" Unix seconds)."""
         tracks = self.tracker.update(boxes, scores, class_ids)
-        events = self.counter.update(tracks, time, frame)
+        events = self.counter.update(tracks, time, frame, time_base)
         inside = {z.name: self.counter.inside(z.name) for z in self.counter.regions.zones}
         return TrackedFrame(tracks, tuple(events), self.counter.snapshot(),
                             tracks.track_ids_for_detections(len(scores)), inside)

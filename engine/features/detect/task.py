@@ -11,6 +11,7 @@ new task (``worker.set_task``).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -64,13 +65,22 @@ def split_result(result: Any) -> tuple[Detections | None, TrackedFrame | None]:
     return None, None
 
 
+def event_time(frame: Frame) -> tuple[float, str]:
+    """When ``frame`` was, for counting events and exports: (seconds, time base). A video
+    file's own time ("video": seconds into the file), else the wall clock at capture
+    ("wall": Unix seconds, UTC), from the frame's monotonic timestamp."""
+    if frame.position is not None:
+        return float(frame.position), "video"
+    return frame.timestamp + (time.time() - time.monotonic()), "wall"
+
+
 class DetectionTask(Task):
     """Wraps a detector factory; the detector is built in ``load`` on the worker thread.
 
     ``factory(device) -> Detector`` should raise with a user-facing message on failure
     (the worker reports it as a "load_error" event). ``postprocess`` returns
     ``Detections``, or ``TrackedDetections`` while ``settings.tracking`` is on. Event times
-    are the frames' capture timestamps (time.monotonic seconds).
+    are ``event_time(frame)``: video seconds for files, Unix seconds for live sources.
     """
 
     def __init__(self, factory: Callable[[torch.device], Detector], name: str = "detect",
@@ -135,8 +145,9 @@ class DetectionTask(Task):
         detections = self.detector.finish(raw, prepared)
         if self.analyzer is None:
             return detections
+        seconds, time_base = event_time(frame)
         tracked = self.analyzer.step(detections.boxes, detections.scores, detections.class_ids,
-                                     frame.timestamp, frame.index)
+                                     seconds, frame.index, time_base)
         shown = detections.scores >= self.settings.conf_threshold
         # track_ids stay aligned with the detections that are reported.
         return TrackedDetections(detections.select(shown), replace(tracked, track_ids=tracked.track_ids[shown]))

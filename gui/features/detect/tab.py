@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.features.detect.controller import DetectController
-from engine.features.detect.export import save_detections
+from engine.features.detect.export import SESSION_FRAMES
 from engine.models.cache import human_size
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
@@ -53,6 +53,11 @@ from gui.features.detect.settings_box import SettingsBox
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 frame", "2 frames"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def device_precisions(device) -> tuple[str, ...]:
@@ -135,7 +140,10 @@ class DetectTab(StudioTab):
         r.rename_button.clicked.connect(self._rename_region)
         r.delete_button.clicked.connect(self._delete_region)
         r.export_button.clicked.connect(self._choose_events_file)
-        self.export_button = QPushButton("Export detections…")
+        self.export_button = QPushButton("Export session detections…")
+        self.export_button.setToolTip(
+            f"Every frame seen since the app started (the newest {SESSION_FRAMES:,} frames, all sources): source, "
+            "frame number, time (seconds into a video file, or the wall clock for a camera) and each box")
         self.export_button.clicked.connect(self._choose_export_file)
         out_box = QGroupBox("Output")
         QHBoxLayout(out_box).addWidget(self.export_button)
@@ -395,21 +403,23 @@ class DetectTab(StudioTab):
 
     # -- export -------------------------------------------------------------------------------------
     def _choose_export_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export detections", "detections.csv", "CSV (*.csv);;JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export the detections of every frame seen this session (the newest {SESSION_FRAMES:,})",
+            "detections.csv", "CSV, one row per box (*.csv);;JSON, one object per frame (*.json)")
         if path:
             self.export_detections(path)
 
     def export_detections(self, path: str | Path) -> bool:
-        d = self.controller.detections
-        if d is None:
-            self.context.status("Nothing to export yet: no detections have arrived")
+        """Write the session's detections (``DetectController.export_session``)."""
+        if not self.controller.session:
+            self.context.status("Nothing to export yet: no frame has been through the model")
             return False
         try:
-            save_detections(d, path, source=d.model)
+            frames, boxes = self.controller.export_session(path)
         except (ValueError, OSError) as exc:
             self.context.error("Export failed", f"{path}: {exc}")
             return False
-        self.context.status(f"Exported {len(d)} detection(s) to {path}")
+        self.context.status(f"Exported {plural(boxes, 'detection')} from {plural(frames, 'frame')} to {path}")
         return True
 
     def _choose_events_file(self) -> None:
@@ -423,7 +433,7 @@ class DetectTab(StudioTab):
         except (ValueError, OSError) as exc:
             self.context.error("Export failed", f"{path}: {exc}")
             return False
-        self.context.status(f"Exported {count} counting event(s) to {path}")
+        self.context.status(f"Exported {plural(count, 'counting event')} to {path}")
         return True
 
     # -- life cycle -----------------------------------------------------------------------------------
