@@ -133,7 +133,7 @@ class FrameSource:
             image = cv2.flip(image, 1)
         now = time.monotonic()
         frame = Frame(image=image, index=self._index, timestamp=now, source=self.name, scene=self._scene,
-                      position=self._position())
+                      position=self._media_time())
         self._index += 1
         self._times.append(now)
         with self._lock:
@@ -225,7 +225,7 @@ class FrameSource:
         return False
 
     # -- for subclasses ---------------------------------------------------------------
-    def _position(self) -> float | None:
+    def _media_time(self) -> float | None:
         """Seconds into the media of the picture ``_read`` just returned (files), None for live sources."""
         return None
 

@@ -73,6 +73,6 @@ class VideoSource(CaptureSource):
         self._file_frame += 1
         return to_bgr8(image, self.name)
 
-    def _position(self) -> float | None:
+    def _media_time(self) -> float | None:
         """Seconds into the file: frame number in the file / the file's fps."""
         return max(self._file_frame, 0) / self.fps
