@@ -140,6 +140,7 @@ def test_import_then_detect_with_settings_snapshots_counts_grid_and_export(qtbot
     tab.settings_box.grid_check.setChecked(True)
     tab.detection_list.setCurrentRow(0)
     assert (render_overlay(tab, image) != painted).any()
+    tab.refresh_views()
     origin = detections.origins[0]
     assert f"cell ({origin[1]}, {origin[2]})" in tab.settings_box.grid_label.text()
     x1, y1, x2, y2 = detections.boxes[-1]

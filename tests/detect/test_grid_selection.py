@@ -44,6 +44,7 @@ def test_the_explanation_follows_the_box_when_rows_are_reordered(installed_tab):
     d = tab.detections
     chosen = _click_on(tab, len(d) - 1)
     render_overlay(tab, image)
+    tab.refresh_views()
     label = f"{d.labels[chosen]} {d.scores[chosen]:.2f}: "
     assert tab.settings_box.grid_label.text().startswith(label)
     # The next result lists the same objects in another order, each moved by a pixel.
@@ -53,6 +54,7 @@ def test_the_explanation_follows_the_box_when_rows_are_reordered(installed_tab):
     tab.on_result(result_of(moved, image, 1, "test"))
     assert tab.selected == int(np.flatnonzero(order == chosen)[0])
     render_overlay(tab, image)
+    tab.refresh_views()
     assert tab.settings_box.grid_label.text().startswith(label)
     # Unticking the grid clears the explanation.
     tab.settings_box.grid_check.setChecked(False)
@@ -77,4 +79,5 @@ def test_with_tracking_the_explanation_follows_the_track_id(installed_tab):
     tab.on_result(TaskResult("detect", frame, TrackedDetections(d.select(order), again), TIMINGS))
     assert int(again.track_ids[tab.selected]) == track_id
     render_overlay(tab, image)
+    tab.refresh_views()
     assert tab.settings_box.grid_label.text().startswith(f"{d.labels[chosen]} {d.scores[chosen]:.2f}: ")

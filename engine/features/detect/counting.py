@@ -436,7 +436,7 @@ class HeatMap:
 
     Each ``add`` splats box centres into a (rows, cols) grid of ``cell`` pixels; the grid
     is kept in buckets of ``bucket_s`` seconds so old ones fall off without a per-point
-    history. ``image()`` returns the sum over the window, float32 normalised to 0..1.
+    history. ``image()`` returns the sum over the window, float32 0..1 on a log scale.
     """
 
     width: int
@@ -475,9 +475,11 @@ class HeatMap:
         return total
 
     def image(self, now: float | None = None) -> np.ndarray:
+        """(rows, cols) float32 0..1 on a log scale, log(1 + n) / log(1 + peak): a spot
+        that a parked car fills every frame must not make the paths walked by once vanish."""
         total = self.counts(now)
         peak = float(total.max())
-        return total / peak if peak > 0 else total
+        return (np.log1p(total) / np.float32(np.log1p(peak))).astype(np.float32) if peak > 0 else total
 
     def clear(self) -> None:
         self._buckets.clear()

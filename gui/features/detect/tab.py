@@ -47,7 +47,7 @@ from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot
 from gui.features.detect.regions import RegionsBox
-from gui.features.detect.scene import draw_tracks, heat_qimage, paint_heat, paint_regions, paint_trails
+from gui.features.detect.scene import HeatLayer, draw_region_captions, draw_tracks, draw_trails, paint_regions
 from gui.features.detect.settings_box import SettingsBox
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class DetectTab(StudioTab):
         self._dirty = False
         self._grid_text = ""
         self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
-        self._heat_image = None
+        self.heat_layer = HeatLayer()
         self._latency_ms = 0.0
         self._last_sample = 0.0
         self._build()
@@ -265,7 +265,7 @@ class DetectTab(StudioTab):
 
     def _on_heat(self, on: bool) -> None:
         self.controller.set_heat(on, self.settings_box.heat_minutes.value())
-        self._heat_image = None
+        self.heat_layer.set_heat(None)
         self._dirty = True
         self.context.request_repaint()
 
@@ -291,8 +291,8 @@ class DetectTab(StudioTab):
             self.perf.redraw()
         elif self.isVisible():
             self.counts_plot.set_series(c.counts_series())
-        heat = c.heat_image()
-        self._heat_image = heat_qimage(heat) if heat is not None else None
+        self.heat_layer.set_heat(c.heat_image())
+        self._show_grid_text()
         if d is None:
             return
         self.counts.set_counts(d.counts(), {n: i for i, n in enumerate(d.class_names)})
@@ -307,14 +307,23 @@ class DetectTab(StudioTab):
             lst.setCurrentRow(wanted)
         lst.blockSignals(False)
 
+    def _show_grid_text(self) -> None:
+        """The grid's explanation of the selected box, at the views' pace: set per paint, a
+        word-wrapped label re-laid out the whole panel at frame rate (a GUI-thread cost the
+        model paid)."""
+        text = self._grid_text if self.controller.grid_shown else ""
+        if self.settings_box.grid_label.text() != text:
+            self.settings_box.grid_label.setText(text)
+
     def _clear_views(self) -> None:
         self.counts.clear()
         self.detection_list.clear()
         self.perf.clear()
-        self._heat_image = None
+        self.heat_layer.set_heat(None)
 
     def _on_detection_selected(self, row: int) -> None:
         self.controller.select_row(row)
+        self._dirty = True  # the grid's explanation follows at the next refresh
         self.context.request_repaint()
 
     @property
@@ -328,6 +337,7 @@ class DetectTab(StudioTab):
     def select_at(self, x: float, y: float) -> None:
         row = self.controller.select_at(x, y)
         if row is not None:
+            self._dirty = True
             self.detection_list.setCurrentRow(row)
             self.context.request_repaint()  # also when the list's row was already this one
 
@@ -343,9 +353,16 @@ class DetectTab(StudioTab):
         c = self.controller
         d = c.detections
         self._hidden = 0
-        if not self._installed or d is None:
+        if not self._installed:
+            return
+        if d is not None:
+            self.heat_layer.draw(canvas)
+        draw_region_captions(canvas, scale, c.regions, c.tracked.counts if c.tracked else None,
+                             frame_width, frame_height)
+        if d is None:
             return
         if c.tracked is not None:
+            draw_trails(canvas, scale, c.tracked, frame_width, frame_height)
             self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height,
                                        c.selected_track_row())
         else:
@@ -358,17 +375,9 @@ class DetectTab(StudioTab):
                                f"Detect: {self.entry.name if self.entry else 'no model'} is not installed — "
                                "use Download or Import file… in the Detect panel")
             return
-        if self._heat_image is not None:
-            paint_heat(painter, self._heat_image, frame_width, frame_height)
         d = c.detections
-        if d is not None:
-            if c.grid_shown and d.grids:
-                text = paint_grid(painter, d, c.selected)
-                if text != self._grid_text:
-                    self._grid_text = text
-                    self.settings_box.grid_label.setText(text)
-            if c.tracked is not None:
-                paint_trails(painter, c.tracked, frame_width, frame_height)
+        if d is not None and c.grid_shown and d.grids:
+            self._grid_text = paint_grid(painter, d, c.selected)
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
