@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtTest import QTest
 
 from engine.models.catalog import catalog
@@ -99,3 +99,30 @@ def test_a_click_on_a_stopped_video_explains_the_box_under_it(qtbot, tmp_path, d
     assert chosen is not None
     label = f"{d.labels[chosen]} {d.scores[chosen]:.2f}: "
     qtbot.waitUntil(lambda: detect.settings_box.grid_label.text().startswith(label), timeout=3000)
+
+
+def test_at_the_default_window_size_draw_line_needs_no_scrolling(qtbot, tmp_path, detect_window):
+    """Issue 27, item 11: the counting tools are in sight; the 80-row class list is folded away."""
+    window, detect = detect_window("demo")
+    assert (window.width(), window.height()) == (1280, 800)
+    qtbot.waitExposed(window)
+    viewport = detect.panel_scroll.viewport()
+    for button in (detect.regions_box.line_button, detect.regions_box.zone_button, detect.regions_box.rename_button):
+        top = button.mapTo(viewport, QPoint(0, 0)).y()
+        assert 0 <= top and top + button.height() <= viewport.height(), (button.text(), top, viewport.height())
+    assert not detect.class_filter.isVisible()
+    detect.sections["classes"].header.click()  # unfolded on demand, and remembered
+    assert detect.class_filter.isVisible()
+    assert window.context.store.get("Detect/section/classes", False) is True
+
+
+def test_a_refused_input_size_leaves_the_running_size_in_the_field(qtbot, tmp_path, detect_window):
+    """Issue 27, item 9: the field shows what runs, and the status bar says why."""
+    window, detect = detect_window("demo")
+    edit = detect.settings_box.size_combo.lineEdit()
+    running = detect.settings_box.size_combo.currentText()
+    for text in ("300x300", "big"):
+        edit.setText(text)
+        edit.editingFinished.emit()
+        assert detect.settings_box.size_combo.currentText() == running
+        assert "nput size" in window.context.last_status

@@ -40,44 +40,75 @@ def draw_trails(canvas: np.ndarray, scale: float, tracked: TrackedFrame, frame_w
             cv2.polylines(canvas, [points], False, class_bgra(int(tracks.class_ids[i])), width, cv2.LINE_8)
 
 
-class HeatLayer:
-    """The heat map blended into the picture (``draw``), with OpenCV.
+class BlendLayer:
+    """A translucent picture blended into the canvas per result with OpenCV, made only
+    when what it shows (``key``) or the canvas size changed.
 
-    ``set_heat`` takes the coarse (rows, cols) 0..1 image a few times a second; ``draw``
-    blends it over a canvas, resizing it (smoothly) only when the heat or the canvas size
-    changed. Why not QPainter: a smoothly stretched full-frame image per repaint held the
-    interpreter lock long enough to cost the model a third of its rate.
+    ``draw(canvas, key, make)``: ``make(width, height)`` returns the layer as (H, W, 4)
+    uint8 premultiplied BGRA at the canvas size. Why: stretching the heat image or
+    drawing the grid's ~80 translucent lines with QPainter on every repaint held the
+    interpreter lock the inference thread needs (the grid alone ~10 ms a result);
+    ``cv2.multiply`` / ``cv2.add`` release it.
     """
 
     def __init__(self) -> None:
-        self._heat: np.ndarray | None = None
         self._key: tuple | None = None
         self._colour: np.ndarray | None = None  # (H, W, 4) premultiplied colour, alpha 0
         self._keep: np.ndarray | None = None  # (H, W, 4) 255 - alpha (alpha channel 255)
 
+    def draw(self, canvas: np.ndarray, key, make) -> None:
+        h, w = canvas.shape[:2]
+        if self._key != (w, h, key):
+            layer = make(w, h)
+            alpha = layer[..., 3:4]
+            self._colour = np.concatenate((layer[..., :3], np.zeros_like(alpha)), axis=2)
+            keep = np.repeat(255 - alpha, 4, axis=2)
+            keep[..., 3] = 255
+            self._keep = keep
+            self._key = (w, h, key)
+        cv2.multiply(canvas, self._keep, dst=canvas, scale=1.0 / 255.0)
+        cv2.add(canvas, self._colour, dst=canvas)
+
+
+class HeatLayer(BlendLayer):
+    """The heat map blended into the picture: ``set_heat`` takes the coarse (rows, cols)
+    0..1 image a few times a second; ``draw`` stretches it (bilinear) only when it changed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._heat: np.ndarray | None = None
+        self._serial = 0
+
     def set_heat(self, heat: np.ndarray | None) -> None:
         self._heat = heat
-        self._key = None
+        self._serial += 1
 
     @property
     def shown(self) -> bool:
         return self._heat is not None
 
-    def draw(self, canvas: np.ndarray) -> None:
-        if self._heat is None:
-            return
-        h, w = canvas.shape[:2]
-        if self._key != (w, h):
-            bgra = heat_bgra(self._heat)
-            big = cv2.resize(bgra, (w, h), interpolation=cv2.INTER_LINEAR)
-            alpha = big[..., 3:4]
-            self._colour = np.concatenate((big[..., :3], np.zeros_like(alpha)), axis=2)
-            keep = np.repeat(255 - alpha, 4, axis=2)
-            keep[..., 3] = 255
-            self._keep = keep
-            self._key = (w, h)
-        cv2.multiply(canvas, self._keep, dst=canvas, scale=1.0 / 255.0)
-        cv2.add(canvas, self._colour, dst=canvas)
+    def draw(self, canvas: np.ndarray) -> None:  # type: ignore[override]
+        if self._heat is not None:
+            heat = self._heat
+            super().draw(canvas, self._serial,
+                         lambda w, h: cv2.resize(heat_bgra(heat), (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def grid_layer(detections, frame_width: int, width: int, height: int) -> np.ndarray:
+    """(height, width, 4) premultiplied BGRA: the grid lines of ``detections`` drawn once
+    with QPainter at the canvas size (canvas pixel = width / frame_width frame pixels)."""
+    from gui.features.detect.overlay import paint_grid_lines
+
+    image = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    scale = width / max(1, frame_width)
+    painter.scale(scale, scale)
+    paint_grid_lines(painter, detections)
+    painter.end()
+    pixels = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    argb = pixels.reshape(height, image.bytesPerLine() // 4, 4)[:, :width]
+    return np.ascontiguousarray(argb if np.little_endian else argb[..., ::-1])
 
 
 def draw_tracks(canvas: np.ndarray, scale: float, tracked: TrackedFrame, class_names: tuple[str, ...],

@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QListWidget,
@@ -44,10 +43,11 @@ from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
-from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
+from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot
 from gui.features.detect.regions import RegionsBox
-from gui.features.detect.scene import HeatLayer, draw_region_captions, draw_tracks, draw_trails, paint_regions
+from gui.features.detect.scene import BlendLayer, HeatLayer, draw_region_captions, draw_tracks, draw_trails, grid_layer, paint_regions
+from gui.features.detect.sections import Section
 from gui.features.detect.settings_box import SettingsBox
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class DetectTab(StudioTab):
         self._grid_text = ""
         self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
         self.heat_layer = HeatLayer()
+        self.grid_layer = BlendLayer()
         self._latency_ms = 0.0
         self._last_sample = 0.0
         self._build()
@@ -127,10 +128,9 @@ class DetectTab(StudioTab):
         self.detection_list = QListWidget()
         self.detection_list.setObjectName("detectDetections")
         self.detection_list.currentRowChanged.connect(self._on_detection_selected)
-        classes_box = QGroupBox("Classes")
-        QVBoxLayout(classes_box).addWidget(self.class_filter)
-        view_box = QGroupBox("In view")
+        view_box = QWidget()
         view_layout = QVBoxLayout(view_box)
+        view_layout.setContentsMargins(0, 0, 0, 0)
         view_layout.addWidget(self.counts)
         view_layout.addWidget(self.detection_list)
         r = self.regions_box = RegionsBox()
@@ -145,17 +145,34 @@ class DetectTab(StudioTab):
             f"Every frame seen since the app started (the newest {SESSION_FRAMES:,} frames, all sources): source, "
             "frame number, time (seconds into a video file, or the wall clock for a camera) and each box")
         self.export_button.clicked.connect(self._choose_export_file)
-        out_box = QGroupBox("Output")
-        QHBoxLayout(out_box).addWidget(self.export_button)
+        out_box = QWidget()
+        out_layout = QHBoxLayout(out_box)
+        out_layout.setContentsMargins(0, 0, 0, 0)
+        out_layout.addWidget(self.export_button)
         self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.ApplicationShortcut)
         self.escape.setEnabled(False)
         self.escape.activated.connect(c.cancel_drawing)
 
+        # Collapsible sections, the counting tools right under the settings and the 80-row
+        # class list folded away: at the default window size Draw line needs no scrolling.
+        s.setTitle("")
+        r.setTitle("")
+        self.sections = {
+            "settings": Section("Settings", s),
+            "counting": Section("Counting lines and zones", r),
+            "view": Section("In view", view_box),
+            "classes": Section("Classes (filter)", self.class_filter, expanded=False),
+            "output": Section("Output", out_box),
+        }
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
-        for widget in (self.model_box, s, classes_box, view_box, r, out_box):
-            panel_layout.addWidget(widget)
-        scroll = QScrollArea()
+        panel_layout.addWidget(self.model_box)
+        for name, section in self.sections.items():
+            section.set_expanded(self.context.store.get(f"Detect/section/{name}", section.expanded))
+            section.toggled.connect(lambda on, name=name: self.context.store.set(f"Detect/section/{name}", bool(on)))
+            panel_layout.addWidget(section)
+        panel_layout.addStretch(1)
+        scroll = self.panel_scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
         # Ask for the panel's full width: a horizontal scroll bar would hide the values.
@@ -170,7 +187,9 @@ class DetectTab(StudioTab):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(scroll)
         splitter.addWidget(self.plots)
-        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([600, 160])  # the panel gets the height; the plots keep a readable strip
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -253,7 +272,14 @@ class DetectTab(StudioTab):
         self.controller.set_thresholds(self.settings_box.conf, self.settings_box.iou)
 
     def _on_size(self) -> None:
-        self.controller.set_size(self.settings_box.size_combo.currentText())
+        """Take the typed size; a size the model refuses leaves the field showing the size
+        that runs (the status bar says why), never the refused text."""
+        combo = self.settings_box.size_combo
+        if not self.controller.set_size(combo.currentText()) and self.controller.effective_size is not None:
+            width, height = self.controller.effective_size
+            combo.blockSignals(True)
+            combo.setCurrentText(f"{width}x{height}")
+            combo.blockSignals(False)
 
     def _on_grid_toggled(self, on: bool) -> None:
         self.controller.set_grid(on)
@@ -357,6 +383,9 @@ class DetectTab(StudioTab):
             return
         if d is not None:
             self.heat_layer.draw(canvas)
+            key = grid_key(d) if c.grid_shown else None
+            if key is not None:
+                self.grid_layer.draw(canvas, key, lambda w, h: grid_layer(d, frame_width, w, h))
         draw_region_captions(canvas, scale, c.regions, c.tracked.counts if c.tracked else None,
                              frame_width, frame_height)
         if d is None:
@@ -377,7 +406,7 @@ class DetectTab(StudioTab):
             return
         d = c.detections
         if d is not None and c.grid_shown and d.grids:
-            self._grid_text = paint_grid(painter, d, c.selected)
+            self._grid_text = paint_grid(painter, d, c.selected, lines=False)  # the lines are in the picture
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
