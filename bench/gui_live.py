@@ -11,6 +11,8 @@ on a laptop) for the whole run.
     python bench/gui_live.py --scenario detect            # 9 rounds of 5 s + 5 s
     python bench/gui_live.py --scenario features --busy
     python bench/gui_live.py --scenario all
+    python bench/gui_live.py --scenario detect --overlay heatmap   # tracking + heat map on
+    python bench/gui_live.py --scenario detect --overlay grid      # the grid view, a box selected
 
 In-app and standalone phases alternate ``--repeats`` times (the machine's speed drifts;
 alternating puts the drift into the spread of the per-round ratios, which are printed,
@@ -124,6 +126,16 @@ def prepare_faces(embedder: str, detector: str = "haar"):
     return prepare
 
 
+def apply_overlay(window, overlay: str) -> None:
+    """The Detect tab's overlays as a user turns them on: "heatmap" (tracking and the heat
+    map), "grid" (the grid view; the most confident box is selected), "none"."""
+    tab = next(t for t in window.tabs if t.title == "Detect")
+    s = tab.settings_box
+    s.track_check.setChecked(overlay == "heatmap")
+    s.heat_check.setChecked(overlay == "heatmap")
+    s.grid_check.setChecked(overlay == "grid")
+
+
 SCENARIOS = {
     "detect": (prepare_detect, "demo"),
     "features": (prepare_features, "demo"),
@@ -187,7 +199,7 @@ def process_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1) -> dict:
+def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1, overlay: str = "none") -> dict:
     """In-app and standalone phases of ``seconds`` each, alternated ``repeats`` times so
     that a change in the machine's load between them shows up as a spread, not a bias."""
     import torch
@@ -204,6 +216,8 @@ def run_scenario(name: str, seconds: float, busy: bool, repeats: int = 1) -> dic
     window.resize(1280, 800)
     window.show()
     title = prepare(window, workdir)
+    if name == "detect":
+        apply_overlay(window, overlay)
     index = next(i for i, t in enumerate(window.tabs) if t.title == title)
     window.tab_widget.setCurrentIndex(index)
     window.models_changed()  # what the app does after an install: the tab sees its new weights
@@ -260,6 +274,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each in-app and each standalone phase")
     parser.add_argument("--repeats", type=int, default=9, help="in-app/standalone pairs per scenario (median reported)")
     parser.add_argument("--busy", action="store_true", help="one competing busy process for the duration")
+    parser.add_argument("--overlay", choices=("none", "heatmap", "grid"), default="none",
+                        help="detect only: tracking + heat map, or the grid view, on")
     parser.add_argument("--threads", help="intra-op threads, as main.py --threads (default: the app's plan)")
     args = parser.parse_args()
     names = tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,)
@@ -270,7 +286,9 @@ def main() -> int:
     print(f"{'scenario':16s} {'in-app fps':>10s} {'standalone':>10s} {'ratio':>6s} {'ratios':>16s} {'latency ms':>10s} "
           f"{'GUI':>5s} {'capture':>7s} {'worker':>6s} {'process':>7s} {'alone':>6s}   (CPU: share of one core)")
     for name in names:
-        rounds = run_scenario(name, args.seconds, args.busy, max(1, args.repeats))["rounds"]
+        rounds = run_scenario(name, args.seconds, args.busy, max(1, args.repeats), args.overlay)["rounds"]
+        if name == "detect" and args.overlay != "none":
+            name = f"detect+{args.overlay}"
         ratios = [r["in_app_fps"] / r["standalone_fps"] if r["standalone_fps"] else float("nan") for r in rounds]
         share = lambda key: 100 * _median(rounds, key) if all(key in r for r in rounds) else float("nan")  # noqa: E731
         print(f"{name:16s} {_median(rounds, 'in_app_fps'):10.1f} {_median(rounds, 'standalone_fps'):10.1f} "

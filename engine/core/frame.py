@@ -17,6 +17,9 @@ class Frame:
 
     image: (H, W, 3) uint8 BGR. index: 0-based count of frames delivered by its source.
     timestamp: time.monotonic() seconds at capture. source: the source's display name.
+    position: seconds into the video file where this picture sits (its frame number in
+    the file / the file's fps; it starts again at 0 when a looping video restarts), None
+    for live sources (cameras, streams, the screen, the demo) whose time is the wall clock.
     scene: changes whenever the picture stops being a continuation of the previous one
     (the next image of a folder); results computed on another scene are never drawn
     over this frame.
@@ -27,6 +30,7 @@ class Frame:
     timestamp: float
     source: str = ""
     scene: int = 0
+    position: float | None = None
 
     @property
     def width(self) -> int:

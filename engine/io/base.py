@@ -132,7 +132,8 @@ class FrameSource:
         if self.mirror:
             image = cv2.flip(image, 1)
         now = time.monotonic()
-        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name, scene=self._scene)
+        frame = Frame(image=image, index=self._index, timestamp=now, source=self.name, scene=self._scene,
+                      position=self._media_time())
         self._index += 1
         self._times.append(now)
         with self._lock:
@@ -224,6 +225,10 @@ class FrameSource:
         return False
 
     # -- for subclasses ---------------------------------------------------------------
+    def _media_time(self) -> float | None:
+        """Seconds into the media of the picture ``_read`` just returned (files), None for live sources."""
+        return None
+
     def _open(self) -> None:
         raise NotImplementedError
 

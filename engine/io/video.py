@@ -28,6 +28,7 @@ class VideoSource(CaptureSource):
         self.loop = loop
         super().__init__(self.path.name, pace=realtime)
         self.frame_count = 0
+        self._file_frame = -1  # the frame number in the file of the picture read last
         self._open()  # validate now so a bad file fails in the caller, with its name
         self._close()
 
@@ -49,6 +50,7 @@ class VideoSource(CaptureSource):
             raise SourceError(f"{self.path}: contains no readable video frames")
         self.fps = 30.0  # unless the file says otherwise
         self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._file_frame = -1
         self._adopt(cap, first)
 
     def _read(self) -> np.ndarray | None:
@@ -56,6 +58,7 @@ class VideoSource(CaptureSource):
             self._open()
         first = self._take_first()
         if first is not None:
+            self._file_frame = 0
             return first
         assert self._cap is not None
         ok, image = self._cap.read()
@@ -63,7 +66,13 @@ class VideoSource(CaptureSource):
             if not self.loop:
                 return None
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._file_frame = -1
             ok, image = self._cap.read()
             if not ok or image is None:
                 return None
+        self._file_frame += 1
         return to_bgr8(image, self.name)
+
+    def _media_time(self) -> float | None:
+        """Seconds into the file: frame number in the file / the file's fps."""
+        return max(self._file_frame, 0) / self.fps

@@ -92,7 +92,8 @@ class PipelineStats:
 
     capture_fps: frames/s delivered by the source. inference_fps: results/s of the worker
     over the last ~2 s. latency_ms: median end-to-end latency (capture -> result) over the last ~2 s,
-    None without results. dropped: frames the worker skipped because it was busy.
+    None without results. dropped: frames of the current source the worker skipped
+    because it was busy (it starts from 0 with each source).
     """
 
     capture_fps: float
@@ -135,6 +136,7 @@ class LivePipeline(QObject):
         self._task: Task | None = None
         self._generation = 0  # of the current task: the one place where stale results are dropped
         self._result_log: deque[tuple[float, float]] = deque(maxlen=600)  # (arrival, latency_ms)
+        self._dropped_base = 0  # the worker's dropped count when the current source started
         # The newest captured frame (set on the capture thread; reading it is atomic).
         self.latest_frame: Any | None = None
         # False: frames are not handed to the GUI thread (it would not show them: in Synced
@@ -172,6 +174,7 @@ class LivePipeline(QObject):
         self.stop_source()
         self._unsubscribe = unsubscribe
         self.source = source
+        self._dropped_base = self.worker_dropped()  # "dropped" counts this source's frames
         return source
 
     def stop_source(self) -> None:
@@ -257,7 +260,7 @@ class LivePipeline(QObject):
         capture = self.source.measured_fps if self.source is not None and self.source.running else 0.0
         # Counted at the worker: the GUI may skip results (coalescing) when it is busy.
         inference = self._worker.stats.fps if self._worker is not None and self._task is not None and recent else 0.0
-        return PipelineStats(capture, inference, latency, self.worker_dropped())
+        return PipelineStats(capture, inference, latency, max(0, self.worker_dropped() - self._dropped_base))
 
     def worker_dropped(self) -> int:
         """Frames the worker skipped (latest-frame-wins) since it started."""

@@ -23,7 +23,8 @@ class StatusPanel:
         self.latency = QLabel("latency – ms")
         self.latency.setToolTip("From capture to result (median over the last 2 s)")
         self.dropped = QLabel("dropped 0")
-        self.dropped.setToolTip("Frames the model skipped because it was still busy (by design: it always takes the newest)")
+        self.dropped.setToolTip("Frames of this source the model skipped because it was still busy "
+                                "(by design: it always takes the newest); counted from 0 for each source")
         self.device = QLabel("")
         self.device.setToolTip("Where the models run (set with --device or CNN_STUDIO_DEVICE)")
         for label in (self.record, self.capture, self.inference, self.latency, self.dropped, self.device):

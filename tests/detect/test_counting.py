@@ -136,7 +136,7 @@ def test_heat_map_window_and_peak():
         heat.add(np.array([[100, 100, 140, 140], [400, 300, 440, 340]], np.float32)[: 1 if t % 3 else 2], float(t))
     image = heat.image()
     assert image.shape == (30, 40) and image.max() == 1.0
-    assert image[7, 7] == 1.0 and image[20, 26] == pytest.approx(10 / 30)
+    assert image[7, 7] == 1.0 and image[20, 26] == pytest.approx(np.log(11) / np.log(31))  # log scale
     heat.add(np.zeros((0, 4)), 200.0)  # long after: everything older than the window falls off
     assert heat.counts().sum() == 0
 
@@ -148,7 +148,7 @@ def test_events_export_csv_and_json(tmp_path):
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(counter.events) == 5
     assert {r["region"] for r in rows} == {"door", "bench"}
-    assert set(rows[0]) == {"time", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell"}
+    assert set(rows[0]) == {"time", "time_base", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell"}
     data = json.loads(save_events(counter.events, tmp_path / "events.json").read_text())
     assert [d["direction"] for d in data] == [e.direction for e in counter.events]
     with pytest.raises(ValueError, match=r"\.csv or \.json"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtTest import QTest
 
 from engine.models.catalog import catalog
 
@@ -36,3 +38,91 @@ def test_weights_installed_elsewhere_start_detection_after_models_changed(qtbot,
         assert results[-1].task == window.pipeline.task.name
     finally:
         window.shutdown()
+
+
+def write_video(path, frames: int = 40, size=(320, 240), fps: float = 10.0):
+    """A short MJPG video of synthetic street-like pictures (the generated weights find boxes in them)."""
+    import cv2
+
+    from engine.features.detect.backends.darknet.random_weights import synthetic_image
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        writer.write(synthetic_image(size[1], size[0], seed=7 + (i // 20)))
+    writer.release()
+    return path
+
+
+@pytest.fixture()
+def detect_window(qtbot, tmp_path, monkeypatch, darknet_weights):
+    """``open(source) -> (window, detect tab)``: the main window on ``source`` with the Detect
+    tab shown and generated yolov4-tiny weights installed."""
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
+    from gui.features.detect.tab import DetectTab
+    from gui.shell.main_window import MainWindow
+
+    windows = []
+
+    def open_window(source: str):
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings, torch.device("cpu"), source=source)
+        qtbot.addWidget(window)
+        windows.append(window)
+        detect = next(t for t in window.tabs if isinstance(t, DetectTab))
+        window.tab_widget.setCurrentIndex(window.tabs.index(detect))
+        window.show()
+        _, weights = darknet_weights("yolov4-tiny")
+        window.context.weights_cache.import_file(detect.entry, weights)
+        window.models_changed()
+        return window, detect
+
+    yield open_window
+    for window in windows:
+        window.shutdown()
+
+
+@pytest.mark.parametrize("tracking", [False, True])
+def test_a_click_on_a_stopped_video_explains_the_box_under_it(qtbot, tmp_path, detect_window, tracking):
+    window, detect = detect_window(str(write_video(tmp_path / "street.avi")))
+    detect.settings_box.grid_check.setChecked(True)
+    detect.settings_box.track_check.setChecked(tracking)
+    qtbot.waitUntil(lambda: detect.detections is not None and len(detect.detections) >= 3, timeout=60000)
+    window.toggle_running()  # Space: stop
+    qtbot.waitUntil(lambda: not window.pipeline.running, timeout=5000)
+    qtbot.wait(300)  # results still on their way arrive now
+    d = detect.detections
+    row = len(d) - 1
+    x1, y1, x2, y2 = d.boxes[row].tolist()
+    point = window.view.frame_to_widget().map(QPointF((x1 + x2) / 2, (y1 + y2) / 2)).toPoint()
+    QTest.mouseClick(window.view, Qt.MouseButton.LeftButton, pos=point)
+    chosen = detect.selected
+    assert chosen is not None
+    label = f"{d.labels[chosen]} {d.scores[chosen]:.2f}: "
+    qtbot.waitUntil(lambda: detect.settings_box.grid_label.text().startswith(label), timeout=3000)
+
+
+def test_at_the_default_window_size_draw_line_needs_no_scrolling(qtbot, tmp_path, detect_window):
+    """Issue 27, item 11: the counting tools are in sight; the 80-row class list is folded away."""
+    window, detect = detect_window("demo")
+    assert (window.width(), window.height()) == (1280, 800)
+    qtbot.waitExposed(window)
+    viewport = detect.panel_scroll.viewport()
+    for button in (detect.regions_box.line_button, detect.regions_box.zone_button, detect.regions_box.rename_button):
+        top = button.mapTo(viewport, QPoint(0, 0)).y()
+        assert 0 <= top and top + button.height() <= viewport.height(), (button.text(), top, viewport.height())
+    assert not detect.class_filter.isVisible()
+    detect.sections["classes"].header.click()  # unfolded on demand, and remembered
+    assert detect.class_filter.isVisible()
+    assert window.context.store.get("Detect/section/classes", False) is True
+
+
+def test_a_refused_input_size_leaves_the_running_size_in_the_field(qtbot, tmp_path, detect_window):
+    """Issue 27, item 9: the field shows what runs, and the status bar says why."""
+    window, detect = detect_window("demo")
+    edit = detect.settings_box.size_combo.lineEdit()
+    running = detect.settings_box.size_combo.currentText()
+    for text in ("300x300", "big"):
+        edit.setText(text)
+        edit.editingFinished.emit()
+        assert detect.settings_box.size_combo.currentText() == running
+        assert "nput size" in window.context.last_status

@@ -140,18 +140,23 @@ def test_import_then_detect_with_settings_snapshots_counts_grid_and_export(qtbot
     tab.settings_box.grid_check.setChecked(True)
     tab.detection_list.setCurrentRow(0)
     assert (render_overlay(tab, image) != painted).any()
+    tab.refresh_views()
     origin = detections.origins[0]
     assert f"cell ({origin[1]}, {origin[2]})" in tab.settings_box.grid_label.text()
     x1, y1, x2, y2 = detections.boxes[-1]
     tab.select_at(float(x1 + x2) / 2, float(y1 + y2) / 2)
     assert tab.selected is not None
 
+    # The export writes the session: both frames the tab saw, with source, frame index and time.
     assert tab.export_detections(tmp_path / "dets.csv")
     rows = list(csv.DictReader((tmp_path / "dets.csv").open()))
-    assert len(rows) == len(detections) and rows[0]["label"] == detections.labels[0]
+    assert len(rows) == len(tab.controller.session[0].detections) + len(detections)
+    assert rows[-1]["label"] == detections.labels[-1] and {r["frame"] for r in rows} == {"0", "2"}
+    assert {r["source"] for r in rows} == {"test"} and {r["time_base"] for r in rows} == {"wall"}
     assert tab.export_detections(tmp_path / "dets.json")
     data = json.loads((tmp_path / "dets.json").read_text())
-    assert (data["width"], data["height"]) == (320, 240) and len(data["detections"]) == len(detections)
+    assert [(f["frame"], f["width"], f["height"]) for f in data] == [(0, 320, 240), (2, 320, 240)]
+    assert len(data[-1]["detections"]) == len(detections)
     assert not tab.export_detections(tmp_path / "dets.txt") and context.last_error is not None
     assert not hasattr(tab, "start_recording")  # the main window records what the view shows
 

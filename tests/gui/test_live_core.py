@@ -204,3 +204,11 @@ def test_a_stalled_model_lets_the_live_picture_through_again(qtbot, make_window,
                         timeout=5000)
     finally:
         gate.set()
+
+
+def test_the_dropped_counter_starts_again_with_each_source(qtbot, window_with):
+    """Issue 27, item 11: "dropped" counts the frames of the source playing now."""
+    window, _tab = window_with()
+    qtbot.waitUntil(lambda: window.pipeline.stats().dropped >= 20, timeout=20000)
+    assert window.open_source("demo")
+    assert window.pipeline.stats().dropped < 20

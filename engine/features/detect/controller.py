@@ -30,10 +30,12 @@ import numpy as np
 
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
+from engine.features.detect.association import iou_matrix
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
+from engine.features.detect.export import SESSION_FRAMES, SeenFrame, save_session
 from engine.features.detect.options import PRECISION_CHOICES, DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
-from engine.features.detect.task import DetectionTask, DetectSettings, split_result
+from engine.features.detect.task import DetectionTask, DetectSettings, event_time, split_result
 from engine.features.detect.types import Detections
 from engine.models.catalog import Capabilities
 from engine.runtime.precision import resolve_precision
@@ -44,6 +46,7 @@ KEY = "Detect/"
 SIZE_PRESETS = ("320x320", "416x416", "512x512", "608x608", "640x384", "384x640")
 CLOSE_ZONE_PX = 12.0  # clicking this close to a zone's first corner closes it
 HISTORY_S = 600.0
+FOLLOW_MIN_IOU = 0.1  # without tracking, the selection moves to the next result's box overlapping it at least this much
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -58,6 +61,15 @@ def parse_size(text: str) -> tuple[int, int] | None:
 
 def _is_fraction(value: float) -> bool:
     return 0.0 <= value <= 1.0
+
+
+def _renamed(counts: dict, group: str, old: str, new: str) -> dict:
+    """A copy of a counts snapshot ({"lines": {name: ...}, "zones": {name: ...}}) with
+    region ``old`` of ``group`` called ``new``."""
+    if old not in counts.get(group, {}):
+        return counts
+    items = {(new if name == old else name): value for name, value in counts[group].items()}
+    return {**counts, group: items}
 
 
 @dataclass(frozen=True)
@@ -111,8 +123,14 @@ class DetectController(Controller):
         self.events: list[CountEvent] = []
         self.history: deque[tuple[float, dict]] = deque()  # (time, counts snapshot)
         self.heat: HeatMap | None = None
-        self.selected: int | None = None
+        self.selected: int | None = None  # row in ``detections`` of the selected object
+        # What the selection follows from result to result: ("track", id) while the object
+        # has a track id, else ("box", xyxy, class id), its box in the latest result.
+        self._follow: tuple | None = None
         self._rate_times: deque[float] = deque(maxlen=30)
+        # Every frame seen this session (all sources), the newest SESSION_FRAMES: what
+        # "Export session detections…" writes. Not cleared by a new source or model.
+        self.session: deque[SeenFrame] = deque(maxlen=SESSION_FRAMES)
 
     # -- model --------------------------------------------------------------------------
     @property
@@ -268,7 +286,7 @@ class DetectController(Controller):
         self.grid = bool(on)
         self.store.set(KEY + "grid", self.grid)
         if on and self.selected is None and self.detections is not None and len(self.detections):
-            self.selected = 0
+            self.select_row(0)
 
     def set_heat(self, on: bool, minutes: float | None = None) -> None:
         self.show_heat = bool(on)
@@ -365,7 +383,15 @@ class DetectController(Controller):
             self.status.emit(f"'{new}' is empty or already used: give the {kind} another name")
             return False
         renamed = tuple(replace(r, name=new) if r.name == old else r for r in items)
-        self._set_regions(replace(self.regions, **{"lines" if kind == "line" else "zones": renamed}))
+        # The counts shown until the worker's next result (and the plot's history) are
+        # keyed by name: move them to the new name so nothing reads 0 meanwhile.
+        group = "lines" if kind == "line" else "zones"
+        if self.tracked is not None:
+            counts = _renamed(self.tracked.counts, group, old, new)
+            inside = _renamed({"zones": self.tracked.inside}, group, old, new)["zones"]
+            self.tracked = replace(self.tracked, counts=counts, inside=inside)
+        self.history = deque((t, _renamed(snapshot, group, old, new)) for t, snapshot in self.history)
+        self._set_regions(replace(self.regions, **{group: renamed}))
         return True
 
     def delete(self, kind: str, name: str) -> None:
@@ -384,10 +410,9 @@ class DetectController(Controller):
             self.set_source(frame.source)
         self.detections = detections
         self.tracked = tracked
-        if self.selected is not None and self.selected >= len(detections):
-            self.selected = None
-        if self.selected is None and self.grid_shown and len(detections):
-            self.selected = 0
+        self.selected = self._follow_selection()
+        if self._follow is None and self.grid_shown and len(detections):
+            self.select_row(0)  # nothing chosen yet: the grid explains the most confident box
         now = frame.timestamp
         if tracked is not None:
             self.events.extend(tracked.events)
@@ -397,6 +422,9 @@ class DetectController(Controller):
         if self.heat is None or (self.heat.width, self.heat.height) != (frame.width, frame.height):
             self.heat = HeatMap(frame.width, frame.height, window_s=self.heat_minutes * 60.0)
         self.heat.add(detections.boxes, now)
+        seconds, time_base = event_time(frame)
+        self.session.append(SeenFrame(frame.source or self.source, frame.index, seconds, time_base, detections,
+                                      None if tracked is None else tracked.track_ids))
         self._rate_times.append(time.monotonic())
         return True
 
@@ -410,6 +438,7 @@ class DetectController(Controller):
         self.detections = None
         self.tracked = None
         self.selected = None
+        self._follow = None
         self.events.clear()
         self.history.clear()
         self.heat = None
@@ -426,8 +455,66 @@ class DetectController(Controller):
             return None
         areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         areas = np.where(inside, areas, np.inf)
-        self.selected = int(areas.argmin())
+        self.select_row(int(areas.argmin()))
         return self.selected
+
+    def select_row(self, row: int | None) -> None:
+        """Select detection ``row`` of the latest result (None or -1: nothing). From then on
+        the selection follows that object, not the row: its track id while it has one,
+        else the best-overlapping box of each next result (``_follow_selection``)."""
+        d = self.detections
+        if row is None or d is None or not 0 <= row < len(d):
+            self.selected, self._follow = None, None
+            return
+        self.selected = int(row)
+        self._remember(self.selected)
+
+    def _track_id(self, row: int) -> int:
+        """The track id of detection ``row`` of the latest result, -1 when it has none."""
+        ids = self.tracked.track_ids if self.tracked is not None else None
+        return int(ids[row]) if ids is not None and 0 <= row < len(ids) else -1
+
+    def _remember(self, row: int) -> None:
+        d = self.detections
+        tid = self._track_id(row)
+        self._follow = ("track", tid) if tid >= 0 else ("box", d.boxes[row].astype(np.float32), int(d.class_ids[row]))
+
+    def selected_track_row(self) -> int | None:
+        """The row in ``tracked.tracks`` of the selected object (None when it has no track)."""
+        if self.tracked is None or self._follow is None or self._follow[0] != "track":
+            return None
+        rows = np.flatnonzero(self.tracked.tracks.ids == self._follow[1])
+        return int(rows[0]) if len(rows) else None
+
+    def _follow_selection(self) -> int | None:
+        """The row of the followed object in the new result (None: not in this one).
+
+        A track is looked for by id (it may come back after a gap, so it stays followed);
+        a box by overlap: the best IoU among boxes of its class, else among all, at least
+        ``FOLLOW_MIN_IOU``; a box that found no successor is let go.
+        """
+        follow, d = self._follow, self.detections
+        if follow is None or d is None:
+            return None
+        if follow[0] == "track":
+            if self.tracked is None:  # tracking was turned off: nothing to follow it by
+                self._follow = None
+                return None
+            rows = np.flatnonzero(self.tracked.track_ids == follow[1])
+            return int(rows[0]) if len(rows) else None
+        _kind, box, class_id = follow
+        if not len(d):
+            self._follow = None
+            return None
+        iou = iou_matrix(box[None, :], d.boxes)[0]
+        same = iou * (d.class_ids == class_id)
+        best = same if same.max() >= FOLLOW_MIN_IOU else iou
+        row = int(best.argmax())
+        if best[row] < FOLLOW_MIN_IOU:
+            self._follow = None
+            return None
+        self._remember(row)  # its new box (or its new track id) is followed from now on
+        return row
 
     def count_rows(self) -> list[tuple[str, str, str, str]]:
         """Rows of the counts table: (kind, name, what, value)."""
@@ -447,6 +534,11 @@ class DetectController(Controller):
             for label, n in sorted(z["entered"].items()):
                 rows.append(("zone", zone.name, f"{label} entered", str(n)))
         return rows
+
+    def export_session(self, path: str | Path) -> tuple[int, int]:
+        """Write the detections of every frame seen this session (``session``); returns
+        (frames, detections) written (raises ValueError/OSError)."""
+        return save_session(self.session, path)
 
     def export_events(self, path: str | Path) -> int:
         """Write the events so far; returns how many (raises ValueError/OSError)."""

@@ -10,7 +10,8 @@ an object that crosses from your left-hand side to your right-hand side is count
 "in", the other way "out". For a line drawn left to right, moving down the picture is
 "in".
 
-Times are seconds (the frame's timestamp, or frame index / fps for files).
+Times are seconds: for a video file its own time (frame index / fps), for a live source
+the wall clock at capture (Unix seconds, UTC); each event says which in ``time_base``.
 """
 
 from __future__ import annotations
@@ -231,8 +232,10 @@ def parse_zone(text: str, default_name: str = "zone") -> Zone:
 class CountEvent:
     """One counted happening: a line crossed, a zone entered or left.
 
-    time: seconds. kind: "line" or "zone". direction: "in"/"out" for lines,
-    "enter"/"exit" for zones. dwell: seconds inside (exit events), else None.
+    time: seconds, counted as ``time_base`` says: "video" (seconds into the video file)
+    or "wall" (Unix seconds, UTC, when the frame was captured from a live source).
+    kind: "line" or "zone". direction: "in"/"out" for lines, "enter"/"exit" for zones.
+    dwell: seconds inside (exit events), else None.
     """
 
     time: float
@@ -244,14 +247,16 @@ class CountEvent:
     region: str
     direction: str
     dwell: float | None = None
+    time_base: str = "video"
 
     def to_dict(self) -> dict:
-        return {"time": round(self.time, 4), "frame": self.frame, "track_id": self.track_id, "class_id": self.class_id,
+        return {"time": round(self.time, 4), "time_base": self.time_base, "frame": self.frame, "track_id": self.track_id, "class_id": self.class_id,
                 "label": self.label, "kind": self.kind, "region": self.region, "direction": self.direction,
                 "dwell": None if self.dwell is None else round(self.dwell, 4)}
 
 
-EVENT_FIELDS = ("time", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell")
+TIME_BASES = ("video", "wall")
+EVENT_FIELDS = ("time", "time_base", "frame", "track_id", "class_id", "label", "kind", "region", "direction", "dwell")
 
 
 def anchor_points(tracks: Tracks, anchor: str = "center") -> np.ndarray:
@@ -291,6 +296,39 @@ class RegionCounter:
         self.zone_totals: dict[str, dict[str, int]] = {z.name: {} for z in self.regions.zones}
         self.events: list[CountEvent] = []
         self.last_time = 0.0
+        self._time_base = "video"
+
+    def with_regions(self, regions: Regions) -> "RegionCounter":
+        """A counter for ``regions`` that carries on this one's counts and per-track state
+        for every line and zone whose geometry did not change, also when it was renamed;
+        a new or moved line/zone starts from zero, a deleted one is forgotten. The event
+        log is kept. Why: editing one region (drawing a zone, renaming a line) must not
+        reset the totals of the others."""
+        new = RegionCounter(regions, self.class_names, self.anchor, self.margin)
+        old_lines = {line.name: line for line in self.regions.lines}
+        old_zones = {zone.name: zone for zone in self.regions.zones}
+
+        def match(item, old: dict, same) -> str | None:
+            """The old region ``item`` continues: the same name and geometry, else the
+            first old one with its geometry that no new region of that name claims."""
+            if item.name in old and same(old[item.name], item):
+                return item.name
+            names = {r.name for r in (regions.lines if old is old_lines else regions.zones)}
+            return next((name for name, r in old.items() if same(r, item) and name not in names), None)
+
+        for line in regions.lines:
+            name = match(line, old_lines, lambda a, b: (a.p1, a.p2) == (b.p1, b.p2))
+            if name is not None:
+                new._line_state[line.name] = dict(self._line_state[name])
+                new.line_counts[line.name] = {d: dict(c) for d, c in self.line_counts[name].items()}
+        for zone in regions.zones:
+            name = match(zone, old_zones, lambda a, b: a.points == b.points)
+            if name is not None:
+                new._inside[zone.name] = dict(self._inside[name])
+                new.zone_totals[zone.name] = dict(self.zone_totals[name])
+        new.events = list(self.events)
+        new.last_time = self.last_time
+        return new
 
     def label(self, class_id: int) -> str:
         """The name of ``class_id`` from ``class_names``: a tuple indexed by id, or a mapping
@@ -300,8 +338,11 @@ class RegionCounter:
             return names.get(class_id) or f"class {class_id}"
         return names[class_id] if 0 <= class_id < len(names) else f"class {class_id}"
 
-    def update(self, tracks: Tracks, time: float, frame: int = 0) -> list[CountEvent]:
+    def update(self, tracks: Tracks, time: float, frame: int = 0, time_base: str = "video") -> list[CountEvent]:
+        """The events of one frame at ``time`` seconds (counted as ``time_base`` says, see
+        ``CountEvent``)."""
         self.last_time = float(time)
+        self._time_base = time_base
         points = anchor_points(tracks, self.anchor)
         ids = tracks.ids.tolist()
         classes = tracks.class_ids.tolist()
@@ -325,7 +366,8 @@ class RegionCounter:
                 per_class = self.line_counts[line.name][direction]
                 label = self.label(classes[i])
                 per_class[label] = per_class.get(label, 0) + 1
-                new.append(CountEvent(float(time), frame, tid, classes[i], label, "line", line.name, direction))
+                new.append(CountEvent(float(time), frame, tid, classes[i], label, "line", line.name, direction,
+                                      time_base=time_base))
         present = set(ids)
         for zone in self.regions.zones:
             inside_now = zone.contains(points) if len(points) else np.zeros(0, bool)
@@ -336,7 +378,8 @@ class RegionCounter:
                     label = self.label(classes[i])
                     totals = self.zone_totals[zone.name]
                     totals[label] = totals.get(label, 0) + 1
-                    new.append(CountEvent(float(time), frame, tid, classes[i], label, "zone", zone.name, "enter"))
+                    new.append(CountEvent(float(time), frame, tid, classes[i], label, "zone", zone.name, "enter",
+                                          time_base=time_base))
                 elif not inside_now[i] and tid in entered:
                     new.append(self._exit(zone.name, tid, time, frame))
             # A track that vanished while inside (left the picture, lost) leaves the zone too.
@@ -348,7 +391,7 @@ class RegionCounter:
     def _exit(self, zone: str, tid: int, time: float, frame: int) -> CountEvent:
         since, class_id = self._inside[zone].pop(tid)
         return CountEvent(float(time), frame, tid, class_id, self.label(class_id), "zone", zone, "exit",
-                          float(time) - since)
+                          float(time) - since, self._time_base)
 
     def inside(self, zone: str) -> dict[int, float]:
         """Track id -> seconds inside ``zone`` so far (at the last update's time)."""
@@ -393,7 +436,7 @@ class HeatMap:
 
     Each ``add`` splats box centres into a (rows, cols) grid of ``cell`` pixels; the grid
     is kept in buckets of ``bucket_s`` seconds so old ones fall off without a per-point
-    history. ``image()`` returns the sum over the window, float32 normalised to 0..1.
+    history. ``image()`` returns the sum over the window, float32 0..1 on a log scale.
     """
 
     width: int
@@ -432,9 +475,11 @@ class HeatMap:
         return total
 
     def image(self, now: float | None = None) -> np.ndarray:
+        """(rows, cols) float32 0..1 on a log scale, log(1 + n) / log(1 + peak): a spot
+        that a parked car fills every frame must not make the paths walked by once vanish."""
         total = self.counts(now)
         peak = float(total.max())
-        return total / peak if peak > 0 else total
+        return (np.log1p(total) / np.float32(np.log1p(peak))).astype(np.float32) if peak > 0 else total
 
     def clear(self) -> None:
         self._buckets.clear()

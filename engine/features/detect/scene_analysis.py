@@ -49,15 +49,18 @@ class SceneAnalyzer:
         return self.counter.regions
 
     def set_regions(self, regions: Regions) -> None:
-        """New lines/zones: their counts start from zero; tracks are kept."""
+        """New lines/zones: tracks are kept, and so are the counts of every line and zone
+        whose geometry did not change (renamed ones included); new or moved ones start
+        from zero (``RegionCounter.with_regions``)."""
         if regions != self.counter.regions:
-            self.counter = RegionCounter(regions, self.class_names, self.counter.anchor, self.counter.margin)
+            self.counter = self.counter.with_regions(regions)
 
     def step(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, time: float,
-             frame: int) -> TrackedFrame:
-        """Track (N, 4) xyxy boxes with (N,) scores and class ids at ``time`` seconds."""
+             frame: int, time_base: str = "video") -> TrackedFrame:
+        """Track (N, 4) xyxy boxes with (N,) scores and class ids at ``time`` seconds
+        (``time_base``: "video" seconds into a file, or "wall" Unix seconds)."""
         tracks = self.tracker.update(boxes, scores, class_ids)
-        events = self.counter.update(tracks, time, frame)
+        events = self.counter.update(tracks, time, frame, time_base)
         inside = {z.name: self.counter.inside(z.name) for z in self.counter.regions.zones}
         return TrackedFrame(tracks, tuple(events), self.counter.snapshot(),
                             tracks.track_ids_for_detections(len(scores)), inside)

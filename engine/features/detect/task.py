@@ -11,7 +11,8 @@ new task (``worker.set_task``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -48,7 +49,8 @@ class DetectSettings:
 
 @dataclass(frozen=True, eq=False)
 class TrackedDetections:
-    """A frame's detections together with what tracking and counting made of them."""
+    """A frame's detections together with what tracking and counting made of them
+    (``tracked.track_ids[i]`` is the track id of ``detections`` row i, -1 for none)."""
 
     detections: Detections
     tracked: TrackedFrame
@@ -63,13 +65,22 @@ def split_result(result: Any) -> tuple[Detections | None, TrackedFrame | None]:
     return None, None
 
 
+def event_time(frame: Frame) -> tuple[float, str]:
+    """When ``frame`` was, for counting events and exports: (seconds, time base). A video
+    file's own time ("video": seconds into the file), else the wall clock at capture
+    ("wall": Unix seconds, UTC), from the frame's monotonic timestamp."""
+    if frame.position is not None:
+        return float(frame.position), "video"
+    return frame.timestamp + (time.time() - time.monotonic()), "wall"
+
+
 class DetectionTask(Task):
     """Wraps a detector factory; the detector is built in ``load`` on the worker thread.
 
     ``factory(device) -> Detector`` should raise with a user-facing message on failure
     (the worker reports it as a "load_error" event). ``postprocess`` returns
     ``Detections``, or ``TrackedDetections`` while ``settings.tracking`` is on. Event times
-    are the frames' capture timestamps (time.monotonic seconds).
+    are ``event_time(frame)``: video seconds for files, Unix seconds for live sources.
     """
 
     def __init__(self, factory: Callable[[torch.device], Detector], name: str = "detect",
@@ -137,10 +148,12 @@ class DetectionTask(Task):
         detections = self.detector.finish(raw, prepared)
         if self.analyzer is None:
             return detections
+        seconds, time_base = event_time(frame)
         tracked = self.analyzer.step(detections.boxes, detections.scores, detections.class_ids,
-                                     frame.timestamp, frame.index)
+                                     seconds, frame.index, time_base)
         shown = detections.scores >= self.settings.conf_threshold
-        return TrackedDetections(detections.select(shown), tracked)
+        # track_ids stay aligned with the detections that are reported.
+        return TrackedDetections(detections.select(shown), replace(tracked, track_ids=tracked.track_ids[shown]))
 
     def close(self) -> None:
         self.detector = None

@@ -49,13 +49,20 @@ def draw_detections(canvas: np.ndarray, scale: float, detections: Detections, fr
                       frame_height, selected)
 
 
-def paint_grid(painter: QPainter, detections: Detections, selected: int | None) -> str:
-    """Each head's grid over the frame; for the selected detection, its responsible cell
-    (filled) and its anchor box (dashed, centred on the cell). Returns a one-line
-    explanation of the selected detection's origin (empty when there is none)."""
+def grid_key(detections: Detections) -> tuple | None:
+    """What the grid lines depend on (equal keys: the same lines), None without a grid."""
+    if detections.mapping is None or not detections.grids:
+        return None
+    return (detections.mapping, tuple((g.cols, g.rows, g.stride) for g in detections.grids))
+
+
+def paint_grid_lines(painter: QPainter, detections: Detections) -> None:
+    """Each head's grid lines over the frame (painter in frame pixels). About 80 translucent
+    full-length lines: ~10 ms of QPainter, so the live view draws them once per grid and
+    view size into a cached layer (``gui.features.detect.scene.BlendLayer``)."""
     mapping = detections.mapping
     if mapping is None or not detections.grids:
-        return ""
+        return
     for h, grid in enumerate(detections.grids):
         r, g, b = _GRID_COLORS[h % len(_GRID_COLORS)]
         pen = QPen(QColor(r, g, b, 70 if h == 0 else 45), 0)  # cosmetic: 1 screen pixel
@@ -68,6 +75,18 @@ def paint_grid(painter: QPainter, detections: Detections, selected: int | None) 
         for row in range(grid.rows + 1):
             _, y = mapping.to_frame(0.0, float(row * grid.stride))
             painter.drawLine(QPointF(float(x_top), float(y)), QPointF(float(x_end), float(y)))
+
+
+def paint_grid(painter: QPainter, detections: Detections, selected: int | None, lines: bool = True) -> str:
+    """Each head's grid over the frame (``lines``; False when they are drawn already); for
+    the selected detection, its responsible cell (filled) and its anchor box (dashed,
+    centred on the cell). Returns a one-line explanation of the selected detection's
+    origin (empty when there is none)."""
+    mapping = detections.mapping
+    if mapping is None or not detections.grids:
+        return ""
+    if lines:
+        paint_grid_lines(painter, detections)
     if selected is None or detections.origins is None or not 0 <= selected < len(detections):
         return ""
     head, gx, gy, anchor = (int(v) for v in detections.origins[selected])

@@ -122,10 +122,10 @@ class CaptionBitmaps:
 
     def draw(self, canvas: np.ndarray, x: int, y: int, text: str, class_id: int, pixel_size: int) -> None:
         """The caption with its top-left corner at canvas pixel (x, y), clipped to the canvas."""
-        _blit(canvas, x, y, self.caption(text, class_id, pixel_size))
+        blit(canvas, x, y, self.caption(text, class_id, pixel_size))
 
 
-def _blit(canvas: np.ndarray, x: int, y: int, bitmap: np.ndarray) -> None:
+def blit(canvas: np.ndarray, x: int, y: int, bitmap: np.ndarray) -> None:
     """Copy ``bitmap`` with its top-left corner at canvas pixel (x, y), clipped to the canvas."""
     x0, y0 = max(x, 0), max(y, 0)
     x1, y1 = min(x + bitmap.shape[1], canvas.shape[1]), min(y + bitmap.shape[0], canvas.shape[0])

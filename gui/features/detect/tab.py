@@ -24,7 +24,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QListWidget,
@@ -37,22 +36,28 @@ from PySide6.QtWidgets import (
 )
 
 from engine.features.detect.controller import DetectController
-from engine.features.detect.export import save_detections
+from engine.features.detect.export import SESSION_FRAMES
 from engine.models.cache import human_size
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
-from gui.features.detect.overlay import draw_detections, paint_grid, paint_hidden_note
+from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot
 from gui.features.detect.regions import RegionsBox
-from gui.features.detect.scene import draw_tracks, heat_qimage, paint_heat, paint_regions, paint_trails
+from gui.features.detect.scene import BlendLayer, HeatLayer, draw_region_captions, draw_tracks, draw_trails, grid_layer, paint_regions
+from gui.features.detect.sections import Section
 from gui.features.detect.settings_box import SettingsBox
 
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 frame", "2 frames"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def device_precisions(device) -> tuple[str, ...]:
@@ -80,7 +85,8 @@ class DetectTab(StudioTab):
         self._dirty = False
         self._grid_text = ""
         self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
-        self._heat_image = None
+        self.heat_layer = HeatLayer()
+        self.grid_layer = BlendLayer()
         self._latency_ms = 0.0
         self._last_sample = 0.0
         self._build()
@@ -122,10 +128,9 @@ class DetectTab(StudioTab):
         self.detection_list = QListWidget()
         self.detection_list.setObjectName("detectDetections")
         self.detection_list.currentRowChanged.connect(self._on_detection_selected)
-        classes_box = QGroupBox("Classes")
-        QVBoxLayout(classes_box).addWidget(self.class_filter)
-        view_box = QGroupBox("In view")
+        view_box = QWidget()
         view_layout = QVBoxLayout(view_box)
+        view_layout.setContentsMargins(0, 0, 0, 0)
         view_layout.addWidget(self.counts)
         view_layout.addWidget(self.detection_list)
         r = self.regions_box = RegionsBox()
@@ -135,19 +140,39 @@ class DetectTab(StudioTab):
         r.rename_button.clicked.connect(self._rename_region)
         r.delete_button.clicked.connect(self._delete_region)
         r.export_button.clicked.connect(self._choose_events_file)
-        self.export_button = QPushButton("Export detections…")
+        self.export_button = QPushButton("Export session detections…")
+        self.export_button.setToolTip(
+            f"Every frame seen since the app started (the newest {SESSION_FRAMES:,} frames, all sources): source, "
+            "frame number, time (seconds into a video file, or the wall clock for a camera) and each box")
         self.export_button.clicked.connect(self._choose_export_file)
-        out_box = QGroupBox("Output")
-        QHBoxLayout(out_box).addWidget(self.export_button)
+        out_box = QWidget()
+        out_layout = QHBoxLayout(out_box)
+        out_layout.setContentsMargins(0, 0, 0, 0)
+        out_layout.addWidget(self.export_button)
         self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.ApplicationShortcut)
         self.escape.setEnabled(False)
         self.escape.activated.connect(c.cancel_drawing)
 
+        # Collapsible sections, the counting tools right under the settings and the 80-row
+        # class list folded away: at the default window size Draw line needs no scrolling.
+        s.setTitle("")
+        r.setTitle("")
+        self.sections = {
+            "settings": Section("Settings", s),
+            "counting": Section("Counting lines and zones", r),
+            "view": Section("In view", view_box),
+            "classes": Section("Classes (filter)", self.class_filter, expanded=False),
+            "output": Section("Output", out_box),
+        }
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
-        for widget in (self.model_box, s, classes_box, view_box, r, out_box):
-            panel_layout.addWidget(widget)
-        scroll = QScrollArea()
+        panel_layout.addWidget(self.model_box)
+        for name, section in self.sections.items():
+            section.set_expanded(self.context.store.get(f"Detect/section/{name}", section.expanded))
+            section.toggled.connect(lambda on, name=name: self.context.store.set(f"Detect/section/{name}", bool(on)))
+            panel_layout.addWidget(section)
+        panel_layout.addStretch(1)
+        scroll = self.panel_scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
         # Ask for the panel's full width: a horizontal scroll bar would hide the values.
@@ -162,7 +187,9 @@ class DetectTab(StudioTab):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(scroll)
         splitter.addWidget(self.plots)
-        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([600, 160])  # the panel gets the height; the plots keep a readable strip
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -245,16 +272,26 @@ class DetectTab(StudioTab):
         self.controller.set_thresholds(self.settings_box.conf, self.settings_box.iou)
 
     def _on_size(self) -> None:
-        self.controller.set_size(self.settings_box.size_combo.currentText())
+        """Take the typed size; a size the model refuses leaves the field showing the size
+        that runs (the status bar says why), never the refused text."""
+        combo = self.settings_box.size_combo
+        if not self.controller.set_size(combo.currentText()) and self.controller.effective_size is not None:
+            width, height = self.controller.effective_size
+            combo.blockSignals(True)
+            combo.setCurrentText(f"{width}x{height}")
+            combo.blockSignals(False)
 
     def _on_grid_toggled(self, on: bool) -> None:
         self.controller.set_grid(on)
+        if not on:  # the explanation belongs to the grid: it goes with it
+            self._grid_text = ""
+            self.settings_box.grid_label.clear()
         self._dirty = True
         self.context.request_repaint()
 
     def _on_heat(self, on: bool) -> None:
         self.controller.set_heat(on, self.settings_box.heat_minutes.value())
-        self._heat_image = None
+        self.heat_layer.set_heat(None)
         self._dirty = True
         self.context.request_repaint()
 
@@ -280,8 +317,8 @@ class DetectTab(StudioTab):
             self.perf.redraw()
         elif self.isVisible():
             self.counts_plot.set_series(c.counts_series())
-        heat = c.heat_image()
-        self._heat_image = heat_qimage(heat) if heat is not None else None
+        self.heat_layer.set_heat(c.heat_image())
+        self._show_grid_text()
         if d is None:
             return
         self.counts.set_counts(d.counts(), {n: i for i, n in enumerate(d.class_names)})
@@ -296,14 +333,23 @@ class DetectTab(StudioTab):
             lst.setCurrentRow(wanted)
         lst.blockSignals(False)
 
+    def _show_grid_text(self) -> None:
+        """The grid's explanation of the selected box, at the views' pace: set per paint, a
+        word-wrapped label re-laid out the whole panel at frame rate (a GUI-thread cost the
+        model paid)."""
+        text = self._grid_text if self.controller.grid_shown else ""
+        if self.settings_box.grid_label.text() != text:
+            self.settings_box.grid_label.setText(text)
+
     def _clear_views(self) -> None:
         self.counts.clear()
         self.detection_list.clear()
         self.perf.clear()
-        self._heat_image = None
+        self.heat_layer.set_heat(None)
 
     def _on_detection_selected(self, row: int) -> None:
-        self.controller.selected = row if row >= 0 else None
+        self.controller.select_row(row)
+        self._dirty = True  # the grid's explanation follows at the next refresh
         self.context.request_repaint()
 
     @property
@@ -317,6 +363,7 @@ class DetectTab(StudioTab):
     def select_at(self, x: float, y: float) -> None:
         row = self.controller.select_at(x, y)
         if row is not None:
+            self._dirty = True
             self.detection_list.setCurrentRow(row)
             self.context.request_repaint()  # also when the list's row was already this one
 
@@ -332,10 +379,21 @@ class DetectTab(StudioTab):
         c = self.controller
         d = c.detections
         self._hidden = 0
-        if not self._installed or d is None:
+        if not self._installed:
+            return
+        if d is not None:
+            self.heat_layer.draw(canvas)
+            key = grid_key(d) if c.grid_shown else None
+            if key is not None:
+                self.grid_layer.draw(canvas, key, lambda w, h: grid_layer(d, frame_width, w, h))
+        draw_region_captions(canvas, scale, c.regions, c.tracked.counts if c.tracked else None,
+                             frame_width, frame_height)
+        if d is None:
             return
         if c.tracked is not None:
-            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height)
+            draw_trails(canvas, scale, c.tracked, frame_width, frame_height)
+            self._hidden = draw_tracks(canvas, scale, c.tracked, d.class_names, frame_width, frame_height,
+                                       c.selected_track_row())
         else:
             self._hidden = draw_detections(canvas, scale, d, frame_width, frame_height, c.selected)
 
@@ -346,17 +404,9 @@ class DetectTab(StudioTab):
                                f"Detect: {self.entry.name if self.entry else 'no model'} is not installed — "
                                "use Download or Import file… in the Detect panel")
             return
-        if self._heat_image is not None:
-            paint_heat(painter, self._heat_image, frame_width, frame_height)
         d = c.detections
-        if d is not None:
-            if c.grid_shown and d.grids:
-                text = paint_grid(painter, d, c.selected)
-                if text != self._grid_text:
-                    self._grid_text = text
-                    self.settings_box.grid_label.setText(text)
-            if c.tracked is not None:
-                paint_trails(painter, c.tracked, frame_width, frame_height)
+        if d is not None and c.grid_shown and d.grids:
+            self._grid_text = paint_grid(painter, d, c.selected, lines=False)  # the lines are in the picture
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
@@ -391,21 +441,23 @@ class DetectTab(StudioTab):
 
     # -- export -------------------------------------------------------------------------------------
     def _choose_export_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export detections", "detections.csv", "CSV (*.csv);;JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export the detections of every frame seen this session (the newest {SESSION_FRAMES:,})",
+            "detections.csv", "CSV, one row per box (*.csv);;JSON, one object per frame (*.json)")
         if path:
             self.export_detections(path)
 
     def export_detections(self, path: str | Path) -> bool:
-        d = self.controller.detections
-        if d is None:
-            self.context.status("Nothing to export yet: no detections have arrived")
+        """Write the session's detections (``DetectController.export_session``)."""
+        if not self.controller.session:
+            self.context.status("Nothing to export yet: no frame has been through the model")
             return False
         try:
-            save_detections(d, path, source=d.model)
+            frames, boxes = self.controller.export_session(path)
         except (ValueError, OSError) as exc:
             self.context.error("Export failed", f"{path}: {exc}")
             return False
-        self.context.status(f"Exported {len(d)} detection(s) to {path}")
+        self.context.status(f"Exported {plural(boxes, 'detection')} from {plural(frames, 'frame')} to {path}")
         return True
 
     def _choose_events_file(self) -> None:
@@ -419,7 +471,7 @@ class DetectTab(StudioTab):
         except (ValueError, OSError) as exc:
             self.context.error("Export failed", f"{path}: {exc}")
             return False
-        self.context.status(f"Exported {count} counting event(s) to {path}")
+        self.context.status(f"Exported {plural(count, 'counting event')} to {path}")
         return True
 
     # -- life cycle -----------------------------------------------------------------------------------
