@@ -152,3 +152,13 @@ def test_governor_respects_the_users_count(monkeypatch):
     monkeypatch.setenv(threads.THREADS_ENV, "1")
     governor = threads.ThreadGovernor("gui", cores=8)
     assert [governor.update(load) for load in (0.0, 6.0, 6.0, 6.0)] == [1, 1, 1, 1]
+
+
+def test_the_model_thread_flushes_subnormal_numbers_to_zero():
+    # Subnormal floats take a slow path on x86; after the budget is applied on the thread
+    # that runs the models, they become zero (also in OpenMP's threads, started later).
+    code = ("import torch; from engine.runtime.threads import apply_thread_budget; "
+            "tiny = torch.full((4096,), 1e-39); print(int((tiny * 0.5 != 0).sum())); "
+            "apply_thread_budget('cli', 2); print(int((tiny * 0.5 != 0).sum()))")
+    before, after = run_python(code).split()
+    assert int(before) == 4096 and int(after) == 0
