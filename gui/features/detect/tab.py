@@ -99,6 +99,8 @@ class DetectTab(StudioTab):
         self._refresh_model_state()
         self._show_regions()
         self._follow_controller()
+        if self.controller.startup_note:
+            self.context.status(self.controller.startup_note)
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh_views)
@@ -112,6 +114,7 @@ class DetectTab(StudioTab):
         self.model_box = DetectModelBox(self.entries)
         self.model_box.combo.setCurrentIndex(c.index)
         self.model_box.combo.currentIndexChanged.connect(c.select_model)
+        self.model_box.model_path_chosen.connect(self.open_user_model)
         s = self.settings_box = SettingsBox(c)
         s.conf_slider.valueChanged.connect(self._on_thresholds)
         s.iou_slider.valueChanged.connect(self._on_thresholds)
@@ -249,6 +252,40 @@ class DetectTab(StudioTab):
             self._class_names = names
             self.class_filter.set_classes(names)
         self.context.request_repaint()  # the banner and the boxes follow the model and its install state
+
+    def open_user_model(self, path: str, names: str | None = None) -> bool:
+        """Open your own model (a model folder or a YOLOX .pth) and run it live; a names
+        file is asked for when a .pth needs one. A bad one: one line here and in the status
+        bar, and the model that was running keeps running."""
+        from engine.core.errors import UserError
+        from engine.features.detect.user_models import NamesNeeded
+
+        try:
+            self.controller.open_user_model(path, names)
+        except NamesNeeded as exc:
+            chosen = self.model_box.ask_names(exc.classes) if names is None else ""
+            if chosen:
+                return self.open_user_model(path, chosen)
+            return self._model_problem(path, exc)
+        except (UserError, OSError) as exc:
+            return self._model_problem(path, exc)
+        self.model_box.show_problem("")
+        combo = self.model_box.combo
+        combo.blockSignals(True)  # the controller has selected it already
+        for i, entry in enumerate(self.controller.entries):
+            if i < combo.count():
+                combo.setItemText(i, entry.title)
+            else:
+                combo.addItem(entry.title, entry.name)
+        combo.setCurrentIndex(self.controller.index)
+        combo.blockSignals(False)
+        return True
+
+    def _model_problem(self, path: str, exc: BaseException) -> bool:
+        text = f"Could not open {Path(path).name}: {exc}"
+        self.model_box.show_problem(text)
+        self.context.status(text)
+        return False
 
     def download_selected(self) -> None:
         self.installer.download_selected()
