@@ -186,8 +186,8 @@ class DetectController(Controller):
 
     @property
     def grid_shown(self) -> bool:
-        """The grid view is on and the selected model has one."""
-        return self.grid and self.capabilities.grid_view
+        """The grid view (or a set predictor's queries: ``set_view``) is on and the selected model has one."""
+        return self.grid and (self.capabilities.grid_view or self.capabilities.set_view)
 
     def select_model(self, index: int) -> None:
         if not 0 <= index < len(self.entries) or index == self.index:

@@ -41,6 +41,7 @@ from engine.models.cache import human_size
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
+from gui.features.detect.course_view import has_set_view, paint_set_view
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
@@ -444,6 +445,8 @@ class DetectTab(StudioTab):
         d = c.detections
         if d is not None and c.grid_shown and d.grids:
             self._grid_text = paint_grid(painter, d, c.selected, lines=False)  # the lines are in the picture
+        elif d is not None and c.grid_shown and has_set_view(d):
+            self._grid_text = paint_set_view(painter, d, c.selected)
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
