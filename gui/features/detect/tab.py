@@ -41,7 +41,7 @@ from engine.models.cache import human_size
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
-from gui.features.detect.course_view import has_set_view, paint_set_view
+from gui.features.detect.course_view import draw_proposals, has_set_view, paint_set_view
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
@@ -424,6 +424,8 @@ class DetectTab(StudioTab):
             key = grid_key(d) if c.grid_shown else None
             if key is not None:
                 self.grid_layer.draw(canvas, key, lambda w, h: grid_layer(d, frame_width, w, h))
+            elif c.grid_shown and has_set_view(d):
+                draw_proposals(canvas, d, scale)
         draw_region_captions(canvas, scale, c.regions, c.tracked.counts if c.tracked else None,
                              frame_width, frame_height)
         if d is None:
