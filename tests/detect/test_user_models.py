@@ -45,6 +45,7 @@ def test_a_model_folder_runs_live_and_is_remembered(qtbot, installed_tab, contex
         tab.model_box.model_path_chosen.emit(str(rtdetr_folder))  # what Open model folder… emits
     assert tab.entry.name == "my-parcels" and tab.model_box.combo.currentText().startswith("my-parcels")
     assert tab.controller.class_names() == ("person", "bicycle", "car", "dog", "cat", "kite", "cup")
+    assert not tab.model_box.import_button.isEnabled() and not tab.model_box.download_button.isEnabled()
     assert not tab.settings_box.form.isRowVisible(tab.settings_box.iou_slider)  # a set predictor: no NMS slider
     _detect_once(tab)
     d = tab.detections

@@ -208,6 +208,7 @@ class DetectTab(StudioTab):
         self.listen(c.settings_changed, lambda _none: self.context.request_repaint())
 
     def _on_model_changed(self, _none=None) -> None:
+        self.model_box.show_problem("")  # it was about the model that did not open
         self._clear_views()
         self._refresh_model_state()
 
@@ -239,7 +240,7 @@ class DetectTab(StudioTab):
         installed = self._installed = self.is_installed()  # paint_overlay runs per frame: no disk access there
         busy = self.installer.download.busy if hasattr(self, "installer") else False
         box.download_button.setEnabled(not installed and not busy)
-        box.import_button.setEnabled(not busy)
+        box.import_button.setEnabled(not busy and bool(entry.files))  # your own model has no file to install
         self.settings_box.set_model_capabilities(self.controller)
         if installed:
             box.state.setText(f"{entry.description}\nLicense: {entry.license}")
