@@ -141,7 +141,9 @@ class Capabilities:
     None for other models. tracks: its boxes can feed the tracker and the counters.
     letterbox: it can fit frames by letterboxing (aspect kept, padded) as well as by
     stretching. compile: it can run through ``torch.compile``. channels_last: its memory
-    layout can be chosen (NHWC vs NCHW).
+    layout can be chosen (NHWC vs NCHW). set_view: a set predictor (postprocess "set")
+    whose results carry how the set was found (the encoder's proposals and each decoder
+    layer's box), which can be shown like the grid.
     """
 
     input_size: InputSize | None = None
@@ -152,6 +154,7 @@ class Capabilities:
     letterbox: bool = False
     compile: bool = False
     channels_last: bool = False
+    set_view: bool = False
 
     def __post_init__(self) -> None:
         if self.input_size is not None and not isinstance(self.input_size, InputSize):
@@ -170,7 +173,9 @@ class Capabilities:
         if (self.grid_view or self.letterbox) and self.input_size is None:
             raise ValueError("Capabilities.grid_view and letterbox need an input_size: "
                              "both depend on the network input")
-        for name in ("grid_view", "tracks", "letterbox", "compile", "channels_last"):
+        if self.set_view is True and self.postprocess != "set":
+            raise ValueError("Capabilities.set_view needs postprocess 'set': only set predictors have queries")
+        for name in ("grid_view", "tracks", "letterbox", "compile", "channels_last", "set_view"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Capabilities.{name} must be True or False, not {getattr(self, name)!r}")
 

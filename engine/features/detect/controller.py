@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
+from engine.features.detect import user_models
 from engine.features.detect.association import iou_matrix
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
 from engine.features.detect.export import SESSION_FRAMES, SeenFrame, save_session
@@ -99,6 +100,9 @@ class DetectController(Controller):
     def __init__(self, entries: list, store: SettingsStore, *, device_precisions: tuple[str, ...] = ("fp32",)) -> None:
         self.entries = list(entries)
         self.store = store
+        # Your own models opened before (user_models); those gone are dropped with one note.
+        mine, self.startup_note = user_models.restore(store, tuple(e.name for e in self.entries))
+        self.entries += mine
         self.device_precisions = ("fp32",) + tuple(p for p in device_precisions if p != "fp32")
         name = store.get(KEY + "model", "")
         self.index = next((i for i, e in enumerate(self.entries) if e.name == name),
@@ -182,8 +186,8 @@ class DetectController(Controller):
 
     @property
     def grid_shown(self) -> bool:
-        """The grid view is on and the selected model has one."""
-        return self.grid and self.capabilities.grid_view
+        """The grid view (or a set predictor's queries: ``set_view``) is on and the selected model has one."""
+        return self.grid and (self.capabilities.grid_view or self.capabilities.set_view)
 
     def select_model(self, index: int) -> None:
         if not 0 <= index < len(self.entries) or index == self.index:
@@ -192,6 +196,21 @@ class DetectController(Controller):
         self.store.set(KEY + "model", self.entry.name)
         self.clear_results()
         self.task_changed.emit()
+
+    def open_user_model(self, path: str | Path, names: str | Path | None = None) -> int:
+        """Add your own model at ``path`` (``user_models.user_entry``; the same path again
+        replaces its entry), select and remember it; returns its index. Raises the
+        UserError family (``user_models.NamesNeeded``: ask for a names file) and then
+        changes nothing."""
+        entry = user_models.user_entry(path, names)
+        index = user_models.add_to(self.entries, entry)
+        entry = self.entries[index]
+        user_models.remember(self.store, entry)
+        if index == self.index:
+            self.index = -1  # the same entry, rebuilt: a new task all the same
+        self.select_model(index)
+        self.status.emit(f"Opened your model {entry.name}: {len(entry.meta['categories'])} classes")
+        return index
 
     def class_names(self) -> tuple[str, ...]:
         entry = self.entry

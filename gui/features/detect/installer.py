@@ -71,7 +71,7 @@ class ModelInstaller(QObject):
 
     def _choose_import_file(self) -> None:
         entry = self.entry()
-        if entry is None:
+        if entry is None or not entry.files:  # your own model: nothing to install
             return
         name = entry.files[0].filename
         path, _ = QFileDialog.getOpenFileName(self.box, f"Import weights for {entry.name}", "",

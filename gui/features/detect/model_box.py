@@ -1,6 +1,6 @@
 """The Detect tab's model box: catalog picker, install state, Download / Import file… / Cancel,
-and Open model folder… (your own trained model: ``model_path_chosen`` carries the path;
-the tab builds it with ``engine.features.detect.model_dir.open_model_dir``)."""
+and Open model folder… / Open YOLOX .pth… (your own trained model: ``model_path_chosen``
+carries the path; the tab adds it through ``DetectController.open_user_model``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ class DetectModelBox(QGroupBox):
     """Widgets only; the tab connects them to its controller and job runner.
 
     model_path_chosen(str): the user picked a model folder (config.json +
-    model.safetensors) with Open model folder….
+    model.safetensors) with Open model folder…, or a YOLOX .pth with Open YOLOX .pth….
+    ``problem``: the last model that could not be opened, and why (hidden when none).
     """
 
     model_path_chosen = Signal(str)
@@ -34,6 +35,16 @@ class DetectModelBox(QGroupBox):
         self.folder_button.setToolTip("Your own trained model: a folder with config.json and model.safetensors "
                                       "(RT-DETR, RT-DETRv2 or D-FINE, as transformers saves them)")
         self.folder_button.clicked.connect(self.choose_model_folder)
+        self.pth_button = QPushButton("Open YOLOX .pth…")
+        self.pth_button.setObjectName("detectOpenYoloxPth")
+        self.pth_button.setToolTip("Your own trained YOLOX: the .pth Megvii's code saves; its names file "
+                                   "(classes.txt beside it, or asked for) unless it has COCO's 80 classes")
+        self.pth_button.clicked.connect(self.choose_pth)
+        self.problem = QLabel()
+        self.problem.setObjectName("detectModelProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #d04040")
+        self.problem.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -45,7 +56,11 @@ class DetectModelBox(QGroupBox):
         row.addWidget(self.download_button)
         row.addWidget(self.import_button)
         layout.addLayout(row)
-        layout.addWidget(self.folder_button)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_button)
+        row.addWidget(self.pth_button)
+        layout.addLayout(row)
+        layout.addWidget(self.problem)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
@@ -65,3 +80,24 @@ class DetectModelBox(QGroupBox):
         path = self.ask_folder()
         if path:
             self.model_path_chosen.emit(path)
+
+    def ask_pth(self) -> str:
+        """The YOLOX weights file the user picks ("" when cancelled)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a YOLOX checkpoint", "", "YOLOX weights (*.pth *.pt)")
+        return path
+
+    def choose_pth(self) -> None:
+        path = self.ask_pth()
+        if path:
+            self.model_path_chosen.emit(path)
+
+    def ask_names(self, classes: int) -> str:
+        """The class-names file the user picks for a model of ``classes`` classes ("" when cancelled)."""
+        path, _ = QFileDialog.getOpenFileName(self, f"Names file of the model ({classes} class names, one a line)",
+                                              "", "Names (*.names *.txt);;All files (*)")
+        return path
+
+    def show_problem(self, text: str) -> None:
+        """Say why the last model could not be opened ("" hides it)."""
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))

@@ -17,8 +17,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from engine.features.detect.annotate import class_color_rgb
+from engine.features.detect.backends.yolox.course import is_anchor_free
 from engine.features.detect.types import Detections
 from gui.common.text_plate import text_plate
+from gui.features.detect.course_view import paint_grid_points, paint_predicting_point
 from gui.features.detect.raster_boxes import draw_boxes
 
 # Faint, distinct colours for the heads' grids (coarse head first).
@@ -57,11 +59,15 @@ def grid_key(detections: Detections) -> tuple | None:
 
 
 def paint_grid_lines(painter: QPainter, detections: Detections) -> None:
-    """Each head's grid lines over the frame (painter in frame pixels). About 80 translucent
+    """Each head's grid lines over the frame (painter in frame pixels), or an anchor-free
+    model's grid points (``course_view.paint_grid_points``). About 80 translucent
     full-length lines: ~10 ms of QPainter, so the live view draws them once per grid and
     view size into a cached layer (``gui.features.detect.scene.BlendLayer``)."""
     mapping = detections.mapping
     if mapping is None or not detections.grids:
+        return
+    if is_anchor_free(detections):  # YOLOX: points, not cells
+        paint_grid_points(painter, detections)
         return
     for h, grid in enumerate(detections.grids):
         r, g, b = _GRID_COLORS[h % len(_GRID_COLORS)]
@@ -80,7 +86,7 @@ def paint_grid_lines(painter: QPainter, detections: Detections) -> None:
 def paint_grid(painter: QPainter, detections: Detections, selected: int | None, lines: bool = True) -> str:
     """Each head's grid over the frame (``lines``; False when they are drawn already); for
     the selected detection, its responsible cell (filled) and its anchor box (dashed,
-    centred on the cell). Returns a one-line explanation of the selected detection's
+    centred on the cell), or for an anchor-free model (YOLOX) the point that predicted it. Returns a one-line explanation of the selected detection's
     origin (empty when there is none)."""
     mapping = detections.mapping
     if mapping is None or not detections.grids:
@@ -89,9 +95,11 @@ def paint_grid(painter: QPainter, detections: Detections, selected: int | None, 
         paint_grid_lines(painter, detections)
     if selected is None or detections.origins is None or not 0 <= selected < len(detections):
         return ""
+    color = class_qcolor(int(detections.class_ids[selected]))
+    if is_anchor_free(detections):
+        return paint_predicting_point(painter, detections, selected, color)
     head, gx, gy, anchor = (int(v) for v in detections.origins[selected])
     grid = detections.grids[head]
-    color = class_qcolor(int(detections.class_ids[selected]))
     x1, y1 = mapping.to_frame(float(gx * grid.stride), float(gy * grid.stride))
     x2, y2 = mapping.to_frame(float((gx + 1) * grid.stride), float((gy + 1) * grid.stride))
     fill = QColor(color)

@@ -16,6 +16,12 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 
 from engine.features.detect.controller import SIZE_PRESETS
 
+GRID_TIPS = {
+    "grid": "Each head's grid (YOLO: cells and anchors; YOLOX, anchor-free: one point per cell); select a "
+            "detection to see the cell and anchor, or the point, that produced it",
+    "set": "The encoder's proposals (faint, by score); select a detection to see its query's box refined "
+           "by each decoder layer: one query per object, so no NMS is needed",
+}
 PRECISION_LABELS = {
     "auto": "Auto",
     "fp32": "Exact (float32)",
@@ -64,7 +70,7 @@ class SettingsBox(QGroupBox):
         self.precision_combo = QComboBox()
         self.precision_combo.setObjectName("detectPrecision")
         self.grid_check = QCheckBox("Show the grid")
-        self.grid_check.setToolTip("Each head's grid; select a detection to see the cell and anchor that produced it")
+        self.grid_check.setToolTip(GRID_TIPS["grid"])
         self.grid_check.setChecked(c.grid)
         self.grid_label = QLabel()
         self.grid_label.setWordWrap(True)
@@ -147,6 +153,8 @@ class SettingsBox(QGroupBox):
         self.precision_combo.setEnabled(len(choices) > 1)
         self.precision_combo.setToolTip("Other precisions need a model that has them and a CPU with the kernels"
                                         if len(choices) <= 1 else PRECISION_TIPS.get(c.effective_precision, ""))
-        self.form.setRowVisible(self.grid_check, caps.grid_view)
-        self.form.setRowVisible(self.grid_label, caps.grid_view)
+        self.form.setRowVisible(self.grid_check, caps.grid_view or caps.set_view)
+        self.form.setRowVisible(self.grid_label, caps.grid_view or caps.set_view)
+        self.grid_check.setText("Show the queries" if caps.set_view else "Show the grid")
+        self.grid_check.setToolTip(GRID_TIPS["set" if caps.set_view else "grid"])
         self.track_check.setEnabled(caps.tracks)

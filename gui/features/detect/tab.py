@@ -41,6 +41,7 @@ from engine.models.cache import human_size
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
+from gui.features.detect.course_view import draw_proposals, has_set_view, paint_set_view
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
 from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
@@ -99,6 +100,8 @@ class DetectTab(StudioTab):
         self._refresh_model_state()
         self._show_regions()
         self._follow_controller()
+        if self.controller.startup_note:
+            self.context.status(self.controller.startup_note)
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh_views)
@@ -112,6 +115,7 @@ class DetectTab(StudioTab):
         self.model_box = DetectModelBox(self.entries)
         self.model_box.combo.setCurrentIndex(c.index)
         self.model_box.combo.currentIndexChanged.connect(c.select_model)
+        self.model_box.model_path_chosen.connect(self.open_user_model)
         s = self.settings_box = SettingsBox(c)
         s.conf_slider.valueChanged.connect(self._on_thresholds)
         s.iou_slider.valueChanged.connect(self._on_thresholds)
@@ -204,6 +208,7 @@ class DetectTab(StudioTab):
         self.listen(c.settings_changed, lambda _none: self.context.request_repaint())
 
     def _on_model_changed(self, _none=None) -> None:
+        self.model_box.show_problem("")  # it was about the model that did not open
         self._clear_views()
         self._refresh_model_state()
 
@@ -235,7 +240,7 @@ class DetectTab(StudioTab):
         installed = self._installed = self.is_installed()  # paint_overlay runs per frame: no disk access there
         busy = self.installer.download.busy if hasattr(self, "installer") else False
         box.download_button.setEnabled(not installed and not busy)
-        box.import_button.setEnabled(not busy)
+        box.import_button.setEnabled(not busy and bool(entry.files))  # your own model has no file to install
         self.settings_box.set_model_capabilities(self.controller)
         if installed:
             box.state.setText(f"{entry.description}\nLicense: {entry.license}")
@@ -249,6 +254,40 @@ class DetectTab(StudioTab):
             self._class_names = names
             self.class_filter.set_classes(names)
         self.context.request_repaint()  # the banner and the boxes follow the model and its install state
+
+    def open_user_model(self, path: str, names: str | None = None) -> bool:
+        """Open your own model (a model folder or a YOLOX .pth) and run it live; a names
+        file is asked for when a .pth needs one. A bad one: one line here and in the status
+        bar, and the model that was running keeps running."""
+        from engine.core.errors import UserError
+        from engine.features.detect.user_models import NamesNeeded
+
+        try:
+            self.controller.open_user_model(path, names)
+        except NamesNeeded as exc:
+            chosen = self.model_box.ask_names(exc.classes) if names is None else ""
+            if chosen:
+                return self.open_user_model(path, chosen)
+            return self._model_problem(path, exc)
+        except (UserError, OSError) as exc:
+            return self._model_problem(path, exc)
+        self.model_box.show_problem("")
+        combo = self.model_box.combo
+        combo.blockSignals(True)  # the controller has selected it already
+        for i, entry in enumerate(self.controller.entries):
+            if i < combo.count():
+                combo.setItemText(i, entry.title)
+            else:
+                combo.addItem(entry.title, entry.name)
+        combo.setCurrentIndex(self.controller.index)
+        combo.blockSignals(False)
+        return True
+
+    def _model_problem(self, path: str, exc: BaseException) -> bool:
+        text = f"Could not open {Path(path).name}: {exc}"
+        self.model_box.show_problem(text)
+        self.context.status(text)
+        return False
 
     def download_selected(self) -> None:
         self.installer.download_selected()
@@ -386,6 +425,8 @@ class DetectTab(StudioTab):
             key = grid_key(d) if c.grid_shown else None
             if key is not None:
                 self.grid_layer.draw(canvas, key, lambda w, h: grid_layer(d, frame_width, w, h))
+            elif c.grid_shown and has_set_view(d):
+                draw_proposals(canvas, d, scale)
         draw_region_captions(canvas, scale, c.regions, c.tracked.counts if c.tracked else None,
                              frame_width, frame_height)
         if d is None:
@@ -407,6 +448,8 @@ class DetectTab(StudioTab):
         d = c.detections
         if d is not None and c.grid_shown and d.grids:
             self._grid_text = paint_grid(painter, d, c.selected, lines=False)  # the lines are in the picture
+        elif d is not None and c.grid_shown and has_set_view(d):
+            self._grid_text = paint_set_view(painter, d, c.selected)
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 

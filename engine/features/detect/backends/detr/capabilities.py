@@ -14,7 +14,8 @@ DETR_TRANSFORMS = Transforms(size=(640, 640), resize="stretch", colour="RGB", sc
 
 
 def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True) -> Capabilities:
-    """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, float32.
+    """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, float32,
+    the queries' view (``set_view``: its results carry a ``SetTrace``).
 
     adjustable: whether another input size may be asked for (multiples of 32, the
     coarsest feature stride: true when the model makes its anchors and position
@@ -22,4 +23,4 @@ def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = Tru
     """
     return Capabilities(input_size=InputSize(default=size, adjustable=adjustable, multiple=32, min_side=64,
                                              max_side=2048 if adjustable else None),
-                        postprocess="set", tracks=True)
+                        postprocess="set", tracks=True, set_view=True)

@@ -65,6 +65,15 @@ def build_dfine(config: dict[str, Any], state: dict[str, torch.Tensor], where: s
     return model.float().eval()
 
 
+def dfine_capabilities(config: dict[str, Any]) -> Capabilities:
+    """A D-FINE folder's capabilities from its config: a fixed input when the config fixes
+    its anchors (``anchor_image_size``, height then width), else adjustable from 640x640."""
+    fixed = config.get("anchor_image_size")
+    if isinstance(fixed, (list, tuple)) and len(fixed) == 2 and all(isinstance(v, int) for v in fixed):
+        return detr_capabilities((int(fixed[1]), int(fixed[0])), adjustable=False)
+    return detr_capabilities(DETR_TRANSFORMS.size or (640, 640))
+
+
 def dfine_from_folder(folder: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor], *,
                       options: DetectorOptions | None = None, device: torch.device | str | None = None,
                       name: str | None = None, capabilities: Capabilities | None = None) -> SetDetector:
@@ -77,11 +86,7 @@ def dfine_from_folder(folder: str | Path, config: dict[str, Any], state: dict[st
     name = name or folder.name
     names = hf_folder.class_names(config, str(folder / hf_folder.CONFIG_NAME))
     if capabilities is None:
-        fixed = config.get("anchor_image_size")
-        if isinstance(fixed, (list, tuple)) and len(fixed) == 2 and all(isinstance(v, int) for v in fixed):
-            capabilities = detr_capabilities((int(fixed[1]), int(fixed[0])), adjustable=False)
-        else:
-            capabilities = detr_capabilities(DETR_TRANSFORMS.size or (640, 640))
+        capabilities = dfine_capabilities(config)
     size = capabilities.input_size.default if capabilities.input_size is not None else (640, 640)
     transforms = replace(DETR_TRANSFORMS, size=tuple(size))
     options.check(capabilities, name)

@@ -118,6 +118,28 @@ def _expected(model: YoloxModel) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
+def _check_skeleton(skeleton: object, source: str, arch: YoloxArch | None) -> tuple[YoloxArch, int]:
+    """(architecture, class count) of a checkpoint's skeleton (tensors on the meta device),
+    every key and shape checked against that architecture; raises DetectorError."""
+    try:
+        state = checkpoint.state_dict_of(skeleton, source)
+    except checkpoint.CheckpointError as exc:
+        raise DetectorError(str(exc)) from None
+    inferred, classes = infer_architecture(state, source)
+    if arch is not None and inferred != arch:
+        raise DetectorError(f"{source} holds YOLOX-{inferred.name} weights, not YOLOX-{arch.name}",
+                            f"import it as yolox-{inferred.name}, or give the YOLOX-{arch.name} file")
+    if not 1 <= classes <= MAX_CLASSES:
+        raise DetectorError(f"{source}: {classes} classes is not a YOLOX head this app loads")
+    with torch.device("meta"):
+        model = YoloxModel(inferred, classes)
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    problem = checkpoint.first_mismatch(_expected(model), state)
+    if problem is not None:
+        raise DetectorError(f"{source} does not fit YOLOX-{inferred.name} with {classes} classes: {problem}")
+    return inferred, classes
+
+
 def load_yolox_state(path: str | Path, arch: YoloxArch | None = None) -> tuple[YoloxModel, dict[str, torch.Tensor]]:
     """(a model of the file's architecture, the file's checked state dict). ``arch``: the
     architecture the file must be (a catalog entry's); None: whichever its shapes say."""
@@ -127,23 +149,7 @@ def load_yolox_state(path: str | Path, arch: YoloxArch | None = None) -> tuple[Y
     found: dict[str, Any] = {}
 
     def check(skeleton: object) -> None:
-        try:
-            state = checkpoint.state_dict_of(skeleton, source)
-        except checkpoint.CheckpointError as exc:
-            raise DetectorError(str(exc)) from None
-        inferred, classes = infer_architecture(state, source)
-        if arch is not None and inferred != arch:
-            raise DetectorError(f"{source} holds YOLOX-{inferred.name} weights, not YOLOX-{arch.name}",
-                                f"import it as yolox-{inferred.name}, or give the YOLOX-{arch.name} file")
-        if not 1 <= classes <= MAX_CLASSES:
-            raise DetectorError(f"{source}: {classes} classes is not a YOLOX head this app loads")
-        with torch.device("meta"):
-            model = YoloxModel(inferred, classes)
-        state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-        problem = checkpoint.first_mismatch(_expected(model), state)
-        if problem is not None:
-            raise DetectorError(f"{source} does not fit YOLOX-{inferred.name} with {classes} classes: {problem}")
-        found["arch"], found["classes"] = inferred, classes
+        found["arch"], found["classes"] = _check_skeleton(skeleton, source, arch)
 
     try:
         data = checkpoint.load(path, budget_bytes=_budget(), check=check, what="YOLOX weights file")
@@ -153,6 +159,30 @@ def load_yolox_state(path: str | Path, arch: YoloxArch | None = None) -> tuple[Y
     model = build_yolox(found["arch"], found["classes"])
     model.load_state_dict(state, strict=False)  # keys checked above; old files may lack BN counters
     return model.eval(), state
+
+
+class _SkeletonRead(Exception):
+    """Stops ``checkpoint.load`` once the skeleton is checked: no tensor data is read."""
+
+
+def inspect_pth(path: str | Path) -> tuple[YoloxArch, int]:
+    """(architecture, class count) of a YOLOX ``.pth`` from its skeleton alone (names and
+    shapes, every key checked, no tensor data read); raises as ``load_yolox_state``."""
+    path = Path(path)
+    refuse_foreign_pickle(path)
+    found: dict[str, Any] = {}
+
+    def check(skeleton: object) -> None:
+        found["result"] = _check_skeleton(skeleton, str(path), None)
+        raise _SkeletonRead
+
+    try:
+        checkpoint.load(path, budget_bytes=_budget(), check=check, what="YOLOX weights file")
+    except _SkeletonRead:
+        return found["result"]
+    except checkpoint.CheckpointError as exc:
+        raise DetectorError(str(exc)) from None
+    raise DetectorError(f"{path}: its contents could not be checked")  # check() always stops the load
 
 
 @functools.cache
