@@ -112,6 +112,7 @@ class FacesTab(StudioTab):
         self.verify_combo.currentTextChanged.connect(self.ctl.set_verify_name)
         self.verdict_label = QLabel("—")
         self.verdict_label.setObjectName("facesVerdict")
+        self.verdict_label.setWordWrap(True)  # a long name must wrap, not widen the panel
         font = self.verdict_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)

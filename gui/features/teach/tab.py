@@ -93,6 +93,7 @@ class TeachTab(StudioTab):
         self.strip = BackboneStrip()
         self.params_label = QLabel()
         self.params_label.setObjectName("paramsLabel")
+        self.params_label.setWordWrap(True)
         self.scatter = EmbeddingScatter()
         self.smoothing_slider = self._slider(0, 95, int(self.controller.live_settings.smoothing * 100))
         self.threshold_slider = self._slider(0, 100, int(self.controller.live_settings.threshold * 100))
