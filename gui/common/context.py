@@ -28,10 +28,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def install_todo(model: str) -> str:
+    """What to do in the app when the weights of catalog entry ``model`` are missing: the
+    model manager's buttons, not the command line's ``models fetch``/``models import``."""
+    return (f"open Models → Model manager… (Ctrl+M), select '{model}' and press Download, "
+            "or Import from file… with a file you already have")
+
+
 def what_and_todo(problem: str | BaseException) -> tuple[str, str]:
     """What was wrong and what to do, for a message box: a ``UserError``'s own parts (also
-    when a ``JobFailure`` carries it); any other exception or text as one ``what``."""
+    when a ``JobFailure`` carries it); any other exception or text as one ``what``.
+
+    Missing weights (``WeightsMissingError`` naming its model) get the app's way to install
+    them instead of the command-line one that the engine's message gives."""
+    from engine.models.cache import WeightsMissingError
+
     exception = problem.exception if isinstance(problem, JobFailure) else problem
+    if isinstance(exception, WeightsMissingError) and exception.model:
+        return exception.what or str(exception), install_todo(exception.model)
     if isinstance(exception, UserError):
         return exception.what or str(exception), exception.todo
     if isinstance(problem, BaseException):

@@ -84,7 +84,7 @@ class InspectController(Controller):
         if installed:
             return "ImageNet weights (installed)."
         return (f"ImageNet weights of {self.model_name} are not installed: showing untrained weights. "
-                f"Fetch them with the model manager or `python main.py models fetch {self.model_name}`.")
+                f"Download them in the model manager (Models → Model manager…).")
 
     def set_model(self, name: str, weights: str | None = None) -> None:
         """Pick a zoo model (and "trained"/"untrained"); ValueError names the valid models."""

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.core.errors import UserError
 from engine.features.faces.controller import FacesController
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryError
@@ -211,8 +212,8 @@ class FacesTab(StudioTab):
     def _detector_picked(self, index: int) -> None:
         try:
             self.ctl.pick_detector(self.detector_combo.itemData(index))
-        except ValueError as exc:
-            self.context.error("Face detector", str(exc))
+        except (ValueError, UserError) as exc:
+            self.context.error("Face detector", exc)  # a UserError's todo names the model manager
             self.model_box.select_detector(self.ctl.detector_name)
 
     # -- threshold -----------------------------------------------------------------------

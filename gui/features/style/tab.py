@@ -240,7 +240,7 @@ class StyleTab(StudioTab):
             return False
         if method == "gatys" and not self.has_vgg:
             self.context.error("VGG-19 weights needed", "Photo mode needs the 'vgg19' weights: use Download weights… or "
-                               "Import file… above, or run `python main.py models fetch vgg19`. 'Colour transfer only' works without them.")
+                               "Import file… above. 'Colour transfer only' works without them.")
             return False
         if method == "adain" and not self.has_adain:
             self.context.error("AdaIN weights needed", "The quick preview needs 'adain-vgg' and 'adain-decoder': "

@@ -331,7 +331,9 @@ class TeachTab(StudioTab):
             self.controller.backbone()
         except BackboneWeightsMissingError as exc:
             box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", exc.what, parent=self)
-            box.setInformativeText(exc.todo[:1].upper() + exc.todo[1:])
+            # The buttons below are the ways out; the engine's todo names the command line's.
+            box.setInformativeText("Download them in the model manager, or continue untrained "
+                                   "(random weights: no download, much worse accuracy).")
             untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
             box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
             box.addButton(QMessageBox.StandardButton.Cancel)
