@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from engine.core.errors import UserError
+from gui.common import file_dialogs
 from gui.common.jobs import JobFailure, JobRunner
 from gui.common.settings import QSettingsStore
 
@@ -80,6 +81,7 @@ class AppContext:
     ) -> None:
         self.settings = settings
         self.store = QSettingsStore(settings)
+        file_dialogs.use_settings(settings)  # every file dialog remembers its folder here
         self.device = device
         self._weights_cache = weights_cache
         self._status_sink = status_sink

@@ -15,7 +15,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.common import file_dialogs
 from gui.common.download_progress import DownloadJob, show_download_progress
 from gui.common.jobs import JobControl, JobRunner
 
@@ -221,7 +221,7 @@ class ModelManagerDialog(QDialog):
             filename, ok = QInputDialog.getItem(self, "Import", f"Which file of {entry.name} is it?", names, 0, False)
             if not ok:
                 return
-        path, _ = QFileDialog.getOpenFileName(self, f"Import {filename or names[0]} for {entry.name}")
+        path = file_dialogs.open_file(self, f"Import {filename or names[0]} for {entry.name}")
         if path:
             self.import_from(path, filename)
 

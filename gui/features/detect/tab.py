@@ -23,7 +23,6 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 from engine.features.detect.controller import DetectController
 from engine.features.detect.export import save_detections
 from engine.models.cache import human_size
+from gui.common import file_dialogs
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
@@ -391,7 +391,7 @@ class DetectTab(StudioTab):
 
     # -- export -------------------------------------------------------------------------------------
     def _choose_export_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export detections", "detections.csv", "CSV (*.csv);;JSON (*.json)")
+        path = file_dialogs.save_file(self, "Export detections", "detections.csv", "CSV (*.csv);;JSON (*.json)")
         if path:
             self.export_detections(path)
 
@@ -409,7 +409,7 @@ class DetectTab(StudioTab):
         return True
 
     def _choose_events_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
+        path = file_dialogs.save_file(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
         if path:
             self.export_events(path)
 

@@ -16,7 +16,6 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -32,6 +31,7 @@ from engine.features.faces.controller import FacesController
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.quality import GuidedCapture
+from gui.common import file_dialogs
 from gui.common.settings import read_int
 from gui.common.tab_base import StudioTab
 from gui.features.faces.calibrate import CalibratePanel
@@ -359,7 +359,7 @@ class FacesTab(StudioTab):
         return True
 
     def _ask_photos(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Enrol from photos", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        paths = file_dialogs.open_files(self, "Enrol from photos", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if paths:
             self.enrol_photos(paths)
 

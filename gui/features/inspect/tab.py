@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from gui.common import file_dialogs
 from gui.common.settings import read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.inspect.collect import CollectAndVisualise
@@ -201,7 +202,7 @@ class InspectTab(StudioTab):
     def _on_weights_activated(self, _index: int) -> None:
         choice = str(self.weights_combo.currentData())
         if choice == "file":
-            path, _ = QFileDialog.getOpenFileName(self, "Weights file (state_dict)", "", "PyTorch weights (*.pth *.pt *.bin);;All files (*)")
+            path = file_dialogs.open_file(self, "Weights file (state_dict)", "PyTorch weights (*.pth *.pt *.bin);;All files (*)")
             if path:
                 self.set_weights_file(path)
             else:

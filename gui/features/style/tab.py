@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from engine.features.style.controller import StyleController
+from gui.common import file_dialogs
 from gui.common.settings import read_bool, read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.style.input_panel import StyleInputPanel
@@ -225,7 +226,7 @@ class StyleTab(StudioTab):
         return True
 
     def _choose_settings_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load settings from image", "", "PNG images (*.png);;All files (*)")
+        path = file_dialogs.open_file(self, "Load settings from image", "PNG images (*.png);;All files (*)")
         if path:
             self.load_settings_from(path)
 
@@ -324,8 +325,8 @@ class StyleTab(StudioTab):
         return written
 
     def _choose_save_path(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save stylised image", f"{Path(self.content_name).stem}_styled.png",
-                                              "PNG images (*.png)")
+        path = file_dialogs.save_file(self, "Save stylised image", f"{Path(self.content_name).stem}_styled.png",
+                                      "PNG images (*.png)")
         if path:
             self.save_result(path)
 

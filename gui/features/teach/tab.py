@@ -14,7 +14,6 @@ import cv2
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -32,6 +31,7 @@ from engine.features.teach.imaging import preview
 from engine.features.teach.project import ProjectError
 from engine.features.teach.render import class_colour, confusion_image
 from engine.features.teach.settings import AugmentSettings
+from gui.common import file_dialogs
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
@@ -181,7 +181,7 @@ class TeachTab(StudioTab):
             self._show_project(self.controller.new_project(name))
 
     def _open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open Teach project", str(self.controller.projects_dir))
+        folder = file_dialogs.open_folder(self, "Open Teach project", start=str(self.controller.projects_dir))
         if folder:
             try:
                 self._show_project(self.controller.open_project(folder))
@@ -189,7 +189,7 @@ class TeachTab(StudioTab):
                 self.context.error("Cannot open project", exc)
 
     def _import_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import an ImageFolder (one sub-folder per class)")
+        folder = file_dialogs.open_folder(self, "Import an ImageFolder (one sub-folder per class)")
         if folder:
             self.import_folder(folder)
 
@@ -205,7 +205,7 @@ class TeachTab(StudioTab):
         self.context.status(f"Imported {report.total} samples{skipped}")
 
     def _export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export samples as an ImageFolder")
+        folder = file_dialogs.open_folder(self, "Export samples as an ImageFolder")
         if folder:
             self.export_folder(folder)
 
@@ -247,7 +247,7 @@ class TeachTab(StudioTab):
         self._rebuild_cards()
 
     def _add_files(self, class_id: str) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        files = file_dialogs.open_files(self, "Add images", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if files:
             self._add_paths(class_id, [Path(f) for f in files])
 
