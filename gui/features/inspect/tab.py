@@ -76,7 +76,7 @@ class InspectTab(StudioTab):
         self.freeze_button = QPushButton("Freeze frame")
         self.freeze_button.setObjectName("featuresFreeze")
         self.freeze_button.setCheckable(True)
-        self.freeze_button.setShortcut("F")
+        self.freeze_button.setToolTip("Freeze frame (F): keep explaining the frame shown")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_combo, 2)
@@ -377,6 +377,14 @@ class InspectTab(StudioTab):
                                self.saliency_page.opacity_slider.value() / 100.0)
 
     # -- life cycle ----------------------------------------------------------------------------
+    def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
+        """F toggles Freeze frame, whatever has focus (the main window routes it)."""
+        if key != Qt.Key.Key_F:
+            return False
+        if pressed and not auto_repeat:
+            self.freeze_button.toggle()
+        return True
+
     def activated(self) -> None:
         view = self.context.video_view
         if view is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -286,18 +286,20 @@ class TeachTab(StudioTab):
             if card is not None:
                 card.prepend_sample(sample.id, thumbnail(frame.image), len(c.project.get_class(class_id).samples))
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
-        card = self.class_list.card_at(event.key() - Qt.Key.Key_1) if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 else None
-        if card is not None and not event.isAutoRepeat():
+    def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
+        """Hold 1…9 to record into class card 1…9, whatever has focus (the main window routes it)."""
+        if not Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            return False
+        card = self.class_list.card_at(key - Qt.Key.Key_1)
+        if card is None:
+            return False
+        if auto_repeat:
+            return True  # held down: recording goes on, the repeats are ours too
+        if pressed:
             self._start_recording(card.class_id)
-            return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 and not event.isAutoRepeat() and self.controller.recording:
+        elif self.controller.recording:
             self._stop_recording()
-            return
-        super().keyReleaseEvent(event)
+        return True
 
     # -- settings -------------------------------------------------------------------
     def _settings_edited(self) -> None:
