@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.core.errors import UserError
+from engine.core.safe_files import check_output
 from engine.features.teach.backbones import BackboneWeightsMissingError
 from engine.features.teach.controller import TeachController
 from engine.features.teach.imaging import preview
@@ -55,6 +57,9 @@ class TeachTab(StudioTab):
         self.train_runner.finished.connect(self._on_trained)
         self.train_runner.failed.connect(lambda m: self.train_panel.show_stopped(f"Training failed: {m}"))
         self.train_runner.cancelled.connect(lambda: self.train_panel.show_stopped("Training cancelled; nothing was changed."))
+        self.export_runner = context.job_runner("teach-export", self)
+        self.export_runner.finished.connect(self._exported)
+        self.export_runner.failed.connect(self._export_failed)
         self.embed_runner.finished.connect(lambda _: self._refresh_pca())
         self.record_timer = QTimer(self)
         self.record_timer.timeout.connect(self._record_tick)
@@ -90,6 +95,7 @@ class TeachTab(StudioTab):
         self.train_panel = TrainPanel()
         self.train_panel.train_clicked.connect(self._train)
         self.train_panel.cancel_clicked.connect(self.train_runner.cancel)
+        self.train_panel.export_button.clicked.connect(self._ask_export)
         self.strip = BackboneStrip()
         self.params_label = QLabel()
         self.params_label.setObjectName("paramsLabel")
@@ -173,6 +179,7 @@ class TeachTab(StudioTab):
             self.weights_label.setText(f"⚠ {exc}")
         if c.result is None:
             self.train_panel.status.setText("A trained model is loaded." if c.model is not None else "Not trained yet.")
+        self.train_panel.export_button.setEnabled(c.model is not None)
         self._start_embedding()
 
     def _new_project(self) -> None:
@@ -326,6 +333,47 @@ class TeachTab(StudioTab):
         image = self.controller.project.load_sample(samples[-1])
         tiles = preview(image, self.controller.project.train_settings.augment or AugmentSettings(), count=8, size=72)
         self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
+
+    # -- export ---------------------------------------------------------------------
+    def _ask_export(self) -> None:
+        path = file_dialogs.save_file(self, "Export the trained model", f"{self.controller.project.name}.onnx",
+                                      "ONNX (*.onnx);;TorchScript (*.pt)")
+        if path:
+            self.export_model(path)
+
+    def export_model(self, path: str | Path) -> bool:
+        """Export the trained model to ``path`` in a job: TorchScript for .pt/.pth/.ts, else ONNX
+        (".onnx" is added to a name without a suffix); labels.txt is written beside it."""
+        from engine.features.teach.export import export
+
+        model = self.controller.model
+        if model is None:
+            self.context.error("Export model", "there is no trained model yet: press Train first")
+            return False
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".onnx")
+        fmt = "torchscript" if target.suffix.lower() in (".pt", ".pth", ".ts") else "onnx"
+        try:  # labels.txt goes beside the export: never into the project's own model folder
+            check_output(target, option="the export", keep_out_of=[(self.controller.project.root, "the Teach project")],
+                         make_parents=True)
+        except UserError as exc:
+            self.context.error("Export model", exc)
+            return False
+        self.train_panel.export_button.setEnabled(False)
+        self.context.status(f"Teach: exporting {fmt} to {target}…")
+        self.export_runner.start(lambda control: (fmt, export(model, fmt, target)))
+        return True
+
+    def _exported(self, result) -> None:
+        fmt, path = result
+        self.train_panel.export_button.setEnabled(self.controller.model is not None)
+        self.context.status(f"Teach: exported {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {path} "
+                            f"(labels in {path.with_name('labels.txt').name})")
+
+    def _export_failed(self, failure) -> None:
+        self.train_panel.export_button.setEnabled(self.controller.model is not None)
+        self.context.error("Export failed", failure)
 
     # -- training -------------------------------------------------------------------
     def _train(self) -> None:
