@@ -314,6 +314,11 @@ class InspectController(Controller):
         return job()
 
     def adopt_collection(self, collection: TopPatches) -> None:
+        """Show ``collection`` (a folder's, or one loaded from a file) from now on. Live collecting
+        stops, so the live frames do not join it (a 6-image folder read as "136 images");
+        turning Collect on again adds frames to it knowingly."""
         self.collection = collection
+        if self.settings.collect:
+            self._update(collect=False)
         if self.task is not None:
             self.task.collection = collection
