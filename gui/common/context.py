@@ -78,6 +78,7 @@ class AppContext:
         dialog_parent: QWidget | None = None,
         latest_frame: Callable[[], "Frame | None"] | None = None,
         video_view: "VideoView | None" = None,
+        inference_fps: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.store = QSettingsStore(settings)
@@ -88,6 +89,7 @@ class AppContext:
         self._dialog_parent = dialog_parent
         self._latest_frame = latest_frame
         self.video_view = video_view
+        self._inference_fps = inference_fps
         self.last_status = ""
         self.last_error: tuple[str, str] | None = None
         self._runners: list[JobRunner] = []
@@ -114,6 +116,11 @@ class AppContext:
     def latest_frame(self) -> "Frame | None":
         """The newest frame the source delivered (None when no source runs)."""
         return self._latest_frame() if self._latest_frame is not None else None
+
+    def inference_fps(self) -> float | None:
+        """Results per second of the live task, the number the status bar shows (counted at the
+        worker), or None without a main window (a tab then measures its own)."""
+        return self._inference_fps() if self._inference_fps is not None else None
 
     def status(self, message: str) -> None:
         """Show a short line in the status bar."""

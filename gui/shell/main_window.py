@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.pipeline = LivePipeline(device, self)
         self.view = VideoView()
         self.context = AppContext(settings, device, status_sink=self.show_status, dialog_parent=self,
-                                  latest_frame=self.latest_frame, video_view=self.view)
+                                  latest_frame=self.latest_frame, video_view=self.view,
+                                  inference_fps=lambda: self.pipeline.stats().inference_fps)
         self.output = ViewOutput(self.view, self.show_status, self.context.error)
         self.presenter = FramePresenter(read_setting(settings, KEY_VIEW_MODE, "synced", choices=("synced", "live")))
         self._active: StudioTab | None = None

@@ -385,7 +385,10 @@ class StyleTab(StudioTab):
         self.live_image, self.live_method = out.image, out.method
         now = time.monotonic()
         self._result_times = [t for t in self._result_times if now - t < 10.0] + [now]  # a slow CPU feed still shows a rate
-        if len(self._result_times) >= 2:
+        shared = self.context.inference_fps()  # in the app: the status bar's number, one measure
+        if shared is not None:
+            self.live_page.show_fps(shared, out.process_size)
+        elif len(self._result_times) >= 2:
             span = self._result_times[-1] - self._result_times[0]
             self.live_page.show_fps((len(self._result_times) - 1) / span if span > 0 else 0.0, out.process_size)
 
