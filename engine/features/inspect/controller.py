@@ -248,7 +248,8 @@ class InspectController(Controller):
             self.status.emit(str(exc))
             return
         if self.settings.pinned_channel is None and r.channels is not None:
-            self.enlarge_channel(int(r.channels.channels[0]))
+            strongest = int(r.channels.means.argmax())  # tiles keep their places: [0] need not be the strongest
+            self.enlarge_channel(int(r.channels.channels[strongest]))
         problem = self._update_unit_box()
         if problem:
             self.status.emit(problem)
