@@ -103,7 +103,7 @@ class DetectTab(StudioTab):
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
         c = self.controller
-        self.model_box = DetectModelBox(self.entries)
+        self.model_box = DetectModelBox(self.entries, is_installed=self.context.weights_cache.is_installed)
         self.model_box.combo.setCurrentIndex(c.index)
         self.model_box.combo.currentIndexChanged.connect(c.select_model)
         s = self.settings_box = SettingsBox(c)
