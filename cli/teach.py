@@ -2,7 +2,7 @@
 
     teach train FOLDER [--backbone NAME] [--untrained] [--epochs N] [--finetune K] [--seed S] -o MODEL_DIR
     teach predict MODEL_DIR IMAGE|FOLDER|VIDEO [--json]
-    teach export MODEL_DIR --format onnx|torchscript -o FILE
+    teach export MODEL_DIR|PROJECT --format onnx|torchscript -o FILE
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_value, default=0, help="random seed (0 to 2^32-1)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR")
     p = actions.add_parser("predict", help="classify an image, a folder of images or a video")
-    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("model", metavar="MODEL_DIR|PROJECT", help="a folder made by `teach train -o`, or a Teach project folder")
     p.add_argument("source", metavar="IMAGE|FOLDER|VIDEO")
     p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
-    p = actions.add_parser("export", help="export a model folder to ONNX or TorchScript")
-    p.add_argument("model", metavar="MODEL_DIR")
+    p = actions.add_parser("export", help="export a model folder or a Teach project's model to ONNX or TorchScript")
+    p.add_argument("model", metavar="MODEL_DIR|PROJECT", help="a folder made by `teach train -o`, or a Teach project folder")
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     parser.set_defaults(func=run)

@@ -48,7 +48,15 @@ class WeightsError(UserError, RuntimeError):
 
 
 class WeightsMissingError(WeightsError, NotFound):
-    """A model's files are not installed."""
+    """A model's files are not installed.
+
+    ``model``: the catalog name of the model ("" when unknown). ``todo`` gives the command-line
+    way to install it; the GUI names its own (the model manager) from ``model`` instead.
+    """
+
+    def __init__(self, what: str = "", todo: str = "", *, model: str = "") -> None:
+        super().__init__(what, todo)
+        self.model = model
 
 
 class DownloadCancelled(Cancelled):
@@ -154,7 +162,7 @@ class WeightsCache:
             raise WeightsMissingError(
                 f"the weights of '{entry.name}' are not installed",
                 f"run `python main.py models fetch {entry.name}`{amount}, "
-                f"or `python main.py models import {entry.name} FILE` with a file you already have")
+                f"or `python main.py models import {entry.name} FILE` with a file you already have", model=entry.name)
         return path
 
     def manifest(self, entry: CatalogEntry) -> dict:

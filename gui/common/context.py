@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from engine.core.errors import UserError
+from gui.common import file_dialogs
 from gui.common.jobs import JobFailure, JobRunner
 from gui.common.settings import QSettingsStore
 
@@ -28,10 +29,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def install_todo(model: str) -> str:
+    """What to do in the app when the weights of catalog entry ``model`` are missing: the
+    model manager's buttons, not the command line's ``models fetch``/``models import``."""
+    return (f"open Models → Model manager… (Ctrl+M), select '{model}' and press Download, "
+            "or Import from file… with a file you already have")
+
+
 def what_and_todo(problem: str | BaseException) -> tuple[str, str]:
     """What was wrong and what to do, for a message box: a ``UserError``'s own parts (also
-    when a ``JobFailure`` carries it); any other exception or text as one ``what``."""
+    when a ``JobFailure`` carries it); any other exception or text as one ``what``.
+
+    Missing weights (``WeightsMissingError`` naming its model) get the app's way to install
+    them instead of the command-line one that the engine's message gives."""
+    from engine.models.cache import WeightsMissingError
+
     exception = problem.exception if isinstance(problem, JobFailure) else problem
+    if isinstance(exception, WeightsMissingError) and exception.model:
+        return exception.what or str(exception), install_todo(exception.model)
     if isinstance(exception, UserError):
         return exception.what or str(exception), exception.todo
     if isinstance(problem, BaseException):
@@ -63,15 +78,18 @@ class AppContext:
         dialog_parent: QWidget | None = None,
         latest_frame: Callable[[], "Frame | None"] | None = None,
         video_view: "VideoView | None" = None,
+        inference_fps: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.store = QSettingsStore(settings)
+        file_dialogs.use_settings(settings)  # every file dialog remembers its folder here
         self.device = device
         self._weights_cache = weights_cache
         self._status_sink = status_sink
         self._dialog_parent = dialog_parent
         self._latest_frame = latest_frame
         self.video_view = video_view
+        self._inference_fps = inference_fps
         self.last_status = ""
         self.last_error: tuple[str, str] | None = None
         self._runners: list[JobRunner] = []
@@ -98,6 +116,11 @@ class AppContext:
     def latest_frame(self) -> "Frame | None":
         """The newest frame the source delivered (None when no source runs)."""
         return self._latest_frame() if self._latest_frame is not None else None
+
+    def inference_fps(self) -> float | None:
+        """Results per second of the live task, the number the status bar shows (counted at the
+        worker), or None without a main window (a tab then measures its own)."""
+        return self._inference_fps() if self._inference_fps is not None else None
 
     def status(self, message: str) -> None:
         """Show a short line in the status bar."""

@@ -13,11 +13,20 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 KEY_LAST_FOLDER = "dialogs/last_folder"
+_app_settings: list[QSettings] = []  # the application's settings, once it has some (use_settings)
+
+
+def use_settings(settings: QSettings) -> None:
+    """Make ``settings`` (the app's own QSettings) where every dialog keeps the last folder;
+    ``AppContext`` calls it, so dialogs deep in a tab need not be handed the settings."""
+    _app_settings[:] = [settings]
 
 
 def _settings(settings: QSettings | None) -> QSettings:
     if settings is not None:
         return settings
+    if _app_settings:
+        return _app_settings[0]
     from gui.common.settings import open_settings
 
     return open_settings()
@@ -56,14 +65,17 @@ def open_files(parent: QWidget | None, title: str, filters: str = "All files (*)
     return list(paths)
 
 
-def open_folder(parent: QWidget | None, title: str, settings: QSettings | None = None) -> str:
-    path = QFileDialog.getExistingDirectory(parent, title, last_folder(settings))
+def open_folder(parent: QWidget | None, title: str, settings: QSettings | None = None, start: str | None = None) -> str:
+    """``start``: where to open instead of the last folder (e.g. the folder of Teach projects)."""
+    path = QFileDialog.getExistingDirectory(parent, title, start or last_folder(settings))
     remember(path, settings)
     return path
 
 
 def save_file(parent: QWidget | None, title: str, suggested_name: str, filters: str = "All files (*)",
               settings: QSettings | None = None) -> str:
+    """Every save dialog of the app: opens in the last folder used (by any open or save
+    dialog) with ``suggested_name`` filled in; remembers the folder of the file chosen."""
     start = str(Path(last_folder(settings)) / suggested_name)
     path, _ = QFileDialog.getSaveFileName(parent, title, start, filters)
     remember(path, settings)

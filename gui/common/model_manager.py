@@ -15,7 +15,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.common import file_dialogs
 from gui.common.download_progress import DownloadJob, show_download_progress
 from gui.common.jobs import JobControl, JobRunner
 
@@ -134,13 +134,12 @@ class ModelManagerDialog(QDialog):
     # -- table -----------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the install state of every entry (keeps the selection)."""
-        from engine.models.cache import human_size
 
         selected = self.selected_entry()
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             state = INSTALLED if self.cache.is_installed(entry) else MISSING
-            values = (entry.title or entry.name, entry.task, human_size(entry.size), entry.license, state)
+            values = (entry.title or entry.name, entry.task, self.size_text(entry), entry.license, state)
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if column == 0:
@@ -152,6 +151,20 @@ class ModelManagerDialog(QDialog):
         if selected is not None:
             self.select(selected.name)
         self._update_buttons()
+
+    def size_text(self, entry: "CatalogEntry") -> str:
+        """The download size: the catalog's exact bytes, else the installed files' size on disk,
+        else the catalog's approximate size ("≈"), else "not listed" (never a bare "?")."""
+        from engine.models.cache import human_size
+
+        if entry.size is not None:
+            return human_size(entry.size)
+        if self.cache.is_installed(entry):
+            return human_size(sum(self.cache.path(entry, f.filename).stat().st_size for f in entry.files))
+        approx = entry.meta.get("approx_size_mb") if isinstance(entry.meta, dict) else None
+        if isinstance(approx, (int, float)) and approx > 0:
+            return f"≈ {approx:.0f} MB" if approx >= 10 else f"≈ {approx:.1f} MB"
+        return "not listed"
 
     def state_of(self, name: str) -> str:
         """"installed" or "missing", as shown in the table."""
@@ -221,7 +234,7 @@ class ModelManagerDialog(QDialog):
             filename, ok = QInputDialog.getItem(self, "Import", f"Which file of {entry.name} is it?", names, 0, False)
             if not ok:
                 return
-        path, _ = QFileDialog.getOpenFileName(self, f"Import {filename or names[0]} for {entry.name}")
+        path = file_dialogs.open_file(self, f"Import {filename or names[0]} for {entry.name}")
         if path:
             self.import_from(path, filename)
 

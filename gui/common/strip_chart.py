@@ -148,6 +148,21 @@ class StripChart(QWidget):
         py = rect.bottom() - (y - low) / max(high - low, 1e-12) * rect.height()
         return px, py
 
+    def y_labels(self) -> list[tuple[QRectF, str]]:
+        """The y tick labels drawn, with their boxes (widget pixels): bottom to top in each panel,
+        panels top to bottom. A label that would overlap one already placed (short panels, the
+        top of one panel next to the bottom of the one above) is left out; a panel's bottom
+        label (its zero) goes first, so every panel keeps its baseline."""
+        placed: list[tuple[QRectF, str]] = []
+        for index, rect in enumerate(self._panel_rects()):
+            for k, (_, label) in enumerate(self.y_ticks(index)):
+                y = rect.bottom() - rect.height() * k / 2
+                box = QRectF(0, min(max(0.0, y - 8), self.height() - 16), LEFT_MARGIN - 4, 16)
+                if any(box.intersects(other) for other, _ in placed):
+                    continue
+                placed.append((box, label))
+        return placed
+
     # -- painting -----------------------------------------------------------------------
     def _render_frame(self) -> QPixmap:
         """Background, grid, tick labels, panel labels and legends (no curves)."""
@@ -163,13 +178,9 @@ class StripChart(QWidget):
         ticks = [step * k for k in range(int(self._x_span / step + 1e-9) + 1)]
         for index, (p, rect) in enumerate(zip(self.panels, rects)):
             painter.setPen(QPen(GRID, 1))
-            for k, (_, label) in enumerate(self.y_ticks(index)):
+            for k in range(len(self.y_ticks(index))):
                 y = rect.bottom() - rect.height() * k / 2
                 painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
-                painter.setPen(TEXT)
-                painter.drawText(QRectF(0, min(max(0.0, y - 8), self.height() - 16), LEFT_MARGIN - 4, 16),
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
-                painter.setPen(QPen(GRID, 1))
             for seconds in ticks:
                 x = rect.right() - seconds / self._x_span * rect.width()
                 painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
@@ -183,8 +194,10 @@ class StripChart(QWidget):
                 painter.setPen(QColor(*p.colours[name]))
                 painter.drawText(QPointF(x, rect.top() + metrics.ascent() + 2), name)
                 x -= 12
-        bottom = rects[-1].bottom() if rects else self.height() - BOTTOM_MARGIN
         painter.setPen(TEXT)
+        for box, label in self.y_labels():
+            painter.drawText(box, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        bottom = rects[-1].bottom() if rects else self.height() - BOTTOM_MARGIN
         # Labels from the oldest to now; one that would touch its left neighbour is skipped.
         # The oldest carries the axis name ("60 seconds ago").
         right_edge = -1e9

@@ -118,6 +118,14 @@ class StudioTab(QWidget):
         """
         return None
 
+    # -- keys ----------------------------------------------------------------------
+    def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
+        """A plain key (no Ctrl/Alt/Meta) pressed (``pressed``) or released while this tab is
+        shown, whatever widget has focus, text fields excepted (gui.shell.tab_keys). ``key``:
+        a ``Qt.Key`` value. Return True when the tab used it (the focused widget then never
+        sees it)."""
+        return False
+
     # -- life cycle ----------------------------------------------------------------
     def activated(self) -> None:
         """The tab became the visible one (its task is about to start)."""

@@ -38,6 +38,7 @@ from gui.shell.output import ViewOutput
 from gui.shell.source_bar import SourceBar
 from gui.shell.sources import KEY_LAST_SOURCE, KEY_MIRROR, SourceSwitcher, storable_spec
 from gui.shell.status import StatusPanel
+from gui.shell.tab_keys import TabKeyRouter, queue_tab_keys
 
 if TYPE_CHECKING:
     import torch
@@ -77,7 +78,8 @@ class MainWindow(QMainWindow):
         self.pipeline = LivePipeline(device, self)
         self.view = VideoView()
         self.context = AppContext(settings, device, status_sink=self.show_status, dialog_parent=self,
-                                  latest_frame=self.latest_frame, video_view=self.view)
+                                  latest_frame=self.latest_frame, video_view=self.view,
+                                  inference_fps=lambda: self.pipeline.stats().inference_fps)
         self.output = ViewOutput(self.view, self.show_status, self.context.error)
         self.presenter = FramePresenter(read_setting(settings, KEY_VIEW_MODE, "synced", choices=("synced", "live")))
         self._active: StudioTab | None = None
@@ -99,6 +101,8 @@ class MainWindow(QMainWindow):
         self.pipeline.source_event.connect(self.sources.on_event)
         self.pipeline.worker_event.connect(self._on_worker_event)
         self._wheel_guard = WheelGuard(self)
+        self._tab_keys = TabKeyRouter(self)
+        self._queued_tab: int | None = None  # Ctrl+N pressed while the tabs were loading
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -110,6 +114,7 @@ class MainWindow(QMainWindow):
         else:
             build_menus(self)
             self.synced_action.setChecked(self.presenter.mode == "synced")
+            queue_tab_keys(self)  # Ctrl+1…9 are kept for when the tabs exist, not dropped
             waiting = QLabel("Loading PyTorch…\n\nThe models start in a few seconds;\nthe video is live already.")
             waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.tab_widget.addTab(waiting, "Loading PyTorch…")
@@ -180,9 +185,16 @@ class MainWindow(QMainWindow):
             self._rebuild_menus()
         if device is not None:
             self.status_panel.set_device(device_label(device))
-        self.tab_widget.setCurrentIndex(read_int(self.settings, KEY_LAST_TAB, 0, 0, max(0, len(self.tabs) - 1)))
+        last = read_int(self.settings, KEY_LAST_TAB, 0, 0, max(0, len(self.tabs) - 1))
+        queued, self._queued_tab = self._queued_tab, None
+        self.tab_widget.setCurrentIndex(queued if queued is not None and queued < len(self.tabs) else last)
         self.tab_widget.currentChanged.connect(self._activate_tab)
         self._activate_tab(self.tab_widget.currentIndex())
+
+    def queue_tab(self, index: int) -> None:
+        """Ctrl+``index + 1`` while PyTorch loads: open that tab as soon as the tabs exist."""
+        self._queued_tab = index
+        self.show_status(f"Tab {index + 1} opens as soon as PyTorch has loaded")
 
     def load_feature_tabs(self, device: "torch.device") -> None:
         """Build the real feature tabs (the engine must be importable) and install them."""
@@ -407,6 +419,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         started = time.monotonic()
         self._stats_timer.stop()
+        self._tab_keys.stop()
         self.save_settings()
         self.stop_recording()
         self.pipeline.shutdown()

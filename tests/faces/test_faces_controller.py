@@ -11,7 +11,7 @@ import torch
 from engine.core.store import MemoryStore
 from engine.features.faces.calibration import CalibrationError
 from engine.features.faces.controller import FacesController
-from engine.models.cache import WeightsCache
+from engine.models.cache import WeightsCache, WeightsMissingError
 
 
 @pytest.fixture()
@@ -40,10 +40,11 @@ def test_live_settings_are_one_frozen_snapshot(ctl):
 def test_choosing_a_missing_detector_is_a_file_check_not_a_model_build(ctl):
     rebuilds = []
     ctl.task_changed.connect(rebuilds.append)
-    with pytest.raises(ValueError, match="models fetch yunet"):
+    with pytest.raises(WeightsMissingError, match="models fetch yunet") as missing:
         ctl.pick_detector("yunet")
+    assert missing.value.model == "yunet"  # the GUI names its model manager from it
     assert ctl.detector_name == "haar"
-    with pytest.raises(ValueError, match="models fetch dlib-mmod"):
+    with pytest.raises(WeightsMissingError, match="models fetch dlib-mmod"):
         ctl.pick_detector("dlib-mmod")
     assert rebuilds == []
 

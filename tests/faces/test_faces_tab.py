@@ -68,7 +68,10 @@ def _enrol_photos(qtbot, tab, name, paths):
 
 def test_picking_a_detector_that_is_not_installed_says_how_to_get_it(tab):
     tab.detector_combo.setCurrentIndex(tab.detector_combo.findData("yunet"))
-    assert "models fetch yunet" in tab.context.last_error[1]
+    message = tab.context.last_error[1]
+    # the button that installs it, not a command line
+    assert "Model manager" in message and "'yunet'" in message and "Download" in message
+    assert "main.py" not in message and "models fetch" not in message
     assert tab.detector_name == "haar" and tab.detector_combo.currentData() == "haar"
 
 
@@ -236,4 +239,73 @@ def test_calibrate_and_siamese_views(qtbot, tab, photo_files, astronaut_variants
     tab.on_result(_run_frame(task, astronaut_variants["noisy"]))
     live = tab.siamese.result_label.text()
     assert "d(A,P)" in live and live != text  # the camera face is the anchor now
+    task.close()
+
+
+def _answer_next_box(button_text: str, seen: list[str]) -> None:
+    """Click ``button_text`` in the next modal message box (noting its text in ``seen``)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def answer():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        seen.append(box.text())
+        next(b for b in box.buttons() if b.text().replace("&", "") == button_text).click()
+
+    QTimer.singleShot(20, answer)
+
+
+def test_stop_reject_and_leaving_enrol_respect_the_users_choice(qtbot, tab, astronaut_variants):
+    tab.name_edit.setText("Eileen")
+    tab.shots_spin.setValue(3)
+    assert tab.start_capture()
+    task = tab.make_task()
+    task.load(torch.device("cpu"))
+    clock = 100.0
+
+    def feed(name):
+        nonlocal clock
+        clock += 1.0
+        before = len(tab.capture.chips)
+        tab.on_result(_run_frame(task, astronaut_variants[name], 0, clock))
+        return len(tab.capture.chips) > before
+
+    assert feed("original") and feed("flipped")
+    assert not feed("original") and "turn your head" in tab.hint_label.text()
+    prompt = _overlay(tab, astronaut_variants["original"])
+
+    # Stop capture: the prompt goes (label and the text over the video), nothing more is kept.
+    tab.capture_button.click()
+    assert tab.capture_button.text() == "Start capture" and "turn your head" not in tab.hint_label.text()
+    stopped = _overlay(tab, astronaut_variants["original"])
+    capture, tab.ctl.capture = tab.ctl.capture, None
+    no_capture = _overlay(tab, astronaut_variants["original"])
+    tab.ctl.capture = capture
+    assert (stopped == no_capture).all() and not (prompt == stopped).all()
+    assert not feed("rotated")
+
+    # Reject selected while stopped: the shot goes, the capture stays stopped.
+    tab.shot_strip.list.setCurrentRow(0)
+    tab.shot_strip.reject_button.click()
+    assert len(tab.capture.chips) == 1 and tab.capture_button.text() == "Start capture"
+    assert not feed("rotated") and not feed("smaller") and len(tab.capture.chips) == 1
+
+    # Start again: the capture goes on, and the rejected pose is not taken again.
+    tab.capture_button.click()
+    assert tab.capture.capturing and len(tab.capture.chips) == 1
+    assert not feed("original")
+    assert feed("rotated")
+
+    # Leaving Enrol with unsaved shots asks; Cancel stays, Discard drops them.
+    seen: list[str] = []
+    _answer_next_box("Cancel", seen)
+    tab.mode_buttons.button(0).click()
+    assert seen and "not saved" in seen[0] and tab.mode == "enrol" and len(tab.capture.chips) == 2
+    assert tab.mode_buttons.button(2).isChecked()
+    _answer_next_box("Discard shots", seen)
+    tab.mode_buttons.button(1).click()
+    assert len(seen) == 2 and tab.mode == "verify" and tab.capture is None and tab.shot_strip.list.count() == 0
     task.close()

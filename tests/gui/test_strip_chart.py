@@ -98,3 +98,23 @@ def test_a_fitted_time_axis_spans_the_data(qtbot):
     assert chart.curve_names(0) == ["zone inside"]
     _render(chart)  # paints without error with one curve left
 
+
+
+def test_y_labels_of_short_panels_do_not_overlap(qtbot):
+    """Three panels in a short chart (the performance dock at its minimum height): the tick
+    labels of a panel, and the top of one panel next to the bottom of the one above, used to
+    be drawn over each other."""
+    chart = StripChart(["fps", "latency", "dropped"], window_s=60.0)
+    qtbot.addWidget(chart)
+    chart.resize(400, 120)
+    x = np.linspace(-60, 0, 61)
+    for index, level in enumerate((24.0, 180.0, 3.0)):
+        chart.set_panel(index, {"a": (x, np.full_like(x, level))})
+    boxes = [box for box, _ in chart.y_labels()]
+    assert all(not a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert [label for _, label in chart.y_labels()].count("0") == 3  # every panel keeps its baseline
+    # what was drawn before: every tick of every panel, some on top of each other
+    every = [(rect.bottom() - rect.height() * k / 2) for rect in chart._panel_rects() for k in range(3)]
+    assert min(abs(a - b) for i, a in enumerate(every) for b in every[i + 1:]) < 16
+    image = _render(chart)
+    assert image.width() == 400

@@ -257,3 +257,25 @@ def test_clicking_the_video_outlines_the_unit_looking_there(tab, make_frame):
     assert tab.unit == (5, 5) and tab.task_settings().pinned_channel == int(tab.result.channels.channels[0])
     x1, y1, x2, y2 = tab.unit_box
     assert x1 < 150 < x2 and y1 < 110 < y2
+
+
+def test_a_folder_collection_counts_the_folders_images_not_the_live_frames(tab, qtbot, make_frame, tmp_path):
+    import cv2
+
+    task = _start(tab, "lenet5", 32)
+    tab.choose_layer("features.3")
+    tab.units_page.collect_button.setChecked(True)  # live collecting on, as a user would leave it
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), rng.integers(0, 255, (48, 48, 3), np.uint8))
+    for i in range(3):
+        _feed(tab, task, make_frame(index=i))
+    with qtbot.waitSignal(tab.extras.jobs.finished, timeout=60000):
+        tab.extras.collect_folder(str(tmp_path))
+    for i in range(3, 20):  # the live feed goes on after the folder is collected
+        _feed(tab, task, make_frame(index=i))
+    tab.units_page.show_collection(tab.controller.collection)
+    assert tab.controller.collection.images_seen == 6
+    assert "from 6 images" in tab.units_page.status.text()
+    assert not tab.units_page.collect_button.isChecked() and not tab.task_settings().collect
+    task.close()

@@ -219,3 +219,41 @@ def test_unit_at_inverts_receptive_box(make_frame):
     with pytest.raises(ValueError, match="no feature map"):
         unit_at(result.table, "fc", 10, 10, result.geometry)
     task.close()
+
+
+def test_channel_tiles_keep_their_places_from_frame_to_frame(make_frame, frame_image):
+    """Frames that differ a little: the shown channels stay in their tiles (the
+    old ranking reshuffled the grid whenever two means swapped by a hair)."""
+    task = InspectTask("lenet5", untrained=True, settings=InspectSettings(layer="features.3", channels=8))
+    task.load(torch.device("cpu"))
+    mirrored = np.ascontiguousarray(frame_image[:, ::-1])
+    orders = []
+    for i in range(6):  # the picture and its mirror image: nearly the same means, some in another order
+        orders.append(list(_run(task, make_frame(mirrored if i % 2 else frame_image, index=i)).channels.channels))
+    assert all(order == orders[0] for order in orders[1:]), orders
+    # A clearly different picture still brings its own strongest channels in.
+    other = _run(task, make_frame(255 - frame_image, index=9)).channels
+    assert len(other.channels) == 8 and len(set(other.channels.tolist())) == 8
+    task.close()
+
+
+def test_near_tied_channels_do_not_swap_tiles_but_a_clear_winner_comes_in():
+    from engine.features.inspect.activations import ChannelPicker
+
+    base = torch.zeros(1, 6, 4, 4)
+    for c, level in enumerate((5.0, 4.0, 3.0, 2.00, 1.99, 0.5)):
+        base[0, c] = level
+    picker = ChannelPicker()
+    first = top_channels(base, 4, picker, "conv").channels.tolist()
+    assert first == [0, 1, 2, 3]
+    for i in range(6):  # channels 3 and 4 swap places by a hair every other frame
+        frame = base.clone()
+        if i % 2:
+            frame[0, 3], frame[0, 4] = 1.99, 2.00
+        assert top_channels(frame, 4, picker, "conv").channels.tolist() == first
+        assert top_channels(frame, 4).channels.tolist() != first or not i % 2  # the plain ranking reshuffles
+    strong = base.clone()
+    strong[0, 5] = 9.0  # channel 5 now clearly the strongest: it takes the weakest tile (3's)
+    for _ in range(6):
+        shown = top_channels(strong, 4, picker, "conv")
+    assert shown.channels.tolist() == [0, 1, 2, 5] and shown.channels[shown.means.argmax()] == 5

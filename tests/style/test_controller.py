@@ -40,7 +40,7 @@ def test_choice_snapshots_and_weights_by_content(tmp_path, pictures):
     assert c.install_weights(path, "fast-udnie") == "fast-udnie"
     assert c.live.model == "fast-udnie", "an installed fast style is the default until the user picks"
     task, text = c.make_live_task()
-    assert isinstance(task, FastStyleTask) and "BSD-3-Clause" in text
+    assert isinstance(task, FastStyleTask) and "licence: BSD-3-Clause" in text
 
     announced = []
     c.settings_changed.connect(lambda _none: announced.append("settings"))
@@ -77,3 +77,16 @@ def test_photo_job_is_the_engine_job(tmp_path, pictures):
     again, _ = _drive(jobs.stylize_photo(prepared, content, settings))
     assert info["method"] == "palette" and np.array_equal(image, again)
     assert np.abs(image.astype(int) - content.astype(int)).mean() > 3
+
+
+def test_a_user_style_is_described_in_plain_words(tmp_path):
+    from engine.features.style.user_styles import save_user_style
+
+    cache = WeightsCache(tmp_path / "models")
+    entry = save_user_style(cache, random_state(2), "My Strokes", {"style": "strokes", "steps": 10})
+    c = StyleController(cache, torch.device("cpu"))
+    c.set_live(model=entry.name)
+    task, text = c.make_live_task()
+    assert isinstance(task, FastStyleTask)
+    assert text == "My Strokes: fast style network; licence: yours."  # not "(yours (trained in CNN Studio))."
+    assert entry.source.startswith("trained in CNN Studio")

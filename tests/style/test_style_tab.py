@@ -294,3 +294,21 @@ def test_training_in_the_tab_saves_a_user_style(qtbot, tmp_path: Path, files, pi
     assert "about" in page.estimate_label.text() or "Saved" in page.estimate_label.text()
     assert tab.model_combo.findData("my-strokes") >= 0
     tab.shutdown()
+
+
+def test_the_live_speed_is_the_status_bars_number(qtbot, tmp_path: Path, pictures) -> None:
+    """In the app the Style page shows the worker's results/s (the status bar's), not a count
+    of the results that reached the GUI over another window."""
+    from engine.features.style.task import LiveStyleResult
+
+    context = AppContext(open_settings(tmp_path / "settings.ini"), torch.device("cpu"),
+                         weights_cache=WeightsCache(tmp_path / "models"), inference_fps=lambda: 7.5)
+    tab = StyleTab(context)
+    qtbot.addWidget(tab)
+    image = pictures.content(96, 128)
+    for i in range(4):  # arriving back to back: a GUI-side count would say hundreds of fps
+        frame = Frame(image, i, time.monotonic(), "demo")
+        out = LiveStyleResult(image, "palette", "painting", 1.0, process_size=(128, 96))
+        tab.on_result(TaskResult("style", frame, out, Timings(0, 0, 0, 0, 0, 0)))
+    assert tab.fps_label.text().startswith("7.5 fps")
+    tab.shutdown()

@@ -85,3 +85,43 @@ def test_record_train_predict_and_reopen(make_tab, qtbot, small_folder):
     again = make_tab()
     assert again.controller.project.root == project.root and again.controller.model is not None
     assert again.class_list.card_at(0).thumbs.count() == recorded
+
+
+def test_export_model_from_the_tab_and_the_cli_takes_the_project_folder(make_tab, qtbot, small_folder, tmp_path, capsys):
+    import onnxruntime as ort
+
+    import main
+
+    tab = make_tab()
+    tab.backbone_combo.setCurrentIndex(tab.backbone_combo.findData("mobilenet_v3_small"))
+    tab.untrained_check.setChecked(True)
+    tab.augment_check.setChecked(False)
+    tab.epochs_spin.setValue(2)
+    assert not tab.train_panel.export_button.isEnabled()  # nothing trained yet
+    assert not tab.export_model(tmp_path / "early.onnx") and "Train" in tab.context.last_error[1]
+    tab.import_folder(str(small_folder))
+    with qtbot.waitSignal(tab.train_runner.finished, timeout=120000):
+        tab.train_panel.train_button.click()
+    assert tab.train_panel.export_button.isEnabled()
+    project = tab.controller.project
+
+    # not into the project (its model's labels.txt would be replaced)
+    assert not tab.export_model(project.root / "model" / "x.onnx") and "Teach project" in tab.context.last_error[1]
+    out = tmp_path / "exports"
+    with qtbot.waitSignal(tab.export_runner.finished, timeout=120000):
+        assert tab.export_model(out / "shapes")  # no suffix: ONNX
+    session = ort.InferenceSession(str(out / "shapes.onnx"), providers=["CPUExecutionProvider"])
+    probs = session.run(None, {"image": np.random.default_rng(0).random((1, 3, 224, 224), np.float32)})[0]
+    assert probs.shape == (1, len(tab.controller.model.labels))
+    assert (out / "labels.txt").read_text().split() == list(tab.controller.model.labels)
+    assert "exported ONNX" in tab.context.last_status
+    with qtbot.waitSignal(tab.export_runner.finished, timeout=120000):
+        assert tab.export_model(out / "shapes.pt")
+    assert torch.jit.load(str(out / "shapes.pt"))(torch.rand(1, 3, 224, 224)).shape == probs.shape
+
+    # the CLI takes the project folder itself, not only <project>/model
+    assert main.main(["teach", "export", str(project.root), "--format", "torchscript", "-o", str(tmp_path / "cli" / "m.pt")]) == 0
+    assert (tmp_path / "cli" / "m.pt").is_file() and "exported torchscript" in capsys.readouterr().out
+    empty = tab.controller.new_project("empty")
+    assert main.main(["teach", "export", str(empty.root), "--format", "onnx", "-o", str(tmp_path / "e.onnx")]) == 2
+    assert "has no trained model yet" in capsys.readouterr().err

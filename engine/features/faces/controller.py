@@ -113,15 +113,18 @@ class FacesController(Controller):
             return False
 
     def pick_detector(self, name: str) -> None:
-        """Choose the detector (``task_changed`` when it is another one); ValueError with the
-        message to show when it is unknown or not installed (the choice stays)."""
+        """Choose the detector (``task_changed`` when it is another one); ValueError when it is
+        unknown, WeightsMissingError (``model`` set) when not installed; the choice stays."""
         if name == self.detector_name:
             return
         if name not in DETECTOR_NAMES:
             raise ValueError(f"unknown face detector '{name}'")
         if not self.detector_installed(name):
-            raise ValueError(f"the weights of '{name}' are not installed: run `python main.py models fetch {name}`, "
-                             f"or `python main.py models import {name} FILE` with a file you already have")
+            from engine.models.cache import WeightsMissingError
+
+            raise WeightsMissingError(f"the weights of '{name}' are not installed",
+                                      f"run `python main.py models fetch {name}`, or `python main.py models import "
+                                      f"{name} FILE` with a file you already have", model=name)
         self.detector_name = name
         self.store.set("Faces/detector", name)
         self.task = None

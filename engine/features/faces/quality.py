@@ -94,25 +94,44 @@ class GuidedCapture:
 
     Feed every frame's verdict and chip to ``offer``; it keeps a shot when the verdict
     is ok, enough time passed since the last kept shot, and the pose differs enough
-    from every kept shot. ``reject(i)`` drops a kept shot (the user's choice), so
-    capture continues until ``target`` are kept.
+    from every kept shot and every rejected one (a rejected pose is not taken again).
+    ``reject(i)`` drops a kept shot (the user's choice); a running capture then goes on
+    until ``target`` are kept, a stopped one (``stop()``) stays stopped until ``resume()``.
     """
 
     target: int = 5
     rules: ShotRules = field(default_factory=ShotRules)
     chips: list[np.ndarray] = field(default_factory=list)
     _signatures: list[np.ndarray] = field(default_factory=list)
+    _rejected: list[np.ndarray] = field(default_factory=list)
     _last_time: float = -1e9
     hint: str = "look at the camera"
+    active: bool = True
 
     @property
     def done(self) -> bool:
         return len(self.chips) >= self.target
 
+    @property
+    def capturing(self) -> bool:
+        """Frames are being considered: started, not stopped and not complete."""
+        return self.active and not self.done
+
+    def stop(self) -> None:
+        """The user stopped: ``offer`` keeps nothing until ``resume``; the kept shots stay."""
+        self.active = False
+        self.hint = f"stopped with {len(self.chips)} of {self.target} shots"
+
+    def resume(self) -> None:
+        self.active = True
+        self.hint = "look at the camera"
+
     def offer(self, verdict: ShotVerdict, chip: np.ndarray | None, timestamp: float) -> bool:
         """Consider one frame; True when its chip was kept. ``hint`` says what to do next."""
         if self.done:
             self.hint = "done"
+            return False
+        if not self.active:
             return False
         if not verdict.ok or chip is None:
             self.hint = verdict.reason
@@ -120,8 +139,9 @@ class GuidedCapture:
         if timestamp - self._last_time < self.rules.min_interval_s:
             return False
         signature = pose_signature(chip)
-        if self._signatures:
-            variety = min(1.0 - float(signature @ s) for s in self._signatures)
+        seen = self._signatures + self._rejected
+        if seen:
+            variety = min(1.0 - float(signature @ s) for s in seen)
             if variety < self.rules.min_variety:
                 self.hint = "turn your head a little (left, right, up, down)"
                 return False
@@ -132,12 +152,14 @@ class GuidedCapture:
         return True
 
     def reject(self, index: int) -> None:
+        """Drop kept shot ``index``; its pose counts as seen, so the next shot differs from it."""
         del self.chips[index]
-        del self._signatures[index]
+        self._rejected.append(self._signatures.pop(index))
         self.hint = f"{self.target - len(self.chips)} more"
 
     def reset(self) -> None:
         self.chips.clear()
         self._signatures.clear()
+        self._rejected.clear()
         self._last_time = -1e9
         self.hint = "look at the camera"

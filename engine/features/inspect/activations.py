@@ -73,7 +73,8 @@ class ChannelSummary:
     """The strongest channels of one activation map.
 
     maps: (K, h, w) float32 activations of the chosen channels (raw values, not
-    normalised). channels: (K,) int64 channel indices, strongest first. means: (K,)
+    normalised). channels: (K,) int64 channel indices, strongest first (with a
+    ChannelPicker: in tile order, each channel in the tile it had last frame). means: (K,)
     float32 mean activation of each. shape: (C, H, W) of the whole layer output.
     """
 
@@ -83,8 +84,54 @@ class ChannelSummary:
     shape: tuple[int, ...]
 
 
-def top_channels(activation: torch.Tensor, k: int = 16) -> ChannelSummary:
-    """The ``k`` channels with the largest mean activation of a (1, C, H, W) or (C, H, W) map.
+class ChannelPicker:
+    """Picks the strongest channels frame after frame without shuffling the tiles.
+
+    Ranking every frame anew moved a channel to another tile whenever two means swapped by
+    a hair, so the grid reordered every frame. Here a channel keeps its tile while it stays
+    among the strongest; it gives the tile up only when a channel not on show beats it by
+    ``margin`` (relative) on means smoothed over frames (``smoothing``: the weight of the
+    past, 0..1). Another layer, width or ``k`` starts afresh (strongest first).
+    """
+
+    def __init__(self, margin: float = 0.1, smoothing: float = 0.6) -> None:
+        self.margin = margin
+        self.smoothing = smoothing
+        self._key: tuple[str, int, int] | None = None
+        self._smooth: np.ndarray | None = None
+        self._shown: list[int] = []
+
+    def pick(self, means: np.ndarray, k: int, layer: str = "") -> np.ndarray:
+        """``means``: (C,) mean activation per channel of this frame. Returns (K,) int64 channel
+        indices in tile order (K = min(k, C))."""
+        means = np.asarray(means, np.float64)
+        k = max(1, min(int(k), means.shape[0]))
+        key = (layer, int(means.shape[0]), k)
+        if key != self._key or self._smooth is None:
+            self._key, self._smooth = key, means.copy()
+            self._shown = [int(c) for c in np.argsort(-means, kind="stable")[:k]]
+            return np.asarray(self._shown, np.int64)
+        self._smooth = self.smoothing * self._smooth + (1.0 - self.smoothing) * means
+        smooth = self._smooth
+        shown = set(self._shown)
+        for candidate in np.argsort(-smooth, kind="stable")[:k]:
+            candidate = int(candidate)
+            if candidate in shown:
+                continue
+            slot = min(range(k), key=lambda i: smooth[self._shown[i]])
+            weakest = smooth[self._shown[slot]]
+            if smooth[candidate] <= weakest + self.margin * abs(weakest) + 1e-12:
+                break  # candidates come strongest first: none of the rest beats it either
+            shown.discard(self._shown[slot])
+            self._shown[slot] = candidate
+            shown.add(candidate)
+        return np.asarray(self._shown, np.int64)
+
+
+def top_channels(activation: torch.Tensor, k: int = 16, picker: ChannelPicker | None = None,
+                 layer: str = "") -> ChannelSummary:
+    """The ``k`` channels with the largest mean activation of a (1, C, H, W) or (C, H, W) map,
+    strongest first; with a ``picker``, its stable choice in tile order (see ChannelPicker).
 
     Non-spatial outputs (C,) or (1, C) are treated as C maps of 1 x 1.
     """
@@ -100,7 +147,11 @@ def top_channels(activation: torch.Tensor, k: int = 16) -> ChannelSummary:
     act = act.float()
     means = act.mean(dim=(1, 2))
     k = max(1, min(int(k), act.shape[0]))
-    values, order = torch.topk(means, k)
+    if picker is None:
+        values, order = torch.topk(means, k)
+    else:
+        order = torch.as_tensor(picker.pick(means.cpu().numpy(), k, layer), device=means.device)
+        values = means.index_select(0, order)
     maps = act.index_select(0, order)
     return ChannelSummary(
         maps=maps.cpu().numpy(),

@@ -84,7 +84,7 @@ class InspectController(Controller):
         if installed:
             return "ImageNet weights (installed)."
         return (f"ImageNet weights of {self.model_name} are not installed: showing untrained weights. "
-                f"Fetch them with the model manager or `python main.py models fetch {self.model_name}`.")
+                f"Download them in the model manager (Models → Model manager…).")
 
     def set_model(self, name: str, weights: str | None = None) -> None:
         """Pick a zoo model (and "trained"/"untrained"); ValueError names the valid models."""
@@ -248,7 +248,8 @@ class InspectController(Controller):
             self.status.emit(str(exc))
             return
         if self.settings.pinned_channel is None and r.channels is not None:
-            self.enlarge_channel(int(r.channels.channels[0]))
+            strongest = int(r.channels.means.argmax())  # tiles keep their places: [0] need not be the strongest
+            self.enlarge_channel(int(r.channels.channels[strongest]))
         problem = self._update_unit_box()
         if problem:
             self.status.emit(problem)
@@ -314,6 +315,11 @@ class InspectController(Controller):
         return job()
 
     def adopt_collection(self, collection: TopPatches) -> None:
+        """Show ``collection`` (a folder's, or one loaded from a file) from now on. Live collecting
+        stops, so the live frames do not join it (a 6-image folder read as "136 images");
+        turning Collect on again adds frames to it knowingly."""
         self.collection = collection
+        if self.settings.collect:
+            self._update(collect=False)
         if self.task is not None:
             self.task.collection = collection

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from engine.core.frame import Frame
-from engine.features.inspect.activations import ChannelSummary, LayerTap, channel_maps, top_channels
+from engine.features.inspect.activations import ChannelPicker, ChannelSummary, LayerTap, channel_maps, top_channels
 from engine.features.inspect.attribution import guided_backprop, integrated_gradients, normalise, occlusion
 from engine.features.inspect.filters import FilterView, filter_view
 from engine.features.inspect.layer_table import LayerTable, build_layer_table
@@ -193,6 +193,7 @@ class InspectTask(Task):
         self.table: LayerTable | None = None
         self.device = torch.device("cpu")
         self._tap: LayerTap | None = None
+        self._picker = ChannelPicker()
         self.loaded = threading.Event()
 
     @property
@@ -334,7 +335,9 @@ class InspectTask(Task):
         spec = self.model.spec
         s: InspectSettings = outputs["settings"]
         activation = outputs["activation"]
-        summary = top_channels(activation, s.channels) if activation is not None else None
+        # The picker keeps each shown channel in its tile from frame to frame (no reshuffling).
+        summary = (top_channels(activation, s.channels, self._picker, outputs["layer"])
+                   if activation is not None else None)
         pinned = None
         pinned_channel = s.pinned_channel
         if activation is not None and pinned_channel is not None and activation.dim() == 4 and pinned_channel < activation.shape[1]:

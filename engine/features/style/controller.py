@@ -208,9 +208,9 @@ class StyleController(Controller):
                                            "Pick a fast style or AdaIN for brush strokes.")
         entry = models.entry(name, self.cache)
         if not self.cache.is_installed(entry):
-            return PaletteTask(settings), (f"'{name}' is not installed (Download weights… or `python main.py models fetch {name}`); "
+            return PaletteTask(settings), (f"'{name}' is not installed (Download weights… above, or the model manager); "
                                            "meanwhile: colour transfer only.")
-        return FastStyleTask(name, settings, self.cache), f"{entry.title}: fast style network ({entry.license})."
+        return FastStyleTask(name, settings, self.cache), f"{entry.title}: fast style network; licence: {entry.license}."
 
     # -- jobs (generators for the JobRunner) ----------------------------------------------
     def photo_job(self, method: str, settings: Any) -> Generator[Any, None, tuple[np.ndarray, dict]]:

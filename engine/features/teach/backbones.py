@@ -34,7 +34,7 @@ class BackboneWeightsMissingError(WeightsMissingError):
     """The ImageNet weights of a backbone are not installed; the message offers both ways out."""
 
     def __init__(self, what: str, todo: str, *, backbone: str, catalog_name: str) -> None:
-        super().__init__(what, todo)
+        super().__init__(what, todo, model=catalog_name)
         self.backbone = backbone
         self.catalog_name = catalog_name
 

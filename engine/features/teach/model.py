@@ -191,8 +191,27 @@ def read_model_info(meta_path: str | os.PathLike[str]) -> dict[str, Any]:
     return info
 
 
+def model_folder(folder: str | os.PathLike[str]) -> Path:
+    """The model folder that ``folder`` names: a model folder itself (with model.json), or a
+    Teach project folder (with project.json; the app keeps its trained model in ``model/``
+    inside it). ModelDirError says what to do when it is neither, or the project has no
+    trained model yet."""
+    folder = Path(folder)
+    if (folder / "model.json").exists() or (folder / "model.json").is_symlink():
+        return folder
+    if (folder / "project.json").is_file():
+        inner = folder / "model"
+        if (inner / "model.json").exists() or (inner / "model.json").is_symlink():
+            return inner
+        raise ModelDirError(f"the Teach project {folder} has no trained model yet",
+                            "train it first (Train in the Teach tab, or `teach train`)")
+    raise ModelDirError(f"{folder} is neither a Teach model folder (no model.json) nor a Teach project (no project.json)",
+                        "give a project folder or a model folder made by `teach train`")
+
+
 def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
-    """The classifier saved in ``folder`` (CPU, eval); ModelDirError explains what is wrong.
+    """The classifier saved in ``folder`` (CPU, eval), a model folder or a Teach project folder
+    (``model_folder``); ModelDirError explains what is wrong.
 
     model.json is validated first (``read_model_info``); weights.pt is read by the safe
     loader (``engine.models.checkpoint``) with a budget from the classifier's parameter
@@ -200,10 +219,8 @@ def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
     """
     from engine.models import checkpoint
 
-    folder = Path(folder)
+    folder = model_folder(folder)
     meta_path = folder / "model.json"
-    if not meta_path.exists() and not meta_path.is_symlink():
-        raise ModelDirError(f"{folder} is not a Teach model folder (no model.json): train one with `python main.py teach train`")
     info = read_model_info(meta_path)
     labels = info["labels"]
     head = info.get("head", {})

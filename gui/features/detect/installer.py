@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog
 
+from gui.common import file_dialogs
 from gui.common.download_progress import DownloadJob, show_download_progress
 
 
@@ -74,8 +74,8 @@ class ModelInstaller(QObject):
         if entry is None or not entry.files:  # your own model: nothing to install
             return
         name = entry.files[0].filename
-        path, _ = QFileDialog.getOpenFileName(self.box, f"Import weights for {entry.name}", "",
-                                              f"{name} (*{Path(name).suffix});;All files (*)")
+        path = file_dialogs.open_file(self.box, f"Import weights for {entry.name}",
+                                      f"{name} (*{Path(name).suffix});;All files (*)")
         if path:
             self.import_weights(path)
 

@@ -4,8 +4,26 @@ carries the path; the tab adds it through ``DetectController.open_user_model``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from gui.common import file_dialogs
+
+INSTALLED_MARK = "  ✓ installed"
+
+
+class _Picker(QComboBox):
+    """The model picker: re-reads which models are installed each time it opens."""
+
+    def __init__(self, on_open: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_open = on_open
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt naming)
+        self._on_open()
+        super().showPopup()
 
 
 class DetectModelBox(QGroupBox):
@@ -14,16 +32,21 @@ class DetectModelBox(QGroupBox):
     model_path_chosen(str): the user picked a model folder (config.json +
     model.safetensors) with Open model folder…, or a YOLOX .pth with Open YOLOX .pth….
     ``problem``: the last model that could not be opened, and why (hidden when none).
+    ``is_installed(entry)``: marks installed models in the picker (``mark_installed``).
     """
 
     model_path_chosen = Signal(str)
 
-    def __init__(self, entries, parent: QWidget | None = None) -> None:
+    def __init__(self, entries, parent: QWidget | None = None,
+                 is_installed: Callable[[object], bool] | None = None) -> None:
         super().__init__("Model", parent)
-        self.combo = QComboBox()
+        self._entries = list(entries)
+        self._is_installed = is_installed
+        self.combo = _Picker(self.mark_installed)
         self.combo.setObjectName("detectModel")
-        for entry in entries:
+        for entry in self._entries:
             self.combo.addItem(entry.title, entry.name)
+        self.mark_installed()
         self.state = QLabel()
         self.state.setObjectName("detectModelState")
         self.state.setWordWrap(True)
@@ -66,6 +89,13 @@ class DetectModelBox(QGroupBox):
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
 
+    def mark_installed(self) -> None:
+        """Mark each installed model's item (the picker shows this whenever it opens)."""
+        if self._is_installed is None:
+            return
+        for index, entry in enumerate(self._entries):
+            self.combo.setItemText(index, entry.title + (INSTALLED_MARK if self._is_installed(entry) else ""))
+
     def set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
@@ -74,7 +104,7 @@ class DetectModelBox(QGroupBox):
 
     def ask_folder(self) -> str:
         """The folder the user picks in a dialog ("" when cancelled)."""
-        return QFileDialog.getExistingDirectory(self, "Open model folder (config.json + model.safetensors)")
+        return file_dialogs.open_folder(self, "Open model folder (config.json + model.safetensors)")
 
     def choose_model_folder(self) -> None:
         path = self.ask_folder()
@@ -83,8 +113,7 @@ class DetectModelBox(QGroupBox):
 
     def ask_pth(self) -> str:
         """The YOLOX weights file the user picks ("" when cancelled)."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a YOLOX checkpoint", "", "YOLOX weights (*.pth *.pt)")
-        return path
+        return file_dialogs.open_file(self, "Open a YOLOX checkpoint", "YOLOX weights (*.pth *.pt)")
 
     def choose_pth(self) -> None:
         path = self.ask_pth()
@@ -93,9 +122,8 @@ class DetectModelBox(QGroupBox):
 
     def ask_names(self, classes: int) -> str:
         """The class-names file the user picks for a model of ``classes`` classes ("" when cancelled)."""
-        path, _ = QFileDialog.getOpenFileName(self, f"Names file of the model ({classes} class names, one a line)",
-                                              "", "Names (*.names *.txt);;All files (*)")
-        return path
+        return file_dialogs.open_file(self, f"Names file of the model ({classes} class names, one a line)",
+                                      "Names (*.names *.txt);;All files (*)")
 
     def show_problem(self, text: str) -> None:
         """Say why the last model could not be opened ("" hides it)."""

@@ -23,7 +23,6 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QListWidget,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 from engine.features.detect.controller import DetectController
 from engine.features.detect.export import SESSION_FRAMES
 from engine.models.cache import human_size
+from gui.common import file_dialogs
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
@@ -112,7 +112,7 @@ class DetectTab(StudioTab):
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
         c = self.controller
-        self.model_box = DetectModelBox(self.entries)
+        self.model_box = DetectModelBox(self.entries, is_installed=self.context.weights_cache.is_installed)
         self.model_box.combo.setCurrentIndex(c.index)
         self.model_box.combo.currentIndexChanged.connect(c.select_model)
         self.model_box.model_path_chosen.connect(self.open_user_model)
@@ -484,7 +484,7 @@ class DetectTab(StudioTab):
 
     # -- export -------------------------------------------------------------------------------------
     def _choose_export_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path = file_dialogs.save_file(
             self, f"Export the detections of every frame seen this session (the newest {SESSION_FRAMES:,})",
             "detections.csv", "CSV, one row per box (*.csv);;JSON, one object per frame (*.json)")
         if path:
@@ -504,7 +504,7 @@ class DetectTab(StudioTab):
         return True
 
     def _choose_events_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
+        path = file_dialogs.save_file(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
         if path:
             self.export_events(path)
 

@@ -89,9 +89,18 @@ class EnrolPanel(QWidget):
         self.save_button.setEnabled(bool(capture.chips))
         if capturing:
             self.capture_button.setText("Stop capture")
-        self.hint_label.setText(f"{len(capture.chips)}/{capture.target} — shot rejected, capturing another")
+            self.hint_label.setText(f"{len(capture.chips)}/{capture.target} — shot rejected, capturing another "
+                                    "(a different pose)")
+        else:
+            self.capture_button.setText("Start capture")
+            self.hint_label.setText(f"{len(capture.chips)}/{capture.target} — shot rejected. Save the others, "
+                                    "or Start capture to take more.")
 
     def show_stopped(self, capture) -> None:
         self.capture_button.setText("Start capture")
-        if capture is not None:
-            self.save_button.setEnabled(bool(capture.chips))
+        if capture is None:
+            return
+        self.save_button.setEnabled(bool(capture.chips))
+        if not capture.done:  # the capture's prompt ("turn your head…") no longer applies
+            self.hint_label.setText(f"Capture stopped: {len(capture.chips)} of {capture.target} shots kept. "
+                                    "Save them, or Start capture to take more.")

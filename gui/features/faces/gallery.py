@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGridLayout,
     QInputDialog,
     QListView,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryError
+from gui.common import file_dialogs
 from gui.features.faces.thumbs import chip_icon
 
 log = logging.getLogger(__name__)
@@ -180,12 +180,12 @@ class GalleryManager(QWidget):
             self.delete(name)
 
     def _ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export face gallery", "faces.zip", "Zip archives (*.zip)")
+        path = file_dialogs.save_file(self, "Export face gallery", "faces.zip", "Zip archives (*.zip)")
         if path:
             self.export_to(path)
 
     def _ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import face gallery", "", "Zip archives (*.zip)")
+        path = file_dialogs.open_file(self, "Import face gallery", "Zip archives (*.zip)")
         if path:
             self.import_interactive(path, self._ask_conflict)
 

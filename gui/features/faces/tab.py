@@ -16,10 +16,10 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QRadioButton,
     QStackedWidget,
     QTabWidget,
@@ -27,10 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.core.errors import UserError
 from engine.features.faces.controller import FacesController
 from engine.features.faces.gallery import Gallery
 from engine.features.faces.gallery_records import GalleryError
 from engine.features.faces.quality import GuidedCapture
+from gui.common import file_dialogs
 from gui.common.settings import read_int
 from gui.common.tab_base import StudioTab
 from gui.features.faces.calibrate import CalibratePanel
@@ -112,6 +114,7 @@ class FacesTab(StudioTab):
         self.verify_combo.currentTextChanged.connect(self.ctl.set_verify_name)
         self.verdict_label = QLabel("—")
         self.verdict_label.setObjectName("facesVerdict")
+        self.verdict_label.setWordWrap(True)  # a long name must wrap, not widen the panel
         font = self.verdict_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
@@ -210,8 +213,8 @@ class FacesTab(StudioTab):
     def _detector_picked(self, index: int) -> None:
         try:
             self.ctl.pick_detector(self.detector_combo.itemData(index))
-        except ValueError as exc:
-            self.context.error("Face detector", str(exc))
+        except (ValueError, UserError) as exc:
+            self.context.error("Face detector", exc)  # a UserError's todo names the model manager
             self.model_box.select_detector(self.ctl.detector_name)
 
     # -- threshold -----------------------------------------------------------------------
@@ -237,14 +240,34 @@ class FacesTab(StudioTab):
         self._status(f"Faces: threshold set to {value:.3f} from the calibration")
 
     # -- modes -------------------------------------------------------------------------
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str) -> bool:
+        """Switch mode; leaving Enrol with unsaved shots asks first (False: the user stayed)."""
+        if mode != "enrol" and self.mode == "enrol" and self.capture is not None and self.capture.chips:
+            if not self.ask_discard(len(self.capture.chips)):
+                self.mode_buttons.button(MODE_KEYS.index("enrol")).setChecked(True)
+                return False
+            self.ctl.capture = None
+            self.enrol.reset("Type a name, then start the capture and look at the camera.")
+        elif mode != "enrol" and self.capture is not None:
+            self.stop_capture()
         self.ctl.set_mode(mode)
         index = MODE_KEYS.index(mode)
         self.stack.setCurrentIndex(index)
         if not self.mode_buttons.button(index).isChecked():
             self.mode_buttons.button(index).setChecked(True)
-        if mode != "enrol" and self.capture is not None and not self.capture.done:
-            self.stop_capture()
+        return True
+
+    def ask_discard(self, shots: int) -> bool:
+        """Ask whether ``shots`` unsaved enrolment shots may be dropped (True: drop them)."""
+        name = self.name_edit.text().strip() or "this person"
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved shots",
+                          f"{shots} shot(s) of {name} are not saved. Discard them?",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("facesDiscardShots")
+        box.setInformativeText("Cancel stays in Enrol, where Save adds them to the gallery.")
+        discard = box.addButton("Discard shots", QMessageBox.ButtonRole.DestructiveRole)
+        box.exec()
+        return box.clickedButton() is discard
 
     # -- the live task -------------------------------------------------------------------
     def make_task(self) -> "Task | None":
@@ -285,7 +308,7 @@ class FacesTab(StudioTab):
 
     # -- guided capture ----------------------------------------------------------------
     def toggle_capture(self) -> None:
-        if self.capture is not None and not self.capture.done:
+        if self.capture is not None and self.capture.capturing:
             self.stop_capture()
         else:
             self.start_capture()
@@ -295,21 +318,29 @@ class FacesTab(StudioTab):
             self._status("Enrol: type the person's name first")
             self.hint_label.setText("Type the person's name first.")
             return False
-        self.ctl.capture = GuidedCapture(target=self.shots_spin.value())
+        capture = self.capture
+        if capture is not None and capture.chips and not capture.done and capture.target == self.shots_spin.value():
+            capture.resume()  # a stopped capture goes on with the shots it kept
+            self.enrol.hint_label.setText(f"{len(capture.chips)}/{capture.target} — look at the camera; "
+                                          "turn your head a little between shots.")
+        else:
+            self.ctl.capture = GuidedCapture(target=self.shots_spin.value())
+            self.enrol.reset("Look at the camera; turn your head a little between shots.")
         self.context.store.set("Faces/shots", self.shots_spin.value())
-        self.enrol.reset("Look at the camera; turn your head a little between shots.")
         self.capture_button.setText("Stop capture")
         self.set_mode("enrol")
         return True
 
     def stop_capture(self) -> None:
+        if self.capture is not None and self.capture.capturing:
+            self.capture.stop()
         self.enrol.show_stopped(self.capture)
 
     def offer_shot(self, candidate, timestamp: float) -> bool:
         """Feed one frame's enrolment candidate to the guided capture (GUI thread)."""
         capture = self.capture
-        if capture is None or capture.done:
-            return False
+        if capture is None or not capture.capturing:
+            return False  # stopped (also after a Reject while stopped) or complete
         kept = capture.offer(candidate.verdict, candidate.chip, timestamp)
         if self.enrol.show_offer(capture, kept):
             self._status(f"Enrol: {capture.target} good shots of {self.name_edit.text().strip()} — check them, then Save")
@@ -318,7 +349,7 @@ class FacesTab(StudioTab):
     def _reject_shot(self, index: int) -> None:
         if self.capture is not None and 0 <= index < len(self.capture.chips):
             self.capture.reject(index)
-            self.enrol.show_rejected(self.capture, self.mode == "enrol")
+            self.enrol.show_rejected(self.capture, self.capture.capturing)
 
     def _resolve_name(self, name: str) -> tuple[str, bool] | None:
         """(person to write to, add to an existing person?) or None when the user cancelled."""
@@ -357,7 +388,7 @@ class FacesTab(StudioTab):
         return True
 
     def _ask_photos(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Enrol from photos", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        paths = file_dialogs.open_files(self, "Enrol from photos", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if paths:
             self.enrol_photos(paths)
 
@@ -384,7 +415,8 @@ class FacesTab(StudioTab):
     # -- drawing / life cycle ------------------------------------------------------------
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         if self.ctl.last is not None:
-            hint = f"{len(self.capture.chips)}/{self.capture.target}  {self.capture.hint}" if self.capture else None
+            capture = self.capture  # the capture's prompt shows while it runs, not after Stop
+            hint = f"{len(capture.chips)}/{capture.target}  {capture.hint}" if capture is not None and capture.capturing else None
             paint_faces(painter, self.ctl.last, frame_width, hint)
 
     def activated(self) -> None:
@@ -394,7 +426,7 @@ class FacesTab(StudioTab):
         self._fill_people()
 
     def deactivated(self) -> None:
-        if self.capture is not None and not self.capture.done:
+        if self.capture is not None and self.capture.capturing:
             self.stop_capture()
 
     def shutdown(self) -> None:

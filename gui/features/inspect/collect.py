@@ -131,7 +131,10 @@ class CollectAndVisualise(QObject):
 
     def _on_job_finished(self, value) -> None:
         if self._job_kind == "folder":
-            self.controller.adopt_collection(value)
+            self.controller.adopt_collection(value)  # stops live collecting: the button says so
+            self.units_page.collect_button.blockSignals(True)
+            self.units_page.collect_button.setChecked(self.controller.settings.collect)
+            self.units_page.collect_button.blockSignals(False)
             self.units_page.show_collection(value)
             self._job_ended(f"Collected from {value.images_seen} images")
         else:

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from gui.common import file_dialogs
 from gui.common.settings import read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.inspect.collect import CollectAndVisualise
@@ -75,7 +76,7 @@ class InspectTab(StudioTab):
         self.freeze_button = QPushButton("Freeze frame")
         self.freeze_button.setObjectName("featuresFreeze")
         self.freeze_button.setCheckable(True)
-        self.freeze_button.setShortcut("F")
+        self.freeze_button.setToolTip("Freeze frame (F): keep explaining the frame shown")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_combo, 2)
@@ -201,7 +202,7 @@ class InspectTab(StudioTab):
     def _on_weights_activated(self, _index: int) -> None:
         choice = str(self.weights_combo.currentData())
         if choice == "file":
-            path, _ = QFileDialog.getOpenFileName(self, "Weights file (state_dict)", "", "PyTorch weights (*.pth *.pt *.bin);;All files (*)")
+            path = file_dialogs.open_file(self, "Weights file (state_dict)", "PyTorch weights (*.pth *.pt *.bin);;All files (*)")
             if path:
                 self.set_weights_file(path)
             else:
@@ -376,6 +377,14 @@ class InspectTab(StudioTab):
                                self.saliency_page.opacity_slider.value() / 100.0)
 
     # -- life cycle ----------------------------------------------------------------------------
+    def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
+        """F toggles Freeze frame, whatever has focus (the main window routes it)."""
+        if key != Qt.Key.Key_F:
+            return False
+        if pressed and not auto_repeat:
+            self.freeze_button.toggle()
+        return True
+
     def activated(self) -> None:
         view = self.context.video_view
         if view is not None:

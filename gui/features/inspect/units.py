@@ -14,8 +14,9 @@ import math
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from gui.common import file_dialogs
 from gui.features.inspect.views import ChannelZoom, TileStrip, array_to_qimage
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,17 @@ class UnitsPage(QWidget):
         self.grid.channel_clicked.connect(self.channel_chosen)
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the collection", "top-patches.npz", "Top patches (*.npz)")
+        path = file_dialogs.save_file(self, "Save the collection", "top-patches.npz", "Top patches (*.npz)")
         if path:
             self.save_requested.emit(path)
 
     def _ask_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a collection", "", "Top patches (*.npz);;All files (*)")
+        path = file_dialogs.open_file(self, "Load a collection", "Top patches (*.npz);;All files (*)")
         if path:
             self.load_requested.emit(path)
 
     def _ask_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Collect from a folder of images")
+        path = file_dialogs.open_folder(self, "Collect from a folder of images")
         if path:
             self.folder_requested.emit(path)
 

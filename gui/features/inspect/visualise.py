@@ -15,7 +15,6 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.common import file_dialogs
 from gui.features.inspect.views import array_to_qimage
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class VisualisePage(QWidget):
         self.start_requested.emit(self.request())
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the visualisation", "feature.png", "Images (*.png *.jpg)")
+        path = file_dialogs.save_file(self, "Save the visualisation", "feature.png", "Images (*.png *.jpg)")
         if path:
             self.save_requested.emit(path)
 

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.common import file_dialogs
 from gui.features.style.inputs import IMAGE_FILTER, ImageWell, StyleGallery
 
 
@@ -144,7 +144,7 @@ class StyleInputPanel(QWidget):
         return True
 
     def _choose_blend_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a style to the blend", "", IMAGE_FILTER)
+        path = file_dialogs.open_file(self, "Add a style to the blend", IMAGE_FILTER)
         if path:
             self.set_style_file(path, add=True)
 

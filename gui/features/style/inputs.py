@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QMouseEvent, QPixmap
-from PySide6.QtWidgets import QFileDialog, QLabel, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QWidget
 
 from engine.core.paths import resources_dir
+from gui.common import file_dialogs
 from gui.common.video_view import bgr_to_qimage
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ImageWell(QLabel):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if event.button() == Qt.MouseButton.LeftButton:
-            path, _ = QFileDialog.getOpenFileName(self, self.placeholder, "", IMAGE_FILTER)
+            path = file_dialogs.open_file(self, self.placeholder, IMAGE_FILTER)
             if path:
                 self.file_chosen.emit(path)
 

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from engine.features.style.controller import StyleController
+from gui.common import file_dialogs
 from gui.common.settings import read_bool, read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.style.input_panel import StyleInputPanel
@@ -225,7 +226,7 @@ class StyleTab(StudioTab):
         return True
 
     def _choose_settings_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load settings from image", "", "PNG images (*.png);;All files (*)")
+        path = file_dialogs.open_file(self, "Load settings from image", "PNG images (*.png);;All files (*)")
         if path:
             self.load_settings_from(path)
 
@@ -240,7 +241,7 @@ class StyleTab(StudioTab):
             return False
         if method == "gatys" and not self.has_vgg:
             self.context.error("VGG-19 weights needed", "Photo mode needs the 'vgg19' weights: use Download weights… or "
-                               "Import file… above, or run `python main.py models fetch vgg19`. 'Colour transfer only' works without them.")
+                               "Import file… above. 'Colour transfer only' works without them.")
             return False
         if method == "adain" and not self.has_adain:
             self.context.error("AdaIN weights needed", "The quick preview needs 'adain-vgg' and 'adain-decoder': "
@@ -324,8 +325,8 @@ class StyleTab(StudioTab):
         return written
 
     def _choose_save_path(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save stylised image", f"{Path(self.content_name).stem}_styled.png",
-                                              "PNG images (*.png)")
+        path = file_dialogs.save_file(self, "Save stylised image", f"{Path(self.content_name).stem}_styled.png",
+                                      "PNG images (*.png)")
         if path:
             self.save_result(path)
 
@@ -384,7 +385,10 @@ class StyleTab(StudioTab):
         self.live_image, self.live_method = out.image, out.method
         now = time.monotonic()
         self._result_times = [t for t in self._result_times if now - t < 10.0] + [now]  # a slow CPU feed still shows a rate
-        if len(self._result_times) >= 2:
+        shared = self.context.inference_fps()  # in the app: the status bar's number, one measure
+        if shared is not None:
+            self.live_page.show_fps(shared, out.process_size)
+        elif len(self._result_times) >= 2:
             span = self._result_times[-1] - self._result_times[0]
             self.live_page.show_fps((len(self._result_times) - 1) / span if span > 0 else 0.0, out.process_size)
 

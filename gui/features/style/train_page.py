@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.common import file_dialogs
 from gui.features.style.inputs import bgr_pixmap
 from gui.features.style.losses import LossPlot
 from gui.features.style.photo_page import fmt_seconds
@@ -117,7 +117,7 @@ class StyleTrainPage(QWidget):
             context.status(message)
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of content photos")
+        folder = file_dialogs.open_folder(self, "Folder of content photos")
         if folder:
             self.folder_edit.setText(folder)
 

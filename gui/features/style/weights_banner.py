@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from gui.common import file_dialogs
 
 
 class StyleWeightsBanner(QWidget):
@@ -52,7 +54,7 @@ class StyleWeightsBanner(QWidget):
         dialog.open()
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import style weights", "", "PyTorch weights (*.pth *.pt *.zip);;All files (*)")
+        path = file_dialogs.open_file(self, "Import style weights", "PyTorch weights (*.pth *.pt *.zip);;All files (*)")
         if not path:
             return
         fits = self.controller.identify_weights(path)

@@ -6,6 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
 from engine.features.teach.backbone_specs import BACKBONES
+from gui.common.fit_picture import FitPicture
 
 
 class ModelSettingsBox(QGroupBox):
@@ -44,7 +45,7 @@ class ModelSettingsBox(QGroupBox):
         self.weights_label.setObjectName("weightsLabel")
         self.weights_label.setWordWrap(True)
         self.weights_label.setMinimumHeight(34)
-        self.preview_label = QLabel()
+        self.preview_label = FitPicture()
         self.preview_label.setObjectName("augmentPreview")
         for widget in (self.backbone_combo, self.head_combo):
             widget.currentIndexChanged.connect(self.edited)
@@ -83,5 +84,4 @@ class ModelSettingsBox(QGroupBox):
             w.blockSignals(False)
 
     def set_preview(self, pixmap) -> None:
-        self.preview_label.setPixmap(pixmap)
-        self.preview_label.setFixedHeight(pixmap.height())
+        self.preview_label.set_picture(pixmap)

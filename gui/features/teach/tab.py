@@ -12,9 +12,8 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -26,12 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.core.errors import UserError
+from engine.core.safe_files import check_output
 from engine.features.teach.backbones import BackboneWeightsMissingError
 from engine.features.teach.controller import TeachController
 from engine.features.teach.imaging import preview
 from engine.features.teach.project import ProjectError
 from engine.features.teach.render import class_colour, confusion_image
 from engine.features.teach.settings import AugmentSettings
+from gui.common import file_dialogs
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
@@ -55,6 +57,9 @@ class TeachTab(StudioTab):
         self.train_runner.finished.connect(self._on_trained)
         self.train_runner.failed.connect(lambda m: self.train_panel.show_stopped(f"Training failed: {m}"))
         self.train_runner.cancelled.connect(lambda: self.train_panel.show_stopped("Training cancelled; nothing was changed."))
+        self.export_runner = context.job_runner("teach-export", self)
+        self.export_runner.finished.connect(self._exported)
+        self.export_runner.failed.connect(self._export_failed)
         self.embed_runner.finished.connect(lambda _: self._refresh_pca())
         self.record_timer = QTimer(self)
         self.record_timer.timeout.connect(self._record_tick)
@@ -90,9 +95,11 @@ class TeachTab(StudioTab):
         self.train_panel = TrainPanel()
         self.train_panel.train_clicked.connect(self._train)
         self.train_panel.cancel_clicked.connect(self.train_runner.cancel)
+        self.train_panel.export_button.clicked.connect(self._ask_export)
         self.strip = BackboneStrip()
         self.params_label = QLabel()
         self.params_label.setObjectName("paramsLabel")
+        self.params_label.setWordWrap(True)
         self.scatter = EmbeddingScatter()
         self.smoothing_slider = self._slider(0, 95, int(self.controller.live_settings.smoothing * 100))
         self.threshold_slider = self._slider(0, 100, int(self.controller.live_settings.threshold * 100))
@@ -172,6 +179,7 @@ class TeachTab(StudioTab):
             self.weights_label.setText(f"⚠ {exc}")
         if c.result is None:
             self.train_panel.status.setText("A trained model is loaded." if c.model is not None else "Not trained yet.")
+        self.train_panel.export_button.setEnabled(c.model is not None)
         self._start_embedding()
 
     def _new_project(self) -> None:
@@ -180,7 +188,7 @@ class TeachTab(StudioTab):
             self._show_project(self.controller.new_project(name))
 
     def _open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open Teach project", str(self.controller.projects_dir))
+        folder = file_dialogs.open_folder(self, "Open Teach project", start=str(self.controller.projects_dir))
         if folder:
             try:
                 self._show_project(self.controller.open_project(folder))
@@ -188,7 +196,7 @@ class TeachTab(StudioTab):
                 self.context.error("Cannot open project", exc)
 
     def _import_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import an ImageFolder (one sub-folder per class)")
+        folder = file_dialogs.open_folder(self, "Import an ImageFolder (one sub-folder per class)")
         if folder:
             self.import_folder(folder)
 
@@ -204,7 +212,7 @@ class TeachTab(StudioTab):
         self.context.status(f"Imported {report.total} samples{skipped}")
 
     def _export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export samples as an ImageFolder")
+        folder = file_dialogs.open_folder(self, "Export samples as an ImageFolder")
         if folder:
             self.export_folder(folder)
 
@@ -246,7 +254,7 @@ class TeachTab(StudioTab):
         self._rebuild_cards()
 
     def _add_files(self, class_id: str) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        files = file_dialogs.open_files(self, "Add images", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
         if files:
             self._add_paths(class_id, [Path(f) for f in files])
 
@@ -285,18 +293,20 @@ class TeachTab(StudioTab):
             if card is not None:
                 card.prepend_sample(sample.id, thumbnail(frame.image), len(c.project.get_class(class_id).samples))
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
-        card = self.class_list.card_at(event.key() - Qt.Key.Key_1) if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 else None
-        if card is not None and not event.isAutoRepeat():
+    def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
+        """Hold 1…9 to record into class card 1…9, whatever has focus (the main window routes it)."""
+        if not Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            return False
+        card = self.class_list.card_at(key - Qt.Key.Key_1)
+        if card is None:
+            return False
+        if auto_repeat:
+            return True  # held down: recording goes on, the repeats are ours too
+        if pressed:
             self._start_recording(card.class_id)
-            return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_9 and not event.isAutoRepeat() and self.controller.recording:
+        elif self.controller.recording:
             self._stop_recording()
-            return
-        super().keyReleaseEvent(event)
+        return True
 
     # -- settings -------------------------------------------------------------------
     def _settings_edited(self) -> None:
@@ -324,13 +334,56 @@ class TeachTab(StudioTab):
         tiles = preview(image, self.controller.project.train_settings.augment or AugmentSettings(), count=8, size=72)
         self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
 
+    # -- export ---------------------------------------------------------------------
+    def _ask_export(self) -> None:
+        path = file_dialogs.save_file(self, "Export the trained model", f"{self.controller.project.name}.onnx",
+                                      "ONNX (*.onnx);;TorchScript (*.pt)")
+        if path:
+            self.export_model(path)
+
+    def export_model(self, path: str | Path) -> bool:
+        """Export the trained model to ``path`` in a job: TorchScript for .pt/.pth/.ts, else ONNX
+        (".onnx" is added to a name without a suffix); labels.txt is written beside it."""
+        from engine.features.teach.export import export
+
+        model = self.controller.model
+        if model is None:
+            self.context.error("Export model", "there is no trained model yet: press Train first")
+            return False
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".onnx")
+        fmt = "torchscript" if target.suffix.lower() in (".pt", ".pth", ".ts") else "onnx"
+        try:  # labels.txt goes beside the export: never into the project's own model folder
+            check_output(target, option="the export", keep_out_of=[(self.controller.project.root, "the Teach project")],
+                         make_parents=True)
+        except UserError as exc:
+            self.context.error("Export model", exc)
+            return False
+        self.train_panel.export_button.setEnabled(False)
+        self.context.status(f"Teach: exporting {fmt} to {target}…")
+        self.export_runner.start(lambda control: (fmt, export(model, fmt, target)))
+        return True
+
+    def _exported(self, result) -> None:
+        fmt, path = result
+        self.train_panel.export_button.setEnabled(self.controller.model is not None)
+        self.context.status(f"Teach: exported {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {path} "
+                            f"(labels in {path.with_name('labels.txt').name})")
+
+    def _export_failed(self, failure) -> None:
+        self.train_panel.export_button.setEnabled(self.controller.model is not None)
+        self.context.error("Export failed", failure)
+
     # -- training -------------------------------------------------------------------
     def _train(self) -> None:
         try:
             self.controller.backbone()
         except BackboneWeightsMissingError as exc:
             box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", exc.what, parent=self)
-            box.setInformativeText(exc.todo[:1].upper() + exc.todo[1:])
+            # The buttons below are the ways out; the engine's todo names the command line's.
+            box.setInformativeText("Download them in the model manager, or continue untrained "
+                                   "(random weights: no download, much worse accuracy).")
             untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
             box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
             box.addButton(QMessageBox.StandardButton.Cancel)

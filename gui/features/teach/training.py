@@ -8,6 +8,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from gui.common.fit_picture import FitPicture
 from gui.common.video_view import bgr_to_qimage
 
 
@@ -26,6 +27,10 @@ class TrainPanel(QWidget):
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("trainButton")
         self.train_button.clicked.connect(self._on_button)
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setObjectName("teachExport")
+        self.export_button.setToolTip("Save the trained model as ONNX or TorchScript, with its labels.txt")
+        self.export_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setObjectName("trainProgress")
         self.status = QLabel("Not trained yet.")
@@ -40,9 +45,8 @@ class TrainPanel(QWidget):
         self.val_loss = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2, style=Qt.PenStyle.DashLine), name="val loss")
         self.train_acc = self.plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), name="train acc")
         self.val_acc = self.plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2, style=Qt.PenStyle.DashLine), name="val acc")
-        self.confusion = QLabel()
+        self.confusion = FitPicture(min_width=120)
         self.confusion.setObjectName("confusion")
-        self.confusion.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.hardest = QListWidget()
         self.hardest.setObjectName("hardest")
         self.hardest.setViewMode(QListWidget.ViewMode.IconMode)
@@ -54,10 +58,13 @@ class TrainPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.train_button)
         row.addWidget(self.progress, 1)
+        row.addWidget(self.export_button)
         results = QHBoxLayout()
         results.addWidget(self.confusion)
         hard = QVBoxLayout()
-        hard.addWidget(QLabel("Hardest validation samples (true → predicted):"))
+        caption = QLabel("Hardest validation samples (true → predicted):")
+        caption.setWordWrap(True)  # the panel's width is the window's, not the caption's
+        hard.addWidget(caption)
         hard.addWidget(self.hardest)
         results.addLayout(hard, 1)
         layout = QVBoxLayout(self)
@@ -107,7 +114,7 @@ class TrainPanel(QWidget):
         warn = f"  ⚠ {'; '.join(result.warnings)}" if result.warnings else ""
         self.status.setText(f"Validation accuracy {result.val_accuracy:.1%} on {info['val_samples']} samples "
                             f"(best epoch {result.best_epoch} of {len(result.history)}).{warn}")
-        self.confusion.setPixmap(pixmap_of(confusion_image))
+        self.confusion.set_picture(pixmap_of(confusion_image))
         self.hardest.clear()
         for image, caption in hard:
             item = QListWidgetItem(QIcon(pixmap_of(image)), caption)
