@@ -31,7 +31,7 @@ def _answer_dialog(folder: str | None) -> None:
 def box(qtbot, monkeypatch):
     # Qt's own dialog (not the desktop's), so the test can answer it.
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
-                        lambda parent, caption: _qt_dialog(parent, caption))
+                        lambda parent, caption, start="": _qt_dialog(parent, caption))
     widget = DetectModelBox(catalog().entries("detect"))
     qtbot.addWidget(widget)
     widget.show()

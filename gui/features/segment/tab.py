@@ -21,7 +21,6 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -34,6 +33,7 @@ from engine.core.errors import UserError
 from engine.features.segment.controller import Probe, SegmentController
 from engine.features.segment.render import blend_labels
 from engine.features.segment.stages import tap_offsets
+from gui.common import file_dialogs
 from gui.common.tab_base import StudioTab
 from gui.features.segment.legend import Legend
 from gui.features.segment.person_box import PersonBox
@@ -156,7 +156,7 @@ class SegmentTab(StudioTab):
         self.person_box.show_kind("colour")
 
     def _pick_picture(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Background picture", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
+        path = file_dialogs.open_file(self, "Background picture", "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
         if path:
             self.use_picture(path)
         else:
