@@ -178,9 +178,14 @@ def test_gallery_manager_rename_merge_delete_export_import(qtbot, tab, photo_fil
     assert not manager.rename("Annie", "bob")
     assert "already in the gallery" in tab.context.last_error[1]
     archive = str(tmp_path / "g.zip")
+    statuses = []
+    manager._status = statuses.append
     assert manager.export_to(archive)
+    assert statuses[-1] == f"exported 2 people (2 shots) to {archive}"
     assert manager.merge("Bob", "Annie") and manager.names() == ["Annie"]
     assert tab.gallery.get("Annie").shots == 2
+    assert manager.export_to(str(tmp_path / "one.zip"))
+    assert statuses[-1].startswith("exported 1 person (2 shots) to ")
     assert manager.delete("Annie") and manager.names() == []
     assert manager.import_interactive(archive, lambda clashes: pytest.fail("no clash expected"))
     assert manager.names() == ["Annie", "Bob"]

@@ -138,6 +138,22 @@ def test_saliency_overlay_follows_the_opacity_slider(tab, make_frame):
     assert not task.needs_grad and painted(100) == 0
 
 
+def _badge_pixels(tab) -> int:
+    """How many pixels of the overlay painted on a 320x240 black frame are the badge's blue."""
+    from PySide6.QtGui import QImage, QPainter
+
+    from gui.features.inspect.overlay import FROZEN_BADGE_COLOUR
+
+    image = QImage(320, 240, QImage.Format.Format_RGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    tab.paint_overlay(painter, 320, 240)
+    painter.end()
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(240, 320, 4)
+    blue = (FROZEN_BADGE_COLOUR.blue(), FROZEN_BADGE_COLOUR.green(), FROZEN_BADGE_COLOUR.red())
+    return int(np.all(pixels[:, :, :3] == blue, axis=2).sum())
+
+
 def test_freeze_frame_keeps_analysing_the_same_picture(tab, context, make_frame, frame_image):
     task = _start(tab, size=64)
     live = make_frame(np.zeros_like(frame_image))
@@ -146,7 +162,11 @@ def test_freeze_frame_keeps_analysing_the_same_picture(tab, context, make_frame,
     assert tab.frozen and tab.task_settings().frozen_image is not None
     assert np.array_equal(tab.display_image(live), frame_image)
     frozen_result = _feed(tab, task, live)
+    assert tab.freeze_button.text() == "Frozen: back to live (F)" and tab.freeze_button.styleSheet()
+    assert _badge_pixels(tab) > 200  # a frozen frame does not look live
     tab.freeze_button.setChecked(False)
+    assert tab.freeze_button.text() == "Freeze frame" and not tab.freeze_button.styleSheet()
+    assert _badge_pixels(tab) == 0
     assert tab.display_image(live) is None and tab.task_settings().frozen_image is None
     live_result = _feed(tab, task, live)
     assert not np.allclose(frozen_result.channels.means, live_result.channels.means)

@@ -31,6 +31,12 @@ from gui.features.faces.thumbs import chip_icon
 log = logging.getLogger(__name__)
 
 
+def _people_and_shots(summary: dict) -> str:
+    """"1 person (1 shot)", "3 people (12 shots)"."""
+    people, shots = int(summary["people"]), int(summary["shots"])
+    return f"{people} {'person' if people == 1 else 'people'} ({shots} {'shot' if shots == 1 else 'shots'})"
+
+
 class GalleryManager(QWidget):
     """List of enrolled people. Signals: changed() after any change made here."""
 
@@ -133,7 +139,7 @@ class GalleryManager(QWidget):
 
         def action() -> str:
             summary = export_zip(self.gallery, path)
-            return f"exported {summary['people']} people ({summary['shots']} shots) to {path}"
+            return f"exported {_people_and_shots(summary)} to {path}"
 
         return self._run("Export", action)
 
@@ -142,7 +148,7 @@ class GalleryManager(QWidget):
 
         def action() -> str:
             summary = import_zip(self.gallery, path, on_conflict=on_conflict)
-            return f"imported {summary['people']} people ({summary['shots']} shots) from {path}"
+            return f"imported {_people_and_shots(summary)} from {path}"
 
         return self._run("Import", action)
 

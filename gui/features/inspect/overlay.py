@@ -40,3 +40,26 @@ def paint_features_overlay(painter: QPainter, frame_width: int, frame_height: in
                            height=int(pixel * 1.5))
         # Top right: the bottom of a frame often carries captions.
         painter.drawPixmap(QPointF(frame_width - plate.width() - 6, 6), plate)
+
+
+#: Freeze frame's button while the frame is frozen: the colour of the badge on the video.
+FROZEN_BUTTON_STYLE = "QPushButton { background: #1e6fd9; color: white; font-weight: bold; }"
+FROZEN_BADGE_COLOUR = QColor(30, 111, 217)
+
+
+def paint_frozen_badge(painter: QPainter) -> None:
+    """"Frozen" in a filled badge at the top-left of the frame (frame pixel coordinates):
+    without it a frozen picture looks exactly like a live one."""
+    painter.save()
+    font = QFont(painter.font())
+    font.setBold(True)
+    painter.setFont(font)
+    text = "Frozen (F: live)"
+    metrics = painter.fontMetrics()
+    rect = QRectF(8, 8, metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(FROZEN_BADGE_COLOUR)
+    painter.drawRoundedRect(rect, 4, 4)
+    painter.setPen(QColor("white"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()

@@ -25,7 +25,7 @@ from gui.common.settings import read_int, read_setting
 from gui.common.tab_base import StudioTab
 from gui.features.inspect.collect import CollectAndVisualise
 from gui.features.inspect.conv_explainer import ConvolutionExplainer
-from gui.features.inspect.overlay import paint_features_overlay
+from gui.features.inspect.overlay import FROZEN_BUTTON_STYLE, paint_features_overlay, paint_frozen_badge
 from gui.features.inspect.pages import COLORMAPS, ChannelsPage, FiltersPage, SaliencyPage, heat_qimage
 from gui.features.inspect.units import UnitsPage
 from gui.features.inspect.views import LayerTree
@@ -362,7 +362,17 @@ class InspectTab(StudioTab):
             self.freeze_button.blockSignals(True)
             self.freeze_button.setChecked(frozen)
             self.freeze_button.blockSignals(False)
+        self._show_frozen(frozen)
         self.status_message.emit("Frame frozen: the network keeps looking at it" if frozen else "Live")
+
+    def _show_frozen(self, frozen: bool) -> None:
+        """A frozen frame must not look live: the button says so in colour, and the video
+        carries a badge (painted in ``paint_overlay``)."""
+        self.freeze_button.setText("Frozen: back to live (F)" if frozen else "Freeze frame")
+        self.freeze_button.setStyleSheet(FROZEN_BUTTON_STYLE if frozen else "")
+        view = self.context.video_view
+        if view is not None:
+            view.update()
 
     @property
     def frozen(self) -> bool:
@@ -375,6 +385,8 @@ class InspectTab(StudioTab):
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         paint_features_overlay(painter, frame_width, frame_height, self.controller, self._saliency_qimage,
                                self.saliency_page.opacity_slider.value() / 100.0)
+        if self.controller.frozen:
+            paint_frozen_badge(painter)
 
     # -- life cycle ----------------------------------------------------------------------------
     def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
