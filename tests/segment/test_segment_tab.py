@@ -139,7 +139,9 @@ def test_without_weights_the_tab_says_how_to_install(qtbot, tmp_path):
     tab = SegmentTab(context)
     qtbot.addWidget(tab)
     assert tab.make_task() is None
-    assert "models fetch lraspp_mobilenet_v3_large" in context.last_status
+    # The app's way to install it (the model manager), not the command line's.
+    assert "lraspp_mobilenet_v3_large is not installed" in context.last_status
+    assert "Model manager" in context.last_status and "python main.py" not in context.last_status
     with qtbot.waitSignal(tab.task_changed):
         tab.model_combo.setCurrentIndex(tab.model_combo.findData("fcn_resnet50"))
     assert tab.controller.model_name == "fcn_resnet50" and "FCN" in tab.info_label.text()

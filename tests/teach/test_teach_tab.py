@@ -125,3 +125,12 @@ def test_export_model_from_the_tab_and_the_cli_takes_the_project_folder(make_tab
     empty = tab.controller.new_project("empty")
     assert main.main(["teach", "export", str(empty.root), "--format", "onnx", "-o", str(tmp_path / "e.onnx")]) == 2
     assert "has no trained model yet" in capsys.readouterr().err
+
+
+def test_missing_imagenet_weights_point_at_the_model_manager_not_the_cli(make_tab):
+    tab = make_tab()
+    tab.backbone_combo.setCurrentIndex(tab.backbone_combo.findData("mobilenet_v3_small"))
+    tab.untrained_check.setChecked(False)
+    text = tab.weights_label.text()
+    assert "not installed" in text and "Model manager" in text and "untrained" in text
+    assert "python main.py" not in text and "--untrained" not in text

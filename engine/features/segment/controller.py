@@ -75,7 +75,8 @@ class SegmentController(Controller):
     def make_task(self) -> SegmentationTask | None:
         """The live task, or None (with a status line) when the weights are not installed."""
         if not self.installed():
-            self.status.emit(f"{self.model_name} is not installed: python main.py models fetch {self.model_name}")
+            self.status.emit(f"{self.model_name} is not installed: download it in the model manager "
+                             "(Models → Model manager…, Ctrl+M), or Import from file… there")
             return None
         return SegmentationTask(self.entry, self.settings, cache=self.weights_cache)
 

@@ -34,6 +34,7 @@ from engine.features.teach.project import ProjectError
 from engine.features.teach.render import class_colour, confusion_image
 from engine.features.teach.settings import AugmentSettings
 from gui.common import file_dialogs
+from gui.common.context import install_todo
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
@@ -176,7 +177,9 @@ class TeachTab(StudioTab):
             self.params_label.setText(f"Trained: {trained:,} parameters (orange); frozen: {frozen:,} (grey).")
         except BackboneWeightsMissingError as exc:
             self.strip.set_blocks([])
-            self.weights_label.setText(f"⚠ {exc}")
+            # The app's way out (the model manager, the "untrained" box), not the CLI's.
+            self.weights_label.setText(f"⚠ {exc.what}: {install_todo(exc.catalog_name)}; or tick \"untrained\" "
+                                       "(random weights give much worse accuracy)")
         if c.result is None:
             self.train_panel.status.setText("A trained model is loaded." if c.model is not None else "Not trained yet.")
         self.train_panel.export_button.setEnabled(c.model is not None)
