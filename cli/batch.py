@@ -1,6 +1,7 @@
 """`batch detect`: one model over folders, globs and videos on Ray, into Parquet, resumable.
 
-    python main.py batch detect INPUTS... --out DIR [--model NAME] [--every N] [--track]
+    python main.py batch detect INPUTS... --out DIR [--model NAME | --model-dir DIR|FILE [--names FILE]]
+        [--every N] [--track]
         [--conf 0.25] [--iou 0.45] [--size WxH] [--classes person,car] [--precision fp32|bf16|int8]
         [--address HOST:PORT] [--workers N] [--gpus-per-worker G]
 
@@ -41,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files, folders, quoted glob patterns")
     detect.add_argument("--out", required=True, metavar="DIR", help="output folder (created; the same one resumes a run)")
     detect.add_argument("--model", metavar="NAME", help="catalog model (default: the Detect default; `models list --task detect`)")
+    detect.add_argument("--model-dir", metavar="DIR|FILE",
+                        help="your own model, as for `detect`: a transformers folder (config.json + model.safetensors) "
+                             "of RT-DETR, RT-DETRv2 or D-FINE, or a YOLOX .pth checkpoint (with --names); every "
+                             "worker reads it at this path")
+    detect.add_argument("--names", metavar="FILE", help="class names, one per line, for a .pth given with --model-dir")
     detect.add_argument("--every", type=number(1, integer=True), default=1, metavar="N",
                         help="process every N-th frame of a video (default 1: all)")
     detect.add_argument("--track", action="store_true", help="follow objects with ids within each video (track_id column)")
@@ -86,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
         job = DetectJob.create(args.model, conf=args.conf, iou=args.iou, size=args.size, precision=args.precision,
-                               classes=classes, track=args.track, every=int(args.every))
+                               classes=classes, track=args.track, every=int(args.every), model_dir=args.model_dir,
+                               names=args.names)
         inputs = expand_inputs(args.inputs)
     except ValueError as exc:
         return fail(exc)

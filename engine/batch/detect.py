@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -51,8 +52,13 @@ FRAME_SCHEMA = pa.schema([("source", pa.string()), ("frame", pa.int64()), ("time
 @dataclass(frozen=True)
 class DetectJob:
     """What every worker builds: a catalog model with ``options`` (as ``detect --model``),
-    reporting scores >= ``conf`` of ``classes`` (names; None: all), every ``every``-th
-    frame of a video, tracked with ``track``. Picklable: it travels to the workers."""
+    or with ``model_dir`` your own model folder or weights file (as ``detect --model-dir``,
+    ``names`` its class-names file; ``model`` is then the folder's or file's name and
+    ``model_stamp`` the size and modification time of its weights, so that a resume with
+    another model, or with the same path retrained, is refused), reporting scores >= ``conf``
+    of ``classes`` (names; None: all), every ``every``-th frame of a video, tracked with
+    ``track``. Picklable: it travels to the workers, which must read ``model_dir`` at the
+    same absolute path (shared storage on a cluster)."""
 
     model: str
     options: DetectorOptions = DetectorOptions()
@@ -60,6 +66,9 @@ class DetectJob:
     classes: tuple[str, ...] | None = None
     track: bool = False
     every: int = 1
+    model_dir: str | None = None
+    names: str | None = None
+    model_stamp: tuple[tuple[str, int, int], ...] | None = None
 
     name = "detect"
     tables = ("detections", "frames")
@@ -67,23 +76,46 @@ class DetectJob:
     @classmethod
     def create(cls, model: str | None, *, conf: float = 0.25, iou: float | None = None,
                size: tuple[int, int] | None = None, precision: str = "fp32", classes: tuple[str, ...] | None = None,
-               track: bool = False, every: int = 1) -> "DetectJob":
-        """Checked as ``detect`` checks its flags (CapabilityError naming the flag), before any worker starts."""
+               track: bool = False, every: int = 1, model_dir: str | None = None,
+               names: str | None = None) -> "DetectJob":
+        """Checked as ``detect`` checks its flags (CapabilityError naming the flag), before any worker starts.
+
+        With ``model_dir`` the model is opened here once (on the CPU, then released), as
+        ``detect --model-dir`` opens it: a bad path, names file or option is reported
+        before Ray starts, in the same words."""
         from engine.features.detect.options import CLI_FLAGS
         from engine.models.catalog import CapabilityError, catalog
 
-        entry = catalog().get(model or catalog().default("detect").name)
-        if entry.task != "detect":
-            raise CapabilityError(f"'{entry.name}' is a {entry.task} model, not an object detector")
+        if every < 1:
+            raise ValueError(f"--every {every}: give a whole number of at least 1")
         # Tracking: the detector also reports the unsure detections, which keep tracks
         # alive (ByteTrack's second stage), exactly as `detect --track` does.
         options = DetectorOptions(input_size=size, precision=precision, conf_threshold=min(conf, 0.1) if track else conf,
                                   iou_threshold=iou)
+        if model_dir:
+            if model:
+                raise ValueError("give one of --model or --model-dir")
+            from engine.features.detect.model_dir import open_model_dir
+
+            path = Path(model_dir).expanduser().resolve()
+            names_path = str(Path(names).expanduser().resolve()) if names else None
+            detector = open_model_dir(path, names_path, options=options, device="cpu")
+            capabilities = getattr(detector, "capabilities", None)
+            if track and capabilities is not None and not capabilities.tracks:
+                raise CapabilityError(f"{detector.name} gives no boxes the tracker can follow; --track needs a model that does")
+            if classes:
+                detector.class_ids_for(list(classes))  # an unknown class name: refused here, not on every worker
+            del detector
+            return cls(path.name, options, conf, classes, track, every, str(path), names_path,
+                       _stamp(path, names_path))
+        if names:
+            raise ValueError("--names only applies to --model-dir (catalog models know their classes)")
+        entry = catalog().get(model or catalog().default("detect").name)
+        if entry.task != "detect":
+            raise CapabilityError(f"'{entry.name}' is a {entry.task} model, not an object detector")
         options.check(entry.capabilities, entry.name, CLI_FLAGS)
         if track and not entry.capabilities.tracks:
             raise CapabilityError(f"{entry.name} gives no boxes the tracker can follow; --track needs a model that does")
-        if every < 1:
-            raise ValueError(f"--every {every}: give a whole number of at least 1")
         return cls(entry.name, options, conf, classes, track, every)
 
     def describe(self) -> dict[str, Any]:
@@ -92,6 +124,8 @@ class DetectJob:
         described["task"] = self.name
         described["classes"] = list(self.classes) if self.classes is not None else None
         described["options"]["input_size"] = list(self.options.input_size) if self.options.input_size else None
+        if self.model_stamp is not None:
+            described["model_stamp"] = [list(item) for item in self.model_stamp]
         return described
 
     def start(self, device: str | None = None) -> "DetectWorker":
@@ -109,7 +143,12 @@ class DetectWorker:
 
         self.job = job
         self.device = choose_device(device)
-        detector = load_detector(job.model, device=self.device, options=job.options)
+        if job.model_dir:
+            from engine.features.detect.model_dir import open_model_dir
+
+            detector = open_model_dir(job.model_dir, job.names, options=job.options, device=self.device)
+        else:
+            detector = load_detector(job.model, device=self.device, options=job.options)
         if job.classes:
             detector.class_filter = detector.class_ids_for(list(job.classes))
         self.detector = detector
@@ -164,6 +203,16 @@ class DetectWorker:
             raise SourceError(f"{path}: no frame could be decoded", "check that the file is a complete video")
         return {"detections": pa.table(det, schema=detection_schema(job.track)),
                 "frames": pa.table(frames, schema=FRAME_SCHEMA)}
+
+
+def _stamp(model: Path, names: str | None) -> tuple[tuple[str, int, int], ...]:
+    """(file name, bytes, modification time in ns) of every file of the model (a folder's
+    files, not walked below it) and of the names file: what tells a retrained model at
+    the same path from the one a run started with, without reading the weights."""
+    files = sorted(p for p in model.iterdir() if p.is_file()) if model.is_dir() else [model]
+    if names:
+        files.append(Path(names))
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
 
 
 def _video_fps(path: str) -> float:
