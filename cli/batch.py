@@ -1,4 +1,4 @@
-"""`batch detect`: one model over folders, globs and videos on Ray, into Parquet, resumable.
+"""`batch detect`, `batch segment`: one model over folders, globs and videos on Ray, into Parquet, resumable.
 
     python main.py batch detect INPUTS... --out DIR [--model NAME | --model-dir DIR|FILE [--names FILE]]
         [--every N] [--track]
@@ -15,8 +15,16 @@ row per frame processed; DIR/failures.json the inputs that could not be read, an
 Without --address Ray runs inside this process with one worker per core (--workers).
 Exit code 0, or 1 when some inputs failed (listed), 2 for bad arguments.
 
+    python main.py batch segment INPUTS... --out DIR [--model NAME] [--every N] [cluster options]
+
+INPUTS and DIR as for batch detect, with the installed catalog segmentation model
+(`models list --task segment`). DIR/parts/*/pixels.parquet holds one row per class
+present in a frame (source, frame, time, class_id, label, pixels: that class's pixel
+count at the frame's size), the "pixels" of `segment INPUT --json`; DIR/parts/*/
+frames.parquet one row per frame (source, frame, time, width, height, classes).
+
 Batch is an app command (cli.SHELL_COMMANDS), not a feature: it has no tab and no models
-of its own, and maps a feature's step (engine/batch/detect.py for detect) over inputs.
+of its own, and maps a feature's step (engine/batch/detect.py, engine/batch/segment.py) over inputs.
 """
 
 from __future__ import annotations
@@ -58,8 +66,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
     detect.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as for `detect` (default fp32)")
     _add_cluster_options(detect)
-    # cli.add_subcommands guards the top-level parsers only; this one is a level below.
-    detect.set_defaults(func=guarded(run))
+    # cli.add_subcommands guards the top-level parsers only; these are a level below.
+    detect.set_defaults(func=guarded(run), make_job=_detect_job)
+
+    segment = tasks.add_parser("segment", help="semantic segmentation: one row per class present in a frame",
+                               description="\n\n".join(__doc__.split("\n\n")[3:5]) if __doc__ else None,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    segment.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files, folders, quoted glob patterns")
+    segment.add_argument("--out", required=True, metavar="DIR", help="output folder (created; the same one resumes a run)")
+    segment.add_argument("--model", metavar="NAME",
+                         help="catalog model (default: the Segment default; `models list --task segment`)")
+    segment.add_argument("--every", type=number(1, integer=True), default=1, metavar="N",
+                         help="process every N-th frame of a video (default 1: all)")
+    _add_cluster_options(segment)
+    segment.set_defaults(func=guarded(run), make_job=_segment_job)
+
+
+def _detect_job(args: argparse.Namespace):
+    from engine.batch.detect import DetectJob
+
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+    return DetectJob.create(args.model, conf=args.conf, iou=args.iou, size=args.size, precision=args.precision,
+                            classes=classes, track=args.track, every=int(args.every), model_dir=args.model_dir,
+                            names=args.names)
+
+
+def _segment_job(args: argparse.Namespace):
+    from engine.batch.segment import SegmentJob
+
+    return SegmentJob.create(args.model, every=int(args.every))
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -84,20 +119,16 @@ def run(args: argparse.Namespace) -> int:
 
     require_scale()  # one line naming what to install (a UserError: printed by cli.common.guarded)
     from cli.progress import ProgressBar
-    from engine.batch.detect import DetectJob
     from engine.batch.inputs import expand_inputs
     from engine.batch.runner import run_batch
     from engine.batch.store import BatchStore
 
     try:
-        classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-        job = DetectJob.create(args.model, conf=args.conf, iou=args.iou, size=args.size, precision=args.precision,
-                               classes=classes, track=args.track, every=int(args.every), model_dir=args.model_dir,
-                               names=args.names)
+        job = args.make_job(args)
         inputs = expand_inputs(args.inputs)
     except ValueError as exc:
         return fail(exc)
-    bar = ProgressBar("batch detect")
+    bar = ProgressBar(f"batch {job.name}")
 
     def show(progress) -> None:
         bar.update(progress.done, progress.total,
@@ -112,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     earlier = f" ({progress.skipped} done by an earlier run)" if progress.skipped else ""
     rate = f", {progress.rate:.2f} inputs/s on {progress.workers} worker(s)" if progress.done else ""
     print(f"{progress.done - progress.failed} input(s) done{earlier}, {progress.failed} failed: {progress.frames} frame(s), "
-          f"{progress.detections} detection(s) in {progress.elapsed:.1f} s{rate} (+{progress.startup:.1f} s to start); "
+          f"{progress.detections} {getattr(job, 'rows', 'detection(s)')} in {progress.elapsed:.1f} s{rate} (+{progress.startup:.1f} s to start); "
           f"results in {printable(args.out)}")
     if progress.failed:
         for failure in store.failures[:10]:

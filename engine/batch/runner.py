@@ -55,7 +55,8 @@ class BatchWorkerError(UserError, RuntimeError):
 class Progress:
     """Where a run stands: inputs ``done`` (committed or failed, this run) of ``total``
     (to do this run), ``failed`` among them, ``skipped`` (committed by an earlier run),
-    ``frames`` processed, ``elapsed`` seconds since every worker was ready, ``startup``
+    ``frames`` processed, ``detections``: rows of the task's first table (detections for
+    detect, class counts for segment), ``elapsed`` seconds since every worker was ready, ``startup``
     seconds to start Ray and load the model on ``workers`` actors."""
 
     total: int
@@ -245,8 +246,8 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
                 store.commit(unit.key, unit.path, payload, seconds)
                 frames = payload.get("frames")
                 progress.frames += frames.num_rows if frames is not None else 0
-                detections = payload.get("detections")
-                progress.detections += detections.num_rows if detections is not None else 0
+                rows = payload.get(job.tables[0])  # the task's main table: detections, class counts
+                progress.detections += rows.num_rows if rows is not None else 0
             else:
                 # The engine's messages name the file already; the table has it in "source".
                 store.fail(unit.path, payload.removeprefix(f"{unit.path}: "))
