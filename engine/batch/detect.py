@@ -2,8 +2,8 @@
 
 This is the whole task-specific part of a batch run: what a worker loads once
 (``load``), what one input becomes (``process`` -> named Arrow tables) and what the run
-records about its settings (``describe``). ``batch faces`` or ``batch segment`` would be
-one more class like this one with its own row schema; the runner, the resume logic and
+records about its settings (``describe``). ``batch segment`` is one more class like this
+one with its own row schema (engine/batch/segment.py); the runner, the resume logic and
 the output folder are shared (engine/batch/runner.py, engine/batch/store.py).
 
 Tables of one input (``source`` is the input's absolute path; ``frame`` the 0-based
