@@ -225,7 +225,7 @@ def test_a_teach_model_classifies_as_the_cli_does_and_exports_to_onnx(model_dir,
     assert np.abs(session.run(None, {"image": batch.numpy()})[0] - expected).max() < 1e-4
     assert (tmp_path / "labels.txt").read_text().split() == ["cat", "coffee", "rocket"]
 
-    with pytest.raises(ModelDirError, match="not a Teach model folder"):
+    with pytest.raises(ModelDirError, match="a Teach model folder"):
         api.load_classifier(tmp_path / "nothing-here")
 
 

@@ -27,6 +27,7 @@ INTERNAL = {
     "engine.io.mjpeg_stream._Skip": "control flow inside the MJPEG reader: a part that is skipped, never raised out of it",
     "engine.core.store.MalformedValue": "caught inside the store, which falls back to the default and repairs the value",
     "engine.models.catalog.CatalogNotReadyError": "a programming error: catalog() before engine.features installed its provider",
+    "engine.features.detect.backends.yolox.loading._SkeletonRead": "control flow inside inspect_pth: stops the load once the skeleton is checked, never raised out of it",
 }
 
 _BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()

@@ -42,12 +42,13 @@ def test_holding_a_digit_records_in_teach_after_a_click_on_the_video(qtbot, make
     assert card.name_edit.text().endswith("2") and not tab.controller.recording
 
 
-def test_f_freezes_feature_maps_when_the_tab_bar_has_focus(qtbot, make_window, settings):
+def test_f_freezes_feature_maps_when_the_tab_bar_has_focus(qtbot, make_window, settings, frames_waiter):
     settings.setValue("Features/model", "lenet5")
     settings.setValue("Features/weights", "untrained")
     window = make_window("demo")
     _activate(qtbot, window)
     tab = _show(window, "Feature maps")
+    frames_waiter(qtbot, window, 2)  # Freeze frame needs a frame to freeze
     bar = window.tab_widget.tabBar()
     bar.setFocus()
     qtbot.waitUntil(lambda: bar.hasFocus(), timeout=2000)
