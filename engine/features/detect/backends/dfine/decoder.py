@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from engine.features.detect.backends.detr.rtdetr import MLP
 from engine.features.detect.backends.dfine.config import DFineSpec
-from engine.features.detect.backends.dfine.layers import MLP, SelfAttention, activation
+from engine.features.detect.backends.dfine.layers import SelfAttention, activation
 
 
 def deformable_sample(value: Tensor, shapes: list[tuple[int, int]], locations: Tensor, weights: Tensor,

@@ -74,25 +74,6 @@ class ConvNorm(nn.Module):
         return self.activation(self.norm(self.conv(x)))
 
 
-class MLP(nn.Module):
-    """Linear layers with ``act`` between them (none after the last); keys ``layers.i.*``.
-    Input (..., in_dim) -> (..., out_dim)."""
-
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, depth: int, act: str = "relu") -> None:
-        super().__init__()
-        dims = [in_dim] + [hidden] * (depth - 1) + [out_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
-        self.act = activation(act)
-
-    def forward(self, x: Tensor) -> Tensor:
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < last:
-                x = self.act(x)
-        return x
-
-
 class SelfAttention(nn.Module):
     """Multi-head self-attention where the position embedding is added to queries and keys,
     not values. Keys ``q_proj k_proj v_proj out_proj``. (N, L, C) -> (N, L, C)."""

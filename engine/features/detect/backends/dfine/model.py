@@ -19,11 +19,11 @@ import torch
 from torch import Tensor, nn
 
 from engine.core.errors import BadFormat
+from engine.features.detect.backends.detr.rtdetr import MLP  # RT-DETR's: the same layers.i.* keys
 from engine.features.detect.backends.dfine.config import DFineSpec
 from engine.features.detect.backends.dfine.decoder import Decoder
 from engine.features.detect.backends.dfine.encoder import HybridEncoder
 from engine.features.detect.backends.dfine.hgnet import Backbone
-from engine.features.detect.backends.dfine.layers import MLP
 
 
 def anchors_for(shapes: list[tuple[int, int]], like: Tensor, cell: float = 0.05) -> tuple[Tensor, Tensor]:
