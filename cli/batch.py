@@ -30,9 +30,10 @@ of its own, and maps a feature's step (engine/batch/detect.py, engine/batch/segm
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from cli.common import fail, guarded, number, printable
+from cli.common import EXIT_BAD_INPUT, fail, guarded, number, printable
 from engine.core.errors import one_line
 from engine.models.catalog import PRECISIONS
 
@@ -135,10 +136,22 @@ def run(args: argparse.Namespace) -> int:
                    f"{progress.done}/{progress.total} inputs, {progress.rate:.2f} inputs/s, "
                    f"ETA {_duration(progress.eta)}" + (f", {progress.failed} failed" if progress.failed else ""))
 
-    with BatchStore(args.out) as store:
-        store.open(job.describe())
-        progress = run_batch(job, inputs, store, address=args.address, workers=args.workers and int(args.workers),
-                             gpus_per_worker=float(args.gpus_per_worker), on_progress=show)
+    from engine.batch.runner import ClusterLostError
+
+    try:
+        with BatchStore(args.out) as store:
+            store.open(job.describe())
+            progress = run_batch(job, inputs, store, address=args.address, workers=args.workers and int(args.workers),
+                                 gpus_per_worker=float(args.gpus_per_worker), on_progress=show)
+    except ClusterLostError as exc:
+        # The store is closed and its manifest written. Leave now: Ray's exit handlers wait
+        # for the head that is gone, and its background threads may end the process with
+        # their own status while they do.
+        bar.close()
+        fail(exc)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_BAD_INPUT)
     bar.close()
     earlier = f" ({progress.skipped} done by an earlier run)" if progress.skipped else ""
     rate = f", {progress.rate:.2f} inputs/s on {progress.workers} worker(s)" if progress.done else ""
