@@ -26,7 +26,6 @@ def yolox_pth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def set_folder(tmp_path_factory):
-    pytest.importorskip("transformers")
     from tests.detect.dfine_reference import TINY, save_reference, tiny_config
 
     folder = tmp_path_factory.mktemp("set") / "shelves"

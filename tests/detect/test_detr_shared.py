@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+import transformers  # noqa: E402, F401  (the oracle, in the test extra: missing, these tests fail rather than skip)
 from safetensors.torch import save_file
 
 from engine.core.errors import BadFormat, NotFound, Unsupported, UserError
@@ -24,8 +25,6 @@ from engine.features.detect.backends.detr.postprocess import postprocess_set
 from engine.features.detect.model_dir import open_model_dir
 from engine.features.detect.types import Detections
 from engine.models.transforms import InputResolver
-
-transformers = pytest.importorskip("transformers")  # noqa: F841  (declared in the test extra)
 
 
 def _photos() -> list[np.ndarray]:

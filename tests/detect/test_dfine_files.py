@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+import transformers  # noqa: E402, F401  (the oracle, in the test extra: missing, these tests fail rather than skip)
 from safetensors.torch import load_file, save_file
 
 from engine.core.errors import BadFormat, Unsupported, UserError
@@ -20,8 +21,6 @@ from engine.features.detect.backends.dfine.config import parse_config
 from engine.features.detect.backends.dfine.loading import build_dfine
 from engine.features.detect.model_dir import open_model_dir
 from tests.detect.dfine_reference import save_reference, tiny_config
-
-pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")

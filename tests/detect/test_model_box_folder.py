@@ -47,7 +47,6 @@ def _qt_dialog(parent, caption) -> str:
 
 
 def test_picked_folder_is_emitted_and_opens(box, qtbot, tmp_path):
-    pytest.importorskip("transformers")
     from engine.features.detect.model_dir import open_model_dir
     from tests.detect.detr_oracle import save_random
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers  # noqa: E402, F401  (the oracle, in the test extra: missing, these tests fail rather than skip)
 
 from engine.core.errors import BadFormat
 from engine.features.detect.backends.detr.detector import SetDetector, SetTrace
 from engine.features.detect.model_dir import open_model_dir
 from engine.features.detect.options import DetectorOptions
 from engine.models.catalog import CapabilityError
-
-transformers = pytest.importorskip("transformers")
-
 from tests.detect.detr_oracle import LABELS, calibrated_threshold, iou, photos, randomize, reference, save_random  # noqa: E402
 
 

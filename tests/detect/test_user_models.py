@@ -10,6 +10,7 @@ import json
 import shutil
 
 import pytest
+import transformers  # noqa: E402, F401  (the oracle, in the test extra: missing, these tests fail rather than skip)
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
 
@@ -17,8 +18,6 @@ from engine.features.detect.backends.darknet.random_weights import synthetic_ima
 from engine.features.detect.user_models import NamesNeeded, saved, user_entry
 from gui.features.detect.tab import DetectTab
 from tests.detect.test_detect_tab import context, installed_tab, run_task_once, tab  # noqa: F401 (fixtures)
-
-pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
