@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from engine.batch.inputs import frames_of
 from engine.core.errors import SourceError
 from engine.features.detect.options import DetectorOptions
 
@@ -160,13 +161,9 @@ class DetectWorker:
 
     def process(self, path: str) -> dict[str, pa.Table]:
         """The tables of one input; SourceError (or another UserError) when it cannot be read."""
-        from engine.io import classify, iter_frames
         from engine.runtime.sync import run_task
 
-        kind = classify(path)
-        if kind not in ("image", "video"):
-            raise SourceError(f"{path}: not an image or a video file")
-        fps = _video_fps(path) if kind == "video" else None
+        wanted, fps = frames_of(path, self.job.every)
         analyzer = None
         job = self.job
         if job.track:
@@ -176,7 +173,6 @@ class DetectWorker:
             analyzer = SceneAnalyzer(None, tuple(self.detector.class_names), config_for_confidence(job.conf))
         det: dict[str, list] = {name: [] for name in detection_schema(job.track).names}
         frames: dict[str, list] = {name: [] for name in FRAME_SCHEMA.names}
-        wanted = (f for f in iter_frames(path) if f.index % job.every == 0)
         for step in run_task(self.task, wanted, device=self.device, load=False):
             index, found = step.frame.index, step.result
             time = index / fps if fps else None
@@ -213,15 +209,3 @@ def _stamp(model: Path, names: str | None) -> tuple[tuple[str, int, int], ...]:
     if names:
         files.append(Path(names))
     return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-
-
-def _video_fps(path: str) -> float:
-    """The nominal frame rate (30 when the file does not say), as `detect` takes it."""
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    return fps if fps and fps > 0 else 30.0

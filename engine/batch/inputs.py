@@ -13,10 +13,12 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.core.errors import NotFound
+from engine.core.errors import NotFound, SourceError
+from engine.core.frame import Frame
 from engine.io.images import IMAGE_SUFFIXES
 from engine.io.video import VIDEO_SUFFIXES
 
@@ -81,3 +83,28 @@ def expand_inputs(specs: list[str]) -> list[BatchInput]:
                 seen.add(absolute)
                 units.append(BatchInput(absolute))
     return units
+
+
+def frames_of(path: str, every: int = 1) -> tuple[Iterator[Frame], float | None]:
+    """The frames of one input to process (every ``every``-th), and the video's nominal
+    frame rate (30 when the file does not say; None for a picture), as `detect` takes it.
+
+    SourceError when ``path`` is neither an image nor a video file."""
+    from engine.io import classify, iter_frames
+
+    kind = classify(path)
+    if kind not in ("image", "video"):
+        raise SourceError(f"{path}: not an image or a video file")
+    fps = _video_fps(path) if kind == "video" else None
+    return (f for f in iter_frames(path) if f.index % every == 0), fps
+
+
+def _video_fps(path: str) -> float:
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return fps if fps and fps > 0 else 30.0

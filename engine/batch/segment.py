@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from engine.batch.inputs import frames_of
 from engine.core.errors import SourceError
 
 PIXEL_SCHEMA = pa.schema([("source", pa.string()), ("frame", pa.int64()), ("time", pa.float64()),
@@ -82,17 +83,11 @@ class SegmentWorker:
 
     def process(self, path: str) -> dict[str, pa.Table]:
         """The tables of one input; SourceError (or another UserError) when it cannot be read."""
-        from engine.batch.detect import _video_fps
-        from engine.io import classify, iter_frames
         from engine.runtime.sync import run_task
 
-        kind = classify(path)
-        if kind not in ("image", "video"):
-            raise SourceError(f"{path}: not an image or a video file")
-        fps = _video_fps(path) if kind == "video" else None
+        wanted, fps = frames_of(path, self.job.every)
         pixels: dict[str, list] = {name: [] for name in PIXEL_SCHEMA.names}
         frames: dict[str, list] = {name: [] for name in FRAME_SCHEMA.names}
-        wanted = (f for f in iter_frames(path) if f.index % self.job.every == 0)
         for step in run_task(self.task, wanted, device=self.device, load=False):
             index, seg = step.frame.index, step.result.segmentation
             time = index / fps if fps else None
