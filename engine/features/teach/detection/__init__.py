@@ -1,0 +1,7 @@
+"""Teach a detector (Qt-free): labelled pictures in the YOLO txt layout, training a small
+YOLOX on them, evaluating it with COCO-style mAP, and saving it as a model folder that
+Detect opens as ``my-<name>``.
+
+Modules: ``labels`` (the dataset and its reader/writer, with every bad label named and
+counted), ``scenes`` (synthetic labelled scenes for tests, benchmarks and demos).
+"""
