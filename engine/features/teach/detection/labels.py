@@ -151,13 +151,19 @@ class DetectionDataset:
 
 def read_classes(path: Path) -> tuple[str, ...]:
     """Class names from a classes.txt (trailing blank lines ignored)."""
-    from engine.features.detect.names import NamesError, read_names
+    from engine.core import limits
+    from engine.core.regular_files import MissingFileError, RegularFileError, read_regular_bytes
 
     try:
-        names = read_names(path)
-    except NamesError as exc:
-        raise LabelsError(f"{path}: no classes.txt", "put one class name per line in DATA/classes.txt") if not path.exists() \
-            else LabelsError(exc.what, exc.todo) from None
+        text = read_regular_bytes(path, limits.current().max_cfg_bytes, what="classes file",
+                                  hint=limits.current().hint("max_cfg_bytes")).decode("utf-8", errors="replace")
+    except RegularFileError as exc:
+        if isinstance(exc, MissingFileError):
+            raise LabelsError(f"{path.parent}: no {CLASSES_FILE}", f"put one class name per line in {path}") from None
+        raise LabelsError(exc.what, exc.todo) from None
+    names = tuple(line.strip() for line in text.splitlines())
+    while names and not names[-1]:
+        names = names[:-1]
     if not names:
         raise LabelsError(f"{path} lists no classes", "put one class name per line, line 1 = class 0")
     if len(names) > MAX_CLASSES:
