@@ -35,7 +35,7 @@ import sys
 
 from cli.common import EXIT_BAD_INPUT, fail, guarded, number, printable
 from engine.core.errors import one_line
-from engine.models.catalog import PRECISIONS
+from engine.features.detect.options import PRECISION_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     detect.add_argument("--size", type=_size, metavar="WxH", help="network input size, as for `detect`")
     detect.add_argument("--classes", metavar="LIST", help="only these classes, comma-separated (e.g. person,car)")
-    detect.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as for `detect` (default fp32)")
+    detect.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                        help="as for `detect` (default auto, decided once on this machine for every worker)")
     _add_cluster_options(detect)
     # cli.add_subcommands guards the top-level parsers only; these are a level below.
     detect.set_defaults(func=guarded(run), make_job=_detect_job)

@@ -76,7 +76,7 @@ class DetectJob:
 
     @classmethod
     def create(cls, model: str | None, *, conf: float = 0.25, iou: float | None = None,
-               size: tuple[int, int] | None = None, precision: str = "fp32", classes: tuple[str, ...] | None = None,
+               size: tuple[int, int] | None = None, precision: str = "auto", classes: tuple[str, ...] | None = None,
                track: bool = False, every: int = 1, model_dir: str | None = None,
                names: str | None = None) -> "DetectJob":
         """Checked as ``detect`` checks its flags (CapabilityError naming the flag), before any worker starts.
@@ -106,6 +106,7 @@ class DetectJob:
                 raise CapabilityError(f"{detector.name} gives no boxes the tracker can follow; --track needs a model that does")
             if classes:
                 detector.class_ids_for(list(classes))  # an unknown class name: refused here, not on every worker
+            options = options.resolve(capabilities)[0] if capabilities is not None else options
             del detector
             return cls(path.name, options, conf, classes, track, every, str(path), names_path,
                        _stamp(path, names_path))
@@ -117,7 +118,7 @@ class DetectJob:
         options.check(entry.capabilities, entry.name, CLI_FLAGS)
         if track and not entry.capabilities.tracks:
             raise CapabilityError(f"{entry.name} gives no boxes the tracker can follow; --track needs a model that does")
-        return cls(entry.name, options, conf, classes, track, every)
+        return cls(entry.name, options.resolve(entry.capabilities)[0], conf, classes, track, every)
 
     def describe(self) -> dict[str, Any]:
         """The settings a run is made of (a resumed run must have the same)."""

@@ -48,3 +48,27 @@ def batch_rows(detections, frames) -> dict[tuple[str, int], list]:
         item = (r["class_id"], r["label"], round(r["score"], 5), box, *([r["track_id"]] if "track_id" in r else []))
         rows[(r["source"], r["frame"])].append(item)
     return rows
+
+
+#: How far a batch row may be from the CLI's: workers run one torch thread and the CLI
+#: two, and on AVX-512 CPUs oneDNN splits a convolution's sums by thread count, so float32
+#: results differ in their last bits, which can move the rounded 5th decimal of a score or
+#: the 2nd of a box coordinate. Classes, labels, track ids and row counts stay exact.
+SCORE_TOL = 5e-4
+BOX_TOL = 0.25
+
+
+def assert_same_rows(got: dict, expected: dict) -> None:
+    """``got`` and ``expected`` (as ``batch_rows``/``sequential_rows`` give them) have the
+    same frames and, in each, the same detections: each expected row matched to one got
+    row of the same class, label and track id, score within SCORE_TOL and box within BOX_TOL."""
+    assert sorted(got) == sorted(expected), "the batch run processed other frames than the CLI"
+    for key, rows in expected.items():
+        candidates = list(got[key])
+        assert len(candidates) == len(rows), f"{key}: {len(candidates)} batch rows, {len(rows)} from the CLI"
+        for row in rows:
+            match = next((c for c in candidates if c[:2] == row[:2] and c[4:] == row[4:]
+                          and abs(c[2] - row[2]) <= SCORE_TOL
+                          and max(abs(a - b) for a, b in zip(c[3], row[3])) <= BOX_TOL), None)
+            assert match is not None, f"{key}: no batch row matches the CLI's {row} among {candidates}"
+            candidates.remove(match)

@@ -52,6 +52,19 @@ def _batch_rows(out_dir) -> dict:
     return rows
 
 
+def _assert_same_counts(got: dict, expected: dict) -> None:
+    """Same frames, same classes present, each class's pixel count within 0.2 % of the
+    frame: a worker runs one torch thread and the CLI two, and on AVX-512 CPUs float32 sums
+    split by thread count differ in their last bits, which can flip a pixel whose two best
+    classes tie."""
+    assert sorted(got) == sorted(expected)
+    for key, counts in expected.items():
+        frame = sum(counts.values())
+        assert set(got[key]) <= set(counts) | {k for k, v in got[key].items() if v <= frame * 0.002}, key
+        for label in set(counts) | set(got[key]):
+            assert abs(got[key].get(label, 0) - counts.get(label, 0)) <= frame * 0.002, (key, label)
+
+
 @pytest.mark.slow  # starts Ray twice
 def test_counts_equal_the_sequential_cli_and_every(capsys, monkeypatch, segment_home, media, tmp_path):
     from engine.features.segment.catalog import VOC_CLASSES
@@ -66,7 +79,8 @@ def test_counts_equal_the_sequential_cli_and_every(capsys, monkeypatch, segment_
 
     expected = {**_sequential(capsys, media / "a.png"), **_sequential(capsys, media / "clip2.avi")}
     got = _batch_rows(out_dir)
-    assert len(got) == 5 and got == expected
+    assert len(got) == 5
+    _assert_same_counts(got, expected)
     assert max(len(counts) for counts in expected.values()) > 1  # several classes: the comparison means something
     pixels = read_table(out_dir, "pixels")
     assert all(VOC_CLASSES[r["class_id"]] == r["label"] for r in pixels.to_pylist())
@@ -80,7 +94,7 @@ def test_counts_equal_the_sequential_cli_and_every(capsys, monkeypatch, segment_
                           "--workers", "1", "--every", "3"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert _batch_rows(every) == {k: v for k, v in expected.items() if k[0].endswith("clip2.avi") and k[1] % 3 == 0}
+    _assert_same_counts(_batch_rows(every), {k: v for k, v in expected.items() if k[0].endswith("clip2.avi") and k[1] % 3 == 0})
 
 
 def test_a_detection_model_is_refused_before_ray(capsys, tmp_path, media):
