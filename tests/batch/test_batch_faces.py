@@ -1,0 +1,161 @@
+"""`batch faces` on embedded Ray gives, per frame, the faces of the sequential `faces
+identify --json` (dlib's MMOD detector and ResNet embedder, the packaged models) on real
+photos and a video written here; the gallery is read once by the driver, read-only, and a
+missing or damaged one is one error line before anything starts."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+import main as app_main
+from engine.batch.store import read_table
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    return cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.fixture(scope="module")
+def faces_media(tmp_path_factory):
+    """Photos of Eileen Collins (the astronaut), one of another person, one without a face,
+    a 4-frame video of Eileen at 10 fps and a broken .png; ``enrol``: the photo enrolled."""
+    root = tmp_path_factory.mktemp("batch-faces")
+    eileen = _bgr(skimage.data.astronaut())[40:240, 120:320]  # 200 x 200, a ~96 px face
+    camera = cv2.cvtColor(skimage.data.camera()[40:300, 80:340], cv2.COLOR_GRAY2BGR)  # a ~80 px face
+    paths = {"enrol": root / "enrol.png", "flipped": root / "photos" / "flipped.png",
+             "brighter": root / "photos" / "brighter.jpg", "other": root / "photos" / "other.png",
+             "empty": root / "photos" / "coffee.png", "video": root / "photos" / "clip.avi",
+             "broken": root / "photos" / "broken.png"}
+    paths["flipped"].parent.mkdir()
+    cv2.imwrite(str(paths["enrol"]), eileen)
+    cv2.imwrite(str(paths["flipped"]), np.ascontiguousarray(eileen[:, ::-1]))
+    cv2.imwrite(str(paths["brighter"]), cv2.convertScaleAbs(eileen, alpha=1.0, beta=40))
+    cv2.imwrite(str(paths["other"]), camera)
+    cv2.imwrite(str(paths["empty"]), _bgr(skimage.data.coffee())[::2, ::2])
+    writer = cv2.VideoWriter(str(paths["video"]), cv2.VideoWriter_fourcc(*"MJPG"), 10, (200, 200))
+    for i in range(4):
+        writer.write(_shift(eileen, 3 * i, -2 * i))
+    writer.release()
+    paths["broken"].write_bytes(b"\x89PNG\r\n\x1a\n but nothing more")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def gallery_file(faces_media, tmp_path_factory):
+    """A gallery with Eileen enrolled from one photo by `faces enrol` (dlib-resnet)."""
+    path = tmp_path_factory.mktemp("gallery") / "gallery.db"
+    assert app_main.main(["faces", "enrol", "Eileen", str(faces_media["enrol"]), "--gallery", str(path)]) == 0
+    return path
+
+
+def _identify(capsys, image, gallery) -> list:
+    """[(box, identity, distance, closest)] of one photo from `faces identify --json`, the reference."""
+    code = app_main.main(["faces", "identify", str(image), "--gallery", str(gallery), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [(f["box"], None if f["name"] == "Unknown" else f["name"], f["distance"], f["closest"])
+            for f in json.loads(out)["faces"]]
+
+
+def _scores(capsys, image) -> list:
+    """The detector's confidences of one photo from `faces detect --json`."""
+    code = app_main.main(["faces", "detect", str(image), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [f["confidence"] for f in json.loads(out)["faces"]]
+
+
+def _video_frames(video, folder) -> list:
+    """The frames of ``video`` as the engine decodes them, written as lossless PNG photos."""
+    from engine.io import iter_frames
+
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for frame in iter_frames(str(video)):
+        paths.append(folder / f"frame{frame.index}.png")
+        cv2.imwrite(str(paths[-1]), frame.image)
+    return paths
+
+
+def _batch_rows(out_dir) -> tuple[dict, dict]:
+    """(source, frame) -> [(box, identity, distance, closest)] rounded as `faces identify --json`
+    rounds, and (source, frame) -> [score]."""
+    frames, faces = read_table(out_dir, "frames"), read_table(out_dir, "faces")
+    rows = {(r["source"], r["frame"]): [] for r in frames.to_pylist()}
+    scores = {key: [] for key in rows}
+    assert len(rows) == frames.num_rows, "a frame row appears twice"
+    for r in faces.to_pylist():
+        box = [round(r[k], 1) for k in ("x1", "y1", "x2", "y2")]
+        distance = None if r["distance"] is None else round(r["distance"], 4)
+        rows[(r["source"], r["frame"])].append((box, r["identity"], distance, r["closest"]))
+        scores[(r["source"], r["frame"])].append(r["score"])
+    assert sum(r["faces"] for r in frames.to_pylist()) == faces.num_rows
+    return rows, scores
+
+
+def _batch(capsys, *argv):
+    code = app_main.main(["batch", "faces", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow  # starts Ray twice
+def test_rows_equal_faces_identify_and_resume(capsys, faces_media, gallery_file, tmp_path):
+    capsys.readouterr()
+    before = gallery_file.read_bytes(), sorted(p.name for p in gallery_file.parent.iterdir())
+    out_dir = tmp_path / "out"
+    photos = faces_media["flipped"].parent
+    code, out, err = _batch(capsys, photos, "--gallery", gallery_file, "--out", out_dir, "--workers", "2")
+    assert code == 1 and "5 input(s) done" in out and "1 failed" in out and "broken.png" in err, out + err
+    failures = json.loads((out_dir / "failures.json").read_text())
+    assert [f["source"] for f in failures] == [str(faces_media["broken"])]
+    assert (gallery_file.read_bytes(), sorted(p.name for p in gallery_file.parent.iterdir())) == before  # only read
+
+    expected, expected_scores = {}, {}
+    for name in ("flipped", "brighter", "other", "empty"):
+        key = (str(faces_media[name]), 0)
+        expected[key] = _identify(capsys, faces_media[name], gallery_file)
+        expected_scores[key] = _scores(capsys, faces_media[name])
+    for i, frame in enumerate(_video_frames(faces_media["video"], tmp_path / "frames")):
+        key = (str(faces_media["video"]), i)
+        expected[key] = _identify(capsys, frame, gallery_file)
+        expected_scores[key] = _scores(capsys, frame)
+    got, scores = _batch_rows(out_dir)
+    assert got == expected
+    assert {k: pytest.approx(v, abs=1e-6) for k, v in expected_scores.items()} == scores
+    named = [row[1] for rows in got.values() for row in rows]
+    assert "Eileen" in named and None in named  # a match and a stranger: the comparison means something
+    assert got[(str(faces_media["empty"]), 0)] == []
+    frames = read_table(out_dir, "frames").to_pylist()
+    times = sorted(f["time"] for f in frames if f["source"] == str(faces_media["video"]))
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+    # Again: nothing is redone; a gallery changed since is another run, refused before Ray.
+    code, out, err = _batch(capsys, photos, "--gallery", gallery_file, "--out", out_dir, "--workers", "2")
+    assert code == 1 and "0 input(s) done (5 done by an earlier run), 1 failed" in out, out + err
+    edited = tmp_path / "edited.db"
+    shutil.copy(gallery_file, edited)
+    assert app_main.main(["faces", "rename", "Eileen", "Collins", "--gallery", str(edited)]) == 0
+    code, out, err = _batch(capsys, photos, "--gallery", edited, "--out", out_dir)
+    assert code == 2 and "gallery" in err and "differ" in err, err
+
+    # Without a gallery: the same faces, no names; --every keeps every 2nd frame.
+    plain = tmp_path / "plain"
+    code, out, err = _batch(capsys, faces_media["video"], faces_media["flipped"], "--out", plain, "--every", "2",
+                            "--workers", "1")
+    assert code == 0, err
+    rows, _ = _batch_rows(plain)
+    assert rows == {k: [(box, None, None, None) for box, *_ in v] for k, v in expected.items()
+                    if k[0] == str(faces_media["flipped"]) or (k[0] == str(faces_media["video"]) and k[1] % 2 == 0)}
