@@ -159,3 +159,71 @@ def test_rows_equal_faces_identify_and_resume(capsys, faces_media, gallery_file,
     rows, _ = _batch_rows(plain)
     assert rows == {k: [(box, None, None, None) for box, *_ in v] for k, v in expected.items()
                     if k[0] == str(faces_media["flipped"]) or (k[0] == str(faces_media["video"]) and k[1] % 2 == 0)}
+
+
+def _files(folder) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_missing_or_damaged_gallery_is_one_error_before_anything_starts(capsys, faces_media, gallery_file, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = gallery_file.read_bytes()
+    (bad / "text.db").write_text("names and faces, not a database")
+    (bad / "truncated.db").write_bytes(good[:len(good) // 2])
+    damaged = bytearray(good)
+    damaged[2 * 4096:3 * 4096] = bytes(range(256)) * 16  # a page of the tables overwritten
+    (bad / "damaged.db").write_bytes(bytes(damaged))
+    other = sqlite3.connect(bad / "other.db")
+    other.execute("CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL)")
+    other.commit()
+    other.close()
+    before = _files(bad)
+    cases = [(tmp_path / "nowhere" / "gallery.db", "does not exist"), (bad, "is a folder"),
+             (bad / "text.db", "not an SQLite database"), (bad / "truncated.db", "is damaged"),
+             (bad / "damaged.db", "is damaged"), (bad / "other.db", "not a CNN Studio face gallery")]
+    for gallery, message in cases:
+        out_dir = tmp_path / "out"
+        code, out, err = _batch(capsys, faces_media["flipped"], "--gallery", gallery, "--out", out_dir)
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code == 2 and len(errors) == 1 and message in errors[0] and str(gallery) in errors[0], (gallery, err)
+        assert "Traceback" not in err and not out_dir.exists()  # refused before the output folder and Ray
+    assert _files(bad) == before  # nothing repaired, restored, moved aside or added
+
+    code, out, err = _batch(capsys, faces_media["flipped"], "--threshold", "0.5", "--out", tmp_path / "o")
+    assert code == 2 and "--threshold only applies with --gallery" in err and not (tmp_path / "o").exists()
+
+
+def test_workers_match_against_the_shipped_rows_never_the_file(capsys, faces_media, gallery_file, tmp_path):
+    from engine.batch.faces import FacesJob
+
+    copy = tmp_path / "gallery.db"
+    shutil.copy(gallery_file, copy)
+    job = FacesJob.create(gallery=str(copy))
+    assert job.snapshot.people == 1 and job.snapshot.vectors.shape == (1, 128) and job.threshold == 0.6
+    shipped = pickle.loads(pickle.dumps(job))  # as Ray ships it
+    copy.unlink()
+    tables = shipped.start("cpu").process(str(faces_media["brighter"]))
+    faces = tables["faces"].to_pylist()
+    expected = _identify(capsys, faces_media["brighter"], gallery_file)
+    assert [([round(f[k], 1) for k in ("x1", "y1", "x2", "y2")], f["identity"], round(f["distance"], 4), f["closest"])
+            for f in faces] == expected
+    assert expected[0][1] == "Eileen" and tables["frames"].to_pylist()[0]["faces"] == 1
+
+
+def test_shots_of_another_embedder_are_embedded_in_memory_as_identify_would(capsys, faces_media, tmp_path):
+    """A gallery enrolled with LBP: its thumbnails are embedded with dlib-resnet for the run,
+    as `faces identify` does before it stores the vectors, and the file is left as it was."""
+    from engine.batch.faces import FacesJob
+
+    lbp = tmp_path / "lbp" / "gallery.db"
+    assert app_main.main(["faces", "enrol", "Eileen", str(faces_media["enrol"]), "--gallery", str(lbp), "--embedder", "lbp"]) == 0
+    capsys.readouterr()
+    before = _files(lbp.parent)
+    job = FacesJob.create(gallery=str(lbp))
+    assert job.embedder == "dlib-resnet" and job.snapshot.computed == 1 and _files(lbp.parent) == before
+    faces = job.start("cpu").process(str(faces_media["flipped"]))["faces"].to_pylist()
+    expected = _identify(capsys, faces_media["flipped"], lbp)  # stores the dlib-resnet vector it computes
+    assert [([round(f[k], 1) for k in ("x1", "y1", "x2", "y2")], f["identity"], round(f["distance"], 4), f["closest"])
+            for f in faces] == expected
+    assert expected[0][1] == "Eileen"
