@@ -105,6 +105,18 @@ def _batch_rows(out_dir) -> tuple[dict, dict]:
     return rows, scores
 
 
+def _close(got: dict, expected: dict) -> bool:
+    """Equal rows, but for the last digit of a rounded distance (a worker sums with one
+    thread, the CLI with two: a distance may round the other way)."""
+    assert got.keys() == expected.keys()
+    for key, rows in expected.items():
+        assert len(got[key]) == len(rows), key
+        for (box, name, distance, closest), other in zip(rows, got[key]):
+            assert (box, name, closest) == (other[0], other[1], other[3]), key
+            assert (distance is None) == (other[2] is None) and (distance is None or abs(distance - other[2]) <= 1e-4), key
+    return True
+
+
 def _batch(capsys, *argv):
     code = app_main.main(["batch", "faces", *map(str, argv)])
     out, err = capsys.readouterr()
@@ -133,8 +145,8 @@ def test_rows_equal_faces_identify_and_resume(capsys, faces_media, gallery_file,
         expected[key] = _identify(capsys, frame, gallery_file)
         expected_scores[key] = _scores(capsys, frame)
     got, scores = _batch_rows(out_dir)
-    assert got == expected
-    assert {k: pytest.approx(v, abs=1e-6) for k, v in expected_scores.items()} == scores
+    assert _close(got, expected)
+    assert {k: pytest.approx(v, abs=1e-5) for k, v in expected_scores.items()} == scores
     named = [row[1] for rows in got.values() for row in rows]
     assert "Eileen" in named and None in named  # a match and a stranger: the comparison means something
     assert got[(str(faces_media["empty"]), 0)] == []
@@ -211,10 +223,12 @@ def test_workers_match_against_the_shipped_rows_never_the_file(capsys, faces_med
     assert expected[0][1] == "Eileen" and tables["frames"].to_pylist()[0]["faces"] == 1
 
 
-def test_shots_of_another_embedder_are_embedded_in_memory_as_identify_would(capsys, faces_media, tmp_path):
+def test_shots_of_another_embedder_are_embedded_in_memory_as_identify_would(capsys, monkeypatch, faces_media, tmp_path):
     """A gallery enrolled with LBP: its thumbnails are embedded with dlib-resnet for the run,
     as `faces identify` does before it stores the vectors, and the file is left as it was."""
     from engine.batch.faces import FacesJob
+
+    monkeypatch.setattr("cli.faces._NOTICES", {})  # LBP's once-a-process notice stays for the faces tests
 
     lbp = tmp_path / "lbp" / "gallery.db"
     assert app_main.main(["faces", "enrol", "Eileen", str(faces_media["enrol"]), "--gallery", str(lbp), "--embedder", "lbp"]) == 0
