@@ -56,7 +56,7 @@ class Progress:
     """Where a run stands: inputs ``done`` (committed or failed, this run) of ``total``
     (to do this run), ``failed`` among them, ``skipped`` (committed by an earlier run),
     ``frames`` processed, ``detections``: rows of the task's first table (detections for
-    detect, class counts for segment), ``elapsed`` seconds since every worker was ready, ``startup``
+    detect, class counts for segment, faces for faces), ``elapsed`` seconds since every worker was ready, ``startup``
     seconds to start Ray and load the model on ``workers`` actors."""
 
     total: int
