@@ -107,7 +107,7 @@ class FacesJob:
 
         snapshot = read_snapshot(gallery, model.name, model.dim, embed)
         limit = model.default_threshold if threshold is None else float(threshold)
-        return cls(model.name, detector, int(upsample), limit, every, snapshot.path, snapshot.fingerprint(), snapshot)
+        return cls(model.name, detector, int(upsample), limit, every, snapshot.path, snapshot.stamp, snapshot)
 
     def describe(self) -> dict[str, Any]:
         """The settings a run is made of (a resumed run must have the same)."""

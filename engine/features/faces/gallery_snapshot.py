@@ -37,7 +37,9 @@ class GallerySnapshot:
     keys: (M,) int64, one per row (the embedding id; minus the shot id for a vector
     computed here from a thumbnail); labels: (M,) int64 person ids; vectors: (M, D)
     float32 in the embedder's space; names: {person id: name} of everyone, also those
-    without rows. ``computed`` says how many rows were embedded here (not stored).
+    without rows. ``computed`` says how many rows were embedded here (not stored);
+    ``stamp``: sha256 of what was read (names, stored rows, the thumbnails embedded here),
+    what tells an edited gallery from the one a run started with.
     """
 
     path: str
@@ -47,19 +49,11 @@ class GallerySnapshot:
     vectors: np.ndarray = field(repr=False)
     names: dict[int, str] = field(repr=False)
     computed: int = 0
+    stamp: str = ""
 
     @property
     def people(self) -> int:
         return len(self.names)
-
-    def fingerprint(self) -> str:
-        """sha256 of the rows and names: what tells an edited gallery from the one a run started with."""
-        digest = hashlib.sha256(self.embedder.encode())
-        for array in (self.keys, self.labels, self.vectors):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        for person, name in sorted(self.names.items()):
-            digest.update(f"\0{person}\0{name}".encode())
-        return digest.hexdigest()
 
 
 def read_snapshot(path: str | os.PathLike[str], embedder: str, dim: int,
@@ -94,6 +88,16 @@ def read_snapshot(path: str | os.PathLike[str], embedder: str, dim: int,
     if rows is None:  # in use by another program (or just written): read through its WAL, with locks
         rows = _read(path, embedder, dim, immutable=not os.access(path.parent, os.W_OK))
     names, keys, labels, vectors, missing = rows
+    # Of what was read, not of the vectors computed below (the same thumbnails could give
+    # vectors that differ in the last bit on another machine: not another gallery).
+    digest = hashlib.sha256(embedder.encode())
+    for person, name in sorted(names.items()):
+        digest.update(f"\0{person}\0{name}".encode())
+    digest.update(np.array(keys + labels, np.int64).tobytes())
+    for vector in vectors:
+        digest.update(vector.tobytes())
+    for shot, person, png in missing:
+        digest.update(f"\0{shot}\0{person}\0".encode() + png)
     computed = 0
     if missing and embed is not None:
         chips = [decode_chip(png) for _, _, png in missing]
@@ -103,7 +107,8 @@ def read_snapshot(path: str | os.PathLike[str], embedder: str, dim: int,
         vectors += list(new)
         computed = len(missing)
     matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
-    return GallerySnapshot(str(path), embedder, np.array(keys, np.int64), np.array(labels, np.int64), matrix, names, computed)
+    return GallerySnapshot(str(path), embedder, np.array(keys, np.int64), np.array(labels, np.int64), matrix, names, computed,
+                           digest.hexdigest())
 
 
 def _stamp(path: Path) -> tuple[int, int]:
