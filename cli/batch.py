@@ -1,4 +1,4 @@
-"""`batch detect`, `batch segment`: one model over folders, globs and videos on Ray, into Parquet, resumable.
+"""`batch detect`, `batch segment`, `batch faces`: one model over folders, globs and videos on Ray, into Parquet, resumable.
 
     python main.py batch detect INPUTS... --out DIR [--model NAME | --model-dir DIR|FILE [--names FILE]]
         [--every N] [--track]
@@ -22,6 +22,18 @@ INPUTS and DIR as for batch detect, with the installed catalog segmentation mode
 present in a frame (source, frame, time, class_id, label, pixels: that class's pixel
 count at the frame's size), the "pixels" of `segment INPUT --json`; DIR/parts/*/
 frames.parquet one row per frame (source, frame, time, width, height, classes).
+
+    python main.py batch faces INPUTS... --out DIR [--gallery DB] [--threshold T] [--every N]
+        [--embedder NAME] [--detector NAME] [--upsample N] [cluster options]
+
+INPUTS and DIR as for batch detect, with the faces feature's installed detector and
+embedder (defaults as for `faces identify`). DIR/parts/*/faces.parquet holds one row per
+face (source, frame, time, x1, y1, x2, y2 in pixels, score: the detector's confidence,
+identity: the gallery's name or null when no one is within --threshold, distance to the
+closest person and closest: their name), what `faces identify IMG --json` reports;
+DIR/parts/*/frames.parquet one row per frame (source, frame, time, width, height, faces).
+The --gallery file is read once, here, read-only: the workers get its vectors, never the
+file (it may be on a disk they cannot see). Without --gallery faces are found, not named.
 
 Batch is an app command (cli.SHELL_COMMANDS), not a feature: it has no tab and no models
 of its own, and maps a feature's step (engine/batch/detect.py, engine/batch/segment.py) over inputs.
@@ -83,6 +95,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_cluster_options(segment)
     segment.set_defaults(func=guarded(run), make_job=_segment_job)
 
+    from cli.faces import DETECTORS
+
+    faces = tasks.add_parser("faces", help="face detection and recognition: one row per face and one per frame",
+                             description="\n\n".join(__doc__.split("\n\n")[5:7]) if __doc__ else None,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    faces.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files, folders, quoted glob patterns")
+    faces.add_argument("--out", required=True, metavar="DIR", help="output folder (created; the same one resumes a run)")
+    faces.add_argument("--gallery", metavar="DB",
+                       help="face gallery file to name the faces with (read once, read-only); default: none, no names")
+    faces.add_argument("--threshold", type=number(0), metavar="T",
+                       help="distance threshold for a name, a number >= 0 (default: the embedder's)")
+    faces.add_argument("--every", type=number(1, integer=True), default=1, metavar="N",
+                       help="process every N-th frame of a video (default 1: all)")
+    faces.add_argument("--embedder", metavar="NAME",
+                       help="dlib-resnet, facenet-vggface2, facenet-casia, sface or lbp; default: best installed")
+    faces.add_argument("--detector", choices=DETECTORS, help="face detector (default: dlib-mmod with dlib-resnet, else haar)")
+    faces.add_argument("--upsample", type=number(0, 3, integer=True), default=0, metavar="N",
+                       help="dlib-mmod: double the image N times first to find small faces (default 0)")
+    _add_cluster_options(faces)
+    faces.set_defaults(func=guarded(run), make_job=_faces_job)
+
 
 def _detect_job(args: argparse.Namespace):
     from engine.batch.detect import DetectJob
@@ -97,6 +130,21 @@ def _segment_job(args: argparse.Namespace):
     from engine.batch.segment import SegmentJob
 
     return SegmentJob.create(args.model, every=int(args.every))
+
+
+def _faces_job(args: argparse.Namespace):
+    from engine.batch.faces import FacesJob
+
+    job = FacesJob.create(gallery=args.gallery, threshold=args.threshold, every=int(args.every), embedder=args.embedder,
+                          detector=args.detector, upsample=int(args.upsample))
+    snapshot = job.snapshot
+    if snapshot is not None and not len(snapshot.keys):
+        print(f"note: the gallery {printable(snapshot.path)} has no {job.embedder} faces, so no face gets a name; "
+              "enrol people with `python main.py faces enrol NAME IMG...`", file=sys.stderr)
+    elif snapshot is not None and snapshot.computed:
+        print(f"note: {snapshot.computed} shot(s) of the gallery had no {job.embedder} vector: computed for this run "
+              "(the gallery is only read; `faces identify` stores them)", file=sys.stderr)
+    return job
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:

@@ -2,9 +2,10 @@
 
 Not a feature of its own (no tab, no models): it sits above the features, as
 ``engine.api`` does, and maps a feature's per-frame step over whole inputs. The pieces:
-``inputs`` (what the units of work are), ``detect`` and ``segment`` (the task mappings
-of ``batch detect`` and ``batch segment``: one class per task), ``store`` (the output folder, committed exactly once per
-input), ``runner`` (Ray actors, progress, a cluster that goes away). Ray and pyarrow are
+``inputs`` (what the units of work are), ``detect``, ``segment`` and ``faces`` (the task
+mappings of ``batch detect``, ``batch segment`` and ``batch faces``: one class per task),
+``store`` (the output folder, committed exactly once per input), ``runner`` (Ray actors,
+progress, a cluster that goes away). Ray and pyarrow are
 the optional ``scale`` dependencies: importing this package needs neither; the modules
 that use them say what to install (``runner.require_scale``).
 """

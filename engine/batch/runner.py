@@ -56,7 +56,7 @@ class Progress:
     """Where a run stands: inputs ``done`` (committed or failed, this run) of ``total``
     (to do this run), ``failed`` among them, ``skipped`` (committed by an earlier run),
     ``frames`` processed, ``detections``: rows of the task's first table (detections for
-    detect, class counts for segment), ``elapsed`` seconds since every worker was ready, ``startup``
+    detect, class counts for segment, faces for faces), ``elapsed`` seconds since every worker was ready, ``startup``
     seconds to start Ray and load the model on ``workers`` actors."""
 
     total: int
@@ -179,9 +179,12 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
         workers = max(1, min(workers, len(todo)))
         actor_class = _worker_class(ray).options(num_cpus=threads_per_worker, num_gpus=gpus_per_worker)
         device = "cuda" if gpus_per_worker else "cpu"
+        # Once into the object store: a job may carry data (batch faces: the gallery's
+        # vectors), which every actor, a fresh one after a death too, then reads from there.
+        job_ref = ray.put(job)
 
         def new_actor():
-            return actor_class.remote(job, device, threads_per_worker)
+            return actor_class.remote(job_ref, device, threads_per_worker)
 
         actors = [new_actor() for _ in range(workers)]
         for problem in ray.get([a.ready.remote() for a in actors]):

@@ -73,6 +73,16 @@ class GalleryMatcher:
         self._token = token
         return True
 
+    def load(self, keys: np.ndarray, labels: np.ndarray, vectors: np.ndarray, names: dict[int, str]) -> None:
+        """Hold exactly these rows: keys (M,) and labels (M,) ints, vectors (M, D) float32,
+        names {label: name}; a gallery read elsewhere (a batch run's workers get arrays,
+        never the database). A later ``sync`` replaces them with a gallery's rows."""
+        self.index.remove(self.index.keys())
+        if len(keys):
+            self.index.add([int(k) for k in keys], vectors, [int(label) for label in labels])
+        self.names = dict(names)
+        self._token = None
+
     def match(self, vectors: np.ndarray, threshold: float) -> list[Match]:
         """Best person for each (N, D) vector; "Unknown" beyond ``threshold``."""
         out = []
