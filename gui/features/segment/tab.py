@@ -8,7 +8,10 @@ each class's share of the frame; moving the pointer over the video reads the cla
 probability at that pixel (an event filter on the video view: frame coordinates through
 ``VideoView.widget_to_frame``); with DeepLabV3 the nine taps of each atrous branch (rates
 12, 24, 36) are drawn around the pointer: its receptive fields. Person mode: the composed frame is shown instead of the
-camera (``display_image``).
+camera (``display_image``). Instance models (Mask R-CNN, Keypoint R-CNN) are too slow for
+live video on a CPU: the tab says so and runs them on the paused frame or an opened photo
+(``run_on_frame`` / ``run_on_photo``, on a job runner with a busy bar); the picture with its
+instances drawn is shown instead of the feed until Back to live.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from PySide6.QtWidgets import (
 
 from engine.core.errors import UserError
 from engine.features.segment.controller import Probe, SegmentController
-from engine.features.segment.render import blend_labels
+from engine.features.segment.render import blend_heat, blend_labels
 from engine.features.segment.stages import tap_offsets
 from gui.common import file_dialogs
 from gui.common.tab_base import StudioTab
+from gui.features.segment.course_box import CourseBox
+from gui.features.segment.instance_box import InstanceBox
 from gui.features.segment.legend import Legend
 from gui.features.segment.person_box import PersonBox
 
@@ -58,6 +63,13 @@ class SegmentTab(StudioTab):
         self._build()
         self.follow(self.controller)
         self.listen(self.controller.overlay_changed, lambda _none: self.context.request_repaint())
+        self.listen(self.controller.still_changed, lambda _none: self._still_changed())
+        self._pending: np.ndarray | None = None  # the paused picture while its job runs
+        self.jobs = self.context.job_runner("segment-instances", self)
+        self.jobs.progress.connect(lambda text: self.instance_box.state_label.setText(str(text)))
+        self.jobs.finished.connect(self._still_done)
+        self.jobs.failed.connect(self._still_failed)
+        self.jobs.cancelled.connect(lambda: self._still_failed(None))
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -101,6 +113,17 @@ class SegmentTab(StudioTab):
         self.person_box.side.connect(c.set_person_side)
         self.person_box.stabilise.connect(c.set_stabilise)
 
+        self.course_box = CourseBox()
+        self.course_box.stages.connect(c.set_stages)
+        self.course_box.cam.connect(lambda class_id: c.set_cam(class_id, self.course_box.cam_layer_combo.currentData()))
+
+        self.instance_box = InstanceBox()
+        self.instance_box.run_frame.connect(self.run_on_frame)
+        self.instance_box.open_photo.connect(self._pick_photo)
+        self.instance_box.back_to_live.connect(self.back_to_live)
+        self.instance_box.score.connect(c.set_score)
+        self.instance_box.side.connect(c.set_still_side)
+
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -109,20 +132,28 @@ class SegmentTab(StudioTab):
         top.addRow("Mode", self.mode_combo)
         layout.addLayout(top)
         layout.addWidget(self.classes_box)
+        layout.addWidget(self.course_box)
         layout.addWidget(self.person_box)
+        layout.addWidget(self.instance_box)
         layout.addWidget(self.info_label)
         layout.addStretch(1)
         self._show_mode()
 
     def _show_mode(self) -> None:
-        person = self.controller.settings.mode == "person"
-        self.classes_box.setVisible(not person)
+        instances = self.controller.is_instances
+        person = self.controller.settings.mode == "person" and not instances
+        self.mode_combo.setEnabled(not instances)
+        self.classes_box.setVisible(not person and not instances)
         self.person_box.setVisible(person)
+        self.instance_box.setVisible(instances)
+        self.course_box.setVisible(not person and not instances)
+        self.course_box.set_layers(self.controller.cam_layers())
         entry = self.controller.entry
         self.info_label.setText(f"{entry.title}. {entry.description} Licence: {entry.license}.")
 
     # -- commands -------------------------------------------------------------------------
     def _pick_model(self, name: str) -> None:
+        self.back_to_live()
         self.controller.set_model(name)
         self.context.store.set(KEY_MODEL, name)
         self._show_mode()
@@ -168,6 +199,67 @@ class SegmentTab(StudioTab):
         if colour.isValid():
             self.use_colour((colour.blue(), colour.green(), colour.red()))
 
+    # -- instance models on a still picture -------------------------------------------------
+    def run_on_frame(self) -> bool:
+        """Pause on the newest frame and run the instance model on it (False without a frame)."""
+        frame = self.context.latest_frame()
+        if frame is None:
+            self.context.status("No frame to run on: start a camera or a video, or Open photo…")
+            return False
+        return self._run_still(frame.image.copy(), "paused frame")
+
+    def run_on_photo(self, path: str) -> bool:
+        """Run the instance model on the picture at ``path``; one message if it cannot be read."""
+        from engine.io.images import read_image
+
+        try:
+            image = read_image(path)
+        except UserError as exc:
+            self.context.error("Photo not opened", exc)
+            return False
+        from pathlib import Path
+        return self._run_still(image, f"photo {Path(path).name}")
+
+    def _pick_photo(self) -> None:
+        path = file_dialogs.open_file(self, "Photo for instances", "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
+        if path:
+            self.run_on_photo(path)
+
+    def _run_still(self, image: np.ndarray, source: str) -> bool:
+        self._pending = image
+        self.instance_box.set_busy(True, f"Starting {self.controller.model_name} on the {source}…")
+        self.instance_box.set_paused(True)
+        self.jobs.start(self.controller.still_job(image, source))
+        self.context.request_repaint()
+        return True
+
+    def _still_done(self, result) -> None:
+        self._pending = None
+        self.controller.on_still(result)
+        self.instance_box.set_busy(False, result.summary(self.controller.score))
+        self.context.status(result.summary(self.controller.score))
+
+    def _still_failed(self, failure) -> None:
+        self._pending = None
+        self.instance_box.set_busy(False, "Stopped" if failure is None else "Failed: see the message")
+        self.instance_box.set_paused(self.controller.still is not None)
+        if failure is not None:
+            self.context.error(f"{self.controller.model_name} not run", failure)
+        self.context.request_repaint()
+
+    def back_to_live(self) -> None:
+        self.jobs.cancel()
+        self._pending = None
+        self.controller.clear_still()
+        self.instance_box.set_busy(False, "Live video")
+        self.instance_box.set_paused(False)
+
+    def _still_changed(self) -> None:
+        still = self.controller.still
+        if still is not None:
+            self.instance_box.state_label.setText(still.summary(self.controller.score))
+        self.context.request_repaint()
+
     # -- the live task --------------------------------------------------------------------
     def make_task(self):
         return self.controller.make_task()
@@ -177,6 +269,8 @@ class SegmentTab(StudioTab):
 
     def on_result(self, result) -> None:
         self.controller.on_result(result.result)
+        if result.result.stages:
+            self.course_box.decoder_view.show_stages(result.result.stages)
         if result.result.segmentation is not None:
             self.legend.show_areas({class_id: share for class_id, _name, share in self.controller.areas()})
             if self.probe is not None:
@@ -197,6 +291,11 @@ class SegmentTab(StudioTab):
         labels = result.segmentation.labels
         if labels.shape != (frame_height, frame_width):
             return  # a result of another source size: never drawn over this frame
+        cam = result.cam
+        if cam is not None and self.controller.settings.cam_class is not None:
+            if cam.heat is not None:
+                blend_heat(canvas, cam.heat, max(0.35, self.controller.opacity))
+            return  # the heat map instead of the class tint: one picture at a time
         blend_labels(canvas, labels, self.controller.opacity, self.controller.visible_classes())
 
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
@@ -233,6 +332,11 @@ class SegmentTab(StudioTab):
         painter.setBrush(Qt.BrushStyle.NoBrush)
 
     def display_image(self, frame):
+        still = self.controller.still_picture()
+        if still is not None:
+            return still
+        if self._pending is not None:
+            return self._pending
         result = self.controller.result
         if result is not None and result.image is not None and self.controller.settings.mode == "person":
             return result.image
@@ -260,5 +364,6 @@ class SegmentTab(StudioTab):
         self.probe = None
 
     def shutdown(self) -> None:
+        self.jobs.shutdown()
         self.deactivated()
         self.controller.close()
