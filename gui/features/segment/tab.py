@@ -7,7 +7,7 @@ at the opacity slider's strength, for the classes checked in the legend; the leg
 each class's share of the frame; moving the pointer over the video reads the class and its
 probability at that pixel (an event filter on the video view: frame coordinates through
 ``VideoView.widget_to_frame``); with DeepLabV3 the nine taps of each atrous branch (rates
-12, 24, 36) are drawn around the pointer: its receptive fields. Person mode: the composed frame is shown instead of the
+12, 24, 36) are drawn around the pointer (or the clicked pixel) with the square they span: its receptive fields. Person mode: the composed frame is shown instead of the
 camera (``display_image``). Instance models (Mask R-CNN, Keypoint R-CNN) are too slow for
 live video on a CPU: the tab says so and runs them on the paused frame or an opened photo
 (``run_on_frame`` / ``run_on_photo``, on a job runner with a busy bar); the picture with its
@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QColorDialog,
@@ -321,9 +321,14 @@ class SegmentTab(StudioTab):
         return [(rate, centre + tap_offsets(rate, stride, frame_per_input)) for rate, stride in result.atrous]
 
     def _paint_atrous(self, painter: QPainter, frame_width: int) -> None:
-        """DeepLabV3's atrous rates as receptive fields: each branch's nine taps around the pointer."""
+        """DeepLabV3's atrous rates as receptive fields: each branch's nine taps around the
+        pointer, and the square they span (what one 3x3 dilated convolution sees)."""
         radius = max(2.0, frame_width / 250)
         for (rate, taps), colour in zip(self.atrous_marks(frame_width), ATROUS_COLOURS):
+            painter.setPen(QPen(colour, max(1.0, frame_width / 500), Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            (x0, y0), (x1, y1) = taps.min(axis=0), taps.max(axis=0)
+            painter.drawRect(QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
             painter.setPen(QPen(colour, max(1.0, frame_width / 500)))
             painter.setBrush(colour)
             for x, y in taps:
@@ -355,11 +360,13 @@ class SegmentTab(StudioTab):
         if view is not None and self._watched is None:
             view.setMouseTracking(True)
             view.installEventFilter(self)
+            view.frame_clicked.connect(self.hover_at)  # a click reads (and draws the taps at) that pixel too
             self._watched = view
 
     def deactivated(self) -> None:
         if self._watched is not None:
             self._watched.removeEventFilter(self)
+            self._watched.frame_clicked.disconnect(self.hover_at)
             self._watched = None
         self.probe = None
 
