@@ -58,3 +58,29 @@ def test_bad_input_is_one_line(tmp_path, capsys, lraspp_file, monkeypatch):
     # not installed: says how to get it
     run = run_cli(capsys, "segment", photo, "--model", MASKRCNN)
     assert run.returncode == 2 and MASKRCNN in run.stderr and "models fetch" in run.stderr
+
+
+def test_a_video_that_ends_gives_every_frame_then_stops(tmp_path, capsys, maskrcnn_file, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (200, 150))
+    base = cv2.resize(photo_bgr("astronaut"), (200, 150))
+    for i in range(2):
+        writer.write(np.roll(base, 3 * i, axis=1))
+    writer.release()
+    out, ids = tmp_path / "drawn.avi", tmp_path / "ids"
+    run = run_cli(capsys, "segment", video, "--model", MASKRCNN, "--weights", maskrcnn_file, "--size", 320,
+                  "--score", 0.2, "--json", "-o", out, "--mask-out", ids)
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r["frame"] for r in records] == [0, 1] and all(r["model"] == MASKRCNN for r in records)
+    assert sorted(p.name for p in ids.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+    capture = cv2.VideoCapture(str(out))
+    count = sum(1 for _ in iter(lambda: capture.read()[0], False))
+    capture.release()
+    assert count == 2
+    # a video that ends before its first frame
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"\x00" * 64)
+    run = run_cli(capsys, "segment", empty, "--model", MASKRCNN, "--weights", maskrcnn_file)
+    assert run.returncode == 2 and run.stderr.count("error:") == 1 and "empty.mp4" in run.stderr
