@@ -33,12 +33,16 @@ def photo():
     return cv2.resize(photo_bgr("astronaut"), (400, 300))
 
 
-def _ours_and_theirs(architecture: str, photo, tmp_path):
+def _ours_and_theirs(architecture: str, photo, tmp_path, detections: int = 100):
+    """Both pipelines on the photo; ``detections``: torchvision's per-image cap, the same on both
+    (100 is its default; fewer keeps the 8-layer keypoint head quick)."""
     state = calibrated_instance_state(architecture, photo, min_size=SIDE)
     path = save_state(state, tmp_path / f"{architecture}.pth")
     ours = InstanceModel.from_file(catalog().get(architecture), path)
     ours.set_min_size(SIDE)
+    ours.network.roi_heads.detections_per_img = detections
     reference = reference_network(architecture, min_size=SIDE)
+    reference.roi_heads.detections_per_img = detections
     reference.load_state_dict(state, strict=False)
     return ours.run(photo), reference_output(reference, photo)
 
@@ -70,8 +74,8 @@ def test_mask_rcnn_equals_torchvision(photo, tmp_path):
 
 
 def test_keypoint_rcnn_equals_torchvision(photo, tmp_path):
-    found, ref = _ours_and_theirs("keypointrcnn_resnet50_fpn", photo, tmp_path)
-    assert len(found) >= 10 and found.masks is None
+    found, ref = _ours_and_theirs("keypointrcnn_resnet50_fpn", photo, tmp_path, detections=20)
+    assert len(found) == 20 and found.masks is None
     assert (box_iou(found.boxes, ref["boxes"].numpy()) >= 0.99).all()
     assert (found.labels == ref["labels"].numpy()).all() and set(found.names()) == {"person"}
     assert found.keypoints.shape == (len(found), 17, 3)
