@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="NAME", help="catalog model (see `models list --task segment`)")
     parser.add_argument("--weights", metavar="FILE", help="a state_dict file for --model's architecture")
     parser.add_argument("-o", "--output", metavar="OUT", help="picture / folder / video to write")
-    parser.add_argument("--mask-out", metavar="LABELS.png", help="the label map as 8-bit class ids (PNG)")
-    parser.add_argument("--json", action="store_true", help="per-class pixel counts, one JSON object per image/frame")
+    parser.add_argument("--mask-out", metavar="LABELS.png", help="the label map as 8-bit class ids (PNG); instance models: "
+                        "instance ids instead (i = the i-th listed instance, 0 none)")
+    parser.add_argument("--json", action="store_true", help="per-class pixel counts (instance models: the instances), one JSON object per image/frame")
     parser.add_argument("--size", type=number(64, 1333, integer=True), metavar="N",
                         help="short side in px the network runs at (default: the model's, 520; 800 for instance models)")
     parser.add_argument("--score", type=number(0.0, 1.0), default=0.5, metavar="S",
