@@ -76,6 +76,8 @@ def test_mask_rcnn_runs_on_the_paused_frame_not_live(qtbot, tab):
     # no live task: the status line says why and what to press
     assert tab.make_task() is None
     assert "too slow for live video" in tab.context.last_status and "Run on this frame" in tab.context.last_status
+    tab.activated()
+    view = tab.context.video_view
     tab.instance_box.side_combo.setCurrentIndex(tab.instance_box.side_combo.findData(320))
     tab.instance_box.score_slider.setValue(30)
     tab.instance_box.run_button.click()
@@ -94,6 +96,8 @@ def test_mask_rcnn_runs_on_the_paused_frame_not_live(qtbot, tab):
     assert np.array_equal(still.instances.boxes, expected.boxes) and np.array_equal(still.instances.masks, expected.masks)
     shown = tab.display_image(live)
     assert np.array_equal(shown, still.picture(0.30))
+    # put on the view at once: a paused source sends no frame that would show it
+    assert view.current_image() is shown
     kept = expected.above(0.30)
     assert len(kept) > 0 and f"{MASKRCNN} on the paused frame" in tab.instance_box.state_label.text()
     screenshot(tab, shown, "segment_instances.png")
@@ -104,6 +108,8 @@ def test_mask_rcnn_runs_on_the_paused_frame_not_live(qtbot, tab):
     assert tab.instance_box.live_button.isEnabled()
     tab.instance_box.live_button.click()
     assert tab.display_image(live) is None and tab.controller.still is None
+    assert np.array_equal(view.current_image(), frame().image)
+    tab.deactivated()
 
 
 def test_a_photo_runs_and_an_unreadable_one_is_refused(qtbot, tab, tmp_path):

@@ -230,7 +230,7 @@ class SegmentTab(StudioTab):
         self.instance_box.set_busy(True, f"Starting {self.controller.model_name} on the {source}…")
         self.instance_box.set_paused(True)
         self.jobs.start(self.controller.still_job(image, source))
-        self.context.request_repaint()
+        self._show_now()
         return True
 
     def _still_done(self, result) -> None:
@@ -245,7 +245,7 @@ class SegmentTab(StudioTab):
         self.instance_box.set_paused(self.controller.still is not None)
         if failure is not None:
             self.context.error(f"{self.controller.model_name} not run", failure)
-        self.context.request_repaint()
+        self._show_now()
 
     def back_to_live(self) -> None:
         self.jobs.cancel()
@@ -258,7 +258,20 @@ class SegmentTab(StudioTab):
         still = self.controller.still
         if still is not None:
             self.instance_box.state_label.setText(still.summary(self.controller.score))
-        self.context.request_repaint()
+        self._show_now()
+
+    def _show_now(self) -> None:
+        """Put the still (or, without one, the newest frame) on the view at once: with the
+        source paused, or none running (a photo), no frame would come to show it."""
+        view = self.context.video_view
+        if view is None or self._watched is None:  # only while this tab is the one shown
+            return
+        picture = self.display_image(None)
+        if picture is None:
+            frame = self.context.latest_frame()
+            picture = frame.image if frame is not None else None
+        if picture is not None:
+            view.show_image(picture, None, overlay=False)
 
     # -- the live task --------------------------------------------------------------------
     def make_task(self):
