@@ -48,8 +48,9 @@ def draw_instances(image: np.ndarray, instances: Instances, *, opacity: float = 
         text = f"{instances.categories[int(instances.labels[i])]} {float(instances.scores[i]):.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = max(0, y1 - th - base - 2)
-        cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)
-        cv2.putText(out, text, (x1 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
+        left = max(0, min(x1, w - tw - 4))  # the caption stays inside the picture
+        cv2.rectangle(out, (left, top), (left + tw + 4, top + th + base + 2), colour, -1)
+        cv2.putText(out, text, (left + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
                     cv2.LINE_AA)
     return out
 
