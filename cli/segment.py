@@ -13,6 +13,12 @@ image, a folder (one PNG per image, or per video frame as frame_000000.png) othe
 --json prints one object per image or frame: {"source", "frame", "width", "height",
 "model", "pixels": {class: count}} (the classes present). --weights loads a state_dict
 file into --model's architecture instead of the installed weights.
+
+Instance models (--model maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2,
+keypointrcnn_resnet50_fpn) go through cli/segment_instances.py: -o draws each instance's
+mask, box, label and score (and people's skeletons), --json lists the instances (label,
+score, box, mask area, keypoints), --score sets the threshold, and --mask-out writes an
+INSTANCE-ID map (pixel i = the i-th listed instance, 0 none) instead of class ids.
 """
 
 from __future__ import annotations
@@ -35,23 +41,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="NAME", help="catalog model (see `models list --task segment`)")
     parser.add_argument("--weights", metavar="FILE", help="a state_dict file for --model's architecture")
     parser.add_argument("-o", "--output", metavar="OUT", help="picture / folder / video to write")
-    parser.add_argument("--mask-out", metavar="LABELS.png", help="the label map as 8-bit class ids (PNG)")
-    parser.add_argument("--json", action="store_true", help="per-class pixel counts, one JSON object per image/frame")
-    parser.add_argument("--size", type=number(64, 1024, integer=True), metavar="N",
-                        help="short side in px the network runs at (default: the model's, 520)")
+    parser.add_argument("--mask-out", metavar="LABELS.png", help="the label map as 8-bit class ids (PNG); instance models: "
+                        "instance ids instead (i = the i-th listed instance, 0 none)")
+    parser.add_argument("--json", action="store_true", help="per-class pixel counts (instance models: the instances), one JSON object per image/frame")
+    parser.add_argument("--size", type=number(64, 1333, integer=True), metavar="N",
+                        help="short side in px the network runs at (default: the model's, 520; 800 for instance models)")
+    parser.add_argument("--score", type=number(0.0, 1.0), default=0.5, metavar="S",
+                        help="instance models: keep instances scoring at least S (default 0.5)")
     background = parser.add_mutually_exclusive_group()
     background.add_argument("--blur-background", action="store_true", help="blur what is not a person (with -o)")
     background.add_argument("--replace-background", metavar="IMAGE", help="put this picture behind people (with -o)")
     parser.set_defaults(func=run)
 
 
-def _segmenter(args: argparse.Namespace):
-    from engine.features.segment.model import Segmenter
+def _entry(args: argparse.Namespace):
     from engine.models.catalog import catalog
 
     entry = catalog().get(args.model or catalog().default("segment").name)
     if entry.task != "segment":
         raise ValueError(f"--model {entry.name} is a {entry.task} model; see `models list --task segment`")
+    return entry
+
+
+def _segmenter(args: argparse.Namespace, entry):
+    from engine.features.segment.model import Segmenter
+
+    if args.size is not None and args.size > 1024:
+        raise ValueError(f"--size {args.size}: semantic models run at 64..1024 px")
     if args.weights:
         return Segmenter.from_file(entry, Path(args.weights).expanduser())
     return entry.build()
@@ -131,7 +147,11 @@ def run(args: argparse.Namespace) -> int:
         if kind in ("demo", "camera"):
             raise ValueError(f"{args.input}: give an image, a folder or a video file (live cameras are for the GUI)")
         out, mask = _check_outputs(args, kind)
-        segmenter = _segmenter(args)
+        entry = _entry(args)
+        if entry.meta.get("kind") == "instances":
+            from cli.segment_instances import run_instances
+            return run_instances(args, entry, kind, out, mask, _write_image, _video_fps)
+        segmenter = _segmenter(args, entry)
         task = SegmentationTask(segmenter, _settings(args, segmenter.short_side))
     except (UserError, ValueError) as exc:
         return fail(exc)

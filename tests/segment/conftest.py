@@ -25,3 +25,16 @@ def segment_cache(tmp_path, lraspp_file):
     cache = WeightsCache(tmp_path / "models")
     cache.import_file(catalog().get(LRASPP), lraspp_file)
     return cache
+
+
+@pytest.fixture(scope="session")
+def maskrcnn_file(tmp_path_factory):
+    """A .pth state_dict of Mask R-CNN (published layout), seeded, calibrated at short side 320."""
+    import cv2
+
+    from tests.segment.instance_weights import calibrated_instance_state
+
+    folder = tmp_path_factory.mktemp("maskrcnn-weights")
+    photo = cv2.resize(photo_bgr("astronaut"), (400, 300))
+    return save_state(calibrated_instance_state("maskrcnn_resnet50_fpn", photo, min_size=320),
+                      folder / "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth")

@@ -72,4 +72,31 @@ def test_the_tab_draws_the_atrous_taps_around_the_pointer(qtbot, tmp_path):
     painter.end()
     x, y = marks[0][1][0]
     assert image.pixelColor(int(x), int(y)) == ATROUS_COLOURS[0]
+    # the receptive field's square (dashed) runs between the corner taps
+    x1 = marks[0][1][2][0]
+    edge = [image.pixelColor(int(c), int(y)) == ATROUS_COLOURS[0] for c in range(int(x) + 8, int(x1) - 8)]
+    assert 0 < sum(edge) < len(edge)
+    tab.shutdown()
+
+
+def test_a_click_on_the_picture_reads_that_pixel(qtbot, tmp_path):
+    from gui.common.video_view import VideoView
+
+    view = VideoView()
+    qtbot.addWidget(view)
+    context = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), torch.device("cpu"),
+                         weights_cache=WeightsCache(tmp_path / "models"), video_view=view)
+    tab = SegmentTab(context)
+    qtbot.addWidget(tab)
+    labels = np.full((240, 320), 12, np.uint8)
+    seg = Segmentation(labels, np.full((240, 320), 0.7, np.float32), np.bincount(labels.ravel(), minlength=21),
+                       catalog().get("deeplabv3_resnet50").meta["categories"], (520, 390))
+    tab.controller.on_result(SegmentResult("deeplabv3_resnet50", "classes", segmentation=seg, atrous=((12, 8),)))
+    tab.activated()
+    view.frame_clicked.emit(100.0, 60.0)
+    assert (tab.probe.x, tab.probe.y, tab.probe.name) == (100, 60, "dog")
+    assert [rate for rate, _ in tab.atrous_marks(320)] == [12]
+    tab.deactivated()
+    view.frame_clicked.emit(10.0, 10.0)
+    assert tab.probe is None
     tab.shutdown()

@@ -53,3 +53,14 @@ def blend_labels(canvas: np.ndarray, labels: np.ndarray, opacity: float, visible
     pixels = canvas[..., :3]
     tinted = cv2.addWeighted(pixels, 1.0 - opacity, colours[labels], opacity, 0.0)
     pixels[mask] = tinted[mask]
+
+
+def blend_heat(canvas: np.ndarray, heat: np.ndarray, opacity: float) -> None:
+    """Tint ``canvas`` (H', W', 3 or 4) uint8 in place with ``heat`` (H, W) float 0..1 in the
+    jet colour map (blue cold, red hot), resized to the canvas bilinearly."""
+    h, w = canvas.shape[:2]
+    if heat.shape != (h, w):
+        heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
+    colours = cv2.applyColorMap(np.clip(heat * 255.0, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+    pixels = canvas[..., :3]
+    pixels[...] = cv2.addWeighted(pixels, 1.0 - opacity, colours, opacity, 0.0)

@@ -12,6 +12,12 @@ Settings are one frozen snapshot, ``SegmentSettings``, replaced whole through
   the ``background`` (blur, picture, colour): ``SegmentResult.image``, the frame's size.
   A background picture that cannot be read raises in ``configure`` (a "settings_error":
   the feed keeps the old background).
+
+What the course teaches, from the same frames (classes mode): ``stages`` makes the forward
+record the decoder's upsampling path (``stages.decoder_views``: each stage's output at its
+resolution, and how the next resolution is reached); ``cam_class`` (with ``cam_layer``)
+makes it a seg-CAM forward with gradients (``cam.seg_cam``; ``needs_grad`` then says so to
+the worker). Both off: the plain, fast forward.
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ class SegmentSettings:
     background: what replaces it (person mode). softness: mask edge blur, px at person_side.
     stabilise: flow stabilisation of the mask. labels: person mode also gives the label map
     of every class (``SegmentResult.segmentation``, from the same logits; the CLI's --json
-    and --mask-out with a background)."""
+    and --mask-out with a background). stages: classes mode records the decoder's stages.
+    cam_class: classes mode computes the seg-CAM of this class id at module ``cam_layer``
+    (None: the backbone's last stage)."""
 
     mode: str = "classes"
     short_side: int | None = None
@@ -52,6 +60,9 @@ class SegmentSettings:
     softness: float = 1.5
     stabilise: bool = True
     labels: bool = False
+    stages: bool = False
+    cam_class: int | None = None
+    cam_layer: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -73,7 +84,9 @@ class SegmentResult:
     segmentation: classes mode (and person mode with ``labels``), at the frame's size, else None. image: person mode, the
     composed frame (H, W, 3) uint8 BGR (else None). mask: person mode, (h, w) uint8
     0..255 at the network's size. person_fraction: share of the frame that is person.
-    atrous: (rate, output stride) of the model's dilated ASPP branches (``stages.atrous_taps``; () without)."""
+    atrous: (rate, output stride) of the model's dilated ASPP branches (``stages.atrous_taps``; () without).
+    stages: the decoder's stages with previews (``stages.StageView``) when asked for. cam: the
+    seg-CAM (``cam.CamResult``) when asked for."""
 
     model: str
     mode: str
@@ -82,6 +95,8 @@ class SegmentResult:
     mask: np.ndarray | None = None
     person_fraction: float = 0.0
     atrous: tuple[tuple[int, int], ...] = ()
+    stages: tuple[Any, ...] = ()
+    cam: Any = None
 
 
 class SegmentationTask(Task):
@@ -99,6 +114,11 @@ class SegmentationTask(Task):
         self._scene: tuple[str, int] | None = None
         self._atrous: tuple[tuple[int, int], ...] = ()
         self._check_background(self.settings)
+
+    @property
+    def needs_grad(self) -> bool:
+        """Grad-CAM needs gradients; the worker runs this frame under enable_grad then."""
+        return self.settings.mode == "classes" and self.settings.cam_class is not None
 
     @property
     def model_name(self) -> str:
@@ -136,7 +156,9 @@ class SegmentationTask(Task):
     def infer(self, image: np.ndarray) -> Any:
         settings = self.settings
         if settings.mode == "classes":
-            return self.segmenter.logits(image, settings.short_side)
+            if settings.cam_class is None and not settings.stages:
+                return self.segmenter.logits(image, settings.short_side)
+            return self._taught(image, settings)
         h, w = image.shape[:2]
         size = input_size(w, h, settings.person_side)
         if settings.labels:
@@ -148,14 +170,30 @@ class SegmentationTask(Task):
         probability = self.segmenter.class_probability(small, PERSON, settings.person_side)
         return small, probability, None
 
+    def _taught(self, image: np.ndarray, settings: SegmentSettings) -> dict[str, Any]:
+        """The forward(s) of the course views: {"logits", "stages", "cam"}."""
+        out: dict[str, Any] = {"stages": (), "cam": None}
+        if settings.stages:
+            from engine.features.segment.stages import decoder_views
+            out["logits"], views = decoder_views(self.segmenter, image, settings.short_side)
+            out["stages"] = tuple(views)
+        if settings.cam_class is not None:
+            from engine.features.segment.cam import cam_layers_of, seg_cam
+            layer = settings.cam_layer or cam_layers_of(self.segmenter)[0]
+            cam = seg_cam(self.segmenter, image, settings.cam_class, layer, settings.short_side)
+            out["cam"] = cam
+            out.setdefault("logits", cam.logits)
+        return out
+
     def postprocess(self, outputs: Any, frame: Frame) -> SegmentResult:
         settings = self.settings
         name = self.segmenter.name
         if settings.mode == "classes":
             h, w = frame.image.shape[:2]
-            seg = self.segmenter.from_logits(outputs, (w, h))
-            return SegmentResult(name, "classes", segmentation=seg,
-                                 person_fraction=float(seg.fractions()[PERSON]), atrous=self._atrous)
+            taught = outputs if isinstance(outputs, dict) else {"logits": outputs, "stages": (), "cam": None}
+            seg = self.segmenter.from_logits(taught["logits"], (w, h))
+            return SegmentResult(name, "classes", segmentation=seg, person_fraction=float(seg.fractions()[PERSON]),
+                                 atrous=self._atrous, stages=taught["stages"], cam=taught["cam"])
         small, probability, logits = outputs
         mask = self.compositor.mask(probability, small, softness=settings.softness, stabilise=settings.stabilise)
         image = self.compositor.compose(frame.image, mask, settings.background)

@@ -7,8 +7,11 @@ at the opacity slider's strength, for the classes checked in the legend; the leg
 each class's share of the frame; moving the pointer over the video reads the class and its
 probability at that pixel (an event filter on the video view: frame coordinates through
 ``VideoView.widget_to_frame``); with DeepLabV3 the nine taps of each atrous branch (rates
-12, 24, 36) are drawn around the pointer: its receptive fields. Person mode: the composed frame is shown instead of the
-camera (``display_image``).
+12, 24, 36) are drawn around the pointer (or the clicked pixel) with the square they span: its receptive fields. Person mode: the composed frame is shown instead of the
+camera (``display_image``). Instance models (Mask R-CNN, Keypoint R-CNN) are too slow for
+live video on a CPU: the tab says so and runs them on the paused frame or an opened photo
+(``run_on_frame`` / ``run_on_photo``, on a job runner with a busy bar); the picture with its
+instances drawn is shown instead of the feed until Back to live.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QColorDialog,
@@ -31,10 +34,12 @@ from PySide6.QtWidgets import (
 
 from engine.core.errors import UserError
 from engine.features.segment.controller import Probe, SegmentController
-from engine.features.segment.render import blend_labels
+from engine.features.segment.render import blend_heat, blend_labels
 from engine.features.segment.stages import tap_offsets
 from gui.common import file_dialogs
 from gui.common.tab_base import StudioTab
+from gui.features.segment.course_box import CourseBox
+from gui.features.segment.instance_box import InstanceBox
 from gui.features.segment.legend import Legend
 from gui.features.segment.person_box import PersonBox
 
@@ -58,6 +63,13 @@ class SegmentTab(StudioTab):
         self._build()
         self.follow(self.controller)
         self.listen(self.controller.overlay_changed, lambda _none: self.context.request_repaint())
+        self.listen(self.controller.still_changed, lambda _none: self._still_changed())
+        self._pending: np.ndarray | None = None  # the paused picture while its job runs
+        self.jobs = self.context.job_runner("segment-instances", self)
+        self.jobs.progress.connect(lambda text: self.instance_box.state_label.setText(str(text)))
+        self.jobs.finished.connect(self._still_done)
+        self.jobs.failed.connect(self._still_failed)
+        self.jobs.cancelled.connect(lambda: self._still_failed(None))
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -101,6 +113,17 @@ class SegmentTab(StudioTab):
         self.person_box.side.connect(c.set_person_side)
         self.person_box.stabilise.connect(c.set_stabilise)
 
+        self.course_box = CourseBox()
+        self.course_box.stages.connect(c.set_stages)
+        self.course_box.cam.connect(lambda class_id: c.set_cam(class_id, self.course_box.cam_layer_combo.currentData()))
+
+        self.instance_box = InstanceBox()
+        self.instance_box.run_frame.connect(self.run_on_frame)
+        self.instance_box.open_photo.connect(self._pick_photo)
+        self.instance_box.back_to_live.connect(self.back_to_live)
+        self.instance_box.score.connect(c.set_score)
+        self.instance_box.side.connect(c.set_still_side)
+
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -109,20 +132,28 @@ class SegmentTab(StudioTab):
         top.addRow("Mode", self.mode_combo)
         layout.addLayout(top)
         layout.addWidget(self.classes_box)
+        layout.addWidget(self.course_box)
         layout.addWidget(self.person_box)
+        layout.addWidget(self.instance_box)
         layout.addWidget(self.info_label)
         layout.addStretch(1)
         self._show_mode()
 
     def _show_mode(self) -> None:
-        person = self.controller.settings.mode == "person"
-        self.classes_box.setVisible(not person)
+        instances = self.controller.is_instances
+        person = self.controller.settings.mode == "person" and not instances
+        self.mode_combo.setEnabled(not instances)
+        self.classes_box.setVisible(not person and not instances)
         self.person_box.setVisible(person)
+        self.instance_box.setVisible(instances)
+        self.course_box.setVisible(not person and not instances)
+        self.course_box.set_layers(self.controller.cam_layers())
         entry = self.controller.entry
         self.info_label.setText(f"{entry.title}. {entry.description} Licence: {entry.license}.")
 
     # -- commands -------------------------------------------------------------------------
     def _pick_model(self, name: str) -> None:
+        self.back_to_live()
         self.controller.set_model(name)
         self.context.store.set(KEY_MODEL, name)
         self._show_mode()
@@ -168,6 +199,80 @@ class SegmentTab(StudioTab):
         if colour.isValid():
             self.use_colour((colour.blue(), colour.green(), colour.red()))
 
+    # -- instance models on a still picture -------------------------------------------------
+    def run_on_frame(self) -> bool:
+        """Pause on the newest frame and run the instance model on it (False without a frame)."""
+        frame = self.context.latest_frame()
+        if frame is None:
+            self.context.status("No frame to run on: start a camera or a video, or Open photo…")
+            return False
+        return self._run_still(frame.image.copy(), "paused frame")
+
+    def run_on_photo(self, path: str) -> bool:
+        """Run the instance model on the picture at ``path``; one message if it cannot be read."""
+        from engine.io.images import read_image
+
+        try:
+            image = read_image(path)
+        except UserError as exc:
+            self.context.error("Photo not opened", exc)
+            return False
+        from pathlib import Path
+        return self._run_still(image, f"photo {Path(path).name}")
+
+    def _pick_photo(self) -> None:
+        path = file_dialogs.open_file(self, "Photo for instances", "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
+        if path:
+            self.run_on_photo(path)
+
+    def _run_still(self, image: np.ndarray, source: str) -> bool:
+        self._pending = image
+        self.instance_box.set_busy(True, f"Starting {self.controller.model_name} on the {source}…")
+        self.instance_box.set_paused(True)
+        self.jobs.start(self.controller.still_job(image, source))
+        self._show_now()
+        return True
+
+    def _still_done(self, result) -> None:
+        self._pending = None
+        self.controller.on_still(result)
+        self.instance_box.set_busy(False, result.summary(self.controller.score))
+        self.context.status(result.summary(self.controller.score))
+
+    def _still_failed(self, failure) -> None:
+        self._pending = None
+        self.instance_box.set_busy(False, "Stopped" if failure is None else "Failed: see the message")
+        self.instance_box.set_paused(self.controller.still is not None)
+        if failure is not None:
+            self.context.error(f"{self.controller.model_name} not run", failure)
+        self._show_now()
+
+    def back_to_live(self) -> None:
+        self.jobs.cancel()
+        self._pending = None
+        self.controller.clear_still()
+        self.instance_box.set_busy(False, "Live video")
+        self.instance_box.set_paused(False)
+
+    def _still_changed(self) -> None:
+        still = self.controller.still
+        if still is not None:
+            self.instance_box.state_label.setText(still.summary(self.controller.score))
+        self._show_now()
+
+    def _show_now(self) -> None:
+        """Put the still (or, without one, the newest frame) on the view at once: with the
+        source paused, or none running (a photo), no frame would come to show it."""
+        view = self.context.video_view
+        if view is None or self._watched is None:  # only while this tab is the one shown
+            return
+        picture = self.display_image(None)
+        if picture is None:
+            frame = self.context.latest_frame()
+            picture = frame.image if frame is not None else None
+        if picture is not None:
+            view.show_image(picture, None, overlay=False)
+
     # -- the live task --------------------------------------------------------------------
     def make_task(self):
         return self.controller.make_task()
@@ -177,6 +282,8 @@ class SegmentTab(StudioTab):
 
     def on_result(self, result) -> None:
         self.controller.on_result(result.result)
+        if result.result.stages:
+            self.course_box.decoder_view.show_stages(result.result.stages)
         if result.result.segmentation is not None:
             self.legend.show_areas({class_id: share for class_id, _name, share in self.controller.areas()})
             if self.probe is not None:
@@ -197,6 +304,11 @@ class SegmentTab(StudioTab):
         labels = result.segmentation.labels
         if labels.shape != (frame_height, frame_width):
             return  # a result of another source size: never drawn over this frame
+        cam = result.cam
+        if cam is not None and self.controller.settings.cam_class is not None:
+            if cam.heat is not None:
+                blend_heat(canvas, cam.heat, max(0.35, self.controller.opacity))
+            return  # the heat map instead of the class tint: one picture at a time
         blend_labels(canvas, labels, self.controller.opacity, self.controller.visible_classes())
 
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
@@ -222,9 +334,14 @@ class SegmentTab(StudioTab):
         return [(rate, centre + tap_offsets(rate, stride, frame_per_input)) for rate, stride in result.atrous]
 
     def _paint_atrous(self, painter: QPainter, frame_width: int) -> None:
-        """DeepLabV3's atrous rates as receptive fields: each branch's nine taps around the pointer."""
+        """DeepLabV3's atrous rates as receptive fields: each branch's nine taps around the
+        pointer, and the square they span (what one 3x3 dilated convolution sees)."""
         radius = max(2.0, frame_width / 250)
         for (rate, taps), colour in zip(self.atrous_marks(frame_width), ATROUS_COLOURS):
+            painter.setPen(QPen(colour, max(1.0, frame_width / 500), Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            (x0, y0), (x1, y1) = taps.min(axis=0), taps.max(axis=0)
+            painter.drawRect(QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
             painter.setPen(QPen(colour, max(1.0, frame_width / 500)))
             painter.setBrush(colour)
             for x, y in taps:
@@ -233,6 +350,11 @@ class SegmentTab(StudioTab):
         painter.setBrush(Qt.BrushStyle.NoBrush)
 
     def display_image(self, frame):
+        still = self.controller.still_picture()
+        if still is not None:
+            return still
+        if self._pending is not None:
+            return self._pending
         result = self.controller.result
         if result is not None and result.image is not None and self.controller.settings.mode == "person":
             return result.image
@@ -251,14 +373,17 @@ class SegmentTab(StudioTab):
         if view is not None and self._watched is None:
             view.setMouseTracking(True)
             view.installEventFilter(self)
+            view.frame_clicked.connect(self.hover_at)  # a click reads (and draws the taps at) that pixel too
             self._watched = view
 
     def deactivated(self) -> None:
         if self._watched is not None:
             self._watched.removeEventFilter(self)
+            self._watched.frame_clicked.disconnect(self.hover_at)
             self._watched = None
         self.probe = None
 
     def shutdown(self) -> None:
+        self.jobs.shutdown()
         self.deactivated()
         self.controller.close()
