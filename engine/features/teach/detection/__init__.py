@@ -4,5 +4,6 @@ Detect opens as ``my-<name>``.
 
 Modules: ``labels`` (the dataset and its reader/writer, with every bad label named and
 counted), ``scenes`` (synthetic labelled scenes for tests, benchmarks and demos),
-``metrics`` (COCO-style mAP, AP per class, precision-recall curves).
+``metrics`` (COCO-style mAP, AP per class, precision-recall curves), ``evaluate`` (a
+detector run on labelled pictures: metrics, misses and false positives per picture).
 """

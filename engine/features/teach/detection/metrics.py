@@ -78,10 +78,10 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def match_predictions(truth_boxes: np.ndarray, pred_boxes: np.ndarray, thresholds: np.ndarray = IOU_THRESHOLDS) -> np.ndarray:
     """Greedy matching of one picture's predictions of one class, already ranked by score,
-    to its truth boxes of that class: (T, M) bool, True where prediction m is a true
-    positive at threshold t (see the module docstring for the rule)."""
+    to its truth boxes of that class: (T, M) int64, the index of the truth box prediction m
+    found at threshold t, -1 for a false positive (see the module docstring for the rule)."""
     ious = box_iou(pred_boxes, truth_boxes)
-    matched = np.zeros((len(thresholds), len(pred_boxes)), bool)
+    matched = np.full((len(thresholds), len(pred_boxes)), -1, np.int64)
     if not ious.size:
         return matched
     n_truth = ious.shape[1]
@@ -96,7 +96,7 @@ def match_predictions(truth_boxes: np.ndarray, pred_boxes: np.ndarray, threshold
                 continue
             g = n_truth - 1 - int(np.argmax(row[::-1]))  # the last of equal best IoUs
             taken[g] = True
-            matched[t, m] = True
+            matched[t, m] = g
     return matched
 
 
@@ -162,7 +162,7 @@ def evaluate_detections(truths: Sequence[Truth], predictions: Sequence[Predictio
             mine = np.flatnonzero(pids == c)
             mine = mine[np.argsort(-pscores[mine], kind="mergesort")][:MAX_DETECTIONS]
             scores[c].append(pscores[mine])
-            hits[c].append(match_predictions(truth_c, pboxes[mine]))
+            hits[c].append(match_predictions(truth_c, pboxes[mine]) >= 0)
     ap = np.full((n_classes, n_t), np.nan)
     curves: list[tuple[np.ndarray, np.ndarray]] = []
     for c in range(n_classes):
