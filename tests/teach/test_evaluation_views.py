@@ -33,8 +33,9 @@ def test_detection_view_shows_the_numbers_curves_and_worst_pictures(qtbot, evalu
     view = DetectionEvaluationView(worst=3)
     qtbot.addWidget(view)
     view.resize(900, 640)
-    view.set_evaluation(evaluation)
+    view.set_evaluation(evaluation, bad_labels="2 box outside the picture (clipped)")
     m = evaluation.metrics
+    assert "Bad labels: 2 box outside the picture (clipped)." in view.summary.text()
     assert f"mAP@0.5 {m.map50:.3f}" in view.summary.text() and f"mAP@0.5:0.95 {m.map50_95:.3f}" in view.summary.text()
     assert f"{evaluation.missed} boxes missed" in view.summary.text()
     table = view.table

@@ -10,6 +10,7 @@ true class, columns: predicted), precision and recall per class, the misclassifi
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 from typing import Callable
@@ -151,13 +152,16 @@ class DetectionEvaluationView(QWidget):
         self.worst_list.clear()
         self._worst = ()
 
-    def set_evaluation(self, evaluation: DetectionEvaluation) -> None:
+    def set_evaluation(self, evaluation: DetectionEvaluation, bad_labels: str | None = None) -> None:
+        """Show ``evaluation``; ``bad_labels``: the dataset's ``LabelReport.summary()`` to show
+        beside it (None: not shown)."""
         m = evaluation.metrics
         self.summary.setText(
             f"<b>mAP@0.5 {_number(m.map50)}</b> &nbsp; <b>mAP@0.5:0.95 {_number(m.map50_95)}</b> &nbsp; on "
             f"{len(evaluation.images)} pictures, {evaluation.truth_count} boxes. At score ≥ {evaluation.score_threshold:.2f}: "
             f"{evaluation.missed} boxes missed, {evaluation.false_positives} false positives."
-            + (f" {len(evaluation.skipped)} unreadable pictures left out." if evaluation.skipped else ""))
+            + (f" {len(evaluation.skipped)} unreadable pictures left out." if evaluation.skipped else "")
+            + (f"<br>Bad labels: {html.escape(bad_labels)}." if bad_labels is not None else ""))
         counts = evaluation.truth_per_class()
         _fill(self.table, [[name, str(int(n)), _number(a), _number(b)] for name, n, a, b in zip(m.classes, counts, m.ap50, m.ap50_95)],
               [None if n else NO_TRUTH for n in counts])
