@@ -70,10 +70,14 @@ def _progress(label: str):
 
 
 def _classifier(args: argparse.Namespace) -> int:
-    from engine.features.teach.evaluate import evaluate_classifier
+    from engine.features.teach.evaluate import EvaluationError, evaluate_classifier
     from engine.features.teach.model import load_model_dir
 
     model = load_model_dir(args.model)
+    data = Path(args.data)
+    if (data / "classes.txt").is_file() and (data / "images").is_dir():
+        raise EvaluationError(f"{printable(data)} is a detection dataset (classes.txt, images/) but {printable(args.model)} "
+                              "is a classifier", "give a folder of class folders, or a detector model folder")
     bar, progress = _progress("evaluating")
     result = evaluate_classifier(model, args.data, progress=progress)
     bar.close()

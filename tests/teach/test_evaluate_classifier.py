@@ -105,3 +105,14 @@ def test_cli_evaluate_tables_json_and_predict_points_to_it(trained, test_set, tm
     assert main.main(["teach", "predict", str(model_dir), str(test_set)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"use `teach evaluate {model_dir} {test_set}`" in err[0]
+
+
+def test_cli_a_detection_dataset_for_a_classifier_is_named(trained, tmp_path, capsys):
+    from engine.features.teach.detection.scenes import write_scenes
+
+    model_dir = save_model_dir(trained.model, tmp_path / "model")
+    data = write_scenes(tmp_path / "scenes", count=2)
+    assert main.main(["teach", "evaluate", str(model_dir), str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {data} is a detection dataset (classes.txt, images/) but {model_dir} is a classifier: "
+                   "give a folder of class folders, or a detector model folder"]
