@@ -116,6 +116,12 @@ def _detector(folder: Path, args: argparse.Namespace) -> int:
 
     detector = load_trained_detector(folder)
     dataset = read_yolo_dataset(args.data)
+    if len(dataset.classes) != len(detector.classes):
+        from engine.features.teach.evaluate import EvaluationError
+
+        raise EvaluationError(f"the model knows {len(detector.classes)} classes ({', '.join(detector.classes)}) but "
+                              f"{printable(Path(args.data) / 'classes.txt')} lists {len(dataset.classes)} "
+                              f"({', '.join(dataset.classes)})", "evaluate on pictures labelled with the model's classes")
     if tuple(dataset.classes) != tuple(detector.classes):
         print(f"warning: {printable(Path(args.data) / 'classes.txt')} lists {', '.join(dataset.classes)}; the model "
               f"knows {', '.join(detector.classes)} (class ids are compared by number)", file=sys.stderr)

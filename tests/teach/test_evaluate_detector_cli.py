@@ -65,3 +65,15 @@ def test_cli_detector_on_a_folder_without_classes_txt(setup, tmp_path, capsys):
     assert main.main(["teach", "evaluate", str(model), str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "classes.txt" in err[0]
+
+
+def test_cli_detector_on_data_with_other_classes(setup, tmp_path, capsys):
+    model, data = setup
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "classes.txt").write_text("cat\ndog\n")
+    (other / "images").mkdir()
+    assert main.main(["teach", "evaluate", str(model), str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: the model knows 3 classes (disc, square, triangle) but {other / 'classes.txt'} lists 2 "
+                   "(cat, dog): evaluate on pictures labelled with the model's classes"]
