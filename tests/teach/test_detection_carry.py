@@ -85,3 +85,23 @@ def test_a_covered_object_is_lost_and_the_other_box_is_kept():
     assert carried.lost.tolist() == [True, False]
     assert carried.kept.tolist() == [1]
     np.testing.assert_allclose(carried.boxes[1], (200, 100, 260, 160), atol=1.0)  # background: stays put
+
+
+def test_one_colour_objects_are_carried_by_their_outline():
+    """The synthetic scenes' discs, squares and triangles are flat colour: few or no corners
+    inside, so they are found again by their outline (template matching)."""
+    from engine.features.teach.detection.scenes import make_scene
+
+    rng = np.random.default_rng(4)
+    checked = 0
+    for _ in range(12):
+        image, boxes, _ids = make_scene(rng, (W, H), 3)
+        dx, dy = rng.uniform(-10, 10, 2)
+        moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), (W, H), borderMode=cv2.BORDER_REFLECT)
+        truth = boxes + np.float32([dx, dy, dx, dy])
+        inside = (truth[:, 0] >= 0) & (truth[:, 1] >= 0) & (truth[:, 2] <= W) & (truth[:, 3] <= H)
+        carried = carry_boxes(image, moved, boxes)
+        assert not carried.lost[inside].any()
+        np.testing.assert_allclose(carried.boxes[inside], truth[inside], atol=3.0)
+        checked += int(inside.sum())
+    assert checked >= 20

@@ -90,7 +90,7 @@ def test_draw_carry_confirm_and_delete(make_tab, qtbot):
     inter = max(0, min(carried[2], iou_box[2]) - max(carried[0], iou_box[0])) * \
         max(0, min(carried[3], iou_box[3]) - max(carried[1], iou_box[1]))
     assert inter / (80 * 80 * 2 - inter) > 0.8
-    assert page.strip.captions() == ["1 box", "1 box, 1 to confirm"]
+    assert page.strip.captions() == ["1 box", "1 box\n1 to confirm"]
     state = json.loads((page.session.project.root / "detector.json").read_text())
     assert state["unconfirmed"] == {second: [0]}
     assert "carried" in tab.context.last_status

@@ -66,9 +66,9 @@ class DetectorClassList(QWidget):
 
 
 def strip_caption(boxes: int, unconfirmed: int) -> str:
-    """"3 boxes", "no boxes", "3 boxes, 2 to confirm"."""
+    """"3 boxes", "no boxes", "3 boxes\n2 to confirm" (two lines under the thumbnail)."""
     text = f"{boxes} box{'es' if boxes != 1 else ''}" if boxes else "no boxes"
-    return f"{text}, {unconfirmed} to confirm" if unconfirmed else text
+    return f"{text}\n{unconfirmed} to confirm" if unconfirmed else text
 
 
 class PictureStrip(QListWidget):
@@ -82,6 +82,7 @@ class PictureStrip(QListWidget):
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setFlow(QListWidget.Flow.LeftToRight)
         self.setWrapping(False)
+        self.setWordWrap(True)
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(STRIP_THUMB, STRIP_THUMB))
         self.setFixedHeight(STRIP_THUMB + 52)
