@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,14 +59,24 @@ class DetectorTrainPanel(QGroupBox):
         self.untrained_check = QCheckBox("from scratch")
         self.untrained_check.setToolTip("Random start instead of the COCO weights (no download; needs more pictures)")
         self.minutes_spin = QSpinBox()
-        self.minutes_spin.setRange(1, 120)
-        self.minutes_spin.setValue(10)
+        self.minutes_spin.setRange(0, 120)
+        self.minutes_spin.setValue(0)
+        self.minutes_spin.setSpecialValueText("auto length")
         self.minutes_spin.setPrefix("≤ ")
         self.minutes_spin.setSuffix(" min")
-        self.minutes_spin.setToolTip("Training stops after this long (the best model so far is kept)")
-        for widget in (self.arch_combo, self.untrained_check, self.minutes_spin):
-            signal = getattr(widget, "currentIndexChanged", None) or getattr(widget, "toggled", None) or widget.valueChanged
-            signal.connect(self.data_changed)
+        self.minutes_spin.setToolTip("auto: about 1200 training steps; or train for this many minutes")
+        self.arch_combo.currentIndexChanged.connect(self.data_changed)
+        self.untrained_check.toggled.connect(self.data_changed)
+        self.minutes_spin.valueChanged.connect(self.data_changed)
+        # The estimate times a few training steps: in a job, once the edits pause.
+        self.estimate_runner = context.job_runner("teach-detect-estimate", self)
+        self.estimate_runner.finished.connect(self._show_estimate)
+        self.estimate_runner.failed.connect(lambda failure: self.estimate_label.setText(f"No estimate: {failure}"))
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(600)
+        self._estimate_timer.timeout.connect(self._start_estimate)
+        self._counts = ""
         self.estimate_label = QLabel()
         self.estimate_label.setObjectName("detectorEstimate")
         self.estimate_label.setWordWrap(True)
@@ -109,7 +120,7 @@ class DetectorTrainPanel(QGroupBox):
         widget.setObjectName(name.split()[0].replace("@", "") + "Plot")
         widget.setFixedHeight(130)
         widget.setLabel("left", name)
-        widget.setLabel("bottom", "epoch")
+        widget.setLabel("bottom", "step")
         widget.showGrid(x=True, y=True, alpha=0.25)
         curve = widget.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o" if "mAP" in name else None,
                             symbolSize=5, symbolBrush=colour)
@@ -120,7 +131,8 @@ class DetectorTrainPanel(QGroupBox):
     def settings(self):
         from engine.features.teach.detection.training import DetectorTrainSettings
 
-        return DetectorTrainSettings(arch=self.arch_combo.currentData(), minutes=float(self.minutes_spin.value()),
+        minutes = self.minutes_spin.value()
+        return DetectorTrainSettings(arch=self.arch_combo.currentData(), minutes=float(minutes) if minutes else None,
                                      untrained=self.untrained_check.isChecked())
 
     def project_changed(self) -> None:
@@ -136,7 +148,7 @@ class DetectorTrainPanel(QGroupBox):
         self.data_changed()
 
     def data_changed(self, *_args) -> None:
-        """Pictures or settings changed: a new estimate, and Train only with boxes to learn from."""
+        """Pictures or settings changed: Train only with boxes to learn from; a new estimate soon."""
         project = self.session.project
         self.use_button.setEnabled(project is not None and self.session.saved_model() is not None)
         if project is None:
@@ -147,21 +159,28 @@ class DetectorTrainPanel(QGroupBox):
             self.train_button.setEnabled(False)
             return
         dataset = project.dataset()
+        self.train_button.setEnabled(self._is_running() or dataset.box_count > 0)
         if dataset.box_count == 0:
             self.estimate_label.setText("Draw boxes on a few pictures first (about 30–60 pictures train well).")
-            self.train_button.setEnabled(self._is_running())
             return
-        self.train_button.setEnabled(True)
+        self._counts = f"{len(dataset.images)} pictures, {dataset.box_count} boxes"
+        self.estimate_label.setText(f"{self._counts}: estimating the training time…")
+        if not self._is_running():
+            self._estimate_timer.start()
+
+    def _start_estimate(self) -> None:
+        if self._is_running() or self.session.project is None:
+            return
         try:
-            seconds = self.session.estimate_seconds(self.settings())
-        except Exception as exc:  # an estimate is a courtesy: never block training on it
-            log.warning("no training estimate: %s", exc)
-            self.estimate_label.setText(f"{len(dataset.images)} pictures, {dataset.box_count} boxes.")
+            settings = self.settings()
+        except Exception as exc:
+            self.estimate_label.setText(f"No estimate: {exc}")
             return
-        limit = self.minutes_spin.value() * 60
-        self.estimate_label.setText(f"{len(dataset.images)} pictures, {dataset.box_count} boxes: about "
-                                    f"{_minutes(min(seconds, limit))} on this machine"
-                                    + (" (stops at the time limit)" if seconds > limit else "") + ".")
+        session = self.session
+        self.estimate_runner.start(lambda control: session.estimate_seconds(settings))
+
+    def _show_estimate(self, seconds: float) -> None:
+        self.estimate_label.setText(f"{self._counts}: about {_minutes(seconds)} on this machine.")
 
     def _is_running(self) -> bool:
         return self.train_button.text() == "Cancel"
@@ -186,31 +205,29 @@ class DetectorTrainPanel(QGroupBox):
         except Exception as exc:
             self.context.error("Cannot train", exc)
             return False
-        self.data_changed()
+        self._estimate_timer.stop()
+        self.estimate_runner.cancel()
         self._history = []
         self.loss_plot.setData([], [])
         self.map_plot.setData([], [])
         self.progress.setValue(0)
-        self.status.setText(f"Training… {self.estimate_label.text()}")
+        self.status.setText(f"Training… ({self.estimate_label.text()})")
         self._running(True)
         self.runner.start(job)
         return True
 
     def show_progress(self, p) -> None:
-        """p: DetectorTrainProgress."""
+        """p: DetectorTrainProgress (step / steps count the whole run)."""
         if not hasattr(p, "loss"):
             return
         self._history.append(p)
-        steps = max(1, int(getattr(p, "steps", 1) or 1))
-        x = [h.epoch - 1 + h.step / max(1, h.steps or 1) for h in self._history]
-        self.loss_plot.setData(x, [h.loss for h in self._history])
-        maps = [(h.epoch, h.map50) for h in self._history if h.map50 is not None]
+        self.loss_plot.setData([h.step for h in self._history], [h.loss for h in self._history])
+        maps = [(h.step, h.map50) for h in self._history if h.map50 is not None]
         self.map_plot.setData([m[0] for m in maps], [m[1] for m in maps])
-        total = max(1, int(p.epochs or 1) * steps)
-        self.progress.setMaximum(total)
-        self.progress.setValue(min(total, (p.epoch - 1) * steps + p.step))
-        eta = f", about {_minutes(p.eta_s)} left" if p.eta_s is not None else ""
-        score = f", mAP@0.5 {p.map50:.2f}" if p.map50 is not None else ""
+        self.progress.setMaximum(max(1, int(p.steps)))
+        self.progress.setValue(min(int(p.steps), int(p.step)))
+        eta = f", about {_minutes(p.eta_s)} left" if p.eta_s else ""
+        score = f", held-out mAP@0.5 {p.map50:.2f}" if p.map50 is not None else ""
         self.status.setText(f"Epoch {p.epoch}/{p.epochs}: loss {p.loss:.3f}{score}{eta}")
 
     def _trained(self, trained) -> None:
@@ -218,14 +235,16 @@ class DetectorTrainPanel(QGroupBox):
         self.progress.setValue(self.progress.maximum())
         self.session.finish_training(trained)
         evaluation = getattr(trained, "evaluation", None)
+        start = trained.info.get("start", "") if isinstance(getattr(trained, "info", None), dict) else ""
+        start = f" Started {start}." if start else ""
         if evaluation is not None:
             m = evaluation.metrics
-            self.status.setText(f"Trained. Held-out pictures: mAP@0.5 {m.map50:.2f}, mAP@0.5:0.95 {m.map50_95:.2f}. "
-                                "Press Use in Detect to run it live.")
+            self.status.setText(f"Trained.{start} Held-out pictures: mAP@0.5 {m.map50:.2f}, mAP@0.5:0.95 "
+                                f"{m.map50_95:.2f}. Press Use in Detect to run it live.")
             if self.evaluation is not None:
                 self.evaluation.set_evaluation(evaluation)
         else:
-            self.status.setText("Trained (too few pictures to hold some out for evaluation). "
+            self.status.setText(f"Trained.{start} Too few pictures to hold some out for evaluation. "
                                 "Press Use in Detect to run it live.")
         self.data_changed()
 
@@ -233,6 +252,11 @@ class DetectorTrainPanel(QGroupBox):
         self._running(False)
         self.status.setText(message)
         self.data_changed()
+
+    def shutdown(self) -> None:
+        self._estimate_timer.stop()
+        self.estimate_runner.shutdown()
+        self.runner.shutdown()
 
     def use_in_detect(self) -> str | None:
         """List the saved detector in Detect; returns its name there (my-<project name>)."""

@@ -538,7 +538,7 @@ class TeachTab(StudioTab):
 
     def shutdown(self) -> None:
         if self.detector_page is not None:
-            self.detector_page.train_panel.runner.shutdown()
+            self.detector_page.train_panel.shutdown()
         self.train_runner.shutdown()
         self.embed_runner.shutdown()
         self.controller.close()

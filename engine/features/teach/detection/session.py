@@ -133,15 +133,19 @@ class DetectorSession(Controller):
 
     def train_job(self, settings: Any, pretrained: Path | None = None) -> Callable[[Any], Any]:
         """A job (``JobRunner``'s callable form) that trains on a snapshot of the project and
-        saves the detector in ``model_folder()``; returns the ``TrainedDetector``."""
-        from engine.features.teach.detection.training import train_detector
+        saves the detector in ``model_folder()``; returns the ``TrainedDetector``. It starts
+        from the installed COCO weights of the architecture unless ``settings.untrained``
+        (or ``pretrained`` names a file)."""
+        from engine.features.teach.detection.training import installed_coco_weights, train_detector
 
         dataset = self.project.dataset()
         folder = self.model_folder()
+        if pretrained is None and not settings.untrained:
+            pretrained = installed_coco_weights(settings.arch)  # None: from scratch (the result says so)
 
         def job(control: Any) -> Any:
             trained = train_detector(dataset, settings, progress=control.report, cancel=control.cancel_event,
-                                     pretrained=pretrained)
+                                     pretrained=pretrained, situation="gui")
             self.project.clear_model()
             trained.save(folder)
             return trained
