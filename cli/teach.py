@@ -3,6 +3,7 @@
     teach train FOLDER [--backbone NAME] [--untrained] [--epochs N] [--finetune K] [--seed S] -o MODEL_DIR
     teach predict MODEL_DIR IMAGE|FOLDER|VIDEO [--json]
     teach export MODEL_DIR|PROJECT --format onnx|torchscript -o FILE
+    teach evaluate MODEL DATA [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL_DIR|PROJECT", help="a folder made by `teach train -o`, or a Teach project folder")
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p = actions.add_parser("evaluate", help="score a model on a held-out test set (accuracy and confusion matrix, or mAP)",
+                           description="A classifier (model folder or Teach project) on a folder of class folders: accuracy, "
+                                       "precision and recall per class, confusion matrix. A detector model folder on a "
+                                       "YOLO-layout folder (classes.txt, images/, labels/): mAP@0.5, mAP@0.5:0.95, AP per "
+                                       "class, bad labels, the worst pictures.")
+    p.add_argument("model", metavar="MODEL", help="a classifier model folder or Teach project, or a detector model folder")
+    p.add_argument("data", metavar="DATA", help="FOLDER/<class>/<images> for a classifier; classes.txt, images/, labels/ for a detector")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
     parser.set_defaults(func=run)
 
 
@@ -45,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
 
     try:
-        return {"train": _train, "predict": _predict, "export": _export}[args.action](args)
+        return {"train": _train, "predict": _predict, "export": _export, "evaluate": _evaluate}[args.action](args)
     except (UserError, ValueError) as exc:
         return fail(exc)
 
@@ -124,6 +133,7 @@ def _check_model_output(output: str, dataset: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
+    from engine.features.teach.evaluate import is_class_folder_tree
     from engine.features.teach.imaging import to_batch
     from engine.features.teach.model import load_model_dir
     from engine.io import iter_frames
@@ -131,6 +141,9 @@ def _predict(args: argparse.Namespace) -> int:
     model = load_model_dir(args.model)
     if not Path(args.source).exists():
         return fail(f"{args.source}: no such image, folder or video")
+    if is_class_folder_tree(args.source):
+        return fail(f"{printable(args.source)} is a folder of class folders (a test set): use `teach evaluate "
+                    f"{printable(args.model)} {printable(args.source)}` for the accuracy and confusion matrix")
     spec = Path(args.source)
     with torch.inference_mode():
         for frame in iter_frames(args.source):
@@ -154,6 +167,12 @@ def _is_video(spec: str) -> bool:
     from engine.io.video import VIDEO_SUFFIXES
 
     return Path(spec).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cli.teach_evaluate import run as evaluate
+
+    return evaluate(args)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -3,5 +3,7 @@ YOLOX on them, evaluating it with COCO-style mAP, and saving it as a model folde
 Detect opens as ``my-<name>``.
 
 Modules: ``labels`` (the dataset and its reader/writer, with every bad label named and
-counted), ``scenes`` (synthetic labelled scenes for tests, benchmarks and demos).
+counted), ``scenes`` (synthetic labelled scenes for tests, benchmarks and demos),
+``metrics`` (COCO-style mAP, AP per class, precision-recall curves), ``evaluate`` (a
+detector run on labelled pictures: metrics, misses and false positives per picture).
 """
