@@ -48,6 +48,8 @@ class DetectorMode(QWidget):
         self.picture_id: str | None = None
         self._build()
         self.train_panel = DetectorTrainPanel(context, self.session, self)
+        if self.train_panel.evaluation is not None:  # a worst picture double-clicked: relabel it
+            self.train_panel.evaluation.picture_activated.connect(lambda r: self.show_picture(r.image_path.stem))
         self.layout().addWidget(self.train_panel)
         self.layout().addStretch(1)
 

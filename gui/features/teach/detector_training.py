@@ -242,7 +242,8 @@ class DetectorTrainPanel(QGroupBox):
             self.status.setText(f"Trained.{start} Held-out pictures: mAP@0.5 {m.map50:.2f}, mAP@0.5:0.95 "
                                 f"{m.map50_95:.2f}. Press Use in Detect to run it live.")
             if self.evaluation is not None:
-                self.evaluation.set_evaluation(evaluation)
+                report = self.session.project.dataset().report
+                self.evaluation.set_evaluation(evaluation, report.summary())
         else:
             self.status.setText(f"Trained.{start} Too few pictures to hold some out for evaluation. "
                                 "Press Use in Detect to run it live.")
