@@ -197,10 +197,11 @@ class DetectorTrainPanel(QGroupBox):
         else:
             self.start()
 
-    def start(self) -> bool:
-        """Start training on a snapshot of the project (the estimate is shown first)."""
+    def start(self, settings=None) -> bool:
+        """Start training on a snapshot of the project; ``settings``: a DetectorTrainSettings
+        instead of the panel's (scripts, tests)."""
         try:
-            settings = self.settings()
+            settings = settings or self.settings()
             job = self.session.train_job(settings)
         except Exception as exc:
             self.context.error("Cannot train", exc)
