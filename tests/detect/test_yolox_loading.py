@@ -17,8 +17,8 @@ from engine.core.errors import UserError
 from engine.features.detect.backends.darknet.random_weights import synthetic_image
 from engine.features.detect.backends.yolox.decode import grid_point_centres, point_centres
 from engine.features.detect.backends.yolox.loading import UnsupportedWeightsError, yolox_from_pth
-from engine.features.detect.backends.yolox.model import build_yolox
 from engine.features.detect.backends.yolox.random_weights import random_state_dict, write_random_pth
+from engine.models.yolox.model import build_yolox
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ FOLDER_LOADERS: dict[str, str] = {
     "rt_detr": "engine.features.detect.backends.detr.loading:rtdetr_from_folder",
     "rt_detr_v2": "engine.features.detect.backends.detr.loading:rtdetr_v2_from_folder",
     "d_fine": "engine.features.detect.backends.dfine.loading:dfine_from_folder",
+    "yolox": "engine.features.detect.backends.yolox.folder:yolox_from_folder",  # Teach's trained detectors
 }
 #: Builds a YOLOX detector from a Megvii-style ``.pth`` checkpoint.
 PTH_LOADER = "engine.features.detect.backends.yolox.loading:yolox_from_pth"
@@ -50,7 +51,8 @@ PTH_LOADER = "engine.features.detect.backends.yolox.loading:yolox_from_pth"
 ULTRALYTICS_TODO = ("Ultralytics checkpoints are pickled Python objects under the AGPL-3.0, which we neither "
                     "unpickle nor interface with; use a transformers folder (config.json + model.safetensors) "
                     "of RT-DETR, RT-DETRv2 or D-FINE, or a YOLOX .pth with --names")
-_ACCEPTED = ("give a model folder (config.json + model.safetensors of RT-DETR, RT-DETRv2 or D-FINE) "
+_ACCEPTED = ("give a model folder (config.json + model.safetensors of RT-DETR, RT-DETRv2, D-FINE or a YOLOX "
+             "trained in Teach) "
              "or a YOLOX .pth file with a names file")
 _SNIFF_BYTES = 8 * 1024 * 1024
 

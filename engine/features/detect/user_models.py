@@ -2,8 +2,8 @@
 
 ``user_entry(path, names=None)`` reads what the model is without loading its weights:
 
-- a folder (transformers layout: config.json + model.safetensors of RT-DETR, RT-DETRv2 or
-  D-FINE): the config (family, ``id2label`` class names, input size), the safetensors
+- a folder (transformers layout: config.json + model.safetensors of RT-DETR, RT-DETRv2,
+  D-FINE, or a YOLOX trained in Teach): the config (family, ``id2label`` class names, input size), the safetensors
   header (every tensor's name and shape checked against the architecture the config
   describes, built on the meta device: nothing allocated, no tensor data read);
 - a YOLOX ``.pth``: the pickle's skeleton (architecture and class count from the shapes,
@@ -59,9 +59,11 @@ def _folder_facts(folder: Path) -> tuple[tuple[str, ...], Capabilities, Transfor
     from engine.features.detect.model_dir import FOLDER_LOADERS
 
     config = hf_folder.read_config(folder, FOLDER_LOADERS)
+    kind = config["model_type"]
+    if kind == "yolox":
+        return _yolox_folder_facts(folder, config)
     names = hf_folder.class_names(config, str(folder / hf_folder.CONFIG_NAME))
     weights = hf_folder.weights_path(folder)
-    kind = config["model_type"]
     if kind == "d_fine":
         from engine.features.detect.backends.dfine.loading import dfine_capabilities
 
@@ -77,23 +79,45 @@ def _folder_facts(folder: Path) -> tuple[tuple[str, ...], Capabilities, Transfor
     return names, capabilities, replace(DETR_TRANSFORMS, size=capabilities.input_size.default), family
 
 
+def _yolox_folder_facts(folder: Path, config: dict) -> tuple[tuple[str, ...], Capabilities, Transforms, str]:
+    """The facts of a YOLOX model folder (Teach's): config checked, every tensor's name and
+    shape in the safetensors header checked against the architecture (no data read)."""
+    from engine.features.detect.backends.detr import hf_folder
+    from engine.features.detect.backends.yolox.capabilities import yolox_capabilities, yolox_transforms
+    from engine.models.yolox import folder as yolox_folder
+
+    spec = yolox_folder.parse_config(config, str(folder / hf_folder.CONFIG_NAME))
+    weights = hf_folder.weights_path(folder)
+    yolox_folder.check_state(spec, _header(weights), weights)
+    return spec.classes, yolox_capabilities(spec.input_size), yolox_transforms(spec.input_size), "YOLOX"
+
+
+def _header(weights: Path) -> dict:
+    """{name: meta tensor of the stored shape} from a safetensors header (no data read)."""
+    import torch
+    from safetensors import safe_open
+
+    from engine.features.detect.backends.detr import hf_folder
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            # Meta tensors of the stored shapes: checked like real ones, nothing allocated.
+            return {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}
+    except Exception as exc:  # a damaged header comes in many types
+        raise hf_folder.ModelFolderError(f"{weights}: not a readable safetensors file ({str(exc)[:120]})",
+                                         "save the model again") from None
+
+
 def _check_shapes(folder: Path, config: dict, kind: str, weights: Path) -> None:
     """Every tensor the architecture needs is in the safetensors header with its shape
     (the header only: no tensor data is read); raises ModelFolderError naming the first
     that is missing or of another shape."""
     import torch
-    from safetensors import safe_open
 
     from engine.features.detect.backends.detr import hf_folder
     from engine.models.checkpoint import first_mismatch
 
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            # Meta tensors of the stored shapes: checked like real ones, nothing allocated.
-            header = {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}
-    except Exception as exc:  # a damaged header comes in many types
-        raise hf_folder.ModelFolderError(f"{weights}: not a readable safetensors file ({str(exc)[:120]})",
-                                         "save the model again with save_pretrained") from None
+    header = _header(weights)
     with torch.device("meta"):
         if kind == "d_fine":
             from engine.features.detect.backends.dfine.config import parse_config

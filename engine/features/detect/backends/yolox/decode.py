@@ -2,7 +2,7 @@
 the grid point that predicted each box.
 
 For an input of W x H pixels, each stride s in (8, 16, 32) has a (H/s) x (W/s) grid of
-points; row k of the raw output (see ``model.py``) belongs to level l, column gx, row gy
+points; row k of the raw output (see ``engine.models.yolox.model``) belongs to level l, column gx, row gy
 (levels in stride order, row-major within a level). With its raw values tx, ty, tw, th:
 
     cx = (tx + gx) * s,   cy = (ty + gy) * s,   w = exp(tw) * s,   h = exp(th) * s
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.features.detect.backends.yolox.model import STRIDES
 from engine.features.detect.types import HeadGrid
+from engine.models.yolox.model import STRIDES
 
 
 def level_shapes(input_size: tuple[int, int], strides: tuple[int, ...] = STRIDES) -> list[tuple[int, int]]:

@@ -23,10 +23,10 @@ import torch
 from engine.core.boxes import class_nms
 from engine.features.detect.backends.yolox.capabilities import yolox_capabilities, yolox_transforms
 from engine.features.detect.backends.yolox.decode import GridDecoder, head_grids
-from engine.features.detect.backends.yolox.model import YoloxModel
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections, HeadGrid
 from engine.models.transforms import InputMapping, InputResolver
+from engine.models.yolox.model import YoloxModel
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class YoloxDetector(Detector):
         return x, mapping, (image_bgr.shape[1], image_bgr.shape[0])
 
     def forward(self, prepared: Prepared) -> torch.Tensor:
-        """The raw (1, A, 5 + C) rows (see model.py)."""
+        """The raw (1, A, 5 + C) rows (see engine.models.yolox.model)."""
         if self._network is not self.model:
             try:
                 return self._network(prepared[0])

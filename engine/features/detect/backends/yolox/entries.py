@@ -23,9 +23,9 @@ _URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0
 
 def _build(entry: CatalogEntry, cache=None, device=None, options=None):
     from engine.features.detect.backends.yolox.loading import yolox_from_pth
-    from engine.features.detect.backends.yolox.model import ARCHITECTURES
     from engine.features.detect.options import DetectorOptions
     from engine.models.cache import default_cache
+    from engine.models.yolox.model import ARCHITECTURES
 
     options = options or DetectorOptions()
     options.check(entry.capabilities, entry.name)
@@ -39,8 +39,8 @@ def _validator(architecture: str):
         # ``path`` may be a temporary name (the cache validates before renaming). Refuses a
         # pickle, another architecture or wrong shapes, naming the first mismatching key.
         from engine.features.detect.backends.yolox.loading import load_yolox_state
-        from engine.features.detect.backends.yolox.model import ARCHITECTURES
         from engine.features.detect.detector import DetectorError
+        from engine.models.yolox.model import ARCHITECTURES
 
         model, _ = load_yolox_state(path, ARCHITECTURES[architecture])
         if model.num_classes != len(_COCO80):

@@ -23,11 +23,11 @@ import torch
 from engine.core.errors import Unsupported
 from engine.features.detect.backends.yolox.capabilities import yolox_capabilities
 from engine.features.detect.backends.yolox.detector import YoloxDetector
-from engine.features.detect.backends.yolox.model import ARCHITECTURES, YoloxArch, YoloxModel, build_yolox
 from engine.features.detect.detector import DetectorError
 from engine.features.detect.names import coco_names, read_names
 from engine.features.detect.options import DetectorOptions
 from engine.models import checkpoint
+from engine.models.yolox.model import ARCHITECTURES, YoloxArch, YoloxModel, build_yolox
 
 STEM_KEY = "backbone.backbone.stem.conv.conv.weight"
 CLASSES_KEY = "head.cls_preds.0.weight"

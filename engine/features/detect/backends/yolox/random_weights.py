@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.backends.darknet.random_weights import synthetic_image
-from engine.features.detect.backends.yolox.model import BaseConv, YoloxModel, build_yolox
+from engine.models.yolox.model import BaseConv, YoloxModel, build_yolox
 
 # Target logit (mean, std) of each prediction channel group on the calibration picture.
 _BOX_XY = (0.5, 0.4)     # near the point's cell centre

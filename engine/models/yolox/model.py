@@ -15,7 +15,9 @@ Output (``forward``): the raw tensor (N, A, 5 + C) over the A = sum of (H/s)(W/s
 grid points of the strides 8, 16 and 32, level by level, row-major within a level:
 tx, ty, tw, th (undecoded), objectness and C class probabilities (both after the
 logistic) — Megvii's head with ``decode_in_inference=False``, as its ONNX export gives.
-``decode.py`` turns it into boxes.
+``forward(x, logits=True)`` gives the same rows with objectness and class scores before
+the logistic (training: the losses take logits, which is numerically safer).
+``grid.py`` gives each row's grid point; detect's ``decode.py`` turns rows into boxes.
 """
 
 from __future__ import annotations
@@ -238,13 +240,15 @@ class DecoupledHead(nn.Module):
             self.reg_preds.append(nn.Conv2d(hidden, 4, 1))
             self.obj_preds.append(nn.Conv2d(hidden, 1, 1))
 
-    def forward(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def forward(self, features: tuple[torch.Tensor, ...], logits: bool = False) -> torch.Tensor:
         levels = []
         for k, x in enumerate(features):
             x = self.stems[k](x)
             reg = self.reg_convs[k](x)
-            out = torch.cat([self.reg_preds[k](reg), self.obj_preds[k](reg).sigmoid(),
-                             self.cls_preds[k](self.cls_convs[k](x)).sigmoid()], dim=1)
+            obj, cls = self.obj_preds[k](reg), self.cls_preds[k](self.cls_convs[k](x))
+            if not logits:
+                obj, cls = obj.sigmoid(), cls.sigmoid()
+            out = torch.cat([self.reg_preds[k](reg), obj, cls], dim=1)
             levels.append(out.flatten(start_dim=2))
         return torch.cat(levels, dim=2).permute(0, 2, 1)
 
@@ -262,8 +266,8 @@ class YoloxModel(nn.Module):
     def num_classes(self) -> int:
         return self.head.num_classes
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+    def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        return self.head(self.backbone(x), logits)
 
     def fuse(self) -> "YoloxModel":
         """Fold every batch norm into its convolution (inference only; the state dict no
