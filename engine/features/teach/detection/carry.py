@@ -30,6 +30,8 @@ LOST_BELOW = 0.35
 MIN_INLIERS = 5
 #: Forward-backward error (pixels) above which a tracked point is an outlier.
 MAX_FB_ERROR = 1.0
+#: Template-matching score (normalised cross-correlation) that counts as no match at all.
+MATCH_FLOOR = 0.6
 # A small window on a deep pyramid: at the coarse levels a large window would be mostly
 # background, which does not move, and the object's points would stay behind with it.
 _LK = dict(winSize=(11, 11), maxLevel=4, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
@@ -122,7 +124,9 @@ def _match(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, f
     clipped = np.clip(moved, 0, [w, h, w, h]).astype(np.float32)
     area = max(1e-6, float((moved[2] - moved[0]) * (moved[3] - moved[1])))
     inside = float((clipped[2] - clipped[0]) * (clipped[3] - clipped[1])) / area
-    return clipped, max(0.0, float(best)) * inside, inside < 0.5
+    # Only a close match counts: an outline half-matches any edge (a hand, a card) nearby.
+    score = float(np.clip((best - MATCH_FLOOR) / (1.0 - MATCH_FLOOR - 0.05), 0.0, 1.0))
+    return clipped, score * inside, inside < 0.5
 
 
 def _follow(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float, bool] | None:

@@ -37,7 +37,7 @@ class Capture:
 
 def folder_name(name: str) -> str:
     """``name`` as a plain folder name (letters, digits, space, - and _), never empty."""
-    clean = re.sub(r"[^\w \-]", "", name.strip(), flags=re.UNICODE).strip(" .")
+    clean = " ".join(re.sub(r"[^\w \-]", "", name, flags=re.UNICODE).split()).strip(" .")
     return clean[:60] or "detector"
 
 
