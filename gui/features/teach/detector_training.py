@@ -77,6 +77,8 @@ class DetectorTrainPanel(QGroupBox):
         self._estimate_timer.setInterval(600)
         self._estimate_timer.timeout.connect(self._start_estimate)
         self._counts = ""
+        self._estimated_for: tuple | None = None
+        self._estimate: float | None = None
         self.estimate_label = QLabel()
         self.estimate_label.setObjectName("detectorEstimate")
         self.estimate_label.setWordWrap(True)
@@ -169,6 +171,8 @@ class DetectorTrainPanel(QGroupBox):
             self._estimate_timer.start()
 
     def _start_estimate(self) -> None:
+        """Time the training for the current settings, one estimate at a time: it times real
+        training steps (seconds of CPU), so it is not repeated for every box drawn."""
         if self._is_running() or self.session.project is None:
             return
         try:
@@ -176,10 +180,21 @@ class DetectorTrainPanel(QGroupBox):
         except Exception as exc:
             self.estimate_label.setText(f"No estimate: {exc}")
             return
+        # The time hardly depends on the picture count (the steps are counted, not the
+        # epochs), so a new estimate only for new settings or a tenfold of pictures.
+        key = (settings, len(self.session.project.picture_ids()) // 10, str(self.session.project.root))
+        if key == self._estimated_for and self._estimate is not None:
+            self._show_estimate(self._estimate)
+            return
+        if self.estimate_runner.is_running():
+            self._estimate_timer.start()  # once the one running has finished
+            return
+        self._estimated_for, self._estimate = key, None
         session = self.session
         self.estimate_runner.start(lambda control: session.estimate_seconds(settings))
 
     def _show_estimate(self, seconds: float) -> None:
+        self._estimate = seconds
         self.estimate_label.setText(f"{self._counts}: about {_minutes(seconds)} on this machine.")
 
     def _is_running(self) -> bool:
