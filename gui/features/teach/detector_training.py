@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
 def training_available() -> bool:
@@ -195,7 +197,10 @@ class DetectorTrainPanel(QGroupBox):
 
     def _show_estimate(self, seconds: float) -> None:
         self._estimate = seconds
-        self.estimate_label.setText(f"{self._counts}: about {_minutes(seconds)} on this machine.")
+        hint = ""
+        if self.minutes_spin.value() == 0 and seconds > 15 * 60:
+            hint = " Set a time limit (≤ N min) to train for less; the best model so far is kept."
+        self.estimate_label.setText(f"{self._counts}: about {_minutes(seconds)} on this machine.{hint}")
 
     def _is_running(self) -> bool:
         return self.train_button.text() == "Cancel"
