@@ -145,6 +145,16 @@ def test_a_hostile_project_folder_cannot_reach_outside(tmp_path):
     marker.write_text(json.dumps(state))
     assert DetectorProject.open(tmp_path / "p")._unconfirmed == {}
 
+    # a model folder linked outside is never handed out (Detect would read it)
+    (tmp_path / "p" / "model").mkdir()
+    os.symlink(outside, tmp_path / "p" / "model" / "p")
+    with pytest.raises(DetectorProjectError, match="leads outside"):
+        project.model_folder("p")
+    with pytest.raises(DetectorProjectError, match="plain folder name"):
+        project.model_folder("..")
+    project.clear_model()  # removes the link, never what it points to
+    assert secret.is_file() and not (tmp_path / "p" / "model").exists()
+
     # a folder of the project linked outside: refused before anything is read
     images = tmp_path / "p" / "images"
     os.rename(images, outside / "images")

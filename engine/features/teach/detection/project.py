@@ -248,6 +248,12 @@ class DetectorProject:
     def model_dir(self) -> Path:
         return self._safe(self.root / "model")
 
+    def model_folder(self, name: str) -> Path:
+        """``model/<name>`` (``name``: one plain folder name), refused when it leads outside."""
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise DetectorProjectError(f"{name!r} is not a plain folder name", "use letters, digits and spaces")
+        return self._safe(self.model_dir / name)
+
     # -- classes ---------------------------------------------------------------------
     @property
     def classes(self) -> tuple[str, ...]:

@@ -129,7 +129,7 @@ class DetectorSession(Controller):
     def model_folder(self) -> Path:
         """Where the trained detector is saved: ``<project>/model/<project name>`` (Detect
         lists a model folder by its name, so it shows as ``my-<project name>``)."""
-        return self.project.model_dir / folder_name(self.project.name)
+        return self.project.model_folder(folder_name(self.project.name))
 
     def train_job(self, settings: Any, pretrained: Path | None = None) -> Callable[[Any], Any]:
         """A job (``JobRunner``'s callable form) that trains on a snapshot of the project and
