@@ -4,6 +4,7 @@
     teach predict MODEL_DIR IMAGE|FOLDER|VIDEO [--json]
     teach export MODEL_DIR|PROJECT --format onnx|torchscript -o FILE
     teach evaluate MODEL DATA [--json]
+    teach detect-train DATA -o MODEL [--untrained] [--seed N] [--epochs N | --minutes N] [--arch nano|tiny] [--size N]
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="IMAGE|FOLDER|VIDEO")
     p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
     p = actions.add_parser("export", help="export a model folder or a Teach project's model to ONNX or TorchScript")
-    p.add_argument("model", metavar="MODEL_DIR|PROJECT", help="a folder made by `teach train -o`, or a Teach project folder")
+    p.add_argument("model", metavar="MODEL_DIR|PROJECT", help="a folder made by `teach train -o` or `teach detect-train "
+                   "-o` (detectors: ONNX only), or a Teach project folder")
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p = actions.add_parser("evaluate", help="score a model on a held-out test set (accuracy and confusion matrix, or mAP)",
@@ -47,13 +49,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="a classifier model folder or Teach project, or a detector model folder")
     p.add_argument("data", metavar="DATA", help="FOLDER/<class>/<images> for a classifier; classes.txt, images/, labels/ for a detector")
     p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
+    _register_detect_train(actions)
     parser.set_defaults(func=run)
+
+
+def _register_detect_train(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser("detect-train", help="train a detector (YOLOX) on DATA in the YOLO txt layout",
+                           description="Train a small YOLOX on DATA (classes.txt, images/, labels/*.txt with "
+                                       "'class cx cy w h' normalised), fine-tuning the COCO weights when installed; "
+                                       "saves a model folder that `detect --model-dir` opens.")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL")
+    p.add_argument("--untrained", action="store_true", help="train from scratch (random weights) instead of "
+                   "fine-tuning the installed COCO weights")
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (0 to 2^32-1): split, initialisation, augmentation")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=number(1, 10_000, integer=True), default=None, help="train N epochs")
+    length.add_argument("--minutes", type=number(0.1, 1440), default=None, help="train for about N minutes")
+    p.add_argument("--arch", choices=("nano", "tiny"), default="nano", help="YOLOX size (default: nano)")
+    p.add_argument("--size", type=number(64, 1280, integer=True), default=320, metavar="N",
+                   help="square input side in pixels, a multiple of 32 (default: 320)")
+    p.add_argument("--no-augment", action="store_true", help="train without mosaic, scale, flip and colour changes")
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
 
     try:
+        if args.action == "detect-train":
+            from cli.teach_detect import detect_train
+
+            return detect_train(args)
         return {"train": _train, "predict": _predict, "export": _export, "evaluate": _evaluate}[args.action](args)
     except (UserError, ValueError) as exc:
         return fail(exc)
@@ -182,6 +208,10 @@ def _export(args: argparse.Namespace) -> int:
 
     # Before the work: the export (and the labels.txt beside it) must not land in the model folder.
     check_output(args.output, option="-o", keep_out_of=[(args.model, "the model folder")], make_parents=True)
+    if (Path(args.model) / "config.json").is_file():  # a detector folder (teach detect-train)
+        from cli.teach_detect import export_detector
+
+        return export_detector(args)
     model = load_model_dir(args.model)
     path = export(model, args.format, args.output)
     print(f"exported {args.format} to {path} (labels in {path.with_name('labels.txt')})")

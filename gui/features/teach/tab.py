@@ -14,13 +14,16 @@ import cv2
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
+    QRadioButton,
     QSlider,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -43,14 +46,18 @@ from gui.features.teach.training import TrainPanel, pixmap_of
 
 log = logging.getLogger(__name__)
 KEY_LAST = "Teach/last_project"
+KEY_MODE = "Teach/mode"
+MODES = ("classifier", "detector")
 
 
 class TeachTab(StudioTab):
     title = "Teach"
 
-    def __init__(self, context, parent: QWidget | None = None, controller: TeachController | None = None) -> None:
+    def __init__(self, context, parent: QWidget | None = None, controller: TeachController | None = None,
+                 detector_session=None) -> None:
         super().__init__(context, parent)
         self.controller = controller or TeachController(weights_cache=context.weights_cache)
+        self._detector_session = detector_session  # None: the default projects folder
         self.prediction = None
         self.train_runner = context.job_runner("teach-train", self)
         self.embed_runner = context.job_runner("teach-embed", self)
@@ -71,6 +78,7 @@ class TeachTab(StudioTab):
         if self.controller.open_problems:
             self.context.error("Teach project not opened", "\n\n".join(self.controller.open_problems)
                                + f"\n\nOpened the project {self.controller.project.name} instead.")
+        self.set_mode(context.store.get(KEY_MODE, "classifier", lambda v: v in MODES))
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -110,7 +118,16 @@ class TeachTab(StudioTab):
         live_row.addWidget(QLabel("Uncertain below"))
         live_row.addWidget(self.threshold_slider)
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(self._mode_switch())
+        self.pages = QStackedWidget()
+        self.classifier_page = QWidget()
+        self.detector_page = None  # built the first time Detector mode is shown
+        self.pages.addWidget(self.classifier_page)
+        outer.addWidget(self.pages)
+        layout = QVBoxLayout(self.classifier_page)
+        layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(self.project_label, 1)
         layout.addLayout(top)
@@ -126,6 +143,48 @@ class TeachTab(StudioTab):
         layout.addWidget(insight)
         layout.addLayout(live_row)
         layout.addStretch(1)
+
+    def _mode_switch(self) -> QHBoxLayout:
+        """Classifier | Detector: which kind of model this tab teaches (kept in the settings)."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Teach a"))
+        self.mode_group = QButtonGroup(self)
+        self.mode_buttons = {}
+        for mode in MODES:
+            button = QRadioButton(mode.capitalize())
+            button.setObjectName(f"mode_{mode}")
+            self.mode_group.addButton(button)
+            self.mode_buttons[mode] = button
+            row.addWidget(button)
+            button.toggled.connect(lambda on, m=mode: on and self.set_mode(m))
+        row.addStretch(1)
+        return row
+
+    @property
+    def mode(self) -> str:
+        return "detector" if self.detector_page is not None and self.pages.currentWidget() is self.detector_page else "classifier"
+
+    def set_mode(self, mode: str) -> None:
+        """Show the Classifier or the Detector page and remember the choice."""
+        if mode not in MODES:
+            mode = "classifier"
+        if mode == "detector" and self.detector_page is None:
+            from gui.features.teach.detector_mode import DetectorMode
+
+            self.detector_page = DetectorMode(self.context, self._detector_session)
+            self.pages.addWidget(self.detector_page)
+        if mode == "detector":
+            self.detector_page.ensure_open()
+            if self.controller.recording:
+                self._stop_recording()
+        self.pages.setCurrentWidget(self.detector_page if mode == "detector" else self.classifier_page)
+        button = self.mode_buttons[mode]
+        if not button.isChecked():
+            button.blockSignals(True)
+            button.setChecked(True)
+            button.blockSignals(False)
+        self.context.store.set(KEY_MODE, mode)
+        self.task_changed.emit()  # the live task: the classifier's, or none while labelling
 
     def _slider(self, lo: int, hi: int, value: int) -> QSlider:
         slider = QSlider(Qt.Orientation.Horizontal)
@@ -297,7 +356,10 @@ class TeachTab(StudioTab):
                 card.prepend_sample(sample.id, thumbnail(frame.image), len(c.project.get_class(class_id).samples))
 
     def tab_key(self, key: int, pressed: bool, auto_repeat: bool) -> bool:
-        """Hold 1…9 to record into class card 1…9, whatever has focus (the main window routes it)."""
+        """Hold 1…9 to record into class card 1…9, whatever has focus (the main window routes it);
+        in Detector mode the detector page's keys (C, 1…9, Delete, Enter)."""
+        if self.mode == "detector":
+            return self.detector_page.handle_key(key, pressed)
         if not Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             return False
         card = self.class_list.card_at(key - Qt.Key.Key_1)
@@ -435,7 +497,7 @@ class TeachTab(StudioTab):
 
     # -- live -----------------------------------------------------------------------
     def make_task(self):
-        return self.controller.make_task()
+        return self.controller.make_task() if self.mode == "classifier" else None
 
     def task_settings(self):
         return self.controller.live_settings
@@ -445,7 +507,7 @@ class TeachTab(StudioTab):
 
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         p = self.prediction
-        if p is None:
+        if p is None or self.mode == "detector":  # labelling: the picture is the user's, no banner
             return
         font = QFont()
         size = max(11, frame_width // 48)
@@ -475,6 +537,8 @@ class TeachTab(StudioTab):
             self._stop_recording()
 
     def shutdown(self) -> None:
+        if self.detector_page is not None:
+            self.detector_page.train_panel.shutdown()
         self.train_runner.shutdown()
         self.embed_runner.shutdown()
         self.controller.close()
