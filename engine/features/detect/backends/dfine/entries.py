@@ -10,9 +10,16 @@ decimal megabytes); exact byte counts are not published, so ``ModelFile.size`` s
 and ``meta["approx_size_mb"]`` (MiB, as the model manager prints sizes, config.json
 included) is shown with "≈" until the files are installed.
 
-DEIM (a training recipe for the same D-FINE network) is not listed: its N/S weights are
-released only in the original repository's ``.pth`` layout, not as transformers folders;
-DEIMv2 is another architecture (transformers' ``deimv2``).
+DEIM (a training recipe for the same network) is not listed, for two reasons. Its N/S
+weights are published only as the original repository's ``.pth`` (Google Drive links,
+``decoder.*``/``backbone.*`` keys), not as transformers folders; transformers (5.x) has
+no "deim" model type, only "d_fine" and "deimv2" (DEIMv2, another architecture). And
+even renamed key for key into D-FINE's layout they would not be D-FINE: DEIM's configs
+set ``activation: silu`` and ``mlp_act: silu``, so the decoder FFN, the LQE MLP and the
+query-position, encoder-box, pre-box and per-layer box MLPs use SiLU, where a "d_fine"
+config can only change the decoder FFN (``decoder_activation_function``) and keeps ReLU
+in the others (``DFineMLP``'s default, ``DFineMLPPredictionHead``): such a folder would
+load without complaint and compute wrong boxes.
 """
 
 from __future__ import annotations
