@@ -13,7 +13,8 @@ DETR_TRANSFORMS = Transforms(size=(640, 640), resize="stretch", colour="RGB", sc
                              interpolation="bilinear", antialias=True)
 
 
-def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True) -> Capabilities:
+def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True,
+                      precisions: tuple[str, ...] = ("fp32", "bf16", "int8")) -> Capabilities:
     """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, float32,
     the queries' view (``set_view``: its results carry a ``SetTrace``).
 
@@ -23,4 +24,5 @@ def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = Tru
     """
     return Capabilities(input_size=InputSize(default=size, adjustable=adjustable, multiple=32, min_side=64,
                                              max_side=2048 if adjustable else None),
-                        postprocess="set", tracks=True, set_view=True)
+                        postprocess="set", tracks=True, set_view=True, precisions=precisions,
+                        auto_precisions=("fp32",))

@@ -16,5 +16,5 @@ def yolox_capabilities(default_size: tuple[int, int] = (640, 640)) -> Capabiliti
     """Any input size in multiples of 32 (the coarsest stride), class-wise NMS, tracking,
     letterbox (or stretch), the grid-point view, torch.compile and a choice of memory layout."""
     return Capabilities(input_size=InputSize(default=default_size, adjustable=True, multiple=32, min_side=32),
-                        grid_view=True, precisions=("fp32",), postprocess="nms", tracks=True, letterbox=True,
-                        compile=True, channels_last=True)
+                        grid_view=True, precisions=("fp32", "bf16", "int8"), postprocess="nms", tracks=True, letterbox=True,
+                        compile=True, channels_last=True, auto_precisions=("fp32",))
