@@ -335,14 +335,16 @@ def anchors_for(shapes: list[tuple[int, int]], like: torch.Tensor, grid_size: fl
     invalid anchor's logits are the dtype's largest value, as the reference sets them."""
     parts = []
     for level, (h, w) in enumerate(shapes):
-        ys = (torch.arange(h, dtype=like.dtype, device=like.device) + 0.5) / h
-        xs = (torch.arange(w, dtype=like.dtype, device=like.device) + 0.5) / w
+        # float32 whatever the model runs in: in bfloat16 the centres near an edge round by
+        # a tenth of a cell, and the inverse sigmoid magnifies that into the logits
+        ys = (torch.arange(h, dtype=torch.float32, device=like.device) + 0.5) / h
+        xs = (torch.arange(w, dtype=torch.float32, device=like.device) + 0.5) / w
         cy, cx = ys.repeat_interleave(w), xs.repeat(h)
         side = torch.full_like(cx, grid_size * 2.0 ** level)
         parts.append(torch.stack([cx, cy, side, side], dim=-1))
     anchors = torch.cat(parts)[None]
     valid = ((anchors > 0.01) & (anchors < 0.99)).all(-1, keepdim=True)
-    logits = torch.log(anchors / (1 - anchors))
+    logits = torch.log(anchors / (1 - anchors)).to(like.dtype)
     return torch.where(valid, logits, torch.full_like(logits, torch.finfo(like.dtype).max)), valid
 
 
