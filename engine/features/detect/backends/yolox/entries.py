@@ -55,11 +55,13 @@ def _validator(architecture: str):
 def _yolox(architecture: str, title: str, size: int, ap: float, params_m: float, gflops: float,
            file_bytes: int, sha256: str, description: str) -> CatalogEntry:
     filename = f"yolox_{architecture}"
+    # (Nano is the only released size with depthwise convolutions, model.ARCHITECTURES;
+    # not imported here, the catalog loads without torch)
     return CatalogEntry(
         name=f"yolox-{architecture}", task="detect", title=title,
         files=(ModelFile(f"{filename}.pth", _URL.format(filename), size=file_bytes, sha256=sha256),),
         license=_LICENSE, source=_SOURCE, description=description,
-        transforms=yolox_transforms((size, size)), capabilities=yolox_capabilities((size, size)),
+        transforms=yolox_transforms((size, size)), capabilities=yolox_capabilities((size, size), depthwise=architecture == "nano"),
         meta={"categories": _COCO80, "architecture": architecture, "accuracy": {"COCO val2017 AP": ap},
               "num_params": int(params_m * 1e6), "gflops": gflops},
         builder=_build, validator=_validator(architecture),

@@ -216,7 +216,7 @@ def yolox_from_pth(path: str | Path, names_path: str | Path | None = None, *, op
         raise DetectorError(f"{path} predicts {model.num_classes} classes",
                             "give the names file (one class name per line) that goes with it (--names FILE)")
     options = options or DetectorOptions()
-    capabilities = yolox_capabilities(model.arch.test_size)
+    capabilities = yolox_capabilities(model.arch.test_size, model.arch.depthwise)
     options.check(capabilities, label)
     options, choice = options.resolve(capabilities, torch.device(device).type if device is not None else "cpu")
     keywords: dict[str, Any] = {"conf_threshold": options.conf_threshold}
