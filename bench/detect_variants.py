@@ -15,7 +15,8 @@ four synthetic street pictures (seeds 100-103). Timing: the same frames, variant
 alternating rounds, median ms per frame end to end (frame in, boxes out). Agreement: on the
 eight oracle pictures (seeds 3-10) as bench/detect.py measures it (same class, IoU >= 0.5;
 recall and precision of fp32's boxes, mean IoU of the matched ones), at a confidence
-threshold that gives fp32 about ``--per-image`` boxes a picture when the weights are random.
+threshold that gives fp32 about ``--per-image`` boxes a picture when the weights are random
+(in the widest gap between its scores, so that near-ties do not decide).
 bf16 runs only on CPUs with native bf16 (elsewhere the variant runs fp32, as the app does;
 the tests check bf16's agreement there with ``native_bf16_only=False``).
 """
@@ -61,6 +62,19 @@ def random_weights(name: str, folder: Path) -> Path:
     raise SystemExit(f"--model {name}: no random weights for it here; pass --weights FILE_OR_FOLDER")
 
 
+def gap_threshold(scores: np.ndarray, wanted: int) -> float:
+    """A confidence threshold that keeps between wanted / 2 and 2 * wanted of the
+    (descending) ``scores``, in the widest gap between two of them: random weights give
+    many nearly equal scores, and a threshold among them would count rounding as
+    disagreement."""
+    if len(scores) < 2:
+        return 0.25
+    low, high = max(1, wanted // 2), min(len(scores) - 1, 2 * wanted)
+    gaps = scores[low - 1:high] - scores[low:high + 1]
+    k = low - 1 + int(np.argmax(gaps))
+    return float((scores[k] + scores[k + 1]) / 2)
+
+
 def build(path: Path, variant: str):
     from engine.features.detect.model_dir import open_model_dir
     from engine.features.detect.options import DetectorOptions
@@ -84,7 +98,7 @@ def run(args, agreement) -> int:
         if not args.weights:
             reference.conf_threshold = 0.0
             scores = np.sort(np.concatenate([reference.detect(im).scores for im in oracle]))[::-1]
-            conf = float(scores[min(len(scores) - 1, args.per_image * len(oracle))]) if len(scores) else 0.25
+            conf = gap_threshold(scores, args.per_image * len(oracle))
             for d in detectors.values():
                 d.conf_threshold = conf
         conf = reference.conf_threshold
