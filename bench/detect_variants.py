@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from engine.features.detect.backends.darknet.random_weights import synthetic_image
+from engine.models.catalog import CapabilityError
 
 ORACLE_SEEDS = range(3, 11)
 CALIBRATION_SEEDS = range(100, 104)
@@ -92,7 +93,12 @@ def run(args, agreement) -> int:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.weights) if args.weights else random_weights(args.model, Path(tmp))
-        detectors = {v: build(path, v) for v in variants}
+        detectors = {}
+        for v in variants:
+            try:
+                detectors[v] = build(path, v)
+            except CapabilityError as exc:  # the model does not offer it: say so, measure the rest
+                print(f"  {v}: skipped ({exc})")
         reference = detectors["fp32"]
         oracle = [synthetic_image(480, 640, seed=s) for s in ORACLE_SEEDS]
         if not args.weights:
@@ -103,7 +109,7 @@ def run(args, agreement) -> int:
                 d.conf_threshold = conf
         conf = reference.conf_threshold
         frames = [synthetic_image(480, 640, seed=s) for s in range(20, 20 + args.frames)]
-        times: dict[str, list[float]] = {v: [] for v in variants}
+        times: dict[str, list[float]] = {v: [] for v in detectors}
         for d in detectors.values():
             d.detect(frames[0])
         for _ in range(args.rounds):
