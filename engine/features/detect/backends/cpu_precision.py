@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.backends.darknet import int8 as int8_convs
+from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ _POST_OPS = {nn.ReLU: "relu", nn.SiLU: "swish", nn.Identity: "none"}
 #: ``pairs(model)`` gives (owner, conv attribute, activation attribute) for each
 #: convolution whose activation may be fused; the others are quantised alone.
 Pairs = Callable[[nn.Module], Iterable[tuple[nn.Module, str, str]]]
-
-
-def cpu_bf16_supported() -> bool:
-    """True when this CPU runs bfloat16 natively (oneDNN's own check)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def settle(requested: str, device: torch.device, *, native_only: bool = True, name: str = "model") -> str:
