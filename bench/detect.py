@@ -23,6 +23,10 @@ The other processes' CPU use is measured before and after (engine.runtime.thread
 machine may be shared; ``--repeat`` runs the whole comparison several times and reports
 the spread of the ratio.
 
+``--model yolox-nano|yolox-tiny|yolox-s|dfine-n|rtdetr-r18 --variants fp32,int8,bf16``
+measures those families' precision variants instead (no OpenCV side): see
+bench/detect_variants.py.
+
 ``--peers openvino,onnxruntime`` compares ours with those runtimes on our own ONNX export
 instead (network alone and end to end, peers using our preprocessing and decoding so only
 the network runtime differs): see bench/detect_peers.py.
@@ -196,9 +200,15 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32", help="with --peers: ours in auto, fp32, bf16 or int8")
     parser.add_argument("--peer-precision", choices=["default", "f32"], default="default",
                         help="with --peers: OpenVINO's inference precision (its default: bf16 on AMX CPUs, f32 elsewhere)")
+    parser.add_argument("--per-image", type=int, default=10,
+                        help="YOLOX/DETR variants with random weights: fp32 boxes per picture the threshold gives")
     args = parser.parse_args()
     if args.peers:
         return peers_main(args)
+    if args.model.startswith(("yolox-", "dfine-", "rtdetr")) and not args.cfg:
+        # YOLOX and the DETR family: precision variants alone (bench/detect_variants.py)
+        from bench.detect_variants import run
+        return run(args, agreement)
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     threads = args.threads or torch.get_num_threads()  # the budget set OMP_NUM_THREADS before torch loaded

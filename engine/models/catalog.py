@@ -143,7 +143,10 @@ class Capabilities:
     stretching. compile: it can run through ``torch.compile``. channels_last: its memory
     layout can be chosen (NHWC vs NCHW). set_view: a set predictor (postprocess "set")
     whose results carry how the set was found (the encoder's proposals and each decoder
-    layer's box), which can be shown like the grid.
+    layer's box), which can be shown like the grid. auto_precisions: those of
+    ``precisions`` that precision "auto" may pick, the ones measured to agree with fp32
+    (bench/detect.py: recall and precision of fp32's boxes >= 0.98 at IoU 0.5, mean IoU
+    >= 0.95); None: all of them. A mode left out still runs when asked for by name.
     """
 
     input_size: InputSize | None = None
@@ -155,6 +158,7 @@ class Capabilities:
     compile: bool = False
     channels_last: bool = False
     set_view: bool = False
+    auto_precisions: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.input_size is not None and not isinstance(self.input_size, InputSize):
@@ -164,6 +168,10 @@ class Capabilities:
                 or any(p not in PRECISIONS for p in precisions):
             raise ValueError(f"Capabilities.precisions must start with fp32 and list each of {', '.join(PRECISIONS)} "
                              f"at most once, not {self.precisions!r}")
+        if self.auto_precisions is not None and (not self.auto_precisions or self.auto_precisions[0] != "fp32"
+                                                 or any(p not in precisions for p in self.auto_precisions)):
+            raise ValueError(f"Capabilities.auto_precisions must start with fp32 and be among the precisions "
+                             f"{precisions!r}, not {self.auto_precisions!r}")
         if self.postprocess is not None and self.postprocess not in POSTPROCESS:
             raise ValueError(f"Capabilities.postprocess must be one of {', '.join(POSTPROCESS)} or None, "
                              f"not {self.postprocess!r}")
@@ -178,6 +186,11 @@ class Capabilities:
         for name in ("grid_view", "tracks", "letterbox", "compile", "channels_last", "set_view"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Capabilities.{name} must be True or False, not {getattr(self, name)!r}")
+
+    @property
+    def automatic_precisions(self) -> tuple[str, ...]:
+        """The precisions "auto" may pick (``auto_precisions``, or all of ``precisions``)."""
+        return self.precisions if self.auto_precisions is None else self.auto_precisions
 
     @property
     def adjustable_input(self) -> bool:

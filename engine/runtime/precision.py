@@ -68,13 +68,14 @@ def cpu_flags() -> frozenset[str]:
 
 
 def resolve_precision(requested: str, available: Iterable[str], device_type: str = "cpu",
-                      flags: Iterable[str] | None = None) -> PrecisionChoice:
+                      flags: Iterable[str] | None = None, automatic: Iterable[str] | None = None) -> PrecisionChoice:
     """The precision to build with.
 
     requested: "auto" or a concrete precision (returned as is; whether the model has it
     is the caller's check). available: the model's precisions ("fp32" first).
     device_type: "cpu", "cuda", "mps". flags: the CPU's flags (None: this machine's,
-    ``cpu_flags()``).
+    ``cpu_flags()``). automatic: those of ``available`` that auto may pick, the ones that
+    agree with fp32 for this model (None: all of them; ``Capabilities.automatic_precisions``).
     """
     if requested != "auto":
         return PrecisionChoice(requested, requested)
@@ -83,6 +84,8 @@ def resolve_precision(requested: str, available: Iterable[str], device_type: str
         return PrecisionChoice("fp32", "auto", f"the {device_type} default")
     if "bf16" not in available:
         return PrecisionChoice("fp32", "auto", "the model has no bf16 mode")
+    if automatic is not None and "bf16" not in tuple(automatic):
+        return PrecisionChoice("fp32", "auto", "bf16 not shown to agree with fp32 for this model")
     have = set(cpu_flags() if flags is None else (f.lower() for f in flags))
     native = [f for f in BF16_FLAGS if f in have]
     if not native:

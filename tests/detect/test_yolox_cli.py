@@ -43,7 +43,8 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def nano_installed(tmp_path_factory):
     weights = write_random_pth(tmp_path_factory.mktemp("yolox-w") / "yolox_nano.pth", "nano", seed=7)
-    assert app_main.main(["models", "import", "yolox-nano", str(weights)]) == 0
+    # Random weights are not the released file (whose size and SHA-256 the entry pins): forced.
+    assert app_main.main(["models", "import", "yolox-nano", str(weights), "--force"]) == 0
     return weights
 
 
@@ -76,5 +77,35 @@ def test_import_refuses_wrong_shapes_naming_the_key(capsys, tmp_path):
     import torch
     torch.save({"model": state}, bad)
     code, out, err = run_cli(capsys, "models", "import", "yolox-tiny", bad)
+    assert code == 2 and "expected 40,755,013" in err and "not the published yolox_tiny.pth" in err
+    # forced, the validator still loads it and names the first key that does not fit
+    code, out, err = run_cli(capsys, "models", "import", "yolox-tiny", bad, "--force")
     assert code == 2 and "'head.reg_preds.1.weight' has shape (4, 8, 1, 1)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_precision_is_taken_or_refused_from_the_entrys_capabilities(capsys, nano_installed, photo):
+    code, out, err = run_cli(capsys, "detect", photo, "--model", "yolox-nano", "--precision", "bf16", "--json")
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[0])["detections"]
+    # Nano's depthwise convolutions gain nothing from int8: its entry does not offer it
+    code, out, err = run_cli(capsys, "detect", photo, "--model", "yolox-nano", "--precision", "int8")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--precision int8 is not available for yolox-nano: it runs in fp32, bf16" in err
+
+
+def test_the_detect_tab_offers_what_the_entry_and_the_cpu_share():
+    from engine.core.store import MemoryStore
+    from engine.features.detect.controller import DetectController
+    from engine.models.catalog import catalog
+
+    entries = [catalog().get(n) for n in ("yolox-nano", "yolox-tiny", "dfine-n")]
+    c = DetectController(entries, MemoryStore({}), device_precisions=("fp32", "bf16", "int8"))
+    assert c.precision_choices() == ("auto", "fp32", "bf16")
+    assert c.auto_label == "auto (fp32: bf16 not shown to agree with fp32 for this model)"
+    c.select_model(1)
+    assert c.precision_choices() == ("auto", "fp32", "bf16", "int8")
+    c.set_precision("int8")
+    assert c.precision_label == "int8"
+    c.select_model(2)
+    assert c.precision_choices() == ("auto", "fp32", "bf16", "int8") and c.effective_precision == "int8"

@@ -175,7 +175,8 @@ class DetectController(Controller):
         """What "auto" means for the selected model here, e.g. "auto (fp32: no bf16 on this CPU)".
         It is offered on the CPU only (where the device runs more than fp32), and the
         detector resolves it from this CPU's flags when it is built, as here."""
-        return resolve_precision("auto", self.capabilities.precisions).label
+        caps = self.capabilities
+        return resolve_precision("auto", caps.precisions, automatic=caps.automatic_precisions).label
 
     def size_presets(self) -> tuple[str, ...]:
         """The preset sizes the selected model takes (none when its size is fixed)."""

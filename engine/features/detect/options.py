@@ -96,7 +96,8 @@ class DetectorOptions:
         ``capabilities`` on ``device_type`` ("cpu", "cuda", "mps") and a CPU with ``flags``
         (None: this machine's); and that choice, whose ``label`` says what runs and why.
         A concrete precision is kept as it is."""
-        choice = resolve_precision(self.precision, capabilities.precisions, device_type, flags)
+        choice = resolve_precision(self.precision, capabilities.precisions, device_type, flags,
+                                   capabilities.automatic_precisions)
         return (self if choice.mode == self.precision else replace(self, precision=choice.mode)), choice
 
 

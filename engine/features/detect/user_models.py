@@ -165,7 +165,7 @@ def _pth_facts(path: Path, names_path: Path | None) -> tuple[tuple[str, ...], Ca
                           f"choose its names file (one class name per line, {classes} lines), or put it "
                           f"beside the weights as classes.txt", classes)
     size = tuple(arch.test_size)
-    return names, yolox_capabilities(size), yolox_transforms(size), names_path
+    return names, yolox_capabilities(size, arch.depthwise), yolox_transforms(size), names_path
 
 
 def add_to(entries: list[CatalogEntry], entry: CatalogEntry) -> int:

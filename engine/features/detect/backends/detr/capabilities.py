@@ -13,9 +13,14 @@ DETR_TRANSFORMS = Transforms(size=(640, 640), resize="stretch", colour="RGB", sc
                              interpolation="bilinear", antialias=True)
 
 
-def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True) -> Capabilities:
-    """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, float32,
-    the queries' view (``set_view``: its results carry a ``SetTrace``).
+def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = True,
+                      precisions: tuple[str, ...] = ("fp32", "bf16", "int8")) -> Capabilities:
+    """A set predictor's capabilities: no NMS (postprocess "set"), tracked boxes, the
+    queries' view (``set_view``: its results carry a ``SetTrace``), and ``precisions``:
+    bf16 and int8 on the CPU besides fp32 (both measured faster than fp32 for D-FINE N on
+    a 2-core AMX CPU, bench/detect.py --model dfine-n --variants fp32,int8,bf16). "auto"
+    stays fp32 (``auto_precisions``): their agreement with fp32 could not be shown here
+    (random weights only, whose near-tied scores make any threshold a coin toss).
 
     adjustable: whether another input size may be asked for (multiples of 32, the
     coarsest feature stride: true when the model makes its anchors and position
@@ -23,4 +28,5 @@ def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = Tru
     """
     return Capabilities(input_size=InputSize(default=size, adjustable=adjustable, multiple=32, min_side=64,
                                              max_side=2048 if adjustable else None),
-                        postprocess="set", tracks=True, set_view=True)
+                        postprocess="set", tracks=True, set_view=True, precisions=precisions,
+                        auto_precisions=("fp32",))

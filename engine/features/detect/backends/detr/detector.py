@@ -19,6 +19,11 @@ network) -> ``finish`` (``postprocess.postprocess_set``: top-k over queries x cl
 threshold, no NMS; boxes in frame pixels). ``Detections.extra`` then holds
 ``rows["query"]`` (which query found each box) and, when the model gives them,
 ``"set_trace"``: a ``SetTrace`` of every query's proposal and per-layer boxes.
+
+Precision (CPU only, backends/cpu_precision.py): float32; bfloat16 (network and input;
+its outputs come back as float32 before the top-k); or int8 (after four float32
+calibration frames, a copy with int8 convolutions and dynamically quantised linear
+layers runs; ``self.model`` stays float32 for export and inspection).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.features.detect.backends import cpu_precision
 from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
 from engine.features.detect.backends.detr.postprocess import cxcywh_to_xyxy, postprocess_set
 from engine.features.detect.detector import Detector, DetectorError
@@ -70,21 +76,36 @@ class SetDetector(Detector):
     input (default ``DETR_TRANSFORMS``). capabilities: what may be changed (the input size
     when ``capabilities.input_size.adjustable``). top_k: (query, class) pairs considered
     per frame (None: Q, as transformers does). ``iou_threshold`` is unused: no NMS.
+    precision: "fp32", "bf16" or "int8" (CPU modes, see ``cpu_precision.settle``);
+    native_bf16_only=False runs bf16 on CPUs without native support too (slow; for
+    measuring its agreement there).
     """
 
     def __init__(self, model: nn.Module, class_names: tuple[str, ...], *, name: str = "detr",
                  transforms: Transforms = DETR_TRANSFORMS, capabilities: Capabilities | None = None,
-                 input_size: tuple[int, int] | None = None, top_k: int | None = None, **kwargs) -> None:
+                 input_size: tuple[int, int] | None = None, top_k: int | None = None, precision: str = "fp32",
+                 native_bf16_only: bool = True, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         self.name = name
-        self.model = model.eval().to(self.device)
+        self.mode = cpu_precision.settle(precision, self.device, native_only=native_bf16_only, name=name)
+        self.dtype = torch.bfloat16 if self.mode == "bf16" else torch.float32
+        self.model = model.eval().to(self.device, self.dtype)
+        self._network = self.model
+        self._int8 = cpu_precision.Int8Switch(self.model, name=name, linears=True) if self.mode == "int8" else None
+        #: "fp32", "bf16", "int8", or what "auto" chose and why (set by the loaders)
+        self.precision_label = self.mode
         self.transforms = transforms
         self.capabilities = capabilities or detr_capabilities(transforms.size or (640, 640))
         self.top_k = top_k
         self._size: tuple[int, int] = tuple(transforms.size or (640, 640))  # type: ignore[assignment]
         if input_size is not None:
             self.set_input_size(*input_size)
-        self._resolver = InputResolver(self.transforms, size=self._size, device=self.device)
+        self._resolver = InputResolver(self.transforms, size=self._size, device=self.device, dtype=self.dtype)
+
+    @property
+    def precision(self) -> str:
+        """What the network computes in: "float32", "bfloat16" or "int8"."""
+        return {"fp32": "float32", "bf16": "bfloat16"}.get(self.mode, self.mode)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -96,7 +117,7 @@ class SetDetector(Detector):
         if problem is not None:
             raise DetectorError(f"{self.name}: input size {problem}")
         self._size = (int(width), int(height))
-        self._resolver = InputResolver(self.transforms, size=self._size, device=self.device)
+        self._resolver = InputResolver(self.transforms, size=self._size, device=self.device, dtype=self.dtype)
 
     def prepare(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """BGR uint8 (H, W, 3) -> ((1, 3, h, w) input, (W, H) of the frame)."""
@@ -107,10 +128,15 @@ class SetDetector(Detector):
 
     def forward(self, prepared: tuple[torch.Tensor, tuple[int, int]]) -> tuple[torch.Tensor, ...]:
         with torch.inference_mode():
-            out = self.model(prepared[0])
+            if self._int8 is not None and not self._int8.done:
+                quantised = self._int8.feed(prepared[0])
+                if quantised is not None:
+                    self._network = quantised
+            out = self._network(prepared[0])
         if not isinstance(out, (tuple, list)) or len(out) < 2:
             raise DetectorError(f"{self.name}: the model must return (logits, boxes, ...), got {type(out).__name__}")
-        return tuple(out)
+        # bfloat16's 8-bit mantissa is too coarse for the top-k and box coordinates
+        return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in out)
 
     def finish(self, outputs: tuple[torch.Tensor, ...], prepared: tuple[torch.Tensor, tuple[int, int]]) -> Detections:
         frame_w, frame_h = prepared[1]

@@ -7,6 +7,12 @@ anchors to that size), so the entries declare a fixed input; a folder of your ow
 an adjustable one when its config does not fix it (``loading.capabilities_for``).
 Class names: COCO's 80 official category names, the order of the hub's ``id2label``
 (which is what the built detector reads).
+
+Sizes: the hub lists rtdetr_r18vd's ``model.safetensors`` as 80.9 MB (decimal, rounded);
+no page gives rtdetr_v2_r18vd's, so its size follows from its float32 state dict (20.2M
+values, the same 80.9 MB within rounding). Exact byte counts are not published:
+``ModelFile.size`` stays None and ``meta["approx_size_mb"]`` (MiB, as the model manager
+prints sizes) is shown with "≈" until the files are installed.
 """
 
 from __future__ import annotations
@@ -62,22 +68,22 @@ def _validate(path: Path) -> None:
         raise hf_folder.ModelFolderError(f"{path}: not the weights of an RT-DETR model (no enc_score_head)")
 
 
-def _entry(name: str, title: str, repo: str, description: str) -> CatalogEntry:
+def _entry(name: str, title: str, repo: str, approx_mib: float, description: str) -> CatalogEntry:
     base = f"https://huggingface.co/{repo}/resolve/main/"
     return CatalogEntry(
         name=name, task="detect", title=title,
         files=(ModelFile("config.json", base + "config.json"), ModelFile("model.safetensors", base + "model.safetensors")),
         license=_LICENSE, source=f"https://huggingface.co/{repo}", description=description,
         transforms=DETR_TRANSFORMS, capabilities=detr_capabilities((640, 640), adjustable=False),
-        meta={"categories": _COCO80, "family": "rt_detr"},
+        meta={"categories": _COCO80, "family": "rt_detr", "approx_size_mb": approx_mib},
         builder=_build, validator=_validate)
 
 
 ENTRIES: list[CatalogEntry] = [
-    _entry("rtdetr-r18", "RT-DETR R18 (COCO)", "PekingU/rtdetr_r18vd",
+    _entry("rtdetr-r18", "RT-DETR R18 (COCO)", "PekingU/rtdetr_r18vd", 77.2,
            "Real-time DETR: ResNet-18-vd, hybrid encoder, 300 queries; set prediction, no NMS. "
            "46.5 COCO AP, about 60 GFLOPs at 640."),
-    _entry("rtdetrv2-s", "RT-DETRv2 S (COCO)", "PekingU/rtdetr_v2_r18vd",
+    _entry("rtdetrv2-s", "RT-DETRv2 S (COCO)", "PekingU/rtdetr_v2_r18vd", 77.2,
            "RT-DETR v2 small (ResNet-18-vd): the same network with a tuned decoder sampling; "
            "48.1 COCO AP, about 60 GFLOPs at 640."),
 ]

@@ -82,10 +82,15 @@ def rtdetr_from_folder(folder: str | Path, config: Mapping[str, Any], state: Map
     name = name or folder.name
     caps = capabilities_for(spec_from_config(config, len(hf_folder.class_names(config))))
     options.check(caps, name)
+    options, choice = options.resolve(caps, torch.device(device).type if device is not None else "cpu")
     network, spec, names = build_network(config, state, folder / hf_folder.WEIGHTS_NAME)
     log.info("%s: %s with %d classes, %d queries", name, config.get("model_type"), len(names), spec.num_queries)
-    return SetDetector(network, names, name=name, transforms=DETR_TRANSFORMS, capabilities=caps,
-                       input_size=options.input_size, conf_threshold=options.conf_threshold, device=device)
+    detector = SetDetector(network, names, name=name, transforms=DETR_TRANSFORMS, capabilities=caps,
+                           input_size=options.input_size, conf_threshold=options.conf_threshold,
+                           precision=options.precision, device=device)
+    if choice.requested == "auto":
+        detector.precision_label = choice.label
+    return detector
 
 
 #: The same loader under the name model_dir's table gives RT-DETRv2 (the config tells them apart).

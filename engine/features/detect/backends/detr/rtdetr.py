@@ -228,13 +228,16 @@ class DeformableAttention(nn.Module):
         weights = self.attention_weights(query).view(n, q, self.heads, self.levels * self.points).softmax(-1)
         scale = reference[:, :, None, None, 2:] * (self.offset_scale / self.points)
         locations = reference[:, :, None, None, :2] + offsets * scale               # N, Q, H, L*P, 2
-        grids = (2 * locations - 1).transpose(1, 2).flatten(0, 1)                   # N*H, Q, L*P, 2
+        # grid_sample in float32 whatever the model runs in: bfloat16 coordinates are off by
+        # tenths of a pixel, and PyTorch's CPU bfloat16 grid_sample can return NaN
+        grids = (2 * locations.float() - 1).transpose(1, 2).flatten(0, 1)           # N*H, Q, L*P, 2
         sampled = []
         values = value.split([h * w for h, w in shapes], dim=1)
         for level, (h, w) in enumerate(shapes):
             v = values[level].permute(0, 2, 3, 1).flatten(0, 1).unflatten(-1, (h, w))  # N*H, d, h, w
             grid = grids[:, :, level * self.points:(level + 1) * self.points]
-            sampled.append(F.grid_sample(v, grid, mode="bilinear", padding_mode="zeros", align_corners=False))
+            sampled.append(F.grid_sample(v.float(), grid, mode="bilinear", padding_mode="zeros",
+                                         align_corners=False).to(v.dtype))
         stacked = torch.cat(sampled, dim=-1)                                         # N*H, d, Q, L*P
         w = weights.transpose(1, 2).flatten(0, 1)[:, None]                          # N*H, 1, Q, L*P
         out = (stacked * w).sum(-1).unflatten(0, (n, self.heads)).flatten(1, 2)     # N, D, Q
@@ -332,14 +335,16 @@ def anchors_for(shapes: list[tuple[int, int]], like: torch.Tensor, grid_size: fl
     invalid anchor's logits are the dtype's largest value, as the reference sets them."""
     parts = []
     for level, (h, w) in enumerate(shapes):
-        ys = (torch.arange(h, dtype=like.dtype, device=like.device) + 0.5) / h
-        xs = (torch.arange(w, dtype=like.dtype, device=like.device) + 0.5) / w
+        # float32 whatever the model runs in: in bfloat16 the centres near an edge round by
+        # a tenth of a cell, and the inverse sigmoid magnifies that into the logits
+        ys = (torch.arange(h, dtype=torch.float32, device=like.device) + 0.5) / h
+        xs = (torch.arange(w, dtype=torch.float32, device=like.device) + 0.5) / w
         cy, cx = ys.repeat_interleave(w), xs.repeat(h)
         side = torch.full_like(cx, grid_size * 2.0 ** level)
         parts.append(torch.stack([cx, cy, side, side], dim=-1))
     anchors = torch.cat(parts)[None]
     valid = ((anchors > 0.01) & (anchors < 0.99)).all(-1, keepdim=True)
-    logits = torch.log(anchors / (1 - anchors))
+    logits = torch.log(anchors / (1 - anchors)).to(like.dtype)
     return torch.where(valid, logits, torch.full_like(logits, torch.finfo(like.dtype).max)), valid
 
 

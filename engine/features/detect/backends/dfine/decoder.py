@@ -36,9 +36,11 @@ def deformable_sample(value: Tensor, shapes: list[tuple[int, int]], locations: T
     n, _, heads, dh = value.shape
     q = locations.shape[1]
     per_level = value.permute(0, 2, 3, 1).flatten(0, 1).split([h * w for h, w in shapes], dim=-1)
-    grids = (2 * locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1).split(list(points), dim=-2)
-    samples = [F.grid_sample(v.reshape(n * heads, dh, h, w), g, mode="bilinear", padding_mode="zeros",
-                             align_corners=False)
+    grids = (2 * locations.float() - 1).permute(0, 2, 1, 3, 4).flatten(0, 1).split(list(points), dim=-2)
+    # Sampled in float32 whatever the model runs in: bfloat16 grid coordinates are off by up
+    # to a few tenths of a pixel, and PyTorch's CPU bfloat16 grid_sample can return NaN.
+    samples = [F.grid_sample(v.reshape(n * heads, dh, h, w).float(), g.float(), mode="bilinear",
+                             padding_mode="zeros", align_corners=False).to(value.dtype)
                for v, g, (h, w) in zip(per_level, grids, shapes, strict=True)]
     # (N*heads, Dh, Q, P) * (N*heads, 1, Q, P), summed over the points
     w_ = weights.permute(0, 2, 1, 3).reshape(n * heads, 1, q, -1)

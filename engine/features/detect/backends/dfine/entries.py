@@ -5,9 +5,21 @@ entry's cache folder; the builder reads that folder like any model folder
 (``hf_folder``) and runs our own network (``model.DFine``). AP and GFLOPs are the D-FINE
 paper's (COCO val2017, 640x640).
 
-DEIM (a training recipe for the same D-FINE network) is not listed: its N/S weights are
-released only in the original repository's ``.pth`` layout, not as transformers folders;
-DEIMv2 is another architecture (transformers' ``deimv2``).
+Sizes: the model hub lists each ``model.safetensors`` rounded (15.3 MB and 41.5 MB,
+decimal megabytes); exact byte counts are not published, so ``ModelFile.size`` stays None
+and ``meta["approx_size_mb"]`` (MiB, as the model manager prints sizes, config.json
+included) is shown with "≈" until the files are installed.
+
+DEIM (a training recipe for the same network) is not listed, for two reasons. Its N/S
+weights are published only as the original repository's ``.pth`` (Google Drive links,
+``decoder.*``/``backbone.*`` keys), not as transformers folders; transformers (5.x) has
+no "deim" model type, only "d_fine" and "deimv2" (DEIMv2, another architecture). And
+even renamed key for key into D-FINE's layout they would not be D-FINE: DEIM's configs
+set ``activation: silu`` and ``mlp_act: silu``, so the decoder FFN, the LQE MLP and the
+query-position, encoder-box, pre-box and per-layer box MLPs use SiLU, where a "d_fine"
+config can only change the decoder FFN (``decoder_activation_function``) and keeps ReLU
+in the others (``DFineMLP``'s default, ``DFineMLPPredictionHead``): such a folder would
+load without complaint and compute wrong boxes.
 """
 
 from __future__ import annotations
@@ -62,7 +74,7 @@ def _validate(path: Path) -> None:
         raise ValueError(f"{path.name}: not D-FINE weights in the transformers layout (no '{missing[0]}')")
 
 
-def _entry(name: str, repo: str, title: str, ap: float, gflops: float, params_m: float,
+def _entry(name: str, repo: str, title: str, ap: float, gflops: float, params_m: float, approx_mib: float,
            description: str) -> CatalogEntry:
     from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
 
@@ -76,16 +88,16 @@ def _entry(name: str, repo: str, title: str, ap: float, gflops: float, params_m:
         transforms=DETR_TRANSFORMS, capabilities=detr_capabilities((640, 640), adjustable=False),
         meta={"categories": read_names(bundled_path("coco.names"), expected=80),
               "accuracy": {"COCO AP": ap}, "gflops": gflops, "num_params": int(params_m * 1e6),
-              "family": "d_fine", "code": _SOURCE},
+              "family": "d_fine", "code": _SOURCE, "approx_size_mb": approx_mib},
         builder=_build, validator=_validate,
     )
 
 
 ENTRIES: list[CatalogEntry] = [
-    _entry("dfine-n", "dfine-nano-coco", "D-FINE N (COCO)", 42.8, 7.0, 4.0,
+    _entry("dfine-n", "dfine-nano-coco", "D-FINE N (COCO)", 42.8, 7.0, 4.0, 14.6,
            "Transformer detector (DETR family, no NMS): HGNetV2-B0, 2 feature levels, 3 decoder layers "
            "refining box-edge distributions. 42.8 COCO AP for 7 GFLOPs. 80 COCO classes."),
-    _entry("dfine-s", "dfine-small-coco", "D-FINE S (COCO)", 48.5, 25.0, 10.0,
+    _entry("dfine-s", "dfine-small-coco", "D-FINE S (COCO)", 48.5, 25.0, 10.0, 39.6,
            "D-FINE with HGNetV2-B0 at 3 levels and 3 decoder layers: 48.5 COCO AP for 25 GFLOPs. "
            "80 COCO classes, set prediction (no NMS)."),
 ]

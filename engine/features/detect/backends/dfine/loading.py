@@ -90,8 +90,13 @@ def dfine_from_folder(folder: str | Path, config: dict[str, Any], state: dict[st
     size = capabilities.input_size.default if capabilities.input_size is not None else (640, 640)
     transforms = replace(DETR_TRANSFORMS, size=tuple(size))
     options.check(capabilities, name)
+    options, choice = options.resolve(capabilities, torch.device(device).type if device is not None else "cpu")
     model = build_dfine(config, state, folder / hf_folder.WEIGHTS_NAME)
     log.info("D-FINE %s: %d classes, %d queries, %d decoder layers", name, len(names),
              model.spec.num_queries, model.spec.eval_layer + 1)
-    return SetDetector(model, names, name=name, transforms=transforms, capabilities=capabilities,
-                       input_size=options.input_size, conf_threshold=options.conf_threshold, device=device)
+    detector = SetDetector(model, names, name=name, transforms=transforms, capabilities=capabilities,
+                           input_size=options.input_size, conf_threshold=options.conf_threshold,
+                           precision=options.precision, device=device)
+    if choice.requested == "auto":
+        detector.precision_label = choice.label
+    return detector

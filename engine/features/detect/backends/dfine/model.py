@@ -33,14 +33,16 @@ def anchors_for(shapes: list[tuple[int, int]], like: Tensor, cell: float = 0.05)
     set to the dtype's largest value, as the reference does."""
     per_level = []
     for level, (h, w) in enumerate(shapes):
-        ys = (torch.arange(h, device=like.device, dtype=like.dtype) + 0.5) / h
-        xs = (torch.arange(w, device=like.device, dtype=like.dtype) + 0.5) / w
+        # float32 whatever the model runs in (bfloat16 centres near an edge are a tenth of
+        # a cell off, which the inverse sigmoid below magnifies)
+        ys = (torch.arange(h, device=like.device, dtype=torch.float32) + 0.5) / h
+        xs = (torch.arange(w, device=like.device, dtype=torch.float32) + 0.5) / w
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         wh = torch.full_like(gx, cell * 2.0 ** level)
         per_level.append(torch.stack([gx, gy, wh, wh], dim=-1).reshape(-1, 4))
     anchors = torch.cat(per_level)[None]
     valid = ((anchors > 0.01) & (anchors < 0.99)).all(-1, keepdim=True)
-    logits = torch.log(anchors / (1 - anchors))
+    logits = torch.log(anchors / (1 - anchors)).to(like.dtype)
     big = torch.full_like(logits, torch.finfo(like.dtype).max)
     return torch.where(valid, logits, big), valid
 

@@ -8,9 +8,12 @@ boxes divided by the letterbox ratio and clipped to the frame. Each kept box rem
 level and grid point that predicted it (``Detections.origins``; ``extra["anchor_free"]``
 marks the grids as point lattices) for the learner's grid view (see course.py).
 
-The network runs with batch norm folded into its convolutions, float32, under
+The network runs with batch norm folded into its convolutions, under
 torch.inference_mode(); ``self.model`` takes float (N, 3, H, W) and returns the raw
-(N, A, 5 + C) tensor, so it can be exported or compiled as it is.
+(N, A, 5 + C) tensor, so it can be exported or compiled as it is. Precision (CPU only,
+see backends/cpu_precision.py): float32; bfloat16 (the network and its input, outputs
+back to float32 before decoding); or int8 (after four float32 calibration frames, a
+quantised copy of every convolution runs; ``self.model`` stays float32).
 """
 
 from __future__ import annotations
@@ -21,16 +24,22 @@ import numpy as np
 import torch
 
 from engine.core.boxes import class_nms
+from engine.features.detect.backends import cpu_precision
 from engine.features.detect.backends.yolox.capabilities import yolox_capabilities, yolox_transforms
 from engine.features.detect.backends.yolox.decode import GridDecoder, head_grids
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections, HeadGrid
 from engine.models.transforms import InputMapping, InputResolver
-from engine.models.yolox.model import YoloxModel
+from engine.models.yolox.model import BaseConv, YoloxModel
 
 log = logging.getLogger(__name__)
 
 Prepared = tuple[torch.Tensor, InputMapping, tuple[int, int]]
+
+
+def conv_act_pairs(model: YoloxModel):
+    """(block, "conv", "act") of every batch-norm-folded ``BaseConv``: int8 mode fuses its SiLU."""
+    return [(m, "conv", "act") for m in model.modules() if isinstance(m, BaseConv)]
 
 
 class YoloxDetector(Detector):
@@ -40,11 +49,15 @@ class YoloxDetector(Detector):
     letterbox: True (Megvii's top-left letterbox, the default) or False (stretch the frame).
     channels_last: NHWC memory layout (default True on the CPU, as oneDNN convolutions
     prefer). compile: run through ``torch.compile`` (falls back to eager mode if that fails).
+    precision: "fp32", "bf16" or "int8" (CPU modes; see ``cpu_precision.settle`` for when
+    float32 runs instead); native_bf16_only=False runs bf16 on CPUs without native support
+    too (emulated, slow: for measuring its agreement there). int8 excludes compile.
     """
 
     def __init__(self, model: YoloxModel, class_names: tuple[str, ...], *, name: str = "yolox",
                  input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
-                 channels_last: bool | None = None, compile: bool = False, **kwargs) -> None:
+                 channels_last: bool | None = None, compile: bool = False, precision: str = "fp32",
+                 native_bf16_only: bool = True, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         if len(self.class_names) != model.num_classes:
             raise DetectorError(f"{len(self.class_names)} class names for a YOLOX model with "
@@ -53,7 +66,12 @@ class YoloxDetector(Detector):
         if not model.fused:
             model.fuse()
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
-        model = model.eval().to(self.device, torch.float32)
+        self.mode = cpu_precision.settle(precision, self.device, native_only=native_bf16_only, name=name)
+        if self.mode == "int8" and compile:
+            log.warning("%s: int8 runs without torch.compile; not compiling", name)
+            compile = False
+        self.dtype = torch.bfloat16 if self.mode == "bf16" else torch.float32
+        model = model.eval().to(self.device, self.dtype)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -64,6 +82,10 @@ class YoloxDetector(Detector):
         self._input_size = (int(size[0]), int(size[1]))
         self._pre: InputResolver | None = None
         self._network = self._compiled(model) if compile else model
+        self._int8 = cpu_precision.Int8Switch(model, name=name, pairs=conv_act_pairs) if self.mode == "int8" else None
+        #: The precision as the user sees it: "fp32", "bf16", "int8", or what "auto" chose
+        #: and why (set by ``yolox_from_pth``).
+        self.precision_label = self.mode
 
     @staticmethod
     def _compiled(model: YoloxModel):
@@ -81,7 +103,8 @@ class YoloxDetector(Detector):
 
     @property
     def precision(self) -> str:
-        return "float32"
+        """What the network computes in: "float32", "bfloat16" or "int8"."""
+        return {"fp32": "float32", "bf16": "bfloat16"}.get(self.mode, self.mode)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -100,7 +123,7 @@ class YoloxDetector(Detector):
         if self._pre is None:
             self._pre = InputResolver(yolox_transforms(self._input_size),
                                       resize="letterbox" if self.letterbox else "stretch", device=self.device,
-                                      dtype=torch.float32, channels_last=self.channels_last)
+                                      dtype=self.dtype, channels_last=self.channels_last)
         return self._pre
 
     # The three steps of ``detect``, separate so the live task can time each one.
@@ -113,6 +136,11 @@ class YoloxDetector(Detector):
 
     def forward(self, prepared: Prepared) -> torch.Tensor:
         """The raw (1, A, 5 + C) rows (see engine.models.yolox.model)."""
+        if self._int8 is not None and not self._int8.done:
+            quantised = self._int8.feed(prepared[0])
+            if quantised is not None:
+                self._network = quantised
+                return self._network(prepared[0])
         if self._network is not self.model:
             try:
                 return self._network(prepared[0])

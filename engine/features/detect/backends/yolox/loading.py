@@ -216,10 +216,15 @@ def yolox_from_pth(path: str | Path, names_path: str | Path | None = None, *, op
         raise DetectorError(f"{path} predicts {model.num_classes} classes",
                             "give the names file (one class name per line) that goes with it (--names FILE)")
     options = options or DetectorOptions()
-    options.check(yolox_capabilities(model.arch.test_size), label)
+    capabilities = yolox_capabilities(model.arch.test_size, model.arch.depthwise)
+    options.check(capabilities, label)
+    options, choice = options.resolve(capabilities, torch.device(device).type if device is not None else "cpu")
     keywords: dict[str, Any] = {"conf_threshold": options.conf_threshold}
     if options.iou_threshold is not None:
         keywords["iou_threshold"] = options.iou_threshold
-    return YoloxDetector(model, names, name=label, input_size=options.input_size or model.arch.test_size,
-                         letterbox=options.letterbox, channels_last=options.channels_last, compile=options.compile,
-                         device=device, **keywords)
+    detector = YoloxDetector(model, names, name=label, input_size=options.input_size or model.arch.test_size,
+                             letterbox=options.letterbox, channels_last=options.channels_last,
+                             compile=options.compile, precision=options.precision, device=device, **keywords)
+    if choice.requested == "auto":
+        detector.precision_label = choice.label
+    return detector
