@@ -7,6 +7,7 @@ so the GUI can change them while the live feed runs.
 
 from __future__ import annotations
 
+import copy
 import logging
 from abc import ABC, abstractmethod
 
@@ -52,6 +53,19 @@ class Detector(ABC):
     def input_size(self) -> tuple[int, int] | None:
         """Network input (width, height) in pixels, or None when the model resizes itself."""
         return None
+
+    def keep_float_copy(self, model: torch.nn.Module, dtype: torch.dtype) -> None:
+        """Keep ``model`` as loaded (float32, on the CPU) before it is cast to ``dtype``, for
+        ``float_model``; keeps nothing when ``dtype`` is float32 (the model is its own copy)."""
+        self._float_model = copy.deepcopy(model).cpu().float().eval() if dtype != torch.float32 else None
+
+    @property
+    def float_model(self) -> torch.nn.Module | None:
+        """The network with its float32 weights as loaded (the ONNX export reads it): casting
+        to bfloat16/float16 rounds the weights, and casting back would not restore them.
+        The running model itself when it runs in float32; None for a detector without one."""
+        kept = getattr(self, "_float_model", None)
+        return kept if kept is not None else getattr(self, "model", None)
 
     def set_input_size(self, width: int, height: int) -> None:
         raise DetectorError(f"{self.name} does not take an input size")

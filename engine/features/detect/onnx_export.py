@@ -87,7 +87,10 @@ def export_onnx(detector: "Detector", path: str | os.PathLike[str], size: tuple[
     none is given, when the onnx package is missing, or when the export fails (the message
     names the file).
     """
-    network = getattr(detector, "model", None)
+    # float_model: the float32 weights as loaded, even when bf16 or fp16 runs here.
+    network = getattr(detector, "float_model", None)
+    if network is None:
+        network = getattr(detector, "model", None)
     if not isinstance(network, nn.Module):
         raise DetectorError(f"ONNX export needs a detector whose network is a torch module taking (N, 3, H, W) "
                             f"images; {detector.name} has none")

@@ -123,6 +123,7 @@ class YoloDetector(Detector):
                         "using %s", self.dtype)
         if not model.fused:
             model.fuse()
+        self.keep_float_copy(model, self.dtype)
         model = model.eval().to(self.device, self.dtype)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)

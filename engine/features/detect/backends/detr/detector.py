@@ -89,6 +89,7 @@ class SetDetector(Detector):
         self.name = name
         self.mode = cpu_precision.settle(precision, self.device, native_only=native_bf16_only, name=name)
         self.dtype = torch.bfloat16 if self.mode == "bf16" else torch.float32
+        self.keep_float_copy(model, self.dtype)
         self.model = model.eval().to(self.device, self.dtype)
         self._network = self.model
         self._int8 = cpu_precision.Int8Switch(self.model, name=name, linears=True) if self.mode == "int8" else None

@@ -71,6 +71,7 @@ class YoloxDetector(Detector):
             log.warning("%s: int8 runs without torch.compile; not compiling", name)
             compile = False
         self.dtype = torch.bfloat16 if self.mode == "bf16" else torch.float32
+        self.keep_float_copy(model, self.dtype)
         model = model.eval().to(self.device, self.dtype)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
