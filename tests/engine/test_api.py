@@ -30,6 +30,7 @@ from engine.features.detect.types import empty_detections
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import CapabilityError, UnknownModelError, catalog
 from engine.runtime.sync import run_task
+from engine.runtime.precision import resolve_precision
 
 
 @pytest.fixture()
@@ -80,7 +81,10 @@ def test_a_catalog_detector_finds_what_the_detect_task_finds(home, yolo_weights,
     assert found.boxes.dtype == np.float32 and found.boxes.shape == (len(found), 4)
     assert found.scores.dtype == np.float32 and found.class_ids.dtype == np.int64
     assert (found.boxes[:, 2] <= 512).all() and (found.scores >= 0.25).all()
-    assert det.input_size == (416, 416) and det.precision == "float32" and det.device == torch.device("cpu")
+    # "auto": bfloat16 on CPUs with native bf16 (AVX512-BF16, AMX), float32 elsewhere.
+    auto = resolve_precision("auto", ("fp32", "bf16")).mode
+    assert det.input_size == (416, 416) and det.device == torch.device("cpu")
+    assert det.precision == {"bf16": "bfloat16", "fp32": "float32"}[auto]
 
     task = DetectionTask(lambda device: build_catalog_detector("yolov4-tiny", device=device))
     live = next(run_task(task, [Frame(photo, 0, time.monotonic(), "photo")], device="cpu"))
@@ -146,10 +150,11 @@ def test_the_exported_onnx_network_gives_our_raw_outputs(home, yolo_weights, pho
     import onnxruntime as ort  # a test dependency: missing, this test fails rather than skips
 
     _install("yolov4-tiny", yolo_weights)
+    # The default precision (bf16 on CPUs that have it) exports the float32 network all the same.
     det = api.load_detector("yolov4-tiny", device="cpu", size=(320, 256))
     path = det.export_onnx(tmp_path / "yolo.onnx")
     assert path == tmp_path / "yolo.onnx" and not list(tmp_path.glob(".tmp-*"))
-    network = det.engine_detector
+    network = api.load_detector("yolov4-tiny", device="cpu", size=(320, 256), precision="fp32").engine_detector
     with torch.inference_mode():
         x = network.prepare(photo)[0].clone().contiguous()
         ours = [head.numpy() for head in network.model(x)]
