@@ -172,3 +172,4 @@ def test_estimate_and_bad_input(scenes):
                                                                np.zeros((0, 4)), np.zeros(0)) for item in scenes.images])
     with pytest.raises(DetectorTrainingError, match="no picture has a box"):
         train_detector(empty, SMALL, situation="test")
+
