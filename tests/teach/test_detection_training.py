@@ -172,3 +172,14 @@ def test_estimate_and_bad_input(scenes):
                                                                np.zeros((0, 4)), np.zeros(0)) for item in scenes.images])
     with pytest.raises(DetectorTrainingError, match="no picture has a box"):
         train_detector(empty, SMALL, situation="test")
+
+
+
+def test_minutes_bound_the_training(scenes):
+    reports = []
+    detector = train_detector(scenes, DetectorTrainSettings(input_size=128, minutes=0.03, untrained=True),
+                              progress=reports.append, situation="test")
+    last = reports[-1]
+    assert last.step == last.steps == detector.info["steps"] >= 1 and last.eta_s == 0.0
+    assert last.elapsed_s >= 0.03 * 60 and last.map50 is not None  # stopped by the clock, then evaluated
+    assert all(r.steps >= r.step for r in reports)
