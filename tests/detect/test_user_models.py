@@ -137,3 +137,21 @@ def test_a_yolox_pth_asks_for_its_names(qtbot, tab, context, tmp_path, monkeypat
     # A names file beside it is taken without asking.
     shutil.copy(names, tmp_path / "classes.txt")
     assert user_entry(weights).meta["names_path"] == str(tmp_path / "classes.txt")
+
+
+def test_a_model_handed_over_by_another_tab_is_listed_when_detect_is_shown(qtbot, tab, context, rtdetr_folder):
+    """Teach's "Use in Detect" writes the shared list (engine.models.user_model_list); the
+    Detect tab that is already open lists the model the next time it is shown, and keeps
+    the model it was running."""
+    from engine.models import user_model_list
+
+    running = tab.entry.name
+    count = tab.model_box.combo.count()
+    user_model_list.remember_path(context.store, str(rtdetr_folder))
+    tab.activated()
+    assert tab.model_box.combo.count() == count + 1
+    assert tab.model_box.combo.itemText(count).startswith("my-parcels") and tab.entry.name == running
+    assert "my-parcels is in the model list" in context.last_status
+    tab.activated()  # already listed: nothing added twice
+    assert tab.model_box.combo.count() == count + 1
+    user_model_list.forget(context.store, [str(rtdetr_folder)])

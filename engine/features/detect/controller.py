@@ -39,6 +39,7 @@ from engine.features.detect.scene_analysis import TrackedFrame
 from engine.features.detect.task import DetectionTask, DetectSettings, event_time, split_result
 from engine.features.detect.types import Detections
 from engine.models.catalog import Capabilities
+from engine.core.errors import UserError
 from engine.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,24 @@ class DetectController(Controller):
         self.select_model(index)
         self.status.emit(f"Opened your model {entry.name}: {len(entry.meta['categories'])} classes")
         return index
+
+    def refresh_user_models(self) -> list[str]:
+        """Add the remembered models this list does not have yet (another feature added
+        them meanwhile, e.g. Teach's "Use in Detect"); returns their names. The selection
+        and the models already listed stay; one that cannot be opened is left out quietly
+        here (the next start reports and forgets it)."""
+        known = {e.meta.get("path") for e in self.entries if e.name.startswith(user_models.PREFIX)}
+        added: list[str] = []
+        for path, names in user_models.saved(self.store):
+            if path in known:
+                continue
+            try:
+                entry = user_models.user_entry(path, names, tuple(e.name for e in self.entries))
+            except (UserError, OSError):
+                continue
+            self.entries.append(entry)
+            added.append(entry.name)
+        return added
 
     def class_names(self) -> tuple[str, ...]:
         entry = self.entry

@@ -27,9 +27,10 @@ from typing import Any
 
 from engine.core.errors import UserError
 from engine.core.store import SettingsStore
+from engine.models import user_model_list
 from engine.models.catalog import Capabilities, CatalogEntry, Transforms
+from engine.models.user_model_list import STORE_KEY, forget, saved  # noqa: F401 - part of this module's interface
 
-STORE_KEY = "Detect/user_models"
 PREFIX = "my-"
 NAMES_BESIDE = ("{stem}.names", "classes.txt", "names.txt")
 _LICENSE = "your own model (its licence is yours to check)"
@@ -224,31 +225,9 @@ def user_entry(path: str | Path, names: str | Path | None = None, taken: tuple[s
         builder=_build)
 
 
-def _encode(path: str, names_path: str | None) -> str:
-    return f"{path}|{names_path}" if names_path else path
-
-
-def saved(store: SettingsStore) -> list[tuple[str, str | None]]:
-    """The remembered models: (path, names path or None), oldest first."""
-    items = store.get(STORE_KEY, [], lambda v: all(isinstance(s, str) for s in v))
-    out = []
-    for item in items:
-        path, _, names = item.partition("|")
-        out.append((path, names or None))
-    return out
-
-
 def remember(store: SettingsStore, entry: CatalogEntry) -> None:
     """Add ``entry``'s path to the remembered models (once)."""
-    item = _encode(entry.meta["path"], entry.meta.get("names_path"))
-    items = [_encode(p, n) for p, n in saved(store) if p != entry.meta["path"]]
-    store.set(STORE_KEY, items + [item])
-
-
-def forget(store: SettingsStore, paths: list[str]) -> None:
-    """Drop ``paths`` from the remembered models."""
-    items = [_encode(p, n) for p, n in saved(store) if p not in paths]
-    store.set(STORE_KEY, items)
+    user_model_list.remember_path(store, entry.meta["path"], entry.meta.get("names_path"))
 
 
 def restore(store: SettingsStore, taken: tuple[str, ...]) -> tuple[list[CatalogEntry], str | None]:

@@ -272,8 +272,14 @@ class DetectTab(StudioTab):
         except (UserError, OSError) as exc:
             return self._model_problem(path, exc)
         self.model_box.show_problem("")
+        self._sync_model_combo()
+        return True
+
+    def _sync_model_combo(self) -> None:
+        """The model list shows the controller's entries and selection (your own models are
+        added to the end); the controller has already selected, so no signal goes back."""
         combo = self.model_box.combo
-        combo.blockSignals(True)  # the controller has selected it already
+        combo.blockSignals(True)
         for i, entry in enumerate(self.controller.entries):
             if i < combo.count():
                 combo.setItemText(i, entry.title)
@@ -281,7 +287,6 @@ class DetectTab(StudioTab):
                 combo.addItem(entry.title, entry.name)
         combo.setCurrentIndex(self.controller.index)
         combo.blockSignals(False)
-        return True
 
     def _model_problem(self, path: str, exc: BaseException) -> bool:
         text = f"Could not open {Path(path).name}: {exc}"
@@ -519,6 +524,12 @@ class DetectTab(StudioTab):
 
     # -- life cycle -----------------------------------------------------------------------------------
     def activated(self) -> None:
+        # Another tab may have handed a model over meanwhile (Teach's "Use in Detect").
+        added = self.controller.refresh_user_models()
+        if added:
+            self._sync_model_combo()
+            self.context.status(f"Your model{'s' if len(added) > 1 else ''} {', '.join(added)} "
+                                f"{'are' if len(added) > 1 else 'is'} in the model list")
         # Weights may have been installed elsewhere (model manager, CLI) meanwhile.
         was = self._installed
         self._refresh_model_state()

@@ -287,7 +287,7 @@ class DetectorTrainPanel(QGroupBox):
         except Exception as exc:
             self.context.error("Use in Detect", exc)
             return None
-        self.context.status(f"Teach: the Detect tab lists your detector as {name} the next time CNN Studio starts")
+        self.context.status(f"Teach: your detector is {name} in the Detect tab's model list")
         return name
 
 
