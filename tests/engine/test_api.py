@@ -29,8 +29,8 @@ from engine.features.detect.task import DetectionTask
 from engine.features.detect.types import empty_detections
 from engine.models.cache import WeightsCache, WeightsMissingError
 from engine.models.catalog import CapabilityError, UnknownModelError, catalog
-from engine.runtime.sync import run_task
 from engine.runtime.precision import resolve_precision
+from engine.runtime.sync import run_task
 
 
 @pytest.fixture()

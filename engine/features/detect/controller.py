@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from engine.core.errors import UserError
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect import user_models
@@ -39,7 +40,6 @@ from engine.features.detect.scene_analysis import TrackedFrame
 from engine.features.detect.task import DetectionTask, DetectSettings, event_time, split_result
 from engine.features.detect.types import Detections
 from engine.models.catalog import Capabilities
-from engine.core.errors import UserError
 from engine.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
