@@ -31,7 +31,10 @@ class DetectorOptions:
     (the default) is resolved once, when the detector is built (``resolve``): bf16 on CPUs
     with AVX512-BF16/AMX for models that have it, else fp32, which on CUDA means float16
     where the detector does that by itself; int8 only when asked for.
-    compile: run through ``torch.compile``. channels_last: NHWC memory layout (None: the
+    compile: run through ``torch.compile``, compiled in the background while the eager
+    model serves the first frames (engine.runtime.compiled); None ("auto"): where the
+    model's backend compiles in the background and it pays, i.e. Darknet models in bf16 on
+    a CPU (``auto_compile``). channels_last: NHWC memory layout (None: the
     detector's choice). conf_threshold: the first minimum score, 0..1. iou_threshold: the
     first NMS IoU threshold, 0..1 (None: the detector's 0.45; only for "nms" models).
     Thresholds stay live attributes of the detector afterwards.
@@ -40,7 +43,7 @@ class DetectorOptions:
     input_size: tuple[int, int] | None = None
     letterbox: bool | None = None
     precision: str = "auto"
-    compile: bool = False
+    compile: bool | None = None
     channels_last: bool | None = None
     conf_threshold: float = 0.25
     iou_threshold: float | None = None
@@ -98,6 +101,14 @@ class DetectorOptions:
         A concrete precision is kept as it is."""
         choice = resolve_precision(self.precision, capabilities.precisions, device_type, flags)
         return (self if choice.mode == self.precision else replace(self, precision=choice.mode)), choice
+
+
+def auto_compile(precision: str, device_type: str = "cpu") -> bool:
+    """What compile None ("auto") means for a model that compiles in the background:
+    on for bf16 on a CPU, where inductor's frozen, fused oneDNN convolutions beat eager
+    bf16 clearly (bench/detect.py --peers --variants bf16,bf16-compiled); off elsewhere
+    (fp32 eager already runs prepacked, fused convolutions: see darknet/cpu_fusion.py)."""
+    return precision == "bf16" and device_type == "cpu"
 
 
 def _examples() -> str:

@@ -1,0 +1,226 @@
+"""A network that serves eagerly at once and switches to its compiled self when that is ready.
+
+``BackgroundCompiled(module, example)`` is called like ``module``. The first calls run
+the eager module; meanwhile a background thread runs ``torch.compile`` (inductor, frozen
+weights: convolutions constant-folded into prepacked oneDNN calls with their
+activations fused, ``dynamic=False`` for the fixed input shape) on ``example``. When the
+compiled function has run once and its outputs match eager's on the same input (within
+a tolerance that fits the dtype, ``tolerance_for``), later calls use it: one attribute
+assignment, atomic under the GIL. A compile that raises (no C++ compiler, an
+unsupported op) or outputs that disagree leave the eager module serving, with one
+logged note; so does a compiled call that fails later.
+
+Inductor keeps what it compiled on disk (FX graph cache, AOT autograd cache, the built
+C++ kernels). ``use_app_cache`` points those at the app's cache folder
+(``engine.core.paths.cache_dir() / "torch-compile"``) so the next launch finds them and
+compiles in a fraction of the time.
+
+Inputs of another shape, dtype or memory format than the compiled one run eagerly and
+start a background compile for that shape (the live input size can change).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+#: Where under the app's cache folder inductor keeps its caches.
+CACHE_SUBDIR = "torch-compile"
+
+#: States, as ``BackgroundCompiled.state`` reports them.
+EAGER, COMPILING, COMPILED, FAILED = "eager", "compiling", "compiled", "failed"
+
+Compiler = Callable[[nn.Module], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Compiled vs eager agree when, per output, |c - e| <= atol * max|e| + rtol * |e|
+    (absolute part relative to the output's largest value, so raw logits of any scale compare)."""
+
+    rtol: float
+    atol: float
+
+
+def tolerance_for(dtype: torch.dtype) -> Tolerance:
+    """How closely a compiled network must match eager in ``dtype``: float32 differs in the
+    last bits (other summation order); bfloat16 has an 8-bit mantissa, and fusion changes
+    where it rounds, so a few percent of the output's range is ordinary there."""
+    if dtype == torch.bfloat16:
+        return Tolerance(rtol=0.05, atol=0.05)
+    if dtype == torch.float16:
+        return Tolerance(rtol=0.01, atol=0.01)
+    return Tolerance(rtol=1e-3, atol=1e-4)
+
+
+def use_app_cache() -> str | None:
+    """Point inductor's on-disk caches at the app's cache folder, unless the user set
+    ``TORCHINDUCTOR_CACHE_DIR`` already; the folder used (None when none can be made)."""
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "").strip()
+    if chosen:
+        return chosen
+    from engine.core import paths
+    try:
+        folder = paths.cache_dir() / CACHE_SUBDIR
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only cache: inductor's own temp folder still works, only slower next time
+        log.info("compile cache stays in the temp folder: %s", exc)
+        return None
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return str(folder)
+
+
+def inductor(module: nn.Module) -> Callable[..., Any]:
+    """``module`` through torch.compile's inductor with frozen weights, for one input shape.
+
+    Freezing is switched on for the compile itself (the first call, made by
+    ``BackgroundCompiled``'s thread); it needs inference (no autograd) to apply."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True  # read when the first call compiles, on the background thread
+    return torch.compile(module, dynamic=False)
+
+
+def _flatten(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in _flatten(item)]
+    if isinstance(out, dict):
+        return [t for key in sorted(out) for t in _flatten(out[key])]
+    return []
+
+
+def mismatch(compiled: Any, eager: Any, tolerance: Tolerance) -> str | None:
+    """Why ``compiled`` outputs differ from ``eager`` ones beyond ``tolerance``, or None."""
+    got, want = _flatten(compiled), _flatten(eager)
+    if len(got) != len(want):
+        return f"{len(got)} outputs instead of {len(want)}"
+    for i, (c, e) in enumerate(zip(got, want)):
+        if c.shape != e.shape:
+            return f"output {i} is {tuple(c.shape)} instead of {tuple(e.shape)}"
+        c, e = c.detach().float(), e.detach().float()
+        scale = float(e.abs().max()) if e.numel() else 0.0
+        if not torch.allclose(c, e, rtol=tolerance.rtol, atol=tolerance.atol * max(scale, 1e-6), equal_nan=True):
+            worst = float((c - e).abs().max())
+            return f"output {i} differs by up to {worst:.3g} (largest value {scale:.3g})"
+    return None
+
+
+def _key(x: torch.Tensor) -> tuple:
+    return tuple(x.shape), x.dtype, x.device.type, x.is_contiguous(memory_format=torch.channels_last) and x.dim() == 4
+
+
+class BackgroundCompiled:
+    """Callable like ``module(x)`` with one tensor ``x``; eager until the compiled version
+    is ready and checked (see the module docstring).
+
+    module: the network (inference only). example: an input of the shape, dtype, device
+    and memory format it will see; its values do not matter. compiler: module ->
+    compiled callable (default ``inductor``). tolerance: the agreement needed (default
+    ``tolerance_for(example.dtype)``). name: for log notes. start: begin compiling now
+    (False: on ``start()``; tests and benchmarks).
+    """
+
+    def __init__(self, module: nn.Module, example: torch.Tensor, *, compiler: Compiler | None = None,
+                 tolerance: Tolerance | None = None, name: str = "model", start: bool = True) -> None:
+        self.module = module
+        self.name = name
+        self._compiler = compiler or inductor
+        self._tolerance = tolerance
+        self._example = example.detach().clone()
+        self._lock = threading.Lock()
+        self._fn: Callable[..., Any] = module  # what calls use; swapped once, atomically
+        self._ready_key: tuple | None = None
+        self._pending_key: tuple | None = None
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self.state = EAGER
+        #: Why compiling was given up ("" while it was not).
+        self.note = ""
+        #: Seconds the last background compile took, up to its check (None before one ended).
+        self.compile_seconds: float | None = None
+        if start:
+            self.start()
+
+    @property
+    def label(self) -> str:
+        """"compiled", "compiling…" or "" (eager: never asked, or given up)."""
+        return {COMPILED: "compiled", COMPILING: "compiling…"}.get(self.state, "")
+
+    def start(self, example: torch.Tensor | None = None) -> None:
+        """Compile for ``example`` (default: the one given at construction) in the background."""
+        example = self._example if example is None else example.detach().clone()
+        with self._lock:
+            if self.state == FAILED or self._pending_key == _key(example):
+                return
+            self._pending_key = _key(example)
+            self.state = COMPILING
+            self._done.clear()
+            self._thread = threading.Thread(target=self._compile, args=(example,), name=f"compile {self.name}",
+                                            daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background compile ended (ready or given up); False on timeout."""
+        return self._done.wait(timeout)
+
+    def _give_up(self, why: str) -> None:
+        self.note = why
+        self.state = FAILED
+        self._fn, self._ready_key = self.module, None
+        log.warning("%s: %s; running eagerly", self.name, why)
+
+    def _compile(self, example: torch.Tensor) -> None:
+        started = time.perf_counter()
+        try:
+            use_app_cache()
+            with torch.inference_mode():
+                compiled = self._compiler(self.module)
+                got = compiled(example)
+                want = self.module(example)
+            tolerance = self._tolerance or tolerance_for(example.dtype)
+            problem = mismatch(got, want, tolerance)
+        except Exception as exc:  # no compiler toolchain, an op inductor cannot lower, ...
+            self.compile_seconds = time.perf_counter() - started
+            self._give_up(f"torch.compile failed ({_first_line(exc)})")
+            self._done.set()
+            return
+        self.compile_seconds = time.perf_counter() - started
+        with self._lock:
+            if problem is not None:
+                self._give_up(f"the compiled network disagrees with eager ({problem})")
+            elif self._pending_key == _key(example):
+                self._fn, self._ready_key = compiled, _key(example)
+                self.state = COMPILED
+                log.info("%s: compiled in %.1f s", self.name, self.compile_seconds)
+        self._done.set()
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        fn, ready = self._fn, self._ready_key  # one read: a swap in between cannot mix them
+        if fn is self.module:
+            return fn(x)
+        if _key(x) != ready:  # the input size changed: eager until that shape is compiled too
+            self.start(x)
+            return self.module(x)
+        try:
+            return fn(x)
+        except Exception as exc:  # a failure that only a real frame shows
+            self._give_up(f"the compiled network failed ({_first_line(exc)})")
+            return self.module(x)
+
+
+
+def _first_line(exc: BaseException) -> str:
+    """"Type: first line of the message", short enough for one log line."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
