@@ -15,18 +15,31 @@ C++ kernels). ``use_app_cache`` points those at the app's cache folder
 (``engine.core.paths.cache_dir() / "torch-compile"``) so the next launch finds them and
 compiles in a fraction of the time.
 
+The compile waits for the first ``EAGER_FIRST`` eager calls to end (a detector's warm-up
+and the first frames; at most ``FIRST_RESULT_GRACE_S``): importing and tracing are
+Python work that holds the interpreter lock, and the first results should not wait for them. While it compiles, the interpreter switches threads
+more often (``sys.setswitchinterval``), so the serving thread's many short Python steps
+per frame are not each held up by a compile thread that rarely lets go.
+
+torch.fx's tracer, which inductor uses here and there, patches ``nn.Module.__call__``
+for the whole process while it traces; an eager call that lands in such a window (a
+few milliseconds) fails with an error about the tracer. Eager calls made while a
+compile runs are therefore retried a few times before an error counts.
+
 Inputs of another shape, dtype or memory format than the compiled one run eagerly and
 start a background compile for that shape (the live input size can change).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -35,6 +48,14 @@ log = logging.getLogger(__name__)
 
 #: Where under the app's cache folder inductor keeps its caches.
 CACHE_SUBDIR = "torch-compile"
+
+#: Eager calls served before compiling starts, and the longest wait for them, in seconds.
+EAGER_FIRST, FIRST_RESULT_GRACE_S = 3, 3.0
+#: The interpreter's thread switch interval while compiling, in seconds (Python's default: 0.005).
+SWITCH_INTERVAL_S = 0.0005
+
+#: Tries of an eager call while a compile runs (see the module docstring), with a pause between.
+EAGER_TRIES, EAGER_PAUSE_S = 20, 0.005
 
 #: States, as ``BackgroundCompiled.state`` reports them.
 EAGER, COMPILING, COMPILED, FAILED = "eager", "compiling", "compiled", "failed"
@@ -144,6 +165,8 @@ class BackgroundCompiled:
         self._pending_key: tuple | None = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
+        self._served = threading.Event()  # the first EAGER_FIRST calls ended
+        self._calls = 0
         self.state = EAGER
         #: Why compiling was given up ("" while it was not).
         self.note = ""
@@ -181,6 +204,14 @@ class BackgroundCompiled:
         log.warning("%s: %s; running eagerly", self.name, why)
 
     def _compile(self, example: torch.Tensor) -> None:
+        self._served.wait(FIRST_RESULT_GRACE_S)
+        with _fast_switching():
+            try:
+                self._compile_and_check(example)
+            finally:
+                self._done.set()
+
+    def _compile_and_check(self, example: torch.Tensor) -> None:
         started = time.perf_counter()
         try:
             use_app_cache()
@@ -193,7 +224,6 @@ class BackgroundCompiled:
         except Exception as exc:  # no compiler toolchain, an op inductor cannot lower, ...
             self.compile_seconds = time.perf_counter() - started
             self._give_up(f"torch.compile failed ({_first_line(exc)})")
-            self._done.set()
             return
         self.compile_seconds = time.perf_counter() - started
         with self._lock:
@@ -203,21 +233,59 @@ class BackgroundCompiled:
                 self._fn, self._ready_key = compiled, _key(example)
                 self.state = COMPILED
                 log.info("%s: compiled in %.1f s", self.name, self.compile_seconds)
-        self._done.set()
+
+    def _eager(self, x: torch.Tensor) -> Any:
+        for attempt in range(EAGER_TRIES):
+            try:
+                return self.module(x)
+            except Exception:
+                if self.state != COMPILING or attempt == EAGER_TRIES - 1:
+                    raise
+                log.debug("%s: an eager call met the compile's tracer; again", self.name)
+                time.sleep(EAGER_PAUSE_S)
+        raise AssertionError("unreachable")
 
     def __call__(self, x: torch.Tensor) -> Any:
         fn, ready = self._fn, self._ready_key  # one read: a swap in between cannot mix them
         if fn is self.module:
-            return fn(x)
+            try:
+                return self._eager(x)
+            finally:
+                self._calls += 1
+                if self._calls >= EAGER_FIRST:
+                    self._served.set()
         if _key(x) != ready:  # the input size changed: eager until that shape is compiled too
             self.start(x)
-            return self.module(x)
+            return self._eager(x)
         try:
             return fn(x)
         except Exception as exc:  # a failure that only a real frame shows
             self._give_up(f"the compiled network failed ({_first_line(exc)})")
             return self.module(x)
 
+
+
+_switching = threading.Lock()
+_compiles = 0
+_interval = 0.0
+
+
+@contextlib.contextmanager
+def _fast_switching() -> Iterator[None]:
+    """``SWITCH_INTERVAL_S`` while any compile runs; the interval before the first restored after the last."""
+    global _compiles, _interval
+    with _switching:
+        if _compiles == 0:
+            _interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(_interval, SWITCH_INTERVAL_S))
+        _compiles += 1
+    try:
+        yield
+    finally:
+        with _switching:
+            _compiles -= 1
+            if _compiles == 0:
+                sys.setswitchinterval(_interval)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.runtime.compiled import (COMPILED, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for,
+from engine.runtime.compiled import (COMPILED, EAGER_FIRST, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for,
                                      use_app_cache)
 
 
@@ -21,6 +21,12 @@ def tiny() -> nn.Module:
 
 def aot_eager(module: nn.Module):
     return torch.compile(module, backend="aot_eager", dynamic=False)
+
+
+def serve_first(net, x) -> None:
+    """The first calls, after which the compile begins (it waits for them)."""
+    for _ in range(EAGER_FIRST):
+        net(x)
 
 
 def notes(caplog) -> list[str]:
@@ -34,6 +40,7 @@ def test_serves_eager_at_once_and_the_compiled_network_after_the_swap():
     assert net.state == "eager" and net.label == ""
     assert torch.equal(net(x), model(x))  # before any compile: the module itself
     net.start()
+    serve_first(net, x)
     assert net.wait(120)
     assert net.state == COMPILED and net.label == "compiled" and net.note == ""
     assert net._fn is not model  # calls now go through the compiled function
@@ -42,9 +49,30 @@ def test_serves_eager_at_once_and_the_compiled_network_after_the_swap():
 
 
 @torch.inference_mode()
+def test_the_compile_starts_after_the_first_result_and_restores_the_switch_interval():
+    import sys
+
+    started = []
+
+    def watching(module):
+        started.append(sys.getswitchinterval())
+        return module
+
+    model, x = tiny(), torch.rand(1, 3, 8, 8)
+    before = sys.getswitchinterval()
+    net = BackgroundCompiled(model, x, compiler=watching)
+    assert not net.wait(0.3) and not started  # no call yet: the compile waits for the first results
+    serve_first(net, x)
+    assert net.wait(30) and net.state == COMPILED
+    assert started[0] < before and sys.getswitchinterval() == before
+
+
+@torch.inference_mode()
 def test_a_new_input_size_runs_eagerly_until_it_is_compiled_too():
     model, x = tiny(), torch.rand(1, 3, 16, 16)
     net = BackgroundCompiled(model, x, compiler=aot_eager)
+    assert torch.equal(net(x), model(x))
+    serve_first(net, x)  # the compile waits for the first calls to end
     assert net.wait(120) and net.state == COMPILED
     bigger = torch.rand(1, 3, 32, 24)
     assert torch.equal(net(bigger), model(bigger))  # served eagerly while 32x24 compiles
@@ -61,6 +89,7 @@ def test_a_compile_that_raises_leaves_eager_serving_with_one_note(caplog):
     model, x = tiny(), torch.rand(1, 3, 16, 16)
     with caplog.at_level(logging.INFO, logger="engine.runtime.compiled"):
         net = BackgroundCompiled(model, x, compiler=broken, name="tiny")
+        serve_first(net, x)
         assert net.wait(30)
         for _ in range(3):
             assert torch.equal(net(x), model(x))
@@ -78,6 +107,7 @@ def test_a_compiled_network_that_disagrees_with_eager_is_not_used(caplog):
     model, x = tiny(), torch.rand(1, 3, 16, 16)
     with caplog.at_level(logging.INFO, logger="engine.runtime.compiled"):
         net = BackgroundCompiled(model, x, compiler=wrong)
+        serve_first(net, x)
         assert net.wait(30)
     assert net.state == FAILED and "disagrees" in net.note
     assert torch.equal(net(x), model(x))
@@ -99,6 +129,7 @@ def test_a_compiled_call_that_fails_later_falls_back_for_good(caplog):
     model, x = tiny(), torch.rand(1, 3, 16, 16)
     with caplog.at_level(logging.INFO, logger="engine.runtime.compiled"):
         net = BackgroundCompiled(model, x, compiler=flaky)
+        serve_first(net, x)
         assert net.wait(30) and net.state == COMPILED
         assert torch.equal(net(x), model(x))
         assert torch.equal(net(x), model(x))
