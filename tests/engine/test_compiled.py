@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.runtime.compiled import (COMPILED, EAGER_FIRST, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for,
-                                     use_app_cache)
+from engine.runtime.compiled import COMPILED, EAGER_FIRST, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for, use_app_cache
 
 
 def tiny() -> nn.Module:
@@ -97,6 +96,20 @@ def test_a_compile_that_raises_leaves_eager_serving_with_one_note(caplog):
     assert net.state == FAILED and net.label == ""
     assert "no C++ compiler found" in net.note and "second line" not in net.note
     assert len(notes(caplog)) == 1 and "running eagerly" in notes(caplog)[0]
+
+
+@torch.inference_mode()
+def test_the_next_compiler_is_tried_when_one_raises(caplog):
+    def broken(module):
+        raise RuntimeError("C++ wrapper unsupported")
+
+    model, x = tiny(), torch.rand(1, 3, 16, 16)
+    with caplog.at_level(logging.INFO, logger="engine.runtime.compiled"):
+        net = BackgroundCompiled(model, x, compiler=(broken, aot_eager))
+        serve_first(net, x)
+        assert net.wait(120)
+    assert net.state == COMPILED and not notes(caplog)
+    assert torch.allclose(net(x), model(x), atol=1e-6)
 
 
 @torch.inference_mode()
