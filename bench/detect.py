@@ -5,6 +5,7 @@
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
                            [--variants fp32,int8,bf16] [--repeat 3]
     python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32]
+                           [--variants fp32,bf16,bf16-compiled]
 
 Without --weights, calibrated random weights are written in the Darknet format (the
 speed of a network does not depend on its weight values). Both engines process the same
@@ -128,7 +129,8 @@ def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[
     return (statistics.median(lat), lat[int(0.9 * (len(lat) - 1))], len(lat), dropped) if lat else (float("nan"),) * 2 + (0, dropped)
 
 
-def catalog_detector(name: str, weights: str | None, size: tuple[int, int], precision: str, home: Path):
+def catalog_detector(name: str, weights: str | None, size: tuple[int, int], precision: str, home: Path,
+                     compile: bool | None = False):
     """Our detector for the detect catalog entry ``name`` (or a bundled Darknet cfg's stem),
     installed in a cache under ``home``: from ``weights``, or, for Darknet entries, from
     seeded random weights in the Darknet format."""
@@ -148,7 +150,7 @@ def catalog_detector(name: str, weights: str | None, size: tuple[int, int], prec
     cache = WeightsCache(home / "models")
     cache.import_file(entry, weights, force=True)
     adjustable = entry.capabilities.input_size is not None and entry.capabilities.input_size.adjustable
-    options = DetectorOptions(input_size=size if adjustable else None, precision=precision)
+    options = DetectorOptions(input_size=size if adjustable else None, precision=precision, compile=compile)
     return load_detector(name, cache=cache, device="cpu", options=options)
 
 
@@ -159,20 +161,37 @@ def peers_main(args) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants != "fp32" else []
+    if not variants:
+        variants = [args.precision + ("-compiled" if args.compile else "")]
     with tempfile.TemporaryDirectory() as tmp:
-        detector = catalog_detector(args.model, args.weights, (width, height), args.precision, Path(tmp))
-        for frame in (synthetic_image(480, 640, seed=s) for s in CALIBRATION_SEEDS):
-            detector.detect(frame)  # int8 calibrates on these
+        detectors = {}
+        for variant in variants:  # e.g. fp32, bf16, bf16-compiled
+            precision, _, compiled = variant.partition("-")
+            started = time.perf_counter()
+            detector = catalog_detector(args.model, args.weights, (width, height), precision, Path(tmp),
+                                        compile=bool(compiled))
+            built = time.perf_counter() - started
+            for frame in (synthetic_image(480, 640, seed=s) for s in CALIBRATION_SEEDS):
+                detector.detect(frame)  # int8 calibrates on these
+            network = getattr(detector, "_network", None)
+            if compiled and hasattr(network, "wait"):
+                network.wait()
+                print(f"{variant}: built in {built:.1f} s, compiled in the background in "
+                      f"{network.compile_seconds:.1f} s ({detector.precision_label}{'; ' + network.note if network.note else ''})")
+            detectors[variant] = detector
         frames = [synthetic_image(480, 640, seed=s) for s in range(args.frames)]
         oracle = [synthetic_image(480, 640, seed=s) for s in ORACLE_SEEDS]
-        label = (f"{detector.name} at {detector.input_size[0]}x{detector.input_size[1]} "
-                 f"{getattr(detector, 'precision_label', '')} ({getattr(detector, 'precision', '')}), torch {torch.__version__}"
-                 if detector.input_size else detector.name)
+        first = detectors[variants[0]]
+        label = (f"{first.name} at {first.input_size[0]}x{first.input_size[1]} "
+                 f"{getattr(first, 'precision_label', '')} ({getattr(first, 'precision', '')}), torch {torch.__version__}"
+                 if first.input_size else first.name)
         names = [n.strip() for n in args.peers.split(",") if n.strip()]
+        others = {v: d for v, d in detectors.items() if v != variants[0]}
         for rep in range(args.repeat):
             print(f"run {rep + 1}/{args.repeat}")
-            run_peers(detector, names, frames, rounds=args.rounds, threads=threads, peer_precision=args.peer_precision,
-                      label=label, oracle=oracle)
+            run_peers(first, names, frames, rounds=args.rounds, threads=threads, peer_precision=args.peer_precision,
+                      label=label, oracle=oracle, others=others)
     return 0
 
 
@@ -188,9 +207,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV threads (default: the thread budget's, all cores)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
-    parser.add_argument("--compile", action="store_true", help="our fp32 network through torch.compile (inductor)")
+    parser.add_argument("--compile", action="store_true", help="our fp32 network (with --peers: --precision's) through "
+                                                               "torch.compile (inductor), waited for before timing")
     parser.add_argument("--bf16", action="store_true", help="same as adding bf16 to --variants")
-    parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU)")
+    parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU); "
+                                                           "with --peers also NAME-compiled (e.g. bf16-compiled)")
     parser.add_argument("--no-opencv", action="store_true", help="skip the OpenCV side (e.g. on a GPU box)")
     parser.add_argument("--batch", type=int, default=0, help="CUDA: also measure model-only throughput at this batch size")
     parser.add_argument("--pipeline", action="store_true", help="also measure live capture-to-result latency at 30 fps")

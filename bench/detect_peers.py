@@ -125,9 +125,12 @@ def make_peers(names: list[str], path: Path, threads: int, precision: str) -> li
 
 
 def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: int, threads: int,
-              peer_precision: str, label: str, oracle: list[np.ndarray]) -> dict[str, float]:
+              peer_precision: str, label: str, oracle: list[np.ndarray],
+              others: dict[str, Any] | None = None) -> dict[str, float]:
     """Measure ``detector`` (ours, as built) against ``names`` peers; print the table and
-    return {"<peer> network": ours/peer, "<peer> end to end": ours/peer, ...}."""
+    return {"<peer> network": ours/peer, "<peer> end to end": ours/peer, ...}. ``others``:
+    more of ours ({variant: detector}, e.g. "bf16-compiled"), timed in the same
+    interleaved loop, with ratios "<variant>/<peer> <part>" (the peers run ``detector``'s export)."""
     from engine.features.detect.onnx_export import export_onnx
 
     tmp = tempfile.TemporaryDirectory()
@@ -160,6 +163,17 @@ def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: i
         return run
 
     benches: dict[str, Callable] = {"ours network": ours_network, "ours end to end": ours_e2e}
+    others = others or {}
+    for variant, other in others.items():
+        with torch.inference_mode():
+            other_prepared = other.prepare(frames[0])
+
+        def other_network(_frame, other=other, ready=other_prepared):
+            with torch.inference_mode():
+                other.forward(ready)
+
+        benches[f"ours {variant} network"] = other_network
+        benches[f"ours {variant} end to end"] = other.detect
     for peer in peers:
         benches[f"{peer.name} network"] = peer_network(peer)
         benches[f"{peer.name} end to end"] = peer_e2e(peer)
@@ -200,5 +214,11 @@ def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: i
             ratios[f"{peer.name} {part}"] = ratio
             print(f"  ours/{peer.name} ({peer.precision}) {part:<11}: {ratio:.3f} "
                   f"(median of per-frame ratios {paired:.3f}; < 1 means ours is faster)")
+            for variant in others:
+                mine = times[f"ours {variant} {part}"]
+                ratio = median[f"ours {variant} {part}"] / median[f"{peer.name} {part}"]
+                ratios[f"{variant}/{peer.name} {part}"] = ratio
+                print(f"  ours {variant}/{peer.name} ({peer.precision}) {part:<11}: {ratio:.3f} "
+                      f"(median of per-frame ratios {statistics.median(a / b for a, b in zip(mine, theirs)):.3f})")
     tmp.cleanup()
     return ratios

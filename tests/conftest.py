@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="cnn-studio-test-home-")
 os.environ.setdefault("CNN_STUDIO_DEVICE", "cpu")
+# The live app compiles bf16 models in the background; tests that build live tasks for
+# other reasons stay eager (tests/detect/test_background_compile.py switches it back on).
+os.environ.setdefault("CNN_STUDIO_COMPILE", "off")
 
 from engine.runtime.threads import prepare_process
 

@@ -241,7 +241,9 @@ class DetectController(Controller):
         entry = self.entry
         if entry is None or not cache.is_installed(entry):
             return None
-        options = DetectorOptions(precision=self.effective_precision)
+        # compile None: "auto", torch.compile in the background where the backend does
+        # that and it pays (Darknet in bf16); the first frames run eagerly meanwhile.
+        options = DetectorOptions(precision=self.effective_precision, compile=None)
 
         def factory(device):
             return entry.build(cache, device, options)

@@ -8,6 +8,7 @@ itself, bfloat16 for a model without it) instead of silently dropping it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
@@ -31,7 +32,11 @@ class DetectorOptions:
     (the default) is resolved once, when the detector is built (``resolve``): bf16 on CPUs
     with AVX512-BF16/AMX for models that have it, else fp32, which on CUDA means float16
     where the detector does that by itself; int8 only when asked for.
-    compile: run through ``torch.compile``. channels_last: NHWC memory layout (None: the
+    compile: run through ``torch.compile``; None ("auto", what the live app asks for):
+    where the model's backend compiles in the background while the eager network serves
+    the first frames (engine.runtime.compiled) and compiling pays, i.e. Darknet models in
+    bf16 on a CPU (``auto_compile``); False (the default) for one-off runs, where a
+    compile would only compete with the work. channels_last: NHWC memory layout (None: the
     detector's choice). conf_threshold: the first minimum score, 0..1. iou_threshold: the
     first NMS IoU threshold, 0..1 (None: the detector's 0.45; only for "nms" models).
     Thresholds stay live attributes of the detector afterwards.
@@ -40,7 +45,7 @@ class DetectorOptions:
     input_size: tuple[int, int] | None = None
     letterbox: bool | None = None
     precision: str = "auto"
-    compile: bool = False
+    compile: bool | None = False
     channels_last: bool | None = None
     conf_threshold: float = 0.25
     iou_threshold: float | None = None
@@ -99,6 +104,22 @@ class DetectorOptions:
         choice = resolve_precision(self.precision, capabilities.precisions, device_type, flags,
                                    capabilities.automatic_precisions)
         return (self if choice.mode == self.precision else replace(self, precision=choice.mode)), choice
+
+
+#: Set to "off" to keep "auto" from compiling (the live app then runs eagerly throughout).
+COMPILE_ENV = "CNN_STUDIO_COMPILE"
+
+
+def auto_compile(precision: str, device_type: str = "cpu") -> bool:
+    """What compile None ("auto") means for a model that compiles in the background:
+    on for bf16 on a CPU, where inductor's frozen, fused oneDNN convolutions beat eager
+    bf16 clearly (measured with bench/detect.py --peers --variants fp32,bf16,bf16-compiled:
+    yolov4-tiny 416 network 22.4 -> 16.1 ms); off elsewhere (fp32 eager already runs
+    prepacked, fused convolutions: darknet/cpu_fusion.py) and when ``$CNN_STUDIO_COMPILE``
+    is "off"."""
+    if os.environ.get(COMPILE_ENV, "").strip().lower() in ("off", "0", "no", "false"):
+        return False
+    return precision == "bf16" and device_type == "cpu"
 
 
 def _examples() -> str:

@@ -103,8 +103,10 @@ class DetectionTask(Task):
     def load(self, device: torch.device) -> None:
         self.detector = self._factory(device)
         label = getattr(self.detector, "precision_label", "")
-        if label.startswith("auto") and label not in self.name:
-            self.name = f"{self.name} in {label}"  # the status bar's "ready" line says which mode runs
+        if (label.startswith("auto") or ", compil" in label) and label not in self.name:
+            # The status bar's "ready" line says which mode runs, e.g. "bf16, compiling…"
+            # (the first frames run eagerly while torch.compile works in the background).
+            self.name = f"{self.name} in {label}"
         self.configure(self.settings)
         self.detector.warmup()
         log.info("detector %s ready on %s", self.detector.name, device)

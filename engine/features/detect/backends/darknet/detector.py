@@ -30,10 +30,11 @@ from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import read_names
-from engine.features.detect.options import DetectorOptions
+from engine.features.detect.options import DetectorOptions, auto_compile
 from engine.features.detect.types import Detections, HeadGrid, InputMapping
 from engine.models.catalog import Transforms
 from engine.models.transforms import InputResolver
+from engine.runtime.compiled import BackgroundCompiled
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: 
     what was chosen and why."""
     device_type = torch.device(device).type if device is not None else "cpu"
     options, choice = options.resolve(darknet_capabilities(), device_type)
+    compile_ = auto_compile(options.precision, device_type) if options.compile is None else options.compile
     keywords = {"input_size": options.input_size or default_size, "letterbox": options.letterbox,
-                "channels_last": options.channels_last, "compile": options.compile,
+                "channels_last": options.channels_last, "compile": compile_,
                 "bf16": options.precision == "bf16", "int8": options.precision == "int8",
                 "conf_threshold": options.conf_threshold, "transforms": transforms}
     if options.iou_threshold is not None:
@@ -87,10 +89,12 @@ class YoloDetector(Detector):
     True everywhere: cuDNN's tensor-core kernels and oneDNN's CPU convolutions both
     work in NHWC, so NCHW costs a layout conversion per layer (measured on a 2-core
     CPU: 63 -> 51 ms per yolov4-tiny frame). ``compile=True`` runs the network
-    through ``torch.compile`` (inductor, frozen weights): on a CPU the convolutions then
-    carry their activations and prepacked weights, about 25% faster, at the price of a
-    compile on first use and on every input-size change (seconds with a warm cache, up
-    to a minute cold). It falls back to eager mode if compiling fails.
+    through ``torch.compile`` (inductor, frozen weights: the convolutions carry their
+    activations and prepacked weights), compiled on a background thread while the eager
+    network serves (engine.runtime.compiled): the first frames come at eager speed,
+    later ones compiled; an input-size change compiles again the same way. A failed or
+    disagreeing compile leaves the eager network serving, with one logged note.
+    ``compile_state`` and ``precision_label`` say which runs.
 
     ``int8=True`` is the CPU "fast" mode: every convolution runs statically quantised
     (uint8 activations, per-channel int8 weights; see darknet/int8.py). Its activation
@@ -198,15 +202,30 @@ class YoloDetector(Detector):
         kwargs.setdefault("name", Path(cfg_path).stem)
         return cls(model, class_names, **kwargs)
 
-    @staticmethod
-    def _compiled(model: DarknetModel):
-        try:
-            import torch._inductor.config as inductor_config
-            inductor_config.freezing = True  # constant-fold weights: prepacked, fused conv + activation
-            return torch.compile(model, dynamic=False)
-        except Exception as exc:  # no compiler toolchain, unsupported platform
-            log.warning("torch.compile is not available (%s); running eagerly", exc)
-            return model
+    def _compiled(self, model: DarknetModel) -> BackgroundCompiled:
+        """The network behind a ``BackgroundCompiled``: eager at once, compiled (inductor,
+        frozen weights) on a background thread for this input size, dtype and layout."""
+        example = torch.zeros(1, 3, self._input_size[1], self._input_size[0], device=self.device, dtype=self.dtype)
+        if self.channels_last:
+            example = example.contiguous(memory_format=torch.channels_last)
+        return BackgroundCompiled(model, example, name=self.name)
+
+    @property
+    def compile_state(self) -> str:
+        """"compiled", "compiling…" or "" (eager: not asked for, or given up)."""
+        network = self._network
+        return network.label if isinstance(network, BackgroundCompiled) else ""
+
+    @property
+    def precision_label(self) -> str:
+        """The precision as the user sees it, with the compile state: "bf16, compiled",
+        "auto (bf16: AMX), compiling…", "fp32"."""
+        state = self.compile_state
+        return f"{self._precision_label}, {state}" if state else self._precision_label
+
+    @precision_label.setter
+    def precision_label(self, label: str) -> None:
+        self._precision_label = label
 
     @property
     def cfg(self) -> DarknetCfg:
