@@ -10,7 +10,7 @@ import torch
 
 from engine.features.detect.backends.darknet.cfg import parse_cfg
 from engine.features.detect.backends.darknet.random_weights import calibrated_random_model
-from engine.features.detect.backends.yolox.model import build_yolox
+from engine.models.yolox.model import build_yolox
 from engine.features.detect.names import bundled_path
 
 
