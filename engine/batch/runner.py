@@ -41,6 +41,10 @@ _IN_FLIGHT_PER_WORKER = 2
 _PROBE_EVERY_S = 2.0  # while no result arrives, the cluster's head is probed this often
 _LOST_AFTER_S = 10.0  # and declared gone after this long without an answer
 _RETRIES_AFTER_A_DEATH = 1
+# After a worker died, the head must keep answering this long for it to count as one lost
+# worker: a head being stopped still accepts connections for a few seconds while its
+# workers are already gone, and inputs retried in that moment would be marked failed.
+_SETTLE_S = 5.0
 
 
 class ClusterLostError(UserError, RuntimeError):
@@ -228,7 +232,7 @@ def run_batch(job: Any, inputs: list[BatchInput], store: BatchStore, *, address:
             except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
                 # A node lost, or the whole cluster? Asking Ray (ray.nodes()) would block on
                 # a head that is gone, so its port is probed instead.
-                if gcs is not None and not _answers_within(gcs, _LOST_AFTER_S):
+                if gcs is not None and not _stays_reachable(gcs, _SETTLE_S):
                     raise _lost(address, progress, exc)
                 attempts[unit.key] = attempts.get(unit.key, 0) + 1
                 if attempts[unit.key] > _RETRIES_AFTER_A_DEATH:
@@ -304,12 +308,12 @@ def _reachable(gcs: tuple[str, int]) -> bool:
         return False
 
 
-def _answers_within(gcs: tuple[str, int], seconds: float) -> bool:
-    """Whether the head accepts a connection at some moment within ``seconds``."""
+def _stays_reachable(gcs: tuple[str, int], seconds: float, every: float = 0.5) -> bool:
+    """Whether the head accepts every connection tried over ``seconds`` (one each ``every``)."""
     deadline = time.monotonic() + seconds
     while True:
-        if _reachable(gcs):
-            return True
-        if time.monotonic() >= deadline:
+        if not _reachable(gcs):
             return False
-        time.sleep(1.0)
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(every)
