@@ -10,8 +10,8 @@ import torch
 
 from engine.features.detect.backends.darknet.cfg import parse_cfg
 from engine.features.detect.backends.darknet.random_weights import calibrated_random_model
-from engine.models.yolox.model import build_yolox
 from engine.features.detect.names import bundled_path
+from engine.models.yolox.model import build_yolox
 
 
 def explain(model: torch.nn.Module, x: torch.Tensor):

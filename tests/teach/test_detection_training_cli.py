@@ -51,8 +51,11 @@ def test_detect_train_prints_labels_estimate_and_map(data, tmp_path, capsys):
     assert (out / "classes.txt").read_text().split() == ["disc", "square", "triangle"]
 
 
-def test_without_installed_weights_says_what_to_do(data, tmp_path, capsys):
-    assert installed_coco_weights("nano") is None  # the test home has no weights
+def test_without_installed_weights_says_what_to_do(data, tmp_path, capsys, monkeypatch):
+    # A home of its own: other tests install YOLOX weights into the shared test home.
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CNN_STUDIO_MODELS", raising=False)
+    assert installed_coco_weights("nano") is None
     code = app_main.main(["teach", "detect-train", str(data), "-o", str(tmp_path / "m"), "--epochs", "1"])
     _, stderr = capsys.readouterr()
     assert code == 2

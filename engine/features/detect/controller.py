@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engine.core.errors import UserError
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect import user_models
@@ -215,22 +214,11 @@ class DetectController(Controller):
         return index
 
     def refresh_user_models(self) -> list[str]:
-        """Add the remembered models this list does not have yet (another feature added
-        them meanwhile, e.g. Teach's "Use in Detect"); returns their names. The selection
-        and the models already listed stay; one that cannot be opened is left out quietly
-        here (the next start reports and forgets it)."""
-        known = {e.meta.get("path") for e in self.entries if e.name.startswith(user_models.PREFIX)}
-        added: list[str] = []
-        for path, names in user_models.saved(self.store):
-            if path in known:
-                continue
-            try:
-                entry = user_models.user_entry(path, names, tuple(e.name for e in self.entries))
-            except (UserError, OSError):
-                continue
-            self.entries.append(entry)
-            added.append(entry.name)
-        return added
+        """Add the remembered models not listed yet (another feature added them meanwhile,
+        e.g. Teach's "Use in Detect"), after the others; returns their names."""
+        added = user_models.not_listed(self.store, self.entries)
+        self.entries += added
+        return [entry.name for entry in added]
 
     def class_names(self) -> tuple[str, ...]:
         entry = self.entry

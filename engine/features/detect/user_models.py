@@ -230,6 +230,21 @@ def remember(store: SettingsStore, entry: CatalogEntry) -> None:
     user_model_list.remember_path(store, entry.meta["path"], entry.meta.get("names_path"))
 
 
+def not_listed(store: SettingsStore, entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    """Entries for the remembered models whose path none of ``entries`` has; one that
+    cannot be opened is left out quietly (the next start reports and forgets it)."""
+    known = {e.meta.get("path") for e in entries if e.name.startswith(PREFIX)}
+    found: list[CatalogEntry] = []
+    for path, names in saved(store):
+        if path in known:
+            continue
+        try:
+            found.append(user_entry(path, names, tuple(e.name for e in entries + found)))
+        except (UserError, OSError):
+            continue
+    return found
+
+
 def restore(store: SettingsStore, taken: tuple[str, ...]) -> tuple[list[CatalogEntry], str | None]:
     """The remembered models' entries, and one message naming those that could not be
     opened any more (gone or broken: they are forgotten), or None."""
