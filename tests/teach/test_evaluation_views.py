@@ -106,3 +106,17 @@ def test_confusion_matrix_view(qtbot, tmp_path):
     assert view.wrong.item(0).data(Qt.ItemDataRole.DisplayRole).endswith("0.90")
     shot = tmp_path / "confusion_view.png"
     assert view.grab().save(str(shot)) and shot.stat().st_size > 0
+
+
+def test_detection_view_stacks_the_table_above_the_plot_when_narrow(qtbot, evaluation):
+    """In the ~420 px side panel the AP table keeps its full width (its numbers are not cut
+    off) by going above the PR plot; in a wide window they sit side by side."""
+    view = DetectionEvaluationView(worst=2)
+    qtbot.addWidget(view)
+    view.set_evaluation(evaluation)
+    view.resize(420, 900)
+    view.show()
+    qtbot.waitUntil(lambda: view.table.geometry().bottom() <= view.plot.geometry().top())
+    assert view.table.width() >= view.width() - 20
+    view.resize(900, 700)
+    qtbot.waitUntil(lambda: view.table.geometry().right() <= view.plot.geometry().left())

@@ -18,9 +18,10 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -134,15 +135,27 @@ class DetectionEvaluationView(QWidget):
         self.worst_list.itemActivated.connect(self._on_activated)
         self.worst_list.itemDoubleClicked.connect(self._on_activated)
 
-        top = QHBoxLayout()
-        top.addWidget(self.table, 2, Qt.AlignmentFlag.AlignTop)
-        top.addWidget(self.plot, 3)
+        # Side by side where there is room; in a narrow side panel the table would be
+        # squeezed until its numbers are cut off, so it goes above the plot.
+        self.top = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.top.addWidget(self.table, 2)
+        self.top.addWidget(self.plot, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
-        layout.addLayout(top)
+        layout.addLayout(self.top)
         layout.addWidget(self.worst_caption)
         layout.addWidget(self.worst_list, 1)
+
+    #: Narrower than this (pixels), the AP table goes above the PR plot.
+    SIDE_BY_SIDE_WIDTH = 640
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt naming)
+        direction = (QBoxLayout.Direction.LeftToRight if event.size().width() >= self.SIDE_BY_SIDE_WIDTH
+                     else QBoxLayout.Direction.TopToBottom)
+        if self.top.direction() != direction:
+            self.top.setDirection(direction)
+        super().resizeEvent(event)
 
     def clear(self) -> None:
         self.summary.setText("Not evaluated yet.")
