@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QPushButton, QScrollArea, QWidget
 
 from engine.features.teach.synthetic import write_image_folder
+from tests.gui.conftest import wait_frames
 
 
 def _show_tab(qtbot, window, title: str):
@@ -34,10 +35,15 @@ def _assert_fits(tab, scroll: QScrollArea, widgets: list[QWidget]) -> None:
 
 
 def test_faces_verify_with_a_long_verdict_fits(qtbot, make_window):
-    # No source: a live "no face in view" result would replace the verdict under test.
-    window = make_window(None)
+    window = make_window("demo")
     assert window.size().width() == 1280  # the default size the panel must fit
     tab, scroll = _show_tab(qtbot, window, "Faces")
+    # The demo stopped before verify mode starts: a live "no face in view" result would
+    # otherwise replace the verdict under test.
+    wait_frames(qtbot, window, 1)
+    window.toggle_running()
+    assert window.source_bar.start_button.text() == "Start"  # stopped
+    qtbot.wait(1500)  # a frame already in the worker finishes in the mode it started in
     tab.set_mode("verify")
     # the text the controller sends for a no-match with a long name
     tab.ctl.verdict.emit("NOT the same person — Alexandra Konstantinopoulou-Smith? distance 0.1234")
