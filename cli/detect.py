@@ -174,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.features.detect.task import DetectionTask
     from engine.io import classify, iter_frames
     from engine.io.recorder import VideoRecorder
+    from engine.io.video import video_fps
     from engine.runtime.sync import run_task
 
     tracking = args.track or bool(args.line or args.zone or args.events)
@@ -192,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
 
     analyzer = None
-    fps = _video_fps(cv2, args.input) if kind == "video" else 1.0
+    fps = video_fps(args.input) if kind == "video" else 1.0
     if tracking:
         from engine.features.detect.annotate_tracks import draw_tracks
         from engine.features.detect.scene_analysis import SceneAnalyzer
@@ -266,12 +267,3 @@ def _write_image(cv2, path: Path, image) -> None:
     with output_file(path) as tmp:
         if not cv2.imwrite(str(tmp), image):
             raise OSError(f"{path}: could not write the annotated image (check the suffix and the folder)")
-
-
-def _video_fps(cv2, path: str) -> float:
-    capture = cv2.VideoCapture(str(path))
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    return fps if fps and fps > 0 else 30.0

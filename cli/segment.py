@@ -24,7 +24,6 @@ INSTANCE-ID map (pixel i = the i-th listed instance, 0 none) instead of class id
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 from pathlib import Path
 
@@ -124,22 +123,12 @@ def _check_outputs(args: argparse.Namespace, kind: str) -> tuple[Path | None, Pa
     return out, mask
 
 
-def _write_image(path: Path, image) -> None:
-    import cv2
-
-    from cli.common import output_file
-
-    with output_file(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"{path}: could not be written (check the suffix and the folder)")
-
-
 def run(args: argparse.Namespace) -> int:
+    from cli.segment_outputs import SegmentOutputs
     from engine.core.errors import UserError
     from engine.features.segment.render import blend_labels
     from engine.features.segment.task import SegmentationTask
     from engine.io import classify, iter_frames
-    from engine.io.recorder import VideoRecorder
     from engine.runtime.sync import run_task
 
     try:
@@ -150,17 +139,16 @@ def run(args: argparse.Namespace) -> int:
         entry = _entry(args)
         if entry.meta.get("kind") == "instances":
             from cli.segment_instances import run_instances
-            return run_instances(args, entry, kind, out, mask, _write_image, _video_fps)
+            return run_instances(args, entry, kind, out, mask)
         segmenter = _segmenter(args, entry)
         task = SegmentationTask(segmenter, _settings(args, segmenter.short_side))
     except (UserError, ValueError) as exc:
         return fail(exc)
 
     frames = 0
-    recorder = None
     totals: dict[str, int] = {}
     try:
-        with contextlib.ExitStack() as video:
+        with SegmentOutputs(kind, args.input, out, mask) as outputs:
             from engine.runtime.device import choose_device
 
             for step in run_task(task, iter_frames(args.input), device=choose_device()):
@@ -178,9 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 elif kind != "video":
                     share = ", ".join(f"{k} {v / seg.labels.size:.1%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
                     print(f"{frame.source}: {share}")
-                if mask is not None:
-                    name = (Path(frame.source).stem + ".png" if kind == "folder" else f"frame_{frame.index:06d}.png")
-                    _write_image(mask if kind == "image" else mask / name, seg.labels)
+                outputs.write_mask(frame, seg.labels)
                 if out is None:
                     continue
                 if result.image is not None:
@@ -188,20 +174,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     picture = frame.image.copy()
                     blend_labels(picture, seg.labels, 0.5, range(1, len(seg.categories)))
-                if kind == "image":
-                    _write_image(out, picture)
-                elif kind == "folder":
-                    _write_image(out / frame.source, picture)
-                else:
-                    if recorder is None:
-                        from cli.common import output_file
-                        recorder = VideoRecorder(video.enter_context(output_file(out)), fps=_video_fps(args.input))
-                        video.callback(recorder.close)
-                    recorder.write(picture)
-            if recorder is not None:
-                recorder.close()
-                if recorder.error:
-                    raise OSError(f"{out}: {recorder.error}")
+                outputs.write_picture(frame, picture)
     except (UserError, OSError) as exc:
         return fail(exc)
     if frames == 0:
@@ -210,14 +183,3 @@ def run(args: argparse.Namespace) -> int:
         share = ", ".join(f"{k} {v / max(1, sum(totals.values())):.1%}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1]))
         print(f"{args.input}: {frames} frame(s): {share}" + (f"; wrote {out}" if out else ""))
     return 0
-
-
-def _video_fps(path: str) -> float:
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    return fps if fps and fps > 0 else 30.0

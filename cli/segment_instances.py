@@ -16,23 +16,21 @@ Keypoint R-CNN has no masks, so its boxes are filled. Seconds per picture on a C
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from cli.common import fail, print_json
+from cli.segment_outputs import SegmentOutputs
 
 
-def run_instances(args: argparse.Namespace, entry: Any, kind: str, out: Path | None, mask: Path | None,
-                  write_image: Any, video_fps: Any) -> int:
+def run_instances(args: argparse.Namespace, entry: Any, kind: str, out: Path | None, mask: Path | None) -> int:
     """The instance path of `segment` (``entry`` an instance model); returns the exit code."""
     from cli.progress import ProgressBar
     from engine.core.errors import UserError
     from engine.features.segment.instance_render import draw_instances
     from engine.features.segment.instances import InstanceModel
     from engine.io import iter_frames
-    from engine.io.recorder import VideoRecorder
     from engine.runtime.device import choose_device
 
     try:
@@ -48,10 +46,9 @@ def run_instances(args: argparse.Namespace, entry: Any, kind: str, out: Path | N
         return fail(exc)
 
     frames = found = 0
-    recorder = None
     progress = ProgressBar(f"{entry.name}") if kind == "video" else None
     try:
-        with contextlib.ExitStack() as video:
+        with SegmentOutputs(kind, args.input, out, mask) as outputs:
             for frame in iter_frames(args.input):
                 instances = model.run(frame.image).above(args.score)
                 frames += 1
@@ -69,25 +66,9 @@ def run_instances(args: argparse.Namespace, entry: Any, kind: str, out: Path | N
                 if progress is not None:
                     progress.update(frames, None, f"frame {frames}")
                 if mask is not None:
-                    name = Path(frame.source).stem + ".png" if kind == "folder" else f"frame_{frame.index:06d}.png"
-                    write_image(mask if kind == "image" else mask / name, instances.id_map())
-                if out is None:
-                    continue
-                picture = draw_instances(frame.image, instances)
-                if kind == "image":
-                    write_image(out, picture)
-                elif kind == "folder":
-                    write_image(out / frame.source, picture)
-                else:
-                    if recorder is None:
-                        from cli.common import output_file
-                        recorder = VideoRecorder(video.enter_context(output_file(out)), fps=video_fps(args.input))
-                        video.callback(recorder.close)
-                    recorder.write(picture)
-            if recorder is not None:
-                recorder.close()
-                if recorder.error:
-                    raise OSError(f"{out}: {recorder.error}")
+                    outputs.write_mask(frame, instances.id_map())
+                if out is not None:
+                    outputs.write_picture(frame, draw_instances(frame.image, instances))
     except (UserError, OSError) as exc:
         return fail(exc)
     if progress is not None:

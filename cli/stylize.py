@@ -258,6 +258,7 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
     from engine.features.style.metadata import save_png
     from engine.io import iter_frames
     from engine.io.recorder import VideoRecorder
+    from engine.io.video import video_fps
 
     count = 0
     recorder = None
@@ -290,7 +291,7 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
                 if recorder is None:
                     # Written under a temporary name, renamed over OUT only when the stack
                     # closes without an error (engine.core.safe_files.atomic_path).
-                    recorder = VideoRecorder(video.enter_context(output_file(out)), fps=_video_fps(args.content))
+                    recorder = VideoRecorder(video.enter_context(output_file(out)), fps=video_fps(args.content, default=25.0))
                     video.callback(recorder.close)
                 recorder.write(image)
             count += 1
@@ -302,17 +303,6 @@ def _process(args: argparse.Namespace, kind: str, out: Path, prepared, settings)
     print(f"wrote {count} {'image' if count == 1 else 'images'} to {where}" if kind != "video" else f"wrote {count} frames to {out}",
           file=sys.stderr)
     return 0
-
-
-def _video_fps(path: str) -> float:
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    try:
-        fps = cap.get(cv2.CAP_PROP_FPS)
-    finally:
-        cap.release()
-    return fps if fps and fps > 0 else 25.0
 
 
 def _report(label: str, info: dict, image, seconds: float) -> None:

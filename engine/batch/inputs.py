@@ -20,7 +20,7 @@ from pathlib import Path
 from engine.core.errors import NotFound, SourceError
 from engine.core.frame import Frame
 from engine.io.images import IMAGE_SUFFIXES
-from engine.io.video import VIDEO_SUFFIXES
+from engine.io.video import VIDEO_SUFFIXES, video_fps
 
 _GLOB_CHARS = set("*?[")
 
@@ -95,16 +95,5 @@ def frames_of(path: str, every: int = 1) -> tuple[Iterator[Frame], float | None]
     kind = classify(path)
     if kind not in ("image", "video"):
         raise SourceError(f"{path}: not an image or a video file")
-    fps = _video_fps(path) if kind == "video" else None
+    fps = video_fps(path) if kind == "video" else None
     return (f for f in iter_frames(path) if f.index % every == 0), fps
-
-
-def _video_fps(path: str) -> float:
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    return fps if fps and fps > 0 else 30.0

@@ -76,3 +76,14 @@ class VideoSource(CaptureSource):
     def _media_time(self) -> float | None:
         """Seconds into the file: frame number in the file / the file's fps."""
         return max(self._file_frame, 0) / self.fps
+
+
+def video_fps(path: str | os.PathLike[str], default: float = 30.0) -> float:
+    """The frame rate a video file declares, or ``default`` when it declares none (frames
+    per second; for writing outputs at the input's rate)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return float(fps) if fps and fps > 0 else default
