@@ -168,3 +168,16 @@ class SetDetector(Detector):
     def detect(self, image_bgr: np.ndarray) -> Detections:
         prepared = self.prepare(image_bgr)
         return self.finish(self.forward(prepared), prepared)
+
+
+def built_set_detector(network: nn.Module, names: tuple[str, ...], options, device, *, name: str,
+                       transforms: Transforms, capabilities: Capabilities, choice) -> "SetDetector":
+    """A ``SetDetector`` for a network a loader built, with ``options`` already resolved
+    (``DetectorOptions.resolve``) and ``choice`` the precision choice it made: what auto
+    chose is shown as the detector's ``precision_label``."""
+    detector = SetDetector(network, names, name=name, transforms=transforms, capabilities=capabilities,
+                           input_size=options.input_size, conf_threshold=options.conf_threshold,
+                           precision=options.precision, device=device)
+    if choice.requested == "auto":
+        detector.precision_label = choice.label
+    return detector

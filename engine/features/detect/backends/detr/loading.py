@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from engine.features.detect.backends.detr import hf_folder
-from engine.features.detect.backends.detr.detector import DETR_TRANSFORMS, SetDetector, detr_capabilities
+from engine.features.detect.backends.detr.detector import DETR_TRANSFORMS, SetDetector, built_set_detector, detr_capabilities
 from engine.features.detect.options import DetectorOptions
 from engine.models.catalog import Capabilities
 
@@ -85,12 +85,8 @@ def rtdetr_from_folder(folder: str | Path, config: Mapping[str, Any], state: Map
     options, choice = options.resolve(caps, torch.device(device).type if device is not None else "cpu")
     network, spec, names = build_network(config, state, folder / hf_folder.WEIGHTS_NAME)
     log.info("%s: %s with %d classes, %d queries", name, config.get("model_type"), len(names), spec.num_queries)
-    detector = SetDetector(network, names, name=name, transforms=DETR_TRANSFORMS, capabilities=caps,
-                           input_size=options.input_size, conf_threshold=options.conf_threshold,
-                           precision=options.precision, device=device)
-    if choice.requested == "auto":
-        detector.precision_label = choice.label
-    return detector
+    return built_set_detector(network, names, options, device, name=name, transforms=DETR_TRANSFORMS,
+                              capabilities=caps, choice=choice)
 
 
 #: The same loader under the name model_dir's table gives RT-DETRv2 (the config tells them apart).

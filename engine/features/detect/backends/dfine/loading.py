@@ -20,7 +20,7 @@ import torch
 
 from engine.features.detect.backends.detr import hf_folder
 from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
-from engine.features.detect.backends.detr.detector import SetDetector
+from engine.features.detect.backends.detr.detector import SetDetector, built_set_detector
 from engine.features.detect.backends.detr.loading import _complete
 from engine.features.detect.backends.dfine.config import parse_config
 from engine.features.detect.backends.dfine.model import DFine
@@ -94,9 +94,5 @@ def dfine_from_folder(folder: str | Path, config: dict[str, Any], state: dict[st
     model = build_dfine(config, state, folder / hf_folder.WEIGHTS_NAME)
     log.info("D-FINE %s: %d classes, %d queries, %d decoder layers", name, len(names),
              model.spec.num_queries, model.spec.eval_layer + 1)
-    detector = SetDetector(model, names, name=name, transforms=transforms, capabilities=capabilities,
-                           input_size=options.input_size, conf_threshold=options.conf_threshold,
-                           precision=options.precision, device=device)
-    if choice.requested == "auto":
-        detector.precision_label = choice.label
-    return detector
+    return built_set_detector(model, names, options, device, name=name, transforms=transforms,
+                              capabilities=capabilities, choice=choice)
