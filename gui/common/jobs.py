@@ -123,7 +123,7 @@ class JobRunner(QObject):
         self.cancel()
         job_id = next(self._ids)
         self._current_id = job_id
-        control = JobControl(lambda p: self._signals.progress.emit(job_id, p))
+        control = JobControl(lambda p: self._tell(self._signals.progress, job_id, p))
         self._control = control
         self._thread = threading.Thread(
             target=self._run, args=(job_id, job, control), name=f"{self.name}-{job_id}", daemon=True
@@ -155,22 +155,34 @@ class JobRunner(QObject):
     # -- job thread --------------------------------------------------------------------
     def _run(self, job_id: int, job: Job, control: JobControl) -> None:
         signals = self._signals
+
+        def tell(signal, *args) -> None:
+            self._tell(signal, job_id, *args)
+
         try:
             if callable(job) and not isinstance(job, Iterator):
                 result = job(control)
             else:
-                result = self._drive(job, control, lambda p: signals.progress.emit(job_id, p))
+                result = self._drive(job, control, lambda p: tell(signals.progress, p))
         except JobCancelled:
-            signals.cancelled.emit(job_id)
+            tell(signals.cancelled)
             return
         except Exception as exc:  # report every failure; the GUI must keep running
             log.debug("job %r failed", self.name, exc_info=True)
-            signals.failed.emit(job_id, JobFailure(exc))
+            tell(signals.failed, JobFailure(exc))
             return
         if control.cancelled:
-            signals.cancelled.emit(job_id)
+            tell(signals.cancelled)
         else:
-            signals.finished.emit(job_id, result)
+            tell(signals.finished, result)
+
+    def _tell(self, signal, job_id: int, *args) -> None:
+        """Emit from the job thread. The runner's owner (a closed dialog, a tab torn down) may
+        be gone while the job still ran: nobody is left to hear, which is no error of the job's."""
+        try:
+            signal.emit(job_id, *args)
+        except RuntimeError:
+            log.debug("job %r reported after its runner was deleted", self.name)
 
     @staticmethod
     def _drive(gen: Iterator[Any], control: JobControl, emit: Callable[[Any], None]) -> Any:

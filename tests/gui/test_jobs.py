@@ -158,3 +158,30 @@ def test_failed_carries_the_exception_and_its_type(qtbot, runner):
     failure = blocker.args[0]
     assert isinstance(failure.exception, KeyError)
     assert failure == "KeyError: 'missing layer'"
+
+
+def test_a_job_that_outlives_its_runner_ends_quietly(qtbot):
+    """The runner's owner (a closed tab) is deleted while the job still runs: the job's last
+    reports go nowhere, and its thread ends without an unhandled exception."""
+    from PySide6.QtCore import QObject
+    from shiboken6 import delete
+
+    owner = QObject()
+    runner = JobRunner(owner, name="orphan")
+    go, errors = threading.Event(), []
+    threading.excepthook, previous = (lambda args: errors.append(args.exc_value)), threading.excepthook
+
+    def job(control: JobControl):
+        go.wait(5)
+        control.report("late progress")
+        return "late result"
+
+    try:
+        runner.start(job)
+        thread = runner._thread
+        delete(owner)  # the runner and its signal object go with it
+        go.set()
+        thread.join(5)
+    finally:
+        threading.excepthook = previous
+    assert not thread.is_alive() and errors == []

@@ -22,7 +22,8 @@ def test_detector_mode_after_training_fits(qtbot, make_window, tmp_path):
     tab.mode_buttons["detector"].click()
     page = tab.detector_page
     page.add_class("a class with a rather long name for the list")
-    assert page.import_yolo(str(write_scenes(tmp_path / "scenes", count=8, seed=0, size=(160, 120))))
+    with qtbot.waitSignal(page.importer.ended, timeout=60000):  # the import runs in the background
+        assert page.import_yolo(str(write_scenes(tmp_path / "scenes", count=8, seed=0, size=(160, 120))))
     page.strip.setCurrentRow(0)
     panel = page.train_panel
     with qtbot.waitSignal(panel.runner.finished, timeout=60000):  # a tiny run: the evaluation view filled

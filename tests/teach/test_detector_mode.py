@@ -147,25 +147,58 @@ def test_removing_a_class_with_boxes_asks_and_counts(make_tab):
     assert page.session.project.classes == ("object",) and page.strip.captions() == ["no boxes"]
 
 
-def test_import_with_bad_labels_shows_the_summary_and_export(make_tab, tmp_path):
+def _import(qtbot, page, folder) -> tuple:
+    """Start an import and wait for its end; (started, summary, pictures done)."""
+    with qtbot.waitSignal(page.importer.ended, timeout=60000) as ended:
+        started = page.import_yolo(str(folder))
+    return (started, *ended.args)
+
+
+def test_import_with_bad_labels_shows_the_summary_and_export(make_tab, qtbot, tmp_path):
     source = write_scenes(tmp_path / "scenes", count=4, seed=1)
     first_label = sorted((source / "labels").glob("*.txt"))[0]
     first_label.write_text(first_label.read_text() + "9 0.5 0.5 0.2 0.2\nbroken\n")
     tab = make_tab()
     tab.set_mode("detector")
     page = tab.detector_page
-    assert page.import_yolo(str(source))
-    assert page.import_summary.isVisible()
+    started, summary, done = _import(qtbot, page, source)
+    assert started and done == 4 and summary is not None
+    assert page.import_summary.isVisible() and not page.importer.isVisible()
     text = page.import_summary.text()
     assert "Imported 4 picture(s)" in text and "1 class id beyond classes.txt" in text and "1 malformed line" in text
     assert page.strip.count() == 4
     assert page.classes.list.count() == 4  # "object" and the three scene classes
+    assert page.capture_button.isEnabled()
 
     assert page.export_yolo(str(tmp_path / "out"))
     back = L.read_yolo_dataset(tmp_path / "out")
     assert len(back.images) == 4 and back.classes == page.session.project.classes
-    assert not page.import_yolo(str(tmp_path / "nothing-here"))  # one clear message, nothing fatal
+    started, summary, done = _import(qtbot, page, tmp_path / "nothing-here")  # one clear message, nothing fatal
+    assert started and summary is None and done == 0
     assert "no such folder" in tab.context.last_error[1]
+    assert page.strip.count() == 4 and page.capture_button.isEnabled()
+
+
+def test_import_runs_off_the_gui_thread_read_only_and_can_be_cancelled(make_tab, qtbot, tmp_path):
+    source = write_scenes(tmp_path / "scenes", count=40, seed=2, size=(160, 120))
+    tab = make_tab()
+    tab.set_mode("detector")
+    page = tab.detector_page
+    seen: list[tuple[int, int]] = []
+    page.importer.runner.progress.connect(seen.append)
+    # Cancel as soon as the third picture is in: the GUI thread is free to do it.
+    page.importer.runner.progress.connect(lambda report: page.importer.cancel_button.click() if report[0] == 3 else None)
+    with qtbot.waitSignal(page.importer.ended, timeout=60000) as ended:
+        assert page.import_yolo(str(source))
+        assert page.importer.isVisible() and not page.capture_button.isEnabled()  # read-only meanwhile
+        assert not page.import_yolo(str(source))  # one import at a time
+        assert page.handle_key(Qt.Key.Key_C, True) and page.strip.count() == 0  # C taken, nothing captured
+    summary, done = ended.args
+    assert summary is None and 3 <= done < 40 and seen[0][1] == 40
+    kept = len(page.session.project.picture_ids())
+    assert kept == done == page.strip.count()  # what arrived stays, each picture whole
+    assert f"after {done} picture(s)" in page.import_summary.text()
+    assert page.capture_button.isEnabled() and page.capture()
 
 
 def test_capture_without_video_says_what_to_do(make_tab):

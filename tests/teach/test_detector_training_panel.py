@@ -26,7 +26,8 @@ def _page(qtbot, tmp_path):
     qtbot.addWidget(tab)
     tab.set_mode("detector")
     page = tab.detector_page
-    assert page.import_yolo(str(write_scenes(tmp_path / "scenes", count=8, seed=0, size=(160, 120))))
+    with qtbot.waitSignal(page.importer.ended, timeout=60000):  # the import runs in the background
+        assert page.import_yolo(str(write_scenes(tmp_path / "scenes", count=8, seed=0, size=(160, 120))))
     return tab, page
 
 

@@ -33,6 +33,7 @@ from gui.common import file_dialogs
 from gui.features.teach.box_canvas import BoxCanvas
 from gui.features.teach.detector_lists import DetectorClassList, PictureStrip
 from gui.features.teach.detector_training import DetectorTrainPanel
+from gui.features.teach.yolo_import import YoloImportRow
 
 log = logging.getLogger(__name__)
 KEY_LAST = "Teach/last_detector"
@@ -70,6 +71,9 @@ class DetectorMode(QWidget):
         self.import_summary.setObjectName("importSummary")
         self.import_summary.setWordWrap(True)
         self.import_summary.hide()
+        self.importer = YoloImportRow(self.context)
+        self.importer.started.connect(lambda: self._set_busy(True))
+        self.importer.ended.connect(self._imported)
 
         self.classes = DetectorClassList()
         self.classes.class_chosen.connect(self.choose_class)
@@ -117,6 +121,7 @@ class DetectorMode(QWidget):
         layout.addWidget(self.project_label)
         for row in rows:
             layout.addLayout(row)
+        layout.addWidget(self.importer)
         layout.addWidget(self.import_summary)
         layout.addWidget(class_box)
         layout.addLayout(capture_row)
@@ -337,16 +342,35 @@ class DetectorMode(QWidget):
             self.import_yolo(folder)
 
     def import_yolo(self, folder: str) -> bool:
-        summary = self._guard(lambda: self.session.project.import_yolo(folder))
-        if summary is None:
+        """Start importing ``folder`` in the background (``importer``); False when an import
+        runs already. The page is read-only until it ends; the summary shows then."""
+        if self.importer.running or self.session.project is None:
             return False
-        self.import_summary.setText(summary.message())
-        self.import_summary.setToolTip("\n".join(str(p) for p in summary.report.problems[:30]))
-        self.import_summary.show()
-        self._refresh_classes()
-        self._rebuild_strip()
-        self.context.status(f"Teach: {summary.message()}")
+        self.import_summary.hide()
+        self.importer.start(self.session.project, folder)
         return True
+
+    def _set_busy(self, busy: bool) -> None:
+        """While an import writes the project, nothing else may change it."""
+        for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            if child is not self.importer:
+                child.setEnabled(not busy)
+
+    def _imported(self, summary, done: int) -> None:
+        self._set_busy(False)
+        if summary is None:  # failed (already shown) or cancelled: show what did arrive
+            message = f"Import stopped after {done} picture(s); they stay in the project." if done else ""
+        else:
+            message = summary.message()
+            self.import_summary.setToolTip("\n".join(str(p) for p in summary.report.problems[:30]))
+        if message:
+            self.import_summary.setText(message)
+            self.import_summary.show()
+            self.context.status(f"Teach: {message}")
+        if done:
+            self._refresh_classes()
+            self._rebuild_strip()
+            self._count_changed()
 
     def _ask_export(self) -> None:
         folder = file_dialogs.open_folder(self, "Export as a YOLO folder")
@@ -362,14 +386,17 @@ class DetectorMode(QWidget):
 
     # -- keys -----------------------------------------------------------------------
     def handle_key(self, key: int, pressed: bool) -> bool:
-        """The mode's plain keys (module docstring); True when one was used."""
+        """The mode's plain keys (module docstring); True when one was used. While an
+        import runs they are taken but do nothing (the page is read-only then)."""
         if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
-            return (self.choose_class(key - Qt.Key.Key_1) or True) if pressed else True
+            if pressed and not self.importer.running:
+                self.choose_class(key - Qt.Key.Key_1)
+            return True
         actions = {Qt.Key.Key_C: self.capture, Qt.Key.Key_Delete: self.delete_box, Qt.Key.Key_Backspace: self.delete_box,
                    Qt.Key.Key_Return: self.confirm, Qt.Key.Key_Enter: self.confirm}
         action = actions.get(Qt.Key(key))
         if action is None:
             return False
-        if pressed:
+        if pressed and not self.importer.running:
             action()
         return True

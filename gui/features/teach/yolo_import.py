@@ -1,0 +1,81 @@
+"""Importing a YOLO folder into a detector project off the GUI thread, with progress and Cancel.
+
+A folder of thousands of pictures takes a while to read and copy; on the GUI thread that
+froze the window. ``YoloImportRow`` runs ``DetectorProject.import_yolo_job`` (which yields
+(pictures done, pictures in all) and returns an ``ImportSummary``) on a ``JobRunner`` and
+shows a progress bar with a Cancel button while it runs. The page that owns it must keep
+its own hands off the project until ``running`` is False again (the job writes the
+project's files and its class list): ``started`` and ``ended`` say when.
+
+Cancel stops between two pictures: what was copied so far stays in the project (each
+picture is a complete image + label pair), and ``ended`` carries how many.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+
+class YoloImportRow(QWidget):
+    """A progress row, hidden while no import runs (``context``: the tab's AppContext).
+
+    Signals: started(); ended(summary or None, pictures done): after success (the
+    ``ImportSummary``), failure (None; the error was shown) or Cancel (None)."""
+
+    started = Signal()
+    ended = Signal(object, int)
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.runner = context.job_runner("yolo-import", self)
+        self.runner.progress.connect(self._progress)
+        self.runner.finished.connect(lambda summary: self._end(summary))
+        self.runner.failed.connect(self._failed)
+        self.runner.cancelled.connect(lambda: self._end(None))
+        self._done = 0
+        self._running = False
+        self.label = QLabel("Importing…")
+        self.bar = QProgressBar()
+        self.bar.setObjectName("importProgress")
+        self.bar.setFormat("%v / %m pictures")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelImport")
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label)
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        self.hide()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self, project, folder: str) -> None:
+        """Import ``folder`` into ``project`` in the background."""
+        self._done = 0
+        self._running = True
+        self.bar.setRange(0, 0)  # busy until the folder's labels are read and the count is known
+        self.label.setText(f"Importing {folder}…")
+        self.show()
+        self.started.emit()
+        self.runner.start(project.import_yolo_job(folder))
+
+    def _progress(self, report) -> None:
+        done, total = report
+        self._done = int(done)
+        if self.bar.maximum() != total:
+            self.bar.setRange(0, int(total))
+        self.bar.setValue(int(done))
+
+    def _failed(self, failure) -> None:
+        self.context.error("YOLO folder not imported", failure)
+        self._end(None)
+
+    def _end(self, summary) -> None:
+        self._running = False
+        self.hide()
+        self.ended.emit(summary, self._done)
