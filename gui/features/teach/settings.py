@@ -83,5 +83,18 @@ class ModelSettingsBox(QGroupBox):
         for w in widgets:
             w.blockSignals(False)
 
+    def store(self, project) -> None:
+        """Write the shown values into ``project``: its training settings, and its backbone
+        when that choice differs from the project's."""
+        from dataclasses import replace
+
+        s = project.train_settings
+        project.set_train_settings(replace(s, head=self.head_combo.currentText(), finetune=self.finetune_spin.value(),
+                                           epochs=self.epochs_spin.value(),
+                                           augment=replace(s.augment, enabled=self.augment_check.isChecked())))
+        backbone = (self.backbone_combo.currentData(), self.untrained_check.isChecked())
+        if backbone != (project.backbone, project.untrained):
+            project.set_backbone(*backbone)
+
     def set_preview(self, pixmap) -> None:
         self.preview_label.set_picture(pixmap)

@@ -12,42 +12,40 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
-    QRadioButton,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.core.errors import UserError
-from engine.core.safe_files import check_output
 from engine.features.teach.backbones import BackboneWeightsMissingError
 from engine.features.teach.controller import TeachController
 from engine.features.teach.imaging import preview
 from engine.features.teach.project import ProjectError
-from engine.features.teach.render import class_colour, confusion_image
+from engine.features.teach.render import confusion_image
 from engine.features.teach.settings import AugmentSettings
 from gui.common import file_dialogs
 from gui.common.context import install_todo
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
+from gui.features.teach.mode_switch import MODES, ModeSwitch
+from gui.features.teach.model_export import ModelExport
+from gui.features.teach.prediction_overlay import paint_prediction
 from gui.features.teach.settings import ModelSettingsBox
-from gui.features.teach.training import TrainPanel, pixmap_of
+from gui.features.teach.training import TrainPanel, ask_about_missing_weights, pixmap_of
 
 log = logging.getLogger(__name__)
 KEY_LAST = "Teach/last_project"
 KEY_MODE = "Teach/mode"
-MODES = ("classifier", "detector")
 
 
 class TeachTab(StudioTab):
@@ -65,9 +63,6 @@ class TeachTab(StudioTab):
         self.train_runner.finished.connect(self._on_trained)
         self.train_runner.failed.connect(lambda m: self.train_panel.show_stopped(f"Training failed: {m}"))
         self.train_runner.cancelled.connect(lambda: self.train_panel.show_stopped("Training cancelled; nothing was changed."))
-        self.export_runner = context.job_runner("teach-export", self)
-        self.export_runner.finished.connect(self._exported)
-        self.export_runner.failed.connect(self._export_failed)
         self.embed_runner.finished.connect(lambda _: self._refresh_pca())
         self.record_timer = QTimer(self)
         self.record_timer.timeout.connect(self._record_tick)
@@ -104,7 +99,9 @@ class TeachTab(StudioTab):
         self.train_panel = TrainPanel()
         self.train_panel.train_clicked.connect(self._train)
         self.train_panel.cancel_clicked.connect(self.train_runner.cancel)
-        self.train_panel.export_button.clicked.connect(self._ask_export)
+        self.exporter = ModelExport(self.context, self.controller, self.train_panel.export_button, self)
+        self.export_runner = self.exporter.runner
+        self.train_panel.export_button.clicked.connect(lambda: self.exporter.ask(self))
         self.strip = BackboneStrip()
         self.params_label = QLabel()
         self.params_label.setObjectName("paramsLabel")
@@ -120,7 +117,10 @@ class TeachTab(StudioTab):
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addLayout(self._mode_switch())
+        self.mode_switch = ModeSwitch()
+        self.mode_buttons = self.mode_switch.buttons
+        self.mode_switch.chosen.connect(self.set_mode)
+        outer.addWidget(self.mode_switch)
         self.pages = QStackedWidget()
         self.classifier_page = QWidget()
         self.detector_page = None  # built the first time Detector mode is shown
@@ -144,22 +144,6 @@ class TeachTab(StudioTab):
         layout.addLayout(live_row)
         layout.addStretch(1)
 
-    def _mode_switch(self) -> QHBoxLayout:
-        """Classifier | Detector: which kind of model this tab teaches (kept in the settings)."""
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Teach a"))
-        self.mode_group = QButtonGroup(self)
-        self.mode_buttons = {}
-        for mode in MODES:
-            button = QRadioButton(mode.capitalize())
-            button.setObjectName(f"mode_{mode}")
-            self.mode_group.addButton(button)
-            self.mode_buttons[mode] = button
-            row.addWidget(button)
-            button.toggled.connect(lambda on, m=mode: on and self.set_mode(m))
-        row.addStretch(1)
-        return row
-
     @property
     def mode(self) -> str:
         return "detector" if self.detector_page is not None and self.pages.currentWidget() is self.detector_page else "classifier"
@@ -178,11 +162,7 @@ class TeachTab(StudioTab):
             if self.controller.recording:
                 self._stop_recording()
         self.pages.setCurrentWidget(self.detector_page if mode == "detector" else self.classifier_page)
-        button = self.mode_buttons[mode]
-        if not button.isChecked():
-            button.blockSignals(True)
-            button.setChecked(True)
-            button.blockSignals(False)
+        self.mode_switch.show_mode(mode)
         self.context.store.set(KEY_MODE, mode)
         self.task_changed.emit()  # the live task: the classifier's, or none while labelling
 
@@ -375,16 +355,7 @@ class TeachTab(StudioTab):
 
     # -- settings -------------------------------------------------------------------
     def _settings_edited(self) -> None:
-        project = self.controller.project
-        s = project.train_settings
-        from dataclasses import replace
-
-        project.set_train_settings(replace(s, head=self.head_combo.currentText(), finetune=self.finetune_spin.value(),
-                                           epochs=self.epochs_spin.value(),
-                                           augment=replace(s.augment, enabled=self.augment_check.isChecked())))
-        backbone = (self.backbone_combo.currentData(), self.untrained_check.isChecked())
-        if backbone != (project.backbone, project.untrained):
-            project.set_backbone(*backbone)
+        self.model_box.store(self.controller.project)
         self._refresh_model_view()
 
     def _live_edited(self) -> None:
@@ -400,67 +371,21 @@ class TeachTab(StudioTab):
         self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
 
     # -- export ---------------------------------------------------------------------
-    def _ask_export(self) -> None:
-        path = file_dialogs.save_file(self, "Export the trained model", f"{self.controller.project.name}.onnx",
-                                      "ONNX (*.onnx);;TorchScript (*.pt)")
-        if path:
-            self.export_model(path)
-
     def export_model(self, path: str | Path) -> bool:
-        """Export the trained model to ``path`` in a job: TorchScript for .pt/.pth/.ts, else ONNX
-        (".onnx" is added to a name without a suffix); labels.txt is written beside it."""
-        from engine.features.teach.export import export
-
-        model = self.controller.model
-        if model is None:
-            self.context.error("Export model", "there is no trained model yet: press Train first")
-            return False
-        target = Path(path)
-        if not target.suffix:
-            target = target.with_suffix(".onnx")
-        fmt = "torchscript" if target.suffix.lower() in (".pt", ".pth", ".ts") else "onnx"
-        try:  # labels.txt goes beside the export: never into the project's own model folder
-            check_output(target, option="the export", keep_out_of=[(self.controller.project.root, "the Teach project")],
-                         make_parents=True)
-        except UserError as exc:
-            self.context.error("Export model", exc)
-            return False
-        self.train_panel.export_button.setEnabled(False)
-        self.context.status(f"Teach: exporting {fmt} to {target}…")
-        self.export_runner.start(lambda control: (fmt, export(model, fmt, target)))
-        return True
-
-    def _exported(self, result) -> None:
-        fmt, path = result
-        self.train_panel.export_button.setEnabled(self.controller.model is not None)
-        self.context.status(f"Teach: exported {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {path} "
-                            f"(labels in {path.with_name('labels.txt').name})")
-
-    def _export_failed(self, failure) -> None:
-        self.train_panel.export_button.setEnabled(self.controller.model is not None)
-        self.context.error("Export failed", failure)
+        """Export the trained model to ``path`` in a job (see ``ModelExport.export``)."""
+        return self.exporter.export(path)
 
     # -- training -------------------------------------------------------------------
     def _train(self) -> None:
         try:
             self.controller.backbone()
         except BackboneWeightsMissingError as exc:
-            box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", exc.what, parent=self)
-            # The buttons below are the ways out; the engine's todo names the command line's.
-            box.setInformativeText("Download them in the model manager, or continue untrained "
-                                   "(random weights: no download, much worse accuracy).")
-            untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
-            box.addButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            if box.clickedButton() is untrained:
+            answer = ask_about_missing_weights(self, exc.what)
+            if answer == "untrained":
                 self.untrained_check.setChecked(True)
-            elif box.clickedButton() is not None and box.buttonRole(box.clickedButton()) == QMessageBox.ButtonRole.ActionRole:
-                window = self.window()
-                if hasattr(window, "open_model_manager"):
-                    window.open_model_manager()
-                return
             else:
+                if answer == "manager" and hasattr(self.window(), "open_model_manager"):
+                    self.window().open_model_manager()
                 return
         self.embed_runner.cancel()
         self.train_panel.start()
@@ -506,31 +431,8 @@ class TeachTab(StudioTab):
         self.prediction = result.result
 
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
-        p = self.prediction
-        if p is None or self.mode == "detector":  # labelling: the picture is the user's, no banner
-            return
-        font = QFont()
-        size = max(11, frame_width // 48)
-        font.setPixelSize(size)
-        painter.setFont(font)
-        row = size + 8
-        banner = max(16, frame_width // 22) + 16
-        x0, y0, bar_w = 10, banner + 8, frame_width // 4  # under the banner, clear of captions at the bottom
-        for i, (label, value) in enumerate(zip(p.labels, p.smoothed)):
-            y = y0 + i * row
-            b, g, r = class_colour(i)
-            painter.fillRect(x0, y, bar_w, row - 4, QColor(0, 0, 0, 140))
-            painter.fillRect(x0, y, int(bar_w * float(value)), row - 4, QColor(r, g, b, 220))
-            painter.setPen(QColor(255, 255, 255))
-            painter.drawText(x0 + 4, y + row - 8, f"{label}  {float(value):.0%}")
-        font.setPixelSize(max(16, frame_width // 22))
-        font.setBold(True)
-        painter.setFont(font)
-        text = "uncertain" if p.uncertain else f"{p.labels[p.index]}  {p.score:.0%}"
-        painter.fillRect(0, 0, frame_width, font.pixelSize() + 16, QColor(0, 0, 0, 150))
-        b, g, r = class_colour(p.index)
-        painter.setPen(QColor(200, 200, 200) if p.uncertain else QColor(r, g, b))
-        painter.drawText(12, font.pixelSize() + 6, text)
+        if self.prediction is not None and self.mode == "classifier":  # labelling: the picture is the user's
+            paint_prediction(painter, self.prediction, frame_width)
 
     def deactivated(self) -> None:
         if self.controller.recording:

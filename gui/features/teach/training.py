@@ -6,7 +6,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.common.fit_picture import FitPicture
 from gui.common.video_view import bgr_to_qimage
@@ -14,6 +24,21 @@ from gui.common.video_view import bgr_to_qimage
 
 def pixmap_of(image: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(bgr_to_qimage(np.ascontiguousarray(image)).copy())
+
+
+def ask_about_missing_weights(parent: QWidget, what: str) -> str:
+    """Training needs ImageNet weights that are not installed (``what`` says which): ask.
+    "untrained" (go on with random weights), "manager" (open the model manager) or ""
+    (cancelled). The buttons are the app's ways out, not the command line's."""
+    box = QMessageBox(QMessageBox.Icon.Question, "ImageNet weights missing", what, parent=parent)
+    box.setInformativeText("Download them in the model manager, or continue untrained "
+                           "(random weights: no download, much worse accuracy).")
+    untrained = box.addButton("Continue untrained", QMessageBox.ButtonRole.AcceptRole)
+    manager = box.addButton("Open the model manager (download)", QMessageBox.ButtonRole.ActionRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return "untrained" if clicked is untrained else "manager" if clicked is manager else ""
 
 
 class TrainPanel(QWidget):
