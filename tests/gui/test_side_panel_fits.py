@@ -61,7 +61,8 @@ def test_teach_after_training_with_preview_fits(qtbot, make_window, tmp_path):
     tab.untrained_check.setChecked(True)
     tab.augment_check.setChecked(False)
     tab.epochs_spin.setValue(2)
-    tab.import_folder(str(write_image_folder(tmp_path / "folder", per_class=6, seed=1)))
+    with qtbot.waitSignal(tab.importer.ended, timeout=60000):
+        tab.import_folder(str(write_image_folder(tmp_path / "folder", per_class=6, seed=1)))
     with qtbot.waitSignal(tab.train_runner.finished, timeout=120000):
         tab.train_panel.train_button.click()
     tab._preview_augmentation()

@@ -52,7 +52,10 @@ def test_record_train_predict_and_reopen(make_tab, qtbot, small_folder):
     recorded = project.counts()[name]
     assert first.thumbs.count() == recorded
 
-    tab.import_folder(str(small_folder))
+    with qtbot.waitSignal(tab.importer.ended, timeout=60000) as ended:  # the import runs in the background
+        assert tab.import_folder(str(small_folder))
+        assert not tab.train_panel.train_button.isEnabled() and not tab.import_folder(str(small_folder))
+    assert ended.args[0].total == ended.args[1] == 24 and tab.train_panel.train_button.isEnabled()
     assert project.counts()["blobs"] == 8 and len(project.classes) == 5
     qtbot.waitUntil(lambda: tab.scatter.count >= 24, timeout=60000)  # the PCA of the cached embeddings
 
@@ -99,7 +102,8 @@ def test_export_model_from_the_tab_and_the_cli_takes_the_project_folder(make_tab
     tab.epochs_spin.setValue(2)
     assert not tab.train_panel.export_button.isEnabled()  # nothing trained yet
     assert not tab.export_model(tmp_path / "early.onnx") and "Train" in tab.context.last_error[1]
-    tab.import_folder(str(small_folder))
+    with qtbot.waitSignal(tab.importer.ended, timeout=60000):
+        tab.import_folder(str(small_folder))
     with qtbot.waitSignal(tab.train_runner.finished, timeout=120000):
         tab.train_panel.train_button.click()
     assert tab.train_panel.export_button.isEnabled()

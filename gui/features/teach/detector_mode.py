@@ -33,7 +33,7 @@ from gui.common import file_dialogs
 from gui.features.teach.box_canvas import BoxCanvas
 from gui.features.teach.detector_lists import DetectorClassList, PictureStrip
 from gui.features.teach.detector_training import DetectorTrainPanel
-from gui.features.teach.yolo_import import YoloImportRow
+from gui.features.teach.import_row import ImportRow
 
 log = logging.getLogger(__name__)
 KEY_LAST = "Teach/last_detector"
@@ -71,8 +71,7 @@ class DetectorMode(QWidget):
         self.import_summary.setObjectName("importSummary")
         self.import_summary.setWordWrap(True)
         self.import_summary.hide()
-        self.importer = YoloImportRow(self.context)
-        self.importer.started.connect(lambda: self._set_busy(True))
+        self.importer = ImportRow(self.context, page=self)
         self.importer.ended.connect(self._imported)
 
         self.classes = DetectorClassList()
@@ -347,17 +346,10 @@ class DetectorMode(QWidget):
         if self.importer.running or self.session.project is None:
             return False
         self.import_summary.hide()
-        self.importer.start(self.session.project, folder)
+        self.importer.start(self.session.project.import_yolo_job(folder), folder)
         return True
 
-    def _set_busy(self, busy: bool) -> None:
-        """While an import writes the project, nothing else may change it."""
-        for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
-            if child is not self.importer:
-                child.setEnabled(not busy)
-
     def _imported(self, summary, done: int) -> None:
-        self._set_busy(False)
         if summary is None:  # failed (already shown) or cancelled: show what did arrive
             message = f"Import stopped after {done} picture(s); they stay in the project." if done else ""
         else:

@@ -36,6 +36,7 @@ from gui.common import file_dialogs
 from gui.common.context import install_todo
 from gui.common.tab_base import StudioTab
 from gui.features.teach.classes import ClassList, files_in, thumbnail
+from gui.features.teach.import_row import ImportRow
 from gui.features.teach.insight import BackboneStrip, EmbeddingScatter
 from gui.features.teach.mode_switch import MODES, ModeSwitch
 from gui.features.teach.model_export import ModelExport
@@ -132,6 +133,10 @@ class TeachTab(StudioTab):
         top.addWidget(self.project_label, 1)
         layout.addLayout(top)
         layout.addLayout(buttons)
+        self.importer = ImportRow(self.context, page=self.classifier_page)
+        self.importer.started.connect(lambda: self.controller.recording and self._stop_recording())
+        self.importer.ended.connect(self._imported)
+        layout.addWidget(self.importer)
         layout.addWidget(self.model_box)
         layout.addWidget(self.class_list)
         layout.addWidget(self.train_panel)
@@ -242,16 +247,22 @@ class TeachTab(StudioTab):
         if folder:
             self.import_folder(folder)
 
-    def import_folder(self, folder: str) -> None:
-        try:
-            report = self.controller.project.import_folder(folder)
-        except ProjectError as exc:
-            self.context.error("Cannot import", exc)
-            return
-        self._rebuild_cards()
-        self._start_embedding()
-        skipped = f"; skipped {len(report.skipped)} file(s) that are not images" if report.skipped else ""
-        self.context.status(f"Imported {report.total} samples{skipped}")
+    def import_folder(self, folder: str) -> bool:
+        """Start importing an ImageFolder in the background (``importer``); False while one runs."""
+        if self.importer.running:
+            return False
+        self.importer.start(self.controller.project.import_folder_job(folder), folder)
+        return True
+
+    def _imported(self, report, done: int) -> None:
+        if report is not None:
+            skipped = f"; skipped {len(report.skipped)} file(s) that are not images" if report.skipped else ""
+            self.context.status(f"Imported {report.total} samples{skipped}")
+        elif done:
+            self.context.status(f"Import stopped after {done} file(s); the samples read stay in the project")
+        if done:
+            self._rebuild_cards()
+            self._start_embedding()
 
     def _export_folder(self) -> None:
         folder = file_dialogs.open_folder(self, "Export samples as an ImageFolder")

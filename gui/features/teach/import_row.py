@@ -1,35 +1,38 @@
-"""Importing a YOLO folder into a detector project off the GUI thread, with progress and Cancel.
+"""Importing a folder into a Teach project off the GUI thread, with progress and Cancel.
 
 A folder of thousands of pictures takes a while to read and copy; on the GUI thread that
-froze the window. ``YoloImportRow`` runs ``DetectorProject.import_yolo_job`` (which yields
-(pictures done, pictures in all) and returns an ``ImportSummary``) on a ``JobRunner`` and
-shows a progress bar with a Cancel button while it runs. The page that owns it must keep
-its own hands off the project until ``running`` is False again (the job writes the
-project's files and its class list): ``started`` and ``ended`` say when.
+froze the window. ``ImportRow`` runs an import job (a generator yielding (pictures done,
+pictures in all) and returning a summary: ``DetectorProject.import_yolo_job``,
+``TeachProject.import_folder_job``) on a ``JobRunner`` and shows a progress bar with a
+Cancel button while it runs. Nothing else may change the project until ``running`` is
+False again (the job writes the project's files and its class list): the row disables
+the other widgets of the page it is given (``page``), and ``started`` and ``ended``
+tell the page's own code.
 
 Cancel stops between two pictures: what was copied so far stays in the project (each
-picture is a complete image + label pair), and ``ended`` carries how many.
+picture is stored whole), and ``ended`` carries how many.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 
-class YoloImportRow(QWidget):
-    """A progress row, hidden while no import runs (``context``: the tab's AppContext).
+class ImportRow(QWidget):
+    """A progress row, hidden while no import runs (``context``: the tab's AppContext;
+    ``page``: the widget whose other direct children are disabled meanwhile).
 
-    Signals: started(); ended(summary or None, pictures done): after success (the
-    ``ImportSummary``), failure (None; the error was shown) or Cancel (None)."""
+    Signals: started(); ended(summary or None, pictures done): after success (the job's
+    return value), failure (None; the error was shown) or Cancel (None)."""
 
     started = Signal()
     ended = Signal(object, int)
 
-    def __init__(self, context, parent: QWidget | None = None) -> None:
+    def __init__(self, context, page: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.context = context
-        self.runner = context.job_runner("yolo-import", self)
+        self.context, self.page = context, page
+        self.runner = context.job_runner("teach-import", self)
         self.runner.progress.connect(self._progress)
         self.runner.finished.connect(lambda summary: self._end(summary))
         self.runner.failed.connect(self._failed)
@@ -54,15 +57,16 @@ class YoloImportRow(QWidget):
     def running(self) -> bool:
         return self._running
 
-    def start(self, project, folder: str) -> None:
-        """Import ``folder`` into ``project`` in the background."""
+    def start(self, job, folder: str) -> None:
+        """Run ``job``, the import of ``folder`` (named in the row), in the background."""
         self._done = 0
         self._running = True
         self.bar.setRange(0, 0)  # busy until the folder's labels are read and the count is known
         self.label.setText(f"Importing {folder}…")
         self.show()
+        self._lock_page(True)
         self.started.emit()
-        self.runner.start(project.import_yolo_job(folder))
+        self.runner.start(job)
 
     def _progress(self, report) -> None:
         done, total = report
@@ -72,10 +76,16 @@ class YoloImportRow(QWidget):
         self.bar.setValue(int(done))
 
     def _failed(self, failure) -> None:
-        self.context.error("YOLO folder not imported", failure)
+        self.context.error("Folder not imported", failure)
         self._end(None)
+
+    def _lock_page(self, locked: bool) -> None:
+        for child in self.page.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            if child is not self:
+                child.setEnabled(not locked)
 
     def _end(self, summary) -> None:
         self._running = False
         self.hide()
+        self._lock_page(False)
         self.ended.emit(summary, self._done)
