@@ -15,6 +15,8 @@ picture is stored whole), and ``ended`` carries how many.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
@@ -62,7 +64,8 @@ class ImportRow(QWidget):
         self._done = 0
         self._running = True
         self.bar.setRange(0, 0)  # busy until the folder's labels are read and the count is known
-        self.label.setText(f"Importing {folder}…")
+        self.label.setText(f"Importing {Path(folder).name}…")  # the bar needs the width; the path is the tooltip
+        self.label.setToolTip(str(folder))
         self.show()
         self._lock_page(True)
         self.started.emit()
