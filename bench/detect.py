@@ -411,7 +411,7 @@ def main() -> int:
             if cuda:
                 torch.cuda.synchronize()
         rate = n * args.batch / (time.perf_counter() - start)
-        print(f"  model-only throughput, batch {args.batch}, {first.dtype}: {rate:.0f} frames/s")
+        print(f"  model-only throughput, batch {args.batch}, {first.dtype}: {rate:.1f} frames/s")
     if args.pipeline:
         med, p90, count, dropped = run_pipeline(lambda dev: make(variants[0]), frames, seconds=6.0, fps=30.0)
         print(f"  live pipeline at 30 fps: capture-to-result latency median {med:.1f} ms, p90 {p90:.1f} ms "

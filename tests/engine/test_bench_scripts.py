@@ -59,6 +59,7 @@ def test_every_measure_of_the_gpu_suite_matches_what_its_script_prints():
         name = suite["slug"](bench.name)
         files = sorted([*samples.glob(f"{name}.txt"), *samples.glob(f"{name}--*.txt")])
         assert files, f"no captured output of {bench.name}"
+        assert all(f.read_text().startswith(f"$ bench/{bench.script} ") for f in files), files  # that script's
         text = "\n".join(f.read_text() for f in files)
         for label, pattern in bench.measures:
             rows = suite["pick"](dataclasses.replace(bench, measures=((label, pattern),)), text)
