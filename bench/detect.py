@@ -3,7 +3,7 @@
 
     python bench/detect.py [--model yolov4-tiny] [--size 416x416] [--frames 30] [--rounds 5]
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
-                           [--variants fp32,int8,bf16] [--repeat 3]
+                           [--variants fp32,int8,bf16,fp32-compiled] [--repeat 3]
     python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32]
                            [--variants fp32,bf16,bf16-compiled]
 
@@ -13,20 +13,29 @@ frames in alternating rounds, so background load hits both alike; the median rou
 reported. "end to end" = BGR frame in -> final boxes out (resize, inference, decoding,
 NMS); "model" = the network alone on a ready input blob. ``--pipeline`` also measures the
 live path (capture thread at 30 fps -> mailbox -> worker -> result) and reports the
-capture-to-result latency. On CUDA, ``--batch`` gives model-only throughput in fp16.
+capture-to-result latency. ``--batch N`` adds model-only throughput at batch N (the eager
+network in the first variant's dtype: float16 on CUDA).
+On CUDA "fp32" runs YoloDetector's float16 (labelled fp16 in the output).
 
 ``--variants`` measures several precisions of ours in the same interleaved run (fp32;
 int8, the CPU "fast" mode; bf16 on CPUs with AVX512-BF16/AMX) and, for each one that is
 not fp32, its agreement with fp32 on the oracle images of the OpenCV-equivalence tests
 (synthetic street pictures, seeds 3-10; int8 calibrates on other pictures): recall and
 precision of fp32's detections (same class, IoU >= 0.5), mean IoU and score change.
+A variant NAME-compiled (fp32-compiled, bf16-compiled; ``--compile`` turns fp32 into
+fp32-compiled) runs NAME through torch.compile (engine.runtime.compiled: inductor, frozen
+weights, compiled in the background); the compile is waited for before timing and its
+seconds printed, and each compiled variant whose eager NAME is measured too gets a
+"ratio compiled/eager" line (network alone and end to end, < 1: compiled is faster).
+Every variant's network alone is timed too ("ours TAG model").
 The other processes' CPU use is measured before and after (engine.runtime.threads), since the
 machine may be shared; ``--repeat`` runs the whole comparison several times and reports
 the spread of the ratio.
 
 ``--model yolox-nano|yolox-tiny|yolox-s|dfine-n|rtdetr-r18 --variants fp32,int8,bf16``
-measures those families' precision variants instead (no OpenCV side): see
-bench/detect_variants.py.
+measures those families' precision variants instead (no OpenCV side; fp32-compiled for
+YOLOX; on ``--device``, end to end and network alone, ``--size`` their input, default
+their own): see bench/detect_variants.py.
 
 ``--peers openvino,onnxruntime`` compares ours with those runtimes on our own ONNX export
 instead (network alone and end to end, peers using our preprocessing and decoding so only
@@ -200,7 +209,7 @@ def main() -> int:
     parser.add_argument("--model", default="yolov4-tiny", help="bundled cfg name (yolov4-tiny, yolov3-tiny, yolov7-tiny, yolov4, ...)")
     parser.add_argument("--cfg", help="a cfg file instead of a bundled one")
     parser.add_argument("--weights", help="a .weights file (default: random weights)")
-    parser.add_argument("--size", default="416x416")
+    parser.add_argument("--size", help="network input WxH (default 416x416; YOLOX and DETR variants: the model's own)")
     parser.add_argument("--frames", type=int, default=30, help="frames per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=1, help="repeat the whole comparison; the spread of the ratio is printed")
@@ -208,12 +217,14 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--compile", action="store_true", help="our fp32 network (with --peers: --precision's) through "
-                                                               "torch.compile (inductor), waited for before timing")
+                                                               "torch.compile (inductor), waited for before timing "
+                                                               "(same as fp32-compiled in --variants)")
     parser.add_argument("--bf16", action="store_true", help="same as adding bf16 to --variants")
-    parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU); "
-                                                           "with --peers also NAME-compiled (e.g. bf16-compiled)")
+    parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU), "
+                                                           "NAME-compiled (fp32-compiled, bf16-compiled: through "
+                                                           "torch.compile)")
     parser.add_argument("--no-opencv", action="store_true", help="skip the OpenCV side (e.g. on a GPU box)")
-    parser.add_argument("--batch", type=int, default=0, help="CUDA: also measure model-only throughput at this batch size")
+    parser.add_argument("--batch", type=int, default=0, help="also measure model-only throughput at this batch size")
     parser.add_argument("--pipeline", action="store_true", help="also measure live capture-to-result latency at 30 fps")
     parser.add_argument("--peers", help="compare with other runtimes on our ONNX export instead of OpenCV: "
                                         "openvino,onnxruntime (see bench/detect_peers.py); --model may then be any "
@@ -224,12 +235,13 @@ def main() -> int:
     parser.add_argument("--per-image", type=int, default=10,
                         help="YOLOX/DETR variants with random weights: fp32 boxes per picture the threshold gives")
     args = parser.parse_args()
-    if args.peers:
-        return peers_main(args)
-    if args.model.startswith(("yolox-", "dfine-", "rtdetr")) and not args.cfg:
+    if args.model.startswith(("yolox-", "dfine-", "rtdetr")) and not args.cfg and not args.peers:
         # YOLOX and the DETR family: precision variants alone (bench/detect_variants.py)
         from bench.detect_variants import run
         return run(args, agreement)
+    args.size = args.size or "416x416"
+    if args.peers:
+        return peers_main(args)
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     threads = args.threads or torch.get_num_threads()  # the budget set OMP_NUM_THREADS before torch loaded
@@ -245,21 +257,31 @@ def main() -> int:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.bf16 and "bf16" not in variants:
         variants.append("bf16")
-    unknown = set(variants) - {"fp32", "int8", "bf16"}
+    if args.compile:
+        variants = ["fp32-compiled" if v == "fp32" else v for v in variants]
+    known = {"fp32", "int8", "bf16", "fp32-compiled", "bf16-compiled"}
+    unknown = set(variants) - known
     if unknown or not variants:
-        parser.error(f"--variants: unknown {', '.join(sorted(unknown)) or '(none given)'}; use fp32, int8, bf16")
+        parser.error(f"--variants: unknown {', '.join(sorted(unknown)) or '(none given)'}; use {', '.join(sorted(known))}")
 
     def make(variant: str, dev=device) -> YoloDetector:
+        precision, _, compiled = variant.partition("-")
         return YoloDetector.from_files(cfg, weights, device=dev, input_size=(width, height), channels_last=channels_last,
-                                       compile=args.compile and variant == "fp32", bf16=variant == "bf16",
-                                       int8=variant == "int8")
+                                       compile=bool(compiled), bf16=precision == "bf16", int8=precision == "int8")
 
     calibration = [synthetic_image(480, 640, seed=s) for s in CALIBRATION_SEEDS]
     detectors: dict[str, YoloDetector] = {}
     for variant in variants:
+        started = time.perf_counter()
         det = make(variant)
         for frame in calibration:  # int8 measures its ranges on these, never on the oracle images
-            det.detect(frame)
+            det.detect(frame)  # (and a compile starts after the first eager calls)
+        network = det._network
+        if variant.endswith("-compiled") and hasattr(network, "wait"):
+            network.wait()  # timing a network that switches to compiled midway would measure neither
+            print(f"{variant}: built and compiled in {time.perf_counter() - started:.1f} s (the compile itself "
+                  f"{network.compile_seconds or 0.0:.1f} s): {det.compile_state or 'eager'}"
+                  f"{'; ' + network.note if network.note else ''}", flush=True)
         detectors[variant] = det
     frames = [synthetic_image(480, 640, seed=s) for s in range(args.frames)]
     first = detectors[variants[0]]
@@ -275,15 +297,17 @@ def main() -> int:
     def ours_e2e(det):
         return lambda frame: det.detect(frame)
 
-    with torch.inference_mode():
-        prepared = first.prepare(frames[0])
-        prepared = (prepared[0].clone(), *prepared[1:])
-
-    def ours_model(_frame):
+    def ours_model(det):
         with torch.inference_mode():
-            first.forward(prepared)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+            prepared = det.prepare(frames[0])
+            prepared = (prepared[0].clone(), *prepared[1:])
+
+        def run(_frame):
+            with torch.inference_mode():
+                det.forward(prepared)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        return run
 
     def cv_e2e(frame):
         blob = cv2.dnn.blobFromImage(frame, 1 / 255.0, (width, height), swapRB=True, crop=False)
@@ -296,11 +320,14 @@ def main() -> int:
         net.setInput(blob0)
         net.forward(out_names)
 
-    # Label by what each really computes in: "fp32" on CUDA is YoloDetector's float16.
+    # Label by what each really computes in: "fp32" on CUDA is YoloDetector's float16; a
+    # compile that failed says so (it runs eagerly).
     short = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8"}
-    tag = {v: short.get(d.precision, d.precision) for v, d in detectors.items()}
+    tag = {v: short.get(d.precision, d.precision) + ("" if not v.endswith("-compiled") else
+                                                     "-compiled" if d.compile_state == "compiled" else "-compile-failed")
+           for v, d in detectors.items()}
     benches = {f"ours {tag[v]} end to end": ours_e2e(d) for v, d in detectors.items()}
-    benches[f"ours {tag[variants[0]]} model"] = ours_model
+    benches.update({f"ours {tag[v]} model": ours_model(d) for v, d in detectors.items()})
     if net is not None:
         benches.update({"OpenCV end to end": cv_e2e, "OpenCV model": cv_model})
     for fn in benches.values():  # warm-up: allocators, oneDNN primitive caches, cudnn autotune
@@ -310,7 +337,7 @@ def main() -> int:
     print(f"model {cfg.stem} at {width}x{height}, frames 640x480, {args.rounds} rounds x {args.frames} frames, "
           f"device {device}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), channels_last={first.channels_last}, "
-          f"variants {', '.join(f'{v}={d.precision}' for v, d in detectors.items())}, compiled={args.compile}, "
+          f"variants {', '.join(f'{v}={tag[v]}' for v in detectors)}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}")
     ratios: dict[str, list[float]] = {}
     names = list(benches)
@@ -333,7 +360,7 @@ def main() -> int:
         median = {k: statistics.median(v) for k, v in times.items()}
         for name, values in times.items():
             fast = sorted(values)[len(values) // 10]
-            print(f"  {name:<24} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s), "
+            print(f"  {name:<28} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s), "
                   f"p10 {fast:7.2f} ms")
         if net is not None:
             pairs_of = [(f"ours {tag[v]} end to end", "OpenCV end to end", f"{tag[v]} end to end") for v in variants]
@@ -344,6 +371,12 @@ def main() -> int:
                 ratios.setdefault(label, []).append(ratio)
                 print(f"  ratio ours/OpenCV {label:<18}: {ratio:.3f} (median of per-frame ratios "
                       f"{statistics.median(pairs):.3f}; < 1 means ours is faster)")
+        for v in variants:
+            eager = v.partition("-")[0]
+            if v.endswith("-compiled") and eager in detectors:
+                for part in ("model", "end to end"):
+                    ratio = median[f"ours {tag[v]} {part}"] / median[f"ours {tag[eager]} {part}"]
+                    print(f"  ratio compiled/eager {tag[eager]} {part:<10}: {ratio:.3f} (< 1 means compiled is faster)")
     if args.repeat > 1 and ratios:
         print("spread over runs:")
         for label, values in ratios.items():
@@ -352,7 +385,7 @@ def main() -> int:
 
     others = [v for v in variants if v != "fp32"]
     if others and device.type == "cpu":
-        reference = detectors.get("fp32") or make("fp32")
+        reference = detectors.get("fp32") or make("fp32")  # agreement is with eager fp32
         oracle = [synthetic_image(480, 640, seed=s) for s in ORACLE_SEEDS]
         ref = [reference.detect(im) for im in oracle]
         print(f"agreement with fp32 on {len(oracle)} oracle images (conf {conf}, NMS IoU {iou}):")
@@ -362,20 +395,23 @@ def main() -> int:
                   f"({stats['other']} vs {stats['reference']} detections), matched boxes mean IoU "
                   f"{stats['mean_iou']:.3f}, score change mean {stats['mean_score_change']:.4f} "
                   f"max {stats['max_score_change']:.4f}")
-    if args.batch and device.type == "cuda":
+    if args.batch:
+        cuda = device.type == "cuda"
         x = torch.rand((args.batch, 3, height, width), device=device, dtype=first.dtype)
         if first.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            for _ in range(5):
+            for _ in range(5 if cuda else 1):
                 first.model(x)
-            torch.cuda.synchronize()
-            start, n = time.perf_counter(), 50
+            if cuda:
+                torch.cuda.synchronize()
+            start, n = time.perf_counter(), 50 if cuda else 3
             for _ in range(n):
                 first.model(x)
-            torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
         rate = n * args.batch / (time.perf_counter() - start)
-        print(f"  model-only throughput, batch {args.batch}, {first.dtype}: {rate:.0f} frames/s")
+        print(f"  model-only throughput, batch {args.batch}, {first.dtype}: {rate:.1f} frames/s")
     if args.pipeline:
         med, p90, count, dropped = run_pipeline(lambda dev: make(variants[0]), frames, seconds=6.0, fps=30.0)
         print(f"  live pipeline at 30 fps: capture-to-result latency median {med:.1f} ms, p90 {p90:.1f} ms "

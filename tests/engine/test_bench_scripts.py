@@ -3,6 +3,7 @@ tests never time anything)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import runpy
@@ -35,9 +36,35 @@ def test_gpu_suite_runs_on_the_cpu_and_prints_one_table():
 
 def test_gpu_suite_never_gives_a_script_more_than_the_budget_left():
     time_limit = runpy.run_path(str(ROOT / "bench" / "gpu_suite.py"))["time_limit"]
-    for left, scripts_left in ((200.0, 1), (480.0, 5), (30.0, 2), (10.0, 3), (15.0, 1)):
-        assert 10.0 <= time_limit(left, scripts_left) <= left, (left, scripts_left)
-    assert time_limit(480.0, 5) > 480.0 / 5  # the first scripts still get more than an even share
+    for left, expected, expected_left in ((200.0, 30, 30), (480.0, 30, 150), (30.0, 10, 20), (10.0, 5, 15),
+                                          (15.0, 100, 100), (600.0, 110, 90)):
+        assert 10.0 <= time_limit(left, expected, expected_left) <= left, (left, expected, expected_left)
+    assert time_limit(480.0, 30, 150) > 480.0 * 30 / 150  # more than its even share: estimates are rough
+    assert time_limit(500.0, 110, 500) > 2 * time_limit(500.0, 20, 500)  # the long ones get the time they need
+
+
+def test_gpu_suite_expects_its_gpu_settings_to_fit_the_default_budget():
+    suite = runpy.run_path(str(ROOT / "bench" / "gpu_suite.py"))
+    assert sum(b.gpu_s for b in suite["SUITE"]) <= suite["BUDGET_S"]
+
+
+def test_every_measure_of_the_gpu_suite_matches_what_its_script_prints():
+    # bench_outputs/ holds the scripts' real output from `gpu_suite.py --device cpu --outputs DIR`
+    # (stderr cut off), plus runs with other flags where the CPU settings do not print a line
+    # (NAME--SUFFIX.txt, e.g. YOLOX's compiled variant): every regex must find a number there,
+    # so a changed print cannot silently empty a row of the GPU table.
+    suite = runpy.run_path(str(ROOT / "bench" / "gpu_suite.py"))
+    samples = ROOT / "tests" / "engine" / "bench_outputs"
+    for bench in suite["SUITE"]:
+        name = suite["slug"](bench.name)
+        files = sorted([*samples.glob(f"{name}.txt"), *samples.glob(f"{name}--*.txt")])
+        assert files, f"no captured output of {bench.name}"
+        assert all(f.read_text().startswith(f"$ bench/{bench.script} ") for f in files), files  # that script's
+        text = "\n".join(f.read_text() for f in files)
+        for label, pattern in bench.measures:
+            rows = suite["pick"](dataclasses.replace(bench, measures=((label, pattern),)), text)
+            assert rows, (bench.name, label)
+            assert all(re.fullmatch(r"\d[\d.]*", value) for _, value in rows), (bench.name, rows)
 
 
 def test_detect_process_compares_both_processes_on_the_same_clip():
