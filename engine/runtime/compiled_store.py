@@ -25,7 +25,10 @@ launches go straight to their fallback instead of tracing again.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import hashlib
+import importlib
 import logging
 import os
 import tempfile
@@ -110,8 +113,7 @@ class CompileStore:
         if not path.is_file():
             return None
         try:
-            with _quiet_logger("torch._inductor.package.package"):  # its "outdated pt2 file" guess: ours says more
-                loaded = torch._inductor.aoti_load_package(str(path))
+            loaded = open_package(path)
         except Exception as exc:  # truncated, another torch build, a library that does not link
             self.discard(key, f"it does not load ({first_line(exc)})")
             return None
@@ -143,9 +145,11 @@ class CompileStore:
         try:
             try:
                 with torch.no_grad():
-                    program = torch.export.export(module, (example,))
-                    torch._inductor.aoti_compile_and_package(program, package_path=temp,
-                                                             inductor_configs=dict(options or AOT_OPTIONS))
+                    # A copy: export swaps the module's weights for fake tensors while it
+                    # traces, and the original serves eager calls on another thread meanwhile.
+                    program = torch.export.export(copy.deepcopy(module), (example,))
+                    inductor = importlib.import_module("torch._inductor")
+                    inductor.aoti_compile_and_package(program, package_path=temp, inductor_configs=dict(options or AOT_OPTIONS))
             except Exception as exc:
                 with contextlib.suppress(OSError):
                     (self.root / f"{key}{FAILED_SUFFIX}").write_text(first_line(exc), encoding="utf-8")
@@ -177,6 +181,32 @@ class CompileStore:
             with contextlib.suppress(OSError):
                 path.unlink()
                 total -= size
+
+
+class LoadedPackage:
+    """An AOTInductor package, loaded: called like the module on one input tensor, it
+    returns the module's outputs in the module's structure (list, tuple, dict, tensor)."""
+
+    def __init__(self, loader: Any) -> None:
+        from torch.utils import _pytree as pytree
+
+        self._loader = loader
+        self._unflatten = functools.partial(pytree.tree_unflatten, treespec=pytree.treespec_loads(loader.get_call_spec()[1]))
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        return self._unflatten(self._loader.boxed_run([x]))
+
+
+def open_package(path: str | os.PathLike) -> Callable[[torch.Tensor], Any]:
+    """Load the package at ``path`` (raises RuntimeError when it is not a whole package or
+    does not link here). Through torch's C++ loader directly: ``torch._inductor.aoti_load_package``
+    imports dynamo and inductor first (5 s of a second launch on a busy 2-core machine)."""
+    try:
+        loader = torch._C._aoti.AOTIModelPackageLoader(os.fspath(path), "model", False, 1, -1)
+    except (AttributeError, TypeError):  # another torch's signature: the public way
+        with _quiet_logger("torch._inductor.package.package"):  # its "outdated pt2 file" guess: ours says more
+            return importlib.import_module("torch._inductor").aoti_load_package(os.fspath(path))
+    return LoadedPackage(loader)
 
 
 def app_store() -> CompileStore | None:
