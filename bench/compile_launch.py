@@ -1,7 +1,7 @@
 """Time to a compiled network, first and next launch, and its speed (engine.runtime.compiled).
 
     python bench/compile_launch.py --store DIR [--model yolov4-tiny] [--size 416] [--dtype fp32]
-                                   [--rounds 20] [--in-process] [--threads N]
+                                   [--rounds 20] [--in-process] [--compiler aoti|torch] [--threads N]
 
 One launch per run: run it twice with the same ``--store`` (a fresh process each) to see
 the first launch (nothing stored: export + AOTInductor compile + write) and the next
@@ -14,7 +14,9 @@ Prints: seconds from the ``BackgroundCompiled`` construction to its "compiled" s
 (eager frames served meanwhile, as in the app), whether it came from disk, then ms per
 call (median of ``--rounds`` rounds, the variants interleaved in each round): eager and
 the served compiled network; with ``--in-process`` also ``torch.compile`` (inductor,
-frozen weights, C++ wrapper) compiled in this process, for comparison.
+frozen weights, C++ wrapper) compiled in this process, for comparison. ``--compiler
+torch`` serves through ``torch.compile`` only, without the store (the path before packages
+were kept: its second launch finds only inductor's own caches, in ``$TORCHINDUCTOR_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ def main() -> int:
     parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--in-process", action="store_true", help="also time torch.compile compiled here")
+    parser.add_argument("--compiler", default="aoti", choices=("aoti", "torch"),
+                        help="aoti: the default (packages kept in --store); torch: torch.compile, no store")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    from engine.runtime.compiled import BackgroundCompiled, inductor_cpp, mismatch, tolerance_for
+    from engine.runtime.compiled import BackgroundCompiled, inductor, inductor_cpp, mismatch, tolerance_for
     from engine.runtime.compiled_store import CompileStore
 
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
@@ -67,7 +71,10 @@ def main() -> int:
 
     with torch.inference_mode():
         started = time.perf_counter()
-        net = BackgroundCompiled(model, x, name=args.model, store=store)
+        if args.compiler == "torch":
+            net = BackgroundCompiled(model, x, name=args.model, compiler=(inductor_cpp, inductor), store=False)
+        else:
+            net = BackgroundCompiled(model, x, name=args.model, store=store)
         frames = 0
         while not net.wait(0):
             net(x)

@@ -279,6 +279,8 @@ class BackgroundCompiled:
                 break
             except Exception as exc:  # no compiler toolchain, an op inductor cannot lower, ...
                 failure = exc
+                if isinstance(compiler, functools.partial):  # packaging: the in-process compile follows, not kept
+                    log.info("%s: not kept on disk, packaging failed (%s)", self.name, _first_line(exc))
                 log.debug("%s: %s failed: %s", self.name, getattr(compiler, "__name__", compiler), exc)
         else:
             self.compile_seconds = time.perf_counter() - started

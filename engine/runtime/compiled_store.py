@@ -19,7 +19,7 @@ Writes are atomic (a temporary file in the same folder, then a rename), so a cra
 leaves no half package under a key. A package that fails to load is deleted with one
 log note, and the caller compiles again. A network that cannot be packaged (export
 fails on it) leaves a small ``.failed`` note with the reason under its key, so later
-launches go straight to their fallback instead of tracing again.
+launches go straight to their fallback instead of tracing again (for ``RETRY_FAILED_S``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ AOT_OPTIONS: dict[str, Any] = {"freezing": True}
 MAX_BYTES = 2 * 1024**3
 #: Temporary files older than this (seconds) are left-overs of a crashed write.
 STALE_TEMP_S = 3600.0
+#: How long a failed packaging is not tried again for the same key, in seconds (a week).
+RETRY_FAILED_S = 7 * 24 * 3600.0
 SUFFIX, FAILED_SUFFIX, TEMP_PREFIX = ".pt2", ".failed", ".partial-"
 
 
@@ -128,9 +130,12 @@ class CompileStore:
             self.path(key).unlink()
 
     def failed(self, key: str) -> str | None:
-        """Why packaging failed for ``key`` before, or None."""
+        """Why packaging failed for ``key`` within the last ``RETRY_FAILED_S``, or None."""
+        note = self.root / f"{key}{FAILED_SUFFIX}"
         try:
-            return (self.root / f"{key}{FAILED_SUFFIX}").read_text(encoding="utf-8").strip() or "failed"
+            if time.time() - note.stat().st_mtime > RETRY_FAILED_S:  # a C++ compiler installed since, perhaps
+                return None
+            return note.read_text(encoding="utf-8").strip() or "failed"
         except OSError:
             return None
 
@@ -172,6 +177,8 @@ class CompileStore:
                 if path.name.startswith(TEMP_PREFIX):
                     if now - stat.st_mtime > STALE_TEMP_S:
                         path.unlink()
+                elif path.suffix == FAILED_SUFFIX and now - stat.st_mtime > RETRY_FAILED_S:
+                    path.unlink()
                 elif path.suffix == SUFFIX and path.stem != keep:
                     entries.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in entries) + (self.path(keep).stat().st_size if keep and self.has(keep) else 0)

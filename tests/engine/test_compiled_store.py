@@ -131,3 +131,22 @@ def test_a_compiled_network_is_kept_on_disk_and_loaded_by_the_next_launch(tmp_pa
         assert fixed.wait(600) and fixed.state == COMPILED and not fixed.loaded_from_disk, fixed.note
     assert len(notes(caplog)) == 1 and "does not load" in notes(caplog)[0]
     assert CompileStore(tmp_path).load(key) is not None  # a whole package again
+
+
+class DataDependent(nn.Module):
+    """A branch on a tensor's value: export cannot trace it (its tracing input has no values)."""
+
+    def forward(self, x):
+        return x * 2 if float(x.sum()) > 0 else x
+
+
+def test_a_network_that_cannot_be_packaged_leaves_a_note_not_a_file(tmp_path):
+    store, x = CompileStore(tmp_path), torch.rand(1, 3, 8, 8)
+    key = store.key(DataDependent(), x)
+    with pytest.raises(Exception):
+        store.package(DataDependent(), x, key)
+    assert store.failed(key) and not store.has(key)
+    assert [p.name for p in tmp_path.iterdir()] == [f"{key}.failed"]  # no half-written package left
+    old = time.time() - 8 * 24 * 3600
+    os.utime(tmp_path / f"{key}.failed", (old, old))
+    assert store.failed(key) is None  # tried again after a week (a C++ compiler installed since, perhaps)
