@@ -10,6 +10,8 @@ import copy
 import logging
 import os
 import time
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,6 +101,8 @@ def test_other_compilers_keep_no_store_unless_given_one(tmp_path):
 @pytest.mark.slow
 @torch.inference_mode()
 def test_a_compiled_network_is_kept_on_disk_and_loaded_by_the_next_launch(tmp_path, caplog):
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
     model, x = tiny(), torch.rand(1, 3, 16, 16)
     first = BackgroundCompiled(model, x, name="tiny", store=CompileStore(tmp_path))
     serve_first(first, x)
@@ -106,6 +110,9 @@ def test_a_compiled_network_is_kept_on_disk_and_loaded_by_the_next_launch(tmp_pa
     assert not first.loaded_from_disk
     key = CompileStore(tmp_path).key(model, x)
     assert CompileStore(tmp_path).has(key)
+    with zipfile.ZipFile(CompileStore(tmp_path).path(key)) as package:
+        library = next(Path(n).name for n in package.namelist() if n.endswith(".so"))
+    assert not list(Path(cache_dir()).rglob(library))  # AOTInductor's build copy is not kept beside the package
 
     def must_not_compile(module):
         raise AssertionError("compiled although a package was stored")
