@@ -6,7 +6,8 @@
 One launch per run: run it twice with the same ``--store`` (a fresh process each) to see
 the first launch (nothing stored: export + AOTInductor compile + write) and the next
 (the stored package loaded and checked). Darknet networks get seeded random weights
-(calibrated_random_model, fused, channels_last, as the live detector builds them); the
+(calibrated_random_model, fused, channels_last, as the live detector builds them), YOLOX
+ones (``--model yolox-nano`` ...) seeded untrained ones, fused and channels_last; the
 values do not change the speed, and the same seed gives the same weights digest, hence
 the same package, in every run.
 
@@ -37,6 +38,12 @@ import torch  # noqa: E402
 
 
 def build(name: str, dtype: torch.dtype) -> torch.nn.Module:
+    if name.startswith("yolox-"):  # seeded: the same weights digest in every run
+        from engine.models.yolox.model import build_yolox
+
+        torch.manual_seed(0)
+        model = build_yolox(name.split("-", 1)[1]).fuse().eval().to(dtype=dtype)
+        return model.to(memory_format=torch.channels_last)
     from engine.features.detect.backends.darknet.cfg import parse_cfg
     from engine.features.detect.backends.darknet.random_weights import calibrated_random_model
     from engine.features.detect.names import bundled_path
