@@ -1,19 +1,24 @@
 """A network that serves eagerly at once and switches to its compiled self when that is ready.
 
 ``BackgroundCompiled(module, example)`` is called like ``module``. The first calls run
-the eager module; meanwhile a background thread runs ``torch.compile`` (inductor, frozen
-weights: convolutions constant-folded into prepacked oneDNN calls with their
-activations fused, ``dynamic=False`` for the fixed input shape) on ``example``. When the
-compiled function has run once and its outputs match eager's on the same input (within
-a tolerance that fits the dtype, ``tolerance_for``), later calls use it: one attribute
-assignment, atomic under the GIL. A compile that raises (no C++ compiler, an
-unsupported op) or outputs that disagree leave the eager module serving, with one
-logged note; so does a compiled call that fails later.
+the eager module; meanwhile a background thread compiles it for ``example``'s shape,
+dtype and layout with inductor and frozen weights (convolutions constant-folded into
+prepacked oneDNN calls with their activations fused). When the compiled function has
+run once and its outputs match eager's on the same input (within a tolerance that fits
+the dtype, ``tolerance_for``), later calls use it: one attribute assignment, atomic
+under the GIL. A compile that raises (no C++ compiler, an unsupported op) or outputs
+that disagree leave the eager module serving, with one logged note; so does a compiled
+call that fails later.
 
-Inductor keeps what it compiled on disk (FX graph cache, AOT autograd cache, the built
-C++ kernels). ``use_app_cache`` points those at the app's cache folder
-(``engine.core.paths.cache_dir() / "torch-compile"``) so the next launch finds them and
-compiles in a fraction of the time.
+The compiled network is kept on disk for the next launch: the default first compiler,
+``aot_inductor``, exports the network and compiles it with AOTInductor into a package
+in the app's cache folder (engine.runtime.compiled_store); the background thread looks
+there first, and a package made for this very network (weights digest), input and
+platform is loaded in a fraction of a second and checked like a fresh compile
+(``loaded_from_disk``). A package that does not load or agree is deleted and compiled
+again. When the network cannot be exported, ``torch.compile`` (``inductor_cpp``, then
+``inductor``) compiles it in process; inductor's own caches go to the app's cache folder
+too (``use_app_cache``), though with frozen weights they save only part of the work.
 
 The compile waits for the first ``EAGER_FIRST`` eager calls to end (a detector's warm-up
 and the first frames; at most ``FIRST_RESULT_GRACE_S``): importing and tracing are
@@ -33,6 +38,7 @@ start a background compile for that shape (the live input size can change).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -43,6 +49,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+
+from engine.runtime.compiled_store import AOT_OPTIONS, CompileStore, app_store
+from engine.runtime.compiled_store import first_line as _first_line
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +123,26 @@ def inductor(module: nn.Module, cpp_wrapper: bool = False) -> Callable[..., Any]
 
 
 def inductor_cpp(module: nn.Module) -> Callable[..., Any]:
-    """``inductor`` with its C++ wrapper (the first choice on a CPU)."""
+    """``inductor`` with its C++ wrapper (the fallback when packaging fails)."""
     return inductor(module, cpp_wrapper=True)
 
 
+def aot_inductor(module: nn.Module, *, example: torch.Tensor, store: CompileStore, key: str) -> Callable[..., Any]:
+    """``module`` exported on ``example`` and compiled by AOTInductor with frozen weights
+    into a package filed in ``store`` under ``key``, then loaded from there: the same
+    code as ``inductor_cpp``, kept for the next launch (engine.runtime.compiled_store).
+    ``BackgroundCompiled`` supplies the keywords; without a store it is skipped."""
+    store.package(module, example, key, AOT_OPTIONS)
+    loaded = store.load(key)
+    if loaded is None:
+        raise RuntimeError("the package just written does not load")
+    return loaded
+
+
+aot_inductor.stored = True  # type: ignore[attr-defined]  # needs a store: see BackgroundCompiled._compile_and_check
+
 #: What ``BackgroundCompiled`` tries by default, in order, until one compiles.
-DEFAULT_COMPILERS: tuple[Compiler, ...] = (inductor_cpp, inductor)
+DEFAULT_COMPILERS: tuple[Compiler, ...] = (aot_inductor, inductor_cpp, inductor)
 
 
 def _flatten(out: Any) -> list[torch.Tensor]:
@@ -161,14 +184,18 @@ class BackgroundCompiled:
     compiled callable, or several tried in turn, the next one when one raises (default
     ``DEFAULT_COMPILERS``). tolerance: the agreement needed (default
     ``tolerance_for(example.dtype)``). name: for log notes. start: begin compiling now
-    (False: on ``start()``; tests and benchmarks).
+    (False: on ``start()``; tests and benchmarks). store: where compiled networks are
+    kept between launches (engine.runtime.compiled_store); None: the app's cache folder
+    with the default compilers, none with others; False: none.
     """
 
     def __init__(self, module: nn.Module, example: torch.Tensor, *,
                  compiler: Compiler | Sequence[Compiler] | None = None,
-                 tolerance: Tolerance | None = None, name: str = "model", start: bool = True) -> None:
+                 tolerance: Tolerance | None = None, name: str = "model", start: bool = True,
+                 store: CompileStore | bool | None = None) -> None:
         self.module = module
         self.name = name
+        self._store = store if store is not None else compiler is None
         self._compilers: tuple[Compiler, ...] = (DEFAULT_COMPILERS if compiler is None else
                                                  tuple(compiler) if isinstance(compiler, Sequence) else (compiler,))
         self._tolerance = tolerance
@@ -186,6 +213,8 @@ class BackgroundCompiled:
         self.note = ""
         #: Seconds the last background compile took, up to its check (None before one ended).
         self.compile_seconds: float | None = None
+        #: Whether the compiled network serving was loaded from the disk cache (not compiled now).
+        self.loaded_from_disk = False
         if start:
             self.start()
 
@@ -228,8 +257,20 @@ class BackgroundCompiled:
     def _compile_and_check(self, example: torch.Tensor) -> None:
         started = time.perf_counter()
         use_app_cache()
+        store, key = self._open_store(), None
+        if store is not None:
+            try:
+                key = store.key(self.module, example, AOT_OPTIONS)
+            except Exception as exc:  # a tensor that cannot be read back to hash: compile without the store
+                log.info("%s: not kept on disk (%s)", self.name, _first_line(exc))
+        if key is not None and self._load_stored(store, key, example, started):
+            return
         failure: Exception | None = None
         for compiler in self._compilers:
+            if getattr(compiler, "stored", False):  # aot_inductor: needs the store, and a key it did not fail on
+                if key is None or store.failed(key):
+                    continue
+                compiler = functools.partial(compiler, example=example, store=store, key=key)
             try:
                 with torch.inference_mode():
                     compiled = compiler(self.module)
@@ -238,20 +279,55 @@ class BackgroundCompiled:
                 break
             except Exception as exc:  # no compiler toolchain, an op inductor cannot lower, ...
                 failure = exc
+                if isinstance(compiler, functools.partial):  # packaging: the in-process compile follows, not kept
+                    log.info("%s: not kept on disk, packaging failed (%s)", self.name, _first_line(exc))
                 log.debug("%s: %s failed: %s", self.name, getattr(compiler, "__name__", compiler), exc)
         else:
             self.compile_seconds = time.perf_counter() - started
-            self._give_up(f"torch.compile failed ({_first_line(failure)})")
+            self._give_up(f"torch.compile failed ({_first_line(failure)})" if failure else "no compiler to try")
             return
         self.compile_seconds = time.perf_counter() - started
         problem = mismatch(got, want, self._tolerance or tolerance_for(example.dtype))
+        if problem is not None and key is not None and store.has(key):
+            store.discard(key, "it disagrees with eager")
+        self._swap(compiled, example, problem, from_disk=False)
+
+    def _open_store(self) -> CompileStore | None:
+        if isinstance(self._store, CompileStore):
+            return self._store
+        return app_store() if self._store else None
+
+    def _load_stored(self, store: CompileStore, key: str, example: torch.Tensor, started: float) -> bool:
+        """Serve the package stored under ``key`` once it agrees with eager; False when
+        there is none, or it does not load or agree (then it is deleted, and compiled again)."""
+        loaded = store.load(key)
+        if loaded is None:
+            return False
+        try:
+            with torch.inference_mode():
+                got = loaded(example)
+                want = self.module(example)
+        except Exception as exc:  # loads, but its library cannot run here
+            store.discard(key, f"it fails to run ({_first_line(exc)})")
+            return False
+        problem = mismatch(got, want, self._tolerance or tolerance_for(example.dtype))
+        if problem is not None:
+            store.discard(key, f"it disagrees with eager ({problem})")
+            return False
+        self.compile_seconds = time.perf_counter() - started
+        self._swap(loaded, example, None, from_disk=True)
+        return True
+
+    def _swap(self, compiled: Callable[..., Any], example: torch.Tensor, problem: str | None, from_disk: bool) -> None:
         with self._lock:
             if problem is not None:
                 self._give_up(f"the compiled network disagrees with eager ({problem})")
             elif self._pending_key == _key(example):
                 self._fn, self._ready_key = compiled, _key(example)
+                self.loaded_from_disk = from_disk
                 self.state = COMPILED
-                log.info("%s: compiled in %.1f s", self.name, self.compile_seconds)
+                log.info("%s: %s in %.1f s", self.name, "compiled network loaded from disk" if from_disk else "compiled",
+                         self.compile_seconds)
 
     def _eager(self, x: torch.Tensor) -> Any:
         for attempt in range(EAGER_TRIES):
@@ -306,8 +382,3 @@ def _fast_switching() -> Iterator[None]:
             if _compiles == 0:
                 sys.setswitchinterval(_interval)
 
-
-def _first_line(exc: BaseException) -> str:
-    """"Type: first line of the message", short enough for one log line."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
