@@ -110,16 +110,29 @@ class DetectorOptions:
 COMPILE_ENV = "CNN_STUDIO_COMPILE"
 
 
-def auto_compile(precision: str, device_type: str = "cpu") -> bool:
-    """What compile None ("auto") means for a model that compiles in the background:
-    on for bf16 on a CPU, where inductor's frozen, fused oneDNN convolutions beat eager
-    bf16 clearly (measured with bench/detect.py --peers --variants fp32,bf16,bf16-compiled:
-    yolov4-tiny 416 network 22.4 -> 16.1 ms); off elsewhere (fp32 eager already runs
-    prepacked, fused convolutions: darknet/cpu_fusion.py) and when ``$CNN_STUDIO_COMPILE``
-    is "off"."""
+#: Where compile None ("auto") compiles: per model family, the precisions in which the
+#: inductor-compiled network beat the eager one clearly on a CPU (bench/detect.py --peers,
+#: ``--compile`` against without, interleaved with OpenVINO and ONNX Runtime in the same run;
+#: see ``auto_compile`` for the numbers). A family or precision missing here runs eagerly.
+AUTO_COMPILE: dict[str, frozenset[str]] = {
+    "darknet": frozenset({"bf16"}),
+    "yolox": frozenset({"bf16"}),
+    "detr": frozenset(),
+}
+
+
+def auto_compile(precision: str, device_type: str = "cpu", family: str = "darknet") -> bool:
+    """What compile None ("auto") means for a detector of ``family`` ("darknet", "yolox",
+    "detr": RT-DETR and D-FINE) that compiles in the background: on where ``AUTO_COMPILE``
+    lists ``precision`` for it, on a CPU only; off when ``$CNN_STUDIO_COMPILE`` is "off".
+
+    Measured (network ms per frame, eager -> compiled; same run, same machine):
+    darknet bf16: yolov4-tiny 416 22.4 -> 16.1 (AMX CPU, --variants fp32,bf16,bf16-compiled);
+    darknet fp32 stays eager: it already runs prepacked, fused convolutions (darknet/cpu_fusion.py).
+    """
     if os.environ.get(COMPILE_ENV, "").strip().lower() in ("off", "0", "no", "false"):
         return False
-    return precision == "bf16" and device_type == "cpu"
+    return device_type == "cpu" and precision in AUTO_COMPILE.get(family, frozenset())
 
 
 def _examples() -> str:
