@@ -132,8 +132,8 @@ def run_pipeline(detector_factory, frames, seconds: float, fps: float) -> tuple[
 def catalog_detector(name: str, weights: str | None, size: tuple[int, int], precision: str, home: Path,
                      compile: bool | None = False):
     """Our detector for the detect catalog entry ``name`` (or a bundled Darknet cfg's stem),
-    installed in a cache under ``home``: from ``weights``, or, for Darknet entries, from
-    seeded random weights in the Darknet format."""
+    installed in a cache under ``home``: from ``weights`` (a file, or a folder holding the
+    entry's files), or, for Darknet entries, from seeded random weights in the Darknet format."""
     from engine.features.detect.factory import load_detector
     from engine.features.detect.options import DetectorOptions
     from engine.models.cache import WeightsCache
@@ -148,7 +148,11 @@ def catalog_detector(name: str, weights: str | None, size: tuple[int, int], prec
         weights = str(home / entry.files[0].filename)
         write_random_weights(bundled_path(entry.meta["cfg"]), weights)
     cache = WeightsCache(home / "models")
-    cache.import_file(entry, weights, force=True)
+    if Path(weights).is_dir():  # a model folder (D-FINE, RT-DETR: config.json + model.safetensors)
+        for file in entry.files:
+            cache.import_file(entry, Path(weights) / file.filename, file.filename, force=True)
+    else:
+        cache.import_file(entry, weights, force=True)
     adjustable = entry.capabilities.input_size is not None and entry.capabilities.input_size.adjustable
     options = DetectorOptions(input_size=size if adjustable else None, precision=precision, compile=compile)
     return load_detector(name, cache=cache, device="cpu", options=options)

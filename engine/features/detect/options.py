@@ -34,8 +34,8 @@ class DetectorOptions:
     where the detector does that by itself; int8 only when asked for.
     compile: run through ``torch.compile``; None ("auto", what the live app asks for):
     where the model's backend compiles in the background while the eager network serves
-    the first frames (engine.runtime.compiled) and compiling pays, i.e. Darknet models in
-    bf16 on a CPU (``auto_compile``); False (the default) for one-off runs, where a
+    the first frames (engine.runtime.compiled) and compiling pays: the model families and
+    precisions ``AUTO_COMPILE`` lists, on a CPU (``auto_compile``); False (the default) for one-off runs, where a
     compile would only compete with the work. channels_last: NHWC memory layout (None: the
     detector's choice). conf_threshold: the first minimum score, 0..1. iou_threshold: the
     first NMS IoU threshold, 0..1 (None: the detector's 0.45; only for "nms" models).
