@@ -168,6 +168,11 @@ def peers_main(args) -> int:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants != "fp32" else []
     if not variants:
         variants = [args.precision + ("-compiled" if args.compile else "")]
+    if args.unchecked_compile:  # time the compiled network even where it fails its check against eager
+        from engine.features.detect.backends.compiling import BackgroundCompiling
+        from engine.runtime.compiled import Tolerance
+
+        BackgroundCompiling.compile_tolerance = Tolerance(rtol=float("inf"), atol=float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         detectors = {}
         for variant in variants:  # e.g. fp32, bf16, bf16-compiled
@@ -215,6 +220,9 @@ def main() -> int:
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--compile", action="store_true", help="our fp32 network (with --peers: --precision's) through "
                                                                "torch.compile (inductor), waited for before timing")
+    parser.add_argument("--unchecked-compile", action="store_true",
+                        help="with --peers: use the compiled network even where it disagrees with eager (for timing "
+                             "only: D-FINE/RT-DETR's raw outputs fail the check, see options.auto_compile)")
     parser.add_argument("--bf16", action="store_true", help="same as adding bf16 to --variants")
     parser.add_argument("--variants", default="fp32", help="comma-separated precisions of ours: fp32, int8, bf16 (CPU); "
                                                            "with --peers also NAME-compiled (e.g. bf16-compiled)")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.options import auto_compile
-from engine.runtime.compiled import COMPILED, COMPILING, FAILED, BackgroundCompiled, Compiler
+from engine.runtime.compiled import COMPILED, COMPILING, FAILED, BackgroundCompiled, Compiler, Tolerance
 
 #: ``compile_state`` values besides "" (never asked to compile).
 STATE_LABELS = {COMPILED: "compiled", COMPILING: "compiling…", FAILED: "eager"}
@@ -40,6 +40,10 @@ class BackgroundCompiling:
     #: What ``BackgroundCompiled`` tries, in order (None: its ``DEFAULT_COMPILERS``: inductor
     #: with frozen weights, C++ wrapper first). Tests set a quick one.
     compilers: Sequence[Compiler] | None = None
+    #: How closely the compiled network must match eager (None: ``tolerance_for`` its dtype).
+    #: bench/detect.py --unchecked-compile sets an infinite one to time a network whose
+    #: check fails.
+    compile_tolerance: Tolerance | None = None
 
     _network: Any
     _precision_label: str = "fp32"
@@ -57,7 +61,8 @@ class BackgroundCompiling:
         example = torch.zeros(1, 3, height, width, device=self.device, dtype=self.dtype)
         if channels_last:
             example = example.contiguous(memory_format=torch.channels_last)
-        return BackgroundCompiled(model, example, compiler=self.compilers, name=self.name)
+        return BackgroundCompiled(model, example, compiler=self.compilers, tolerance=self.compile_tolerance,
+                                  name=self.name)
 
     @property
     def compile_state(self) -> str:
