@@ -132,10 +132,12 @@ def auto_compile(precision: str, device_type: str = "cpu", family: str = "darkne
 
     - darknet bf16: yolov4-tiny 416, network 22.4 -> 16.1 (AMX CPU). darknet fp32 stays
       eager: it already runs prepacked, fused convolutions (darknet/cpu_fusion.py).
-    - yolox fp32: yolox-tiny 416 on a shared 2-core AVX2 EPYC (no bf16), 2 threads: compiled
-      0.69x eager's network time and 0.84x end to end; ours/ONNX Runtime network 0.96 ->
-      0.66, ours/OpenVINO 0.59 -> 0.40. Compiling took 94 s there (in the background; kept
-      on disk). bf16 is not listed: not measured (no bf16 CPU to measure on).
+    - yolox fp32: yolox-tiny 416 on a shared 2-core AVX2 EPYC (no bf16), 2 threads; quiet
+      run (load 1.4): network 91.5 -> 82.4 ms (0.90x), end to end 97.3 -> 90.5 (0.93x);
+      ours/ONNX Runtime network 1.40 -> 1.26, ours/OpenVINO 1.20 -> 1.08. A run under
+      load 8 gave 0.69x / 0.84x. The compile took 35 s with inductor's disk cache warm (94 s
+      cold, loaded), in the background, once per input size: a lasting gain for that.
+      bf16 is not listed: not measured (no bf16 CPU to measure on).
     - detr fp32: dfine-n 640 on that machine: compiled it runs 0.67x eager's network time
       (465 -> 310 ms; ours/ONNX Runtime network 1.95 -> 1.30, ours/OpenVINO 2.08 -> 1.39)
       and 0.83x end to end, but its outputs fail BackgroundCompiled's check against eager
