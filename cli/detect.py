@@ -80,9 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="for models that offer them (Darknet YOLO), on the CPU: auto (default: the fastest mode that "
                              f"agrees with fp32; here {_auto_label()}); fp32 (exact); bf16 (fast on CPUs with "
                              "AVX512-BF16/AMX) or int8 (quantised convolutions, VNNI/AMX; the first 4 frames calibrate "
-                             "it and run in fp32) move scores and boxes slightly. bf16 runs through torch.compile, "
-                             "built in the background while the first frames run uncompiled (\"bf16, compiling…\" "
-                             "then \"bf16, compiled\"; kept on disk, so the next run compiles faster)")
+                             "it and run in fp32) move scores and boxes slightly. Here every frame runs uncompiled "
+                             "(a compile would only compete with the work); the live app compiles where it pays, in the "
+                             "background (its status bar says \"compiling…\", then \"compiled\")")
     parser.add_argument("--json", action="store_true", help="one JSON object per image/frame on stdout")
     parser.add_argument("-o", "--output", metavar="OUT", help="annotated image / folder / video to write")
     parser.add_argument("--track", action="store_true", help="follow objects with ids across frames (ByteTrack-style)")

@@ -49,11 +49,18 @@ class Task:
 
     ``needs_grad``: run under torch.enable_grad() instead of inference mode. It is read
     once per frame, after ``configure``, so a property derived from ``settings`` is safe.
+
+    ``status``: what the user should know about the running task beyond its name, e.g. a
+    detector's "bf16, compiling…" ("" for nothing). The worker reads it after ``load``
+    (the "ready" event names it) and again after every frame and every idle wait (0.1 s);
+    when it changed, a "status" event says so, e.g. when a background compile ended.
+    Keep it cheap: a few attribute reads.
     """
 
     name: str = "task"
     needs_grad: bool = False
     settings: Any = None
+    status: str = ""
 
     def configure(self, settings: Any) -> None:
         """Apply a new settings snapshot (worker thread, between frames)."""
@@ -108,7 +115,8 @@ class TaskResult:
 class WorkerEvent:
     """A change the user should hear about.
 
-    kind: "loading", "ready", "frame_error", "load_error", "settings_error" or "stopped".
+    kind: "loading", "ready", "status" (the task's ``status`` changed while it ran),
+    "frame_error", "load_error", "settings_error" or "stopped".
     ``generation`` is the generation of the task concerned (0 for none).
     """
 
@@ -213,6 +221,7 @@ class InferenceWorker:
         self._pending_settings: tuple[int, Any] | None = None
         self._task: Task | None = None
         self._task_generation = 0
+        self._status = ""  # the running task's status as last reported
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._processed = 0
@@ -357,7 +366,30 @@ class InferenceWorker:
             self._emit("load_error", task, f"{task.name} could not be loaded: {type(exc).__name__}: {exc}", exc, generation)
             return
         self._task = task
-        self._emit("ready", task, f"{task.name} ready on {self.device}", generation=generation)
+        self._status = self._read_status(task)
+        self._emit("ready", task, f"{self._describe(task)} ready on {self.device}", generation=generation)
+
+    def _describe(self, task: Task) -> str:
+        """"detect:yolov4-tiny in bf16, compiling…": the task's name with its status, if any."""
+        return f"{task.name} in {self._status}" if self._status else task.name
+
+    @staticmethod
+    def _read_status(task: Task) -> str:
+        try:
+            return str(task.status or "")
+        except Exception:  # noqa: BLE001 - a status is a courtesy; it must not stop the stream
+            log.debug("reading the status of %s failed", task.name, exc_info=True)
+            return ""
+
+    def _check_status(self) -> None:
+        """Report a change of the running task's ``status`` (worker thread)."""
+        task = self._task
+        if task is None:
+            return
+        status = self._read_status(task)
+        if status != self._status:
+            self._status = status
+            self._emit("status", task, f"{self._describe(task)} on {self.device}")
 
     def _govern_threads(self, governor: Any) -> None:
         if governor is None:
@@ -391,6 +423,7 @@ class InferenceWorker:
                 if frame is None:
                     if frames.closed:
                         break
+                    self._check_status()  # a paused source still hears that a compile ended
                     continue
                 if stop.is_set():
                     break
@@ -399,6 +432,7 @@ class InferenceWorker:
                 if task is None:
                     continue
                 self._process(task, frame)
+                self._check_status()
         finally:
             task = self._task
             self._close_task()

@@ -273,7 +273,8 @@ class MainWindow(QMainWindow):
             # itself; anything else is shown with its type, as the worker wrote it.
             problem = event.error if isinstance(event.error, UserError) else event.message
             self.context.error("The model could not be loaded", problem)
-        elif event.kind in ("frame_error", "settings_error", "loading", "ready"):
+        elif event.kind in ("frame_error", "settings_error", "loading", "ready", "status"):
+            # "status": the running task's state changed, e.g. its background compile ended.
             self.show_status(event.message)
 
     # -- tabs ----------------------------------------------------------------------------

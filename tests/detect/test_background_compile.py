@@ -45,7 +45,7 @@ def test_the_detector_says_compiling_then_compiled_and_keeps_its_detections(dark
     assert detector.compile_state == "compiling…" and detector.precision_label == "fp32, compiling…"
     task = DetectionTask(lambda device: detector, name="detect:yolov3-tiny")
     task.load(torch.device("cpu"))
-    assert "fp32, compil" in task.name  # the status bar's "ready" line
+    assert task.status.startswith("fp32, compil")  # the status bar's "ready" line
     first = detector.detect(street_image)  # eager or compiled, whichever is ready: the same boxes
     assert network.wait(120) and network.state == "compiled"
     assert detector.precision_label == "fp32, compiled"

@@ -126,3 +126,28 @@ def test_a_refused_input_size_leaves_the_running_size_in_the_field(qtbot, tmp_pa
         edit.editingFinished.emit()
         assert detect.settings_box.size_combo.currentText() == running
         assert "nput size" in window.context.last_status
+
+
+def test_the_status_bar_follows_a_background_compile_from_compiling_to_compiled(qtbot, tmp_path, monkeypatch,
+                                                                                 detect_window):
+    """Issue 23: the status bar's line says "compiling…" when the model is ready and
+    "compiled" once the background compile ended, with no user action. The compile is a
+    real BackgroundCompiled (its thread, the check against eager, the swap) with a compiler
+    that returns the module as it is, so it ends within the first frames."""
+    from engine.features.detect.backends.compiling import BackgroundCompiling
+    from engine.features.detect.options import AUTO_COMPILE, COMPILE_ENV
+    from engine.runtime.compiled import BackgroundCompiled
+
+    monkeypatch.delenv(COMPILE_ENV, raising=False)
+    monkeypatch.setitem(AUTO_COMPILE, "darknet", frozenset({"fp32", "bf16"}))  # auto compiles whatever runs here
+    monkeypatch.setattr(BackgroundCompiling, "compilers", (lambda module: module,))
+    window, detect = detect_window("demo")
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    qtbot.waitUntil(lambda: any(m.endswith("compiled on cpu") for m in messages), timeout=60000)
+    network = window.pipeline.task.detector._network
+    assert isinstance(network, BackgroundCompiled) and network.state == "compiled"
+    ready = next(i for i, m in enumerate(messages) if "ready on cpu" in m)
+    done = next(i for i, m in enumerate(messages) if m.endswith("compiled on cpu"))
+    assert ready < done and ", compiling…" in messages[ready] and "yolov4-tiny" in messages[done]
+    assert window.statusBar().currentMessage() == messages[done]

@@ -278,3 +278,32 @@ def test_worker_stops_and_starts_again_and_idles_without_spinning():
         assert not worker.running
     stopped = [e for e in c.events if e.kind == "stopped"]
     assert len(stopped) == 3
+
+
+class StagedTask(MeanTask):
+    """A task whose ``status`` moves on by itself, as a background compile's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage = "warming up"
+
+    @property
+    def status(self) -> str:
+        return self.stage
+
+
+def test_a_status_change_is_reported_once_with_frames_and_without():
+    c = Collector()
+    task = StagedTask()
+    with running_worker(c.on_result, task, device="cpu", on_event=c.on_event) as worker:
+        assert c.wait(lambda c: any(e.kind == "ready" for e in c.events))
+        worker.submit(make_frame(0))
+        assert c.wait(lambda c: c.results)
+        task.stage = "ready to go"  # no frame comes: the idle worker still notices
+        assert c.wait(lambda c: any(e.kind == "status" for e in c.events), timeout=5)
+        for i in range(1, 4):  # one at a time: the mailbox keeps only the newest
+            worker.submit(make_frame(i))
+            assert c.wait(lambda c, i=i: len(c.results) == i + 1)
+    ready = next(e for e in c.events if e.kind == "ready")
+    assert ready.message == "mean in warming up ready on cpu"
+    assert [e.message for e in c.events if e.kind == "status"] == ["mean in ready to go on cpu"]

@@ -102,14 +102,22 @@ class DetectionTask(Task):
 
     def load(self, device: torch.device) -> None:
         self.detector = self._factory(device)
-        label = getattr(self.detector, "precision_label", "")
-        if (label.startswith("auto") or ", compil" in label) and label not in self.name:
-            # The status bar's "ready" line says which mode runs, e.g. "bf16, compiling…"
-            # (the first frames run eagerly while torch.compile works in the background).
-            self.name = f"{self.name} in {label}"
         self.configure(self.settings)
         self.detector.warmup()
         log.info("detector %s ready on %s", self.detector.name, device)
+
+    @property
+    def status(self) -> str:
+        """What runs, for the status bar (the worker reports changes): the detector's
+        ``precision_label`` when "auto" chose the precision or a compile is involved, e.g.
+        "auto (bf16: AMX), compiling…", then "…, compiled"; a compile given up says why:
+        "fp32, eager (torch.compile failed (…))". "" for a plain fixed precision."""
+        det = self.detector
+        label = str(getattr(det, "precision_label", "") or "")
+        if not (label.startswith("auto") or getattr(det, "compile_state", "")):
+            return ""
+        note = getattr(det, "compile_note", "")
+        return f"{label} ({note})" if note else label
 
     def configure(self, settings: DetectSettings) -> None:
         """Apply a snapshot (worker thread, between frames)."""

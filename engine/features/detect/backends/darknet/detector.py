@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from engine.core.boxes import class_nms, cxcywh_to_xyxy
+from engine.features.detect.backends.compiling import BackgroundCompiling, wants_compile
 from engine.features.detect.backends.darknet import cpu_fusion
 from engine.features.detect.backends.darknet import int8 as int8_convs
 from engine.features.detect.backends.darknet.capabilities import DARKNET_TRANSFORMS, darknet_capabilities
@@ -30,11 +31,10 @@ from engine.features.detect.backends.darknet.model import DarknetModel
 from engine.features.detect.backends.darknet.weights_file import check_weights_size, load_darknet_weights
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.names import read_names
-from engine.features.detect.options import DetectorOptions, auto_compile
+from engine.features.detect.options import DetectorOptions
 from engine.features.detect.types import Detections, HeadGrid, InputMapping
 from engine.models.catalog import Transforms
 from engine.models.transforms import InputResolver
-from engine.runtime.compiled import BackgroundCompiled
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: 
     what was chosen and why."""
     device_type = torch.device(device).type if device is not None else "cpu"
     options, choice = options.resolve(darknet_capabilities(), device_type)
-    compile_ = auto_compile(options.precision, device_type) if options.compile is None else options.compile
+    compile_ = wants_compile(options.compile, "darknet", options.precision, device_type)
     keywords = {"input_size": options.input_size or default_size, "letterbox": options.letterbox,
                 "channels_last": options.channels_last, "compile": compile_,
                 "bf16": options.precision == "bf16", "int8": options.precision == "int8",
@@ -80,7 +80,7 @@ def yolo_from_files(cfg_path: str | Path, weights_path: str | Path, names_path: 
     return detector
 
 
-class YoloDetector(Detector):
+class YoloDetector(BackgroundCompiling, Detector):
     """A Darknet YOLO model ready to detect.
 
     ``input_size`` (width, height) defaults to the cfg's; any multiple of 32 works.
@@ -141,7 +141,7 @@ class YoloDetector(Detector):
         check_input_size(*size)
         self._input_size = (int(size[0]), int(size[1]))
         self._pre: InputResolver | None = None
-        self._network = self._compiled(model) if compile else self._packed(model) if self.dtype == torch.float32 else model
+        self._network = self.background_compiled(model, self._input_size, self.channels_last) if compile else self._packed(model) if self.dtype == torch.float32 else model
         self._calibration: list[torch.Tensor] | None = [] if self.int8 else None
         #: The precision as the user sees it: "fp32", "bf16", "int8", or what "auto" chose
         #: and why, e.g. "auto (fp32: no bf16 on this CPU)" (set by ``yolo_from_files``).
@@ -201,31 +201,6 @@ class YoloDetector(Detector):
                                     "(one class per line) that goes with it")
         kwargs.setdefault("name", Path(cfg_path).stem)
         return cls(model, class_names, **kwargs)
-
-    def _compiled(self, model: DarknetModel) -> BackgroundCompiled:
-        """The network behind a ``BackgroundCompiled``: eager at once, compiled (inductor,
-        frozen weights) on a background thread for this input size, dtype and layout."""
-        example = torch.zeros(1, 3, self._input_size[1], self._input_size[0], device=self.device, dtype=self.dtype)
-        if self.channels_last:
-            example = example.contiguous(memory_format=torch.channels_last)
-        return BackgroundCompiled(model, example, name=self.name)
-
-    @property
-    def compile_state(self) -> str:
-        """"compiled", "compiling…" or "" (eager: not asked for, or given up)."""
-        network = self._network
-        return network.label if isinstance(network, BackgroundCompiled) else ""
-
-    @property
-    def precision_label(self) -> str:
-        """The precision as the user sees it, with the compile state: "bf16, compiled",
-        "auto (bf16: AMX), compiling…", "fp32"."""
-        state = self.compile_state
-        return f"{self._precision_label}, {state}" if state else self._precision_label
-
-    @precision_label.setter
-    def precision_label(self, label: str) -> None:
-        self._precision_label = label
 
     @property
     def cfg(self) -> DarknetCfg:

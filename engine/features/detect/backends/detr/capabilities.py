@@ -22,11 +22,13 @@ def detr_capabilities(size: tuple[int, int] = (640, 640), adjustable: bool = Tru
     stays fp32 (``auto_precisions``): their agreement with fp32 could not be shown here
     (random weights only, whose near-tied scores make any threshold a coin toss).
 
+    compile: they run through torch.compile, in the background (backends/compiling.py).
+
     adjustable: whether another input size may be asked for (multiples of 32, the
     coarsest feature stride: true when the model makes its anchors and position
     encodings from the feature maps, false when they were fixed for one size).
     """
     return Capabilities(input_size=InputSize(default=size, adjustable=adjustable, multiple=32, min_side=64,
                                              max_side=2048 if adjustable else None),
-                        postprocess="set", tracks=True, set_view=True, precisions=precisions,
+                        postprocess="set", tracks=True, set_view=True, precisions=precisions, compile=True,
                         auto_precisions=("fp32",))

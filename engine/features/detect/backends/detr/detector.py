@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.backends import cpu_precision
+from engine.features.detect.backends.compiling import BackgroundCompiling, wants_compile
 from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
 from engine.features.detect.backends.detr.postprocess import cxcywh_to_xyxy, postprocess_set
 from engine.features.detect.detector import Detector, DetectorError
@@ -69,7 +70,7 @@ class SetTrace:
         return np.concatenate([self.proposals[query][None], self.layer_boxes[:, query]], axis=0)
 
 
-class SetDetector(Detector):
+class SetDetector(BackgroundCompiling, Detector):
     """A DETR-style ``model`` (see the module docstring for its contract) as a Detector.
 
     class_names: label per class index (C of them). transforms: how frames become its
@@ -78,13 +79,16 @@ class SetDetector(Detector):
     per frame (None: Q, as transformers does). ``iou_threshold`` is unused: no NMS.
     precision: "fp32", "bf16" or "int8" (CPU modes, see ``cpu_precision.settle``);
     native_bf16_only=False runs bf16 on CPUs without native support too (slow; for
-    measuring its agreement there).
+    measuring its agreement there). compile: run through ``torch.compile`` (inductor,
+    frozen weights), compiled on a background thread while the eager network serves the
+    first frames (backends/compiling.py; eager with one logged note when that fails; not
+    with int8); None ("auto"): where ``options.auto_compile`` says it pays for this family.
     """
 
     def __init__(self, model: nn.Module, class_names: tuple[str, ...], *, name: str = "detr",
                  transforms: Transforms = DETR_TRANSFORMS, capabilities: Capabilities | None = None,
                  input_size: tuple[int, int] | None = None, top_k: int | None = None, precision: str = "fp32",
-                 native_bf16_only: bool = True, **kwargs) -> None:
+                 native_bf16_only: bool = True, compile: bool | None = False, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         self.name = name
         self.mode = cpu_precision.settle(precision, self.device, native_only=native_bf16_only, name=name)
@@ -102,6 +106,8 @@ class SetDetector(Detector):
         if input_size is not None:
             self.set_input_size(*input_size)
         self._resolver = InputResolver(self.transforms, size=self._size, device=self.device, dtype=self.dtype)
+        if self.mode != "int8" and wants_compile(compile, "detr", self.mode, self.device):
+            self._network = self.background_compiled(self.model, self._size)
 
     @property
     def precision(self) -> str:
@@ -177,7 +183,7 @@ def built_set_detector(network: nn.Module, names: tuple[str, ...], options, devi
     chose is shown as the detector's ``precision_label``."""
     detector = SetDetector(network, names, name=name, transforms=transforms, capabilities=capabilities,
                            input_size=options.input_size, conf_threshold=options.conf_threshold,
-                           precision=options.precision, device=device)
+                           precision=options.precision, compile=options.compile, device=device)
     if choice.requested == "auto":
         detector.precision_label = choice.label
     return detector

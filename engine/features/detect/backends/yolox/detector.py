@@ -25,6 +25,7 @@ import torch
 
 from engine.core.boxes import class_nms
 from engine.features.detect.backends import cpu_precision
+from engine.features.detect.backends.compiling import BackgroundCompiling, wants_compile
 from engine.features.detect.backends.yolox.capabilities import yolox_capabilities, yolox_transforms
 from engine.features.detect.backends.yolox.decode import GridDecoder, head_grids
 from engine.features.detect.detector import Detector, DetectorError
@@ -42,13 +43,16 @@ def conv_act_pairs(model: YoloxModel):
     return [(m, "conv", "act") for m in model.modules() if isinstance(m, BaseConv)]
 
 
-class YoloxDetector(Detector):
+class YoloxDetector(BackgroundCompiling, Detector):
     """A YOLOX network ready to detect.
 
     input_size: (width, height), multiples of 32 (default: the architecture's test size).
     letterbox: True (Megvii's top-left letterbox, the default) or False (stretch the frame).
     channels_last: NHWC memory layout (default True on the CPU, as oneDNN convolutions
-    prefer). compile: run through ``torch.compile`` (falls back to eager mode if that fails).
+    prefer). compile: run through ``torch.compile`` (inductor, frozen weights), compiled on a
+    background thread while the eager network serves the first frames (backends/compiling.py;
+    eager with one logged note when that fails); None ("auto"): where
+    ``options.auto_compile`` says compiling pays for YOLOX in the precision that runs.
     precision: "fp32", "bf16" or "int8" (CPU modes; see ``cpu_precision.settle`` for when
     float32 runs instead); native_bf16_only=False runs bf16 on CPUs without native support
     too (emulated, slow: for measuring its agreement there). int8 excludes compile.
@@ -56,7 +60,7 @@ class YoloxDetector(Detector):
 
     def __init__(self, model: YoloxModel, class_names: tuple[str, ...], *, name: str = "yolox",
                  input_size: tuple[int, int] | None = None, letterbox: bool | None = None,
-                 channels_last: bool | None = None, compile: bool = False, precision: str = "fp32",
+                 channels_last: bool | None = None, compile: bool | None = False, precision: str = "fp32",
                  native_bf16_only: bool = True, **kwargs) -> None:
         super().__init__(class_names, **kwargs)
         if len(self.class_names) != model.num_classes:
@@ -67,6 +71,7 @@ class YoloxDetector(Detector):
             model.fuse()
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.mode = cpu_precision.settle(precision, self.device, native_only=native_bf16_only, name=name)
+        compile = wants_compile(compile, "yolox", self.mode, self.device)
         if self.mode == "int8" and compile:
             log.warning("%s: int8 runs without torch.compile; not compiling", name)
             compile = False
@@ -82,19 +87,11 @@ class YoloxDetector(Detector):
         self._check_size(*size)
         self._input_size = (int(size[0]), int(size[1]))
         self._pre: InputResolver | None = None
-        self._network = self._compiled(model) if compile else model
+        self._network = self.background_compiled(model, self._input_size, self.channels_last) if compile else model
         self._int8 = cpu_precision.Int8Switch(model, name=name, pairs=conv_act_pairs) if self.mode == "int8" else None
         #: The precision as the user sees it: "fp32", "bf16", "int8", or what "auto" chose
         #: and why (set by ``yolox_from_pth``).
         self.precision_label = self.mode
-
-    @staticmethod
-    def _compiled(model: YoloxModel):
-        try:
-            return torch.compile(model, dynamic=False)
-        except Exception as exc:  # no compiler toolchain, unsupported platform
-            log.warning("torch.compile is not available (%s); running eagerly", exc)
-            return model
 
     @staticmethod
     def _check_size(width: int, height: int) -> None:
