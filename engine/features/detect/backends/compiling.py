@@ -2,8 +2,9 @@
 
 A detector mixes in ``BackgroundCompiling`` and keeps the network its ``forward`` calls in
 ``self._network``: the plain module, or a ``BackgroundCompiled`` around it
-(engine.runtime.compiled: eager at once, inductor-compiled on a background thread, checked
-against eager, eager with one logged note when that fails). The mixin builds that wrapper
+(engine.runtime.compiled: eager at once, compiled on a background thread, or loaded from
+the package a previous launch kept on disk, checked against eager, eager with one logged
+note when that fails). The mixin builds that wrapper
 for one input (``background_compiled``) and reports, from the wrapper's live state, what
 runs: ``compile_state``, ``compile_note`` and ``precision_label`` (the precision as the
 user sees it, with the compile state after a comma). These are read per frame by the live
@@ -37,8 +38,9 @@ def wants_compile(requested: bool | None, family: str, precision: str, device: t
 class BackgroundCompiling:
     """Mixin: the compile state of ``self._network`` and the precision label that shows it."""
 
-    #: What ``BackgroundCompiled`` tries, in order (None: its ``DEFAULT_COMPILERS``: inductor
-    #: with frozen weights, C++ wrapper first). Tests set a quick one.
+    #: What ``BackgroundCompiled`` tries, in order (None: its ``DEFAULT_COMPILERS``, an
+    #: AOTInductor package kept on disk for the next launch first, then inductor with frozen
+    #: weights). Tests set a quick one (which also keeps the on-disk store out of it).
     compilers: Sequence[Compiler] | None = None
     #: How closely the compiled network must match eager (None: ``tolerance_for`` its dtype).
     #: bench/detect.py --unchecked-compile sets an infinite one to time a network whose
