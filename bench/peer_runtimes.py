@@ -148,23 +148,29 @@ def export_network(module: nn.Module, example: torch.Tensor, path: Path, opset: 
 
 
 def interleave(benches: dict[str, Callable[[int], Any]], count: int, rounds: int,
-               warmup: int = 3) -> dict[str, list[float]]:
+               warmup: int = 3, cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Time every bench on calls 0..count-1 (the argument picks the input), ``rounds``
     times, in rotating order (call i of round r starts at bench (r + i) mod n), so
     background load and cache effects hit all alike. Returns {name: [ms per call, ...]}
-    in call order (rounds x count each, so entry k of two benches is the same call)."""
+    (wall clock) in call order (rounds x count each, so entry k of two benches is the
+    same call). ``cpu``: filled the same way with this process's CPU ms per call (all its
+    threads): the work done, which other processes' load inflates far less than the wall
+    clock (threads waiting passively use none; a spinning pool would count)."""
     for fn in benches.values():  # allocators, primitive caches, OpenVINO's first inference
         for i in range(min(warmup, count)):
             fn(i)
     names = list(benches)
     times: dict[str, list[float]] = {k: [] for k in names}
+    cpu_times: dict[str, list[float]] = cpu if cpu is not None else {}
+    cpu_times.update({k: [] for k in names})
     for r in range(rounds):
         for i in range(count):
             shift = (r + i) % len(names)
             for name in names[shift:] + names[:shift]:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 benches[name](i)
                 times[name].append((time.perf_counter() - start) * 1000.0)
+                cpu_times[name].append((time.process_time() - start_cpu) * 1000.0)
     return times
 
 

