@@ -146,9 +146,28 @@ def dlib_resnet(args, bgr: list[np.ndarray]) -> Network:
         chips = [cv2.resize(frame[:side, k * 7 % (w - side + 1):][:, :side], (150, 150), interpolation=cv2.INTER_AREA)
                  for k in range(args.faces)]
         inputs.append(to_batch(chips, transforms))
+    variants = _variants(args, model, inputs[0], channels_last=False)
+    if args.variants:
+        variants["affine folded into the convolutions"] = _fold_affine(model)
     return Network("dlib-resnet", "dlib ResNet face descriptor (Faces)",
                    f"{args.faces} chip(s) {tuple(inputs[0].shape)}", f"fp32 channels_last; {weights}",
-                   model, inputs, model, model, _variants(args, model, inputs[0], channels_last=False))
+                   model, inputs, model, model, variants)
+
+
+def _fold_affine(model: nn.Module) -> nn.Module:
+    """A copy of a DlibFaceResNet with each affine layer folded into the convolution before
+    it (conv then gamma * x + beta == conv with weights * gamma, bias * gamma + beta), as
+    MmodNet.fold_affine does for the detector: 29 elementwise passes less per chip."""
+    folded = copy.deepcopy(model)
+    pairs = [(folded, "stem", "stem_aff")] + [(b, c, a) for b in folded.blocks for c, a in (("conv1", "aff1"), ("conv2", "aff2"))]
+    with torch.no_grad():
+        for owner, conv_name, affine_name in pairs:
+            conv, affine = getattr(owner, conv_name), getattr(owner, affine_name)
+            gamma, beta = affine.gamma.reshape(-1), affine.beta.reshape(-1)
+            conv.weight.mul_(gamma.view(-1, 1, 1, 1))
+            conv.bias.mul_(gamma).add_(beta)
+            setattr(owner, affine_name, nn.Identity())
+    return folded
 
 
 def style(args, bgr: list[np.ndarray]) -> Network:
