@@ -17,7 +17,9 @@ alike), each runtime with the same thread count. Two measurements:
 
 OpenVINO and ONNX Runtime are bench/test dependencies only. OpenVINO's default inference
 precision is bf16 on CPUs with AMX/AVX512-BF16 and f32 elsewhere; ``--peer-precision f32``
-forces f32 (the comparison for CPUs without bf16 and for ours in fp32).
+forces f32 (the comparison for CPUs without bf16 and for ours in fp32). The runtimes and
+the interleaved loop are bench/peer_runtimes.py's (bench/peers.py uses them for the other
+live networks).
 """
 
 from __future__ import annotations
@@ -25,103 +27,13 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-PEERS = ("openvino", "onnxruntime")
-
-
-def _flatten(value: Any) -> list[torch.Tensor]:
-    """Tensors of a network's output in the order the ONNX export names them."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict) or (hasattr(value, "items") and hasattr(value, "to_tuple")):
-        return [t for item in value.values() for t in _flatten(item)]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _flatten(item)]
-    return []
-
-
-def _rebuild(template: Any, flat: list[torch.Tensor]) -> Any:
-    """``flat`` tensors back into the structure of ``template`` (our forward's output)."""
-    items = iter(flat)
-
-    def build(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return next(items)
-        if isinstance(value, dict):
-            return type(value)((k, build(v)) for k, v in value.items())
-        if isinstance(value, (list, tuple)):
-            return type(value)(build(v) for v in value)
-        return value
-
-    return build(template)
-
-
-class Peer:
-    """One runtime: ``run(x: float32 NCHW ndarray) -> list of ndarrays`` (the export's outputs)."""
-
-    name: str
-    precision: str
-    run: Callable[[np.ndarray], list[np.ndarray]]
-
-
-def onnxruntime_peer(path: Path, threads: int) -> Peer:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle threads wait passively, as ours do (engine.runtime.threads): a pool still
-    # spinning after its run would take the cores from the preprocessing and decoding
-    # that follow it (and from whatever runs next in the interleaved order).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    peer = Peer()
-    peer.name, peer.precision = f"ONNX Runtime {ort.__version__}", "f32"
-    peer.run = lambda x: session.run(None, {"image": x})
-    return peer
-
-
-def openvino_peer(path: Path, threads: int, precision: str) -> Peer:
-    import openvino as ov
-
-    core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
-    if precision == "f32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-    request = compiled.create_infer_request()
-    outputs = list(compiled.outputs)
-    peer = Peer()
-    peer.name = f"OpenVINO {ov.__version__.split('-')[0]}"
-    hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()  # e.g. "<Type: 'float32'>"
-    peer.precision = "bf16" if "bf16" in hint or "bfloat16" in hint else "f16" if "f16" in hint or "float16" in hint else "f32"
-
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        result = request.infer({0: x})
-        return [result[o] for o in outputs]
-
-    peer.run = run
-    return peer
-
-
-def make_peers(names: list[str], path: Path, threads: int, precision: str) -> list[Peer]:
-    peers = []
-    for name in names:
-        if name == "onnxruntime":
-            peers.append(onnxruntime_peer(path, threads))
-        elif name == "openvino":
-            peers.append(openvino_peer(path, threads, precision))
-        else:
-            raise SystemExit(f"--peers: unknown runtime '{name}'; use {', '.join(PEERS)}")
-    return peers
+from bench.peer_runtimes import flatten, interleave, make_peers, rebuild
 
 
 def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: int, threads: int,
@@ -158,7 +70,7 @@ def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: i
             with torch.inference_mode():
                 ready = detector.prepare(frame)
                 x = ready[0].float().contiguous().numpy()
-                raw = _rebuild(template, [torch.from_numpy(a) for a in peer.run(x)])
+                raw = rebuild(template, [torch.from_numpy(a) for a in peer.run(x)])
                 return detector.finish(raw, ready)
         return run
 
@@ -181,25 +93,15 @@ def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: i
     # The peers compute what ours computes: largest difference of the raw outputs, and
     # the boxes on the oracle pictures.
     with torch.inference_mode():
-        ours_raw = [t.float().numpy() for t in _flatten(detector.forward(prepared))]
+        ours_raw = [t.float().numpy() for t in flatten(detector.forward(prepared))]
     for peer in peers:
         diff = max(float(np.abs(a - b).max()) for a, b in zip(ours_raw, peer.run(x0)))
         same = sum(len(ours_e2e(im)) == len(benches[f"{peer.name} end to end"](im)) for im in oracle)
         print(f"  {peer.name} ({peer.precision}): max |raw output difference| {diff:.2e}; "
               f"same number of boxes on {same}/{len(oracle)} oracle pictures")
 
-    for fn in benches.values():  # warm-up: allocators, primitive caches, OpenVINO's first inference
-        for frame in frames[:3]:
-            fn(frame)
     names_ = list(benches)
-    times: dict[str, list[float]] = {k: [] for k in benches}
-    for r in range(rounds):
-        for i, frame in enumerate(frames):
-            shift = (r + i) % len(names_)
-            for name in names_[shift:] + names_[:shift]:
-                start = time.perf_counter()
-                benches[name](frame)
-                times[name].append((time.perf_counter() - start) * 1000.0)
+    times = interleave({k: (lambda i, fn=fn: fn(frames[i])) for k, fn in benches.items()}, len(frames), rounds)
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"ours = {label}, {threads} threads each, {rounds} rounds x {len(frames)} frames (640x480 BGR), "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, load average {os.getloadavg()[0]:.2f}")

@@ -83,3 +83,19 @@ def test_detect_peers_runs_ours_and_both_runtimes_on_the_same_export():
     assert len(checks) == 2 and all(float(d) < 1e-3 and a == b for d, a, b in checks), out
     ratios = re.findall(r"ours/(OpenVINO|ONNX Runtime) [\d.]+ \(f32\) (network|end to end)\s*: [\d.]+", out)
     assert sorted(ratios) == sorted([(p, part) for p in ("OpenVINO", "ONNX Runtime") for part in ("network", "end to end")]), out
+
+
+def test_peers_times_ours_and_both_runtimes_on_the_export_of_each_live_network():
+    out = run("bench/peers.py", "--networks", "mmod,style", "--frame", "160x120", "--style-side", "64",
+              "--rounds", "1", "--calls", "2", "--inputs", "2", "--peer-precision", "f32", timeout=300)
+    # Both runtimes compute what ours computes on our export of each network (same outputs).
+    checks = re.findall(r"^  (OpenVINO|ONNX Runtime) [\d.]+ \(f32\): max \|output difference\| [\d.e+-]+ = ([\d.e+-]+) "
+                        r"of the output's scale", out, re.MULTILINE)
+    assert sorted(p for p, _ in checks) == ["ONNX Runtime"] * 2 + ["OpenVINO"] * 2, out
+    assert all(float(rel) < 1e-4 for _, rel in checks), out
+    ratios = re.findall(r"^  ours/(OpenVINO|ONNX Runtime) [\d.]+ \(f32\): ([\d.]+) \(median of per-call ratios", out, re.MULTILINE)
+    assert sorted(p for p, _ in ratios) == ["ONNX Runtime"] * 2 + ["OpenVINO"] * 2 and all(float(r) > 0 for _, r in ratios), out
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| dlib MMOD") or line.startswith("| TransformerNet")]
+    assert [r[1].strip() for r in rows] == ["1x3x491x182", "1x3x48x64"], out  # the pyramid of 160x120; 64 x 48 style input
+    for row in rows:
+        assert all(re.fullmatch(r"[\d.]+", cell.strip()) for cell in row[2:]), row
