@@ -4,7 +4,7 @@
     python bench/detect.py [--model yolov4-tiny] [--size 416x416] [--frames 30] [--rounds 5]
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
                            [--variants fp32,int8,bf16,fp32-compiled] [--repeat 3]
-    python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32]
+    python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32] [--busy]
                            [--variants fp32,bf16,bf16-compiled]
 
 Without --weights, calibrated random weights are written in the Darknet format (the
@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -206,10 +207,18 @@ def peers_main(args) -> int:
                  if first.input_size else first.name)
         names = [n.strip() for n in args.peers.split(",") if n.strip()]
         others = {v: d for v, d in detectors.items() if v != variants[0]}
-        for rep in range(args.repeat):
-            print(f"run {rep + 1}/{args.repeat}")
-            run_peers(first, names, frames, rounds=args.rounds, threads=threads, peer_precision=args.peer_precision,
-                      label=label, oracle=oracle, others=others)
+        # --busy: one competing process spinning on a core for the whole comparison (a browser
+        # tab, a build), the "with one other busy process" case; ours and the peers share it alike.
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+        try:
+            for rep in range(args.repeat):
+                print(f"run {rep + 1}/{args.repeat}" + (" (one busy process beside it)" if busy else ""))
+                run_peers(first, names, frames, rounds=args.rounds, threads=threads,
+                          peer_precision=args.peer_precision, label=label, oracle=oracle, others=others)
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
         for variant, detector in detectors.items():  # a compile given up while timing shows here
             print(f"{variant} after timing: {getattr(detector, 'precision_label', '')}")
     return 0
@@ -246,6 +255,7 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32", help="with --peers: ours in auto, fp32, bf16 or int8")
     parser.add_argument("--peer-precision", choices=["default", "f32"], default="default",
                         help="with --peers: OpenVINO's inference precision (its default: bf16 on AMX CPUs, f32 elsewhere)")
+    parser.add_argument("--busy", action="store_true", help="with --peers: one competing busy process throughout")
     parser.add_argument("--per-image", type=int, default=10,
                         help="YOLOX/DETR variants with random weights: fp32 boxes per picture the threshold gives")
     args = parser.parse_args()
