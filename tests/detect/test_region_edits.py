@@ -73,7 +73,7 @@ def test_drawing_a_zone_and_renaming_in_the_tab_keep_the_counts(qtbot, installed
     assert ("line 1", "in / out", "2 / 1") in tab.regions_box.texts()
 
     tab.regions_box.list.setCurrentRow(0)
-    monkeypatch.setattr("gui.features.detect.tab.QInputDialog.getText", lambda *a, **k: ("door", True))
+    monkeypatch.setattr("gui.features.detect.regions.QInputDialog.getText", lambda *a, **k: ("door", True))
     tab.regions_box.rename_button.click()
     tab.refresh_views()  # before the next result: the renamed line's counts already show
     assert ("door", "in / out", "2 / 1") in tab.regions_box.texts()

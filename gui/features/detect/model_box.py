@@ -9,6 +9,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from engine.models.cache import human_size
 from gui.common import file_dialogs
 
 INSTALLED_MARK = "  ✓ installed"
@@ -88,6 +89,31 @@ class DetectModelBox(QGroupBox):
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
+
+    def show_entries(self, entries, index: int) -> None:
+        """List ``entries`` (your own models appended at the end) with ``index`` selected,
+        without emitting: the controller has already selected."""
+        self.combo.blockSignals(True)
+        for i, entry in enumerate(entries):
+            if i < self.combo.count():
+                self.combo.setItemText(i, entry.title)
+            else:
+                self.combo.addItem(entry.title, entry.name)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+
+    def show_install_state(self, entry, installed: bool, busy: bool) -> None:
+        """What ``entry`` is and its licence when ``installed``; else how to install it.
+        Download and Import wait while ``busy`` (a download or import runs)."""
+        self.download_button.setEnabled(not installed and not busy)
+        self.import_button.setEnabled(not busy and bool(entry.files))  # your own model has no file to install
+        if installed:
+            self.state.setText(f"{entry.description}\nLicense: {entry.license}")
+        else:
+            self.state.setText(
+                f"<b>{entry.title} is not installed.</b> Click <b>Download</b> ({human_size(entry.size)}) or "
+                f"<b>Import file…</b> if you already have <i>{entry.files[0].filename}</i>. "
+                "Detection starts as soon as it is installed.")
 
     def mark_installed(self) -> None:
         """Mark each installed model's item (the picker shows this whenever it opens)."""

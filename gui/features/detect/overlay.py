@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
 
 from engine.features.detect.annotate import class_color_rgb
 from engine.features.detect.backends.yolox.course import is_anchor_free
@@ -30,6 +30,17 @@ _GRID_COLORS = ((255, 255, 255), (120, 220, 255), (255, 200, 90))
 def class_qcolor(class_id: int, alpha: int = 255) -> QColor:
     r, g, b = class_color_rgb(class_id)
     return QColor(r, g, b, alpha)
+
+
+def paint_banner(painter: QPainter, width: int, height: int, text: str) -> None:
+    """``text`` centred on a dark band across the top of the frame (a warning over the video)."""
+    font = QFont()
+    font.setPixelSize(max(12, width // 45))
+    painter.setFont(font)
+    band = max(28, height // 12)
+    painter.fillRect(0, 0, width, band, QColor(0, 0, 0, 170))
+    painter.setPen(QColor(255, 210, 90))
+    painter.drawText(0, 0, width, band, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def paint_hidden_note(painter: QPainter, hidden: int, frame_width: int, frame_height: int) -> None:

@@ -3,11 +3,12 @@ table, and the export of counting events."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHeaderView,
+    QInputDialog,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -19,7 +20,12 @@ from PySide6.QtWidgets import (
 
 
 class RegionsBox(QGroupBox):
-    """Widgets only; ``set_regions`` and ``set_rows`` show the controller's state."""
+    """``set_regions`` and ``set_rows`` show the controller's state. Rename… asks for the
+    new name and emits ``rename_requested(kind, old name, new name)``; Delete emits
+    ``delete_requested(kind, name)`` for the line or zone chosen in the list."""
+
+    rename_requested = Signal(str, str, str)
+    delete_requested = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Counting lines and zones", parent)
@@ -50,6 +56,21 @@ class RegionsBox(QGroupBox):
         layout.addWidget(self.list)
         layout.addWidget(self.table)
         self._rows: list[tuple] = []
+        self.rename_button.clicked.connect(self._ask_rename)
+        self.delete_button.clicked.connect(self._delete)
+
+    def _ask_rename(self) -> None:
+        current = self.current()
+        if current is None:
+            return
+        name, ok = QInputDialog.getText(self, f"Rename the {current[0]}", "Name:", text=current[1])
+        if ok:
+            self.rename_requested.emit(current[0], current[1], name)
+
+    def _delete(self) -> None:
+        current = self.current()
+        if current is not None:
+            self.delete_requested.emit(*current)
 
     def set_regions(self, regions, drawing: str | None) -> None:
         current = self.current()

@@ -49,3 +49,12 @@ class Section(QWidget):
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.content.setVisible(expanded)
         self.toggled.emit(expanded)
+
+
+def remember_folding(sections: dict[str, Section], store, prefix: str) -> None:
+    """Open or fold each of ``sections`` as the user left it (``store``: the app's settings,
+    one key ``<prefix>/<name>`` a section), and keep that up to date."""
+    for name, section in sections.items():
+        key = f"{prefix}/{name}"
+        section.set_expanded(store.get(key, section.expanded))
+        section.toggled.connect(lambda on, key=key: store.set(key, bool(on)))

@@ -21,12 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QInputDialog,
     QListWidget,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -35,30 +33,23 @@ from PySide6.QtWidgets import (
 )
 
 from engine.features.detect.controller import DetectController
-from engine.features.detect.export import SESSION_FRAMES
-from engine.models.cache import human_size
-from gui.common import file_dialogs
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
 from gui.features.detect.course_view import draw_proposals, has_set_view, paint_set_view
+from gui.features.detect.exports import DetectExports
 from gui.features.detect.installer import ModelInstaller
 from gui.features.detect.model_box import DetectModelBox
-from gui.features.detect.overlay import draw_detections, grid_key, paint_grid, paint_hidden_note
+from gui.features.detect.overlay import draw_detections, grid_key, paint_banner, paint_grid, paint_hidden_note
 from gui.features.detect.plots import CountsPlot, RatePlot
 from gui.features.detect.regions import RegionsBox
 from gui.features.detect.scene import BlendLayer, HeatLayer, draw_region_captions, draw_tracks, draw_trails, grid_layer, paint_regions
-from gui.features.detect.sections import Section
+from gui.features.detect.sections import Section, remember_folding
 from gui.features.detect.settings_box import SettingsBox
 
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
-
-
-def plural(count: int, noun: str) -> str:
-    """"1 frame", "2 frames"."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def device_precisions(device) -> tuple[str, ...]:
@@ -81,6 +72,7 @@ class DetectTab(StudioTab):
             from engine.models.catalog import catalog
             entries = catalog().entries("detect")
         self.controller = DetectController(entries, context.store, device_precisions=device_precisions(context.device))
+        self.exports = DetectExports(context, self.controller, self)
         self.entries = self.controller.entries
         self._installed = False
         self._dirty = False
@@ -141,14 +133,10 @@ class DetectTab(StudioTab):
         r.line_button.clicked.connect(lambda: self._begin("line"))
         r.zone_button.clicked.connect(lambda: self._begin("zone"))
         r.finish_button.clicked.connect(c.finish_zone)
-        r.rename_button.clicked.connect(self._rename_region)
-        r.delete_button.clicked.connect(self._delete_region)
-        r.export_button.clicked.connect(self._choose_events_file)
-        self.export_button = QPushButton("Export session detections…")
-        self.export_button.setToolTip(
-            f"Every frame seen since the app started (the newest {SESSION_FRAMES:,} frames, all sources): source, "
-            "frame number, time (seconds into a video file, or the wall clock for a camera) and each box")
-        self.export_button.clicked.connect(self._choose_export_file)
+        r.rename_requested.connect(self.controller.rename)
+        r.delete_requested.connect(self.controller.delete)
+        r.export_button.clicked.connect(lambda: self.exports.choose_events_file())
+        self.export_button = self.exports.session_button()
         out_box = QWidget()
         out_layout = QHBoxLayout(out_box)
         out_layout.setContentsMargins(0, 0, 0, 0)
@@ -171,9 +159,8 @@ class DetectTab(StudioTab):
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.addWidget(self.model_box)
-        for name, section in self.sections.items():
-            section.set_expanded(self.context.store.get(f"Detect/section/{name}", section.expanded))
-            section.toggled.connect(lambda on, name=name: self.context.store.set(f"Detect/section/{name}", bool(on)))
+        remember_folding(self.sections, self.context.store, "Detect/section")
+        for section in self.sections.values():
             panel_layout.addWidget(section)
         panel_layout.addStretch(1)
         scroll = self.panel_scroll = QScrollArea()
@@ -239,16 +226,8 @@ class DetectTab(StudioTab):
             return
         installed = self._installed = self.is_installed()  # paint_overlay runs per frame: no disk access there
         busy = self.installer.download.busy if hasattr(self, "installer") else False
-        box.download_button.setEnabled(not installed and not busy)
-        box.import_button.setEnabled(not busy and bool(entry.files))  # your own model has no file to install
+        box.show_install_state(entry, installed, busy)
         self.settings_box.set_model_capabilities(self.controller)
-        if installed:
-            box.state.setText(f"{entry.description}\nLicense: {entry.license}")
-        else:
-            box.state.setText(
-                f"<b>{entry.title} is not installed.</b> Click <b>Download</b> ({human_size(entry.size)}) or "
-                f"<b>Import file…</b> if you already have <i>{entry.files[0].filename}</i>. "
-                "Detection starts as soon as it is installed.")
         names = self.controller.class_names()
         if getattr(self, "_class_names", None) != names:  # keep the user's filter when only the install state changed
             self._class_names = names
@@ -278,15 +257,7 @@ class DetectTab(StudioTab):
     def _sync_model_combo(self) -> None:
         """The model list shows the controller's entries and selection (your own models are
         added to the end); the controller has already selected, so no signal goes back."""
-        combo = self.model_box.combo
-        combo.blockSignals(True)
-        for i, entry in enumerate(self.controller.entries):
-            if i < combo.count():
-                combo.setItemText(i, entry.title)
-            else:
-                combo.addItem(entry.title, entry.name)
-        combo.setCurrentIndex(self.controller.index)
-        combo.blockSignals(False)
+        self.model_box.show_entries(self.controller.entries, self.controller.index)
 
     def _model_problem(self, path: str, exc: BaseException) -> bool:
         text = f"Could not open {Path(path).name}: {exc}"
@@ -446,7 +417,7 @@ class DetectTab(StudioTab):
     def paint_overlay(self, painter: QPainter, frame_width: int, frame_height: int) -> None:
         c = self.controller
         if not self._installed:
-            self._paint_banner(painter, frame_width, frame_height,
+            paint_banner(painter, frame_width, frame_height,
                                f"Detect: {self.entry.name if self.entry else 'no model'} is not installed — "
                                "use Download or Import file… in the Detect panel")
             return
@@ -458,69 +429,18 @@ class DetectTab(StudioTab):
         paint_regions(painter, c.regions, c.tracked.counts if c.tracked else None, frame_width, frame_height, c.draft)
         paint_hidden_note(painter, self._hidden, frame_width, frame_height)
 
-    @staticmethod
-    def _paint_banner(painter: QPainter, width: int, height: int, text: str) -> None:
-        font = QFont()
-        font.setPixelSize(max(12, width // 45))
-        painter.setFont(font)
-        band = max(28, height // 12)
-        painter.fillRect(0, 0, width, band, QColor(0, 0, 0, 170))
-        painter.setPen(QColor(255, 210, 90))
-        painter.drawText(0, 0, width, band, Qt.AlignmentFlag.AlignCenter, text)
-
     # -- lines and zones ------------------------------------------------------------------------
     def _begin(self, kind: str) -> None:
         if not self.controller.tracking:
             self.settings_box.track_check.setChecked(True)  # counting needs ids
         self.controller.begin(kind)
 
-    def _rename_region(self) -> None:
-        current = self.regions_box.current()
-        if current is None:
-            return
-        name, ok = QInputDialog.getText(self, f"Rename the {current[0]}", "Name:", text=current[1])
-        if ok:
-            self.controller.rename(current[0], current[1], name)
-
-    def _delete_region(self) -> None:
-        current = self.regions_box.current()
-        if current is not None:
-            self.controller.delete(*current)
-
     # -- export -------------------------------------------------------------------------------------
-    def _choose_export_file(self) -> None:
-        path = file_dialogs.save_file(
-            self, f"Export the detections of every frame seen this session (the newest {SESSION_FRAMES:,})",
-            "detections.csv", "CSV, one row per box (*.csv);;JSON, one object per frame (*.json)")
-        if path:
-            self.export_detections(path)
-
     def export_detections(self, path: str | Path) -> bool:
-        """Write the session's detections (``DetectController.export_session``)."""
-        if not self.controller.session:
-            self.context.status("Nothing to export yet: no frame has been through the model")
-            return False
-        try:
-            frames, boxes = self.controller.export_session(path)
-        except (ValueError, OSError) as exc:
-            self.context.error("Export failed", f"{path}: {exc}")
-            return False
-        self.context.status(f"Exported {plural(boxes, 'detection')} from {plural(frames, 'frame')} to {path}")
-        return True
-
-    def _choose_events_file(self) -> None:
-        path = file_dialogs.save_file(self, "Export counting events", "events.csv", "CSV (*.csv);;JSON (*.json)")
-        if path:
-            self.export_events(path)
+        return self.exports.export_detections(path)
 
     def export_events(self, path: str | Path) -> bool:
-        try:
-            count = self.controller.export_events(path)
-        except (ValueError, OSError) as exc:
-            self.context.error("Export failed", f"{path}: {exc}")
-            return False
-        self.context.status(f"Exported {plural(count, 'counting event')} to {path}")
-        return True
+        return self.exports.export_events(path)
 
     # -- life cycle -----------------------------------------------------------------------------------
     def activated(self) -> None:
