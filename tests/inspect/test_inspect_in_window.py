@@ -25,8 +25,11 @@ def test_live_results_reach_the_tab_and_layer_switches_apply(qtbot, tmp_path):
         tab.choose_layer("features.3")
         qtbot.waitUntil(lambda: tab.result.layer == "features.3", timeout=15000)
         assert tab.result.channels.shape == (16, 10, 10)
+        shown = window.view.current_image()
         tab.freeze_button.setChecked(True)
         assert tab.frozen
+        # the picture on the screen is frozen (not a newer captured frame the user never saw)
+        assert (tab.controller.settings.frozen_image == shown).all()
         frozen_view = window.view.current_image()
         qtbot.wait(300)
         assert window.view.current_image() is frozen_view or (window.view.current_image() == frozen_view).all()

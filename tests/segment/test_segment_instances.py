@@ -28,6 +28,18 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a) + area(b) - inter)
 
 
+def paired(found, ref) -> np.ndarray:
+    """For each of our detections, the index of torchvision's with the same box (IoU >= 0.99,
+    one to one). Two detections whose scores tie to the last bits may come out in either
+    order: the same math summed in another order (another CPU's kernels) swaps them."""
+    ours, theirs = found.boxes, ref["boxes"].numpy()
+    iou = np.stack([box_iou(np.repeat(box[None], len(theirs), 0), theirs) for box in ours])
+    order = iou.argmax(axis=1)
+    assert len(set(order.tolist())) == len(order), "two of our boxes claim the same reference box"
+    assert (iou[np.arange(len(order)), order] >= 0.99).all()
+    return order
+
+
 @pytest.fixture(scope="module")
 def photo():
     return cv2.resize(photo_bgr("astronaut"), (400, 300))
@@ -52,10 +64,10 @@ def test_mask_rcnn_equals_torchvision(photo, tmp_path):
     assert len(found) >= 10 and len(found) == len(ref["scores"])
     assert len(set(found.labels.tolist())) >= 2  # structure: several classes, differing scores
     assert float(found.scores.max() - found.scores.min()) > 0.1
-    assert (box_iou(found.boxes, ref["boxes"].numpy()) >= 0.99).all()
-    assert (found.labels == ref["labels"].numpy()).all()
-    np.testing.assert_allclose(found.scores, ref["scores"].numpy(), atol=1e-4)
-    theirs = ref["masks"][:, 0].numpy() > 0.5
+    order = paired(found, ref)
+    assert (found.labels == ref["labels"].numpy()[order]).all()
+    np.testing.assert_allclose(found.scores, ref["scores"].numpy()[order], atol=1e-4)
+    theirs = ref["masks"][:, 0].numpy()[order] > 0.5
     assert found.masks.shape == theirs.shape == (len(found), 300, 400)
     assert found.masks.any(axis=(1, 2)).sum() >= 10
     assert (found.masks == theirs).mean() >= 0.98
@@ -76,11 +88,14 @@ def test_mask_rcnn_equals_torchvision(photo, tmp_path):
 def test_keypoint_rcnn_equals_torchvision(photo, tmp_path):
     found, ref = _ours_and_theirs("keypointrcnn_resnet50_fpn", photo, tmp_path, detections=20)
     assert len(found) == 20 and found.masks is None
-    assert (box_iou(found.boxes, ref["boxes"].numpy()) >= 0.99).all()
-    assert (found.labels == ref["labels"].numpy()).all() and set(found.names()) == {"person"}
+    order = paired(found, ref)
+    assert (found.labels == ref["labels"].numpy()[order]).all() and set(found.names()) == {"person"}
     assert found.keypoints.shape == (len(found), 17, 3)
-    np.testing.assert_allclose(found.keypoints[..., :2], ref["keypoints"][..., :2].numpy(), atol=0.5)
-    np.testing.assert_allclose(found.keypoints[..., 2], ref["keypoints_scores"].numpy(), rtol=1e-3, atol=1e-3)
+    # A keypoint is its heat map's best cell; where two cells tie to the last bits another
+    # CPU's summation order may pick the other one (seen: 1 of 680 on an AVX2 machine).
+    offset = np.abs(found.keypoints[..., :2] - ref["keypoints"][..., :2].numpy()[order]).max(axis=-1)
+    assert (offset <= 0.5).mean() >= 0.99, f"{(offset > 0.5).sum()} of {offset.size} keypoints moved"
+    np.testing.assert_allclose(found.keypoints[..., 2], ref["keypoints_scores"].numpy()[order], rtol=1e-3, atol=1e-3)
     row = found.to_json(catalog().get("keypointrcnn_resnet50_fpn").meta["keypoint_names"])[0]
     assert len(row["keypoints"]) == 17 and "mask_area" not in row
     # the skeleton is drawn: pixels change along the limbs of the first person

@@ -352,18 +352,31 @@ class InspectTab(StudioTab):
 
     # -- freeze ---------------------------------------------------------------------------------
     def set_frozen(self, frozen: bool) -> None:
-        """Keep analysing (and showing) the current frame instead of the live feed."""
-        frame = self.context.latest_frame() if frozen else None
-        if frozen and frame is None:
+        """Keep analysing (and showing) the frame on the screen instead of the live feed.
+
+        That is the picture the view shows, not the newest captured frame: the view shows
+        the frame its result belongs to, a frame or two behind the capture, and freezing
+        must not jump to a picture the user never saw."""
+        image = self._shown_image() if frozen else None
+        if frozen and image is None:
             self.status_message.emit("No frame to freeze yet: start a source first")
             frozen = False
-        self.controller.freeze(frame.image if frame is not None else None)
+        self.controller.freeze(image)
         if self.freeze_button.isChecked() != frozen:
             self.freeze_button.blockSignals(True)
             self.freeze_button.setChecked(frozen)
             self.freeze_button.blockSignals(False)
         self._show_frozen(frozen)
         self.status_message.emit("Frame frozen: the network keeps looking at it" if frozen else "Live")
+
+    def _shown_image(self):
+        """The BGR picture on the video view, else the newest frame; None without either."""
+        view = self.context.video_view
+        shown = view.current_image() if view is not None else None
+        if shown is not None:
+            return shown
+        frame = self.context.latest_frame()
+        return frame.image if frame is not None else None
 
     def _show_frozen(self, frozen: bool) -> None:
         """A frozen frame must not look live: the button says so in colour, and the video
