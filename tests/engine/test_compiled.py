@@ -8,28 +8,9 @@ import logging
 
 import pytest
 import torch
-from torch import nn
 
-from engine.runtime.compiled import COMPILED, EAGER_FIRST, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for, use_app_cache
-
-
-def tiny() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(4, 2, 1)).eval()
-
-
-def aot_eager(module: nn.Module):
-    return torch.compile(module, backend="aot_eager", dynamic=False)
-
-
-def serve_first(net, x) -> None:
-    """The first calls, after which the compile begins (it waits for them)."""
-    for _ in range(EAGER_FIRST):
-        net(x)
-
-
-def notes(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "engine.runtime.compiled" and r.levelno >= logging.WARNING]
+from engine.runtime.compiled import COMPILED, FAILED, BackgroundCompiled, Tolerance, mismatch, tolerance_for, use_app_cache
+from tests.engine.compile_helpers import aot_eager, notes, serve_first, tiny
 
 
 @torch.inference_mode()

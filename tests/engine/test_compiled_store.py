@@ -17,27 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine.runtime.compiled import COMPILED, EAGER_FIRST, BackgroundCompiled
+from engine.runtime.compiled import COMPILED, BackgroundCompiled
 from engine.runtime.compiled_store import TEMP_PREFIX, CompileStore, app_store, weights_digest
-
-
-def tiny(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(4, 2, 1)).eval()
-
-
-def aot_eager(module: nn.Module):
-    return torch.compile(module, backend="aot_eager", dynamic=False)
-
-
-def serve_first(net, x) -> None:
-    for _ in range(EAGER_FIRST):
-        net(x)
-
-
-def notes(caplog) -> list[str]:
-    """Our warnings (torch's own, e.g. about CUDA on a CPU-only machine, are not counted)."""
-    return [r.getMessage() for r in caplog.records if r.name.startswith("engine.") and r.levelno >= logging.WARNING]
+from tests.engine.compile_helpers import aot_eager, notes, serve_first, tiny
 
 
 def test_the_key_follows_weights_input_and_options(tmp_path):
