@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.features.detect.controller import DetectController
+from engine.features.detect.device_precisions import device_precisions
 from gui.common.list_rows import set_row_texts
 from gui.common.tab_base import StudioTab
 from gui.features.detect.classes import ClassFilter, CountsList
@@ -52,17 +53,6 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 250  # lists, table, plots and the heat image: a few times a second, not per frame
 
 
-def device_precisions(device) -> tuple[str, ...]:
-    """The precisions ``device`` runs detectors in: fp32 everywhere; bf16 and int8 on CPUs
-    with native kernels for them (a model offers only those it has too)."""
-    if device.type != "cpu":
-        return ("fp32",)
-    from engine.features.detect.backends.darknet import int8
-    from engine.features.detect.backends.darknet.detector import cpu_bf16_supported
-
-    return ("fp32",) + (("bf16",) if cpu_bf16_supported() else ()) + (("int8",) if int8.available() else ())
-
-
 class DetectTab(StudioTab):
     title = "Detect"
 
@@ -80,7 +70,6 @@ class DetectTab(StudioTab):
         self._hidden = 0  # captions the last raster overlay left out (for the "+N hidden" note)
         self.heat_layer = HeatLayer()
         self.grid_layer = BlendLayer()
-        self._latency_ms = 0.0
         self._last_sample = 0.0
         self._build()
         self.installer = ModelInstaller(context, self.model_box, lambda: self.controller.entry, self)
@@ -314,12 +303,11 @@ class DetectTab(StudioTab):
     def on_result(self, result) -> None:
         if not self.controller.on_result(result):
             return
-        self._latency_ms = result.timings.latency_ms
         self._dirty = True
         now = time.monotonic()
         if now - self._last_sample >= 0.5:  # two plot samples a second are plenty
             self._last_sample = now
-            self.perf.add_sample(self.controller.result_rate, self._latency_ms, now)
+            self.perf.add_sample(self.controller.result_rate, result.timings.latency_ms, now)
 
     def refresh_views(self) -> None:
         """Lists, table, plots and heat image from the controller's state (timer, ~4 Hz)."""

@@ -96,5 +96,22 @@ class ModelSettingsBox(QGroupBox):
         if backbone != (project.backbone, project.untrained):
             project.set_backbone(*backbone)
 
+    def preview(self, project) -> bool:
+        """Show how augmentation varies ``project``'s newest sample (8 tiles of 72 px);
+        False when it has no sample yet."""
+        import cv2
+
+        from engine.features.teach.imaging import preview
+        from engine.features.teach.settings import AugmentSettings
+        from gui.features.teach.training import pixmap_of
+
+        samples = project.samples()
+        if not samples:
+            return False
+        tiles = preview(project.load_sample(samples[-1]), project.train_settings.augment or AugmentSettings(),
+                        count=8, size=72)
+        self.set_preview(pixmap_of(cv2.hconcat(tiles)))
+        return True
+
     def set_preview(self, pixmap) -> None:
         self.preview_label.set_picture(pixmap)

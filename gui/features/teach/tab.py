@@ -28,10 +28,8 @@ from PySide6.QtWidgets import (
 
 from engine.features.teach.backbones import BackboneWeightsMissingError
 from engine.features.teach.controller import TeachController
-from engine.features.teach.imaging import preview
 from engine.features.teach.project import ProjectError
 from engine.features.teach.render import confusion_image
-from engine.features.teach.settings import AugmentSettings
 from gui.common import file_dialogs
 from gui.common.context import install_todo
 from gui.common.tab_base import StudioTab
@@ -42,7 +40,7 @@ from gui.features.teach.mode_switch import MODES, ModeSwitch
 from gui.features.teach.model_export import ModelExport
 from gui.features.teach.prediction_overlay import paint_prediction
 from gui.features.teach.settings import ModelSettingsBox
-from gui.features.teach.training import TrainPanel, ask_about_missing_weights, pixmap_of
+from gui.features.teach.training import TrainPanel, ask_about_missing_weights
 
 log = logging.getLogger(__name__)
 KEY_LAST = "Teach/last_project"
@@ -373,13 +371,8 @@ class TeachTab(StudioTab):
         self.controller.set_live_settings(self.smoothing_slider.value() / 100, self.threshold_slider.value() / 100)
 
     def _preview_augmentation(self) -> None:
-        samples = self.controller.project.samples()
-        if not samples:
+        if not self.model_box.preview(self.controller.project):
             self.context.status("Teach: record or add a sample first")
-            return
-        image = self.controller.project.load_sample(samples[-1])
-        tiles = preview(image, self.controller.project.train_settings.augment or AugmentSettings(), count=8, size=72)
-        self.model_box.set_preview(pixmap_of(cv2.hconcat(tiles)))
 
     # -- export ---------------------------------------------------------------------
     def export_model(self, path: str | Path) -> bool:
