@@ -143,7 +143,8 @@ def catalog_detector(name: str, weights: str | None, size: tuple[int, int], prec
                      compile: bool | None = False):
     """Our detector for the detect catalog entry ``name`` (or a bundled Darknet cfg's stem),
     installed in a cache under ``home``: from ``weights`` (a file, or a folder holding the
-    entry's files), or, for Darknet entries, from seeded random weights in the Darknet format."""
+    entry's files), or from seeded random weights in the entry's own format (Darknet; YOLOX,
+    D-FINE and RT-DETR as bench/detect_variants.py writes them)."""
     from engine.features.detect.factory import load_detector
     from engine.features.detect.options import DetectorOptions
     from engine.models.cache import WeightsCache
@@ -152,9 +153,11 @@ def catalog_detector(name: str, weights: str | None, size: tuple[int, int], prec
     entry = catalog().get(name)
     if entry.task != "detect":
         raise SystemExit(f"--model {name} is a {entry.task} model, not a detector")
-    if weights is None:
-        if "cfg" not in entry.meta:
-            raise SystemExit(f"--model {name}: no generated weights for this family; pass --weights FILE")
+    if weights is None and "cfg" not in entry.meta:  # YOLOX, D-FINE, RT-DETR: their released layouts
+        from bench.detect_variants import random_weights
+
+        weights = str(random_weights(name, home))
+    elif weights is None:
         weights = str(home / entry.files[0].filename)
         write_random_weights(bundled_path(entry.meta["cfg"]), weights)
     cache = WeightsCache(home / "models")

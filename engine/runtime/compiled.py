@@ -70,6 +70,8 @@ EAGER_TRIES, EAGER_PAUSE_S = 20, 0.005
 EAGER, COMPILING, COMPILED, FAILED = "eager", "compiling", "compiled", "failed"
 
 Compiler = Callable[[nn.Module], Callable[..., Any]]
+#: (compiled outputs, eager outputs, tolerance) -> why they disagree, or None.
+Check = Callable[[Any, Any, "Tolerance"], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ class BackgroundCompiled:
     and memory format it will see; its values do not matter. compiler: module ->
     compiled callable, or several tried in turn, the next one when one raises (default
     ``DEFAULT_COMPILERS``). tolerance: the agreement needed (default
-    ``tolerance_for(example.dtype)``). name: for log notes. start: begin compiling now
+    ``tolerance_for(example.dtype)``). check: how outputs are compared under it (default
+    ``mismatch``, element by element; a set predictor compares sets). name: for log notes. start: begin compiling now
     (False: on ``start()``; tests and benchmarks). store: where compiled networks are
     kept between launches (engine.runtime.compiled_store); None: the app's cache folder
     with the default compilers, none with others; False: none.
@@ -191,7 +194,8 @@ class BackgroundCompiled:
 
     def __init__(self, module: nn.Module, example: torch.Tensor, *,
                  compiler: Compiler | Sequence[Compiler] | None = None,
-                 tolerance: Tolerance | None = None, name: str = "model", start: bool = True,
+                 tolerance: Tolerance | None = None, check: Check | None = None, name: str = "model",
+                 start: bool = True,
                  store: CompileStore | bool | None = None) -> None:
         self.module = module
         self.name = name
@@ -199,6 +203,7 @@ class BackgroundCompiled:
         self._compilers: tuple[Compiler, ...] = (DEFAULT_COMPILERS if compiler is None else
                                                  tuple(compiler) if isinstance(compiler, Sequence) else (compiler,))
         self._tolerance = tolerance
+        self._check = check or mismatch
         self._example = example.detach().clone()
         self._lock = threading.Lock()
         self._fn: Callable[..., Any] = module  # what calls use; swapped once, atomically
@@ -287,7 +292,7 @@ class BackgroundCompiled:
             self._give_up(f"torch.compile failed ({_first_line(failure)})" if failure else "no compiler to try")
             return
         self.compile_seconds = time.perf_counter() - started
-        problem = mismatch(got, want, self._tolerance or tolerance_for(example.dtype))
+        problem = self._check(got, want, self._tolerance or tolerance_for(example.dtype))
         if problem is not None and key is not None and store.has(key):
             store.discard(key, "it disagrees with eager")
         self._swap(compiled, example, problem, from_disk=False)
@@ -310,7 +315,7 @@ class BackgroundCompiled:
         except Exception as exc:  # loads, but its library cannot run here
             store.discard(key, f"it fails to run ({_first_line(exc)})")
             return False
-        problem = mismatch(got, want, self._tolerance or tolerance_for(example.dtype))
+        problem = self._check(got, want, self._tolerance or tolerance_for(example.dtype))
         if problem is not None:
             store.discard(key, f"it disagrees with eager ({problem})")
             return False

@@ -18,10 +18,10 @@ def aot_eager(module):
     return torch.compile(module, backend="aot_eager", dynamic=False)
 
 
-def test_auto_compiles_bf16_on_a_cpu_only(monkeypatch):
+def test_auto_compiles_fp32_and_bf16_on_a_cpu_only(monkeypatch):
     monkeypatch.delenv(COMPILE_ENV, raising=False)
-    assert auto_compile("bf16", "cpu")
-    assert not auto_compile("fp32", "cpu") and not auto_compile("int8", "cpu") and not auto_compile("bf16", "cuda")
+    assert auto_compile("bf16", "cpu") and auto_compile("fp32", "cpu")
+    assert not auto_compile("int8", "cpu") and not auto_compile("bf16", "cuda") and not auto_compile("fp32", "cuda")
     monkeypatch.setenv(COMPILE_ENV, "off")
     assert not auto_compile("bf16", "cpu")
     assert DetectorOptions().compile is False  # one-off runs (CLI, batch) do not compile unless asked

@@ -115,9 +115,9 @@ COMPILE_ENV = "CNN_STUDIO_COMPILE"
 #: against eager (numbers in ``auto_compile``). A family or precision missing here runs
 #: eagerly unless compile=True is asked for.
 AUTO_COMPILE: dict[str, frozenset[str]] = {
-    "darknet": frozenset({"bf16"}),
+    "darknet": frozenset({"fp32", "bf16"}),
     "yolox": frozenset({"fp32"}),
-    "detr": frozenset(),  # RT-DETR and D-FINE
+    "detr": frozenset({"fp32"}),  # RT-DETR and D-FINE, checked as sets of queries (detr/compile_check.py)
 }
 
 
@@ -130,28 +130,26 @@ def auto_compile(precision: str, device_type: str = "cpu", family: str = "darkne
     compiled, timed interleaved in one run with OpenVINO and ONNX Runtime in f32 on the same
     ONNX export; bench/detect.py --peers openvino,onnxruntime --variants fp32,fp32-compiled):
 
-    - darknet bf16: yolov4-tiny 416, network 22.4 -> 16.1 (AMX CPU). darknet fp32 stays
-      eager: it already runs prepacked, fused convolutions (darknet/cpu_fusion.py).
-    - yolox fp32: yolox-tiny 416 on a shared 2-core AVX2 EPYC (no bf16), 2 threads; quiet
-      run (load 1.4): network 91.5 -> 82.4 ms (0.90x), end to end 97.3 -> 90.5 (0.93x);
-      ours/ONNX Runtime network 1.40 -> 1.26, ours/OpenVINO 1.20 -> 1.08. A run under
-      load 8 gave 0.69x / 0.84x. The compile took 35 s with inductor's disk cache warm (94 s
-      cold, loaded), in the background, once per input size: a lasting gain for that.
-      bf16 is not listed: not measured (no bf16 CPU to measure on).
-    - detr fp32: dfine-n 640 on that machine: compiled it runs 0.67x eager's network time
-      (465 -> 310 ms; ours/ONNX Runtime network 1.95 -> 1.30, ours/OpenVINO 2.08 -> 1.39)
-      and 0.83x end to end, but its outputs fail BackgroundCompiled's check against eager
-      (logits up to 0.09 apart): the encoder's top-k query selection reorders near-tied
-      queries under another summation order, so the raw query-ordered outputs differ though
-      the set hardly does (ONNX Runtime's differ from eager's by 0.67 the same way). The live
-      app would pay the compile (110 s with inductor's disk cache warm, 634 s cold on the
-      loaded 2-core machine) and keep running eagerly, so "auto" does not compile the
-      family until the check compares what is detected rather than query order.
-      rtdetr-r18 640 likewise: 0.69x eager's network time (1022 -> 700 ms; ours/ONNX Runtime
-      1.77 -> 1.21, ours/OpenVINO 1.60 -> 1.10), 0.70x end to end, and its check fails too
-      (logits up to 1.85 apart on the blank example, 1.28 on a synthetic street picture,
-      where ONNX Runtime agrees with eager to 1e-4: not only near ties; not yet found why).
-      (Compiled speed measured with the check skipped: --unchecked-compile.)
+    - darknet bf16: yolov4-tiny 416, network 22.4 -> 16.1 (AMX CPU).
+    - darknet fp32 (the CPUs without bf16): yolov4-tiny 416 on a shared 2-core AVX2 EPYC,
+      2 threads; eager already runs prepacked, fused convolutions (darknet/cpu_fusion.py),
+      and the compile still gains: network 74.9 -> 65.1 ms (0.87x), end to end 78.3 -> 72.5
+      (0.93x) at load 1.4; 127.8 -> 118.7 (0.93x) at load 3. Compiled in 25-34 s in the
+      background on the first launch, loaded from disk in 1-2 s on the next.
+    - yolox fp32: yolox-tiny 416 on that machine; quiet run (load 1.4): network 91.5 -> 82.4
+      ms (0.90x), end to end 97.3 -> 90.5 (0.93x); another (load 1.9) 93.0 -> 78.3 (0.84x);
+      under load 8 0.69x / 0.84x. The compile took 35 s with inductor's disk cache warm (94 s
+      cold, loaded), in the background, once per input size. bf16 is not listed: not
+      measured (no bf16 CPU to measure on).
+    - detr fp32: dfine-n 640 on that machine (load 1.4): network 209.1 -> 99.7 ms (0.48x),
+      end to end 214.5 -> 110.5 (0.52x); rtdetr-r18 640 (load 1.8): network 864 -> 602 ms
+      (0.70x), end to end 836 -> 644 (0.77x). Their compiled outputs list the same queries in
+      another order (the encoder's top-k over nearly tied scores; logits up to 0.12 apart
+      index by index, every query within 2e-6 of one of the other's), so SetDetector checks
+      them as sets (``compile_check``), not element by element; both pass on the blank
+      example and the eight oracle pictures. The first compile is long (110 s with
+      inductor's disk cache warm, 634 s cold on a loaded 2-core machine) but runs once per
+      input size: the package is kept on disk and loads in 0.5-2 s at the next launch.
     """
     if os.environ.get(COMPILE_ENV, "").strip().lower() in ("off", "0", "no", "false"):
         return False

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.options import auto_compile
-from engine.runtime.compiled import COMPILED, COMPILING, FAILED, BackgroundCompiled, Compiler, Tolerance
+from engine.runtime.compiled import COMPILED, COMPILING, FAILED, BackgroundCompiled, Check, Compiler, Tolerance
 
 #: ``compile_state`` values besides "" (never asked to compile).
 STATE_LABELS = {COMPILED: "compiled", COMPILING: "compiling…", FAILED: "eager"}
@@ -46,6 +46,9 @@ class BackgroundCompiling:
     #: bench/detect.py --unchecked-compile sets an infinite one to time a network whose
     #: check fails.
     compile_tolerance: Tolerance | None = None
+    #: How the compiled outputs are compared with eager ones (None: element by element;
+    #: DETR-style set predictors compare their sets of queries, detr/compile_check.py).
+    compile_check: Check | None = None
 
     _network: Any
     _precision_label: str = "fp32"
@@ -64,7 +67,7 @@ class BackgroundCompiling:
         if channels_last:
             example = example.contiguous(memory_format=torch.channels_last)
         return BackgroundCompiled(model, example, compiler=self.compilers, tolerance=self.compile_tolerance,
-                                  name=self.name)
+                                  check=self.compile_check, name=self.name)
 
     @property
     def compile_state(self) -> str:

@@ -38,6 +38,7 @@ from torch import nn
 from engine.features.detect.backends import cpu_precision
 from engine.features.detect.backends.compiling import BackgroundCompiling, wants_compile
 from engine.features.detect.backends.detr.capabilities import DETR_TRANSFORMS, detr_capabilities
+from engine.features.detect.backends.detr.compile_check import query_set_mismatch
 from engine.features.detect.backends.detr.postprocess import cxcywh_to_xyxy, postprocess_set
 from engine.features.detect.detector import Detector, DetectorError
 from engine.features.detect.types import Detections
@@ -84,6 +85,9 @@ class SetDetector(BackgroundCompiling, Detector):
     first frames (backends/compiling.py; eager with one logged note when that fails; not
     with int8); None ("auto"): where ``options.auto_compile`` says it pays for this family.
     """
+
+    #: The compiled network must predict the same set of queries, in any order (compile_check.py).
+    compile_check = staticmethod(query_set_mismatch)
 
     def __init__(self, model: nn.Module, class_names: tuple[str, ...], *, name: str = "detr",
                  transforms: Transforms = DETR_TRANSFORMS, capabilities: Capabilities | None = None,
