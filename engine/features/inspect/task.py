@@ -32,6 +32,7 @@ from engine.features.inspect.top_patches import TopPatches
 from engine.features.inspect.zoo import InspectModel, load_model
 from engine.models.catalog import Transforms
 from engine.models.transforms import InputMapping, to_input
+from engine.runtime.packed_conv import pack_conv_weights
 from engine.runtime.worker import Task
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,8 @@ class InspectTask(Task):
         width, height = transforms.size
         self.table = build_layer_table(module, (transforms.channels, height, width), self.model_name)
         module.requires_grad_(False)  # explanations differentiate w.r.t. inputs, never weights
+        if device.type == "cpu":  # oneDNN's weight layout made once, not every frame (same outputs, hooks, grads)
+            pack_conv_weights(module, torch.zeros(1, transforms.channels, height, width))
         self._tap = LayerTap(module, self._default_layer(), self.model_name)
         self.configure(self.settings)
         self.loaded.set()
