@@ -31,11 +31,11 @@ import numpy as np
 from engine.core.events import Controller, EventField
 from engine.core.store import SettingsStore
 from engine.features.detect import user_models
-from engine.features.detect.association import iou_matrix
 from engine.features.detect.counting import CountEvent, CountLine, HeatMap, RegionError, Regions, Zone, save_events
 from engine.features.detect.export import SESSION_FRAMES, SeenFrame, save_session
 from engine.features.detect.options import PRECISION_CHOICES, DetectorOptions
 from engine.features.detect.scene_analysis import TrackedFrame
+from engine.features.detect.selection import find_followed, follow_row
 from engine.features.detect.task import DetectionTask, DetectSettings, event_time, split_result
 from engine.features.detect.types import Detections
 from engine.models.catalog import Capabilities
@@ -47,7 +47,6 @@ KEY = "Detect/"
 SIZE_PRESETS = ("320x320", "416x416", "512x512", "608x608", "640x384", "384x640")
 CLOSE_ZONE_PX = 12.0  # clicking this close to a zone's first corner closes it
 HISTORY_S = 600.0
-FOLLOW_MIN_IOU = 0.1  # without tracking, the selection moves to the next result's box overlapping it at least this much
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -498,15 +497,8 @@ class DetectController(Controller):
         self.selected = int(row)
         self._remember(self.selected)
 
-    def _track_id(self, row: int) -> int:
-        """The track id of detection ``row`` of the latest result, -1 when it has none."""
-        ids = self.tracked.track_ids if self.tracked is not None else None
-        return int(ids[row]) if ids is not None and 0 <= row < len(ids) else -1
-
     def _remember(self, row: int) -> None:
-        d = self.detections
-        tid = self._track_id(row)
-        self._follow = ("track", tid) if tid >= 0 else ("box", d.boxes[row].astype(np.float32), int(d.class_ids[row]))
+        self._follow = follow_row(self.detections, self.tracked, row)
 
     def selected_track_row(self) -> int | None:
         """The row in ``tracked.tracks`` of the selected object (None when it has no track)."""
@@ -516,33 +508,9 @@ class DetectController(Controller):
         return int(rows[0]) if len(rows) else None
 
     def _follow_selection(self) -> int | None:
-        """The row of the followed object in the new result (None: not in this one).
-
-        A track is looked for by id (it may come back after a gap, so it stays followed);
-        a box by overlap: the best IoU among boxes of its class, else among all, at least
-        ``FOLLOW_MIN_IOU``; a box that found no successor is let go.
-        """
-        follow, d = self._follow, self.detections
-        if follow is None or d is None:
-            return None
-        if follow[0] == "track":
-            if self.tracked is None:  # tracking was turned off: nothing to follow it by
-                self._follow = None
-                return None
-            rows = np.flatnonzero(self.tracked.track_ids == follow[1])
-            return int(rows[0]) if len(rows) else None
-        _kind, box, class_id = follow
-        if not len(d):
-            self._follow = None
-            return None
-        iou = iou_matrix(box[None, :], d.boxes)[0]
-        same = iou * (d.class_ids == class_id)
-        best = same if same.max() >= FOLLOW_MIN_IOU else iou
-        row = int(best.argmax())
-        if best[row] < FOLLOW_MIN_IOU:
-            self._follow = None
-            return None
-        self._remember(row)  # its new box (or its new track id) is followed from now on
+        """The row of the followed object in the new result (None: not in this one);
+        see selection.find_followed."""
+        row, self._follow = find_followed(self._follow, self.detections, self.tracked)
         return row
 
     def count_rows(self) -> list[tuple[str, str, str, str]]:
