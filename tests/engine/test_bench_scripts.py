@@ -85,6 +85,13 @@ def test_detect_peers_runs_ours_and_both_runtimes_on_the_same_export():
     assert sorted(ratios) == sorted([(p, part) for p in ("OpenVINO", "ONNX Runtime") for part in ("network", "end to end")]), out
 
 
+def test_detect_peers_writes_random_weights_for_the_families_without_darknet_files():
+    out = run("bench/detect.py", "--model", "yolox-nano", "--peers", "onnxruntime", "--size", "128x96",
+              "--frames", "2", "--rounds", "1", "--threads", "2", "--peer-precision", "f32", timeout=300)
+    assert re.search(r"ONNX Runtime [\d.]+ \(f32\): max \|raw output difference\| [\d.e+-]+; same number of boxes on (\d+)/\1", out), out
+    assert re.search(r"ours/ONNX Runtime [\d.]+ \(f32\) end to end : [\d.]+", out), out
+
+
 def test_peers_times_ours_and_both_runtimes_on_the_export_of_each_live_network():
     out = run("bench/peers.py", "--networks", "mmod,style", "--frame", "160x120", "--style-side", "64",
               "--rounds", "1", "--calls", "2", "--inputs", "2", "--peer-precision", "f32", timeout=300)
