@@ -5,6 +5,7 @@
                            [--weights FILE] [--threads N] [--device cpu|cuda] [--pipeline]
                            [--variants fp32,int8,bf16,fp32-compiled] [--repeat 3]
     python bench/detect.py --peers openvino,onnxruntime [--model NAME] [--precision fp32] [--peer-precision f32] [--busy]
+                           [--ours-threads N|app]
                            [--variants fp32,bf16,bf16-compiled]
 
 Without --weights, calibrated random weights are written in the Darknet format (the
@@ -39,7 +40,9 @@ their own): see bench/detect_variants.py.
 
 ``--peers openvino,onnxruntime`` compares ours with those runtimes on our own ONNX export
 instead (network alone and end to end, peers using our preprocessing and decoding so only
-the network runtime differs): see bench/detect_peers.py.
+the network runtime differs): see bench/detect_peers.py. ``--busy`` runs it beside one
+competing busy process; ``--ours-threads app`` then gives ours the thread count the live
+app's governor picks under that load (the peers keep ``--threads``, as their users run them).
 """
 
 from __future__ import annotations
@@ -171,6 +174,25 @@ def catalog_detector(name: str, weights: str | None, size: tuple[int, int], prec
     return load_detector(name, cache=cache, device="cpu", options=options)
 
 
+def app_threads(choice: str | None, threads: int) -> int:
+    """Ours' torch thread count for --peers: ``threads`` (as the peers) when ``choice`` is
+    None; a number as given; "app": what the live app's ThreadGovernor settles on under the
+    load measured now (engine.runtime.threads: the cores other processes leave free when
+    they use more than half a core, else the calm "gui" plan), printed with the load."""
+    if choice is None:
+        return threads
+    if choice != "app":
+        return max(1, int(choice))
+    from engine.runtime.threads import ThreadGovernor, measure_other_load
+
+    load = measure_other_load(1.0)
+    governor = ThreadGovernor("gui", patience=1)
+    chosen = governor.update(load)
+    print(f"ours runs {chosen} thread(s), as the live app would with other processes using "
+          f"{load if load is not None else float('nan'):.2f} cores ({governor.plan.reason})")
+    return chosen
+
+
 def peers_main(args) -> int:
     """--peers: ours against OpenVINO / ONNX Runtime on our ONNX export (bench/detect_peers.py)."""
     from bench.detect_peers import run_peers
@@ -214,10 +236,13 @@ def peers_main(args) -> int:
         # tab, a build), the "with one other busy process" case; ours and the peers share it alike.
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
         try:
+            ours_threads = app_threads(args.ours_threads, threads)
+            torch.set_num_threads(ours_threads)  # the peers keep ``threads``: their pools are their own
             for rep in range(args.repeat):
                 print(f"run {rep + 1}/{args.repeat}" + (" (one busy process beside it)" if busy else ""))
                 run_peers(first, names, frames, rounds=args.rounds, threads=threads,
-                          peer_precision=args.peer_precision, label=label, oracle=oracle, others=others)
+                          peer_precision=args.peer_precision, label=label, oracle=oracle, others=others,
+                          ours_threads=ours_threads)
         finally:
             if busy is not None:
                 busy.kill()
@@ -259,6 +284,9 @@ def main() -> int:
     parser.add_argument("--peer-precision", choices=["default", "f32"], default="default",
                         help="with --peers: OpenVINO's inference precision (its default: bf16 on AMX CPUs, f32 elsewhere)")
     parser.add_argument("--busy", action="store_true", help="with --peers: one competing busy process throughout")
+    parser.add_argument("--ours-threads", default=None,
+                        help="with --peers: ours' torch threads, a number or 'app' (what the live app's thread "
+                             "governor picks under the load measured at the start; the peers keep --threads)")
     parser.add_argument("--per-image", type=int, default=10,
                         help="YOLOX/DETR variants with random weights: fp32 boxes per picture the threshold gives")
     args = parser.parse_args()

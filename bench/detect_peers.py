@@ -38,11 +38,13 @@ from bench.peer_runtimes import flatten, interleave, make_peers, rebuild
 
 def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: int, threads: int,
               peer_precision: str, label: str, oracle: list[np.ndarray],
-              others: dict[str, Any] | None = None) -> dict[str, float]:
+              others: dict[str, Any] | None = None, ours_threads: int | None = None) -> dict[str, float]:
     """Measure ``detector`` (ours, as built) against ``names`` peers; print the table and
     return {"<peer> network": ours/peer, "<peer> end to end": ours/peer, ...}. ``others``:
     more of ours ({variant: detector}, e.g. "bf16-compiled"), timed in the same
-    interleaved loop, with ratios "<variant>/<peer> <part>" (the peers run ``detector``'s export)."""
+    interleaved loop, with ratios "<variant>/<peer> <part>" (the peers run ``detector``'s export).
+    ``ours_threads``: torch's thread count for ours when it differs from the peers' ``threads``
+    (the caller set it; only printed here)."""
     from engine.features.detect.onnx_export import export_onnx
 
     tmp = tempfile.TemporaryDirectory()
@@ -103,7 +105,9 @@ def run_peers(detector, names: list[str], frames: list[np.ndarray], *, rounds: i
     names_ = list(benches)
     times = interleave({k: (lambda i, fn=fn: fn(frames[i])) for k, fn in benches.items()}, len(frames), rounds)
     median = {k: statistics.median(v) for k, v in times.items()}
-    print(f"ours = {label}, {threads} threads each, {rounds} rounds x {len(frames)} frames (640x480 BGR), "
+    each = (f"{threads} threads each" if ours_threads in (None, threads)
+            else f"ours {ours_threads} thread(s), the peers {threads}")
+    print(f"ours = {label}, {each}, {rounds} rounds x {len(frames)} frames (640x480 BGR), "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, load average {os.getloadavg()[0]:.2f}")
     for name in names_:
         print(f"  {name:<34} median {median[name]:8.2f} ms/frame ({1000.0 / median[name]:6.1f} frames/s)")

@@ -85,9 +85,14 @@ def test_detect_peers_runs_ours_and_both_runtimes_on_the_same_export():
     assert sorted(ratios) == sorted([(p, part) for p in ("OpenVINO", "ONNX Runtime") for part in ("network", "end to end")]), out
 
 
-def test_detect_peers_writes_random_weights_for_the_families_without_darknet_files():
+def test_detect_peers_writes_random_weights_for_other_families_and_can_give_ours_the_apps_threads():
     out = run("bench/detect.py", "--model", "yolox-nano", "--peers", "onnxruntime", "--size", "128x96",
-              "--frames", "2", "--rounds", "1", "--threads", "2", "--peer-precision", "f32", timeout=300)
+              "--frames", "2", "--rounds", "1", "--threads", "2", "--ours-threads", "app", "--peer-precision", "f32",
+              timeout=300)
+    chosen = re.search(r"ours runs (\d+) thread\(s\), as the live app would", out)
+    assert chosen is not None, out
+    each = "2 threads each" if chosen.group(1) == "2" else f"ours {chosen.group(1)} thread(s), the peers 2"
+    assert each in out, out
     assert re.search(r"ONNX Runtime [\d.]+ \(f32\): max \|raw output difference\| [\d.e+-]+; same number of boxes on (\d+)/\1", out), out
     assert re.search(r"ours/ONNX Runtime [\d.]+ \(f32\) end to end : [\d.]+", out), out
 
