@@ -186,17 +186,17 @@ class BackgroundCompiled:
     compiled callable, or several tried in turn, the next one when one raises (default
     ``DEFAULT_COMPILERS``). tolerance: the agreement needed (default
     ``tolerance_for(example.dtype)``). check: how outputs are compared under it (default
-    ``mismatch``, element by element; a set predictor compares sets). name: for log notes. start: begin compiling now
-    (False: on ``start()``; tests and benchmarks). store: where compiled networks are
-    kept between launches (engine.runtime.compiled_store); None: the app's cache folder
-    with the default compilers, none with others; False: none.
+    ``mismatch``, element by element; a set predictor compares sets). name: for log
+    notes. start: begin compiling now (False: on ``start()``; tests and benchmarks).
+    store: where compiled networks are kept between launches
+    (engine.runtime.compiled_store); None: the app's cache folder with the default
+    compilers, none with others; False: none.
     """
 
     def __init__(self, module: nn.Module, example: torch.Tensor, *,
                  compiler: Compiler | Sequence[Compiler] | None = None,
                  tolerance: Tolerance | None = None, check: Check | None = None, name: str = "model",
-                 start: bool = True,
-                 store: CompileStore | bool | None = None) -> None:
+                 start: bool = True, store: CompileStore | bool | None = None) -> None:
         self.module = module
         self.name = name
         self._store = store if store is not None else compiler is None

@@ -68,9 +68,9 @@ def query_set_mismatch(compiled: Any, eager: Any, tolerance: Tolerance) -> str |
     if len(compiled) != len(eager) or any(c.shape != e.shape for c, e in zip(compiled, eager)):
         return mismatch(compiled, eager, tolerance)
     got, want = query_rows(compiled), query_rows(eager)
-    distance = torch.stack([_distance(c, e, tolerance) for c, e in zip(got, want)]).amax(0)  # (Qe, Qc)
     if any(not torch.isfinite(part).all() for part in got) and all(torch.isfinite(part).all() for part in want):
         return "the compiled network gives non-finite values"
+    distance = torch.stack([_distance(c, e, tolerance) for c, e in zip(got, want)]).amax(0)  # (Qe, Qc)
     queries = distance.shape[0]
     if queries == 0:
         return None
