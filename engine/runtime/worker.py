@@ -117,7 +117,9 @@ class WorkerEvent:
 
     kind: "loading", "ready", "status" (the task's ``status`` changed while it ran),
     "frame_error", "load_error", "settings_error" or "stopped".
-    ``generation`` is the generation of the task concerned (0 for none).
+    ``generation`` is the generation of the task concerned (0 for none). ``status``: on
+    "ready" and "status" events, the task's ``status`` then ("fp32, compiled"; "" when the
+    task has none), for a view that keeps showing it after the message has gone.
     """
 
     kind: str
@@ -125,6 +127,7 @@ class WorkerEvent:
     message: str = ""
     error: BaseException | None = None
     generation: int = 0
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,9 +317,9 @@ class InferenceWorker:
 
     # -- worker thread ---------------------------------------------------------------
     def _emit(self, kind: str, task: Task | None, message: str = "", error: BaseException | None = None,
-              generation: int | None = None) -> None:
+              generation: int | None = None, status: str = "") -> None:
         gen = self._task_generation if generation is None else generation
-        self._report(WorkerEvent(kind, task.name if task else "", message, error, gen))
+        self._report(WorkerEvent(kind, task.name if task else "", message, error, gen, status))
 
     def _report(self, event: WorkerEvent) -> None:
         if self.on_event is None:
@@ -367,7 +370,8 @@ class InferenceWorker:
             return
         self._task = task
         self._status = self._read_status(task)
-        self._emit("ready", task, f"{self._describe(task)} ready on {self.device}", generation=generation)
+        self._emit("ready", task, f"{self._describe(task)} ready on {self.device}", generation=generation,
+                   status=self._status)
 
     def _describe(self, task: Task) -> str:
         """"detect:yolov4-tiny in bf16, compiling…": the task's name with its status, if any."""
@@ -389,7 +393,7 @@ class InferenceWorker:
         status = self._read_status(task)
         if status != self._status:
             self._status = status
-            self._emit("status", task, f"{self._describe(task)} on {self.device}")
+            self._emit("status", task, f"{self._describe(task)} on {self.device}", status=status)
 
     def _govern_threads(self, governor: Any) -> None:
         if governor is None:

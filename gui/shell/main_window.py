@@ -276,6 +276,10 @@ class MainWindow(QMainWindow):
         elif event.kind in ("frame_error", "settings_error", "loading", "ready", "status"):
             # "status": the running task's state changed, e.g. its background compile ended.
             self.show_status(event.message)
+        if event.kind in ("ready", "status"):  # the message goes after a few seconds; the mode stays
+            self.status_panel.set_mode(event.status)
+        elif event.kind in ("loading", "load_error", "stopped"):
+            self.status_panel.set_mode("")
 
     # -- tabs ----------------------------------------------------------------------------
     @Slot(int)

@@ -151,3 +151,7 @@ def test_the_status_bar_follows_a_background_compile_from_compiling_to_compiled(
     done = next(i for i, m in enumerate(messages) if m.endswith("compiled on cpu"))
     assert ready < done and ", compiling…" in messages[ready] and "yolov4-tiny" in messages[done]
     assert window.statusBar().currentMessage() == messages[done]
+    # The message goes after a few seconds; the status bar's mode field keeps saying what runs.
+    mode = window.status_panel.mode
+    assert mode.text().endswith(", compiled") and "compiling" not in mode.text()
+    assert mode.toolTip().splitlines()[0] in messages[done]  # the whole mode; the field may shorten "auto (...)"

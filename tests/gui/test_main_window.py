@@ -316,3 +316,20 @@ def test_f11_toggles_full_screen(qtbot, make_window):
     QTest.keyClick(window.view, Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=3000)
     assert not window.fullscreen_action.isChecked()
+
+
+def test_the_status_bar_keeps_the_models_mode_short_with_the_reason_in_its_tooltip(qtbot):
+    from PySide6.QtWidgets import QStatusBar
+
+    from gui.shell.status import StatusPanel
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    panel = StatusPanel(bar)
+    panel.set_mode("auto (fp32: bf16 not shown to agree with fp32 for this model), compiled")
+    assert panel.mode.text() == "auto: fp32, compiled"
+    assert panel.mode.toolTip().startswith("auto (fp32: bf16 not shown to agree with fp32 for this model), compiled\n")
+    panel.set_mode("bf16, compiling…")
+    assert panel.mode.text() == "bf16, compiling…"
+    panel.set_mode("")
+    assert panel.mode.text() == "" and "precision" in panel.mode.toolTip()
