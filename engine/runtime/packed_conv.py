@@ -40,12 +40,13 @@ class _Packed:
     """One convolution's packed weight: for an input of ``size`` (C, H, W), made from the
     weight at ``version``."""
 
-    __slots__ = ("weight", "size", "version")
+    __slots__ = ("weight", "size", "version", "padding", "stride", "dilation")
 
     def __init__(self, conv: nn.Conv2d, size: tuple[int, int, int]) -> None:
-        weight = conv.weight.detach()
+        # The op's list arguments, made once here rather than on every call.
+        self.padding, self.stride, self.dilation = list(conv.padding), list(conv.stride), list(conv.dilation)
         self.weight = torch.ops.mkldnn._reorder_convolution_weight(
-            weight.contiguous(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, [1, *size])
+            conv.weight.detach().contiguous(), self.padding, self.stride, self.dilation, conv.groups, [1, *size])
         self.size = size
         self.version = conv.weight._version
 
@@ -88,8 +89,8 @@ def _packed_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
             self.forward = functools.partial(nn.Conv2d.forward, self)
             return nn.Conv2d.forward(self, x)
     return torch.ops.mkldnn._convolution_pointwise(
-        x, packed.weight, self.bias.detach() if self.bias is not None else None, list(self.padding),
-        list(self.stride), list(self.dilation), self.groups, "none", [], "")
+        x, packed.weight, self.bias.detach() if self.bias is not None else None, packed.padding, packed.stride,
+        packed.dilation, self.groups, "none", [], "")
 
 
 @torch.no_grad()

@@ -14,7 +14,9 @@ from torch import nn
 from engine.runtime import packed_conv
 from engine.runtime.packed_conv import pack_conv_weights
 
-pytestmark = pytest.mark.skipif(not packed_conv.available(), reason="this PyTorch build has no oneDNN packed convolution")
+# What packs needs oneDNN's ops, which CPU builds of PyTorch for x86 and ARM Linux have; a
+# build without them (some other platforms) packs nothing, which the last test checks there.
+needs_onednn = pytest.mark.skipif(not packed_conv.available(), reason="this PyTorch build has no oneDNN packed convolution")
 
 
 def network(seed: int = 0) -> nn.Module:
@@ -32,6 +34,7 @@ def network(seed: int = 0) -> nn.Module:
     ).eval()
 
 
+@needs_onednn
 def test_same_outputs_and_which_layers_are_packed():
     plain = network()
     packed = copy.deepcopy(plain)
@@ -46,6 +49,7 @@ def test_same_outputs_and_which_layers_are_packed():
     assert not hasattr(packed[8], "_cnn_packed") and not hasattr(packed[9], "_cnn_packed")
 
 
+@needs_onednn
 def test_hooks_see_the_same_activations_and_gradients_take_the_ordinary_path():
     plain, packed = network(), network()
     pack_conv_weights(packed, torch.rand(1, 3, 32, 32))
@@ -65,6 +69,7 @@ def test_hooks_see_the_same_activations_and_gradients_take_the_ordinary_path():
     assert packed[0].weight.grad is not None and packed[0].weight.grad.abs().sum() > 0
 
 
+@needs_onednn
 def test_an_edited_weight_and_another_input_size_repack():
     plain, packed = network(), network()
     pack_conv_weights(packed, torch.rand(1, 3, 32, 32))
@@ -76,6 +81,7 @@ def test_an_edited_weight_and_another_input_size_repack():
     assert packed[0]._cnn_packed.size == (3, 48, 24)
 
 
+@needs_onednn
 def test_other_dtypes_copies_and_pickles():
     plain, packed = network(), network()
     pack_conv_weights(packed, torch.rand(1, 3, 32, 32))
@@ -90,6 +96,7 @@ def test_other_dtypes_copies_and_pickles():
         assert again[0]._cnn_packed is not None
 
 
+@needs_onednn
 def test_exporters_and_compilers_record_the_ordinary_convolution(tmp_path):
     packed = network()
     pack_conv_weights(packed, torch.rand(1, 3, 32, 32))
@@ -102,6 +109,7 @@ def test_exporters_and_compilers_record_the_ordinary_convolution(tmp_path):
     assert "_convolution_pointwise" not in str(exported.graph)
 
 
+@needs_onednn
 def test_feature_maps_packs_its_network_on_the_cpu_and_shows_the_same_activations():
     from engine.core.frame import Frame
     from engine.features.inspect.task import InspectTask
@@ -122,3 +130,12 @@ def test_feature_maps_packs_its_network_on_the_cpu_and_shows_the_same_activation
     with torch.no_grad():
         plain(task.preprocess(Frame(image, 1, 0.0))[0])
     assert torch.allclose(out["activation"], seen["plain"], rtol=1e-4, atol=1e-5)
+
+
+def test_every_build_gives_the_plain_outputs_packed_or_not():
+    plain, maybe = network(), network()
+    x = torch.rand(1, 3, 32, 32)
+    count = pack_conv_weights(maybe, x)
+    assert count == (5 if packed_conv.available() else 0)
+    with torch.no_grad():
+        assert torch.allclose(maybe(x), plain(x), rtol=1e-4, atol=1e-5)

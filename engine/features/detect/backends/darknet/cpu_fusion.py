@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from engine.features.detect.backends.darknet.layers import ConvBlock
+from engine.runtime import packed_conv
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,9 @@ def _fusable(act: nn.Module) -> tuple[str, list[float]] | None:
     return None
 
 
-def available() -> bool:
-    """Whether this PyTorch build has the fused oneDNN convolution."""
-    ops = torch.ops.mkldnn
-    return torch.backends.mkldnn.is_available() and hasattr(ops, "_convolution_pointwise") and hasattr(ops, "_reorder_convolution_weight")
+# Whether this PyTorch build has the fused oneDNN convolution on packed weights: the same
+# two ops as engine.runtime.packed_conv, whose check this is.
+available = packed_conv.available
 
 
 class PackedConvAct(nn.Module):
